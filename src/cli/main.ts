@@ -1,0 +1,201 @@
+import { loadConfig } from '../config/load';
+import type { Config } from '../config/types';
+import { EXIT, UplinkdError } from '../errors';
+import { parseArgs } from './args';
+import { applyOnce, downOnce, planOnce, type OneShotResult } from './oneshot';
+import { formatPlanText, formatStatusText } from './render';
+import { formatChange } from '../plan/text';
+
+const DEFAULT_CONFIG = '/etc/uplinkd/uplinkd.yaml';
+const VALUED = new Set(['config', 'format', 'prefix', 'isp1', 'isp2', 'client', 'cause']);
+
+const USAGE = `usage: uplinkd <command> [options]
+
+commands:
+  check   [-c FILE]                         validate the configuration
+  plan    [-c FILE] [--format text|ip|json] show what apply would change
+  apply   [-c FILE]                         make the kernel match the configuration
+  status  [-c FILE] [--json]                uplinks, addresses, gateways, tables, states
+  down    [-c FILE]                         remove everything uplinkd made
+  run     [-c FILE] [--cleanup]             run the daemon (follows the kernel, DHCP, health)
+  reload  [-c FILE]                         make the running daemon re-read its file
+  hook    [-c FILE] [--cause TEXT]          nudge the running daemon to resync (for DHCP-client hooks)
+  lab up [--vlan] [--prefix P] [--isp1 static|dhcp] [--isp2 static|dhcp] [--client dhclient|dhcpcd|udhcpc]
+  lab down [--prefix P]
+                                            the network-namespace lab
+
+-c/--config FILE defaults to ${DEFAULT_CONFIG}.`;
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    const args = parseArgs(argv, VALUED);
+    const configFile = typeof args.options.config === 'string' ? args.options.config : DEFAULT_CONFIG;
+    switch (args.command) {
+      case 'check':
+        return await check(configFile);
+      case 'plan':
+        return await planCommand(configFile, formatOption(args.options.format));
+      case 'apply':
+        return await applyCommand(configFile);
+      case 'status':
+        return await statusCommand(configFile, args.options.json === true);
+      case 'down':
+        return await downCommand(configFile);
+      case 'run': {
+        const { runDaemon } = await import('../daemon/run');
+        return await runDaemon({ configFile, cleanupOnExit: args.options.cleanup === true });
+      }
+      case 'reload': {
+        const config = await loadConfig(configFile);
+        const { reloadDaemon } = await import('../daemon/run');
+        return await reloadDaemon(config.paths.controlSocket);
+      }
+      case 'hook': {
+        const config = await loadConfig(configFile);
+        const { hookNudge } = await import('../daemon/run');
+        const cause = typeof args.options.cause === 'string' ? args.options.cause : hookCause();
+        return await hookNudge(config.paths.controlSocket, cause);
+      }
+      case 'lab':
+        return await labCommand(args.positional, args.options);
+      case 'help':
+      case '--help':
+      case '-h':
+        console.log(USAGE);
+        return EXIT.ok;
+      default:
+        throw new UplinkdError('usage', `unknown command '${args.command}'\n${USAGE}`);
+    }
+  } catch (err) {
+    return reportError(err);
+  }
+}
+
+function reportError(err: unknown): number {
+  if (err instanceof UplinkdError) {
+    console.error(err.code === 'config' ? err.message : `uplinkd: ${err.message}`);
+    return err.code === 'config' || err.code === 'usage' ? EXIT.invalid : EXIT.failure;
+  }
+  console.error(`uplinkd: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+  return EXIT.failure;
+}
+
+type PlanFormat = 'text' | 'ip' | 'json';
+
+function formatOption(value: string | true | undefined): PlanFormat {
+  if (value === undefined) return 'text';
+  if (value === 'text' || value === 'ip' || value === 'json') return value;
+  throw new UplinkdError('usage', `--format must be text, ip or json (got ${String(value)})`);
+}
+
+async function check(configFile: string): Promise<number> {
+  const config = await loadConfig(configFile);
+  console.log(`${configFile}: ok (${config.uplinks.length} uplinks, default ${config.default})`);
+  return EXIT.ok;
+}
+
+async function planCommand(configFile: string, format: PlanFormat): Promise<number> {
+  const config = await loadConfig(configFile);
+  const result = await planOnce(config, warn);
+  if (format === 'json') {
+    console.log(JSON.stringify({ uplinks: result.plan.uplinks, warnings: result.plan.warnings, changes: result.changes.map(formatChange) }, null, 2));
+  } else if (format === 'ip') {
+    for (const change of result.changes) console.log(formatChange(change));
+  } else {
+    console.log(formatPlanText(result));
+  }
+  return EXIT.ok;
+}
+
+async function applyCommand(configFile: string): Promise<number> {
+  const config = await loadConfig(configFile);
+  const result = await applyOnce(config, warn);
+  for (const change of result.applied) console.log(formatChange(change));
+  for (const { change, error } of result.failed) console.error(`uplinkd: failed: ${formatChange(change)}: ${error.message}`);
+  console.log(`${result.applied.length} changes applied${result.failed.length ? `, ${result.failed.length} failed` : ''}`);
+  return result.failed.length ? EXIT.failure : EXIT.ok;
+}
+
+async function downCommand(configFile: string): Promise<number> {
+  const config = await loadConfig(configFile);
+  const result = await downOnce(config);
+  for (const change of result.applied) console.log(formatChange(change));
+  for (const { change, error } of result.failed) console.error(`uplinkd: failed: ${formatChange(change)}: ${error.message}`);
+  console.log(`${result.applied.length} changes applied${result.failed.length ? `, ${result.failed.length} failed` : ''}`);
+  return result.failed.length ? EXIT.failure : EXIT.ok;
+}
+
+async function statusCommand(configFile: string, json: boolean): Promise<number> {
+  const config = await loadConfig(configFile);
+  const live = await liveStatus(config);
+  if (live !== undefined) {
+    console.log(json ? JSON.stringify(live, null, 2) : formatLiveStatus(live));
+    return EXIT.ok;
+  }
+  const result: OneShotResult = await planOnce(config, warn);
+  if (json) {
+    console.log(JSON.stringify({ daemon: false, inSync: result.changes.length === 0, pending: result.changes.map(formatChange), uplinks: result.plan.uplinks, warnings: result.plan.warnings }, null, 2));
+  } else {
+    console.log(formatStatusText(result));
+  }
+  return EXIT.ok;
+}
+
+/** The running daemon's own view, when one answers on the control socket. */
+async function liveStatus(config: Config): Promise<unknown | undefined> {
+  const { queryDaemon } = await import('../daemon/control');
+  try {
+    return await queryDaemon(config.paths.controlSocket, { cmd: 'status' });
+  } catch {
+    return undefined;
+  }
+}
+
+function formatLiveStatus(live: unknown): string {
+  const text = (live as { text?: unknown }).text;
+  return typeof text === 'string' ? text : JSON.stringify(live, null, 2);
+}
+
+async function labCommand(positional: string[], options: Record<string, string | true>): Promise<number> {
+  const { labUp, labDown } = await import('../lab/lab');
+  const prefix = typeof options.prefix === 'string' ? options.prefix : undefined;
+  const action = positional[0];
+  if (action === 'up') {
+    const info = await labUp({
+      prefix,
+      vlan: options.vlan === true,
+      isp1: providerMode(options.isp1),
+      isp2: providerMode(options.isp2),
+      dhcpClient: dhcpClientOption(options.client),
+    });
+    console.log(JSON.stringify(info, null, 2));
+    return EXIT.ok;
+  }
+  if (action === 'down') {
+    await labDown(prefix);
+    return EXIT.ok;
+  }
+  throw new UplinkdError('usage', 'usage: uplinkd lab up [--vlan] [--prefix P] | uplinkd lab down [--prefix P]');
+}
+
+function providerMode(value: string | true | undefined): 'static' | 'dhcp' | undefined {
+  if (value === undefined || value === 'static' || value === 'dhcp') return value;
+  throw new UplinkdError('usage', `--isp1/--isp2 take static or dhcp (got ${String(value)})`);
+}
+
+function dhcpClientOption(value: string | true | undefined): 'dhclient' | 'dhcpcd' | 'udhcpc' | undefined {
+  if (value === undefined || value === 'dhclient' || value === 'dhcpcd' || value === 'udhcpc') return value;
+  throw new UplinkdError('usage', `--client takes dhclient, dhcpcd or udhcpc (got ${String(value)})`);
+}
+
+/** A short cause for `uplinkd hook` from the environment DHCP clients give their hooks. */
+function hookCause(): string {
+  const env = process.env;
+  const iface = env.interface ?? env.IFACE ?? env.INTERFACE ?? '?';
+  const reason = env.reason ?? env.REASON ?? 'hook';
+  return `hook ${reason} on ${iface}`;
+}
+
+function warn(message: string): void {
+  console.error(`uplinkd: warning: ${message}`);
+}

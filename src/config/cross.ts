@@ -1,0 +1,84 @@
+// Checks that span several uplinks (or uplinks and `lan:`), and table number assignment.
+import { overlaps } from '../model/ipv4';
+import type { Field, Reader } from './reader';
+import { MAX_TABLE, type UplinkDraft } from './uplinks';
+import { RESERVED_TABLES } from './values';
+
+export interface LanEntry {
+  name: string;
+  field: Field;
+}
+
+/** Reports a value that repeats an earlier one; `seen` maps the value to where it first appeared. */
+function checkUnique(r: Reader, seen: Map<string, Field>, value: string, f: Field, what: string): void {
+  const first = seen.get(value);
+  if (first) {
+    const line = r.locate(first.at, first.path).line;
+    r.report(f.at, f.path, `${what} '${value}' is also used by ${first.path} (line ${line}) (expected each ${what} once)`);
+  } else {
+    seen.set(value, f);
+  }
+}
+
+export function checkUplinkSet(r: Reader, drafts: UplinkDraft[], lan: LanEntry[]): void {
+  const names = new Map<string, Field>();
+  const interfaces = new Map<string, Field>();
+  for (const d of drafts) {
+    const nameField = d.fields.get('name');
+    if (d.name !== undefined && nameField) checkUnique(r, names, d.name, nameField, 'name');
+    const ifField = d.fields.get('interface');
+    if (d.interface !== undefined && ifField) checkUnique(r, interfaces, d.interface, ifField, 'interface');
+  }
+
+  const lanSeen = new Map<string, Field>();
+  for (const entry of lan) {
+    checkUnique(r, lanSeen, entry.name, entry.field, 'LAN interface');
+    const uplink = interfaces.get(entry.name);
+    if (uplink) {
+      const line = r.locate(uplink.at, uplink.path).line;
+      r.report(entry.field.at, entry.field.path,
+        `'${entry.name}' is also ${uplink.path} (line ${line}) (expected an interface to be either LAN or uplink, not both)`);
+    }
+  }
+
+  // Each uplink table routes the other uplinks' networks to their interfaces: they must be disjoint.
+  for (let j = 0; j < drafts.length; j++) {
+    const b = drafts[j].address;
+    const bField = drafts[j].fields.get('address');
+    if (!b || !bField) continue;
+    for (let i = 0; i < j; i++) {
+      const a = drafts[i].address;
+      const aField = drafts[i].fields.get('address');
+      if (!a || !aField || !overlaps(a.network, b.network)) continue;
+      const line = r.locate(aField.at, aField.path).line;
+      r.report(bField.at, bField.path,
+        `network ${b.network} overlaps ${a.network} of ${aField.path} (line ${line}) (expected separate networks per uplink)`);
+    }
+  }
+}
+
+/**
+ * Table number per uplink: its `table:` or tableBase+1+index. Reports reserved, out-of-range
+ * and duplicate numbers (derived ones included). Returns numbers in uplink order.
+ */
+export function assignTables(r: Reader, drafts: UplinkDraft[], tableBase: number): number[] {
+  const seen = new Map<number, string>();
+  return drafts.map((d, i) => {
+    const explicit = d.fields.get('table');
+    const table = d.table ?? tableBase + 1 + i;
+    const how = d.table !== undefined ? `table ${table}` : `table ${table} (table_base + 1 + ${i})`;
+    // A derived number's problems point at the uplink's name: there is no `table:` to point at.
+    const at = d.table !== undefined && explicit ? explicit : d.fields.get('name') ?? d.field;
+    const path = `${d.field.path}.table`;
+    const fix = d.table !== undefined ? 'choose another number' : 'set table: explicitly or change table_base';
+    if (d.table === undefined && explicit) return table; // invalid `table:`, reported already
+    const reserved = RESERVED_TABLES.get(table);
+    const user = seen.get(table);
+    if (reserved) r.report(at.at, path, `${how} is the kernel's '${reserved}' table (${fix})`);
+    else if (table === tableBase) r.report(at.at, path, `${how} is table_base, the balanced default's table (${fix})`);
+    else if (table > MAX_TABLE) r.report(at.at, path, `${how} is above ${MAX_TABLE} (${fix})`);
+    else if (user) r.report(at.at, path, `${how} is also the table of ${user} (${fix})`);
+    seen.set(table, d.field.path);
+    return table;
+  });
+}

@@ -1,0 +1,45 @@
+import type { MonitorConfig } from './types';
+
+export const DEFAULTS = {
+  default: 'balance' as const,
+  tableBase: 1000,
+  rulePriority: 10000,
+  protocol: 117,
+  weight: 1,
+  tier: 1,
+  resilient: { buckets: 128, idleTimer: 30, unbalancedTimer: 0 },
+  paths: {
+    rtTables: '/etc/iproute2/rt_tables.d/uplinkd.conf',
+    rtProtos: '/etc/iproute2/rt_protos.d/uplinkd.conf',
+    leases: [
+      '/var/lib/dhcp/dhclient*.leases',
+      '/var/lib/dhclient/*.lease*',
+      '/var/lib/dhcpcd/*.lease',
+      '/run/systemd/netif/leases/*',
+      '/run/udhcpc/*.lease',
+    ],
+    controlSocket: '/run/uplinkd/control.sock',
+    hooksDir: '/etc/uplinkd/hooks.d',
+  },
+  daemon: { resyncMs: 30_000, debounceMs: 5 },
+};
+
+/**
+ * Health probing defaults (docs/health.md has the arithmetic): a round every 50 ms sends one
+ * probe to each target and succeeds when `quorum` targets answered within 250 ms. 12 failed
+ * rounds in a row mark the uplink down: 11 x 50 + 250 = 800..850 ms after the path died.
+ * At 10 % loss per direction (19 % of probes lost) two targets fail a round together with
+ * p = 0.036, twelve in a row p = 5e-18: no false alarm. 40 good rounds (2 s) bring it back.
+ */
+export const MONITOR_DEFAULTS: Omit<MonitorConfig, 'targets'> = {
+  method: 'icmp',
+  intervalMs: 50,
+  timeoutMs: 250,
+  quorum: 1,
+  downAfter: 12,
+  upAfter: 40,
+  window: 100,
+  degradedLossPct: 40,
+  degradedRttMs: 250,
+  onDegraded: 'keep',
+};

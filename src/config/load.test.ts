@@ -1,0 +1,431 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UplinkdError, type ConfigLocation } from '../errors';
+import { DEFAULTS, MONITOR_DEFAULTS } from './defaults';
+import { describeConfigError, loadConfig, parseConfig } from './load';
+
+const FILE = '/etc/uplinkd/uplinkd.yaml';
+
+const ISSUE_EXAMPLE = `# /etc/uplinkd/uplinkd.yaml
+uplinks:
+  - name: isp1                 # also the table's name: \`ip route show table isp1\` works
+    interface: if1
+    address: 198.51.100.2/24   # static uplink: address and gateway given
+    gateway: 198.51.100.1
+    weight: 1
+  - name: isp2
+    interface: vlan102
+    dhcp: true                 # address and gateway come from the current DHCP lease
+    weight: 3
+lan: [if0]                     # networks on these interfaces go into every uplink table
+default: balance               # balance: weighted multipath over usable uplinks
+                               # failover: the first usable uplink, in list order
+`;
+
+const MONITOR_EXAMPLE = `uplinks:
+  - name: isp1
+    interface: if1
+    address: 198.51.100.2/24
+    gateway: 198.51.100.1
+    tier: 1                       # lower tiers are used first; balance by weight within a tier
+    monitor:
+      targets: [203.0.113.5, 192.0.2.53]
+`;
+
+/** A valid static uplink to build bad configs from; `extra` lines are appended to it. */
+function staticUplink(name: string, iface: string, address: string, gateway: string, extra = ''): string {
+  return `  - name: ${name}\n    interface: ${iface}\n    address: ${address}\n    gateway: ${gateway}\n${extra}`;
+}
+
+interface Failure {
+  message: string;
+  location: ConfigLocation;
+  problems: { location: ConfigLocation; message: string }[];
+}
+
+function failure(text: string): Failure {
+  try {
+    parseConfig(text, FILE);
+  } catch (e) {
+    assert.ok(e instanceof UplinkdError, 'expected an UplinkdError');
+    assert.equal(e.code, 'config');
+    assert.ok(e.detail.location, 'expected a location');
+    return {
+      message: e.message,
+      location: e.detail.location,
+      problems: e.detail.cause as Failure['problems'],
+    };
+  }
+  assert.fail('expected the configuration to be rejected');
+}
+
+/** The one problem of a config expected to have exactly one, with its message line. */
+function onlyProblem(text: string): { location: ConfigLocation; line: string } {
+  const f = failure(text);
+  assert.equal(f.problems.length, 1, `expected one problem, got:\n${f.message}`);
+  assert.deepEqual(f.location, f.problems[0].location);
+  return { location: f.location, line: f.message };
+}
+
+test('the issue example is accepted with its values and the defaults', () => {
+  const c = parseConfig(ISSUE_EXAMPLE, FILE);
+  assert.equal(c.file, FILE);
+  assert.deepEqual(c.uplinks, [
+    {
+      name: 'isp1', interface: 'if1', dhcp: false,
+      address: { ip: '198.51.100.2', prefixlen: 24, network: '198.51.100.0/24' },
+      gateway: '198.51.100.1', weight: 1, tier: DEFAULTS.tier, table: 1001,
+    },
+    { name: 'isp2', interface: 'vlan102', dhcp: true, weight: 3, tier: DEFAULTS.tier, table: 1002 },
+  ]);
+  assert.deepEqual(c.lan, ['if0']);
+  assert.equal(c.default, 'balance');
+  assert.equal(c.tableBase, 1000);
+  assert.equal(c.rulePriority, 10000);
+  assert.equal(c.protocol, 117);
+  assert.deepEqual(c.resilient, DEFAULTS.resilient);
+  assert.equal(c.multipathHashPolicy, undefined);
+  assert.deepEqual(c.paths, DEFAULTS.paths);
+  assert.notEqual(c.paths.leases, DEFAULTS.paths.leases, 'defaults must be copied, not shared');
+  assert.deepEqual(c.daemon, DEFAULTS.daemon);
+});
+
+test('the health-monitoring example is accepted with monitor defaults', () => {
+  const c = parseConfig(MONITOR_EXAMPLE, FILE);
+  assert.equal(c.uplinks.length, 1);
+  assert.equal(c.uplinks[0].tier, 1);
+  assert.equal(c.uplinks[0].table, 1001);
+  assert.deepEqual(c.uplinks[0].monitor, { ...MONITOR_DEFAULTS, targets: ['203.0.113.5', '192.0.2.53'] });
+  assert.deepEqual(c.lan, []);
+});
+
+test('every option is read and converted', () => {
+  const c = parseConfig(`uplinks:
+${staticUplink('isp1', 'if1', '198.51.100.2/24', '198.51.100.1', `    weight: 256
+    tier: 0
+    table: 200
+    monitor:
+      targets: [203.0.113.5, probe.example.net]
+      method: tcp
+      port: 443
+      interval: 250ms
+      timeout: 1.5s
+      quorum: 2
+      down_after: 3
+      up_after: 5
+      window: 20
+      degraded_loss: 12.5
+      degraded_rtt: 1s
+      on_degraded: reduce
+`)}  - name: isp2
+    interface: eth2
+    dhcp: true
+lan: [if0, br-lan]
+default: failover
+table_base: 2000
+rule_priority: 20000
+protocol: 200
+resilient: {buckets: 64, idle_timer: 10, unbalanced_timer: 120}
+multipath_hash: l4
+paths:
+  rt_tables: /run/t.conf
+  rt_protos: /run/p.conf
+  leases: [/x/*.lease]
+  control_socket: /run/x.sock
+  hooks_dir: /etc/x/hooks
+daemon: {resync_interval: 2m, debounce: 20}
+`, FILE);
+  assert.equal(c.default, 'failover');
+  assert.equal(c.tableBase, 2000);
+  assert.equal(c.rulePriority, 20000);
+  assert.equal(c.protocol, 200);
+  assert.deepEqual(c.resilient, { buckets: 64, idleTimer: 10, unbalancedTimer: 120 });
+  assert.equal(c.multipathHashPolicy, 1);
+  assert.deepEqual(c.paths, {
+    rtTables: '/run/t.conf', rtProtos: '/run/p.conf', leases: ['/x/*.lease'],
+    controlSocket: '/run/x.sock', hooksDir: '/etc/x/hooks',
+  });
+  assert.deepEqual(c.daemon, { resyncMs: 120_000, debounceMs: 20 });
+  assert.deepEqual(c.lan, ['if0', 'br-lan']);
+  assert.equal(c.uplinks[0].weight, 256);
+  assert.equal(c.uplinks[0].tier, 0);
+  assert.equal(c.uplinks[0].table, 200);
+  // Derived from table_base even though uplink 0 set its own table.
+  assert.equal(c.uplinks[1].table, 2002);
+  assert.deepEqual(c.uplinks[0].monitor, {
+    targets: ['203.0.113.5', 'probe.example.net'], method: 'tcp', port: 443, intervalMs: 250, timeoutMs: 1500,
+    quorum: 2, downAfter: 3, upAfter: 5, window: 20, degradedLossPct: 12.5, degradedRttMs: 1000, onDegraded: 'reduce',
+  });
+  assert.equal(parseConfig(`${MONITOR_EXAMPLE}multipath_hash: l3\n`, FILE).multipathHashPolicy, 0);
+});
+
+test('YAML syntax errors name file, line and column', () => {
+  const f = failure('uplinks:\n  - name: isp1\n    interface: [if1\n  - name: isp2\n');
+  assert.equal(f.location.file, FILE);
+  assert.equal(f.location.line, 4);
+  assert.equal(f.location.field, '');
+  assert.match(f.message, /^\/etc\/uplinkd\/uplinkd\.yaml:4:\d+: YAML syntax: /);
+
+  const tab = failure('uplinks:\n\t- name: isp1\n');
+  assert.equal(tab.location.line, 2);
+  assert.equal(tab.location.column, 1);
+
+  const dup = failure(`${MONITOR_EXAMPLE}lan: [a]\nlan: [b]\n`);
+  assert.equal(dup.location.line, 10);
+  assert.match(dup.message, /unique/);
+});
+
+test('unknown keys are reported at the key, with the closest known key', () => {
+  const { location, line } = onlyProblem(MONITOR_EXAMPLE.replace('gateway:', 'gatway:'));
+  assert.deepEqual(location, { file: FILE, line: 5, column: 5, field: 'uplinks[0].gatway' });
+  assert.match(line, /^\/etc\/uplinkd\/uplinkd\.yaml:5:5: uplinks\[0\]\.gatway: unknown key 'gatway', did you mean 'gateway'\?/);
+  assert.match(line, /expected one of: name, interface, dhcp, address, gateway/);
+  // The missing gateway is not reported: the typo is. Without a near key, no suggestion.
+  const far = onlyProblem(`${MONITOR_EXAMPLE}completely_unrelated: 1\n`);
+  assert.deepEqual(far.location, { file: FILE, line: 9, column: 1, field: 'completely_unrelated' });
+  assert.doesNotMatch(far.line, /did you mean/);
+  const nested = failure(MONITOR_EXAMPLE.replace('      targets:', '      methd: tcp\n      x: 1\n      targets:'));
+  assert.deepEqual(nested.problems.map((p) => p.location), [
+    { file: FILE, line: 8, column: 7, field: 'uplinks[0].monitor.methd' },
+    { file: FILE, line: 9, column: 7, field: 'uplinks[0].monitor.x' },
+  ]);
+  assert.match(nested.message, /methd', did you mean 'method'\?/);
+});
+
+test('a typo of a required key reports the typo only once per field', () => {
+  const f = failure(MONITOR_EXAMPLE.replace('gateway:', 'gatway:'));
+  assert.equal(f.problems.length, 1, f.message);
+});
+
+test('bad CIDR and bad addresses', () => {
+  const cases: [string, RegExp][] = [
+    ['198.51.100.2', /prefix length is missing/],
+    ['198.51.100.300/24', /not an IPv4 address with prefix length/],
+    ['198.51.100.2/33', /not an IPv4 address with prefix length/],
+    ['198.51.100.0/24', /network address of 198\.51\.100\.0\/24/],
+    ['198.51.100.255/24', /broadcast address/],
+    ['127.0.0.2/8', /loopback/],
+    ['198.51.100.2/0', /prefix length 0/],
+  ];
+  for (const [address, expected] of cases) {
+    const { location, line } = onlyProblem(MONITOR_EXAMPLE.replace('198.51.100.2/24', address));
+    assert.deepEqual(location, { file: FILE, line: 4, column: 14, field: 'uplinks[0].address' }, address);
+    assert.match(line, expected, address);
+  }
+  const gw = onlyProblem(MONITOR_EXAMPLE.replace('gateway: 198.51.100.1', 'gateway: 198.51.1001'));
+  assert.equal(gw.location.field, 'uplinks[0].gateway');
+  assert.match(gw.line, /'198\.51\.1001' is not an IPv4 address/);
+  // A /31 has no network or broadcast address: both ends are hosts.
+  const p2p = parseConfig(MONITOR_EXAMPLE.replace('198.51.100.2/24', '198.51.100.0/31')
+    .replace('gateway: 198.51.100.1', 'gateway: 198.51.100.1'), FILE);
+  assert.equal(p2p.uplinks[0].address?.network, '198.51.100.0/31');
+});
+
+test('gateway outside the network: the exact message from the issue', () => {
+  const text = `uplinks:\n${staticUplink('isp0', 'if0', '192.0.2.2/24', '192.0.2.1')}${staticUplink('isp1', 'if1', '198.51.100.2/24', '10.0.0.1')}`;
+  const { location, line } = onlyProblem(text);
+  assert.deepEqual(location, { file: FILE, line: 9, column: 14, field: 'uplinks[1].gateway' });
+  assert.equal(line, `${FILE}:9:14: uplinks[1].gateway: 10.0.0.1 is outside the uplink's network 198.51.100.0/24 ` +
+    '(expected an address inside 198.51.100.0/24)');
+  for (const [gateway, expected] of [['198.51.100.2', /own address/], ['198.51.100.0', /network address/],
+    ['198.51.100.255', /broadcast address/]] as const) {
+    const p = onlyProblem(MONITOR_EXAMPLE.replace('gateway: 198.51.100.1', `gateway: ${gateway}`));
+    assert.equal(p.location.field, 'uplinks[0].gateway');
+    assert.match(p.line, expected);
+  }
+});
+
+test('duplicate uplink names, interfaces and tables point at the second one', () => {
+  const names = onlyProblem(`uplinks:\n${staticUplink('isp1', 'if1', '192.0.2.2/24', '192.0.2.1')}${staticUplink('isp1', 'if2', '198.51.100.2/24', '198.51.100.1')}`);
+  assert.deepEqual(names.location, { file: FILE, line: 6, column: 11, field: 'uplinks[1].name' });
+  assert.match(names.line, /'isp1' is also used by uplinks\[0\]\.name \(line 2\)/);
+
+  const ifaces = onlyProblem(`uplinks:\n${staticUplink('isp1', 'if1', '192.0.2.2/24', '192.0.2.1')}  - {name: isp2, interface: if1, dhcp: true}\n`);
+  assert.deepEqual(ifaces.location, { file: FILE, line: 6, column: 29, field: 'uplinks[1].interface' });
+  assert.match(ifaces.line, /interface 'if1' is also used by uplinks\[0\]\.interface/);
+
+  const explicit = onlyProblem(`uplinks:
+  - {name: isp1, interface: if1, dhcp: true, table: 7}
+  - {name: isp2, interface: if2, dhcp: true, table: 7}
+`);
+  assert.deepEqual(explicit.location, { file: FILE, line: 3, column: 53, field: 'uplinks[1].table' });
+  assert.match(explicit.line, /table 7 is also the table of uplinks\[0\]/);
+
+  // Uplink 1 would get 1000+1+1 = 1002, which uplink 0 took explicitly: reported at uplink 1's name.
+  const derived = onlyProblem(`uplinks:
+  - {name: isp1, interface: if1, dhcp: true, table: 1002}
+  - {name: isp2, interface: if2, dhcp: true}
+`);
+  assert.deepEqual(derived.location, { file: FILE, line: 3, column: 12, field: 'uplinks[1].table' });
+  assert.match(derived.line, /table 1002 \(table_base \+ 1 \+ 1\) is also the table of uplinks\[0\]/);
+});
+
+test('reserved and conflicting table numbers', () => {
+  for (const [table, expected] of [['254', /'main'/], ['0', /out of range/], ['1000', /table_base/], ['4294967296', /out of range/]] as const) {
+    const p = onlyProblem(`uplinks:\n  - {name: isp1, interface: if1, dhcp: true, table: ${table}}\n`);
+    assert.equal(p.location.field, 'uplinks[0].table', table);
+    assert.match(p.line, expected, table);
+  }
+  // table_base 251: the second uplink would get 253 (the kernel's default table).
+  const p = onlyProblem(`table_base: 251\nuplinks:\n  - {name: a, interface: if1, dhcp: true}\n  - {name: b, interface: if2, dhcp: true}\n`);
+  assert.equal(p.location.field, 'uplinks[1].table');
+  assert.match(p.line, /table 253 .*'default' table/);
+  assert.match(onlyProblem(`table_base: 255\n${MONITOR_EXAMPLE}`).line, /table_base: 255 is the kernel's 'local' table/);
+});
+
+test('an interface cannot be both LAN and uplink; overlapping static networks', () => {
+  const lan = onlyProblem(`${MONITOR_EXAMPLE}lan: [if0, if1]\n`);
+  assert.deepEqual(lan.location, { file: FILE, line: 9, column: 12, field: 'lan[1]' });
+  assert.match(lan.line, /'if1' is also uplinks\[0\]\.interface \(line 3\)/);
+
+  const overlap = onlyProblem(`uplinks:\n${staticUplink('isp1', 'if1', '198.51.100.2/24', '198.51.100.1')}${staticUplink('isp2', 'if2', '198.51.100.130/25', '198.51.100.129')}`);
+  assert.deepEqual(overlap.location, { file: FILE, line: 8, column: 14, field: 'uplinks[1].address' });
+  assert.match(overlap.line, /network 198\.51\.100\.128\/25 overlaps 198\.51\.100\.0\/24 of uplinks\[0\]\.address/);
+});
+
+test('missing required fields are reported at the uplink', () => {
+  const f = failure(`uplinks:\n  - name: isp1\n    interface: if1\n  - interface: if2\n    dhcp: true\n`);
+  assert.deepEqual(f.problems.map((p) => p.location), [
+    { file: FILE, line: 2, column: 5, field: 'uplinks[0].address' },
+    { file: FILE, line: 2, column: 5, field: 'uplinks[0].gateway' },
+    { file: FILE, line: 4, column: 5, field: 'uplinks[1].name' },
+  ]);
+  assert.match(f.message, /uplinks\[0\]\.address: missing \(a static uplink needs address and gateway; set dhcp: true/);
+  assert.equal(f.message.split('\n').length, 3);
+
+  assert.equal(onlyProblem('lan: [if0]\n').location.field, 'uplinks');
+  assert.match(onlyProblem('uplinks: []\n').line, /uplinks: the list is empty/);
+  assert.match(onlyProblem('').line, /the file is empty/);
+  const noValue = onlyProblem(MONITOR_EXAMPLE.replace('gateway: 198.51.100.1', 'gateway:'));
+  assert.deepEqual(noValue.location, { file: FILE, line: 5, column: 5, field: 'uplinks[0].gateway' });
+  const noTargets = onlyProblem(MONITOR_EXAMPLE.replace('targets: [203.0.113.5, 192.0.2.53]', 'method: icmp'));
+  assert.equal(noTargets.location.field, 'uplinks[0].monitor.targets');
+});
+
+test('dhcp: true forbids address and gateway', () => {
+  const f = failure(`uplinks:\n  - name: isp1\n    interface: if1\n    dhcp: true\n    address: 198.51.100.2/24\n    gateway: 198.51.100.1\n`);
+  assert.deepEqual(f.problems.map((p) => [p.location.field, p.location.line, p.location.column]), [
+    ['uplinks[0].address', 5, 14], ['uplinks[0].gateway', 6, 14],
+  ]);
+  assert.match(f.message, /not allowed with dhcp: true/);
+  assert.match(onlyProblem(MONITOR_EXAMPLE.replace('tier: 1', 'dhcp: yes')).line,
+    /uplinks\[0\]\.dhcp: expected true or false, got the string 'yes'/);
+});
+
+test('weight, tier and other numbers out of range or of the wrong type', () => {
+  const cases: [string, string, RegExp][] = [
+    ['weight: 0', 'uplinks[0].weight', /0 is out of range \(expected an integer from 1 to 256\)/],
+    ['weight: 257', 'uplinks[0].weight', /257 is out of range/],
+    ['weight: 1.5', 'uplinks[0].weight', /expected an integer from 1 to 256, got the number 1\.5/],
+    ["weight: '3'", 'uplinks[0].weight', /got the string '3'/],
+    ['tier: -1', 'uplinks[0].tier', /out of range/],
+    ['name: 123', 'uplinks[0].name', /expected a name, got the number 123/],
+    ['name: main', 'uplinks[0].name', /iproute2 table name already/],
+    ['name: 1isp', 'uplinks[0].name', /expected a letter/],
+    ['interface: averyveryverylongname', 'uplinks[0].interface', /longer than 15/],
+  ];
+  const withWeight = MONITOR_EXAMPLE.replace('    tier:', '    weight: 2\n    tier:');
+  for (const [line, field, expected] of cases) {
+    const [key] = line.split(':');
+    const text = withWeight.replace(new RegExp(`${key}: .*`), line);
+    const p = onlyProblem(text);
+    assert.equal(p.location.field, field, line);
+    assert.match(p.line, expected, line);
+  }
+  const topCases: [string, string, RegExp][] = [
+    ['rule_priority: 32000', 'rule_priority', /out of range \(expected an integer from 1 to 31766\)/],
+    ['protocol: 4', 'protocol', /out of range/],
+    ['protocol: 16', 'protocol', /protocol of dhcp/],
+    ['default: roundrobin', 'default', /expected one of balance, failover, got the string 'roundrobin'/],
+    ['multipath_hash: l7', 'multipath_hash', /expected one of l3, l4/],
+    ['resilient: {buckets: 0}', 'resilient.buckets', /out of range/],
+    ['paths: {hooks_dir: hooks}', 'paths.hooks_dir', /relative/],
+    ['lan: if0', 'lan', /expected a list of interface names, got the string 'if0'/],
+    ['uplinks: 3', 'uplinks', /expected a list of uplinks/],
+  ];
+  for (const [top, field, expected] of topCases) {
+    const text = top.startsWith('uplinks') ? top + '\n' : `${MONITOR_EXAMPLE}${top}\n`;
+    const p = onlyProblem(text);
+    assert.equal(p.location.field, field, top);
+    assert.match(p.line, expected, top);
+  }
+  const buckets = onlyProblem(`resilient: {buckets: 1}\nuplinks:\n  - {name: a, interface: if1, dhcp: true}\n  - {name: b, interface: if2, dhcp: true}\n`);
+  assert.deepEqual(buckets.location, { file: FILE, line: 1, column: 22, field: 'resilient.buckets' });
+});
+
+test('durations: milliseconds or strings with units', () => {
+  const monitor = (extra: string) => parseConfig(MONITOR_EXAMPLE + extra, FILE).uplinks[0].monitor;
+  assert.equal(monitor('      interval: 250\n')?.intervalMs, 250);
+  assert.equal(monitor('      interval: 250ms\n')?.intervalMs, 250);
+  assert.equal(monitor('      interval: 1s\n')?.intervalMs, 1000);
+  assert.equal(monitor('      timeout: 1.5s\n')?.timeoutMs, 1500);
+  assert.equal(monitor('      degraded_rtt: 2m\n')?.degradedRttMs, 120_000);
+  assert.equal(parseConfig(`${MONITOR_EXAMPLE}daemon: {debounce: 0}\n`, FILE).daemon.debounceMs, 0);
+  for (const [value, expected] of [['1.5x', /got the string '1\.5x'/], ['5ms', /too short/], ['1.5', /got the number 1\.5/],
+    ['-1s', /got the string '-1s'/]] as const) {
+    const p = onlyProblem(`${MONITOR_EXAMPLE}      interval: ${value}\n`);
+    assert.deepEqual(p.location, { file: FILE, line: 9, column: 17, field: 'uplinks[0].monitor.interval' }, value);
+    assert.match(p.line, expected, value);
+  }
+});
+
+test('monitor targets and quorum', () => {
+  const quorum = onlyProblem(`${MONITOR_EXAMPLE}      quorum: 3\n`);
+  assert.deepEqual(quorum.location, { file: FILE, line: 9, column: 15, field: 'uplinks[0].monitor.quorum' });
+  assert.match(quorum.line, /3 is more than the 2 target\(s\) \(expected 1 to 2\)/);
+  const badTarget = onlyProblem(MONITOR_EXAMPLE.replace('192.0.2.53', '192.0.2.530'));
+  assert.deepEqual(badTarget.location, { file: FILE, line: 8, column: 30, field: 'uplinks[0].monitor.targets[1]' });
+  assert.match(onlyProblem(MONITOR_EXAMPLE.replace('192.0.2.53', '203.0.113.5')).line, /listed twice/);
+  assert.match(onlyProblem(MONITOR_EXAMPLE.replace('[203.0.113.5, 192.0.2.53]', '[]')).line, /the list is empty/);
+  assert.match(onlyProblem(`${MONITOR_EXAMPLE}      port: 80\n`).line, /does not apply to method icmp/);
+  assert.match(onlyProblem(`${MONITOR_EXAMPLE}      on_degraded: drop\n`).line, /expected one of keep, reduce, remove/);
+});
+
+test('all problems are collected in one pass, in file order', () => {
+  const f = failure(`default: sideways
+uplinks:
+  - name: isp1
+    interface: if1
+    address: 198.51.100.2/24
+    gateway: 10.0.0.1
+    weight: 0
+  - name: isp1
+    interface: if2
+    dhcp: true
+    mtu: 1500
+`);
+  assert.deepEqual(f.problems.map((p) => `${p.location.line}:${p.location.field}`), [
+    '1:default', '6:uplinks[0].gateway', '7:uplinks[0].weight', '8:uplinks[1].name', '11:uplinks[1].mtu',
+  ]);
+  assert.deepEqual(f.location, f.problems[0].location);
+  assert.equal(f.message.split('\n').length, 5);
+  const err = new UplinkdError('config', f.message, { location: f.location, cause: f.problems });
+  assert.match(describeConfigError(err), /^invalid configuration \(5 problems\):\n\/etc\/uplinkd\/uplinkd\.yaml:1:10: default: /);
+});
+
+test('loadConfig reads a file and names it in errors', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'uplinkd-config-'));
+  try {
+    const good = join(dir, 'good.yaml');
+    await writeFile(good, ISSUE_EXAMPLE);
+    const c = await loadConfig(good);
+    assert.equal(c.file, good);
+    assert.equal(c.uplinks[1].name, 'isp2');
+
+    const bad = join(dir, 'bad.yaml');
+    await writeFile(bad, MONITOR_EXAMPLE.replace('weight', 'x').replace('tier: 1', 'tier: x'));
+    await assert.rejects(loadConfig(bad), (e: unknown) =>
+      e instanceof UplinkdError && e.detail.location?.file === bad && e.message.startsWith(`${bad}:6:11: uplinks[0].tier:`));
+
+    const missing = join(dir, 'missing.yaml');
+    await assert.rejects(loadConfig(missing), (e: unknown) =>
+      e instanceof UplinkdError && e.code === 'config' && e.detail.errno === 'ENOENT' && e.message.includes(missing));
+    await assert.rejects(loadConfig(dir), (e: unknown) =>
+      e instanceof UplinkdError && e.detail.errno === 'EISDIR' && e.message.includes(dir));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

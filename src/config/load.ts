@@ -1,0 +1,220 @@
+// YAML configuration -> Config. Every problem is collected in one pass and reported as
+// "FILE:LINE:COLUMN: FIELD: message" in a single UplinkdError('config').
+import { readFile } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import { UplinkdError } from '../errors';
+import { assignTables, checkUplinkSet, type LanEntry } from './cross';
+import { DEFAULTS } from './defaults';
+import { isEmpty, Reader, type Field, type Problem } from './reader';
+import type { Config, DefaultMode } from './types';
+import { MAX_TABLE, readIfname, readUplink, type UplinkDraft } from './uplinks';
+import { RESERVED_PROTOCOLS, RESERVED_TABLES } from './values';
+
+const TOP_KEYS = [
+  'uplinks', 'lan', 'default', 'table_base', 'rule_priority', 'protocol', 'resilient', 'multipath_hash', 'paths', 'daemon',
+];
+const RESILIENT_KEYS = ['buckets', 'idle_timer', 'unbalanced_timer'];
+const PATH_KEYS = ['rt_tables', 'rt_protos', 'leases', 'control_socket', 'hooks_dir'];
+const DAEMON_KEYS = ['resync_interval', 'debounce'];
+const DEFAULT_MODES: readonly DefaultMode[] = ['balance', 'failover'];
+/** Rules outside the band: 0 is `local`, 32766 `main`, 32767 `default`. */
+const RULE_BAND = { first: 1, last: 32765, size: 1000 };
+
+/** Parses and validates configuration text; `file` is only used in messages and Config.file. */
+export function parseConfig(text: string, file: string): Config {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const r = new Reader(file, doc, lines);
+  for (const e of doc.errors) r.reportAt(e.pos[0], `YAML syntax: ${e.message}`);
+  // Field checks on a document with syntax errors would only add noise.
+  const config = doc.errors.length === 0 ? readConfig(r) : undefined;
+  if (config && r.problems.length === 0) return config;
+  throw configError(r.problems);
+}
+
+/** Reads and parses the configuration file; unreadable files are UplinkdError('config') naming the file. */
+export async function loadConfig(file: string): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    const errno = (e as NodeJS.ErrnoException).code;
+    const why = errno === 'ENOENT' ? 'no such file' : errno === 'EACCES' ? 'permission denied'
+      : errno === 'EISDIR' ? 'is a directory' : (e as Error).message;
+    throw new UplinkdError('config', `${file}: cannot read the configuration: ${why}`, {
+      errno, cause: e, location: { file, line: 0, column: 0, field: '' },
+    });
+  }
+  return parseConfig(text, file);
+}
+
+/** The text the CLI prints for a configuration error: a count, then one line per problem. */
+export function describeConfigError(err: UplinkdError): string {
+  const problems = Array.isArray(err.detail.cause) ? err.detail.cause.length : 1;
+  if (err.code !== 'config' || problems <= 1) return `invalid configuration: ${err.message}`;
+  return `invalid configuration (${problems} problems):\n${err.message}`;
+}
+
+function configError(unsorted: Problem[]): UplinkdError {
+  // File order reads best, whatever order the checks ran in (sort is stable for equal positions).
+  const problems = [...unsorted].sort((a, b) =>
+    a.location.line - b.location.line || a.location.column - b.location.column);
+  const lines = problems.map(({ location: l, message }) =>
+    `${l.file}:${l.line}:${l.column}: ${l.field ? `${l.field}: ` : ''}${message}`);
+  // detail.cause carries every problem for callers that want them all (tests, editors).
+  return new UplinkdError('config', lines.join('\n'), { location: problems[0]?.location, cause: problems });
+}
+
+function readConfig(r: Reader): Config | undefined {
+  const root = r.root();
+  if (isEmpty(root)) {
+    r.report(root.at, 'uplinks', 'missing (the file is empty; expected at least an uplinks: list)');
+    return undefined;
+  }
+  const top = r.map(root, TOP_KEYS);
+  if (!top) return undefined;
+  const opt = (key: string) => top.get(key);
+
+  const config: Config = {
+    file: r.file,
+    uplinks: [],
+    lan: [],
+    default: DEFAULTS.default,
+    tableBase: DEFAULTS.tableBase,
+    rulePriority: DEFAULTS.rulePriority,
+    protocol: DEFAULTS.protocol,
+    resilient: { ...DEFAULTS.resilient },
+    paths: { ...DEFAULTS.paths, leases: [...DEFAULTS.paths.leases] },
+    daemon: { ...DEFAULTS.daemon },
+  };
+
+  const mode = opt('default');
+  if (mode) config.default = r.oneOf(mode, DEFAULT_MODES) ?? config.default;
+  const tableBase = opt('table_base');
+  if (tableBase) config.tableBase = readTableBase(r, tableBase) ?? config.tableBase;
+  const rulePriority = opt('rule_priority');
+  if (rulePriority) config.rulePriority = r.number(rulePriority, RULE_BAND.first, RULE_BAND.last - RULE_BAND.size + 1)
+    ?? config.rulePriority;
+  const protocol = opt('protocol');
+  if (protocol) config.protocol = readProtocol(r, protocol) ?? config.protocol;
+  const hash = opt('multipath_hash');
+  if (hash) {
+    const policy = r.oneOf(hash, ['l3', 'l4'] as const);
+    if (policy) config.multipathHashPolicy = policy === 'l3' ? 0 : 1;
+  }
+
+  const lan: LanEntry[] = [];
+  const lanField = opt('lan');
+  for (const item of (lanField && r.seq(lanField, 'interface names')) ?? []) {
+    const name = readIfname(r, item);
+    if (name !== undefined) lan.push({ name, field: item });
+  }
+  config.lan = lan.map((l) => l.name);
+
+  const drafts: UplinkDraft[] = [];
+  const uplinksField = r.required(root, top, 'uplinks', 'a list of uplinks with name and interface');
+  const uplinkItems = uplinksField && r.seq(uplinksField, 'uplinks');
+  if (uplinksField && uplinkItems?.length === 0)
+    r.report(uplinksField.at, uplinksField.path, 'the list is empty (expected at least one uplink)');
+  for (const item of uplinkItems ?? []) {
+    const draft = readUplink(r, item);
+    if (draft) drafts.push(draft);
+  }
+  checkUplinkSet(r, drafts, lan);
+  const tables = assignTables(r, drafts, config.tableBase);
+  config.uplinks = drafts.map((d, i) => ({
+    name: d.name ?? '',
+    interface: d.interface ?? '',
+    dhcp: d.dhcp,
+    ...(d.address && { address: d.address }),
+    ...(d.gateway && { gateway: d.gateway }),
+    weight: d.weight,
+    tier: d.tier,
+    table: tables[i],
+    ...(d.monitor && { monitor: d.monitor }),
+  }));
+
+  const resilient = opt('resilient');
+  const buckets = resilient && readResilient(r, resilient, config);
+  if (config.resilient.buckets < drafts.length) {
+    r.report(buckets ? buckets.at : uplinksField?.at, 'resilient.buckets',
+      `${config.resilient.buckets} buckets cannot hold ${drafts.length} uplinks (expected at least ${drafts.length})`);
+  }
+  const paths = opt('paths');
+  if (paths) readPaths(r, paths, config);
+  const daemon = opt('daemon');
+  if (daemon) readDaemon(r, daemon, config);
+  return config;
+}
+
+function readTableBase(r: Reader, f: Field): number | undefined {
+  const n = r.number(f, 1, MAX_TABLE - 1);
+  const reserved = n === undefined ? undefined : RESERVED_TABLES.get(n);
+  if (reserved) {
+    r.report(f.at, f.path, `${n} is the kernel's '${reserved}' table (expected another table number, e.g. 1000)`);
+    return undefined;
+  }
+  return n;
+}
+
+function readProtocol(r: Reader, f: Field): number | undefined {
+  const n = r.number(f, 5, 254);
+  const owner = n === undefined ? undefined : RESERVED_PROTOCOLS.get(n);
+  if (owner) {
+    r.report(f.at, f.path,
+      `${n} is the protocol of ${owner}; uplinkd would take over those routes (expected an unused number, e.g. 117)`);
+    return undefined;
+  }
+  return n;
+}
+
+/** Returns the `buckets` field, for the check against the number of uplinks. */
+function readResilient(r: Reader, f: Field, config: Config): Field | undefined {
+  const fields = r.map(f, RESILIENT_KEYS);
+  if (!fields) return undefined;
+  const buckets = fields.get('buckets');
+  // NHA_RES_GROUP_BUCKETS is a u16; timers are seconds, kept far inside the kernel's clock_t range.
+  if (buckets) config.resilient.buckets = r.number(buckets, 1, 65535) ?? config.resilient.buckets;
+  const idle = fields.get('idle_timer');
+  if (idle) config.resilient.idleTimer = r.number(idle, 0, 86400) ?? config.resilient.idleTimer;
+  const unbalanced = fields.get('unbalanced_timer');
+  if (unbalanced) config.resilient.unbalancedTimer = r.number(unbalanced, 0, 86400) ?? config.resilient.unbalancedTimer;
+  return buckets;
+}
+
+function readPaths(r: Reader, f: Field, config: Config): void {
+  const fields = r.map(f, PATH_KEYS);
+  if (!fields) return;
+  const path = (key: string): string | undefined => {
+    const field = fields.get(key);
+    const value = field && r.string(field, 'an absolute path');
+    if (field && value !== undefined && !isAbsolute(value)) {
+      r.report(field.at, field.path, `'${value}' is relative (expected an absolute path)`);
+      return undefined;
+    }
+    return value;
+  };
+  config.paths.rtTables = path('rt_tables') ?? config.paths.rtTables;
+  config.paths.rtProtos = path('rt_protos') ?? config.paths.rtProtos;
+  config.paths.controlSocket = path('control_socket') ?? config.paths.controlSocket;
+  config.paths.hooksDir = path('hooks_dir') ?? config.paths.hooksDir;
+  const leases = fields.get('leases');
+  const items = leases && r.seq(leases, 'lease file globs');
+  if (items) {
+    config.paths.leases = [];
+    for (const item of items) {
+      const glob = r.string(item, 'a lease file glob');
+      if (glob !== undefined) config.paths.leases.push(glob);
+    }
+  }
+}
+
+function readDaemon(r: Reader, f: Field, config: Config): void {
+  const fields = r.map(f, DAEMON_KEYS);
+  if (!fields) return;
+  const resync = fields.get('resync_interval');
+  if (resync) config.daemon.resyncMs = r.duration(resync, 1000) ?? config.daemon.resyncMs;
+  const debounce = fields.get('debounce');
+  if (debounce) config.daemon.debounceMs = r.duration(debounce, 0) ?? config.daemon.debounceMs;
+}

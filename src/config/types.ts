@@ -1,0 +1,80 @@
+import type { Cidr, Ipv4 } from '../model/types';
+
+export type DefaultMode = 'balance' | 'failover';
+export type ProbeMethod = 'icmp' | 'tcp' | 'http' | 'https' | 'dns';
+
+export interface MonitorConfig {
+  targets: string[];
+  method: ProbeMethod;
+  /** TCP/HTTP(S)/DNS port; default per method. */
+  port?: number;
+  /** Milliseconds between probe rounds. */
+  intervalMs: number;
+  /** Milliseconds a probe may take before it counts as lost. */
+  timeoutMs: number;
+  /** Targets that must answer for a round to count as a success. */
+  quorum: number;
+  /** Consecutive failed rounds before down. */
+  downAfter: number;
+  /** Consecutive good rounds before up again. */
+  upAfter: number;
+  /** Rounds in the rolling window for loss/RTT/jitter. */
+  window: number;
+  /** Degraded when loss (percent) in the window exceeds this. */
+  degradedLossPct: number;
+  /** Degraded when mean RTT (ms) in the window exceeds this. */
+  degradedRttMs: number;
+  /** What a degraded uplink does: keep its weight, a reduced weight, or leave the default route. */
+  onDegraded: 'keep' | 'reduce' | 'remove';
+}
+
+export interface UplinkConfig {
+  name: string;
+  interface: string;
+  dhcp: boolean;
+  /** Static uplinks: address with prefix length. */
+  address?: { ip: Ipv4; prefixlen: number; network: Cidr };
+  gateway?: Ipv4;
+  weight: number;
+  tier: number;
+  /** Routing table number for this uplink. */
+  table: number;
+  monitor?: MonitorConfig;
+}
+
+export interface Config {
+  /** Path the config was read from (for messages). */
+  file: string;
+  uplinks: UplinkConfig[];
+  /** Interfaces whose networks go into every uplink table. */
+  lan: string[];
+  default: DefaultMode;
+  /** Table holding the balanced default route; uplink tables default to tableBase+1+i. */
+  tableBase: number;
+  /** First rule priority of uplinkd's band (band is rulePriority .. rulePriority+999). */
+  rulePriority: number;
+  /** Route/rule/nexthop protocol number marking uplinkd's objects. */
+  protocol: number;
+  /** Resilient nexthop group parameters for the balanced default. */
+  resilient: { buckets: number; idleTimer: number; unbalancedTimer: number };
+  /** Set net.ipv4.fib_multipath_hash_policy (0 = L3, 1 = L4) when given. */
+  multipathHashPolicy?: 0 | 1;
+  paths: {
+    /** iproute2 table-name file uplinkd owns. */
+    rtTables: string;
+    /** iproute2 protocol-name file uplinkd owns. */
+    rtProtos: string;
+    /** Globs of DHCP lease files to read gateways from. */
+    leases: string[];
+    /** Unix control socket of the daemon. */
+    controlSocket: string;
+    /** Directory of hook executables run on uplink state changes. */
+    hooksDir: string;
+  };
+  daemon: {
+    /** Full resync period, ms. */
+    resyncMs: number;
+    /** Coalescing delay after a kernel event, ms. */
+    debounceMs: number;
+  };
+}

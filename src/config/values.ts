@@ -1,0 +1,78 @@
+// Pure checks for single configuration values (names, durations, numbers the kernel reserves).
+
+/** Table numbers the kernel gives meaning to: unspec, default, main, local. */
+export const RESERVED_TABLES: ReadonlyMap<number, string> = new Map([
+  [0, 'unspec'], [253, 'default'], [254, 'main'], [255, 'local'],
+]);
+
+/**
+ * Route protocol numbers uplinkd must not claim: it deletes routes carrying its own protocol,
+ * so taking one that a DHCP client or routing daemon uses would delete that program's routes.
+ * 0..4 are the kernel's own and are rejected by range.
+ */
+export const RESERVED_PROTOCOLS: ReadonlyMap<number, string> = new Map([
+  [9, 'ra (IPv6 router advertisements)'], [11, 'zebra'], [12, 'bird'], [16, 'dhcp'], [18, 'keepalived'],
+  [42, 'babel'], [186, 'bgp'], [187, 'isis'], [188, 'ospf'], [189, 'rip'], [192, 'eigrp'],
+]);
+
+/** Names iproute2 already maps to tables. */
+const RESERVED_TABLE_NAMES = ['main', 'local', 'default', 'unspec'];
+
+/** Why `name` cannot be an iproute2 table name, or undefined when it can. */
+export function tableNameProblem(name: string): string | undefined {
+  if (!/^[A-Za-z][A-Za-z0-9_.-]{0,31}$/.test(name))
+    return 'expected a letter followed by up to 31 letters, digits, _ . or - (it becomes the table name)';
+  if (RESERVED_TABLE_NAMES.includes(name.toLowerCase()))
+    return `'${name}' is an iproute2 table name already (expected a name other than ${RESERVED_TABLE_NAMES.join(', ')})`;
+  return undefined;
+}
+
+/** Why `name` cannot be a Linux interface name (dev_valid_name), or undefined when it can. */
+export function ifnameProblem(name: string): string | undefined {
+  if (name.length > 15) return `'${name}' is longer than 15 characters (IFNAMSIZ)`;
+  if (name === '.' || name === '..' || /[\s/:]/.test(name))
+    return `'${name}' is not a valid interface name (no '/', ':' or whitespace, not '.' or '..')`;
+  return undefined;
+}
+
+/** RFC 1123 host name; all-numeric dotted strings are not (they are mistyped addresses). */
+export function isHostname(name: string): boolean {
+  if (name.length > 253 || /^[0-9.]+$/.test(name)) return false;
+  return name.replace(/\.$/, '').split('.')
+    .every((label) => /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(label));
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** "250ms", "1.5s", "2m", "1h" -> milliseconds; undefined when malformed or not whole milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$/.exec(text);
+  if (!m) return undefined;
+  const ms = Number(m[1]) * DURATION_UNITS[m[2]];
+  // Round away float noise (1.1s = 1100.0000000000002) but refuse sub-millisecond values.
+  const rounded = Math.round(ms);
+  return Math.abs(ms - rounded) < 1e-6 && Number.isSafeInteger(rounded) ? rounded : undefined;
+}
+
+/** The known key closest to a mistyped one, when the mistake is small. */
+export function closest(key: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const d = editDistance(key.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [candidate, d];
+  }
+  const allowed = Math.max(1, Math.min(3, Math.floor(key.length / 3)));
+  return bestDistance <= allowed ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length];
+}

@@ -1,0 +1,113 @@
+// Drift restoration rate limit. When another program keeps deleting or changing an
+// object uplinkd owns, restoring it at once every time makes the two managers
+// ping-pong forever. Per object we count restorations in a sliding window; past the
+// limit the object is left alone for a backoff that doubles while the fight goes on.
+import type { Change } from '../model/types';
+
+export interface ConflictPolicy {
+  /** Restorations allowed inside `windowMs` before backing off. */
+  limit: number;
+  windowMs: number;
+  /** First backoff; doubles on each further conflict, up to maxBackoffMs. */
+  baseBackoffMs: number;
+  maxBackoffMs: number;
+}
+
+export const CONFLICT_DEFAULTS: ConflictPolicy = { limit: 5, windowMs: 10_000, baseBackoffMs: 2_000, maxBackoffMs: 300_000 };
+
+export type RestoreDecision =
+  | { allow: true }
+  /** `escalated`: this call started a (longer) backoff, so the caller should warn once. */
+  | { allow: false; retryAt: number; escalated: boolean; restorations: number; backoffMs: number };
+
+interface ObjectState {
+  times: number[];
+  backoffMs: number;
+  blockedUntil: number;
+  /** A backoff happened and the window has not been quiet since: the next restoration backs off again. */
+  probation: boolean;
+}
+
+export interface ConflictInfo {
+  key: string;
+  restorations: number;
+  /** Epoch ms until which restoration is held back; absent when not backing off. */
+  blockedUntil?: number;
+  backoffMs: number;
+}
+
+export class ConflictLimiter {
+  private readonly objects = new Map<string, ObjectState>();
+
+  constructor(private readonly policy: ConflictPolicy = CONFLICT_DEFAULTS) {}
+
+  /** Asks to restore the object `key` at time `now`; records the restoration when allowed. */
+  restore(key: string, now: number): RestoreDecision {
+    const state = this.objects.get(key) ?? { times: [], backoffMs: 0, blockedUntil: 0, probation: false };
+    this.objects.set(key, state);
+    state.times = state.times.filter((t) => t > now - this.policy.windowMs);
+    if (now < state.blockedUntil) {
+      return { allow: false, retryAt: state.blockedUntil, escalated: false, restorations: state.times.length, backoffMs: state.backoffMs };
+    }
+    if (state.blockedUntil !== 0) {
+      // The backoff ended: restore once and see whether the other program still fights.
+      state.blockedUntil = 0;
+      state.probation = true;
+    } else {
+      if (state.times.length === 0) {
+        state.backoffMs = 0; // quiet for a whole window: forgive
+        state.probation = false;
+      }
+      if (state.times.length >= this.policy.limit || state.probation) {
+        state.backoffMs = state.backoffMs === 0 ? this.policy.baseBackoffMs : Math.min(state.backoffMs * 2, this.policy.maxBackoffMs);
+        state.blockedUntil = now + state.backoffMs;
+        return { allow: false, retryAt: state.blockedUntil, escalated: true, restorations: state.times.length, backoffMs: state.backoffMs };
+      }
+    }
+    state.times.push(now);
+    return { allow: true };
+  }
+
+  /** Objects restored inside the window or held back, for `status`. */
+  active(now: number): ConflictInfo[] {
+    const out: ConflictInfo[] = [];
+    for (const [key, s] of this.objects) {
+      const restorations = s.times.filter((t) => t > now - this.policy.windowMs).length;
+      if (restorations === 0 && s.blockedUntil <= now) {
+        this.objects.delete(key);
+        continue;
+      }
+      out.push({ key, restorations, backoffMs: s.backoffMs, ...(s.blockedUntil > now ? { blockedUntil: s.blockedUntil } : {}) });
+    }
+    return out;
+  }
+}
+
+/** A stable identity for the object a change adds, replaces or deletes (canonical JSON). */
+export function objectKey(change: Change): string {
+  const object = change.kind === 'route' ? change.route : change.kind === 'rule' ? change.rule : change.nexthop;
+  return `${change.kind} ${canonicalJson(object)}`;
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** Who probably fights over an object of this kind, for the conflict warning. */
+export function conflictHint(kind: Change['kind']): string {
+  switch (kind) {
+    case 'rule':
+      return 'another program keeps removing this rule (foreign-rule cleanup, e.g. systemd-networkd ManageForeignRoutingPolicyRules=yes?)';
+    case 'route':
+      return 'another program keeps removing or changing this route (e.g. systemd-networkd ManageForeignRoutes=yes, NetworkManager, or a DHCP-client hook flushing the table?)';
+    case 'nexthop':
+      return 'another program keeps removing or changing this nexthop (e.g. systemd-networkd ManageForeignNextHops=yes?)';
+  }
+}

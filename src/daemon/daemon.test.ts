@@ -1,0 +1,343 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { loadConfig } from '../config/load';
+import { FakePort } from '../kernel/fake-port';
+import { createLogger, parseLine } from '../log';
+import type { Address, Link, Route, Rule } from '../model/types';
+import { formatRule } from '../plan/text';
+import { CONFLICT_DEFAULTS } from './conflict';
+import { Daemon, type HealthChangeLike, type HealthSource } from './daemon';
+import { CountingPort, VirtualTimers } from './testing';
+import type { HealthVerdict } from '../model/facts';
+
+const LINKS: Link[] = [
+  { index: 1, name: 'lo', up: true, lowerUp: true },
+  { index: 2, name: 'if0', up: true, lowerUp: true },
+  { index: 3, name: 'if1', up: true, lowerUp: true },
+  { index: 4, name: 'if2', up: true, lowerUp: true },
+];
+const addr = (dev: string, address: string, dynamic = false): Address => ({ dev, address, prefixlen: 24, dynamic, secondary: false, scope: 'universe' });
+const BASE_ADDRESSES = [addr('if0', '192.168.10.1'), addr('if1', '198.51.100.2')];
+const dhcpDefault = (gateway: string): Route => ({ table: 254, dst: '0.0.0.0/0', type: 'unicast', protocol: 16, scope: 'universe', gateway, dev: 'if2', metric: 100 });
+
+function configText(opts: { weight1?: number } = {}): string {
+  return [
+    'uplinks:',
+    '  - name: isp1',
+    '    interface: if1',
+    '    address: 198.51.100.2/24',
+    '    gateway: 198.51.100.1',
+    `    weight: ${opts.weight1 ?? 1}`,
+    '  - name: isp2',
+    '    interface: if2',
+    '    dhcp: true',
+    'lan: [if0]',
+    'paths:',
+    '  leases: []',
+    'daemon:',
+    '  resync_interval: 30s',
+    '  debounce: 5ms',
+    '',
+  ].join('\n');
+}
+
+interface Harness {
+  daemon: Daemon;
+  kernel: FakePort;
+  port: CountingPort;
+  timers: VirtualTimers;
+  lines: string[];
+  file: string;
+  events: (name: string) => Record<string, string>[];
+}
+
+async function startHarness(options: { health?: HealthSource } = {}): Promise<Harness> {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'uplinkd-daemon-')), 'uplinkd.yaml');
+  writeFileSync(file, configText());
+  const kernel = new FakePort({ links: LINKS, addresses: BASE_ADDRESSES, routes: [], rules: [], nexthops: [] });
+  const port = new CountingPort(kernel);
+  const timers = new VirtualTimers();
+  const lines: string[] = [];
+  const log = createLogger({ level: 'debug', sink: (l) => lines.push(l), now: () => timers.now });
+  const daemon = new Daemon({
+    configFile: file,
+    port,
+    readLeases: async () => [],
+    loadConfig,
+    log,
+    system: { sync: async () => undefined, remove: async () => undefined },
+    health: options.health,
+    now: () => timers.now,
+    timers,
+    watchLeases: false,
+  });
+  await untilDone(daemon.start(), timers);
+  const events = (name: string) => lines.map(parseLine).filter((f) => f.event === name);
+  return { daemon, kernel, port, timers, lines, file, events };
+}
+
+/** Advances virtual time until `p` settles (start and reload wait for their cycles). */
+async function untilDone<T>(p: Promise<T>, timers: VirtualTimers): Promise<T> {
+  let done = false;
+  const watched = p.finally(() => (done = true));
+  // Loading the config file is real I/O: give it real time between virtual steps.
+  for (let i = 0; i < 500 && !done; i++) {
+    await timers.advance(10);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  return watched;
+}
+
+const ruleText = (rules: Rule[]) => rules.map(formatRule).sort();
+const hasRule = (rules: Rule[], pattern: RegExp) => rules.some((r) => pattern.test(formatRule(r)));
+
+test('start adopts and converges: the balance default and the static uplink rule exist, logged with the cause', async () => {
+  const h = await startHarness();
+  const state = await h.kernel.snapshot();
+  assert.ok(hasRule(state.rules, /from 198\.51\.100\.2\/32 lookup 1001 priority 10100/), ruleText(state.rules).join('\n'));
+  assert.ok(state.routes.some((r) => r.table === 1000 && r.nhid === 1000), 'balanced default in table 1000');
+  const applies = h.events('apply');
+  assert.ok(applies.length > 0);
+  assert.ok(applies.every((f) => /start/.test(f.cause)), 'every change names its cause');
+  assert.equal(h.daemon.status().inSync, true);
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('our own changes echo back but the loop terminates: no writes once converged', async () => {
+  const h = await startHarness();
+  const writes = h.port.writes.length;
+  await h.timers.advance(100);
+  const snapshots = h.port.snapshots;
+  await h.timers.advance(1000);
+  assert.equal(h.port.writes.length, writes, 'no writes after convergence');
+  assert.equal(h.port.snapshots, snapshots, 'no further cycles without new events');
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('a DHCP address and gateway appearing, then renumbering: the rule and table follow, the stale rule goes', async () => {
+  const h = await startHarness();
+  assert.equal(h.daemon.status().uplinks.find((u) => u.name === 'isp2')?.state, 'waiting');
+  h.kernel.setInterfaces(LINKS, [...BASE_ADDRESSES, addr('if2', '203.0.113.120', true)]);
+  await h.kernel.apply({ op: 'add', kind: 'route', route: dhcpDefault('203.0.113.1') });
+  await h.timers.advance(50);
+  let state = await h.kernel.snapshot();
+  assert.ok(hasRule(state.rules, /from 203\.0\.113\.120\/32 lookup 1002/));
+  assert.ok(state.routes.some((r) => r.table === 1002 && r.dst === '0.0.0.0/0' && r.gateway === '203.0.113.1'));
+  const rule = h.events('apply').find((f) => /from 203\.0\.113\.120/.test(f.change));
+  assert.ok(rule, 'the rule add was logged');
+  assert.match(rule.cause, /203\.0\.113\.120/, 'the cause names the address event');
+
+  // Renumber: new address and new gateway.
+  await h.kernel.apply({ op: 'del', kind: 'route', route: dhcpDefault('203.0.113.1') });
+  h.kernel.setInterfaces(LINKS, [...BASE_ADDRESSES, { ...addr('if2', '203.0.114.7', true), prefixlen: 24 }]);
+  await h.kernel.apply({ op: 'add', kind: 'route', route: dhcpDefault('203.0.114.1') });
+  await h.timers.advance(50);
+  state = await h.kernel.snapshot();
+  assert.ok(hasRule(state.rules, /from 203\.0\.114\.7\/32 lookup 1002/));
+  assert.ok(!hasRule(state.rules, /203\.0\.113\.120/), 'stale rule removed');
+  assert.ok(state.routes.some((r) => r.table === 1002 && r.dst === '0.0.0.0/0' && r.gateway === '203.0.114.1'));
+  assert.equal(h.daemon.status().uplinks.find((u) => u.name === 'isp2')?.state, 'ready');
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('a burst of events is coalesced into one cycle', async () => {
+  const h = await startHarness();
+  await h.timers.advance(100);
+  const before = h.port.snapshots;
+  // 20 foreign routes in main (not uplinkd's business): 20 events, nothing to change.
+  for (let i = 0; i < 20; i++) {
+    await h.kernel.apply({ op: 'add', kind: 'route', route: { table: 254, dst: `10.0.${i}.0/24`, type: 'unicast', protocol: 4, scope: 'link', dev: 'if0' } });
+  }
+  await h.timers.advance(100);
+  assert.equal(h.port.snapshots - before, 1);
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('an owned rule deleted and an owned table flushed behind its back are restored; a foreign rule is untouched', async () => {
+  const h = await startHarness();
+  await h.timers.advance(100);
+  const state = await h.kernel.snapshot();
+  const owned = state.rules.find((r) => r.src === '198.51.100.2/32')!;
+  const foreign: Rule = { priority: 10150, action: 'lookup', table: 77, protocol: 4, src: '192.0.2.9/32' };
+  await h.kernel.apply({ op: 'add', kind: 'rule', rule: foreign });
+  await h.kernel.apply({ op: 'del', kind: 'rule', rule: owned });
+  for (const r of state.routes.filter((r) => r.table === 1001)) await h.kernel.apply({ op: 'del', kind: 'route', route: r });
+  await h.timers.advance(50);
+  const after = await h.kernel.snapshot();
+  assert.deepEqual(ruleText(after.rules), ruleText([...state.rules, foreign]));
+  assert.deepEqual(
+    after.routes.filter((r) => r.table === 1001).length,
+    state.routes.filter((r) => r.table === 1001).length,
+  );
+  const drift = h.events('apply').filter((f) => /drift/.test(f.reason ?? ''));
+  assert.ok(drift.some((f) => /from 198\.51\.100\.2/.test(f.change)), 'restoration logged as drift');
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('ping-pong with another manager is rate limited with a conflict warning, then backs off exponentially', async () => {
+  const h = await startHarness();
+  await h.timers.advance(100);
+  const target = (await h.kernel.snapshot()).rules.find((r) => r.src === '198.51.100.2/32')!;
+  // The other manager removes the rule every time it appears (foreign-rule cleanup).
+  let removals = 0;
+  h.kernel.subscribe((e) => {
+    if (e.kind === 'rule' && e.action === 'new' && e.summary.includes('198.51.100.2/32')) {
+      queueMicrotask(() => {
+        removals++;
+        void h.kernel.apply({ op: 'del', kind: 'rule', rule: target });
+      });
+    }
+  }, () => undefined);
+  const adds = () => h.port.writes.filter((c) => c.kind === 'rule' && c.op === 'add' && c.rule.src === '198.51.100.2/32').length;
+  const initial = adds();
+  const restoresOf = () => adds() - initial;
+  await h.kernel.apply({ op: 'del', kind: 'rule', rule: target });
+  removals++;
+  await h.timers.advance(1000);
+  assert.equal(restoresOf(), CONFLICT_DEFAULTS.limit, 'restored up to the limit, then held back');
+  const warnings = h.events('conflict');
+  assert.equal(warnings.length, 1);
+  assert.equal(warnings[0]!.level, 'warn');
+  assert.match(warnings[0]!.object, /from 198\.51\.100\.2\/32 lookup 1001/);
+  assert.match(warnings[0]!.msg, /ManageForeignRoutingPolicyRules/);
+  assert.equal(h.daemon.status().conflicts.length, 1);
+  assert.equal(h.daemon.status().inSync, false);
+
+  // After the first backoff, one probe restoration; the fight goes on, so the next backoff is longer.
+  await h.timers.advance(CONFLICT_DEFAULTS.baseBackoffMs);
+  assert.equal(restoresOf(), CONFLICT_DEFAULTS.limit + 1);
+  const second = h.events('conflict');
+  assert.equal(second.length, 2);
+  assert.equal(Number(second[1]!.retry_in_ms), 2 * CONFLICT_DEFAULTS.baseBackoffMs);
+  assert.ok(removals >= restoresOf());
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('an invalid reload is rejected with the check error and the running state is kept; a valid one applies', async () => {
+  const h = await startHarness();
+  await h.timers.advance(100);
+  const before = await h.kernel.snapshot();
+  writeFileSync(h.file, configText().replace('    dhcp: true', '    dhcp: maybe'));
+  const result = await untilDone(h.daemon.reload(), h.timers);
+  assert.equal(result.ok, false);
+  assert.ok(!result.ok && result.error.includes(`${h.file}:`), 'error names file:line:col');
+  const rejected = h.events('reload-rejected');
+  assert.equal(rejected.length, 1);
+  assert.equal(rejected[0]!.level, 'error');
+  assert.deepEqual(await h.kernel.snapshot(), before);
+
+  writeFileSync(h.file, configText({ weight1: 5 }));
+  assert.deepEqual(await untilDone(h.daemon.reload(), h.timers), { ok: true });
+  const group = (await h.kernel.snapshot()).nexthops.find((n) => n.id === 1000);
+  assert.deepEqual(group?.group, [{ id: 1001, weight: 5 }]);
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('a netlink overrun forces a full resync that finds changes whose events were lost', async () => {
+  const h = await startHarness();
+  await h.timers.advance(100);
+  const owned = (await h.kernel.snapshot()).rules.find((r) => r.src === '198.51.100.2/32')!;
+  h.port.muted = true;
+  await h.kernel.apply({ op: 'del', kind: 'rule', rule: owned });
+  h.port.muted = false;
+  await h.timers.advance(100);
+  assert.ok(!hasRule((await h.kernel.snapshot()).rules, /from 198\.51\.100\.2/), 'no event, no cycle yet');
+  h.kernel.overrun();
+  await h.timers.advance(100);
+  assert.ok(hasRule((await h.kernel.snapshot()).rules, /from 198\.51\.100\.2/));
+  assert.equal(h.events('overrun').length, 1);
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('the periodic resync also catches silent changes', async () => {
+  const h = await startHarness();
+  const owned = (await h.kernel.snapshot()).rules.find((r) => r.src === '198.51.100.2/32')!;
+  h.port.muted = true;
+  await h.kernel.apply({ op: 'del', kind: 'rule', rule: owned });
+  h.port.muted = false;
+  await h.timers.advance(31_000);
+  assert.ok(hasRule((await h.kernel.snapshot()).rules, /from 198\.51\.100\.2/));
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('link down leaves the default; link up returns it', async () => {
+  const h = await startHarness();
+  h.kernel.setInterfaces(LINKS, [...BASE_ADDRESSES, addr('if2', '203.0.113.120', true)]);
+  await h.kernel.apply({ op: 'add', kind: 'route', route: dhcpDefault('203.0.113.1') });
+  await h.timers.advance(50);
+  const members = async () => (await h.kernel.snapshot()).nexthops.find((n) => n.id === 1000)?.group?.map((m) => m.id);
+  assert.deepEqual(await members(), [1001, 1002]);
+  h.kernel.setInterfaces(LINKS.map((l) => (l.name === 'if1' ? { ...l, lowerUp: false } : l)), [...BASE_ADDRESSES, addr('if2', '203.0.113.120', true)]);
+  await h.timers.advance(50);
+  assert.deepEqual(await members(), [1002]);
+  h.kernel.setInterfaces(LINKS, [...BASE_ADDRESSES, addr('if2', '203.0.113.120', true)]);
+  await h.timers.advance(50);
+  assert.deepEqual(await members(), [1001, 1002]);
+  const uplinkLogs = h.events('uplink').filter((f) => f.uplink === 'isp1');
+  assert.ok(uplinkLogs.some((f) => f.state === 'link-down'));
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('health changes trigger a replan and feed facts.health', async () => {
+  const verdicts: Record<string, HealthVerdict> = { isp1: 'up' };
+  const listeners = new Set<(c: HealthChangeLike) => void>();
+  const health: HealthSource = {
+    verdicts: () => ({ ...verdicts }),
+    on: (_e, l) => listeners.add(l),
+    off: (_e, l) => listeners.delete(l),
+  };
+  const h = await startHarness({ health });
+  assert.ok((await h.kernel.snapshot()).routes.some((r) => r.table === 1000), 'default present');
+  verdicts.isp1 = 'down';
+  for (const l of listeners) l({ uplink: 'isp1', from: 'up', to: 'down', reason: '6 rounds lost' });
+  await h.timers.advance(50);
+  assert.ok(!(await h.kernel.snapshot()).routes.some((r) => r.table === 1000), 'no usable uplink: no balanced default');
+  assert.equal(h.daemon.status().facts.health.isp1, 'down');
+  const logged = h.events('health')[0];
+  assert.equal(logged?.uplink, 'isp1');
+  assert.equal(logged?.to, 'down');
+  assert.ok(h.events('apply').some((f) => /health of isp1: up -> down/.test(f.cause)), 'changes name the health cause');
+  await h.daemon.stop({ cleanup: false });
+  assert.equal(listeners.size, 0, 'listener removed on stop');
+});
+
+test('stop leaves routing in place; stop with cleanup removes only what uplinkd owns', async () => {
+  const h = await startHarness();
+  const foreign: Rule = { priority: 10150, action: 'lookup', table: 77, protocol: 4, src: '192.0.2.9/32' };
+  await h.kernel.apply({ op: 'add', kind: 'rule', rule: foreign });
+  await h.timers.advance(50);
+  await h.daemon.stop({ cleanup: false });
+  assert.ok((await h.kernel.snapshot()).rules.some((r) => r.protocol === 117));
+
+  const again = await startHarness();
+  await again.daemon.stop({ cleanup: true });
+  const state = await again.kernel.snapshot();
+  assert.ok(!state.rules.some((r) => r.protocol === 117));
+  assert.ok(!state.routes.some((r) => r.protocol === 117));
+  assert.equal(state.nexthops.length, 0);
+});
+
+test('a restart adopts what is there: no writes when the kernel already matches', async () => {
+  const h = await startHarness();
+  await h.timers.advance(100);
+  await h.daemon.stop({ cleanup: false });
+  const port = new CountingPort(h.kernel);
+  const timers = new VirtualTimers();
+  const second = new Daemon({
+    configFile: h.file,
+    port,
+    readLeases: async () => [],
+    loadConfig,
+    log: createLogger({ sink: () => undefined }),
+    system: { sync: async () => undefined, remove: async () => undefined },
+    now: () => timers.now,
+    timers,
+    watchLeases: false,
+  });
+  await untilDone(second.start(), timers);
+  assert.equal(port.writes.length, 0);
+  await second.stop({ cleanup: false });
+});

@@ -1,0 +1,529 @@
+// The daemon loop: kernel events, lease-file changes, health changes, reloads and the
+// periodic resync all mark the state dirty with a cause; after a short debounce (bursts
+// coalesce) one cycle reads the kernel and leases, plans, diffs and applies the smallest
+// change, logging each change with the causes that triggered it.
+//
+// Our own changes come back as kernel events too. They are not filtered: they cost one
+// more snapshot, whose diff is empty, and an empty diff writes nothing, so the loop stops.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Config } from '../config/types';
+import { UplinkdError } from '../errors';
+import type { KernelPort } from '../kernel/port';
+import type { LogFields, Logger } from '../log';
+import type { HealthVerdict, Lease } from '../model/facts';
+import type { Change, DesiredState, KernelState } from '../model/types';
+import { plan as makePlan, type UplinkStatus } from '../plan/planner';
+import { formatChange } from '../plan/text';
+import { diff } from '../reconcile/diff';
+import { reconcile } from '../reconcile/reconcile';
+import { CONFLICT_DEFAULTS, ConflictLimiter, conflictHint, objectKey, type ConflictPolicy } from './conflict';
+
+/** The health monitor as the daemon sees it (src/health): current verdicts and a 'change' event. */
+export interface HealthSource {
+  verdicts(): Record<string, HealthVerdict>;
+  on(event: 'change', listener: (change: HealthChangeLike) => void): unknown;
+  off(event: 'change', listener: (change: HealthChangeLike) => void): unknown;
+  /** Called with a reloaded config (HealthMonitor.reconfigure). */
+  reconfigure?(config: Config): void;
+}
+
+/** What the daemon reads from a health 'change' event (src/health HealthChange). */
+export interface HealthChangeLike {
+  uplink: string;
+  from: HealthVerdict;
+  to: HealthVerdict;
+  reason: string;
+}
+
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const REAL_TIMERS: Timers = {
+  setTimeout: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return t;
+  },
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+/** Side effects outside rtnetlink: iproute2 name files and the multipath sysctl. */
+export interface SystemSettings {
+  sync(config: Config): Promise<void>;
+  remove(config: Config): Promise<void>;
+}
+
+export type ReadLeases = (globs: string[], options?: { warn?: (file: string, message: string) => void }) => Promise<Lease[]>;
+
+export interface DaemonOptions {
+  configFile: string;
+  port: KernelPort;
+  readLeases: ReadLeases;
+  loadConfig: (file: string) => Promise<Config>;
+  log: Logger;
+  system: SystemSettings;
+  health?: HealthSource;
+  /** Epoch ms; injectable for tests. */
+  now?: () => number;
+  timers?: Timers;
+  /** Watch lease-file directories (fs.watch); default true. */
+  watchLeases?: boolean;
+  conflict?: ConflictPolicy;
+}
+
+export interface DaemonEvent {
+  at: string;
+  event: string;
+  text: string;
+  cause?: string;
+}
+
+export interface DaemonStatus {
+  pid: number;
+  configFile: string;
+  startedAt: string;
+  cycles: number;
+  lastCycle?: { at: string; causes: string[]; applied: number; failed: number; deferred: number; error?: string };
+  /** The last cycle applied everything it wanted (nothing failed or held back). */
+  inSync: boolean;
+  uplinks: UplinkStatus[];
+  warnings: string[];
+  facts: {
+    leases: Lease[];
+    health: Record<string, HealthVerdict>;
+    links: { name: string; up: boolean; carrier: boolean }[];
+    addresses: string[];
+  };
+  conflicts: { object: string; restorations: number; backoffMs: number; retryAt?: string }[];
+  events: DaemonEvent[];
+}
+
+export type ReloadResult = { ok: true } | { ok: false; error: string };
+
+const MAX_EVENTS = 50;
+const MAX_CAUSES = 8;
+const ERROR_RETRY_MS = 1_000;
+
+export class Daemon {
+  private config: Config | undefined;
+  private configFile: string;
+  private readonly now: () => number;
+  private readonly timers: Timers;
+  private readonly log: Logger;
+  private readonly limiter: ConflictLimiter;
+
+  private causes: string[] = [];
+  private debounce: unknown;
+  private resyncTimer: unknown;
+  private wakeups = new Map<number, unknown>();
+  private running: Promise<void> | undefined;
+  private idleWaiters: (() => void)[] = [];
+  private stopped = true;
+  private unsubscribe: (() => void) | undefined;
+  private watchers = new Map<string, fs.FSWatcher>();
+  private readonly onHealth = (c: HealthChangeLike) => {
+    this.log.info('health', { uplink: c.uplink, from: c.from, to: c.to, why: c.reason });
+    this.record('health', `${c.uplink}: ${c.from} -> ${c.to}`, c.reason);
+    this.markDirty(`health of ${c.uplink}: ${c.from} -> ${c.to} (${c.reason})`);
+  };
+  /** Config replaced by a reload whose ownership criteria may differ: its leftovers go once. */
+  private retired: Config | undefined;
+
+  /** Keys of the owned objects believed present after the last cycle: re-adding one is drift. */
+  private present = new Set<string>();
+  private startedAt = 0;
+  private cycles = 0;
+  private last: DaemonStatus['lastCycle'];
+  private inSync = false;
+  private uplinks: UplinkStatus[] = [];
+  private warnings: string[] = [];
+  private facts: DaemonStatus['facts'] = { leases: [], health: {}, links: [], addresses: [] };
+  private events: DaemonEvent[] = [];
+
+  constructor(private readonly opts: DaemonOptions) {
+    this.configFile = opts.configFile;
+    this.now = opts.now ?? Date.now;
+    this.timers = opts.timers ?? REAL_TIMERS;
+    this.log = opts.log;
+    this.limiter = new ConflictLimiter(opts.conflict ?? CONFLICT_DEFAULTS);
+  }
+
+  /** Loads the config (throws UplinkdError('config') when invalid), subscribes and converges once. */
+  async start(): Promise<void> {
+    const config = await this.opts.loadConfig(this.configFile);
+    this.config = config;
+    this.stopped = false;
+    this.startedAt = this.now();
+    await this.syncSystem(config);
+    // Subscribe before the first snapshot so nothing between the two is missed.
+    this.unsubscribe = this.opts.port.subscribe(
+      (e) => this.markDirty(`${e.kind} ${e.action === 'new' ? 'new/changed' : 'deleted'}: ${e.summary}`),
+      () => {
+        this.log.warn('overrun', { msg: 'netlink socket overrun (ENOBUFS), events were lost: full resync' });
+        this.markDirty('netlink overrun: full resync');
+      },
+    );
+    this.opts.health?.on('change', this.onHealth);
+    this.watchLeaseDirs();
+    this.scheduleResync();
+    this.log.info('start', { config: this.configFile, uplinks: config.uplinks.map((u) => u.name).join(','), pid: process.pid });
+    this.markDirty('start: adopt and converge');
+    await this.whenIdle();
+  }
+
+  /**
+   * Stops following the kernel. Routing stays as it is unless `cleanup`, which removes
+   * everything uplinkd owns (as `uplinkd down`).
+   */
+  async stop(options: { cleanup: boolean } = { cleanup: false }): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.unsubscribe?.();
+    this.opts.health?.off('change', this.onHealth);
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
+    this.timers.clearTimeout(this.debounce);
+    this.timers.clearTimeout(this.resyncTimer);
+    for (const t of this.wakeups.values()) this.timers.clearTimeout(t);
+    this.wakeups.clear();
+    this.debounce = undefined;
+    await this.running;
+    const config = this.config;
+    if (options.cleanup && config) {
+      const changes = teardownChanges(config, await this.opts.port.snapshot());
+      const result = await reconcile(this.opts.port, changes);
+      for (const c of result.applied) this.log.info('apply', { change: formatChange(c), cause: 'stop --cleanup' });
+      for (const f of result.failed) this.log.error('apply-failed', { change: formatChange(f.change), error: f.error.message });
+      await this.opts.system.remove(config);
+    }
+    this.log.info('stop', { cleanup: options.cleanup, msg: options.cleanup ? 'removed what uplinkd owns' : 'routing left in place' });
+    this.resolveIdle();
+  }
+
+  /**
+   * Re-reads the config (the running file, or `file`). An invalid file is rejected with
+   * the same error as `uplinkd check`, logged, and the running config stays.
+   */
+  async reload(file?: string): Promise<ReloadResult> {
+    const target = file ?? this.configFile;
+    let next: Config;
+    try {
+      next = await this.opts.loadConfig(target);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.log.error('reload-rejected', { file: target, error: message, msg: 'keeping the running configuration' });
+      this.record('reload-rejected', message);
+      return { ok: false, error: message };
+    }
+    const previous = this.config;
+    this.config = next;
+    this.configFile = target;
+    if (previous && ownershipChanged(previous, next)) this.retired = previous;
+    if (previous && previous.paths.controlSocket !== next.paths.controlSocket) {
+      this.log.warn('reload', { msg: 'paths.controlSocket changed: takes effect at the next restart' });
+    }
+    this.opts.health?.reconfigure?.(next);
+    await this.syncSystem(next);
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
+    this.watchLeaseDirs();
+    this.timers.clearTimeout(this.resyncTimer);
+    this.scheduleResync();
+    this.log.info('reload', { file: target, uplinks: next.uplinks.map((u) => u.name).join(',') });
+    this.markDirty(`config reloaded from ${target}`);
+    await this.whenIdle();
+    return { ok: true };
+  }
+
+  /** Asks for a full resync soon (e.g. from `uplinkd hook`). */
+  nudge(cause: string): void {
+    this.markDirty(cause);
+  }
+
+  /** Resolves once no cycle is running or pending (or the daemon stopped). */
+  whenIdle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** The planner's view of one uplink after the last cycle (the health monitor's probe endpoints). */
+  uplink(name: string): UplinkStatus | undefined {
+    return this.uplinks.find((u) => u.name === name);
+  }
+
+  status(): DaemonStatus {
+    const now = this.now();
+    return {
+      pid: process.pid,
+      configFile: this.configFile,
+      startedAt: new Date(this.startedAt).toISOString(),
+      cycles: this.cycles,
+      lastCycle: this.last,
+      inSync: this.inSync,
+      uplinks: this.uplinks,
+      warnings: this.warnings,
+      facts: this.facts,
+      conflicts: this.limiter.active(now).map((c) => ({
+        object: describeKey(c.key),
+        restorations: c.restorations,
+        backoffMs: c.backoffMs,
+        ...(c.blockedUntil !== undefined ? { retryAt: new Date(c.blockedUntil).toISOString() } : {}),
+      })),
+      events: [...this.events],
+    };
+  }
+
+  /** Name files and sysctl are conveniences: failing them must not stop routing. */
+  private async syncSystem(config: Config): Promise<void> {
+    try {
+      await this.opts.system.sync(config);
+    } catch (err) {
+      this.log.error('system-settings', { error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  private isIdle(): boolean {
+    return this.stopped || (this.running === undefined && this.debounce === undefined && this.causes.length === 0);
+  }
+
+  private resolveIdle(): void {
+    if (!this.isIdle()) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private markDirty(cause: string): void {
+    if (this.stopped) return;
+    if (!this.causes.includes(cause)) this.causes.push(cause);
+    if (this.running === undefined) this.armDebounce();
+  }
+
+  private armDebounce(): void {
+    if (this.debounce !== undefined || this.stopped) return;
+    this.debounce = this.timers.setTimeout(() => {
+      this.debounce = undefined;
+      this.kick();
+    }, this.config?.daemon.debounceMs ?? 0);
+  }
+
+  private kick(): void {
+    if (this.running !== undefined || this.stopped || this.causes.length === 0) return;
+    const causes = this.causes;
+    this.causes = [];
+    this.running = this.cycle(causes)
+      .catch((err) => {
+        const message = err instanceof Error ? err.message : String(err);
+        this.log.error('cycle-failed', { error: message, cause: joinCauses(causes) });
+        this.record('cycle-failed', message, joinCauses(causes));
+        this.last = { at: new Date(this.now()).toISOString(), causes, applied: 0, failed: 0, deferred: 0, error: message };
+        this.inSync = false;
+        this.wakeAt(this.now() + ERROR_RETRY_MS, 'retry after failed cycle');
+      })
+      .finally(() => {
+        this.running = undefined;
+        if (this.causes.length > 0) this.armDebounce();
+        this.resolveIdle();
+      });
+  }
+
+  private async cycle(causes: string[]): Promise<void> {
+    const config = this.config;
+    if (!config) throw new UplinkdError('config', 'no configuration loaded');
+    const cause = joinCauses(causes);
+    const health = this.opts.health?.verdicts() ?? {};
+    const [kernel, leases] = await Promise.all([
+      this.opts.port.snapshot(),
+      this.opts.readLeases(config.paths.leases, { warn: (file, message) => this.log.warn('lease', { file, msg: message }) }),
+    ]);
+    const plan = makePlan(config, { kernel, leases, health });
+    const changes = diff(plan.desired, kernel, config);
+    this.cycles++;
+    this.noteUplinks(plan.uplinks, cause);
+    this.noteWarnings(plan.warnings);
+    this.facts = summarizeFacts(kernel, leases, health);
+
+    const desiredKeys = new Set(
+      [
+        ...plan.desired.routes.map((route): Change => ({ op: 'add', kind: 'route', route })),
+        ...plan.desired.rules.map((rule): Change => ({ op: 'add', kind: 'rule', rule })),
+        ...plan.desired.nexthops.map((nexthop): Change => ({ op: 'add', kind: 'nexthop', nexthop })),
+      ].map(objectKey),
+    );
+    const wanted = [...changes, ...this.retiredLeftovers(kernel, changes, desiredKeys)];
+
+    const toApply: Change[] = [];
+    const drift = new Set<Change>();
+    const held = new Set<string>();
+    for (const change of wanted) {
+      const key = objectKey(change);
+      if (change.op !== 'del' && this.present.has(key)) {
+        // We had this exact object in place and nothing in the plan changed it: someone else did.
+        const decision = this.limiter.restore(key, this.now());
+        if (!decision.allow) {
+          held.add(key);
+          if (decision.escalated) {
+            const text = formatChange({ ...change, op: 'add' } as Change);
+            this.log.warn('conflict', {
+              object: text,
+              restorations: decision.restorations,
+              retry_in_ms: decision.backoffMs,
+              msg: conflictHint(change.kind),
+            });
+            this.record('conflict', `${text}: ${conflictHint(change.kind)}`, cause);
+          }
+          this.wakeAt(decision.retryAt, `conflict backoff over for ${formatChange({ ...change, op: 'add' } as Change)}`);
+          continue;
+        }
+        drift.add(change);
+      }
+      toApply.push(change);
+    }
+
+    const result = await reconcile(this.opts.port, toApply);
+    for (const c of result.applied) {
+      const fields: LogFields = { change: formatChange(c), cause };
+      if (drift.has(c)) fields.reason = 'drift: restoring an object uplinkd owns';
+      this.log.info('apply', fields);
+      this.record('apply', formatChange(c), drift.has(c) ? `drift; ${cause}` : cause);
+    }
+    for (const f of result.failed) {
+      this.log.error('apply-failed', { change: formatChange(f.change), error: f.error.message, cause });
+      this.record('apply-failed', `${formatChange(f.change)}: ${f.error.message}`, cause);
+    }
+    if (result.applied.length === 0 && result.failed.length === 0) this.log.debug('in-sync', { cause });
+
+    const failedKeys = new Set(result.failed.map((f) => objectKey(f.change)));
+    // Held-back objects stay in: when their backoff ends, re-adding them is drift again.
+    this.present = new Set([...desiredKeys].filter((k) => !failedKeys.has(k)));
+    if (result.failed.length === 0) this.retired = undefined;
+    this.inSync = result.failed.length === 0 && held.size === 0;
+    this.last = {
+      at: new Date(this.now()).toISOString(),
+      causes,
+      applied: result.applied.length,
+      failed: result.failed.length,
+      deferred: held.size,
+    };
+  }
+
+  /** After a reload that changed protocol, tables or the rule band: what the old config owned and the new one does not want. */
+  private retiredLeftovers(kernel: KernelState, changes: Change[], desiredKeys: Set<string>): Change[] {
+    if (!this.retired) return [];
+    const planned = new Set(changes.map(objectKey));
+    return teardownChanges(this.retired, kernel).filter((c) => !planned.has(objectKey(c)) && !desiredKeys.has(objectKey(c)));
+  }
+
+  private noteUplinks(uplinks: UplinkStatus[], cause: string): void {
+    const before = new Map(this.uplinks.map((u) => [u.name, u]));
+    for (const u of uplinks) {
+      const old = before.get(u.name);
+      const summary = uplinkSummary(u);
+      if (old && uplinkSummary(old) === summary) continue;
+      this.log.info('uplink', { uplink: u.name, state: u.state, default: u.inDefault, address: u.address, gateway: u.gateway, why: u.reason, cause });
+      this.record('uplink', `${u.name}: ${summary}`, cause);
+    }
+    this.uplinks = uplinks;
+  }
+
+  private noteWarnings(warnings: string[]): void {
+    for (const w of warnings) if (!this.warnings.includes(w)) this.log.warn('plan', { msg: w });
+    this.warnings = warnings;
+  }
+
+  private record(event: string, text: string, cause?: string): void {
+    this.events.push({ at: new Date(this.now()).toISOString(), event, text, ...(cause ? { cause } : {}) });
+    if (this.events.length > MAX_EVENTS) this.events.splice(0, this.events.length - MAX_EVENTS);
+  }
+
+  private scheduleResync(): void {
+    const ms = this.config?.daemon.resyncMs ?? 0;
+    if (ms <= 0 || this.stopped) return;
+    this.resyncTimer = this.timers.setTimeout(() => {
+      this.watchLeaseDirs(); // directories that appeared since (a DHCP client started late)
+      this.markDirty('periodic resync');
+      this.scheduleResync();
+    }, ms);
+  }
+
+  private wakeAt(at: number, cause: string): void {
+    if (this.wakeups.has(at) || this.stopped) return;
+    const handle = this.timers.setTimeout(() => {
+      this.wakeups.delete(at);
+      this.markDirty(cause);
+    }, Math.max(0, at - this.now()));
+    this.wakeups.set(at, handle);
+  }
+
+  /**
+   * A lease change does not always show in the kernel (dhclient renewing with a new
+   * gateway but an unchanged address): watch the lease directories too.
+   */
+  private watchLeaseDirs(): void {
+    if (this.opts.watchLeases === false || !this.config) return;
+    for (const glob of this.config.paths.leases) {
+      const dir = path.dirname(glob);
+      if (/[*?]/.test(dir) || this.watchers.has(dir)) continue;
+      const pattern = globRegExp(path.basename(glob));
+      try {
+        const watcher = fs.watch(dir, { persistent: false }, (_event, name) => {
+          if (name && pattern.test(String(name))) this.markDirty(`lease file ${path.join(dir, String(name))} changed`);
+        });
+        watcher.on('error', () => {
+          watcher.close();
+          this.watchers.delete(dir);
+        });
+        this.watchers.set(dir, watcher);
+      } catch {
+        // The directory does not exist (yet): the periodic resync retries.
+      }
+    }
+  }
+}
+
+const NOTHING: DesiredState = { routes: [], rules: [], nexthops: [] };
+
+/** The changes that remove everything `config` says uplinkd owns. */
+function teardownChanges(config: Config, kernel: KernelState): Change[] {
+  return diff(NOTHING, kernel, config);
+}
+
+function globRegExp(pattern: string): RegExp {
+  const source = [...pattern].map((ch) => (ch === '*' ? '[^/]*' : ch === '?' ? '[^/]' : ch.replace(/[.+^${}()|[\]\\]/g, '\\$&'))).join('');
+  return new RegExp(`^${source}$`);
+}
+
+function ownershipChanged(a: Config, b: Config): boolean {
+  const tables = (c: Config) => [c.tableBase, ...c.uplinks.map((u) => u.table)].sort().join(',');
+  return a.protocol !== b.protocol || a.rulePriority !== b.rulePriority || tables(a) !== tables(b);
+}
+
+function joinCauses(causes: string[]): string {
+  const shown = causes.slice(0, MAX_CAUSES).join('; ');
+  return causes.length > MAX_CAUSES ? `${shown}; and ${causes.length - MAX_CAUSES} more` : shown;
+}
+
+function uplinkSummary(u: UplinkStatus): string {
+  const addr = u.address ? `${u.address}/${u.prefixlen}` : 'no address';
+  return `${u.state}, ${u.inDefault ? `in default (weight ${u.weight})` : 'not in default'}, ${addr}, gateway ${u.gateway ?? '-'} (${u.reason})`;
+}
+
+function describeKey(key: string): string {
+  const space = key.indexOf(' ');
+  const kind = key.slice(0, space) as Change['kind'];
+  const object = JSON.parse(key.slice(space + 1)) as never;
+  const change = (kind === 'route' ? { op: 'add', kind, route: object } : kind === 'rule' ? { op: 'add', kind, rule: object } : { op: 'add', kind, nexthop: object }) as Change;
+  return formatChange(change);
+}
+
+function summarizeFacts(kernel: KernelState, leases: Lease[], health: Record<string, HealthVerdict>): DaemonStatus['facts'] {
+  return {
+    leases,
+    health,
+    links: kernel.links.map((l) => ({ name: l.name, up: l.up, carrier: l.lowerUp })),
+    addresses: kernel.addresses.map((a) => `${a.address}/${a.prefixlen} on ${a.dev}${a.dynamic ? ' (dynamic)' : ''}`),
+  };
+}

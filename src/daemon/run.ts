@@ -1,0 +1,147 @@
+// `uplinkd run`: wires the netlink port, lease reader, daemon loop, control socket,
+// signals and systemd readiness. Also the client ends of `uplinkd reload` and `uplinkd hook`.
+import { spawn } from 'node:child_process';
+import { loadConfig } from '../config/load';
+import type { Config } from '../config/types';
+import { removeOwnedNames, syncOwnedNames } from '../engine/cycle';
+import { EXIT, UplinkdError } from '../errors';
+import { readLeases } from '../facts/leases';
+import { NetlinkKernelPort } from '../kernel/netlink-port';
+import { createLogger, isLogLevel, type Logger } from '../log';
+import { setMultipathHashPolicy } from '../system/sysctl';
+import { startControlServer, queryDaemon, type ControlServer } from './control';
+import { HealthMonitor, type UplinkEndpoint } from '../health/monitor';
+import type { UplinkStatus } from '../plan/planner';
+import { Daemon, type SystemSettings } from './daemon';
+import { formatDaemonStatus } from './status-text';
+
+export interface RunOptions {
+  configFile: string;
+  /** Remove everything uplinkd owns when stopped by SIGTERM/SIGINT (default: leave routing working). */
+  cleanupOnExit: boolean;
+}
+
+const SYSTEM: SystemSettings = {
+  async sync(config: Config) {
+    await syncOwnedNames(config);
+    if (config.multipathHashPolicy !== undefined) await setMultipathHashPolicy(config.multipathHashPolicy);
+  },
+  remove: removeOwnedNames,
+};
+
+/** Runs until SIGTERM/SIGINT; resolves with the exit code. */
+export async function runDaemon(opts: RunOptions): Promise<number> {
+  const envLevel = process.env.UPLINKD_LOG_LEVEL ?? 'info';
+  const log = createLogger({ level: isLogLevel(envLevel) ? envLevel : 'info' });
+  let config: Config;
+  try {
+    config = await loadConfig(opts.configFile);
+  } catch (err) {
+    if (err instanceof UplinkdError && err.code === 'config') {
+      console.error(err.message);
+      return EXIT.invalid;
+    }
+    throw err;
+  }
+  const port = await NetlinkKernelPort.open();
+  // Probes go out through each uplink as the last plan resolved it; uplinks without `monitor:` are not probed.
+  // (Not called before health.start(), so `daemon` exists by then.)
+  const health: HealthMonitor = new HealthMonitor(config, (name): UplinkEndpoint | undefined => {
+    const u: UplinkStatus | undefined = daemon.uplink(name);
+    return u && { interface: u.interface, address: u.address, gateway: u.gateway };
+  });
+  const daemon: Daemon = new Daemon({
+    configFile: opts.configFile,
+    port,
+    readLeases,
+    loadConfig,
+    log,
+    system: SYSTEM,
+    health,
+  });
+  let control: ControlServer | undefined;
+  try {
+    // The socket first: a second daemon must fail before it touches the kernel.
+    control = await startControlServer(
+      config.paths.controlSocket,
+      {
+        status: () => {
+          const s = daemon.status();
+          return { ...s, text: formatDaemonStatus(s) };
+        },
+        reload: () => daemon.reload(),
+        resync: (cause) => daemon.nudge(cause),
+      },
+      log,
+    );
+    await daemon.start();
+    health.start();
+  } catch (err) {
+    await control?.close();
+    await daemon.stop({ cleanup: false });
+    port.close();
+    throw err;
+  }
+  notifySystemd('READY=1', log);
+  log.info('ready', { control: config.paths.controlSocket, cleanup_on_exit: opts.cleanupOnExit });
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const onHup = () => {
+      log.info('signal', { signal: 'SIGHUP', msg: 'reloading configuration' });
+      void daemon.reload();
+    };
+    const onStop = (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      log.info('signal', { signal, msg: opts.cleanupOnExit ? 'stopping, removing routing (--cleanup)' : 'stopping, routing stays in place' });
+      process.off('SIGHUP', onHup);
+      void (async () => {
+        let code: number = EXIT.ok;
+        health.stop();
+        try {
+          await daemon.stop({ cleanup: opts.cleanupOnExit });
+        } catch (err) {
+          log.error('stop', { error: err instanceof Error ? err.message : String(err) });
+          code = EXIT.failure;
+        }
+        await control?.close();
+        port.close();
+        process.off('SIGTERM', onStop);
+        process.off('SIGINT', onStop);
+        resolve(code);
+      })();
+    };
+    process.on('SIGHUP', onHup);
+    process.on('SIGTERM', onStop);
+    process.on('SIGINT', onStop);
+  });
+}
+
+/**
+ * sd_notify without a datagram socket in Node: `systemd-notify` (systemd >= 246 waits
+ * until the manager has read the message, so it is attributed to our unit;
+ * the unit sets NotifyAccess=all because the message comes from a child).
+ */
+function notifySystemd(state: string, log: Logger): void {
+  if (!process.env.NOTIFY_SOCKET) return;
+  const args = state === 'READY=1' ? ['--ready'] : [state];
+  const child = spawn('systemd-notify', args, { stdio: 'ignore' });
+  child.on('error', (err) => log.warn('notify', { msg: `cannot run systemd-notify: ${err.message}` }));
+  child.on('exit', (code) => {
+    if (code !== 0) log.warn('notify', { msg: `systemd-notify ${args.join(' ')} exited with ${code}` });
+  });
+}
+
+/** `uplinkd reload`: the daemon re-reads its file; a rejected file throws UplinkdError('config') with the check error. */
+export async function reloadDaemon(socketPath: string): Promise<number> {
+  await queryDaemon(socketPath, { cmd: 'reload' });
+  console.log('uplinkd: configuration reloaded');
+  return EXIT.ok;
+}
+
+/** `uplinkd hook`: asks the daemon for a resync now (from a DHCP client's hook). */
+export async function hookNudge(socketPath: string, cause: string): Promise<number> {
+  await queryDaemon(socketPath, { cmd: 'resync', cause }, 5_000);
+  return EXIT.ok;
+}

@@ -1,0 +1,38 @@
+import type { Config } from '../config/types';
+import type { KernelPort } from '../kernel/port';
+import type { Facts, HealthVerdict } from '../model/facts';
+import type { Change, DesiredState, KernelState } from '../model/types';
+import { readLeases } from '../facts/leases';
+import { plan, type Plan } from '../plan/planner';
+import { diff } from '../reconcile/diff';
+import { reconcile } from '../reconcile/reconcile';
+import { syncOwnedNames, removeOwnedNames } from './names';
+
+export interface Cycle {
+  facts: Facts;
+  plan: Plan;
+  changes: Change[];
+}
+
+/** Reads what the planner looks at: the kernel and the DHCP clients' lease files. */
+export async function observe(port: KernelPort, config: Config, health: Record<string, HealthVerdict>, warn: (m: string) => void): Promise<Facts> {
+  const kernel = await port.snapshot();
+  const interfaceNames = new Map(kernel.links.map((l) => [l.index, l.name]));
+  const leases = await readLeases(config.paths.leases, { interfaceNames, warn: (file, m) => warn(`${file}: ${m}`) });
+  return { kernel, leases, health };
+}
+
+/** One planning pass: facts -> desired state -> the smallest change. Pure past `observe`. */
+export function computeCycle(config: Config, facts: Facts): Cycle {
+  const p = plan(config, facts);
+  return { facts, plan: p, changes: diff(p.desired, facts.kernel, config) };
+}
+
+const EMPTY: DesiredState = { routes: [], rules: [], nexthops: [] };
+
+/** The changes that remove everything uplinkd owns from `kernel`. */
+export function teardownChanges(config: Config, kernel: KernelState): Change[] {
+  return diff(EMPTY, kernel, config);
+}
+
+export { reconcile, syncOwnedNames, removeOwnedNames };

@@ -1,0 +1,18 @@
+import type { Config } from '../config/types';
+import { removeOwnedFile, renderRtProtos, renderRtTables, writeOwnedFile } from '../system/iproute2-names';
+
+/** iproute2 names for uplinkd's tables: the balance table is `uplinkd`, each uplink's table its name. */
+export function tableNames(config: Config): { number: number; name: string }[] {
+  return [{ number: config.tableBase, name: 'uplinkd' }, ...config.uplinks.map((u) => ({ number: u.table, name: u.name }))];
+}
+
+/** Registers uplinkd's table and protocol names for iproute2 (`ip route show table isp1`). */
+export async function syncOwnedNames(config: Config): Promise<void> {
+  await writeOwnedFile(config.paths.rtTables, renderRtTables(tableNames(config)));
+  await writeOwnedFile(config.paths.rtProtos, renderRtProtos([{ number: config.protocol, name: 'uplinkd' }]));
+}
+
+export async function removeOwnedNames(config: Config): Promise<void> {
+  await removeOwnedFile(config.paths.rtTables);
+  await removeOwnedFile(config.paths.rtProtos);
+}

@@ -1,0 +1,216 @@
+import { afterEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { DEFAULTS, MONITOR_DEFAULTS } from '../config/defaults';
+import type { Config, MonitorConfig, UplinkConfig } from '../config/types';
+import { HealthMonitor, type HealthChange, type UplinkEndpoint } from './monitor';
+import type { ProbeReply, ProbeSource, ProbeTarget, Prober } from './probers';
+
+const FAST: Omit<MonitorConfig, 'targets'> = {
+  ...MONITOR_DEFAULTS,
+  intervalMs: 5,
+  timeoutMs: 15,
+  downAfter: 3,
+  upAfter: 3,
+  window: 10,
+};
+
+function uplink(name: string, index: number, monitor?: Partial<MonitorConfig>): UplinkConfig {
+  return {
+    name,
+    interface: `if${index}`,
+    dhcp: true,
+    weight: 1,
+    tier: 1,
+    table: 1001 + index,
+    ...(monitor && { monitor: { ...FAST, targets: ['203.0.113.5', '192.0.2.53'], ...monitor } }),
+  };
+}
+
+function config(uplinks: UplinkConfig[]): Config {
+  return {
+    file: 'test.yaml',
+    uplinks,
+    lan: [],
+    default: 'balance',
+    tableBase: 1000,
+    rulePriority: 10000,
+    protocol: 117,
+    resilient: DEFAULTS.resilient,
+    paths: { ...DEFAULTS.paths },
+    daemon: DEFAULTS.daemon,
+  };
+}
+
+/** A prober whose answers the test sets per target ip: a reply, or silence until the deadline. */
+class FakeNetwork {
+  answer = new Map<string, ProbeReply | 'silent' | { lateMs: number }>();
+  opened: ProbeSource[] = [];
+  closed: ProbeSource[] = [];
+  probes: { source: ProbeSource; target: ProbeTarget }[] = [];
+  failOpen: string | undefined;
+
+  create = (_method: MonitorConfig['method'], source: ProbeSource): Prober => {
+    if (this.failOpen) throw new Error(this.failOpen);
+    this.opened.push(source);
+    return {
+      probe: (target, waitMs) => {
+        this.probes.push({ source, target });
+        const a = this.answer.get(target.ip) ?? { ok: true, rttMs: 1 };
+        if (a === 'silent') return new Promise((r) => setTimeout(() => r({ ok: false, error: 'timeout' }), waitMs));
+        if ('lateMs' in a) return new Promise((r) => setTimeout(() => r({ ok: true, rttMs: a.lateMs }), a.lateMs));
+        return Promise.resolve(a);
+      },
+      close: () => this.closed.push(source),
+    };
+  };
+}
+
+function nextChange(monitor: HealthMonitor, uplink: string, to?: string): Promise<HealthChange> {
+  return new Promise((resolve) => {
+    const on = (c: HealthChange) => {
+      if (c.uplink !== uplink || (to && c.to !== to)) return;
+      monitor.off('change', on);
+      resolve(c);
+    };
+    monitor.on('change', on);
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('HealthMonitor', () => {
+  let monitor: HealthMonitor | undefined;
+  afterEach(() => monitor?.stop());
+
+  it('probes from the uplink address, goes up, then down with the failing targets in the reason', async () => {
+    const net = new FakeNetwork();
+    const endpoints: Record<string, UplinkEndpoint> = { isp1: { interface: 'if1', address: '198.51.100.7', gateway: '198.51.100.1' } };
+    monitor = new HealthMonitor(config([uplink('isp1', 1, {})]), (n) => endpoints[n], { createProber: net.create });
+    assert.deepEqual(monitor.verdicts(), { isp1: 'unknown' });
+    const up = nextChange(monitor, 'isp1');
+    monitor.start();
+    const first = await up;
+    assert.equal(first.from, 'unknown');
+    assert.equal(first.to, 'up');
+    assert.deepEqual(first.endpoint, endpoints.isp1);
+    assert.deepEqual(monitor.verdicts(), { isp1: 'up' });
+    assert.deepEqual(net.opened, [{ address: '198.51.100.7', interface: 'if1' }]);
+    assert.deepEqual(new Set(net.probes.map((p) => p.target.ip)), new Set(['203.0.113.5', '192.0.2.53']));
+
+    net.answer.set('203.0.113.5', 'silent');
+    net.answer.set('192.0.2.53', { ok: false, error: 'host unreachable (from 198.51.100.1)' });
+    const down = await nextChange(monitor, 'isp1', 'down');
+    assert.equal(down.from, 'up');
+    assert.match(down.reason, /^3 probe rounds in a row failed: 203\.0\.113\.5 timeout, 192\.0\.2\.53 host unreachable \(from 198\.51\.100\.1\)$/);
+    assert.equal(down.stats.state, 'down');
+    assert.equal(monitor.stats().isp1.state, 'down');
+    assert.deepEqual(monitor.verdicts(), { isp1: 'down' });
+
+    net.answer.clear();
+    const back = await nextChange(monitor, 'isp1', 'up');
+    assert.equal(back.from, 'down');
+    assert.match(back.reason, /^3 probe rounds in a row succeeded/);
+  });
+
+  it('leaves unmonitored uplinks out and does not probe an uplink without an address', async () => {
+    const net = new FakeNetwork();
+    const endpoints: Record<string, UplinkEndpoint> = { isp1: { interface: 'if1' }, isp2: { interface: 'if2', address: '192.0.2.7' } };
+    monitor = new HealthMonitor(config([uplink('isp1', 1, {}), uplink('isp2', 2)]), (n) => endpoints[n], {
+      createProber: net.create,
+    });
+    monitor.start();
+    await sleep(60);
+    assert.deepEqual(monitor.verdicts(), { isp1: 'unknown' });
+    assert.deepEqual(net.opened, []);
+    assert.deepEqual(net.probes, []);
+  });
+
+  it('goes back to unknown when the address goes, and reopens its socket on a new address', async () => {
+    const net = new FakeNetwork();
+    const endpoint: UplinkEndpoint = { interface: 'if1', address: '198.51.100.7' };
+    monitor = new HealthMonitor(config([uplink('isp1', 1, {})]), () => endpoint, { createProber: net.create });
+    const up = nextChange(monitor, 'isp1', 'up');
+    monitor.start();
+    await up;
+    delete endpoint.address;
+    const gone = await nextChange(monitor, 'isp1');
+    assert.equal(gone.to, 'unknown');
+    assert.equal(gone.reason, 'if1 has no address: not probed');
+    assert.deepEqual(net.closed, [{ address: '198.51.100.7', interface: 'if1' }]);
+    endpoint.address = '198.51.100.9';
+    await nextChange(monitor, 'isp1', 'up');
+    assert.deepEqual(net.opened.at(-1), { address: '198.51.100.9', interface: 'if1' });
+  });
+
+  it('a socket that cannot be opened fails the rounds with the reason', async () => {
+    const net = new FakeNetwork();
+    net.failOpen = 'cannot open an ICMP socket on if1 from 198.51.100.7: not permitted';
+    monitor = new HealthMonitor(config([uplink('isp1', 1, { targets: ['203.0.113.5'] })]), () => ({ interface: 'if1', address: '198.51.100.7' }), {
+      createProber: net.create,
+    });
+    monitor.start();
+    const down = await nextChange(monitor, 'isp1', 'down');
+    assert.equal(down.reason, `3 probe rounds in a row failed: 203.0.113.5 ${net.failOpen}`);
+  });
+
+  it('answers after the timeout keep a slow uplink from going down', async () => {
+    const net = new FakeNetwork();
+    // Every answer comes 3 timeouts late: each round fails, but the late answers end the streaks.
+    net.answer.set('203.0.113.5', { lateMs: 45 });
+    monitor = new HealthMonitor(
+      config([uplink('isp1', 1, { targets: ['203.0.113.5'], downAfter: 12 })]),
+      () => ({ interface: 'if1', address: '198.51.100.7' }),
+      { createProber: net.create },
+    );
+    const changes: HealthChange[] = [];
+    monitor.on('change', (c) => changes.push(c));
+    monitor.start();
+    await sleep(400);
+    assert.deepEqual(changes.map((c) => c.to), []);
+    assert.ok((monitor.stats().isp1.rttMs ?? 0) >= 45);
+    assert.equal(monitor.stats().isp1.lossPct, 100);
+  });
+
+  it('resolves host-name targets and probes their address', async () => {
+    const net = new FakeNetwork();
+    monitor = new HealthMonitor(
+      config([uplink('isp1', 1, { targets: ['probe.example.net'] })]),
+      () => ({ interface: 'if1', address: '198.51.100.7' }),
+      { createProber: net.create, resolve: async () => '203.0.113.9' },
+    );
+    const up = nextChange(monitor, 'isp1', 'up');
+    monitor.start();
+    await up;
+    assert.deepEqual(net.probes.at(-1)?.target, { name: 'probe.example.net', ip: '203.0.113.9' });
+  });
+
+  it('keeps the state of unchanged uplinks across reconfigure and stops removed ones', async () => {
+    const net = new FakeNetwork();
+    const ep = (n: string) => ({ interface: n === 'isp1' ? 'if1' : 'if2', address: n === 'isp1' ? '198.51.100.7' : '192.0.2.7' });
+    monitor = new HealthMonitor(config([uplink('isp1', 1, {}), uplink('isp2', 2, {})]), ep, { createProber: net.create });
+    const up1 = nextChange(monitor, 'isp1', 'up');
+    const up2 = nextChange(monitor, 'isp2', 'up');
+    monitor.start();
+    await Promise.all([up1, up2]);
+    monitor.reconfigure(config([uplink('isp1', 1, {}), uplink('isp2', 2)]));
+    assert.deepEqual(monitor.verdicts(), { isp1: 'up' });
+    assert.deepEqual(net.closed, [{ address: '192.0.2.7', interface: 'if2' }]);
+    monitor.reconfigure(config([uplink('isp1', 1, { downAfter: 4 })]));
+    assert.deepEqual(monitor.verdicts(), { isp1: 'unknown' }, 'changed settings start over');
+  });
+
+  it('stop() ends all probing', async () => {
+    const net = new FakeNetwork();
+    monitor = new HealthMonitor(config([uplink('isp1', 1, {})]), () => ({ interface: 'if1', address: '198.51.100.7' }), {
+      createProber: net.create,
+    });
+    monitor.start();
+    await sleep(30);
+    monitor.stop();
+    const count = net.probes.length;
+    assert.ok(count > 0);
+    await sleep(40);
+    assert.equal(net.probes.length, count);
+    assert.equal(net.closed.length, 1);
+  });
+});

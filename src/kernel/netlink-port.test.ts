@@ -1,0 +1,247 @@
+// Root integration test: drives NetlinkKernelPort inside throwaway namespaces (through
+// NetnsKernelPort, since a netlink socket lives in its opener's namespace) and compares what it
+// reads and writes with `ip -j` of the same namespace.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { UplinkdError } from '../errors';
+import type { Change, KernelState, Nexthop, Route, Rule } from '../model/types';
+import type { KernelEvent } from './port';
+import { NetnsKernelPort } from './netns-port';
+
+const NS = `ulnl-${process.pid}-a`;
+const PEER = `ulnl-${process.pid}-b`;
+const P = 117;
+
+const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const ipj = <T = Record<string, unknown>[]>(...args: string[]): T => JSON.parse(ip('-n', NS, '-j', ...args) || '[]') as T;
+
+function hasIp(): boolean {
+  try {
+    ip('-V');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function setup(): void {
+  ip('netns', 'add', NS);
+  ip('netns', 'add', PEER);
+  ip('-n', NS, 'link', 'set', 'lo', 'up');
+  ip('-n', NS, 'link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'vb', 'netns', PEER);
+  ip('-n', NS, 'link', 'add', 'va2', 'type', 'veth', 'peer', 'name', 'vb2', 'netns', PEER);
+  for (const [ns, dev, addr] of [[NS, 'va', '10.91.0.1/24'], [NS, 'va2', '10.92.0.1/24'], [PEER, 'vb', '10.91.0.2/24'], [PEER, 'vb2', '10.92.0.2/24']]) {
+    ip('-n', ns, 'addr', 'add', addr, 'dev', dev);
+    ip('-n', ns, 'link', 'set', dev, 'up');
+  }
+}
+
+function cleanup(): void {
+  for (const ns of [NS, PEER]) {
+    try {
+      ip('netns', 'del', ns);
+    } catch { /* not created */ }
+  }
+}
+
+const TABLES: Record<string, number> = { main: 254, local: 255, default: 253 };
+const PROTOS: Record<string, number> = { redirect: 1, kernel: 2, boot: 3, static: 4 };
+const num = (v: unknown, names: Record<string, number>): number => (typeof v === 'string' && v in names ? names[v] : Number(v));
+const cidr = (dst: string): string => (dst === 'default' ? '0.0.0.0/0' : dst.includes('/') ? dst : `${dst}/32`);
+
+/** `ip -4 -j route show table all`, as comparable strings. */
+function ipRoutes(): string[] {
+  return ipj('-4', 'route', 'show', 'table', 'all').map((r) => {
+    const hops = (r.nexthops as { gateway?: string; dev: string; weight: number }[] | undefined) ?? [];
+    const via = r.nhid !== undefined ? `nhid ${r.nhid}`
+      : hops.length ? hops.map((h) => `${h.gateway ?? ''}@${h.dev}*${h.weight}`).join(',')
+        : `${r.gateway ?? ''}@${r.dev ?? ''}`;
+    return [num(r.table ?? 'main', TABLES), cidr(r.dst as string), r.type ?? 'unicast', num(r.protocol ?? 0, PROTOS),
+      via, r.prefsrc ?? '', r.metric ?? 0].join(' ');
+  }).sort();
+}
+
+function portRoutes(s: KernelState): string[] {
+  return s.routes.map((r) => {
+    const via = r.nhid !== undefined ? `nhid ${r.nhid}`
+      : r.multipath ? r.multipath.map((h) => `${h.gateway ?? ''}@${h.dev}*${h.weight}`).join(',')
+        : `${r.gateway ?? ''}@${r.dev ?? ''}`;
+    return [r.table, r.dst, r.type, r.protocol, via, r.src ?? '', r.metric ?? 0].join(' ');
+  }).sort();
+}
+
+function ipRules(): string[] {
+  return ipj('rule', 'show').map((r) => [r.priority, r.src === 'all' ? '' : cidr(`${r.src}/${r.srclen ?? 32}`),
+    num(r.table, TABLES), r.oif ?? '', r.suppress_prefixlen ?? ''].join(' ')).sort();
+}
+
+function portRules(s: KernelState): string[] {
+  return s.rules.map((r) => [r.priority, r.src ?? '', r.table, r.oif ?? '', r.suppressPrefixlen ?? ''].join(' ')).sort();
+}
+
+function ipNexthops(): Nexthop[] {
+  return ipj('nexthop', 'show').map((n) => {
+    const nh: Nexthop = { id: n.id as number, protocol: num(n.protocol, PROTOS) };
+    if (n.gateway) nh.gateway = n.gateway as string;
+    if (n.dev) nh.dev = n.dev as string;
+    if (n.group) nh.group = (n.group as { id: number; weight?: number }[]).map((g) => ({ id: g.id, weight: g.weight ?? 1 }));
+    const res = n.resilient_args as { buckets: number; idle_timer: number; unbalanced_timer: number } | undefined;
+    if (res) nh.resilient = { buckets: res.buckets, idleTimer: res.idle_timer, unbalancedTimer: res.unbalanced_timer };
+    return nh;
+  });
+}
+
+const byId = (a: Nexthop[]): Nexthop[] => [...a].sort((x, y) => x.id - y.id);
+
+async function waitFor(what: string, cond: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const route = (r: Partial<Route> & Pick<Route, 'table' | 'dst'>): Route => ({ type: 'unicast', protocol: P, scope: 'universe', ...r });
+const rule = (r: Partial<Rule> & Pick<Rule, 'priority' | 'table'>): Rule => ({ action: 'lookup', protocol: P, ...r });
+
+test('NetlinkKernelPort in a network namespace', async (t) => {
+  if (process.getuid?.() !== 0) return t.skip('needs root');
+  if (!hasIp()) return t.skip('needs iproute2');
+  cleanup();
+  let port: NetnsKernelPort | undefined;
+  try {
+    setup();
+    port = await NetnsKernelPort.open(NS);
+    const p = port;
+    const apply = (c: Change) => p.apply(c);
+
+    await t.test('snapshot: links and addresses match ip -j', async () => {
+      const s = await p.snapshot();
+      const links = ipj<{ ifindex: number; ifname: string; flags: string[] }[]>('link', 'show');
+      assert.deepEqual(s.links.map((l) => [l.index, l.name, l.up, l.lowerUp]).sort(),
+        links.map((l) => [l.ifindex, l.ifname, l.flags.includes('UP'), l.flags.includes('LOWER_UP')]).sort());
+      assert.equal(s.links.find((l) => l.name === 'va')?.kind, 'veth');
+      const addrs = ipj<{ ifname: string; addr_info: { local: string; prefixlen: number }[] }[]>('-4', 'addr', 'show')
+        .flatMap((l) => l.addr_info.map((a) => `${a.local}/${a.prefixlen} ${l.ifname}`)).sort();
+      assert.deepEqual(s.addresses.map((a) => `${a.address}/${a.prefixlen} ${a.dev}`).sort(), addrs);
+      assert.equal(s.addresses.find((a) => a.dev === 'va')?.dynamic, false);
+      assert.ok(s.routes.some((r) => r.table === 255 && r.type === 'local'), 'local table routes are returned');
+    });
+
+    await t.test('routes: table 1001 with src/gateway, multipath with weights', async () => {
+      await apply({ op: 'add', kind: 'route', route: route({ table: 1001, dst: '10.91.0.0/24', scope: 'link', dev: 'va', src: '10.91.0.1' }) });
+      await apply({ op: 'add', kind: 'route', route: route({ table: 1001, dst: '0.0.0.0/0', gateway: '10.91.0.2', dev: 'va' }) });
+      const mp = route({ table: 1002, dst: '0.0.0.0/0', multipath: [
+        { gateway: '10.91.0.2', dev: 'va', weight: 3 }, { gateway: '10.92.0.2', dev: 'va2', weight: 1 }] });
+      await apply({ op: 'add', kind: 'route', route: mp });
+      const shown = ipj<{ dst: string; gateway?: string; prefsrc?: string; protocol: string }[]>('route', 'show', 'table', '1001');
+      assert.deepEqual(shown.map((r) => [r.dst, r.gateway, r.prefsrc, r.protocol]),
+        [['default', '10.91.0.2', undefined, '117'], ['10.91.0.0/24', undefined, '10.91.0.1', '117']]);
+      const mpShown = ipj<{ nexthops: { gateway: string; dev: string; weight: number }[] }[]>('route', 'show', 'table', '1002');
+      assert.deepEqual(mpShown[0].nexthops.map((h) => [h.gateway, h.dev, h.weight]), [['10.91.0.2', 'va', 3], ['10.92.0.2', 'va2', 1]]);
+      const s = await p.snapshot();
+      assert.deepEqual(s.routes.find((r) => r.table === 1002), mp);
+      assert.deepEqual(portRoutes(s), ipRoutes());
+    });
+
+    await t.test('rules: from/lookup, suppress_prefixlength 0, oif', async () => {
+      const rules = [
+        rule({ priority: 10100, table: 1001, src: '10.91.0.1/32' }),
+        rule({ priority: 10110, table: 1001, oif: 'va' }),
+        rule({ priority: 10200, table: 254, suppressPrefixlen: 0 }),
+      ];
+      for (const r of rules) await apply({ op: 'add', kind: 'rule', rule: r });
+      const shown = ipj('rule', 'show').filter((r) => r.protocol === '117');
+      assert.deepEqual(shown.map((r) => [r.priority, r.src, r.table, r.oif, r.suppress_prefixlen]), [
+        [10100, '10.91.0.1', '1001', undefined, undefined],
+        [10110, 'all', '1001', 'va', undefined],
+        [10200, 'all', 'main', undefined, 0],
+      ]);
+      const s = await p.snapshot();
+      assert.deepEqual(s.rules.filter((r) => r.protocol === P), rules);
+      assert.deepEqual(portRules(s), ipRules());
+    });
+
+    await t.test('nexthops: resilient group with weights and a default nhid route', async () => {
+      const nhs: Nexthop[] = [
+        { id: 1001, protocol: P, gateway: '10.91.0.2', dev: 'va' },
+        { id: 1002, protocol: P, gateway: '10.92.0.2', dev: 'va2' },
+        { id: 1000, protocol: P, group: [{ id: 1001, weight: 3 }, { id: 1002, weight: 1 }],
+          resilient: { buckets: 32, idleTimer: 120, unbalancedTimer: 30 } },
+      ];
+      for (const n of nhs) await apply({ op: 'add', kind: 'nexthop', nexthop: n });
+      await apply({ op: 'add', kind: 'route', route: route({ table: 1000, dst: '0.0.0.0/0', nhid: 1000 }) });
+      assert.deepEqual(byId(ipNexthops()), byId(nhs));
+      assert.equal(ipj('route', 'show', 'table', '1000')[0].nhid, 1000);
+      const s = await p.snapshot();
+      assert.deepEqual(byId(s.nexthops), byId(nhs));
+      assert.deepEqual(s.routes.find((r) => r.table === 1000), route({ table: 1000, dst: '0.0.0.0/0', nhid: 1000 }));
+      assert.deepEqual(portRoutes(s), ipRoutes());
+    });
+
+    await t.test('replace: group weights and a gateway', async () => {
+      const group: Nexthop = { id: 1000, protocol: P, group: [{ id: 1001, weight: 1 }, { id: 1002, weight: 2 }],
+        resilient: { buckets: 32, idleTimer: 60, unbalancedTimer: 0 } };
+      await apply({ op: 'replace', kind: 'nexthop', nexthop: group });
+      await apply({ op: 'replace', kind: 'route', route: route({ table: 1001, dst: '0.0.0.0/0', gateway: '10.91.0.3', dev: 'va' }) });
+      assert.deepEqual(ipNexthops().find((n) => n.id === 1000), group);
+      const shown = ipj('route', 'show', 'table', '1001', 'default');
+      assert.deepEqual(shown.map((r) => r.gateway), ['10.91.0.3'], 'replaced, not added next to the old one');
+    });
+
+    await t.test('EEXIST on add and ENOENT/ESRCH on del are silent; del removes', async () => {
+      const r = rule({ priority: 10110, table: 1001, oif: 'va' });
+      await apply({ op: 'add', kind: 'rule', rule: r });
+      const defRoute = route({ table: 1001, dst: '0.0.0.0/0', gateway: '10.91.0.3', dev: 'va' });
+      await apply({ op: 'add', kind: 'route', route: defRoute });
+      await apply({ op: 'add', kind: 'nexthop', nexthop: { id: 1001, protocol: P, gateway: '10.91.0.2', dev: 'va' } });
+      for (let i = 0; i < 2; i++) {
+        await apply({ op: 'del', kind: 'rule', rule: r });
+        await apply({ op: 'del', kind: 'route', route: defRoute });
+        await apply({ op: 'del', kind: 'route', route: route({ table: 1000, dst: '0.0.0.0/0', nhid: 1000 }) });
+        await apply({ op: 'del', kind: 'nexthop', nexthop: { id: 1000, protocol: P } });
+      }
+      await apply({ op: 'del', kind: 'route', route: route({ table: 4321, dst: '10.0.0.0/8', dev: 'va' }) });
+      await apply({ op: 'del', kind: 'route', route: route({ table: 1001, dst: '0.0.0.0/0', dev: 'gone0' }) });
+      assert.equal(ipj('rule', 'show').some((x) => x.priority === 10110), false);
+      assert.deepEqual(ipj('route', 'show', 'table', '1001', 'default'), []);
+      assert.equal(ipNexthops().some((n) => n.id === 1000), false);
+      assert.deepEqual(portRoutes(await p.snapshot()), ipRoutes());
+    });
+
+    await t.test('refusals become UplinkdError kernel with errno; unknown dev named', async () => {
+      await assert.rejects(apply({ op: 'add', kind: 'route', route: route({ table: 1001, dst: '10.99.0.0/24', gateway: '10.55.0.1', dev: 'va' }) }),
+        (e: unknown) => e instanceof UplinkdError && e.code === 'kernel' && e.detail.errno === 'ENETUNREACH'
+          && e.message === 'add route failed: ENETUNREACH: 10.99.0.0/24 via 10.55.0.1 dev va table 1001 proto 117');
+      await assert.rejects(apply({ op: 'add', kind: 'route', route: route({ table: 1001, dst: '10.99.0.0/24', dev: 'nope0' }) }),
+        (e: unknown) => e instanceof UplinkdError && e.code === 'kernel' && e.message === 'no interface nope0');
+      await assert.rejects(apply({ op: 'replace', kind: 'nexthop', nexthop: { id: 1002, protocol: P, group: [{ id: 999, weight: 1 }] } }),
+        (e: unknown) => e instanceof UplinkdError && e.code === 'kernel' && typeof e.detail.errno === 'string');
+    });
+
+    await t.test('subscribe: address, rule, link, nexthop and route events', async () => {
+      const events: KernelEvent[] = [];
+      const overruns: number[] = [];
+      const stop = p.subscribe((e) => events.push(e), () => overruns.push(1));
+      await p.snapshot(); // answered after the subscription is in place
+      ip('-n', NS, 'addr', 'add', '10.93.0.1/24', 'dev', 'va');
+      ip('-n', NS, 'rule', 'add', 'from', '10.93.0.1', 'lookup', '1003', 'priority', '10105');
+      await apply({ op: 'add', kind: 'nexthop', nexthop: { id: 2001, protocol: P, gateway: '10.92.0.2', dev: 'va2' } });
+      ip('-n', NS, 'link', 'set', 'va2', 'down');
+      const seen = (kind: string, action: string, text: string) =>
+        events.some((e) => e.kind === kind && e.action === action && e.summary.includes(text));
+      await waitFor('address event', () => seen('address', 'new', '10.93.0.1/24 on va'));
+      await waitFor('rule event', () => seen('rule', 'new', 'priority 10105 from 10.93.0.1/32 lookup 1003'));
+      await waitFor('nexthop event', () => seen('nexthop', 'new', 'id 2001 via 10.92.0.2 dev va2'));
+      await waitFor('link event', () => seen('link', 'new', 'link va2') && events.some((e) => e.kind === 'link' && e.summary.startsWith('link va2') && e.summary.includes('down')));
+      await waitFor('route event', () => seen('route', 'new', '10.93.0.0/24'));
+      assert.ok(events.every((e) => typeof e.at === 'number'));
+      stop();
+      assert.deepEqual(overruns, []);
+    });
+  } finally {
+    port?.close();
+    cleanup();
+  }
+});

@@ -1,0 +1,236 @@
+// KernelPort over rtnetlink: a handful of dumps for snapshot(), one acked request per change,
+// and a subscriber socket for notifications. Names <-> ifindex are mapped here; the codec is pure.
+import { performance } from 'node:perf_hooks';
+import { UplinkdError } from '../errors';
+import type { Change, KernelState, Link } from '../model/types';
+import type { KernelEvent, KernelEventKind, KernelPort } from './port';
+import * as C from '../netlink/constants';
+import { describeAddress, describeLink, describeNexthop, describeRoute, describeRule } from '../netlink/describe';
+import { decodeAddress, decodeLink, encodeAddressDumpRequest, encodeLinkDumpRequest } from '../netlink/link';
+import { ifNamesFrom, type IfNames } from '../netlink/names';
+import { decodeNexthop, encodeNexthop, encodeNexthopDelete, encodeNexthopDumpRequest } from '../netlink/nexthop';
+import { decodeRoute, encodeRoute, encodeRouteDumpRequest } from '../netlink/route';
+import { decodeRule, encodeRule, encodeRuleDumpRequest } from '../netlink/rule';
+import { NetlinkClient, subscribe, type SocketFactory, type Subscription } from '../netlink/socket';
+import type { NlMessage } from '../netlink/wire';
+
+export interface NetlinkPortOptions {
+  /** Per netlink request, ms (default 5000). */
+  timeoutMs?: number;
+  /** Where skipped malformed messages and subscriber errors are reported (default: stderr). */
+  log?: (line: string) => void;
+  /** Socket factory, for tests. */
+  socket?: SocketFactory;
+}
+
+const SUBSCRIBED_GROUPS = [C.RTNLGRP_LINK, C.RTNLGRP_IPV4_IFADDR, C.RTNLGRP_IPV4_ROUTE, C.RTNLGRP_IPV4_RULE, C.RTNLGRP_NEXTHOP];
+
+/** How a change is sent, and which errnos mean "already so". */
+interface Request {
+  type: number;
+  flags: number;
+  payload: Buffer;
+  /** e.g. "add route" */
+  what: string;
+  /** The object in iproute2-like syntax. */
+  object: string;
+  tolerated: string[];
+}
+
+const OP_FLAGS = { add: C.NLM_F_CREATE | C.NLM_F_EXCL, replace: C.NLM_F_CREATE | C.NLM_F_REPLACE, del: 0 } as const;
+const TOLERATED = { add: ['EEXIST'], replace: [], del: ['ENOENT', 'ESRCH'] } as const;
+
+export class NetlinkKernelPort implements KernelPort {
+  private links = new Map<number, string>();
+  private names: IfNames = ifNamesFrom([]);
+  private readonly subscriptions = new Set<Subscription>();
+
+  private constructor(
+    private readonly client: NetlinkClient,
+    private readonly options: NetlinkPortOptions,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /** Open the request socket in the current network namespace and read the interface map. */
+  static async open(options: NetlinkPortOptions = {}): Promise<NetlinkKernelPort> {
+    const client = new NetlinkClient({ timeoutMs: options.timeoutMs, socket: options.socket });
+    const port = new NetlinkKernelPort(client, options, options.log ?? ((l) => process.stderr.write(`${l}\n`)));
+    try {
+      await port.readLinks();
+    } catch (e) {
+      client.close();
+      throw e;
+    }
+    return port;
+  }
+
+  async snapshot(): Promise<KernelState> {
+    const links = await this.readLinks();
+    const names = this.names;
+    const addresses = this.decodeAll(await this.client.dump(C.RTM_GETADDR, encodeAddressDumpRequest()), C.RTM_NEWADDR,
+      (p) => decodeAddress(p, names));
+    const routes = this.decodeAll(await this.client.dump(C.RTM_GETROUTE, encodeRouteDumpRequest()), C.RTM_NEWROUTE,
+      (p) => decodeRoute(p, names));
+    const rules = this.decodeAll(await this.client.dump(C.RTM_GETRULE, encodeRuleDumpRequest()), C.RTM_NEWRULE, decodeRule);
+    const nexthops = this.decodeAll(await this.client.dump(C.RTM_GETNEXTHOP, encodeNexthopDumpRequest()), C.RTM_NEWNEXTHOP,
+      (p) => decodeNexthop(p, names));
+    return { links, addresses, routes, rules, nexthops };
+  }
+
+  async apply(change: Change): Promise<void> {
+    let req: Request;
+    try {
+      req = this.encode(change);
+    } catch (e) {
+      if (!isNoInterface(e)) throw e;
+      await this.readLinks(); // the interface may be newer than our map
+      try {
+        req = this.encode(change);
+      } catch (again) {
+        // The kernel drops routes and nexthops with their device: nothing left to delete.
+        if (change.op === 'del' && isNoInterface(again)) return;
+        throw again;
+      }
+    }
+    try {
+      await this.client.request(req.type, req.flags, req.payload);
+    } catch (e) {
+      const errno = e instanceof UplinkdError ? e.detail.errno : undefined;
+      if (errno && req.tolerated.includes(errno)) return;
+      // Deleting a route whose nexthop object is gone fails with EINVAL; the kernel dropped
+      // such routes together with the nexthop, so the route is gone too.
+      if (errno === 'EINVAL' && change.kind === 'route' && change.op === 'del' && change.route.nhid !== undefined
+        && !(await this.nexthopExists(change.route.nhid))) return;
+      throw new UplinkdError('kernel', `${req.what} failed: ${errno ?? (e as Error).message}: ${req.object}`, { errno, cause: e });
+    }
+  }
+
+  subscribe(onEvent: (e: KernelEvent) => void, onOverrun: () => void): () => void {
+    const sub = subscribe(SUBSCRIBED_GROUPS, (msgs) => {
+      const at = performance.now();
+      for (const m of msgs) {
+        let e: KernelEvent | undefined;
+        try {
+          e = this.toEvent(m, at);
+        } catch (err) {
+          this.log(`skipping netlink notification (type ${m.type}): ${(err as Error).message}`);
+        }
+        if (e) onEvent(e);
+      }
+    }, onOverrun, (err) => this.log(err.message), { socket: this.options.socket });
+    this.subscriptions.add(sub);
+    return () => {
+      this.subscriptions.delete(sub);
+      sub.close();
+    };
+  }
+
+  close(): void {
+    for (const s of this.subscriptions) s.close();
+    this.subscriptions.clear();
+    this.client.close();
+  }
+
+  private async nexthopExists(id: number): Promise<boolean> {
+    try {
+      await this.client.request(C.RTM_GETNEXTHOP, 0, encodeNexthopDelete(id));
+      return true;
+    } catch (e) {
+      if (e instanceof UplinkdError && e.detail.errno === 'ENOENT') return false;
+      throw e;
+    }
+  }
+
+  private async readLinks(): Promise<Link[]> {
+    const links = this.decodeAll(await this.client.dump(C.RTM_GETLINK, encodeLinkDumpRequest()), C.RTM_NEWLINK, decodeLink);
+    this.links = new Map(links.map((l) => [l.index, l.name]));
+    this.names = ifNamesFrom(links);
+    return links;
+  }
+
+  private decodeAll<T>(msgs: NlMessage[], type: number, decode: (payload: Buffer) => T | undefined): T[] {
+    const out: T[] = [];
+    for (const m of msgs) {
+      if (m.type !== type) continue;
+      try {
+        const v = decode(m.payload);
+        if (v !== undefined) out.push(v);
+      } catch (e) {
+        this.log(`skipping netlink message (type ${type}): ${(e as Error).message}`);
+      }
+    }
+    return out;
+  }
+
+  private encode(change: Change): Request {
+    const { op } = change;
+    const base = { flags: OP_FLAGS[op], tolerated: [...TOLERATED[op]] };
+    switch (change.kind) {
+      case 'route':
+        return {
+          ...base,
+          type: op === 'del' ? C.RTM_DELROUTE : C.RTM_NEWROUTE,
+          payload: encodeRoute(change.route, this.names, op === 'del'),
+          what: `${op} route`,
+          object: describeRoute(change.route),
+        };
+      case 'rule':
+        return {
+          ...base,
+          type: op === 'del' ? C.RTM_DELRULE : C.RTM_NEWRULE,
+          payload: encodeRule(change.rule),
+          what: `${op} rule`,
+          object: describeRule(change.rule),
+        };
+      case 'nexthop':
+        return {
+          ...base,
+          type: op === 'del' ? C.RTM_DELNEXTHOP : C.RTM_NEWNEXTHOP,
+          payload: op === 'del' ? encodeNexthopDelete(change.nexthop.id) : encodeNexthop(change.nexthop, this.names),
+          what: `${op} nexthop`,
+          object: describeNexthop(change.nexthop),
+        };
+    }
+  }
+
+  private toEvent(m: NlMessage, at: number): KernelEvent | undefined {
+    const ev = (kind: KernelEventKind, action: 'new' | 'del', summary: string): KernelEvent => ({ kind, action, summary, at });
+    switch (m.type) {
+      case C.RTM_NEWLINK:
+      case C.RTM_DELLINK: {
+        const link = decodeLink(m.payload);
+        const del = m.type === C.RTM_DELLINK;
+        if (del) this.links.delete(link.index);
+        else this.links.set(link.index, link.name);
+        this.names = ifNamesFrom([...this.links].map(([index, name]) => ({ index, name })));
+        return ev('link', del ? 'del' : 'new', describeLink(link));
+      }
+      case C.RTM_NEWADDR:
+      case C.RTM_DELADDR: {
+        const a = decodeAddress(m.payload, this.names);
+        return a && ev('address', m.type === C.RTM_DELADDR ? 'del' : 'new', describeAddress(a));
+      }
+      case C.RTM_NEWROUTE:
+      case C.RTM_DELROUTE: {
+        const r = decodeRoute(m.payload, this.names);
+        return r && ev('route', m.type === C.RTM_DELROUTE ? 'del' : 'new', `route ${describeRoute(r)}`);
+      }
+      case C.RTM_NEWRULE:
+      case C.RTM_DELRULE: {
+        const r = decodeRule(m.payload);
+        return r && ev('rule', m.type === C.RTM_DELRULE ? 'del' : 'new', `rule ${describeRule(r)}`);
+      }
+      case C.RTM_NEWNEXTHOP:
+      case C.RTM_DELNEXTHOP: {
+        const n = decodeNexthop(m.payload, this.names);
+        return n && ev('nexthop', m.type === C.RTM_DELNEXTHOP ? 'del' : 'new', `nexthop ${describeNexthop(n)}`);
+      }
+      default:
+        return undefined;
+    }
+  }
+}
+
+function isNoInterface(e: unknown): boolean {
+  return e instanceof UplinkdError && e.code === 'kernel' && e.message.startsWith('no interface ');
+}

@@ -1,0 +1,58 @@
+// Child program behind NetnsKernelPort: runs a NetlinkKernelPort in the network namespace it was
+// started in (`ip netns exec NS node netns-child.js`) and serves it as JSON lines on stdin/stdout.
+// Requests are handled in order, so an answer proves every earlier request took effect.
+import { createInterface } from 'node:readline';
+import { UplinkdError } from '../errors';
+import type { Change } from '../model/types';
+import { NetlinkKernelPort } from './netlink-port';
+
+export type ChildRequest =
+  | { id: number; method: 'snapshot' }
+  | { id: number; method: 'apply'; change: Change }
+  | { id: number; method: 'subscribe' }
+  | { id: number; method: 'unsubscribe'; sub: number };
+
+export type ChildMessage =
+  | { id: number; result?: unknown; error?: { code: string; message: string; errno?: string } }
+  | { sub: number; event: unknown }
+  | { sub: number; overrun: true };
+
+async function main(): Promise<void> {
+  const port = await NetlinkKernelPort.open({ log: (l) => process.stderr.write(`${l}\n`) });
+  const send = (m: ChildMessage) => process.stdout.write(`${JSON.stringify(m)}\n`);
+  const unsubscribers = new Map<number, () => void>();
+  let queue = Promise.resolve();
+  const handle = async (req: ChildRequest): Promise<unknown> => {
+    switch (req.method) {
+      case 'snapshot': return port.snapshot();
+      case 'apply': return port.apply(req.change);
+      case 'subscribe':
+        unsubscribers.set(req.id, port.subscribe((event) => send({ sub: req.id, event }), () => send({ sub: req.id, overrun: true })));
+        return req.id;
+      case 'unsubscribe':
+        unsubscribers.get(req.sub)?.();
+        unsubscribers.delete(req.sub);
+        return undefined;
+    }
+  };
+  const lines = createInterface({ input: process.stdin });
+  lines.on('line', (line) => {
+    const req = JSON.parse(line) as ChildRequest;
+    queue = queue.then(async () => {
+      try {
+        send({ id: req.id, result: await handle(req) });
+      } catch (e) {
+        const err = e instanceof UplinkdError
+          ? { code: e.code, message: e.message, errno: e.detail.errno }
+          : { code: 'io', message: String((e as Error)?.message ?? e) };
+        send({ id: req.id, error: err });
+      }
+    });
+  });
+  lines.on('close', () => void queue.then(() => port.close()));
+}
+
+main().catch((e) => {
+  process.stderr.write(`netns-child: ${(e as Error).message}\n`);
+  process.exit(1);
+});

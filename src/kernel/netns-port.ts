@@ -1,0 +1,97 @@
+// A KernelPort whose NetlinkKernelPort runs inside another network namespace. A netlink socket
+// belongs to the namespace of the process that opened it and Node has no setns(), so the port runs
+// in a child (`ip netns exec NS node netns-child.js`) and this class forwards calls as JSON lines.
+// For root tests and lab tooling; the daemon itself runs in its namespace and uses NetlinkKernelPort.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { performance } from 'node:perf_hooks';
+import { UplinkdError, type ErrorCode } from '../errors';
+import type { Change, KernelState } from '../model/types';
+import type { ChildMessage, ChildRequest } from './netns-child';
+import type { KernelEvent, KernelPort } from './port';
+
+type Waiter = { resolve(v: unknown): void; reject(e: Error): void };
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+export class NetnsKernelPort implements KernelPort {
+  private nextId = 1;
+  private readonly waiting = new Map<number, Waiter>();
+  private readonly subscribers = new Map<number, { onEvent(e: KernelEvent): void; onOverrun(): void }>();
+  private exited: Error | undefined;
+
+  private constructor(private readonly child: ChildProcessWithoutNullStreams, readonly netns: string) {
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
+    createInterface({ input: child.stdout }).on('line', (line) => this.onLine(line));
+    child.on('exit', (code, signal) => {
+      this.exited = new UplinkdError('io', `port child in ${netns} exited (${signal ?? code}): ${stderr.trim()}`);
+      for (const w of this.waiting.values()) w.reject(this.exited);
+      this.waiting.clear();
+    });
+  }
+
+  /** Start the child in `netns` and wait until its port has read the interface map. */
+  static async open(netns: string): Promise<NetnsKernelPort> {
+    const child = spawn('ip', ['netns', 'exec', netns, process.execPath, join(__dirname, 'netns-child.js')],
+      { stdio: ['pipe', 'pipe', 'pipe'] });
+    const port = new NetnsKernelPort(child, netns);
+    try {
+      await port.call({ method: 'snapshot' });
+    } catch (e) {
+      port.close();
+      throw e;
+    }
+    return port;
+  }
+
+  snapshot(): Promise<KernelState> {
+    return this.call({ method: 'snapshot' }) as Promise<KernelState>;
+  }
+
+  async apply(change: Change): Promise<void> {
+    await this.call({ method: 'apply', change });
+  }
+
+  /** Events carry `at` from this process's clock (time of receipt). Active once a later call answers. */
+  subscribe(onEvent: (e: KernelEvent) => void, onOverrun: () => void): () => void {
+    const id = this.nextId; // call() takes this id
+    this.subscribers.set(id, { onEvent, onOverrun });
+    void this.call({ method: 'subscribe' }).catch(() => undefined);
+    return () => {
+      this.subscribers.delete(id);
+      if (!this.exited) void this.call({ method: 'unsubscribe', sub: id }).catch(() => undefined);
+    };
+  }
+
+  close(): void {
+    this.child.stdin.end();
+    const t = setTimeout(() => this.child.kill('SIGKILL'), 2000);
+    t.unref();
+    this.child.once('exit', () => clearTimeout(t));
+  }
+
+  private call(req: DistributiveOmit<ChildRequest, 'id'>): Promise<unknown> {
+    if (this.exited) return Promise.reject(this.exited);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.child.stdin.write(`${JSON.stringify({ ...req, id })}\n`);
+    });
+  }
+
+  private onLine(line: string): void {
+    const m = JSON.parse(line) as ChildMessage;
+    if ('sub' in m) {
+      const s = this.subscribers.get(m.sub);
+      if (s && 'overrun' in m) s.onOverrun();
+      else if (s && 'event' in m) s.onEvent({ ...(m.event as KernelEvent), at: performance.now() });
+      return;
+    }
+    const w = this.waiting.get(m.id);
+    this.waiting.delete(m.id);
+    if (!w) return;
+    if (m.error) w.reject(new UplinkdError(m.error.code as ErrorCode, m.error.message, { errno: m.error.errno }));
+    else w.resolve(m.result);
+  }
+}

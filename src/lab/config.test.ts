@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseConfig } from '../config/load';
+import { renderLabConfig } from './config';
+import type { LabInfo } from './topology';
+
+const LAB: LabInfo = {
+  prefix: 'ux-',
+  vlan: false,
+  dhcpClient: 'dhclient',
+  stateDir: '/run/uplinkd-lab/ux-',
+  configPath: '/run/uplinkd-lab/ux-/uplinkd.yaml',
+  leaseGlobs: ['/run/uplinkd-lab/ux-/dhclient.*.leases'],
+  ns: { lan: 'ux-lan', router: 'ux-router', isp1: 'ux-isp1', isp2: 'ux-isp2', inet: 'ux-inet' },
+  lan: { interface: 'if0', network: '192.168.10.0/24', routerAddress: '192.168.10.1', hostAddress: '192.168.10.10' },
+  uplinks: [
+    { name: 'isp1', interface: 'if1', mode: 'static', address: '198.51.100.2', prefixlen: 24, network: '198.51.100.0/24', gateway: '198.51.100.1', providerNs: 'ux-isp1' },
+    { name: 'isp2', interface: 'vlan102', mode: 'dhcp', address: '203.0.113.120', prefixlen: 24, network: '203.0.113.0/24', gateway: '203.0.113.1', providerNs: 'ux-isp2' },
+  ],
+  internetHost: '192.0.2.80',
+};
+
+test('the lab config is valid for the config loader: static isp1, DHCP isp2, weights 1:3, balance, l4', () => {
+  const c = parseConfig(renderLabConfig(LAB), LAB.configPath);
+  assert.equal(c.uplinks.length, 2);
+  const [isp1, isp2] = c.uplinks;
+  assert.deepEqual(
+    { name: isp1.name, interface: isp1.interface, dhcp: isp1.dhcp, ip: isp1.address?.ip, len: isp1.address?.prefixlen, gw: isp1.gateway, w: isp1.weight },
+    { name: 'isp1', interface: 'if1', dhcp: false, ip: '198.51.100.2', len: 24, gw: '198.51.100.1', w: 1 },
+  );
+  assert.deepEqual(
+    { name: isp2.name, interface: isp2.interface, dhcp: isp2.dhcp, address: isp2.address, w: isp2.weight },
+    { name: 'isp2', interface: 'vlan102', dhcp: true, address: undefined, w: 3 },
+  );
+  assert.deepEqual(c.lan, ['if0']);
+  assert.equal(c.default, 'balance');
+  assert.equal(c.multipathHashPolicy, 1);
+  assert.deepEqual(c.paths.leases, LAB.leaseGlobs);
+});
+
+test('default mode and weights can be overridden', () => {
+  const c = parseConfig(renderLabConfig(LAB, { default: 'failover', weights: { isp2: 7 } }), 'x.yaml');
+  assert.equal(c.default, 'failover');
+  assert.deepEqual(c.uplinks.map((u) => u.weight), [1, 7]);
+});

@@ -1,0 +1,65 @@
+// Structured logs: one logfmt line per event, e.g.
+//   ts=2024-05-01T10:00:00.000Z level=info event=apply change="ip rule add ..." cause="address ... added on if2"
+// Lines go to a sink (stderr by default, so journald picks them up); tests inject an array sink.
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type LogValue = string | number | boolean | undefined | null;
+export type LogFields = Record<string, LogValue>;
+
+export interface Logger {
+  debug(event: string, fields?: LogFields): void;
+  info(event: string, fields?: LogFields): void;
+  warn(event: string, fields?: LogFields): void;
+  error(event: string, fields?: LogFields): void;
+}
+
+export type LogSink = (line: string) => void;
+
+const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export function isLogLevel(text: string): text is LogLevel {
+  return Object.prototype.hasOwnProperty.call(RANK, text);
+}
+
+/** A logfmt value: bare when it is a plain token, else double-quoted with \" \\ \n escaped. */
+export function formatValue(value: Exclude<LogValue, undefined | null>): string {
+  const text = String(value);
+  if (text !== '' && /^[A-Za-z0-9_.:/@+\-,]+$/.test(text)) return text;
+  return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
+}
+
+export function formatLine(ts: number, level: LogLevel, event: string, fields: LogFields = {}): string {
+  const parts = [`ts=${new Date(ts).toISOString()}`, `level=${level}`, `event=${formatValue(event)}`];
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined || value === null) continue;
+    parts.push(`${key}=${formatValue(value)}`);
+  }
+  return parts.join(' ');
+}
+
+export interface LoggerOptions {
+  /** Lowest level written; default info (UPLINKD_LOG_LEVEL may override in runDaemon). */
+  level?: LogLevel;
+  sink?: LogSink;
+  now?: () => number;
+}
+
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const min = RANK[options.level ?? 'info'];
+  const sink = options.sink ?? ((line: string) => process.stderr.write(line + '\n'));
+  const now = options.now ?? Date.now;
+  const write = (level: LogLevel) => (event: string, fields?: LogFields) => {
+    if (RANK[level] >= min) sink(formatLine(now(), level, event, fields));
+  };
+  return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
+}
+
+/** Parses one logfmt line back into fields (for tests and `status` tooling). */
+export function parseLine(line: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const re = /([A-Za-z0-9_.-]+)=(?:"((?:[^"\\]|\\.)*)"|(\S*))/g;
+  for (let m = re.exec(line); m; m = re.exec(line)) {
+    out[m[1]] = m[2] !== undefined ? m[2].replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c)) : m[3];
+  }
+  return out;
+}

@@ -1,0 +1,126 @@
+// Plain data for the kernel objects uplinkd reads and writes (IPv4).
+// Interfaces are referred to by name; the kernel port maps names to indexes.
+// Wire encoding lives in src/netlink, planning in src/plan; this file has no logic.
+
+/** A prefix in CIDR form, e.g. "198.51.100.0/24"; a host is "/32". */
+export type Cidr = string;
+/** A dotted-quad IPv4 address, e.g. "198.51.100.1". */
+export type Ipv4 = string;
+
+export type RouteScope = 'universe' | 'link' | 'host';
+export type RouteType = 'unicast' | 'local' | 'broadcast' | 'blackhole' | 'unreachable' | 'prohibit' | 'other';
+
+export interface MultipathHop {
+  gateway?: Ipv4;
+  dev: string;
+  /** 1..256, as `ip route ... nexthop ... weight N` */
+  weight: number;
+}
+
+export interface Route {
+  table: number;
+  dst: Cidr;
+  type: RouteType;
+  protocol: number;
+  scope: RouteScope;
+  /** RTA_PRIORITY, `metric` in iproute2; absent means 0. */
+  metric?: number;
+  gateway?: Ipv4;
+  dev?: string;
+  /** Preferred source (RTA_PREFSRC). */
+  src?: Ipv4;
+  /** Nexthop object or group id (RTA_NH_ID). */
+  nhid?: number;
+  /** RTA_MULTIPATH, for routes read from the kernel that use it. */
+  multipath?: MultipathHop[];
+  /** RTNH_F_LINKDOWN / RTNH_F_DEAD reported by the kernel (read only). */
+  linkdown?: boolean;
+}
+
+export type RuleAction = 'lookup' | 'blackhole' | 'unreachable' | 'prohibit' | 'other';
+
+export interface Rule {
+  priority: number;
+  action: RuleAction;
+  /** Table for action lookup. */
+  table: number;
+  protocol: number;
+  src?: Cidr;
+  dst?: Cidr;
+  iif?: string;
+  oif?: string;
+  fwmark?: number;
+  fwmask?: number;
+  /** `suppress_prefixlength N` */
+  suppressPrefixlen?: number;
+  invert?: boolean;
+}
+
+export interface NexthopGroupMember {
+  id: number;
+  /** 1..256 */
+  weight: number;
+}
+
+export interface ResilientParams {
+  buckets: number;
+  /** seconds */
+  idleTimer: number;
+  /** seconds; 0 = never force */
+  unbalancedTimer: number;
+}
+
+export interface Nexthop {
+  id: number;
+  protocol: number;
+  gateway?: Ipv4;
+  dev?: string;
+  blackhole?: boolean;
+  /** Present for a group. */
+  group?: NexthopGroupMember[];
+  /** Present for a resilient group. */
+  resilient?: ResilientParams;
+}
+
+export interface Link {
+  index: number;
+  name: string;
+  /** IFF_UP: administratively up. */
+  up: boolean;
+  /** IFF_LOWER_UP: carrier. */
+  lowerUp: boolean;
+  /** IFLA_INFO_KIND, e.g. "veth", "vlan", "bridge"; absent for plain NICs. */
+  kind?: string;
+}
+
+export interface Address {
+  dev: string;
+  address: Ipv4;
+  prefixlen: number;
+  /** IFA_F_PERMANENT unset: the address has a lifetime, as DHCP clients set it. */
+  dynamic: boolean;
+  /** IFA_F_SECONDARY */
+  secondary: boolean;
+  scope: RouteScope;
+}
+
+/** Everything uplinkd reads from the kernel (IPv4 only). */
+export interface KernelState {
+  links: Link[];
+  addresses: Address[];
+  routes: Route[];
+  rules: Rule[];
+  nexthops: Nexthop[];
+}
+
+/** The kernel objects uplinkd wants to exist; all carry uplinkd's protocol number. */
+export interface DesiredState {
+  routes: Route[];
+  rules: Rule[];
+  nexthops: Nexthop[];
+}
+
+export type Change =
+  | { op: 'add' | 'replace' | 'del'; kind: 'route'; route: Route }
+  | { op: 'add' | 'del'; kind: 'rule'; rule: Rule }
+  | { op: 'add' | 'replace' | 'del'; kind: 'nexthop'; nexthop: Nexthop };

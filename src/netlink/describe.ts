@@ -1,0 +1,49 @@
+// One-line, iproute2-like text for kernel objects, for error messages and event summaries.
+import type { Address, Link, Nexthop, Route, Rule } from '../model/types';
+
+export function describeRoute(r: Route): string {
+  const parts: string[] = [r.type === 'unicast' ? '' : r.type, r.dst === '0.0.0.0/0' ? 'default' : r.dst];
+  if (r.nhid !== undefined) parts.push(`nhid ${r.nhid}`);
+  if (r.gateway) parts.push(`via ${r.gateway}`);
+  if (r.dev) parts.push(`dev ${r.dev}`);
+  for (const h of r.multipath ?? []) parts.push(`nexthop${h.gateway ? ` via ${h.gateway}` : ''} dev ${h.dev} weight ${h.weight}`);
+  parts.push(`table ${r.table}`, `proto ${r.protocol}`);
+  if (r.scope !== 'universe') parts.push(`scope ${r.scope}`);
+  if (r.src) parts.push(`src ${r.src}`);
+  if (r.metric !== undefined) parts.push(`metric ${r.metric}`);
+  return parts.filter(Boolean).join(' ');
+}
+
+export function describeRule(r: Rule): string {
+  const parts = [`priority ${r.priority}`, r.invert ? 'not' : '', `from ${r.src ?? 'all'}`];
+  if (r.dst) parts.push(`to ${r.dst}`);
+  if (r.fwmark !== undefined) parts.push(`fwmark ${r.fwmark}${r.fwmask !== undefined ? `/${r.fwmask}` : ''}`);
+  if (r.iif) parts.push(`iif ${r.iif}`);
+  if (r.oif) parts.push(`oif ${r.oif}`);
+  parts.push(r.action === 'lookup' ? `lookup ${r.table}` : r.action);
+  if (r.suppressPrefixlen !== undefined) parts.push(`suppress_prefixlength ${r.suppressPrefixlen}`);
+  parts.push(`proto ${r.protocol}`);
+  return parts.filter(Boolean).join(' ');
+}
+
+export function describeNexthop(n: Nexthop): string {
+  const parts = [`id ${n.id}`];
+  if (n.group) parts.push(`group ${n.group.map((m) => `${m.id},${m.weight}`).join('/')}`);
+  if (n.resilient) {
+    const r = n.resilient;
+    parts.push(`type resilient buckets ${r.buckets} idle_timer ${r.idleTimer} unbalanced_timer ${r.unbalancedTimer}`);
+  }
+  if (n.blackhole) parts.push('blackhole');
+  if (n.gateway) parts.push(`via ${n.gateway}`);
+  if (n.dev) parts.push(`dev ${n.dev}`);
+  parts.push(`proto ${n.protocol}`);
+  return parts.join(' ');
+}
+
+export function describeLink(l: Link): string {
+  return `link ${l.name} (index ${l.index}${l.kind ? `, ${l.kind}` : ''}) ${l.up ? 'up' : 'down'}${l.lowerUp ? ' carrier' : ''}`;
+}
+
+export function describeAddress(a: Address): string {
+  return `address ${a.address}/${a.prefixlen} on ${a.dev}${a.dynamic ? ' dynamic' : ''}${a.secondary ? ' secondary' : ''}`;
+}

@@ -1,0 +1,232 @@
+// nlmsghdr framing and netlink attribute (TLV) encoding. Host byte order (little endian on
+// the machines we target) for the headers and integer attributes; addresses are network order.
+import { constants as osConstants } from 'node:os';
+import { UplinkdError } from '../errors';
+import { NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_CAPPED } from './constants';
+
+export interface NlMessage {
+  type: number;
+  flags: number;
+  seq: number;
+  pid: number;
+  /** Everything after the 16-byte header. */
+  payload: Buffer;
+}
+
+export const align4 = (n: number): number => (n + 3) & ~3;
+
+export function malformed(what: string): UplinkdError {
+  return new UplinkdError('netlink', `malformed netlink message: ${what}`);
+}
+
+export function encodeMessage(type: number, flags: number, seq: number, pid: number, payload: Buffer): Buffer {
+  const len = NLMSG_HDRLEN + payload.length;
+  const buf = Buffer.alloc(align4(len));
+  buf.writeUInt32LE(len, 0);
+  buf.writeUInt16LE(type, 4);
+  buf.writeUInt16LE(flags, 6);
+  buf.writeUInt32LE(seq >>> 0, 8);
+  buf.writeUInt32LE(pid >>> 0, 12);
+  payload.copy(buf, NLMSG_HDRLEN);
+  return buf;
+}
+
+/** Split one datagram into its messages. Throws on a length that does not fit. */
+export function parseMessages(buf: Buffer): NlMessage[] {
+  const out: NlMessage[] = [];
+  let off = 0;
+  while (off + NLMSG_HDRLEN <= buf.length) {
+    const len = buf.readUInt32LE(off);
+    if (len < NLMSG_HDRLEN || off + len > buf.length) throw malformed(`nlmsg_len ${len} at offset ${off} of ${buf.length}`);
+    out.push({
+      type: buf.readUInt16LE(off + 4),
+      flags: buf.readUInt16LE(off + 6),
+      seq: buf.readUInt32LE(off + 8),
+      pid: buf.readUInt32LE(off + 12),
+      payload: buf.subarray(off + NLMSG_HDRLEN, off + len),
+    });
+    off += align4(len);
+  }
+  return out;
+}
+
+export interface NlError {
+  /** 0 for an ACK, else a positive errno. */
+  errno: number;
+  /** Errno name such as "EEXIST"; "" for an ACK. */
+  code: string;
+}
+
+const errnoNames = new Map<number, string>(
+  Object.entries(osConstants.errno).map(([name, n]) => [n, name] as [number, string]),
+);
+
+export function errnoName(errno: number): string {
+  return errnoNames.get(errno) ?? `errno ${errno}`;
+}
+
+/** Decode an NLMSG_ERROR payload: int error, then the request's nlmsghdr (and maybe more). */
+export function decodeError(msg: NlMessage): NlError {
+  if (msg.type !== NLMSG_ERROR) throw malformed(`type ${msg.type} is not NLMSG_ERROR`);
+  if (msg.payload.length < 4 + NLMSG_HDRLEN) throw malformed('short NLMSG_ERROR');
+  const errno = -msg.payload.readInt32LE(0) || 0; // not -0 for an ACK
+  return { errno, code: errno === 0 ? '' : errnoName(errno) };
+}
+
+/** NLMSG_DONE may carry a negative errno when the dump failed part way. */
+export function doneErrno(msg: NlMessage): number {
+  if (msg.type !== NLMSG_DONE || msg.payload.length < 4) return 0;
+  const v = msg.payload.readInt32LE(0);
+  return v < 0 ? -v : 0;
+}
+
+export function encodeAck(seq: number, pid: number, errno: number, request: NlMessage): Buffer {
+  // The capped form: int error + the request's header only.
+  const p = Buffer.alloc(4 + NLMSG_HDRLEN);
+  p.writeInt32LE(-errno, 0);
+  p.writeUInt32LE(NLMSG_HDRLEN + request.payload.length, 4);
+  p.writeUInt16LE(request.type, 8);
+  p.writeUInt16LE(request.flags, 10);
+  p.writeUInt32LE(request.seq, 12);
+  p.writeUInt32LE(request.pid, 16);
+  return encodeMessage(NLMSG_ERROR, errno === 0 ? NLM_F_CAPPED : 0, seq, pid, p);
+}
+
+// ---- attributes ----
+
+export interface Attr {
+  type: number;
+  value: Buffer;
+}
+
+export const NLA_F_NESTED = 0x8000;
+const NLA_TYPE_MASK = 0x3fff; // strips NLA_F_NESTED / NLA_F_NET_BYTEORDER
+
+/** Attributes in order; the same type may repeat. */
+export function parseAttrs(buf: Buffer, start = 0): Attr[] {
+  const out: Attr[] = [];
+  let off = start;
+  while (off + 4 <= buf.length) {
+    const len = buf.readUInt16LE(off);
+    if (len < 4 || off + len > buf.length) throw malformed(`attribute length ${len} at offset ${off} of ${buf.length}`);
+    out.push({ type: buf.readUInt16LE(off + 2) & NLA_TYPE_MASK, value: buf.subarray(off + 4, off + len) });
+    off += align4(len);
+  }
+  return out;
+}
+
+/**
+ * Walk the attributes of buf[start..] without allocating: fn(type, valueOffset, valueLength).
+ * The decoders of large dumps (thousands of routes) use this instead of parseAttrs/attrMap.
+ */
+export function eachAttr(
+  buf: Buffer, start: number, fn: (type: number, off: number, len: number) => void, end = buf.length,
+): void {
+  let off = start;
+  while (off + 4 <= end) {
+    const len = buf.readUInt16LE(off);
+    if (len < 4 || off + len > end) throw malformed(`attribute length ${len} at offset ${off} of ${end}`);
+    fn(buf.readUInt16LE(off + 2) & NLA_TYPE_MASK, off + 4, len - 4);
+    off += align4(len);
+  }
+}
+
+export function u32At(buf: Buffer, off: number, len: number, what: string): number {
+  if (len < 4) throw malformed(`${what}: want 4 bytes, got ${len}`);
+  return buf.readUInt32LE(off);
+}
+
+export function ipv4At(buf: Buffer, off: number, len: number, what: string): string {
+  if (len !== 4) throw malformed(`${what}: want a 4-byte IPv4 address, got ${len} bytes`);
+  return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
+}
+
+/** Attributes by type; a repeated type keeps the last one. */
+export function attrMap(buf: Buffer, start = 0): Map<number, Buffer> {
+  const m = new Map<number, Buffer>();
+  for (const a of parseAttrs(buf, start)) m.set(a.type, a.value);
+  return m;
+}
+
+export function attr(type: number, value: Buffer): Buffer {
+  const len = 4 + value.length;
+  const buf = Buffer.alloc(align4(len));
+  buf.writeUInt16LE(len, 0);
+  buf.writeUInt16LE(type, 2);
+  value.copy(buf, 4);
+  return buf;
+}
+
+/** Nested attribute, flagged NLA_F_NESTED: strict kernel validation (e.g. nexthops) demands it. */
+export const nested = (type: number, children: Buffer[]): Buffer => attr(type | NLA_F_NESTED, Buffer.concat(children));
+export const flagAttr = (type: number): Buffer => attr(type, Buffer.alloc(0));
+
+export function u8Attr(type: number, v: number): Buffer {
+  return attr(type, Buffer.from([v & 0xff]));
+}
+export function u16Attr(type: number, v: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16LE(v, 0);
+  return attr(type, b);
+}
+export function u32Attr(type: number, v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v >>> 0, 0);
+  return attr(type, b);
+}
+/** NUL-terminated string, as the kernel expects for names. */
+export function strAttr(type: number, s: string): Buffer {
+  return attr(type, Buffer.from(s + '\0', 'utf8'));
+}
+export function ipv4Attr(type: number, ip: string): Buffer {
+  return attr(type, ipv4ToBuffer(ip));
+}
+
+export function readU8(v: Buffer, what: string): number {
+  if (v.length < 1) throw malformed(`${what}: want 1 byte, got ${v.length}`);
+  return v.readUInt8(0);
+}
+export function readU16(v: Buffer, what: string): number {
+  if (v.length < 2) throw malformed(`${what}: want 2 bytes, got ${v.length}`);
+  return v.readUInt16LE(0);
+}
+export function readU32(v: Buffer, what: string): number {
+  if (v.length < 4) throw malformed(`${what}: want 4 bytes, got ${v.length}`);
+  return v.readUInt32LE(0);
+}
+export function readStr(v: Buffer): string {
+  const nul = v.indexOf(0);
+  return v.toString('utf8', 0, nul < 0 ? v.length : nul);
+}
+export function readIpv4(v: Buffer, what: string): string {
+  if (v.length !== 4) throw malformed(`${what}: want a 4-byte IPv4 address, got ${v.length} bytes`);
+  return `${v[0]}.${v[1]}.${v[2]}.${v[3]}`;
+}
+
+// ---- IPv4 text ----
+
+export function ipv4ToBuffer(ip: string): Buffer {
+  const parts = ip.split('.');
+  const bytes = parts.map((p) => (/^\d{1,3}$/.test(p) ? Number(p) : NaN));
+  if (bytes.length !== 4 || bytes.some((b) => !(b >= 0 && b <= 255))) {
+    throw new UplinkdError('netlink', `not an IPv4 address: ${JSON.stringify(ip)}`);
+  }
+  return Buffer.from(bytes);
+}
+
+export function parseCidr(cidr: string): { ip: string; len: number } {
+  const slash = cidr.indexOf('/');
+  const ip = slash < 0 ? cidr : cidr.slice(0, slash);
+  const len = slash < 0 ? 32 : Number(cidr.slice(slash + 1));
+  if (!Number.isInteger(len) || len < 0 || len > 32) throw new UplinkdError('netlink', `not an IPv4 prefix: ${JSON.stringify(cidr)}`);
+  ipv4ToBuffer(ip);
+  return { ip, len };
+}
+
+export function ipv4Cidr(v: Buffer | undefined, len: number, what: string): string {
+  return `${v ? readIpv4(v, what) : '0.0.0.0'}/${len}`;
+}
+
+export function requireLen(payload: Buffer, len: number, what: string): void {
+  if (payload.length < len) throw malformed(`${what} header: want ${len} bytes, got ${payload.length}`);
+}

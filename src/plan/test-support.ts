@@ -1,0 +1,49 @@
+// Config objects for unit tests, built directly (the YAML loader is tested on its own).
+import type { Config, MonitorConfig, UplinkConfig } from '../config/types';
+import { DEFAULTS, MONITOR_DEFAULTS } from '../config/defaults';
+import { networkOf, parseCidr } from '../model/ipv4';
+
+export interface TestUplink {
+  name: string;
+  interface: string;
+  /** Static address "a.b.c.d/len"; absent means DHCP. */
+  address?: string;
+  gateway?: string;
+  weight?: number;
+  tier?: number;
+  table?: number;
+  onDegraded?: MonitorConfig['onDegraded'];
+}
+
+export function testConfig(uplinks: TestUplink[], more: Partial<Omit<Config, 'uplinks'>> = {}): Config {
+  const tableBase = more.tableBase ?? DEFAULTS.tableBase;
+  return {
+    file: 'test.yaml',
+    lan: [],
+    default: DEFAULTS.default,
+    tableBase,
+    rulePriority: DEFAULTS.rulePriority,
+    protocol: DEFAULTS.protocol,
+    resilient: { ...DEFAULTS.resilient },
+    paths: { ...DEFAULTS.paths, leases: [] },
+    daemon: { ...DEFAULTS.daemon },
+    ...more,
+    uplinks: uplinks.map((u, i): UplinkConfig => {
+      const cfg: UplinkConfig = {
+        name: u.name,
+        interface: u.interface,
+        dhcp: u.address === undefined,
+        weight: u.weight ?? DEFAULTS.weight,
+        tier: u.tier ?? DEFAULTS.tier,
+        table: u.table ?? tableBase + 1 + i,
+      };
+      if (u.address !== undefined) {
+        const { ip, prefixlen } = parseCidr(u.address);
+        cfg.address = { ip, prefixlen, network: networkOf(ip, prefixlen) };
+      }
+      if (u.gateway !== undefined) cfg.gateway = u.gateway;
+      if (u.onDegraded !== undefined) cfg.monitor = { ...MONITOR_DEFAULTS, targets: ['192.0.2.254'], onDegraded: u.onDegraded };
+      return cfg;
+    }),
+  };
+}

@@ -1,0 +1,181 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Config } from '../config/types';
+import { FakePort } from '../kernel/fake-port';
+import type { Facts } from '../model/facts';
+import type { Change, DesiredState, KernelState } from '../model/types';
+import { plan } from '../plan/planner';
+import { formatChange, parseSnapshot } from '../plan/text';
+import { testConfig } from '../plan/test-support';
+import { diff } from './diff';
+import { reconcile } from './reconcile';
+
+const config: Config = testConfig([
+  { name: 'isp1', interface: 'if1', address: '198.51.100.2/24', gateway: '198.51.100.1' },
+  { name: 'isp2', interface: 'vlan102', weight: 3 },
+], { lan: ['lan0'] });
+
+const WORLD = `
+link lo up lower_up
+link lan0 up lower_up
+link if1 up lower_up
+link vlan102 up lower_up kind vlan
+addr lan0 10.0.0.1/24
+addr if1 198.51.100.2/24
+addr vlan102 192.0.2.7/24 dynamic
+route table main default via 192.0.2.1 dev vlan102 proto dhcp metric 20
+`;
+// Other programs' objects that share the numbers uplinkd uses.
+const FOREIGN = `
+rule 10150 from all lookup 77
+rule 10100 from 192.0.2.99/32 lookup 1001 protocol static
+route table 1001 203.0.113.0/24 via 198.51.100.9 dev if1 proto static
+route table 77 default via 198.51.100.1 dev if1 proto static
+nexthop id 42 via 198.51.100.1 dev if1 proto static
+`;
+const EMPTY: DesiredState = { routes: [], rules: [], nexthops: [] };
+
+const factsOf = (kernel: KernelState): Facts => ({ kernel, leases: [], health: {} });
+const show = (changes: Change[]): string[] => changes.map(formatChange);
+
+/** plan -> diff -> reconcile against the fake kernel, once. */
+async function converge(port: FakePort, cfg: Config = config): Promise<Change[]> {
+  const kernel = await port.snapshot();
+  const changes = diff(plan(cfg, factsOf(kernel)).desired, kernel, cfg);
+  const { failed } = await reconcile(port, changes);
+  assert.deepEqual(failed.map((f) => `${formatChange(f.change)}: ${f.error.message}`), []);
+  return changes;
+}
+
+async function again(port: FakePort, cfg: Config = config): Promise<string[]> {
+  const kernel = await port.snapshot();
+  return show(diff(plan(cfg, factsOf(kernel)).desired, kernel, cfg));
+}
+
+test('from an empty kernel: adds only, nexthops, then groups, then routes (link routes first), then rules', () => {
+  const kernel = parseSnapshot(WORLD);
+  const changes = diff(plan(config, factsOf(kernel)).desired, kernel, config);
+  assert.ok(changes.every((c) => c.op === 'add'));
+  const order = changes.map((c) => (c.kind === 'nexthop' ? (c.nexthop.group ? 'group' : 'nexthop') : c.kind));
+  assert.deepEqual(order, [
+    'nexthop', 'nexthop', 'group',
+    ...Array(11).fill('route'),
+    ...Array(6).fill('rule'),
+  ]);
+  const routes = show(changes).filter((c) => c.startsWith('ip route'));
+  const firstGateway = routes.findIndex((r) => / via | nhid /.test(r));
+  assert.ok(routes.slice(firstGateway).every((r) => / via | nhid /.test(r)), 'link routes come before routes through a gateway');
+});
+
+test('idempotence: plan -> diff -> apply -> diff again is empty', async () => {
+  const port = new FakePort(parseSnapshot(WORLD));
+  assert.ok((await converge(port)).length > 0);
+  assert.deepEqual(await again(port), []);
+});
+
+test('foreign rules, routes and nexthops survive, even inside the band and the tables', async () => {
+  const port = new FakePort(parseSnapshot(WORLD + FOREIGN));
+  const foreign = parseSnapshot(FOREIGN);
+  await converge(port);
+  assert.deepEqual(await again(port), []);
+  const after = port.current();
+  for (const r of foreign.rules) assert.ok(after.rules.some((o) => JSON.stringify(o) === JSON.stringify(r)), `rule ${JSON.stringify(r)} lost`);
+  for (const r of foreign.routes) assert.ok(after.routes.some((o) => JSON.stringify(o) === JSON.stringify(r)), `route ${r.dst} lost`);
+  assert.ok(after.nexthops.some((n) => n.id === 42));
+  // Tearing down leaves them too.
+  const down = diff(EMPTY, await port.snapshot(), config);
+  assert.ok(down.every((c) => c.op === 'del' && (c.kind === 'rule' ? c.rule.protocol : c.kind === 'route' ? c.route.protocol : c.nexthop.protocol) === 117));
+});
+
+test('a desired object whose identity a foreign object holds is left alone', () => {
+  const kernel = parseSnapshot(WORLD + 'route table 1001 127.0.0.0/8 dev lo proto static\nnexthop id 1001 via 198.51.100.1 dev if1 proto static\n');
+  const changes = show(diff(plan(config, factsOf(kernel)).desired, kernel, config));
+  assert.ok(!changes.some((c) => c.includes('127.0.0.0/8') && c.includes('table 1001')));
+  assert.ok(!changes.some((c) => c.startsWith('ip nexthop add id 1001 ')));
+});
+
+test('DHCP renumbering: the stale from rule and routes go, the new ones come, the gateway is replaced', async () => {
+  const port = new FakePort(parseSnapshot(WORLD + FOREIGN));
+  await converge(port);
+  const renumbered = parseSnapshot(WORLD.replace('addr vlan102 192.0.2.7/24 dynamic', 'addr vlan102 203.0.113.50/25 dynamic')
+    .replace('default via 192.0.2.1 dev vlan102', 'default via 203.0.113.1 dev vlan102'));
+  port.setInterfaces(renumbered.links, renumbered.addresses);
+  const kernel = await port.snapshot();
+  const facts = factsOf({ ...kernel, routes: [...kernel.routes.filter((r) => r.table !== 254), ...renumbered.routes] });
+  const changes = show(diff(plan(config, facts).desired, facts.kernel, config));
+  assert.ok(changes.includes('ip rule add from 203.0.113.50/32 lookup 1002 priority 10100 protocol 117'));
+  assert.ok(changes.includes('ip rule del from 192.0.2.7/32 lookup 1002 priority 10100 protocol 117'));
+  assert.ok(changes.includes('ip route replace default via 203.0.113.1 dev vlan102 table 1002 proto 117'));
+  assert.ok(changes.includes('ip nexthop replace id 1002 via 203.0.113.1 dev vlan102 proto 117'));
+  assert.ok(changes.includes('ip route del 192.0.2.0/24 dev vlan102 scope link table 1001 proto 117'));
+  assert.ok(changes.includes('ip route add 203.0.113.0/25 dev vlan102 src 203.0.113.50 scope link table 1002 proto 117'));
+  // The kernel already dropped the route preferring the old address: no delete for it.
+  assert.ok(!changes.some((c) => c.includes('src 192.0.2.7')));
+  assert.ok(!changes.some((c) => c.includes('protocol static') || c.includes('lookup 77')));
+  // Order: adds and replaces before deletions.
+  const firstDel = changes.findIndex((c) => c.includes(' del '));
+  assert.ok(changes.slice(firstDel).every((c) => c.includes(' del ')));
+});
+
+test('down: diffing against an empty desired state removes exactly what uplinkd owns, rules first, singles last', async () => {
+  const port = new FakePort(parseSnapshot(WORLD + FOREIGN));
+  await converge(port);
+  const owned = port.current();
+  const ownedCount = owned.routes.filter((r) => r.protocol === 117).length + owned.rules.filter((r) => r.protocol === 117).length
+    + owned.nexthops.filter((n) => n.protocol === 117).length;
+  const down = diff(EMPTY, await port.snapshot(), config);
+  assert.equal(down.length, ownedCount);
+  const kinds = down.map((c) => (c.kind === 'nexthop' ? (c.nexthop.group ? 'group' : 'nexthop') : c.kind));
+  assert.deepEqual(kinds, [...kinds].sort((a, b) => ['rule', 'route', 'group', 'nexthop'].indexOf(a) - ['rule', 'route', 'group', 'nexthop'].indexOf(b)));
+  await reconcile(port, down);
+  const left = port.current();
+  assert.deepEqual(left.rules, parseSnapshot(FOREIGN).rules);
+  assert.deepEqual(left.routes.filter((r) => r.protocol === 117), []);
+  assert.deepEqual(left.nexthops.map((n) => n.id), [42]);
+});
+
+test('objects of our protocol outside the band or the tables are not ours', () => {
+  const kernel = parseSnapshot(WORLD + 'rule 9000 from all lookup 5 protocol 117\nroute table 5 default via 198.51.100.1 dev if1 proto 117\n');
+  assert.deepEqual(diff(EMPTY, kernel, config), []);
+});
+
+test('kernel echoes do not cause churn: linkdown, nhid routes echoing their hops, metric 0, group member order', () => {
+  const desired = plan(config, factsOf(parseSnapshot(WORLD))).desired;
+  const observed = parseSnapshot(WORLD + `
+nexthop id 1001 via 198.51.100.1 dev if1 proto 117
+nexthop id 1002 via 192.0.2.1 dev vlan102 proto 117
+nexthop id 1000 group 1002,3/1001,1 type resilient buckets 128 idle_timer 30 unbalanced_timer 0 proto 117
+route default nhid 1000 table 1000 proto 117 metric 0 nexthop via 198.51.100.1 dev if1 weight 1 nexthop via 192.0.2.1 dev vlan102 weight 3
+route default via 198.51.100.1 dev if1 table 1001 proto 117 linkdown
+`);
+  const changes = show(diff(desired, observed, config));
+  assert.ok(!changes.some((c) => c.includes('table 1000') || c.includes('nexthop')), changes.join('\n'));
+  assert.ok(!changes.some((c) => c.includes('default via 198.51.100.1')));
+});
+
+test('a resilient group whose bucket count changes is deleted and re-added, and its route refreshed', async () => {
+  const port = new FakePort(parseSnapshot(WORLD));
+  await converge(port);
+  const bigger: Config = { ...config, resilient: { ...config.resilient, buckets: 256 } };
+  const changes = await converge(port, bigger);
+  assert.deepEqual(show(changes), [
+    'ip nexthop del id 1000',
+    'ip nexthop add id 1000 group 1001,1/1002,3 type resilient buckets 256 idle_timer 30 unbalanced_timer 0 proto 117',
+    'ip route replace default nhid 1000 table 1000 proto 117',
+  ]);
+  assert.deepEqual(await again(port, bigger), []);
+});
+
+test('reconcile continues after a failure and reports it', async () => {
+  const port = new FakePort(parseSnapshot(WORLD));
+  port.failWhen((c) => c.kind === 'nexthop' && c.nexthop.id === 1002, 'EPERM');
+  const kernel = await port.snapshot();
+  const changes = diff(plan(config, factsOf(kernel)).desired, kernel, config);
+  const result = await reconcile(port, changes);
+  // 1002 fails, so does the group using it and the route using the group; the rest goes in.
+  assert.deepEqual(result.failed.map((f) => formatChange(f.change).split(' ').slice(0, 5).join(' ')), [
+    'ip nexthop add id 1002', 'ip nexthop add id 1000', 'ip route add default nhid',
+  ]);
+  assert.equal(result.failed[0]!.error.detail.errno, 'EPERM');
+  assert.equal(result.applied.length, changes.length - 3);
+});

@@ -1,0 +1,125 @@
+// The smallest ordered change from what the kernel holds to what the planner wants.
+// Only uplinkd's own objects are ever changed (protocol = config.protocol; rules also inside the
+// priority band; routes also inside uplinkd's tables). A desired object whose identity is taken by
+// a foreign object is left alone: the kernel would refuse it (EEXIST), and the planner warns.
+import type { Config } from '../config/types';
+import { inRuleBand, ownedTables } from '../plan/planner';
+import type { Change, DesiredState, KernelState, Nexthop, Route, Rule } from '../model/types';
+import {
+  canonicalNexthop, canonicalRoute, canonicalRule, compareNexthops, compareRoutes, compareRules, routeKey, ruleKey, sameNexthop, sameRoute,
+} from './identity';
+
+/** Which observed objects belong to uplinkd. */
+export function ownership(config: Config): {
+  route: (r: Route) => boolean; rule: (r: Rule) => boolean; nexthop: (n: Nexthop) => boolean;
+} {
+  const tables = ownedTables(config);
+  return {
+    route: (r) => r.protocol === config.protocol && tables.has(r.table),
+    rule: (r) => r.protocol === config.protocol && inRuleBand(config, r.priority),
+    nexthop: (n) => n.protocol === config.protocol,
+  };
+}
+
+/** The kernel cannot turn a nexthop into a group (or back), nor change a resilient group's bucket count. */
+function needsRecreate(old: Nexthop, want: Nexthop): boolean {
+  if (Boolean(old.group) !== Boolean(want.group) || Boolean(old.resilient) !== Boolean(want.resilient)) return true;
+  return old.resilient !== undefined && want.resilient !== undefined && old.resilient.buckets !== want.resilient.buckets;
+}
+
+/** Routes through a gateway come after the link routes that make it reachable. */
+function routeAddOrder(a: Route, b: Route): number {
+  const rank = (r: Route): number => (r.gateway !== undefined || r.nhid !== undefined ? 1 : 0);
+  return rank(a) - rank(b) || compareRoutes(a, b);
+}
+
+function groupByKey<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const item of items) m.set(key(item), [...(m.get(key(item)) ?? []), item]);
+  return m;
+}
+
+export function diff(desired: DesiredState, observed: KernelState, config: Config): Change[] {
+  const owns = ownership(config);
+  const isGroup = (n: Nexthop): boolean => n.group !== undefined;
+
+  // Nexthops, by id.
+  const ownedNh = new Map(observed.nexthops.filter(owns.nexthop).map((n) => [n.id, n]));
+  const foreignNhIds = new Set(observed.nexthops.filter((n) => !owns.nexthop(n)).map((n) => n.id));
+  const nhUpserts: { op: 'add' | 'replace'; nexthop: Nexthop }[] = [];
+  const recreated = new Set<number>();
+  const preDeletes: Nexthop[] = [];
+  const desiredNhIds = new Set(desired.nexthops.map((n) => n.id));
+  for (const want of [...desired.nexthops].sort(compareNexthops)) {
+    const have = ownedNh.get(want.id);
+    if (!have) {
+      if (!foreignNhIds.has(want.id)) nhUpserts.push({ op: 'add', nexthop: want });
+    } else if (needsRecreate(have, want)) {
+      recreated.add(want.id);
+      preDeletes.push(have);
+      nhUpserts.push({ op: 'add', nexthop: want });
+    } else if (!sameNexthop(have, want)) {
+      nhUpserts.push({ op: 'replace', nexthop: want });
+    }
+  }
+  // Deleting a nexthop takes it out of its groups and removes the routes using it: refresh those.
+  const upserted = new Set(nhUpserts.map((c) => c.nexthop.id));
+  const disturbed = new Set(recreated);
+  for (const want of desired.nexthops) {
+    if (want.group?.some((m) => recreated.has(m.id))) {
+      disturbed.add(want.id);
+      if (!upserted.has(want.id)) nhUpserts.push({ op: 'replace', nexthop: want });
+    }
+  }
+  const nhDeletes = [...ownedNh.values()].filter((n) => !desiredNhIds.has(n.id));
+
+  // Routes, by table+dst+metric.
+  const ownedRoutes = groupByKey(observed.routes.filter(owns.route), routeKey);
+  const foreignRouteKeys = new Set(observed.routes.filter((r) => !owns.route(r)).map(routeKey));
+  const routeUpserts: Change[] = [];
+  const desiredRouteKeys = new Set<string>();
+  for (const want of [...desired.routes].sort(routeAddOrder)) {
+    const key = routeKey(want);
+    desiredRouteKeys.add(key);
+    const have = ownedRoutes.get(key)?.[0];
+    if (!have) {
+      if (!foreignRouteKeys.has(key)) routeUpserts.push({ op: 'add', kind: 'route', route: want });
+    } else if (!sameRoute(have, want) || (want.nhid !== undefined && disturbed.has(want.nhid))) {
+      routeUpserts.push({ op: 'replace', kind: 'route', route: want });
+    }
+  }
+  const routeDeletes: Route[] = [];
+  for (const [key, routes] of ownedRoutes) routeDeletes.push(...(desiredRouteKeys.has(key) ? routes.slice(1) : routes));
+
+  // Rules, by every field: a changed rule is a new rule.
+  const ownedRules = groupByKey(observed.rules.filter(owns.rule), ruleKey);
+  const foreignRuleKeys = new Set(observed.rules.filter((r) => !owns.rule(r)).map(ruleKey));
+  const ruleAdds: Change[] = [];
+  const desiredRuleKeys = new Set<string>();
+  for (const want of [...desired.rules].sort(compareRules)) {
+    const key = ruleKey(want);
+    if (desiredRuleKeys.has(key)) continue;
+    desiredRuleKeys.add(key);
+    if (!ownedRules.has(key) && !foreignRuleKeys.has(key)) ruleAdds.push({ op: 'add', kind: 'rule', rule: want });
+  }
+  const ruleDeletes: Rule[] = [];
+  for (const [key, rules] of ownedRules) ruleDeletes.push(...(desiredRuleKeys.has(key) ? rules.slice(1) : rules));
+
+  // Deletions carry the canonical form: what identifies the object, not what the kernel echoed.
+  const nhDel = (n: Nexthop): Change => ({ op: 'del', kind: 'nexthop', nexthop: canonicalNexthop(n) });
+  const upserts = nhUpserts.sort((a, b) => compareNexthops(a.nexthop, b.nexthop))
+    .map(({ op, nexthop }): Change => ({ op, kind: 'nexthop', nexthop }));
+  const upsertIsGroup = (c: Change): boolean => c.kind === 'nexthop' && isGroup(c.nexthop);
+  return [
+    ...preDeletes.filter(isGroup).map(nhDel),
+    ...preDeletes.filter((n) => !isGroup(n)).map(nhDel),
+    ...upserts.filter((c) => !upsertIsGroup(c)),
+    ...upserts.filter(upsertIsGroup),
+    ...routeUpserts,
+    ...ruleAdds,
+    ...ruleDeletes.sort(compareRules).map((rule): Change => ({ op: 'del', kind: 'rule', rule: canonicalRule(rule) })),
+    ...routeDeletes.sort(compareRoutes).map((route): Change => ({ op: 'del', kind: 'route', route: canonicalRoute(route) })),
+    ...nhDeletes.filter(isGroup).sort(compareNexthops).map(nhDel),
+    ...nhDeletes.filter((n) => !isGroup(n)).sort(compareNexthops).map(nhDel),
+  ];
+}

@@ -1,0 +1,122 @@
+// Identity and comparable forms of kernel objects, shared by the planner (dedup, sorting),
+// the diff and the fake kernel. The kernel reports fields uplinkd never sets (linkdown, the
+// resolved gateway of an nhid route, fwmask 0xffffffff, "from all"); the canonical forms keep
+// only what decides whether an object is the one uplinkd wants.
+import { parseIpv4 } from '../model/ipv4';
+import type { Nexthop, Route, Rule } from '../model/types';
+
+const ALL = '0.0.0.0/0';
+const U32_MAX = 0xffffffff;
+
+function canonicalPrefix(p: string | undefined): string | undefined {
+  if (p === undefined || p === ALL || p === 'default') return undefined;
+  return p;
+}
+
+/** The kernel's identity of a route: a second route with the same key is EEXIST, replace swaps it. */
+export function routeKey(r: Route): string {
+  return `${r.table} ${canonicalPrefix(r.dst) ?? ALL} ${r.metric ?? 0}`;
+}
+
+/** The fields uplinkd sets on a route, normalised. */
+export function canonicalRoute(r: Route): Route {
+  const c: Route = { table: r.table, dst: canonicalPrefix(r.dst) ?? ALL, type: r.type, protocol: r.protocol, scope: r.scope };
+  if (r.metric) c.metric = r.metric;
+  if (r.src) c.src = r.src;
+  if (r.nhid !== undefined) {
+    c.nhid = r.nhid; // the kernel echoes the nexthop's gateway/dev: not part of the route
+    return c;
+  }
+  if (r.multipath && r.multipath.length > 0) {
+    c.multipath = r.multipath.map((h) => (h.gateway ? { gateway: h.gateway, dev: h.dev, weight: h.weight } : { dev: h.dev, weight: h.weight }));
+  } else {
+    if (r.gateway) c.gateway = r.gateway;
+    if (r.dev) c.dev = r.dev;
+  }
+  return c;
+}
+
+export function sameRoute(a: Route, b: Route): boolean {
+  return JSON.stringify(canonicalRoute(a)) === JSON.stringify(canonicalRoute(b));
+}
+
+/** Every field but the protocol, normalised; rules have no other identity (they cannot be replaced). */
+export function canonicalRule(r: Rule): Rule {
+  const c: Rule = { priority: r.priority, action: r.action, table: r.action === 'lookup' ? r.table : 0, protocol: r.protocol };
+  const src = canonicalPrefix(r.src);
+  if (src) c.src = src;
+  const dst = canonicalPrefix(r.dst);
+  if (dst) c.dst = dst;
+  if (r.iif) c.iif = r.iif;
+  if (r.oif) c.oif = r.oif;
+  if (r.fwmark !== undefined && (r.fwmark !== 0 || (r.fwmask !== undefined && r.fwmask !== 0))) {
+    c.fwmark = r.fwmark;
+    if (r.fwmask !== undefined && r.fwmask !== U32_MAX) c.fwmask = r.fwmask;
+  }
+  if (r.suppressPrefixlen !== undefined && r.suppressPrefixlen !== U32_MAX && r.suppressPrefixlen >= 0) {
+    c.suppressPrefixlen = r.suppressPrefixlen;
+  }
+  if (r.invert) c.invert = true;
+  return c;
+}
+
+export function ruleKey(r: Rule): string {
+  const { protocol: _protocol, ...rest } = canonicalRule(r);
+  return JSON.stringify(rest);
+}
+
+export function canonicalNexthop(n: Nexthop): Nexthop {
+  const c: Nexthop = { id: n.id, protocol: n.protocol };
+  if (n.group) {
+    c.group = [...n.group].sort((a, b) => a.id - b.id).map((m) => ({ id: m.id, weight: m.weight }));
+    if (n.resilient) {
+      c.resilient = { buckets: n.resilient.buckets, idleTimer: n.resilient.idleTimer, unbalancedTimer: n.resilient.unbalancedTimer };
+    }
+  } else if (n.blackhole) {
+    c.blackhole = true;
+  } else {
+    if (n.gateway) c.gateway = n.gateway;
+    if (n.dev) c.dev = n.dev;
+  }
+  return c;
+}
+
+export function sameNexthop(a: Nexthop, b: Nexthop): boolean {
+  return JSON.stringify(canonicalNexthop(a)) === JSON.stringify(canonicalNexthop(b));
+}
+
+// ---- deterministic order ----
+
+function ipNumber(ip: string | undefined): number {
+  return ip === undefined ? -1 : parseIpv4(ip);
+}
+
+export function comparePrefixes(a: string | undefined, b: string | undefined): number {
+  const pa = canonicalPrefix(a) ?? ALL;
+  const pb = canonicalPrefix(b) ?? ALL;
+  const [ia, la] = pa.split('/') as [string, string];
+  const [ib, lb] = pb.split('/') as [string, string];
+  return ipNumber(ia) - ipNumber(ib) || Number(la) - Number(lb);
+}
+
+export function compareIps(a: string | undefined, b: string | undefined): number {
+  return ipNumber(a) - ipNumber(b);
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export function compareRoutes(a: Route, b: Route): number {
+  return a.table - b.table || comparePrefixes(a.dst, b.dst) || (a.metric ?? 0) - (b.metric ?? 0)
+    || compareText(JSON.stringify(canonicalRoute(a)), JSON.stringify(canonicalRoute(b)));
+}
+
+export function compareRules(a: Rule, b: Rule): number {
+  return a.priority - b.priority || comparePrefixes(a.src, b.src)
+    || compareText(JSON.stringify(canonicalRule(a)), JSON.stringify(canonicalRule(b)));
+}
+
+export function compareNexthops(a: Nexthop, b: Nexthop): number {
+  return a.id - b.id || compareText(JSON.stringify(canonicalNexthop(a)), JSON.stringify(canonicalNexthop(b)));
+}

@@ -1,0 +1,176 @@
+// Replay test (after Tailscale's router tests): random kernel worlds, renumberings, link flaps,
+// uplinks appearing and vanishing, gateways moving between the kernel and lease files, health
+// changes, replayed in a random order against the fake kernel. After every step one pass of
+// plan + diff + reconcile must leave nothing to do, the kernel must hold exactly the plan, and
+// other programs' objects must be untouched. A failure names its seed: REPLAY_SEED=<n> reruns it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Config } from '../config/types';
+import { FakePort } from '../kernel/fake-port';
+import type { HealthVerdict, Lease } from '../model/facts';
+import type { Address, DesiredState, KernelState, Link, Route } from '../model/types';
+import { plan } from '../plan/planner';
+import { formatChange, formatNexthop, formatRoute, formatRule, parseRoute, parseSnapshot } from '../plan/text';
+import { testConfig } from '../plan/test-support';
+import { diff, ownership } from './diff';
+import { canonicalNexthop, canonicalRoute, canonicalRule } from './identity';
+import { reconcile } from './reconcile';
+
+/** mulberry32: small, seedable, good enough to shuffle test cases. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface World {
+  links: Link[];
+  addresses: Address[];
+  /** Routes other programs (DHCP clients) keep in the kernel in this world. */
+  routes: Route[];
+  leases: Lease[];
+  health: Record<string, HealthVerdict>;
+  label: string;
+}
+
+// Candidate addresses per DHCP interface; two share a network on purpose.
+const DHCP_CHOICES: Record<string, { cidr: string; gateways: string[] }[]> = {
+  vlan101: [
+    { cidr: '192.0.2.7/24', gateways: ['192.0.2.1', '192.0.2.254'] },
+    { cidr: '192.0.2.9/25', gateways: ['192.0.2.1'] },
+    { cidr: '203.0.113.70/26', gateways: ['203.0.113.65'] },
+  ],
+  vlan102: [
+    { cidr: '192.0.2.200/24', gateways: ['192.0.2.1'] },
+    { cidr: '100.70.3.4/16', gateways: ['100.70.0.1', '100.70.255.254'] },
+  ],
+};
+
+const FOREIGN = parseSnapshot(`
+rule 10150 from all lookup 77
+rule 10100 from 192.0.2.99/32 lookup 1001 protocol static
+rule 9000 from all fwmark 0x1 lookup 1001 protocol 117
+route table 1001 100.64.0.0/10 via 10.0.0.254 dev lan0 proto static
+route table 77 default via 10.0.0.254 dev lan0 proto static metric 5
+route table 5 default via 10.0.0.254 dev lan0 proto 117
+nexthop id 42 via 10.0.0.254 dev lan0 proto static
+`);
+
+function makeWorld(rand: () => number, config: Config): World {
+  const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
+  const links: Link[] = [{ index: 1, name: 'lo', up: true, lowerUp: true }, { index: 2, name: 'lan0', up: true, lowerUp: true }];
+  const addresses: Address[] = [{ dev: 'lan0', address: '10.0.0.1', prefixlen: 24, dynamic: false, secondary: false, scope: 'universe' }];
+  const routes: Route[] = [];
+  const leases: Lease[] = [];
+  const health: Record<string, HealthVerdict> = {};
+  const label: string[] = [];
+  if (rand() < 0.5) {
+    links.push({ index: 3, name: 'lan1', up: true, lowerUp: true });
+    addresses.push({ dev: 'lan1', address: '10.1.2.3', prefixlen: 16, dynamic: false, secondary: false, scope: 'universe' });
+  }
+  config.uplinks.forEach((u, i) => {
+    health[u.name] = pick<HealthVerdict>(['up', 'up', 'unknown', 'degraded', 'down']);
+    if (rand() < 0.12) {
+      label.push(`${u.name}:absent`);
+      return;
+    }
+    const link: Link = { index: 10 + i, name: u.interface, up: rand() < 0.85, lowerUp: rand() < 0.8, kind: u.interface.startsWith('vlan') ? 'vlan' : undefined };
+    if (link.kind === undefined) delete link.kind;
+    links.push(link);
+    const state = `${link.up ? 'up' : 'down'}${link.lowerUp ? '' : '/nocarrier'}`;
+    if (!u.dhcp) {
+      const has = rand() < 0.85;
+      if (has) addresses.push({ dev: u.interface, address: u.address!.ip, prefixlen: u.address!.prefixlen, dynamic: false, secondary: false, scope: 'universe' });
+      label.push(`${u.name}:${state}${has ? '' : '/noaddr'}`);
+      return;
+    }
+    const choice = rand() < 0.2 ? undefined : pick(DHCP_CHOICES[u.interface]!);
+    if (!choice) {
+      label.push(`${u.name}:${state}/waiting`);
+      return;
+    }
+    const [ip, len] = choice.cidr.split('/') as [string, string];
+    addresses.push({ dev: u.interface, address: ip, prefixlen: Number(len), dynamic: true, secondary: false, scope: 'universe' });
+    const gateway = pick(choice.gateways);
+    const where = rand();
+    // The DHCP client's default route: in main with the uplink's metric, in another table, in a multipath route, or none.
+    if (link.up && where < 0.5) routes.push(parseRoute(`default via ${gateway} dev ${u.interface} proto dhcp metric ${100 + i}`));
+    else if (link.up && where < 0.65) routes.push(parseRoute(`default via ${gateway} dev ${u.interface} table ${60 + i} proto dhcp`));
+    else if (link.up && where < 0.75) routes.push(parseRoute(`default table ${70 + i} proto static nexthop via ${gateway} dev ${u.interface} weight 1 nexthop via 10.0.0.254 dev lan0 weight 1`));
+    if (rand() < 0.6) {
+      leases.push({ interface: u.interface, client: 'dhclient', file: `/var/lib/dhcp/${u.interface}.leases`, address: rand() < 0.8 ? ip : '198.18.0.1', gateway });
+    }
+    label.push(`${u.name}:${state}/${choice.cidr}${where < 0.75 && link.up ? ` via ${gateway}` : ''}`);
+  });
+  return { links, addresses, routes, leases, health, label: label.join(' ') };
+}
+
+function ownedOf(config: Config, s: KernelState): DesiredState {
+  const owns = ownership(config);
+  return { routes: s.routes.filter(owns.route), rules: s.rules.filter(owns.rule), nexthops: s.nexthops.filter(owns.nexthop) };
+}
+
+/** Sorted canonical text of a desired or owned state, for exact comparison with readable failures. */
+function canonicalText(s: DesiredState): string[] {
+  return [
+    ...s.routes.map((r) => `route ${formatRoute(canonicalRoute(r))}`),
+    ...s.rules.map((r) => `rule ${formatRule(canonicalRule(r))}`),
+    ...s.nexthops.map((n) => `nexthop ${formatNexthop(canonicalNexthop(n))}`),
+  ].sort();
+}
+
+async function replay(seed: number, config: Config, steps: number): Promise<void> {
+  const rand = prng(seed);
+  const worlds = Array.from({ length: 24 }, () => makeWorld(rand, config));
+  const port = new FakePort({ ...FOREIGN, links: worlds[0]!.links, addresses: worlds[0]!.addresses });
+  const foreign = canonicalText(FOREIGN);
+  let worldRoutes: Route[] = [];
+  for (let step = 0; step < steps; step++) {
+    const world = worlds[Math.floor(rand() * worlds.length)]!;
+    const where = `seed ${seed} (REPLAY_SEED=${seed}), ${config.default}, step ${step}: ${world.label}`;
+
+    // The world moves: interfaces (with the kernel's flushes), then the DHCP clients' routes.
+    port.setInterfaces(world.links, world.addresses);
+    for (const r of worldRoutes) await port.apply({ op: 'del', kind: 'route', route: r });
+    for (const r of world.routes) await port.apply({ op: 'add', kind: 'route', route: r });
+    worldRoutes = world.routes;
+
+    const kernel = await port.snapshot();
+    const facts = { kernel, leases: world.leases, health: world.health };
+    const p = plan(config, facts);
+    const changes = diff(p.desired, kernel, config);
+    const { failed } = await reconcile(port, changes);
+    assert.deepEqual(failed.map((f) => `${formatChange(f.change)}: ${f.error.message}`), [], where);
+
+    const after = await port.snapshot();
+    assert.deepEqual(diff(p.desired, after, config).map(formatChange), [], `${where}: not converged after one pass`);
+    assert.deepEqual(canonicalText(ownedOf(config, port.current())), canonicalText(p.desired), `${where}: kernel differs from the plan`);
+    // uplinkd's own objects do not change its mind.
+    assert.deepEqual(plan(config, { ...facts, kernel: after }), p, `${where}: plan changed after applying it`);
+    const now = port.current();
+    const stillThere = canonicalText({
+      routes: now.routes.filter((r) => r.protocol !== 117 || r.table === 5),
+      rules: now.rules.filter((r) => r.protocol !== 117 || r.priority < 10000),
+      nexthops: now.nexthops.filter((n) => n.protocol !== 117),
+    });
+    for (const line of foreign) assert.ok(stillThere.includes(line), `${where}: foreign object lost: ${line}`);
+  }
+}
+
+const seeds = process.env.REPLAY_SEED ? [Number(process.env.REPLAY_SEED)] : Array.from({ length: 10 }, (_, i) => 1000 + i * 7919);
+
+for (const mode of ['balance', 'failover'] as const) {
+  test(`replay of random kernel worlds converges in one pass (${mode})`, async () => {
+    const config = testConfig([
+      { name: 'isp1', interface: 'if1', address: '198.51.100.2/24', gateway: '198.51.100.1', tier: 1 },
+      { name: 'isp2', interface: 'vlan101', weight: 2, tier: 1, onDegraded: 'reduce' },
+      { name: 'isp3', interface: 'vlan102', tier: 2, onDegraded: 'remove' },
+    ], { lan: ['lan0', 'lan1'], default: mode });
+    for (const seed of seeds) await replay(seed, config, 60);
+  });
+}

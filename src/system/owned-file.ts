@@ -1,0 +1,66 @@
+// Files uplinkd writes outside its own directories (iproute2 name files): marked by a
+// header line so that `uplinkd down` removes only what uplinkd wrote, and written
+// atomically so that `ip` never reads half a file.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { UplinkdError } from '../errors';
+
+export const OWNED_HEADER = '# Managed by uplinkd; removed by `uplinkd down`.';
+
+function ioError(message: string, err: unknown): UplinkdError {
+  return new UplinkdError('io', `${message}: ${(err as Error).message}`, {
+    errno: (err as NodeJS.ErrnoException).code,
+    cause: err,
+  });
+}
+
+async function readIfExists(file: string): Promise<string | undefined> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw ioError(`cannot read ${file}`, err);
+  }
+}
+
+function isOwned(text: string): boolean {
+  return text.split('\n', 1)[0] === OWNED_HEADER;
+}
+
+/**
+ * Writes OWNED_HEADER + content to `file` via a temporary file and rename, creating the
+ * directory. Returns false when the file already had exactly that content. Refuses
+ * (UplinkdError 'io') to replace a file uplinkd did not write.
+ */
+export async function writeOwnedFile(file: string, content: string): Promise<boolean> {
+  const text = `${OWNED_HEADER}\n${content}`;
+  const existing = await readIfExists(file);
+  if (existing === text) return false;
+  if (existing !== undefined && !isOwned(existing)) {
+    throw new UplinkdError('io', `${file} exists and was not written by uplinkd; not replacing it`);
+  }
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.uplinkd-${process.pid}.tmp`);
+  try {
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    await fs.writeFile(tmp, text, { mode: 0o644 });
+    await fs.rename(tmp, file);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw ioError(`cannot write ${file}`, err);
+  }
+  return true;
+}
+
+/** Removes `file` only if uplinkd wrote it. */
+export async function removeOwnedFile(file: string): Promise<'removed' | 'absent' | 'foreign'> {
+  const existing = await readIfExists(file);
+  if (existing === undefined) return 'absent';
+  if (!isOwned(existing)) return 'foreign';
+  try {
+    await fs.rm(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
+    throw ioError(`cannot remove ${file}`, err);
+  }
+  return 'removed';
+}

@@ -1,0 +1,45 @@
+// Issue 2 acceptance 1 and 3: split access to each uplink address from the internet
+// host (fails without uplinkd, works with it) and the DHCP uplink's rule and gateway.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { labDown } from '../../src/lab/lab';
+import type { LabInfo } from '../../src/lab/topology';
+import { startTcpEcho } from '../../src/lab/traffic';
+import { apply, assertAllReachable, assertDhcpUplinkRouted, down, freshLab, NEEDS_ROOT, reachUplinks } from './support';
+
+const PREFIX = 'ult1-';
+const PORT = 8081;
+
+describe('split access (issue 2)', { skip: NEEDS_ROOT }, () => {
+  let lab: LabInfo;
+
+  before(async () => {
+    lab = await freshLab({ prefix: PREFIX });
+    await startTcpEcho(lab.ns.router, PORT); // listens on every uplink address
+  });
+  after(async () => {
+    await labDown(PREFIX);
+  });
+
+  it('without uplinkd, at least one uplink address is unreachable (the strict provider drops the reply)', async () => {
+    const reach = await reachUplinks(lab, PORT);
+    const broken = reach.filter((r) => !r.ping && r.tcpPeer === undefined);
+    assert.ok(broken.length >= 1, `every uplink answered without uplinkd: ${JSON.stringify(reach)}`);
+  });
+
+  it('with uplinkd apply, ping and TCP reach every uplink address', async () => {
+    const n = await apply(lab);
+    assert.ok(n > 0, 'the first apply changed nothing');
+    assertAllReachable(lab, await reachUplinks(lab, PORT));
+  });
+
+  it('the DHCP uplink has a rule for its leased address and its gateway in its table', async () => {
+    await assertDhcpUplinkRouted(lab);
+  });
+
+  it('after uplinkd down the wrong-path problem is back', async () => {
+    await down(lab);
+    const reach = await reachUplinks(lab, PORT);
+    assert.ok(reach.some((r) => !r.ping && r.tcpPeer === undefined), JSON.stringify(reach));
+  });
+});

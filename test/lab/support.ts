@@ -1,0 +1,111 @@
+// Shared pieces of the lab tests: root check, a lab per test file, and the
+// acceptance checks that the plain and the VLAN lab both run.
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { renderLabConfig, type LabConfigOptions } from '../../src/lab/config';
+import { uplinkd, routesOfTable, rules } from '../../src/lab/inspect';
+import { labDown, labUp } from '../../src/lab/lab';
+import type { LabInfo, LabOptions } from '../../src/lab/topology';
+import { ping, tcpProbe } from '../../src/lab/traffic';
+
+/** Reason to skip, or false when the tests can run. */
+export const NEEDS_ROOT: string | false =
+  process.getuid?.() === 0 ? false : 'needs root: the lab builds network namespaces';
+
+/** A fresh lab for one test file: removes leftovers of a crashed run first. */
+export async function freshLab(opts: LabOptions & { prefix: string }): Promise<LabInfo> {
+  await labDown(opts.prefix);
+  return labUp(opts);
+}
+
+/** Writes a variant of the lab's config (e.g. failover, other weights) next to it and returns its path. */
+export async function writeConfig(lab: LabInfo, name: string, opts: LabConfigOptions): Promise<string> {
+  const file = path.join(lab.stateDir, name);
+  await fs.writeFile(file, renderLabConfig(lab, opts));
+  return file;
+}
+
+/** Runs `uplinkd apply` in the router and asserts it succeeded; returns N of "N changes applied". */
+export async function apply(lab: LabInfo, config = lab.configPath): Promise<number> {
+  const r = await uplinkd(lab.ns.router, ['apply', '-c', config]);
+  assert.equal(r.code, 0, `uplinkd apply exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
+  return changesApplied(r.stdout);
+}
+
+export async function down(lab: LabInfo, config = lab.configPath): Promise<void> {
+  const r = await uplinkd(lab.ns.router, ['down', '-c', config]);
+  assert.equal(r.code, 0, `uplinkd down exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
+}
+
+/** N from the final line `N changes applied` (also "1 change applied"). */
+export function changesApplied(stdout: string): number {
+  const last = stdout.trim().split('\n').pop() ?? '';
+  const m = /^(\d+) changes? applied$/.exec(last.trim());
+  assert.ok(m, `apply's last line is not 'N changes applied': ${JSON.stringify(last)}`);
+  return Number(m[1]);
+}
+
+export interface Reach {
+  uplink: string;
+  address: string;
+  ping: boolean;
+  /** Source address the router's server saw, undefined when the connection failed. */
+  tcpPeer?: string;
+}
+
+/** Ping and one TCP connection from the internet host to each uplink address (server must run in the router). */
+export async function reachUplinks(lab: LabInfo, port: number): Promise<Reach[]> {
+  const out: Reach[] = [];
+  for (const u of lab.uplinks) {
+    out.push({
+      uplink: u.name,
+      address: u.address,
+      ping: await ping(lab.ns.inet, u.address, { count: 2, waitSec: 1 }),
+      tcpPeer: await tcpProbe(lab.ns.inet, u.address, port, 1500),
+    });
+  }
+  return out;
+}
+
+/** Acceptance 1 (with uplinkd): every uplink address answers ping and TCP from the internet host. */
+export function assertAllReachable(lab: LabInfo, reach: Reach[]): void {
+  for (const r of reach) {
+    assert.equal(r.ping, true, `ping ${r.address} (${r.uplink}) from the internet host failed`);
+    assert.equal(r.tcpPeer, lab.internetHost, `TCP to ${r.address} (${r.uplink}) failed or saw another peer: ${r.tcpPeer}`);
+  }
+}
+
+/** Acceptance 3: the DHCP uplink has `from <leased>/32 lookup <table>` and `default via <gateway>` in that table. */
+export async function assertDhcpUplinkRouted(lab: LabInfo, table = 1002): Promise<void> {
+  const dhcp = lab.uplinks.find((u) => u.mode === 'dhcp');
+  assert.ok(dhcp, 'the lab has a DHCP uplink');
+  const rs = await rules(lab.ns.router);
+  // iproute2 prints a /32 source without srclen
+  const rule = rs.find((r) => r.src === dhcp.address && (r.srclen ?? 32) === 32);
+  assert.ok(rule, `no rule 'from ${dhcp.address}/32' in ${JSON.stringify(rs)}`);
+  assert.equal(String(rule.table), String(table));
+  const routes = await routesOfTable(lab.ns.router, table);
+  const def = routes.find((r) => r.dst === 'default');
+  assert.ok(def, `table ${table} has no default route: ${JSON.stringify(routes)}`);
+  assert.equal(def.gateway, dhcp.gateway);
+  assert.equal(def.dev, dhcp.interface);
+}
+
+/**
+ * Allowed deviation of a binomial count: `sigmas` standard deviations of n flows
+ * with probability p, sqrt(n p (1-p)). With 5 sigma a correct balancer fails about
+ * once in 1.7 million runs; a balancer ignoring weights (p = 0.5) misses by 11+ sigma.
+ */
+export function binomialTolerance(n: number, p: number, sigmas = 5): number {
+  return sigmas * Math.sqrt(n * p * (1 - p));
+}
+
+/** Runs `fn` and always tears the lab down afterwards (for one-off labs inside a test). */
+export async function withLab<T>(opts: LabOptions & { prefix: string }, fn: (lab: LabInfo) => Promise<T>): Promise<T> {
+  try {
+    return await fn(await freshLab(opts));
+  } finally {
+    await labDown(opts.prefix);
+  }
+}
