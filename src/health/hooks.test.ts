@@ -138,7 +138,7 @@ describe('running hooks', { skip: isRoot ? undefined : 'needs root to chown hook
     try {
       fs.chmodSync(d, 0o755);
       fs.writeFileSync(path.join(d, 'h'), `#!/bin/sh\necho "start $UPLINKD_STATE" >> ${out}/queue\nsleep 0.1\necho "end $UPLINKD_STATE" >> ${out}/queue\n`, { mode: 0o755 });
-      const queue = new HookQueue(d);
+      const queue = new HookQueue(() => d);
       await Promise.all([queue.run(CHANGE), queue.run({ ...CHANGE, from: 'down', to: 'up' })]);
       assert.equal(fs.readFileSync(path.join(out, 'queue'), 'utf8'), 'start down\nend down\nstart up\nend up\n');
     } finally {

@@ -108,13 +108,14 @@ export async function runHooks(dir: string, env: Record<string, string>, options
 export class HookQueue {
   private tail: Promise<unknown> = Promise.resolve();
 
+  /** `dir` is read at each change, so a reloaded config's directory takes effect. */
   constructor(
-    private readonly dir: string,
+    private readonly dir: () => string,
     private readonly options: HookOptions = {},
   ) {}
 
   run(change: HealthChange): Promise<HookOutcome[]> {
-    const next = this.tail.then(() => runHooks(this.dir, hookEnvironment(change), this.options));
+    const next = this.tail.then(() => runHooks(this.dir(), hookEnvironment(change), this.options));
     this.tail = next.catch(() => undefined);
     return next;
   }
@@ -124,7 +125,8 @@ function runOne(file: string, env: Record<string, string>, timeoutMs: number): P
   return new Promise((resolve) => {
     let output = '';
     let timedOut = false;
-    const child = spawn(file, [], { env, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group, so that a timeout kills what the hook started too.
+    const child = spawn(file, [], { env, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const collect = (chunk: Buffer) => {
       if (output.length < OUTPUT_LIMIT) output += chunk.toString('utf8').slice(0, OUTPUT_LIMIT - output.length);
     };
@@ -132,7 +134,11 @@ function runOne(file: string, env: Record<string, string>, timeoutMs: number): P
     child.stderr.on('data', collect);
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill('SIGKILL');
+      try {
+        process.kill(-(child.pid as number), 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
     }, timeoutMs);
     let done = false;
     let grace: NodeJS.Timeout | undefined;

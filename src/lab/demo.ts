@@ -1,10 +1,17 @@
 // `npm run demo`: builds the lab, shows split access failing without uplinkd and
-// working with it, balances LAN flows 1:3 over both uplinks, and tears the lab
-// down again (also on Ctrl-C or failure). Needs root.
+// working with it, balances LAN flows 1:3 over both uplinks, then runs the daemon
+// and lets the DHCP provider renumber (new address, new gateway) while the daemon
+// follows, and tears the lab down again (also on Ctrl-C or failure). Needs root.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import { UplinkdError } from '../errors';
-import { uplinkd } from './inspect';
+import { daemonConfig, startDaemon, stopDaemon, type RunningDaemon } from './daemon';
+import { globalAddress, startDhcpClient } from './dhcp';
+import { ipIn, waitFor } from './exec';
+import { routesOfTable, rules, uplinkd } from './inspect';
 import { labDown, labUp } from './lab';
-import type { LabInfo } from './topology';
+import { dhclient, renumberProvider } from './renumber';
+import { PROVIDERS, type LabInfo } from './topology';
 import { flowsPerUplink, ping, startTcpEcho, tcpProbe, tcpTally } from './traffic';
 
 const PREFIX = 'uldemo-';
@@ -60,11 +67,54 @@ async function demo(): Promise<void> {
     console.log(`  ${name.padEnd(15)} ${String(n).padStart(4)} flows  ${'#'.repeat(Math.round((n / FLOWS) * 50))}`);
   if (tally.failed > 0) console.log(`  failed: ${tally.failed} ${JSON.stringify(tally.errors)}`);
 
+  step('table names are registered for iproute2');
+  console.log(`$ ip netns exec ${lab.ns.router} ip route show table isp2`);
+  process.stdout.write((await ipIn(lab.ns.router, ['route', 'show', 'table', 'isp2'])).stdout);
+
   step('down');
   await showUplinkd(lab, ['down', '-c', lab.configPath]);
+
+  await daemonPart(lab);
 }
 
+/** The daemon adopts the lab, then follows isp2 renumbering its customer (new address and gateway). */
+async function daemonPart(lab: LabInfo): Promise<void> {
+  step('uplinkd run (the daemon) in the router; its log, one line per change:');
+  const socket = path.join(lab.stateDir, 'control.sock');
+  const config = path.join(lab.stateDir, 'daemon.yaml');
+  await fs.writeFile(config, daemonConfig(lab, socket));
+  daemon = await startDaemon(lab, config, (line) => console.log(`  | ${line}`));
+  await showUplinkd(lab, ['status', '-c', config]);
+
+  step('isp2 renumbers: its DHCP server now hands out 203.0.113.200-210 behind gateway 203.0.113.254');
+  const old = (await globalAddress(lab.ns.router, 'if2'))!;
+  await dhclient(lab, 'if2', ['-r']);
+  const isp2 = PROVIDERS.find((p) => p.name === 'isp2')!;
+  await renumberProvider(lab, isp2, { gateway: '203.0.113.254', range: ['203.0.113.200', '203.0.113.210'] });
+  const fresh = await startDhcpClient(lab.ns.router, 'dhclient', 'if2', lab.stateDir);
+  console.log(`  dhclient: ${old} -> ${fresh}`);
+  await waitFor('the rule for the new address', async () => ((await rules(lab.ns.router)).some((r) => r.src === fresh) ? true : undefined), 10_000, 20);
+  await waitFor('table isp2 to use the new gateway', async () => {
+    const def = (await routesOfTable(lab.ns.router, 1002)).find((r) => r.dst === 'default');
+    return def?.gateway === '203.0.113.254' ? true : undefined;
+  }, 10_000, 20);
+  await showUplinkd(lab, ['status', '-c', config]);
+  console.log(`$ ip netns exec ${lab.ns.router} ip rule`);
+  process.stdout.write((await ipIn(lab.ns.router, ['rule'])).stdout);
+
+  step('from the internet host to each uplink address, after the renumbering');
+  await showReach({ ...lab, uplinks: lab.uplinks.map((u) => (u.name === 'isp2' ? { ...u, address: fresh } : u)) });
+
+  step('stop the daemon (routing stays) and remove what it made');
+  await stopDaemon(daemon, 'SIGTERM');
+  daemon = undefined;
+  await showUplinkd(lab, ['down', '-c', config]);
+}
+
+let daemon: RunningDaemon | undefined;
+
 async function cleanup(): Promise<void> {
+  if (daemon) await stopDaemon(daemon, 'SIGKILL');
   step('lab down');
   await labDown(PREFIX);
 }

@@ -1,0 +1,179 @@
+// The benchmarks' own network namespaces (all named `ulb-...`), the processes they start in
+// them, and their removal on every exit path. Nothing here touches the host namespace.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { promises as fs, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { UplinkdError } from '../src/errors';
+import { inNs, ipIn, run, sleep } from '../src/lab/exec';
+import { UPLINKD_BIN } from '../src/lab/inspect';
+
+export const BENCH_PREFIX = 'ulb-';
+/** Config files, sockets and name files of the benchmarks' uplinkd runs; never /etc. */
+export const STATE_ROOT = '/run/uplinkd-bench';
+
+const created = new Set<string>();
+
+export function stateDir(ns: string): string {
+  return path.join(STATE_ROOT, ns);
+}
+
+/** Creates `ulb-<name>` with loopback up and its state dir; it is removed by `cleanup()`. */
+export async function createNamespace(name: string): Promise<string> {
+  const ns = `${BENCH_PREFIX}${name}`;
+  if (!/^ulb-[a-z0-9-]{1,20}$/.test(ns)) throw new UplinkdError('usage', `bad benchmark namespace name '${ns}'`);
+  created.add(ns);
+  await run('ip', ['netns', 'add', ns]);
+  await ipIn(ns, ['link', 'set', 'lo', 'up']);
+  await fs.mkdir(stateDir(ns), { recursive: true, mode: 0o700 });
+  return ns;
+}
+
+async function benchNamespaces(): Promise<string[]> {
+  const r = await run('ip', ['netns', 'list'], { allowFail: true });
+  return r.stdout.split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(BENCH_PREFIX));
+}
+
+async function pidsIn(namespaces: readonly string[]): Promise<number[]> {
+  const pids: number[] = [];
+  for (const ns of namespaces) {
+    const r = await run('ip', ['netns', 'pids', ns], { allowFail: true });
+    pids.push(...r.stdout.split(/\s+/).filter(Boolean).map(Number));
+  }
+  return pids.filter((p) => Number.isInteger(p) && p > 1 && p !== process.pid);
+}
+
+function signalAll(pids: readonly number[], sig: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Every process in the namespaces was started by a benchmark: TERM, then KILL what is left; then the namespaces go. */
+async function removeNamespaces(namespaces: readonly string[]): Promise<void> {
+  signalAll(await pidsIn(namespaces), 'SIGTERM');
+  for (let i = 0; i < 20 && (await pidsIn(namespaces)).length > 0; i++) await sleep(100);
+  signalAll(await pidsIn(namespaces), 'SIGKILL');
+  for (const ns of namespaces) {
+    await run('ip', ['netns', 'del', ns], { allowFail: true });
+    await fs.rm(stateDir(ns), { recursive: true, force: true });
+    created.delete(ns);
+  }
+}
+
+/** Removes the namespaces created so far (a benchmark's `finally`, and run.ts on exit and signals). */
+export async function cleanup(): Promise<void> {
+  const present = new Set(await benchNamespaces());
+  await removeNamespaces([...created].filter((n) => present.has(n)));
+  for (const ns of created) await fs.rm(stateDir(ns), { recursive: true, force: true });
+  created.clear();
+}
+
+/** Namespaces of an earlier, killed benchmark run (same `ulb-` prefix). */
+export async function removeLeftovers(): Promise<string[]> {
+  const left = await benchNamespaces();
+  await removeNamespaces(left);
+  await fs.rm(STATE_ROOT, { recursive: true, force: true });
+  return left;
+}
+
+export interface RouterSpec {
+  /** Interfaces in the router; each gets a veth peer (`s<index>`) in the sink, both up. */
+  interfaces: string[];
+  /** Static addresses (`a.b.c.d/len`) by interface. */
+  addresses: Record<string, string>;
+}
+
+/**
+ * A router namespace and a sink namespace holding the veth peers (this kernel has no dummy
+ * driver): the interfaces have carrier and nothing is ever sent through them.
+ */
+export async function buildRouter(name: string, spec: RouterSpec): Promise<{ router: string; sink: string }> {
+  const router = await createNamespace(name);
+  const sink = await createNamespace(`${name}-sink`);
+  const routerCmds: string[] = [];
+  const sinkCmds: string[] = [];
+  spec.interfaces.forEach((ifname, i) => {
+    routerCmds.push(`link add ${ifname} type veth peer name s${i} netns ${sink}`);
+    sinkCmds.push(`link set s${i} up`);
+  });
+  for (const ifname of spec.interfaces) routerCmds.push(`link set ${ifname} up`);
+  for (const [ifname, cidr] of Object.entries(spec.addresses)) routerCmds.push(`addr add ${cidr} dev ${ifname}`);
+  await ipIn(router, ['-batch', '-'], { input: routerCmds.join('\n') + '\n' });
+  await ipIn(sink, ['-batch', '-'], { input: sinkCmds.join('\n') + '\n' });
+  return { router, sink };
+}
+
+export async function writeFile(ns: string, name: string, text: string): Promise<string> {
+  const file = path.join(stateDir(ns), name);
+  await fs.writeFile(file, text, { mode: 0o600 });
+  return file;
+}
+
+/** Runs a probe (dist/bench/probes/NAME.js) inside `ns` and returns the JSON it prints last. */
+export async function runProbe<T>(ns: string, probe: string, args: unknown, timeoutMs: number): Promise<T> {
+  const file = path.join(__dirname, 'probes', `${probe}.js`);
+  const r = await inNs(ns, process.execPath, [file, JSON.stringify(args)], { timeoutMs, allowFail: true });
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  if (r.code !== 0 || !last.startsWith('{'))
+    throw new UplinkdError('lab', `probe ${probe} in ${ns} failed (exit ${r.code}${r.timedOut ? ', timed out' : ''}): ${r.stderr.trim() || r.stdout.trim()}`);
+  return JSON.parse(last) as T;
+}
+
+export interface RunningDaemon {
+  /** The node process's pid (`ip netns exec` execs it in place). */
+  pid: number;
+  child: ChildProcess;
+  /** The last few KB of its log, for error messages. */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/** `uplinkd run -c config` inside `ns`, resolved once it logged `event=ready`. */
+export function startDaemon(ns: string, config: string, timeoutMs = 15_000): Promise<RunningDaemon> {
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, UPLINKD_BIN, 'run', '-c', config], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const daemon: RunningDaemon = {
+    pid: child.pid ?? -1,
+    child,
+    log: () => log,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(killer);
+    },
+  };
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const fail = (why: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(new UplinkdError('lab', `uplinkd run in ${ns} ${why}:\n${log.slice(-2000)}`));
+    };
+    const timer = setTimeout(() => fail(`was not ready after ${timeoutMs} ms`), timeoutMs);
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      log = (log + d).slice(-8192);
+      if (settled || !log.includes('event=ready')) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(daemon);
+    });
+    child.on('exit', (code) => fail(`exited with ${code} before it was ready`));
+    child.on('error', (e) => fail(`could not start (${e.message})`));
+  });
+}
+
+/** The command name of a pid, to check that a pid is the daemon's node process. */
+export function commOf(pid: number): string {
+  return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+}

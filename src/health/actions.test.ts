@@ -1,0 +1,56 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createLogger } from '../log';
+import { healthActions } from './actions';
+import type { CommandRunner } from './conntrack';
+import type { HealthChange } from './monitor';
+
+const change = (from: HealthChange['from'], to: HealthChange['to']): HealthChange => ({
+  uplink: 'isp1',
+  from,
+  to,
+  reason: 'test',
+  stats: { state: to, since: 0, rttMs: null, jitterMs: null, lossPct: null, lastError: null },
+  endpoint: { interface: 'if1', address: '198.51.100.2', gateway: '198.51.100.1' },
+});
+
+describe('health actions', () => {
+  it('after the replan, clears the dead uplink\'s connections, only when it went down', async () => {
+    const steps: string[] = [];
+    const lines: string[] = [];
+    const run: CommandRunner = async (file, args) => {
+      steps.push(`${file} ${args.join(' ')}`);
+      return { code: 0, stdout: '', stderr: 'conntrack v1.4.7 (conntrack-tools): 4 flow entries have been deleted.\n' };
+    };
+    const missingDir = path.join(os.tmpdir(), `ulhl-no-hooks-${process.pid}`);
+    assert.equal(fs.existsSync(missingDir), false);
+    const act = healthActions({
+      hooksDir: () => missingDir,
+      log: createLogger({ sink: (l) => lines.push(l) }),
+      afterReplan: async () => {
+        steps.push('replanned');
+      },
+      runCommand: run,
+    });
+    await act(change('up', 'down'));
+    await act(change('down', 'up'));
+    await act(change('up', 'degraded'));
+    assert.deepEqual(steps, ['replanned', 'conntrack -D -f ipv4 --reply-dst 198.51.100.2', 'replanned', 'replanned']);
+    assert.ok(lines.some((l) => l.includes('event=conntrack_cleared') && l.includes('flows=4') && l.includes('uplink=isp1')));
+  });
+
+  it('a conntrack failure is logged and does not stop the hooks', async () => {
+    const lines: string[] = [];
+    const act = healthActions({
+      hooksDir: () => path.join(os.tmpdir(), `ulhl-no-hooks-${process.pid}`),
+      log: createLogger({ sink: (l) => lines.push(l) }),
+      afterReplan: async () => undefined,
+      runCommand: async () => ({ code: null, stdout: '', stderr: '', error: Object.assign(new Error('spawn conntrack ENOENT'), { code: 'ENOENT' }) }),
+    });
+    await act(change('up', 'down'));
+    assert.ok(lines.some((l) => l.includes('level=warn') && l.includes('conntrack is not installed')));
+  });
+});

@@ -1,0 +1,53 @@
+// Running `uplinkd run` inside the lab's router and reading its log, for the demo, tests and benchmarks.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { leaseGlob } from './dhcp';
+import { renderLabConfig } from './config';
+import { nsArgv, waitFor } from './exec';
+import { UPLINKD_BIN } from './inspect';
+import type { LabInfo } from './topology';
+
+export interface RunningDaemon {
+  child: ChildProcess;
+  /** stderr lines (the structured log) so far. */
+  lines: string[];
+}
+
+/** The lab config plus the daemon's socket and the lease globs of the clients the lab may use. */
+export function daemonConfig(lab: LabInfo, socket: string, extra = ''): string {
+  const globs = [leaseGlob('dhclient', lab.stateDir), leaseGlob('udhcpc', lab.stateDir), leaseGlob('dhcpcd', lab.stateDir)];
+  const text = renderLabConfig({ ...lab, leaseGlobs: globs });
+  return `${text}  control_socket: ${JSON.stringify(socket)}\ndaemon:\n  debounce: 5ms\n  resync_interval: 5s\n${extra}`;
+}
+
+/** Starts `uplinkd run -c config` in the router; resolves once it logged readiness. */
+export async function startDaemon(lab: LabInfo, config: string, onLine?: (line: string) => void): Promise<RunningDaemon> {
+  const child = spawn('ip', nsArgv(lab.ns.router, process.execPath, [UPLINKD_BIN, 'run', '-c', config]), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, UPLINKD_LOG_LEVEL: 'info' },
+  });
+  const d: RunningDaemon = { child, lines: [] };
+  let partial = '';
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    const parts = (partial + chunk).split('\n');
+    partial = parts.pop() ?? '';
+    d.lines.push(...parts);
+    if (onLine) parts.forEach(onLine);
+  });
+  child.stdout!.resume();
+  await waitForLine(d, /event=ready/, 15_000);
+  return d;
+}
+
+export async function stopDaemon(d: RunningDaemon, signal: NodeJS.Signals): Promise<void> {
+  if (d.child.exitCode !== null || d.child.signalCode !== null) return;
+  const exited = new Promise((resolve) => d.child.once('exit', resolve));
+  d.child.kill(signal);
+  await exited;
+}
+
+export async function waitForLine(d: RunningDaemon, pattern: RegExp, timeoutMs: number): Promise<string> {
+  return waitFor(`log line ${pattern}`, async () => {
+    if (d.child.exitCode !== null) throw new Error(`uplinkd exited with ${d.child.exitCode}:\n${d.lines.join('\n')}`);
+    return d.lines.find((l) => pattern.test(l));
+  }, timeoutMs, 20);
+}
