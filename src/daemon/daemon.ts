@@ -250,6 +250,11 @@ export class Daemon {
   }
 
   /** The planner's view of one uplink after the last cycle (the health monitor's probe endpoints). */
+  /** The configuration in force (the last one that loaded), once started. */
+  currentConfig(): Config | undefined {
+    return this.config;
+  }
+
   uplink(name: string): UplinkStatus | undefined {
     return this.uplinks.find((u) => u.name === name);
   }

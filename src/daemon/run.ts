@@ -10,6 +10,7 @@ import { NetlinkKernelPort } from '../kernel/netlink-port';
 import { createLogger, isLogLevel, type Logger } from '../log';
 import { setMultipathHashPolicy } from '../system/sysctl';
 import { startControlServer, queryDaemon, type ControlServer } from './control';
+import { healthActions } from '../health/actions';
 import { HealthMonitor, type UplinkEndpoint } from '../health/monitor';
 import type { UplinkStatus } from '../plan/planner';
 import { Daemon, type SystemSettings } from './daemon';
@@ -59,6 +60,8 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     system: SYSTEM,
     health,
   });
+  // After the replan that a health change causes: clear the dead uplink's connections, run the hooks.
+  health.on('change', healthActions({ hooksDir: () => (daemon.currentConfig() ?? config).paths.hooksDir, log, afterReplan: () => daemon.whenIdle() }));
   let control: ControlServer | undefined;
   try {
     // The socket first: a second daemon must fail before it touches the kernel.

@@ -153,6 +153,24 @@ describe('HealthMonitor', () => {
     assert.equal(down.reason, `3 probe rounds in a row failed: 203.0.113.5 ${net.failOpen}`);
   });
 
+  it('reopens the socket of a down uplink now and then (a device recreated with the same address)', async () => {
+    const net = new FakeNetwork();
+    let offset = 0;
+    net.answer.set('203.0.113.5', 'silent');
+    monitor = new HealthMonitor(config([uplink('isp1', 1, { targets: ['203.0.113.5'] })]), () => ({ interface: 'if1', address: '198.51.100.7' }), {
+      createProber: net.create,
+      now: () => Date.now() + offset,
+    });
+    monitor.start();
+    await nextChange(monitor, 'isp1', 'down');
+    await sleep(30);
+    assert.equal(net.opened.length, 1, 'not reopened before REOPEN_DOWN_MS');
+    offset += 6000;
+    await sleep(30);
+    assert.equal(net.opened.length, 2);
+    assert.equal(net.closed.length, 1);
+  });
+
   it('answers after the timeout keep a slow uplink from going down', async () => {
     const net = new FakeNetwork();
     // Every answer comes 3 timeouts late: each round fails, but the late answers end the streaks.

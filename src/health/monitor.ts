@@ -1,9 +1,9 @@
 // HealthMonitor: probe rounds on timers for every uplink with a `monitor:`, one state machine
-// (state.ts) per uplink, `change` events for the daemon. Wiring (src/daemon):
-//   const monitor = new HealthMonitor(config, (name) => endpointOf(lastPlan, name));
-//   monitor.on('change', (c: HealthChange) => { log; replan with facts.health = monitor.verdicts();
-//     runHooks(config.paths.hooksDir, hookEnvironment(c), ...); if (c.to === 'down') clearUplinkConntrack(...) });
-//   monitor.start();  ...  monitor.stop();
+// (state.ts) per uplink, `change` events for the daemon. Wiring (src/daemon/run.ts):
+//   const health = new HealthMonitor(config, (name) => daemon.uplink(name));   // UplinkStatus fits UplinkEndpoint
+//   Daemon gets `health` (verdicts() -> facts.health, 'change' -> replan, reconfigure on reload);
+//   health.on('change', healthActions({ hooksDir: () => config.paths.hooksDir, log, afterReplan: () => daemon.whenIdle() }));
+//   health.start(); ... health.stop();
 import { EventEmitter } from 'node:events';
 import dns from 'node:dns';
 import type { Config, MonitorConfig } from '../config/types';
@@ -58,6 +58,11 @@ export const RESOLVE_TTL_MS = 300_000;
 export const RESOLVE_RETRY_MS = 5_000;
 /** A socket that failed to open is tried again after this long. */
 export const REOPEN_MS = 1_000;
+/**
+ * A down uplink's socket is reopened this often: a socket bound to a device that was deleted and
+ * created again (a PPP reconnect with the same address) would otherwise stay dead.
+ */
+export const REOPEN_DOWN_MS = 5_000;
 
 export interface HealthMonitor {
   on(event: 'change', listener: (change: HealthChange) => void): this;
@@ -175,6 +180,7 @@ class UplinkLoop {
   private readonly roundTimers = new Set<NodeJS.Timeout>();
   private prober: Prober | undefined;
   private proberKey = '';
+  private openedAt = 0;
   private openError: { message: string; at: number } | undefined;
   /** Bumped when the socket is closed: rounds sent before are dropped, not judged. */
   private generation = 0;
@@ -257,10 +263,13 @@ class UplinkLoop {
     const key = `${source.address}%${source.interface}`;
     const now = this.ctx.now();
     if (key === this.proberKey) {
-      if (this.prober || (this.openError && now - this.openError.at < REOPEN_MS)) return this.prober;
+      const stale = this.health.state === 'down' && now - this.openedAt >= REOPEN_DOWN_MS;
+      if (this.prober && !stale) return this.prober;
+      if (this.openError && now - this.openError.at < REOPEN_MS) return undefined;
     }
     this.closeProber();
     this.proberKey = key;
+    this.openedAt = now;
     try {
       this.prober = this.ctx.createProber(this.config.method, source, this.config.port);
     } catch (err) {

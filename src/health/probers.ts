@@ -129,7 +129,13 @@ class IcmpProber implements Prober {
 
   private drain(): void {
     for (;;) {
-      const got = this.closed ? null : this.addon.recv(this.handle, this.buffer);
+      let got: [number, string] | null;
+      try {
+        got = this.closed ? null : this.addon.recv(this.handle, this.buffer);
+      } catch {
+        // A socket error (none is expected without IP_RECVERR) must not crash the daemon: the probes time out.
+        return;
+      }
       if (!got) return;
       const event = parseIcmp(this.buffer.subarray(0, got[0]));
       if (!event || event.id !== this.id) continue;

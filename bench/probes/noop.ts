@@ -1,0 +1,112 @@
+// Runs inside a benchmark router namespace with N static uplinks. Applies once, then times
+// reconcile cycles with nothing to change, as the daemon runs them on every event and resync:
+// snapshot (kernel dumps + decode), lease read, plan + diff. Then splits the snapshot into
+// its dumps, each as kernel round trip (receiving the datagrams) and decode.
+// Prints one JSON line.
+import { performance } from 'node:perf_hooks';
+import { applyOnce } from '../../src/cli/oneshot';
+import { loadConfig } from '../../src/config/load';
+import { computeCycle } from '../../src/engine/cycle';
+import { UplinkdError } from '../../src/errors';
+import { readLeases } from '../../src/facts/leases';
+import { NetlinkKernelPort } from '../../src/kernel/netlink-port';
+import * as C from '../../src/netlink/constants';
+import { decodeAddress, decodeLink, encodeAddressDumpRequest, encodeLinkDumpRequest } from '../../src/netlink/link';
+import { ifNamesFrom, type IfNames } from '../../src/netlink/names';
+import { decodeNexthop, encodeNexthopDumpRequest } from '../../src/netlink/nexthop';
+import { decodeRoute, encodeRouteDumpRequest } from '../../src/netlink/route';
+import { decodeRule, encodeRuleDumpRequest } from '../../src/netlink/rule';
+import { NetlinkClient } from '../../src/netlink/socket';
+
+export interface NoopArgs {
+  config: string;
+  warmup: number;
+  iterations: number;
+}
+
+export interface DumpTiming {
+  what: string;
+  objects: number;
+  /** ms, per dump: request to last datagram received */
+  dump: number[];
+  /** ms, decoding those messages */
+  decode: number[];
+}
+
+export interface NoopResult {
+  counts: { links: number; addresses: number; routes: number; rules: number; nexthops: number };
+  /** ms per cycle */
+  snapshot: number[];
+  leases: number[];
+  planDiff: number[];
+  total: number[];
+  dumps: DumpTiming[];
+}
+
+async function main(args: NoopArgs): Promise<NoopResult> {
+  const config = await loadConfig(args.config);
+  const applied = await applyOnce(config, () => undefined);
+  if (applied.failed.length) throw new UplinkdError('lab', `apply failed: ${applied.failed[0].error.message}`);
+  const port = await NetlinkKernelPort.open();
+  const out: NoopResult = {
+    counts: { links: 0, addresses: 0, routes: 0, rules: 0, nexthops: 0 },
+    snapshot: [], leases: [], planDiff: [], total: [], dumps: [],
+  };
+  for (let i = 0; i < args.warmup + args.iterations; i++) {
+    const t0 = performance.now();
+    const kernel = await port.snapshot();
+    const t1 = performance.now();
+    const leases = await readLeases(config.paths.leases);
+    const t2 = performance.now();
+    const cycle = computeCycle(config, { kernel, leases, health: {} });
+    const t3 = performance.now();
+    if (cycle.changes.length !== 0) throw new UplinkdError('lab', `no-op cycle wants ${cycle.changes.length} changes`);
+    if (i < args.warmup) continue;
+    out.snapshot.push(t1 - t0);
+    out.leases.push(t2 - t1);
+    out.planDiff.push(t3 - t2);
+    out.total.push(t3 - t0);
+    out.counts = {
+      links: kernel.links.length, addresses: kernel.addresses.length, routes: kernel.routes.length,
+      rules: kernel.rules.length, nexthops: kernel.nexthops.length,
+    };
+  }
+  port.close();
+
+  const client = new NetlinkClient();
+  const links = (await client.dump(C.RTM_GETLINK, encodeLinkDumpRequest())).map((m) => decodeLink(m.payload));
+  const names: IfNames = ifNamesFrom(links);
+  const kinds: [string, number, Buffer, number, (p: Buffer) => unknown][] = [
+    ['links', C.RTM_GETLINK, encodeLinkDumpRequest(), C.RTM_NEWLINK, decodeLink],
+    ['addresses', C.RTM_GETADDR, encodeAddressDumpRequest(), C.RTM_NEWADDR, (p) => decodeAddress(p, names)],
+    ['routes', C.RTM_GETROUTE, encodeRouteDumpRequest(), C.RTM_NEWROUTE, (p) => decodeRoute(p, names)],
+    ['rules', C.RTM_GETRULE, encodeRuleDumpRequest(), C.RTM_NEWRULE, decodeRule],
+    ['nexthops', C.RTM_GETNEXTHOP, encodeNexthopDumpRequest(), C.RTM_NEWNEXTHOP, (p) => decodeNexthop(p, names)],
+  ];
+  for (const [what, type, req, msgType, decode] of kinds) {
+    const d: DumpTiming = { what, objects: 0, dump: [], decode: [] };
+    for (let i = 0; i < args.warmup + args.iterations; i++) {
+      const t0 = performance.now();
+      const msgs = await client.dump(type, req);
+      const t1 = performance.now();
+      let n = 0;
+      for (const m of msgs) if (m.type === msgType && decode(m.payload) !== undefined) n++;
+      const t2 = performance.now();
+      if (i < args.warmup) continue;
+      d.dump.push(t1 - t0);
+      d.decode.push(t2 - t1);
+      d.objects = n;
+    }
+    out.dumps.push(d);
+  }
+  client.close();
+  return out;
+}
+
+main(JSON.parse(process.argv[2] ?? '{}') as NoopArgs).then(
+  (r) => process.stdout.write(`${JSON.stringify(r)}\n`),
+  (e: unknown) => {
+    process.stderr.write(`noop probe: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

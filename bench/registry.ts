@@ -1,0 +1,21 @@
+// The benchmarks `npm run bench` runs, in this order. Adding one: write a module exporting a
+// `Benchmark` and list it here; its block in docs/benchmarks.md is keyed by `name`.
+import type { Section } from './report';
+import { renumberBenchmark } from './renumber';
+import { applyBenchmark } from './apply';
+import { noopBenchmark } from './noop';
+
+export interface BenchOptions {
+  /** Fewer iterations and shorter windows: a smoke run, numbers marked as such. */
+  quick: boolean;
+  /** Progress lines for the person running the benchmarks (stderr). */
+  progress(line: string): void;
+}
+
+export interface Benchmark {
+  /** Short key: `--only NAME`, and the block marker in docs/benchmarks.md. */
+  name: string;
+  run(opts: BenchOptions): Promise<Section>;
+}
+
+export const BENCHMARKS: readonly Benchmark[] = [renumberBenchmark, applyBenchmark, noopBenchmark];
