@@ -4,6 +4,7 @@ import type { Section } from './report';
 import { renumberBenchmark } from './renumber';
 import { applyBenchmark } from './apply';
 import { noopBenchmark } from './noop';
+import { idleBenchmark } from './idle';
 
 export interface BenchOptions {
   /** Fewer iterations and shorter windows: a smoke run, numbers marked as such. */
@@ -18,4 +19,4 @@ export interface Benchmark {
   run(opts: BenchOptions): Promise<Section>;
 }
 
-export const BENCHMARKS: readonly Benchmark[] = [renumberBenchmark, applyBenchmark, noopBenchmark];
+export const BENCHMARKS: readonly Benchmark[] = [renumberBenchmark, applyBenchmark, noopBenchmark, idleBenchmark];

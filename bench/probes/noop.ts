@@ -1,12 +1,11 @@
 // Runs inside a benchmark router namespace with N static uplinks. Applies once, then times
-// reconcile cycles with nothing to change, as the daemon runs them on every event and resync:
-// snapshot (kernel dumps + decode), lease read, plan + diff. Then splits the snapshot into
-// its dumps, each as kernel round trip (receiving the datagrams) and decode.
+// reconcile cycles with nothing to change as the daemon runs them on every event and resync
+// (snapshot and lease read together, plan, diff); then the snapshot and the lease read each
+// alone; then each dump of the snapshot split into kernel round trip and decode.
 // Prints one JSON line.
 import { performance } from 'node:perf_hooks';
 import { applyOnce } from '../../src/cli/oneshot';
 import { loadConfig } from '../../src/config/load';
-import { computeCycle } from '../../src/engine/cycle';
 import { UplinkdError } from '../../src/errors';
 import { readLeases } from '../../src/facts/leases';
 import { NetlinkKernelPort } from '../../src/kernel/netlink-port';
@@ -17,6 +16,8 @@ import { decodeNexthop, encodeNexthopDumpRequest } from '../../src/netlink/nexth
 import { decodeRoute, encodeRouteDumpRequest } from '../../src/netlink/route';
 import { decodeRule, encodeRuleDumpRequest } from '../../src/netlink/rule';
 import { NetlinkClient } from '../../src/netlink/socket';
+import { plan } from '../../src/plan/planner';
+import { diff } from '../../src/reconcile/diff';
 
 export interface NoopArgs {
   config: string;
@@ -35,11 +36,14 @@ export interface DumpTiming {
 
 export interface NoopResult {
   counts: { links: number; addresses: number; routes: number; rules: number; nexthops: number };
-  /** ms per cycle */
-  snapshot: number[];
-  leases: number[];
-  planDiff: number[];
+  /** ms per cycle, the daemon's way: snapshot and lease read together, then plan, then diff */
   total: number[];
+  observe: number[];
+  plan: number[];
+  diff: number[];
+  /** ms, each alone, in separate cycles */
+  snapshotAlone: number[];
+  leasesAlone: number[];
   dumps: DumpTiming[];
 }
 
@@ -50,26 +54,37 @@ async function main(args: NoopArgs): Promise<NoopResult> {
   const port = await NetlinkKernelPort.open();
   const out: NoopResult = {
     counts: { links: 0, addresses: 0, routes: 0, rules: 0, nexthops: 0 },
-    snapshot: [], leases: [], planDiff: [], total: [], dumps: [],
+    total: [], observe: [], plan: [], diff: [], snapshotAlone: [], leasesAlone: [], dumps: [],
   };
   for (let i = 0; i < args.warmup + args.iterations; i++) {
+    // As Daemon.cycle() does it (src/daemon/daemon.ts).
     const t0 = performance.now();
-    const kernel = await port.snapshot();
+    const [kernel, leases] = await Promise.all([port.snapshot(), readLeases(config.paths.leases)]);
     const t1 = performance.now();
-    const leases = await readLeases(config.paths.leases);
+    const p = plan(config, { kernel, leases, health: {} });
     const t2 = performance.now();
-    const cycle = computeCycle(config, { kernel, leases, health: {} });
+    const changes = diff(p.desired, kernel, config);
     const t3 = performance.now();
-    if (cycle.changes.length !== 0) throw new UplinkdError('lab', `no-op cycle wants ${cycle.changes.length} changes`);
+    if (changes.length !== 0) throw new UplinkdError('lab', `no-op cycle wants ${changes.length} changes`);
     if (i < args.warmup) continue;
-    out.snapshot.push(t1 - t0);
-    out.leases.push(t2 - t1);
-    out.planDiff.push(t3 - t2);
     out.total.push(t3 - t0);
+    out.observe.push(t1 - t0);
+    out.plan.push(t2 - t1);
+    out.diff.push(t3 - t2);
     out.counts = {
       links: kernel.links.length, addresses: kernel.addresses.length, routes: kernel.routes.length,
       rules: kernel.rules.length, nexthops: kernel.nexthops.length,
     };
+  }
+  for (let i = 0; i < args.warmup + args.iterations; i++) {
+    const t0 = performance.now();
+    await port.snapshot();
+    const t1 = performance.now();
+    await readLeases(config.paths.leases);
+    const t2 = performance.now();
+    if (i < args.warmup) continue;
+    out.snapshotAlone.push(t1 - t0);
+    out.leasesAlone.push(t2 - t1);
   }
   port.close();
 

@@ -5,6 +5,7 @@
 //
 // Our own changes come back as kernel events too. They are not filtered: they cost one
 // more snapshot, whose diff is empty, and an empty diff writes nothing, so the loop stops.
+import type { HealthStats } from '../health/state';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Config } from '../config/types';
@@ -26,6 +27,8 @@ export interface HealthSource {
   off(event: 'change', listener: (change: HealthChangeLike) => void): unknown;
   /** Called with a reloaded config (HealthMonitor.reconfigure). */
   reconfigure?(config: Config): void;
+  /** Per-uplink RTT, jitter, loss and time in state (HealthMonitor.stats), for status. */
+  stats?(): Record<string, HealthStats>;
 }
 
 /** What the daemon reads from a health 'change' event (src/health HealthChange). */
@@ -97,6 +100,8 @@ export interface DaemonStatus {
     links: { name: string; up: boolean; carrier: boolean }[];
     addresses: string[];
   };
+  /** Monitored uplinks' probe statistics. */
+  health: Record<string, HealthStats>;
   conflicts: { object: string; restorations: number; backoffMs: number; retryAt?: string }[];
   events: DaemonEvent[];
 }
@@ -271,6 +276,7 @@ export class Daemon {
       uplinks: this.uplinks,
       warnings: this.warnings,
       facts: this.facts,
+      health: this.opts.health?.stats?.() ?? {},
       conflicts: this.limiter.active(now).map((c) => ({
         object: describeKey(c.key),
         restorations: c.restorations,

@@ -1,8 +1,29 @@
-import { uplinkTable } from '../cli/render';
+import { table, uplinkTable } from '../cli/render';
+import type { HealthStats } from '../health/state';
 import type { DaemonStatus } from './daemon';
 
+function ms(value: number | null): string {
+  return value === null ? '-' : `${value.toFixed(1)} ms`;
+}
+
+/** Human time in state: 42s, 5m12s, 3h04m. */
+export function formatDuration(msTotal: number): string {
+  const s = Math.max(0, Math.floor(msTotal / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+function healthTable(health: Record<string, HealthStats>, now: number): string {
+  const rows = [['HEALTH', 'STATE', 'RTT', 'JITTER', 'LOSS', 'FOR', 'LAST ERROR']];
+  for (const [name, h] of Object.entries(health).sort(([a], [b]) => a.localeCompare(b))) {
+    rows.push([name, h.state, ms(h.rttMs), ms(h.jitterMs), h.lossPct === null ? '-' : `${h.lossPct.toFixed(0)}%`, formatDuration(now - h.since), h.lastError ?? '-']);
+  }
+  return table(rows);
+}
+
 /** `uplinkd status` while the daemon runs: its own view, facts, conflicts and last events with causes. */
-export function formatDaemonStatus(s: DaemonStatus): string {
+export function formatDaemonStatus(s: DaemonStatus, now = Date.now()): string {
   const lines = [uplinkTable(s.uplinks), ''];
   for (const w of s.warnings) lines.push(`warning: ${w}`);
   lines.push(`daemon: running (pid ${s.pid}, since ${s.startedAt}, config ${s.configFile}, ${s.cycles} cycles)`);
@@ -14,8 +35,7 @@ export function formatDaemonStatus(s: DaemonStatus): string {
   lines.push(s.inSync ? 'kernel matches the plan' : 'kernel does NOT fully match the plan (see events)');
   const leases = s.facts.leases.map((l) => `  ${l.interface}: ${l.address ?? '-'} via ${l.gateway ?? '-'} (${l.client}, ${l.file})`);
   if (leases.length) lines.push('', 'leases:', ...leases);
-  const health = Object.entries(s.facts.health).map(([name, v]) => `  ${name}: ${v}`);
-  if (health.length) lines.push('', 'health:', ...health);
+  if (Object.keys(s.health).length) lines.push('', healthTable(s.health, now));
   if (s.conflicts.length) {
     lines.push('', 'restored recently (another program changed or removed what uplinkd owns):');
     for (const c of s.conflicts) {

@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { DaemonStatus } from './daemon';
+import { formatDaemonStatus, formatDuration } from './status-text';
+
+const NOW = Date.parse('2026-11-21T10:00:00Z');
+
+function status(health: DaemonStatus['health']): DaemonStatus {
+  return {
+    pid: 42,
+    configFile: '/etc/uplinkd/uplinkd.yaml',
+    startedAt: '2026-11-21T09:00:00.000Z',
+    cycles: 3,
+    inSync: true,
+    uplinks: [],
+    warnings: [],
+    facts: { leases: [], health: {}, links: [], addresses: [] },
+    health,
+    conflicts: [],
+    events: [],
+  };
+}
+
+describe('daemon status text', () => {
+  it('shows state, RTT, jitter, loss and time in state per monitored uplink', () => {
+    const text = formatDaemonStatus(
+      status({
+        isp1: { state: 'down', since: NOW - 312_000, rttMs: null, jitterMs: null, lossPct: 100, lastError: '192.0.2.80 timeout' },
+        isp2: { state: 'up', since: NOW - 5_000, rttMs: 12.345, jitterMs: 0.5, lossPct: 2, lastError: null },
+      }),
+      NOW,
+    );
+    const isp1 = text.split('\n').find((l) => l.startsWith('isp1 '));
+    const isp2 = text.split('\n').find((l) => l.startsWith('isp2 '));
+    assert.match(isp1 ?? '', /^isp1\s+down\s+-\s+-\s+100%\s+5m12s\s+192\.0\.2\.80 timeout$/);
+    assert.match(isp2 ?? '', /^isp2\s+up\s+12\.3 ms\s+0\.5 ms\s+2%\s+5s\s+-$/);
+  });
+
+  it('leaves the health table out when nothing is monitored', () => {
+    assert.doesNotMatch(formatDaemonStatus(status({}), NOW), /HEALTH/);
+  });
+
+  it('formats durations', () => {
+    assert.equal(formatDuration(999), '0s');
+    assert.equal(formatDuration(61_000), '1m01s');
+    assert.equal(formatDuration(3_725_000), '1h02m');
+  });
+});
