@@ -1,11 +1,8 @@
-// IPv4 helpers shared by the lease parsers.
+// IPv4 helpers the lease parsers need beyond src/model/ipv4.
+import { isIpv4 } from '../model/ipv4';
 import type { Ipv4 } from '../model/types';
 
-/** True for a dotted quad with each part 0..255 and no leading zeros. */
-export function isIpv4(text: string): boolean {
-  const parts = text.split('.');
-  return parts.length === 4 && parts.every((p) => /^(0|[1-9][0-9]{0,2})$/.test(p) && Number(p) <= 255);
-}
+export { isIpv4 };
 
 /** Dotted quad from 4 bytes at `offset`. */
 export function ipv4FromBytes(bytes: Uint8Array, offset: number): Ipv4 {
