@@ -3,7 +3,8 @@ import type { Config } from '../config/types';
 import { EXIT, UplinkdError } from '../errors';
 import { parseArgs } from './args';
 import { applyOnce, downOnce, planOnce, type OneShotResult } from './oneshot';
-import { formatPlanText, formatStatusText } from './render';
+import { changeCount, formatPlanText, formatStatusText } from './render';
+import { formatPinningChange } from '../engine/cycle';
 import { formatChange } from '../plan/text';
 
 const DEFAULT_CONFIG = '/etc/uplinkd/uplinkd.yaml';
@@ -98,8 +99,11 @@ async function planCommand(configFile: string, format: PlanFormat): Promise<numb
   const config = await loadConfig(configFile);
   const result = await planOnce(config, warn);
   if (format === 'json') {
-    console.log(JSON.stringify({ uplinks: result.plan.uplinks, warnings: result.plan.warnings, changes: result.changes.map(formatChange) }, null, 2));
+    const nft = result.pinning.change;
+    const changes = [...(nft ? [formatPinningChange(nft)] : []), ...result.changes.map(formatChange)];
+    console.log(JSON.stringify({ uplinks: result.plan.uplinks, warnings: result.plan.warnings, pinning: result.pinning.status, changes }, null, 2));
   } else if (format === 'ip') {
+    if (result.pinning.change) console.log(formatPinningChange(result.pinning.change, true));
     for (const change of result.changes) console.log(formatChange(change));
   } else {
     console.log(formatPlanText(result));
@@ -110,19 +114,26 @@ async function planCommand(configFile: string, format: PlanFormat): Promise<numb
 async function applyCommand(configFile: string): Promise<number> {
   const config = await loadConfig(configFile);
   const result = await applyOnce(config, warn);
+  if (result.pinningApplied) console.log(formatPinningChange(result.pinningApplied));
   for (const change of result.applied) console.log(formatChange(change));
+  // Pinning is a convenience on top of routing: its failure is reported but routing stands.
+  if (result.pinningFailed) warn(`flow pinning is off: ${result.pinningFailed.message}`);
   for (const { change, error } of result.failed) console.error(`uplinkd: failed: ${formatChange(change)}: ${error.message}`);
-  console.log(`${result.applied.length} changes applied${result.failed.length ? `, ${result.failed.length} failed` : ''}`);
+  const applied = result.applied.length + (result.pinningApplied ? 1 : 0);
+  console.log(`${applied} changes applied${result.failed.length ? `, ${result.failed.length} failed` : ''}`);
   return result.failed.length ? EXIT.failure : EXIT.ok;
 }
 
 async function downCommand(configFile: string): Promise<number> {
   const config = await loadConfig(configFile);
   const result = await downOnce(config);
+  if (result.pinningRemoved) console.log(formatPinningChange({ op: 'delete' }));
   for (const change of result.applied) console.log(formatChange(change));
+  if (result.pinningFailed) console.error(`uplinkd: failed: ${result.pinningFailed.message}`);
   for (const { change, error } of result.failed) console.error(`uplinkd: failed: ${formatChange(change)}: ${error.message}`);
-  console.log(`${result.applied.length} changes applied${result.failed.length ? `, ${result.failed.length} failed` : ''}`);
-  return result.failed.length ? EXIT.failure : EXIT.ok;
+  const failed = result.failed.length + (result.pinningFailed ? 1 : 0);
+  console.log(`${result.applied.length + (result.pinningRemoved ? 1 : 0)} changes applied${failed ? `, ${failed} failed` : ''}`);
+  return failed ? EXIT.failure : EXIT.ok;
 }
 
 async function statusCommand(configFile: string, json: boolean): Promise<number> {
@@ -134,7 +145,9 @@ async function statusCommand(configFile: string, json: boolean): Promise<number>
   }
   const result: OneShotResult = await planOnce(config, warn);
   if (json) {
-    console.log(JSON.stringify({ daemon: false, inSync: result.changes.length === 0, pending: result.changes.map(formatChange), uplinks: result.plan.uplinks, warnings: result.plan.warnings }, null, 2));
+    const nft = result.pinning.change;
+    const pending = [...(nft ? [formatPinningChange(nft)] : []), ...result.changes.map(formatChange)];
+    console.log(JSON.stringify({ daemon: false, inSync: changeCount(result) === 0, pending, pinning: result.pinning.status, uplinks: result.plan.uplinks, warnings: result.plan.warnings }, null, 2));
   } else {
     console.log(formatStatusText(result));
   }

@@ -1,16 +1,33 @@
 import type { Config } from '../config/types';
-import type { UplinkdError } from '../errors';
+import { UplinkdError } from '../errors';
 import { NetlinkKernelPort } from '../kernel/netlink-port';
 import type { KernelPort } from '../kernel/port';
 import type { Change } from '../model/types';
-import { computeCycle, observe, reconcile, removeOwnedNames, syncOwnedNames, teardownChanges, type Cycle } from '../engine/cycle';
+import {
+  applyPinning, computeCycle, observe, observePinning, reconcile, removeOwnedNames, removePinning, syncOwnedNames, teardownChanges,
+  type Cycle, type PinningChange, type PinningPlan,
+} from '../engine/cycle';
 import { setMultipathHashPolicy } from '../system/sysctl';
 
-export type OneShotResult = Cycle;
+export interface OneShotResult extends Cycle {
+  /** Flow pinning's nftables table (src/nft): wanted, found, the change between. */
+  pinning: PinningPlan;
+}
 
-export interface ApplyResult extends Cycle {
+export interface ApplyResult extends OneShotResult {
   applied: Change[];
   failed: { change: Change; error: UplinkdError }[];
+  /** The nftables change made, if any. */
+  pinningApplied?: PinningChange;
+  pinningFailed?: UplinkdError;
+}
+
+export interface DownResult {
+  applied: Change[];
+  failed: { change: Change; error: UplinkdError }[];
+  /** The pinning table was there and is gone. */
+  pinningRemoved: boolean;
+  pinningFailed?: UplinkdError;
 }
 
 async function withPort<T>(fn: (port: KernelPort) => Promise<T>): Promise<T> {
@@ -24,24 +41,45 @@ async function withPort<T>(fn: (port: KernelPort) => Promise<T>): Promise<T> {
 
 /** What `apply` would change, without changing anything. Health is unknown outside the daemon. */
 export function planOnce(config: Config, warn: (m: string) => void): Promise<OneShotResult> {
-  return withPort(async (port) => computeCycle(config, await observe(port, config, {}, warn)));
+  return withPort(async (port) => ({ ...computeCycle(config, await observe(port, config, {}, warn)), pinning: await observePinning(config) }));
 }
 
 export function applyOnce(config: Config, warn: (m: string) => void): Promise<ApplyResult> {
   return withPort(async (port) => {
     const cycle = computeCycle(config, await observe(port, config, {}, warn));
     for (const w of cycle.plan.warnings) warn(w);
+    const pinning = await observePinning(config);
+    if (pinning.warning) warn(pinning.warning);
     await syncOwnedNames(config);
     if (config.multipathHashPolicy !== undefined) await setMultipathHashPolicy(config.multipathHashPolicy);
+    // Pinning first: the marks mean nothing until the fwmark rules exist, and the rules match nothing until marks do.
+    let pinningApplied: PinningChange | undefined;
+    let pinningFailed: UplinkdError | undefined;
+    try {
+      pinningApplied = await applyPinning(pinning);
+    } catch (err) {
+      pinningFailed = asUplinkdError(err);
+    }
     const result = await reconcile(port, cycle.changes);
-    return { ...cycle, ...result };
+    return { ...cycle, pinning, ...result, ...(pinningApplied ? { pinningApplied } : {}), ...(pinningFailed ? { pinningFailed } : {}) };
   });
 }
 
-export function downOnce(config: Config): Promise<{ applied: Change[]; failed: { change: Change; error: UplinkdError }[] }> {
+export function downOnce(config: Config): Promise<DownResult> {
   return withPort(async (port) => {
+    let pinningRemoved = false;
+    let pinningFailed: UplinkdError | undefined;
+    try {
+      pinningRemoved = await removePinning();
+    } catch (err) {
+      pinningFailed = asUplinkdError(err);
+    }
     const result = await reconcile(port, teardownChanges(config, await port.snapshot()));
     await removeOwnedNames(config);
-    return result;
+    return { ...result, pinningRemoved, ...(pinningFailed ? { pinningFailed } : {}) };
   });
+}
+
+function asUplinkdError(err: unknown): UplinkdError {
+  return err instanceof UplinkdError ? err : new UplinkdError('io', err instanceof Error ? err.message : String(err), { cause: err });
 }

@@ -1,4 +1,4 @@
-import type { Cycle } from '../engine/cycle';
+import { formatPinningChange, type Cycle, type PinningPlan } from '../engine/cycle';
 import type { UplinkStatus } from '../plan/planner';
 import { formatChange } from '../plan/text';
 
@@ -32,23 +32,39 @@ export function uplinkTable(uplinks: UplinkStatus[]): string {
   return table(rows);
 }
 
-function changeLines(cycle: Cycle): string[] {
-  return cycle.changes.map((c) => `  ${c.op === 'del' ? '-' : c.op === 'replace' ? '~' : '+'} ${formatChange(c)}`);
+/** A plan with its flow-pinning part (src/nft), as `plan` and `status` print it. */
+export type PlannedCycle = Cycle & { pinning: PinningPlan };
+
+function changeLines(cycle: PlannedCycle): string[] {
+  const lines = cycle.changes.map((c) => `  ${c.op === 'del' ? '-' : c.op === 'replace' ? '~' : '+'} ${formatChange(c)}`);
+  const nft = cycle.pinning.change;
+  if (nft) lines.unshift(`  ${nft.op === 'delete' ? '-' : '~'} ${formatPinningChange(nft)}`);
+  return lines;
 }
 
-export function formatPlanText(cycle: Cycle): string {
-  const lines = [uplinkTable(cycle.plan.uplinks), ''];
-  for (const w of cycle.plan.warnings) lines.push(`warning: ${w}`);
-  if (cycle.changes.length === 0) lines.push('no changes');
-  else lines.push(`${cycle.changes.length} changes:`, ...changeLines(cycle));
+/** Routing changes plus the nftables change, if any. */
+export function changeCount(cycle: PlannedCycle): number {
+  return cycle.changes.length + (cycle.pinning.change ? 1 : 0);
+}
+
+function warningLines(cycle: PlannedCycle): string[] {
+  const warnings = [...cycle.plan.warnings, ...(cycle.pinning.warning ? [cycle.pinning.warning] : [])];
+  return warnings.map((w) => `warning: ${w}`);
+}
+
+export function formatPlanText(cycle: PlannedCycle): string {
+  const lines = [uplinkTable(cycle.plan.uplinks), '', ...warningLines(cycle)];
+  const n = changeCount(cycle);
+  if (n === 0) lines.push('no changes');
+  else lines.push(`${n} changes:`, ...changeLines(cycle));
   return lines.join('\n');
 }
 
-export function formatStatusText(cycle: Cycle): string {
-  const lines = [uplinkTable(cycle.plan.uplinks), ''];
-  for (const w of cycle.plan.warnings) lines.push(`warning: ${w}`);
+export function formatStatusText(cycle: PlannedCycle): string {
+  const lines = [uplinkTable(cycle.plan.uplinks), '', ...warningLines(cycle), cycle.pinning.status];
   lines.push('daemon: not running (this is the kernel as it is now)');
-  lines.push(cycle.changes.length === 0 ? 'kernel matches the plan' : `kernel differs from the plan by ${cycle.changes.length} changes (run uplinkd apply):`);
+  const n = changeCount(cycle);
+  lines.push(n === 0 ? 'kernel matches the plan' : `kernel differs from the plan by ${n} changes (run uplinkd apply):`);
   lines.push(...changeLines(cycle));
   return lines.join('\n');
 }

@@ -7,7 +7,15 @@ export const DEFAULTS = {
   protocol: 117,
   weight: 1,
   tier: 1,
-  resilient: { buckets: 128, idleTimer: 30, unbalancedTimer: 0 },
+  /**
+   * With flow pinning, established connections bypass the balance group (their packets carry the
+   * uplink's mark and match its fwmark rule), so buckets protect nothing: a bucket idle for 2 s
+   * moves at once, and after 10 s out of balance every bucket may move (docs/pinning.md).
+   */
+  resilient: { buckets: 128, idleTimer: 2, unbalancedTimer: 10 },
+  /** Without pinning, buckets are all that keeps NATed flows on their uplink: move only long-idle ones, never force. */
+  resilientUnpinned: { idleTimer: 30, unbalancedTimer: 0 },
+  pinning: { enabled: true, markMask: 0x00ff0000 },
   paths: {
     rtTables: '/etc/iproute2/rt_tables.d/uplinkd.conf',
     rtProtos: '/etc/iproute2/rt_protos.d/uplinkd.conf',

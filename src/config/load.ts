@@ -9,11 +9,12 @@ import { DEFAULTS } from './defaults';
 import { isEmpty, Reader, type Field, type Problem } from './reader';
 import type { Config, DefaultMode } from './types';
 import { MAX_TABLE, readIfname, readUplink, type UplinkDraft } from './uplinks';
-import { RESERVED_PROTOCOLS, RESERVED_TABLES } from './values';
+import { markMaskProblem, RESERVED_PROTOCOLS, RESERVED_TABLES } from './values';
 
 const TOP_KEYS = [
-  'uplinks', 'lan', 'default', 'table_base', 'rule_priority', 'protocol', 'resilient', 'multipath_hash', 'paths', 'daemon',
+  'uplinks', 'lan', 'default', 'table_base', 'rule_priority', 'protocol', 'resilient', 'multipath_hash', 'pinning', 'paths', 'daemon',
 ];
+const PINNING_KEYS = ['enabled', 'mark_mask'];
 const RESILIENT_KEYS = ['buckets', 'idle_timer', 'unbalanced_timer'];
 const PATH_KEYS = ['rt_tables', 'rt_protos', 'leases', 'control_socket', 'hooks_dir'];
 const DAEMON_KEYS = ['resync_interval', 'debounce'];
@@ -85,6 +86,7 @@ function readConfig(r: Reader): Config | undefined {
     rulePriority: DEFAULTS.rulePriority,
     protocol: DEFAULTS.protocol,
     resilient: { ...DEFAULTS.resilient },
+    pinning: { ...DEFAULTS.pinning },
     paths: { ...DEFAULTS.paths, leases: [...DEFAULTS.paths.leases] },
     daemon: { ...DEFAULTS.daemon },
   };
@@ -135,6 +137,10 @@ function readConfig(r: Reader): Config | undefined {
     ...(d.monitor && { monitor: d.monitor }),
   }));
 
+  const pinning = opt('pinning');
+  if (pinning) readPinning(r, pinning, config);
+  // Timers the file does not set follow from pinning (config/defaults.ts says why).
+  if (!config.pinning!.enabled) config.resilient = { ...config.resilient, ...DEFAULTS.resilientUnpinned };
   const resilient = opt('resilient');
   const buckets = resilient && readResilient(r, resilient, config);
   if (config.resilient.buckets < drafts.length) {
@@ -181,6 +187,20 @@ function readResilient(r: Reader, f: Field, config: Config): Field | undefined {
   const unbalanced = fields.get('unbalanced_timer');
   if (unbalanced) config.resilient.unbalancedTimer = r.number(unbalanced, 0, 86400) ?? config.resilient.unbalancedTimer;
   return buckets;
+}
+
+function readPinning(r: Reader, f: Field, config: Config): void {
+  const fields = r.map(f, PINNING_KEYS);
+  if (!fields) return;
+  const pinning = config.pinning!;
+  const enabled = fields.get('enabled');
+  if (enabled) pinning.enabled = r.bool(enabled) ?? pinning.enabled;
+  const maskField = fields.get('mark_mask');
+  const mask = maskField && r.number(maskField, 1, 0xffffffff);
+  if (!maskField || mask === undefined) return;
+  const problem = markMaskProblem(mask, config.uplinks.length);
+  if (problem) r.report(maskField.at, maskField.path, problem);
+  else pinning.markMask = mask;
 }
 
 function readPaths(r: Reader, f: Field, config: Config): void {

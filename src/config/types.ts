@@ -42,6 +42,13 @@ export interface UplinkConfig {
   monitor?: MonitorConfig;
 }
 
+/** Flow pinning (docs/pinning.md): connections keep the uplink they first left through. */
+export interface PinningConfig {
+  enabled: boolean;
+  /** The bits of the packet and conntrack marks uplinkd uses; contiguous, e.g. 0x00ff0000. */
+  markMask: number;
+}
+
 export interface Config {
   /** Path the config was read from (for messages). */
   file: string;
@@ -57,6 +64,8 @@ export interface Config {
   protocol: number;
   /** Resilient nexthop group parameters for the balanced default. */
   resilient: { buckets: number; idleTimer: number; unbalancedTimer: number };
+  /** Absent means off (configs built in code); the loader always sets it. */
+  pinning?: PinningConfig;
   /** Set net.ipv4.fib_multipath_hash_policy (0 = L3, 1 = L4) when given. */
   multipathHashPolicy?: 0 | 1;
   paths: {

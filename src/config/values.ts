@@ -76,3 +76,24 @@ function editDistance(a: string, b: string): number {
   }
   return prev[b.length];
 }
+
+/**
+ * Why `mask` cannot hold the pinning marks of `uplinks` uplinks, or undefined when it can.
+ * Uplink i gets (i + 1) << (the mask's lowest set bit), so the mask must be one run of bits
+ * with room for the number of uplinks (0 means "not pinned").
+ */
+export function markMaskProblem(mask: number, uplinks: number): string | undefined {
+  const hex = `0x${mask.toString(16).padStart(8, '0')}`;
+  if (!Number.isInteger(mask) || mask <= 0 || mask > 0xffffffff) return `${mask} is not a 32-bit mask (expected e.g. 0x00ff0000)`;
+  const run = mask >>> markShift(mask);
+  if ((run & (run + 1)) !== 0) return `${hex} is not one run of bits (expected e.g. 0x00ff0000)`;
+  if (uplinks > run) return `${hex} holds marks for ${run} uplinks, not ${uplinks} (expected a wider mask)`;
+  return undefined;
+}
+
+/** Position of the lowest set bit of a non-zero 32-bit mask. */
+export function markShift(mask: number): number {
+  let shift = 0;
+  while (shift < 31 && ((mask >>> shift) & 1) === 0) shift++;
+  return shift;
+}

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/types';
-import { removeOwnedNames, syncOwnedNames } from '../engine/cycle';
+import { applyPinning, formatPinningChange, observePinning, removeOwnedNames, removePinning, syncOwnedNames } from '../engine/cycle';
 import { EXIT, UplinkdError } from '../errors';
 import { readLeases } from '../facts/leases';
 import { NetlinkKernelPort } from '../kernel/netlink-port';
@@ -22,13 +22,47 @@ export interface RunOptions {
   cleanupOnExit: boolean;
 }
 
-const SYSTEM: SystemSettings = {
-  async sync(config: Config) {
-    await syncOwnedNames(config);
-    if (config.multipathHashPolicy !== undefined) await setMultipathHashPolicy(config.multipathHashPolicy);
-  },
-  remove: removeOwnedNames,
-};
+/** The last known state of flow pinning's nftables table, for `uplinkd status`. */
+interface PinningState {
+  status: string;
+}
+
+/**
+ * Makes flow pinning's nftables table match the config (one `nft -f -` when it differs) and
+ * notes the outcome. Never throws: routing goes on without pinning.
+ */
+async function syncPinning(config: Config, log: Logger, state: PinningState, cause: string): Promise<void> {
+  try {
+    const plan = await observePinning(config);
+    if (plan.warning && plan.status !== state.status) log.warn('pinning', { msg: plan.warning });
+    const change = await applyPinning(plan);
+    if (change) log.info('apply', { change: formatPinningChange(change), cause });
+    state.status = change ? (await observePinning(config)).status : plan.status;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    log.error('pinning', { error: message, msg: 'flow pinning is off; routing goes on' });
+    state.status = `flow pinning: off: ${message}`;
+  }
+}
+
+/** Name files, the multipath sysctl and flow pinning's nftables table: at start, reload and stop --cleanup. */
+function systemSettings(log: Logger, pinning: PinningState): SystemSettings {
+  return {
+    async sync(config: Config) {
+      await syncPinning(config, log, pinning, 'start or reload');
+      await syncOwnedNames(config);
+      if (config.multipathHashPolicy !== undefined) await setMultipathHashPolicy(config.multipathHashPolicy);
+    },
+    async remove(config: Config) {
+      try {
+        if (await removePinning()) log.info('apply', { change: formatPinningChange({ op: 'delete' }), cause: 'stop --cleanup' });
+      } catch (err) {
+        log.error('pinning', { error: err instanceof Error ? err.message : String(err) });
+      }
+      await removeOwnedNames(config);
+    },
+  };
+}
 
 /** Runs until SIGTERM/SIGINT; resolves with the exit code. */
 export async function runDaemon(opts: RunOptions): Promise<number> {
@@ -45,6 +79,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     throw err;
   }
   const port = await NetlinkKernelPort.open();
+  const pinning: PinningState = { status: 'flow pinning: not checked yet' };
   // Probes go out through each uplink as the last plan resolved it; uplinks without `monitor:` are not probed.
   // (Not called before health.start(), so `daemon` exists by then.)
   const health: HealthMonitor = new HealthMonitor(config, (name): UplinkEndpoint | undefined => {
@@ -57,11 +92,18 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     readLeases,
     loadConfig,
     log,
-    system: SYSTEM,
+    system: systemSettings(log, pinning),
     health,
   });
   // After the replan that a health change causes: clear the dead uplink's connections, run the hooks.
   health.on('change', healthActions({ hooksDir: () => (daemon.currentConfig() ?? config).paths.hooksDir, log, afterReplan: () => daemon.whenIdle() }));
+  // nft changes send no rtnetlink events, and a firewall reload (`nft flush ruleset`) takes our
+  // table too: check it at every resync period (one `nft list` process) and restore it if needed.
+  const pinningCheck = setInterval(() => {
+    const current = daemon.currentConfig();
+    if (current) void syncPinning(current, log, pinning, 'periodic check: table ip uplinkd missing or changed');
+  }, config.daemon.resyncMs);
+  pinningCheck.unref();
   let control: ControlServer | undefined;
   try {
     // The socket first: a second daemon must fail before it touches the kernel.
@@ -70,7 +112,8 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
       {
         status: () => {
           const s = daemon.status();
-          return { ...s, text: formatDaemonStatus(s) };
+          // The pinning line goes right under the uplink table.
+          return { ...s, pinning: pinning.status, text: formatDaemonStatus(s).replace('\n\n', `\n\n${pinning.status}\n`) };
         },
         reload: () => daemon.reload(),
         resync: (cause) => daemon.nudge(cause),
@@ -80,6 +123,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     await daemon.start();
     health.start();
   } catch (err) {
+    clearInterval(pinningCheck);
     await control?.close();
     await daemon.stop({ cleanup: false });
     port.close();
@@ -101,6 +145,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
       process.off('SIGHUP', onHup);
       void (async () => {
         let code: number = EXIT.ok;
+        clearInterval(pinningCheck);
         health.stop();
         try {
           await daemon.stop({ cleanup: opts.cleanupOnExit });

@@ -7,6 +7,7 @@ import { plan, type Plan } from '../plan/planner';
 import { diff } from '../reconcile/diff';
 import { reconcile } from '../reconcile/reconcile';
 import { syncOwnedNames, removeOwnedNames } from './names';
+import { applyPinning, formatPinningChange, observePinning, removePinning, type PinningChange, type PinningPlan } from '../nft/pinning';
 
 export interface Cycle {
   facts: Facts;
@@ -36,3 +37,5 @@ export function teardownChanges(config: Config, kernel: KernelState): Change[] {
 }
 
 export { reconcile, syncOwnedNames, removeOwnedNames };
+// Flow pinning's nftables table: read, planned and changed beside the routing (src/nft).
+export { applyPinning, formatPinningChange, observePinning, removePinning, type PinningChange, type PinningPlan };

@@ -335,3 +335,18 @@ test('when every usable uplink is degraded with onDegraded remove, they keep the
   assert.match(lines(p).nexthops[0]!, /group 1001,1\/1002,1 /);
   assert.deepEqual(p.warnings, ['every usable uplink is degraded: keeping isp1, isp2 in the default anyway']);
 });
+
+test('pinning: one fwmark rule per uplink at rulePriority + 50, before the from rules; none without pinning', () => {
+  const pinned = plan(twoUplinks({ pinning: { enabled: true, markMask: 0x00ff0000 } }), facts(BASE + DHCP_UP));
+  const rules = lines(pinned).rules;
+  assert.deepEqual(rules.slice(0, 3), [
+    'from all fwmark 0x10000/0xff0000 lookup 1001 priority 10050 protocol 117',
+    'from all fwmark 0x20000/0xff0000 lookup 1002 priority 10050 protocol 117',
+    'from 192.0.2.7/32 lookup 1002 priority 10100 protocol 117',
+  ]);
+  // Config only: an uplink without its address or link keeps its rule (its pinned flows wait for it).
+  const gone = plan(twoUplinks({ pinning: { enabled: true, markMask: 0x0000f000 } }), facts(BASE));
+  assert.ok(lines(gone).rules.includes('from all fwmark 0x2000/0xf000 lookup 1002 priority 10050 protocol 117'));
+  const off = plan(twoUplinks({ pinning: { enabled: false, markMask: 0x00ff0000 } }), facts(BASE + DHCP_UP));
+  assert.ok(lines(off).rules.every((r) => !r.includes('fwmark')));
+});

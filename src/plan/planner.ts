@@ -8,6 +8,7 @@ import type { Address, Cidr, DesiredState, Ipv4, KernelState, Link, Nexthop, Rou
 import {
   compareIps, compareNexthops, comparePrefixes, compareRoutes, compareRules, routeKey,
 } from '../reconcile/identity';
+import { pinMarks } from '../nft/marks';
 import { DEFAULT_DST, formatRoute, formatRule, formatNexthop } from './text';
 
 export type UplinkState = 'ready' | 'waiting' | 'no-interface' | 'link-down' | 'no-address' | 'no-gateway' | 'unhealthy';
@@ -38,7 +39,7 @@ export interface Plan {
 }
 
 /** Rule priorities relative to config.rulePriority (docs/design.md, rule layout). */
-export const RULE_OFFSET = { from: 100, oif: 110, suppressMain: 200, balance: 300 } as const;
+export const RULE_OFFSET = { pinned: 50, from: 100, oif: 110, suppressMain: 200, balance: 300 } as const;
 /** uplinkd's rules live in rulePriority .. rulePriority + RULE_BAND - 1. */
 export const RULE_BAND = 1000;
 export const LOOPBACK_NET = '127.0.0.0/8';
@@ -66,15 +67,21 @@ function globalAddresses(kernel: KernelState, dev: string): Address[] {
 
 interface GatewayCandidate { gateway: Ipv4; metric: number; table: number }
 
-/** Default routes' gateways on `dev` in any table, not made by uplinkd (also inside multipath routes and nexthop objects). */
-function defaultRouteGateways(kernel: KernelState, dev: string, protocol: number): GatewayCandidate[] {
+/**
+ * Default routes' gateways per interface, in any table, not made by uplinkd (also inside multipath
+ * routes and nexthop objects), best first. One pass over the kernel's routes for all uplinks.
+ */
+function defaultRouteGateways(kernel: KernelState, protocol: number): Map<string, GatewayCandidate[]> {
   const nexthops = new Map(kernel.nexthops.map((n) => [n.id, n]));
-  const out: GatewayCandidate[] = [];
+  const byDev = new Map<string, GatewayCandidate[]>();
   for (const r of kernel.routes) {
     if (r.protocol === protocol || r.dst !== DEFAULT_DST || r.type !== 'unicast') continue;
     const metric = r.metric ?? 0;
-    const add = (gateway: Ipv4 | undefined, hopDev: string | undefined): void => {
-      if (gateway !== undefined && hopDev === dev) out.push({ gateway, metric, table: r.table });
+    const add = (gateway: Ipv4 | undefined, dev: string | undefined): void => {
+      if (gateway === undefined || dev === undefined) return;
+      const list = byDev.get(dev) ?? [];
+      list.push({ gateway, metric, table: r.table });
+      byDev.set(dev, list);
     };
     if (r.nhid !== undefined) {
       const nh = nexthops.get(r.nhid);
@@ -90,7 +97,10 @@ function defaultRouteGateways(kernel: KernelState, dev: string, protocol: number
   }
   // Lowest metric wins; then main before other tables, then the lowest address, for determinism.
   const tableRank = (t: number): number => (t === MAIN_TABLE ? -1 : t);
-  return out.sort((a, b) => a.metric - b.metric || tableRank(a.table) - tableRank(b.table) || compareIps(a.gateway, b.gateway));
+  for (const list of byDev.values()) {
+    list.sort((a, b) => a.metric - b.metric || tableRank(a.table) - tableRank(b.table) || compareIps(a.gateway, b.gateway));
+  }
+  return byDev;
 }
 
 function linkProblem(link: Link | undefined): { state: UplinkState; reason: string } | undefined {
@@ -100,7 +110,7 @@ function linkProblem(link: Link | undefined): { state: UplinkState; reason: stri
   return undefined;
 }
 
-function resolveUplink(config: Config, facts: Facts, cfg: UplinkConfig, warnings: string[]): Uplink {
+function resolveUplink(facts: Facts, gateways: Map<string, GatewayCandidate[]>, cfg: UplinkConfig, warnings: string[]): Uplink {
   const { kernel } = facts;
   const link = kernel.links.find((l) => l.name === cfg.interface);
   const health = facts.health[cfg.name] ?? 'unknown';
@@ -136,7 +146,7 @@ function resolveUplink(config: Config, facts: Facts, cfg: UplinkConfig, warnings
 
   // Gateway.
   const onNetwork = (g: Ipv4): boolean => contains(network, g) && g !== status.address;
-  const routeCandidates = defaultRouteGateways(kernel, cfg.interface, config.protocol);
+  const routeCandidates = gateways.get(cfg.interface) ?? [];
   const fromRoute = routeCandidates.find((c) => onNetwork(c.gateway));
   if (cfg.gateway !== undefined) {
     status.gateway = cfg.gateway;
@@ -195,7 +205,8 @@ export function plan(config: Config, facts: Facts): Plan {
   const warnings: string[] = [];
   const { kernel } = facts;
   const proto = config.protocol;
-  const uplinks = config.uplinks.map((cfg) => resolveUplink(config, facts, cfg, warnings));
+  const gateways = defaultRouteGateways(kernel, config.protocol);
+  const uplinks = config.uplinks.map((cfg) => resolveUplink(facts, gateways, cfg, warnings));
 
   // LAN networks, from the addresses on the LAN interfaces.
   const lanRoutes: { net: Cidr; dev: string }[] = [];
@@ -212,7 +223,8 @@ export function plan(config: Config, facts: Facts): Plan {
   const routes = new Map<string, Route>();
   // First route for a key wins (the kernel holds one route per table+dst+metric).
   const addRoute = (r: Route): void => {
-    if (!routes.has(routeKey(r))) routes.set(routeKey(r), r);
+    const key = routeKey(r);
+    if (!routes.has(key)) routes.set(key, r);
   };
   const rules: Rule[] = [];
   const rule = (offset: number, r: Omit<Rule, 'priority' | 'protocol' | 'action'>): void => {
@@ -238,6 +250,9 @@ export function plan(config: Config, facts: Facts): Plan {
     if (status.address !== undefined) rule(RULE_OFFSET.from, { src: `${status.address}/32`, table });
     rule(RULE_OFFSET.oif, { oif: cfg.interface, table });
   }
+  // Pinned connections (their packets carry the uplink's mark, src/nft) keep their uplink
+  // whatever the balance does; depends on the config only, like the oif rules.
+  for (const m of pinMarks(config)) rule(RULE_OFFSET.pinned, { fwmark: m.mark, fwmask: config.pinning!.markMask, table: m.table });
   rule(RULE_OFFSET.suppressMain, { table: MAIN_TABLE, suppressPrefixlen: 0 });
   rule(RULE_OFFSET.balance, { table: config.tableBase });
 

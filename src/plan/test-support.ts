@@ -24,7 +24,8 @@ export function testConfig(uplinks: TestUplink[], more: Partial<Omit<Config, 'up
     tableBase,
     rulePriority: DEFAULTS.rulePriority,
     protocol: DEFAULTS.protocol,
-    resilient: { ...DEFAULTS.resilient },
+    // As the loader does: without pinning, the unpinned resilient timers.
+    resilient: { ...DEFAULTS.resilient, ...(more.pinning?.enabled ? {} : DEFAULTS.resilientUnpinned) },
     paths: { ...DEFAULTS.paths, leases: [] },
     daemon: { ...DEFAULTS.daemon },
     ...more,

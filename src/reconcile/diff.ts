@@ -35,7 +35,12 @@ function routeAddOrder(a: Route, b: Route): number {
 
 function groupByKey<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
   const m = new Map<string, T[]>();
-  for (const item of items) m.set(key(item), [...(m.get(key(item)) ?? []), item]);
+  for (const item of items) {
+    const k = key(item);
+    const group = m.get(k);
+    if (group) group.push(item);
+    else m.set(k, [item]);
+  }
   return m;
 }
 
@@ -74,20 +79,28 @@ export function diff(desired: DesiredState, observed: KernelState, config: Confi
   const nhDeletes = [...ownedNh.values()].filter((n) => !desiredNhIds.has(n.id));
 
   // Routes, by table+dst+metric.
-  const ownedRoutes = groupByKey(observed.routes.filter(owns.route), routeKey);
-  const foreignRouteKeys = new Set(observed.routes.filter((r) => !owns.route(r)).map(routeKey));
-  const routeUpserts: Change[] = [];
+  const ownedRoutes = new Map<string, Route[]>();
+  const foreignRouteKeys = new Set<string>();
+  for (const r of observed.routes) {
+    const key = routeKey(r);
+    if (!owns.route(r)) foreignRouteKeys.add(key);
+    else if (ownedRoutes.has(key)) ownedRoutes.get(key)!.push(r);
+    else ownedRoutes.set(key, [r]);
+  }
+  const routeUpserts: { op: 'add' | 'replace'; route: Route }[] = [];
   const desiredRouteKeys = new Set<string>();
-  for (const want of [...desired.routes].sort(routeAddOrder)) {
+  for (const want of desired.routes) {
     const key = routeKey(want);
     desiredRouteKeys.add(key);
     const have = ownedRoutes.get(key)?.[0];
     if (!have) {
-      if (!foreignRouteKeys.has(key)) routeUpserts.push({ op: 'add', kind: 'route', route: want });
+      if (!foreignRouteKeys.has(key)) routeUpserts.push({ op: 'add', route: want });
     } else if (!sameRoute(have, want) || (want.nhid !== undefined && disturbed.has(want.nhid))) {
-      routeUpserts.push({ op: 'replace', kind: 'route', route: want });
+      routeUpserts.push({ op: 'replace', route: want });
     }
   }
+  // Sorting only what changes: a no-op cycle over thousands of routes sorts nothing.
+  routeUpserts.sort((a, b) => routeAddOrder(a.route, b.route));
   const routeDeletes: Route[] = [];
   for (const [key, routes] of ownedRoutes) routeDeletes.push(...(desiredRouteKeys.has(key) ? routes.slice(1) : routes));
 
@@ -115,7 +128,7 @@ export function diff(desired: DesiredState, observed: KernelState, config: Confi
     ...preDeletes.filter((n) => !isGroup(n)).map(nhDel),
     ...upserts.filter((c) => !upsertIsGroup(c)),
     ...upserts.filter(upsertIsGroup),
-    ...routeUpserts,
+    ...routeUpserts.map(({ op, route }): Change => ({ op, kind: 'route', route })),
     ...ruleAdds,
     ...ruleDeletes.sort(compareRules).map((rule): Change => ({ op: 'del', kind: 'rule', rule: canonicalRule(rule) })),
     ...routeDeletes.sort(compareRoutes).map((route): Change => ({ op: 'del', kind: 'route', route: canonicalRoute(route) })),

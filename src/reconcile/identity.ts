@@ -3,7 +3,7 @@
 // resolved gateway of an nhid route, fwmask 0xffffffff, "from all"); the canonical forms keep
 // only what decides whether an object is the one uplinkd wants.
 import { parseIpv4 } from '../model/ipv4';
-import type { Nexthop, Route, Rule } from '../model/types';
+import type { MultipathHop, Nexthop, Route, Rule } from '../model/types';
 
 const ALL = '0.0.0.0/0';
 const U32_MAX = 0xffffffff;
@@ -36,8 +36,20 @@ export function canonicalRoute(r: Route): Route {
   return c;
 }
 
+const sameHops = (a: MultipathHop[] | undefined, b: MultipathHop[] | undefined): boolean =>
+  (a?.length ?? 0) === (b?.length ?? 0)
+  && (a ?? []).every((h, i) => h.gateway === b![i]!.gateway && h.dev === b![i]!.dev && h.weight === b![i]!.weight);
+
+/** canonicalRoute(a) equals canonicalRoute(b), field by field (this runs for every route of every cycle). */
 export function sameRoute(a: Route, b: Route): boolean {
-  return JSON.stringify(canonicalRoute(a)) === JSON.stringify(canonicalRoute(b));
+  if (a.table !== b.table || a.type !== b.type || a.protocol !== b.protocol || a.scope !== b.scope) return false;
+  if ((canonicalPrefix(a.dst) ?? ALL) !== (canonicalPrefix(b.dst) ?? ALL)) return false;
+  if ((a.metric || 0) !== (b.metric || 0) || (a.src || undefined) !== (b.src || undefined) || a.nhid !== b.nhid) return false;
+  if (a.nhid !== undefined) return true; // the kernel echoes the nexthop's gateway/dev: not part of the route
+  const aMulti = a.multipath !== undefined && a.multipath.length > 0;
+  const bMulti = b.multipath !== undefined && b.multipath.length > 0;
+  if (aMulti || bMulti) return aMulti && bMulti && sameHops(a.multipath, b.multipath);
+  return (a.gateway || undefined) === (b.gateway || undefined) && (a.dev || undefined) === (b.dev || undefined);
 }
 
 /** Every field but the protocol, normalised; rules have no other identity (they cannot be replaced). */
@@ -91,12 +103,25 @@ function ipNumber(ip: string | undefined): number {
   return ip === undefined ? -1 : parseIpv4(ip);
 }
 
+// Sorting thousands of routes compares the same prefixes again and again: parse each once.
+const PREFIX_CACHE_LIMIT = 50_000;
+const prefixCache = new Map<string, number>();
+
+/** A prefix as one sortable number: address * 64 + length. */
+function prefixOrder(p: string | undefined): number {
+  const text = canonicalPrefix(p) ?? ALL;
+  let order = prefixCache.get(text);
+  if (order === undefined) {
+    const [ip, len] = text.split('/') as [string, string | undefined];
+    order = ipNumber(ip) * 64 + Number(len ?? 32);
+    if (prefixCache.size >= PREFIX_CACHE_LIMIT) prefixCache.clear();
+    prefixCache.set(text, order);
+  }
+  return order;
+}
+
 export function comparePrefixes(a: string | undefined, b: string | undefined): number {
-  const pa = canonicalPrefix(a) ?? ALL;
-  const pb = canonicalPrefix(b) ?? ALL;
-  const [ia, la] = pa.split('/') as [string, string];
-  const [ib, lb] = pb.split('/') as [string, string];
-  return ipNumber(ia) - ipNumber(ib) || Number(la) - Number(lb);
+  return prefixOrder(a) - prefixOrder(b);
 }
 
 export function compareIps(a: string | undefined, b: string | undefined): number {

@@ -1,0 +1,92 @@
+// Talking to nftables through the `nft` tool: one process per read or change, and changes
+// only at start, apply and reload (the table depends on the config alone), never per packet
+// or kernel event. Only `table ip uplinkd` is ever read, replaced or deleted.
+import { spawn } from 'node:child_process';
+import { UplinkdError } from '../errors';
+import { commentHash, DELETE_SCRIPT, PIN_TABLE, type PinningRuleset } from './ruleset';
+
+export interface NftResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** Set when nft could not be started (ENOENT: not installed). */
+  error?: NodeJS.ErrnoException;
+}
+
+/** Runs `nft args` with `input` on stdin (tests inject a fake). */
+export type NftRunner = (args: string[], input?: string) => Promise<NftResult>;
+
+export const runNft: NftRunner = (args, input) =>
+  new Promise((resolve) => {
+    const child = spawn('nft', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      resolve({ code: null, stdout, stderr, error });
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(input ?? '');
+  });
+
+/** What the kernel holds of uplinkd's nftables table. */
+export type ObservedPinning =
+  | { kind: 'unavailable'; reason: string }
+  | { kind: 'absent' }
+  /** `hash`: the one hash every rule carries, undefined when they disagree or some have none. */
+  | { kind: 'present'; hash?: string; rules: number };
+
+function unavailable(r: NftResult): string | undefined {
+  if (r.error?.code === 'ENOENT') return 'nft is not installed (Debian package nftables)';
+  if (r.error) return `cannot run nft: ${r.error.message}`;
+  return undefined;
+}
+
+interface NftJsonRule {
+  rule?: { family?: string; table?: string; comment?: string };
+}
+
+/** Reads `table ip uplinkd` (`nft -j list table`). */
+export async function readPinning(run: NftRunner = runNft): Promise<ObservedPinning> {
+  const r = await run(['-j', 'list', 'table', ...PIN_TABLE.split(' ')]);
+  const missing = unavailable(r);
+  if (missing) return { kind: 'unavailable', reason: missing };
+  if (r.code !== 0) {
+    if (/No such file or directory/.test(r.stderr)) return { kind: 'absent' };
+    return { kind: 'unavailable', reason: `nft list table ${PIN_TABLE} failed (exit ${r.code}): ${r.stderr.trim()}` };
+  }
+  let items: NftJsonRule[];
+  try {
+    items = (JSON.parse(r.stdout) as { nftables?: NftJsonRule[] }).nftables ?? [];
+  } catch {
+    return { kind: 'unavailable', reason: `nft printed no JSON for table ${PIN_TABLE}` };
+  }
+  const hashes = items.filter((i) => i.rule !== undefined).map((i) => commentHash(i.rule!.comment));
+  const unique = new Set(hashes);
+  const hash = unique.size === 1 ? [...unique][0] : undefined;
+  return { kind: 'present', rules: hashes.length, ...(hash !== undefined ? { hash } : {}) };
+}
+
+async function runScript(script: string, what: string, run: NftRunner): Promise<void> {
+  const r = await run(['-f', '-'], script);
+  const missing = unavailable(r);
+  if (missing) throw new UplinkdError('io', `cannot ${what}: ${missing}`, { errno: r.error?.code, cause: r.error });
+  if (r.code !== 0) throw new UplinkdError('kernel', `cannot ${what}: nft -f - exited ${r.code}: ${r.stderr.trim()}`);
+}
+
+/** Replaces uplinkd's table with `ruleset` in one nft transaction. */
+export function installPinning(ruleset: PinningRuleset, run: NftRunner = runNft): Promise<void> {
+  return runScript(ruleset.script, `install table ${PIN_TABLE}`, run);
+}
+
+/** Deletes uplinkd's table (a no-op when it does not exist); never touches other tables. */
+export function deletePinning(run: NftRunner = runNft): Promise<void> {
+  return runScript(DELETE_SCRIPT, `delete table ${PIN_TABLE}`, run);
+}

@@ -1,0 +1,99 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { UplinkdError } from '../errors';
+import { testConfig } from '../plan/test-support';
+import type { Config } from '../config/types';
+import { readPinning, type NftResult, type NftRunner } from './nft';
+import { applyPinning, formatPinningChange, planPinning, removePinning } from './pinning';
+import { renderPinning } from './ruleset';
+
+const on: Config = testConfig([{ name: 'isp1', interface: 'if1' }, { name: 'isp2', interface: 'if2' }], { pinning: { enabled: true, markMask: 0x00ff0000 } });
+const off: Config = { ...on, pinning: { enabled: false, markMask: 0x00ff0000 } };
+
+/** A fake nft: answers `list` with `listing` (or the failure given) and records every call. */
+function fakeNft(listing: Partial<NftResult>): { run: NftRunner; calls: { args: string[]; input?: string }[] } {
+  const calls: { args: string[]; input?: string }[] = [];
+  const run: NftRunner = async (args, input) => {
+    calls.push({ args, input });
+    if (args.includes('list')) return { code: 0, stdout: '', stderr: '', ...listing };
+    return { code: 0, stdout: '', stderr: '' };
+  };
+  return { run, calls };
+}
+
+function listingOf(hashes: (string | undefined)[]): string {
+  const rules = hashes.map((h, i) => ({ rule: { family: 'ip', table: 'uplinkd', chain: 'prerouting', handle: i + 4, ...(h ? { comment: `isp1: pin arriving #${h}` } : {}), expr: [] } }));
+  return JSON.stringify({ nftables: [{ metainfo: { version: '1.0.6' } }, { table: { family: 'ip', name: 'uplinkd', handle: 2 } }, ...rules] });
+}
+
+const ENOENT: NftResult = { code: null, stdout: '', stderr: '', error: Object.assign(new Error('spawn nft ENOENT'), { code: 'ENOENT' }) };
+const ABSENT: Partial<NftResult> = { code: 1, stderr: 'Error: No such file or directory\nlist table ip uplinkd\n' };
+
+test('readPinning: absent, missing nft, a table whose rules all carry one hash, and a tampered one', async () => {
+  assert.deepEqual(await readPinning(fakeNft(ABSENT).run), { kind: 'absent' });
+  const missing = await readPinning(async () => ENOENT);
+  assert.equal(missing.kind, 'unavailable');
+  assert.match(missing.kind === 'unavailable' ? missing.reason : '', /nft is not installed/);
+  const h = 'a'.repeat(16);
+  assert.deepEqual(await readPinning(fakeNft({ stdout: listingOf([h, h, h]) }).run), { kind: 'present', hash: h, rules: 3 });
+  assert.deepEqual(await readPinning(fakeNft({ stdout: listingOf([h, undefined]) }).run), { kind: 'present', rules: 2 });
+  const { run, calls } = fakeNft(ABSENT);
+  await readPinning(run);
+  assert.deepEqual(calls[0].args, ['-j', 'list', 'table', 'ip', 'uplinkd']);
+});
+
+test('planPinning: install when absent or different, nothing when in place, delete when disabled', () => {
+  const want = renderPinning(on)!;
+  const absent = planPinning(on, { kind: 'absent' });
+  assert.equal(absent.change?.op, 'install');
+  assert.match(absent.status, /not in place/);
+  const stale = planPinning(on, { kind: 'present', hash: '0'.repeat(16), rules: want.rules });
+  assert.equal(stale.change?.op, 'install');
+  assert.match(stale.status, /differs/);
+  const short = planPinning(on, { kind: 'present', hash: want.hash, rules: want.rules - 1 });
+  assert.equal(short.change?.op, 'install', 'a deleted rule is noticed');
+  const inPlace = planPinning(on, { kind: 'present', hash: want.hash, rules: want.rules });
+  assert.equal(inPlace.change, undefined);
+  assert.match(inPlace.status, /in place \(table ip uplinkd; isp1=0x00010000 isp2=0x00020000, mask 0x00ff0000\)/);
+  assert.equal(planPinning(off, { kind: 'present', rules: 8 }).change?.op, 'delete');
+  assert.equal(planPinning(off, { kind: 'absent' }).change, undefined);
+  assert.equal(planPinning(off, { kind: 'unavailable', reason: 'x' }).warning, undefined);
+});
+
+test('nft missing: a clear warning, no change, pinning off', () => {
+  const p = planPinning(on, { kind: 'unavailable', reason: 'nft is not installed (Debian package nftables)' });
+  assert.equal(p.change, undefined);
+  assert.match(p.warning ?? '', /flow pinning is off: nft is not installed/);
+  assert.match(p.status, /^flow pinning: off/);
+});
+
+test('applyPinning runs one nft -f - with the whole script; failures are UplinkdError', async () => {
+  const { run, calls } = fakeNft(ABSENT);
+  const plan = planPinning(on, { kind: 'absent' });
+  assert.equal((await applyPinning(plan, run))?.op, 'install');
+  assert.deepEqual(calls.map((c) => c.args), [['-f', '-']]);
+  assert.equal(calls[0].input, renderPinning(on)!.script);
+  assert.equal(await applyPinning(planPinning(on, { kind: 'present', hash: renderPinning(on)!.hash, rules: 8 }), run), undefined);
+  assert.equal(calls.length, 1, 'nothing run when in place');
+  const refused: NftRunner = async () => ({ code: 1, stdout: '', stderr: 'Error: Could not process rule: No such file or directory' });
+  await assert.rejects(applyPinning(plan, refused), (e: unknown) => e instanceof UplinkdError && e.code === 'kernel' && /Could not process rule/.test(e.message));
+});
+
+test('removePinning deletes only when the table is there, and only our table', async () => {
+  const absent = fakeNft(ABSENT);
+  assert.equal(await removePinning(absent.run), false);
+  assert.equal(absent.calls.length, 1);
+  const present = fakeNft({ stdout: listingOf(['b'.repeat(16)]) });
+  assert.equal(await removePinning(present.run), true);
+  assert.deepEqual(present.calls[1], { args: ['-f', '-'], input: 'table ip uplinkd\ndelete table ip uplinkd\n' });
+  assert.equal(await removePinning(async () => ENOENT), false);
+});
+
+test('plan lines: one line by default, the runnable script with full', () => {
+  const change = planPinning(on, { kind: 'absent' }).change!;
+  const line = formatPinningChange(change);
+  assert.doesNotMatch(line, /\n/);
+  assert.match(line, /^nft -f - <<< 'table ip uplinkd \{ \.\.\. \}' \(8 rules: .*isp1 \(if1\) to mark 0x00010000\/0x00ff0000/);
+  assert.equal(formatPinningChange(change, true), `nft -f - <<'EOF'\n${renderPinning(on)!.script}EOF`);
+  assert.equal(formatPinningChange({ op: 'delete' }), 'nft delete table ip uplinkd');
+});

@@ -1,0 +1,83 @@
+// Flow pinning as plan/apply/down see it: what the config wants, what the kernel has,
+// the one change between them, and a status line. planPinning is pure.
+import type { Config } from '../config/types';
+import { hex32, pinMarks } from './marks';
+import { deletePinning, installPinning, readPinning, runNft, type NftRunner, type ObservedPinning } from './nft';
+import { DELETE_SCRIPT, PIN_TABLE, renderPinning, type PinningRuleset } from './ruleset';
+
+export type PinningChange = { op: 'install'; ruleset: PinningRuleset } | { op: 'delete' };
+
+export interface PinningPlan {
+  /** The table the config wants; undefined when pinning is disabled. */
+  desired?: PinningRuleset;
+  observed: ObservedPinning;
+  change?: PinningChange;
+  /** One line for `status`. */
+  status: string;
+  /** Pinning is wanted but cannot be had (nft missing or failing). */
+  warning?: string;
+}
+
+function matches(desired: PinningRuleset, observed: ObservedPinning): boolean {
+  return observed.kind === 'present' && observed.hash === desired.hash && observed.rules === desired.rules;
+}
+
+export function planPinning(config: Config, observed: ObservedPinning): PinningPlan {
+  const desired = renderPinning(config);
+  if (!desired) {
+    const leftover = observed.kind === 'present';
+    return {
+      observed,
+      ...(leftover ? { change: { op: 'delete' } as const } : {}),
+      status: `flow pinning: disabled in the configuration${leftover ? ` (table ${PIN_TABLE} is still there: uplinkd apply removes it)` : ''}`,
+    };
+  }
+  if (observed.kind === 'unavailable') {
+    return {
+      desired,
+      observed,
+      status: `flow pinning: off: ${observed.reason}`,
+      warning: `flow pinning is off: ${observed.reason}; established connections may change uplink (and break) when the balance changes. `
+        + 'Install nftables, or set pinning: {enabled: false} to silence this (it also restores the unpinned resilient timers)',
+    };
+  }
+  const marks = pinMarks(config).map((m) => `${m.uplink}=${hex32(m.mark)}`).join(' ');
+  if (matches(desired, observed)) {
+    return { desired, observed, status: `flow pinning: in place (table ${PIN_TABLE}; ${marks}, mask ${hex32(config.pinning!.markMask)})` };
+  }
+  return {
+    desired,
+    observed,
+    change: { op: 'install', ruleset: desired },
+    status: observed.kind === 'absent'
+      ? `flow pinning: not in place (uplinkd apply installs table ${PIN_TABLE})`
+      : `flow pinning: table ${PIN_TABLE} differs from the configuration (uplinkd apply replaces it)`,
+  };
+}
+
+/** One line: `nft -f - <<< 'table ip uplinkd { ... }'` or the delete. `full` gives the whole script instead. */
+export function formatPinningChange(change: PinningChange, full = false): string {
+  if (change.op === 'delete') return full ? `nft -f - <<'EOF'\n${DELETE_SCRIPT}EOF` : `nft delete table ${PIN_TABLE}`;
+  if (full) return `nft -f - <<'EOF'\n${change.ruleset.script}EOF`;
+  return `nft -f - <<< 'table ${PIN_TABLE} { ... }' (${change.ruleset.rules} rules: ${change.ruleset.summary})`;
+}
+
+export async function observePinning(config: Config, run: NftRunner = runNft): Promise<PinningPlan> {
+  return planPinning(config, await readPinning(run));
+}
+
+/** Applies the plan's change, if any; throws UplinkdError when nft refuses it. */
+export async function applyPinning(plan: PinningPlan, run: NftRunner = runNft): Promise<PinningChange | undefined> {
+  if (!plan.change) return undefined;
+  if (plan.change.op === 'install') await installPinning(plan.change.ruleset, run);
+  else await deletePinning(run);
+  return plan.change;
+}
+
+/** `uplinkd down`: deletes the table when it is there; true when it was. nft missing: nothing to delete. */
+export async function removePinning(run: NftRunner = runNft): Promise<boolean> {
+  const observed = await readPinning(run);
+  if (observed.kind !== 'present') return false;
+  await deletePinning(run);
+  return true;
+}

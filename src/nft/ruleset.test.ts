@@ -1,0 +1,83 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { testConfig } from '../plan/test-support';
+import type { Config } from '../config/types';
+import { pinMarks } from './marks';
+import { commentHash, renderPinning } from './ruleset';
+
+const config = (more: Partial<Config> = {}): Config => testConfig([
+  { name: 'isp1', interface: 'if1', address: '198.51.100.2/24', gateway: '198.51.100.1' },
+  { name: 'isp2', interface: 'vlan102' },
+], { lan: ['if0'], pinning: { enabled: true, markMask: 0x00ff0000 }, ...more });
+
+/** The rule lines of one chain, without their comments. */
+function chain(table: string, name: string): string[] {
+  const lines = table.split('\n');
+  const start = lines.indexOf(`\tchain ${name} {`);
+  assert.ok(start >= 0, `no chain ${name} in\n${table}`);
+  const end = lines.indexOf('\t}', start);
+  return lines.slice(start + 2, end).map((l) => l.trim().replace(/ comment ".*"$/, ''));
+}
+
+test('marks: (index + 1) << the lowest bit of the mask, none when pinning is off', () => {
+  assert.deepEqual(pinMarks(config()).map((m) => [m.uplink, m.interface, m.table, m.mark]), [
+    ['isp1', 'if1', 1001, 0x00010000], ['isp2', 'vlan102', 1002, 0x00020000],
+  ]);
+  assert.deepEqual(pinMarks(config({ pinning: { enabled: true, markMask: 0xf0 } })).map((m) => m.mark), [0x10, 0x20]);
+  assert.deepEqual(pinMarks(config({ pinning: { enabled: true, markMask: 0xc0000000 } })).map((m) => m.mark), [0x40000000, 0x80000000]);
+  assert.deepEqual(pinMarks(config({ pinning: { enabled: false, markMask: 0x00ff0000 } })), []);
+  assert.deepEqual(pinMarks(config({ pinning: undefined })), []);
+});
+
+test('the table pins on the way in and out and routes pinned packets from inside, touching only the mask bits', () => {
+  const r = renderPinning(config());
+  assert.ok(r);
+  assert.match(r.table, /^table ip uplinkd \{\n/);
+  assert.deepEqual(chain(r.table, 'prerouting'), [
+    'iifname "if1" ct mark & 0x00ff0000 == 0x00000000 ct mark set ct mark & 0xff00ffff | 0x00010000',
+    'iifname != { "if1", "vlan102" } ct mark & 0x00ff0000 == 0x00010000 meta mark set meta mark & 0xff00ffff | 0x00010000',
+    'iifname "vlan102" ct mark & 0x00ff0000 == 0x00000000 ct mark set ct mark & 0xff00ffff | 0x00020000',
+    'iifname != { "if1", "vlan102" } ct mark & 0x00ff0000 == 0x00020000 meta mark set meta mark & 0xff00ffff | 0x00020000',
+  ]);
+  assert.deepEqual(chain(r.table, 'output'), [
+    'ct mark & 0x00ff0000 == 0x00010000 meta mark set meta mark & 0xff00ffff | 0x00010000',
+    'ct mark & 0x00ff0000 == 0x00020000 meta mark set meta mark & 0xff00ffff | 0x00020000',
+  ]);
+  assert.deepEqual(chain(r.table, 'postrouting'), [
+    'oifname "if1" ct mark & 0x00ff0000 == 0x00000000 ct mark set ct mark & 0xff00ffff | 0x00010000',
+    'oifname "vlan102" ct mark & 0x00ff0000 == 0x00000000 ct mark set ct mark & 0xff00ffff | 0x00020000',
+  ]);
+  // Mangle priority, before DNAT (-100) and the routing decision; output is a route chain so a new mark re-routes.
+  assert.match(r.table, /chain prerouting \{\n\t\ttype filter hook prerouting priority mangle; policy accept;/);
+  assert.match(r.table, /chain output \{\n\t\ttype route hook output priority mangle; policy accept;/);
+  assert.match(r.table, /chain postrouting \{\n\t\ttype filter hook postrouting priority mangle; policy accept;/);
+  assert.equal(r.rules, 8);
+  // Every rule carries the table's hash; the script replaces only this table.
+  const comments = [...r.table.matchAll(/^\t\t.* comment "([^"]*)"$/gm)].map((m) => commentHash(m[1]));
+  assert.equal(comments.length, 8);
+  assert.ok(comments.every((h) => h === r.hash), r.table);
+  assert.equal(r.script, `table ip uplinkd\ndelete table ip uplinkd\n${r.table}`);
+  assert.doesNotMatch(r.script, /flush ruleset|198\.51\.100/);
+});
+
+test('the hash follows the content: interfaces, order and mask change it; addresses and weights do not', () => {
+  const base = renderPinning(config())!;
+  assert.equal(renderPinning(config())!.hash, base.hash);
+  const same = testConfig([
+    { name: 'isp1', interface: 'if1', address: '203.0.113.9/24', gateway: '203.0.113.1', weight: 7 },
+    { name: 'isp2', interface: 'vlan102', tier: 2 },
+  ], { lan: ['if0'], pinning: { enabled: true, markMask: 0x00ff0000 } });
+  assert.equal(renderPinning(same)!.hash, base.hash);
+  const other = [
+    config({ pinning: { enabled: true, markMask: 0x0000ff00 } }),
+    testConfig([{ name: 'isp1', interface: 'if9' }, { name: 'isp2', interface: 'vlan102' }], { pinning: { enabled: true, markMask: 0x00ff0000 } }),
+    testConfig([{ name: 'isp2', interface: 'vlan102' }, { name: 'isp1', interface: 'if1' }], { pinning: { enabled: true, markMask: 0x00ff0000 } }),
+  ];
+  for (const c of other) assert.notEqual(renderPinning(c)!.hash, base.hash);
+  assert.match(base.hash, /^[0-9a-f]{16}$/);
+});
+
+test('no table when pinning is off', () => {
+  assert.equal(renderPinning(config({ pinning: { enabled: false, markMask: 0x00ff0000 } })), undefined);
+  assert.equal(renderPinning(config({ pinning: undefined })), undefined);
+});

@@ -1,0 +1,87 @@
+// The nftables table that pins connections to uplinks (docs/pinning.md), rendered from the
+// config alone: interfaces and marks, never addresses, so it changes only when the config does.
+//
+//   prerouting (mangle): a connection arriving on an uplink is pinned to it (replies to
+//     port-forwards and to the router's own services leave where the request came in);
+//     packets arriving from inside (LAN, local networks) of a pinned connection get the
+//     uplink's mark, so the `fwmark` rule routes them through the uplink's table.
+//   output (route, mangle): the same for the router's own packets (a changed mark re-routes).
+//   postrouting (mangle): a connection leaving through an uplink unpinned is pinned to it.
+// Packets arriving on an uplink are never marked: they are going inside, and the main table
+// knows inside networks (VPNs, containers) that uplink tables do not.
+//
+// Every rule's comment ends with `#<hash>` of the whole table, so reading the table back tells
+// whether it is exactly what this config wants (readPinning in nft.ts).
+import { createHash } from 'node:crypto';
+import type { Config } from '../config/types';
+import { hex32, pinMarks } from './marks';
+
+export const PIN_TABLE = 'ip uplinkd';
+export const PIN_CHAINS = ['prerouting', 'output', 'postrouting'] as const;
+
+export interface PinningRuleset {
+  /** The table definition (`table ip uplinkd { ... }`). */
+  table: string;
+  /** What `nft -f -` runs: replaces the table in one transaction (other tables untouched). */
+  script: string;
+  /** 16 hex digits of sha256 over the table without the hashes. */
+  hash: string;
+  /** Rules in the table. */
+  rules: number;
+  /** One line for plan/apply output. */
+  summary: string;
+}
+
+/** The hash suffix of a rule comment, or undefined. */
+export function commentHash(comment: string | undefined): string | undefined {
+  return comment === undefined ? undefined : /#([0-9a-f]{16})$/.exec(comment)?.[1];
+}
+
+/** The pinning table for `config`, or undefined when pinning is off. */
+export function renderPinning(config: Config): PinningRuleset | undefined {
+  const marks = pinMarks(config);
+  if (marks.length === 0 || !config.pinning) return undefined;
+  const mask = hex32(config.pinning.markMask);
+  const keep = hex32(~config.pinning.markMask);
+  const uplinkIfs = `{ ${marks.map((m) => `"${m.interface}"`).join(', ')} }`;
+  const pin = (m: string): string => `ct mark set ct mark & ${keep} | ${m}`;
+  const route = (m: string): string => `meta mark set meta mark & ${keep} | ${m}`;
+  type Rule = { chain: (typeof PIN_CHAINS)[number]; text: string; why: string };
+  const rules: Rule[] = [];
+  for (const m of marks) {
+    const mark = hex32(m.mark);
+    const unpinned = `ct mark & ${mask} == 0x00000000`;
+    const pinned = `ct mark & ${mask} == ${mark}`;
+    rules.push(
+      { chain: 'prerouting', text: `iifname "${m.interface}" ${unpinned} ${pin(mark)}`, why: `${m.uplink}: pin arriving` },
+      { chain: 'prerouting', text: `iifname != ${uplinkIfs} ${pinned} ${route(mark)}`, why: `${m.uplink}: route pinned` },
+      { chain: 'output', text: `${pinned} ${route(mark)}`, why: `${m.uplink}: route pinned` },
+      { chain: 'postrouting', text: `oifname "${m.interface}" ${unpinned} ${pin(mark)}`, why: `${m.uplink}: pin leaving` },
+    );
+  }
+  const hook = { prerouting: 'type filter hook prerouting', output: 'type route hook output', postrouting: 'type filter hook postrouting' };
+  const body = (hash: string): string => [
+    `table ${PIN_TABLE} {`,
+    `\tcomment "uplinkd flow pinning, mark mask ${mask}: ${marks.map((m) => `${m.uplink}=${hex32(m.mark)}`).join(' ')}"`,
+    ...PIN_CHAINS.flatMap((chain) => [
+      `\tchain ${chain} {`,
+      `\t\t${hook[chain]} priority mangle; policy accept;`,
+      ...rules.filter((r) => r.chain === chain).map((r) => `\t\t${r.text} comment "${r.why} #${hash}"`),
+      '\t}',
+    ]),
+    '}',
+  ].join('\n') + '\n';
+  const hash = createHash('sha256').update(body('')).digest('hex').slice(0, 16);
+  const table = body(hash);
+  return {
+    table,
+    // Creating the table first makes the delete valid when it does not exist yet.
+    script: `table ${PIN_TABLE}\ndelete table ${PIN_TABLE}\n${table}`,
+    hash,
+    rules: rules.length,
+    summary: `pinning ${marks.map((m) => `${m.uplink} (${m.interface}) to mark ${hex32(m.mark)}/${mask}`).join(', ')}`,
+  };
+}
+
+/** The script that removes the table if it exists, and nothing else. */
+export const DELETE_SCRIPT = `table ${PIN_TABLE}\ndelete table ${PIN_TABLE}\n`;
