@@ -72,11 +72,38 @@ export async function cleanup(): Promise<void> {
   created.clear();
 }
 
-/** Namespaces of an earlier, killed benchmark run (same `ulb-` prefix). */
+const LOCK = path.join(STATE_ROOT, 'bench.pid');
+
+/**
+ * Makes this process the only benchmark run: two at once would disturb each other's numbers,
+ * and each would remove the other's namespaces as leftovers. Throws if another run is alive.
+ */
+export async function lockRun(): Promise<void> {
+  await fs.mkdir(STATE_ROOT, { recursive: true, mode: 0o700 });
+  const other = Number(await fs.readFile(LOCK, 'utf8').catch(() => ''));
+  if (Number.isInteger(other) && other > 1 && other !== process.pid && isBenchRun(other))
+    throw new UplinkdError('usage', `another benchmark run (pid ${other}) is in progress; wait for it or stop it`);
+  await fs.writeFile(LOCK, String(process.pid));
+}
+
+export async function unlockRun(): Promise<void> {
+  if ((await fs.readFile(LOCK, 'utf8').catch(() => '')) === String(process.pid)) await fs.rm(LOCK, { force: true });
+}
+
+function isBenchRun(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(path.join('bench', 'run.js'));
+  } catch {
+    return false;
+  }
+}
+
+/** Every `ulb-` namespace and its state: an earlier, killed run's at start; this run's own on a signal. Only under lockRun(). */
 export async function removeLeftovers(): Promise<string[]> {
   const left = await benchNamespaces();
   await removeNamespaces(left);
-  await fs.rm(STATE_ROOT, { recursive: true, force: true });
+  for (const entry of await fs.readdir(STATE_ROOT).catch(() => [] as string[]))
+    if (path.join(STATE_ROOT, entry) !== LOCK) await fs.rm(path.join(STATE_ROOT, entry), { recursive: true, force: true });
   return left;
 }
 

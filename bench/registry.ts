@@ -4,6 +4,9 @@ import type { Section } from './report';
 import { renumberBenchmark } from './renumber';
 import { applyBenchmark } from './apply';
 import { noopBenchmark } from './noop';
+import { healthDetectBenchmark } from './health-detect';
+import { healthLossBenchmark } from './health-loss';
+import { healthCostBenchmark } from './health-cost';
 import { idleBenchmark } from './idle';
 
 export interface BenchOptions {
@@ -19,4 +22,12 @@ export interface Benchmark {
   run(opts: BenchOptions): Promise<Section>;
 }
 
-export const BENCHMARKS: readonly Benchmark[] = [renumberBenchmark, applyBenchmark, noopBenchmark, idleBenchmark];
+export const BENCHMARKS: readonly Benchmark[] = [
+  renumberBenchmark,
+  applyBenchmark,
+  noopBenchmark,
+  idleBenchmark,
+  healthDetectBenchmark,
+  healthLossBenchmark,
+  healthCostBenchmark,
+];

@@ -53,7 +53,7 @@ export const renumberBenchmark: Benchmark = {
       '',
       `${r.samples.length} renumberings measured (after ${args.warmup} warm-up ones), ${r.timeouts} did not converge within ${args.timeoutMs} ms, `
         + `${r.overruns} netlink overruns on the measuring socket. Target: p99 of "converged" under 20 ms → `
-        + `**${fmt(summarize(converged).p99)} ms**. After the last renumbering the kernel held exactly: ${r.finalRules.map((x) => `\`${x}\``).join(', ') || 'no from-rule (!)'}.`,
+        + `**${fmt(summarize(converged).p99)} ms**; ${converged.filter((x) => x > 20).length} of ${converged.length} took longer than 20 ms. After the last renumbering the kernel held exactly: ${r.finalRules.map((x) => `\`${x}\``).join(', ') || 'no from-rule (!)'}.`,
       '',
       '**Method.** Namespace `ulb-renum` (router) with veth interfaces whose peers sit in `ulb-renum-sink`: `wan0` configured as a DHCP uplink '
         + '(`dhcp: true`), `wan1` a static uplink, `lan0` the LAN; `uplinkd run` (bin/uplinkd, default `daemon.debounce` 5 ms) runs in it. '

@@ -2,10 +2,11 @@
 // of their own (root) and rewrites their blocks in docs/benchmarks.md. Timings are reported,
 // never asserted.
 import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { UplinkdError } from '../src/errors';
 import { describeMachine } from './machine';
-import { cleanup, removeLeftovers } from './netns';
+import { cleanup, lockRun, removeLeftovers, unlockRun } from './netns';
 import { BENCHMARKS, type Benchmark } from './registry';
 import { mergeReport, type Section } from './report';
 
@@ -39,10 +40,12 @@ export function parseBenchArgs(argv: readonly string[], known: readonly string[]
   return args;
 }
 
-function stamp(section: Section, quick: boolean): Section {
+/** When, where and how busy the machine was (other work on it shows in the tails). */
+function stamp(section: Section, quick: boolean, loadBefore: number): Section {
   const when = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const load = `1-minute load average ${loadBefore.toFixed(2)} before, ${os.loadavg()[0].toFixed(2)} after`;
   const mode = quick ? ' **Quick run (`--quick`): few iterations, a smoke test, not the reference numbers.**' : '';
-  return { ...section, body: `Measured ${when} on ${describeMachine()}.${mode}\n\n${section.body.trim()}` };
+  return { ...section, body: `Measured ${when} on ${describeMachine()}; ${load}.${mode}\n\n${section.body.trim()}` };
 }
 
 async function main(): Promise<number> {
@@ -50,27 +53,32 @@ async function main(): Promise<number> {
   if (process.getuid?.() !== 0) throw new UplinkdError('usage', 'the benchmarks need root: they build network namespaces');
   const selected: Benchmark[] = args.only.length ? BENCHMARKS.filter((b) => args.only.includes(b.name)) : [...BENCHMARKS];
   const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
+  await lockRun();
   const left = await removeLeftovers();
   if (left.length) progress(`removed namespaces of an earlier run: ${left.join(', ')}`);
 
+  const order = BENCHMARKS.map((b) => b.name);
   const done: Section[] = [];
   let failed = 0;
   for (const b of selected) {
     progress(`${b.name}: running${args.quick ? ' (quick)' : ''}`);
     const started = Date.now();
+    const loadBefore = os.loadavg()[0];
     try {
-      done.push(stamp(await b.run({ quick: args.quick, progress: (l) => progress(`${b.name}: ${l}`) }), args.quick));
-      progress(`${b.name}: done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      const section = stamp(await b.run({ quick: args.quick, progress: (l) => progress(`${b.name}: ${l}`) }), args.quick, loadBefore);
+      done.push(section);
+      // Written at once: a long run stopped half-way keeps what it measured.
+      const existing = await fs.readFile(DOC, 'utf8').catch(() => undefined);
+      await fs.writeFile(DOC, mergeReport(HEADER, existing, [section], order));
+      progress(`${b.name}: done in ${((Date.now() - started) / 1000).toFixed(1)} s, written to ${DOC}`);
     } catch (err) {
       failed++;
-      progress(`${b.name}: FAILED (its section in ${path.relative(process.cwd(), DOC)} is left as it was): ${err instanceof Error ? err.message : String(err)}`);
+      progress(`${b.name}: FAILED (its section in ${DOC} is left as it was): ${err instanceof Error ? err.message : String(err)}`);
     } finally {
       await cleanup();
     }
   }
-  const existing = await fs.readFile(DOC, 'utf8').catch(() => undefined);
-  await fs.writeFile(DOC, mergeReport(HEADER, existing, done, BENCHMARKS.map((b) => b.name)));
-  progress(`wrote ${done.length} section(s) to ${DOC}`);
+  await unlockRun();
   for (const s of done) process.stdout.write(`\n## ${s.title}\n\n${s.body}\n`);
   return failed ? 1 : 0;
 }
@@ -79,7 +87,8 @@ if (require.main === module) {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {
       process.stderr.write(`bench: ${sig}, removing the benchmark namespaces\n`);
-      void cleanup().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+      // This run holds the lock: every ulb- namespace is its own, also those of lab-based modules.
+      void removeLeftovers().then(unlockRun).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
     });
   }
   main().then(
@@ -89,6 +98,7 @@ if (require.main === module) {
     async (err: unknown) => {
       process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
       await cleanup();
+      await unlockRun();
       process.exitCode = err instanceof UplinkdError && err.code === 'usage' ? 2 : 1;
     },
   );

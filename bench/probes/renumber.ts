@@ -131,7 +131,7 @@ async function main(args: RenumberArgs): Promise<RenumberResult> {
       const timer = setTimeout(() => resolve(false), args.timeoutMs);
       watcher = (s, at) => {
         if (s.type === C.RTM_NEWADDR && s.a.dev === args.iface && s.a.address === next.ip) t.newaddr ??= at;
-        else if (s.type === C.RTM_NEWRULE && s.rule.table === args.table && s.rule.src === `${next.ip}/32`) t.rule ??= at;
+        else if (s.type === C.RTM_NEWRULE && s.rule.table === args.table && s.rule.priority === args.rulePriority && s.rule.src === `${next.ip}/32`) t.rule ??= at;
         else if (s.type === C.RTM_DELRULE && old && s.rule.table === args.table && s.rule.src === `${old.ip}/32`) t.oldRuleGone ??= at;
         else if (s.type === C.RTM_NEWROUTE && s.r.table === args.table && s.r.dst === next.net && s.r.src === next.ip) t.connected ??= at;
         else if (s.type === C.RTM_NEWROUTE && s.r.table === args.table && s.r.dst === '0.0.0.0/0' && s.r.gateway === next.gw) t.defaultRoute ??= at;

@@ -171,6 +171,24 @@ describe('HealthMonitor', () => {
     assert.equal(net.closed.length, 1);
   });
 
+  it('does not reopen a down uplink\'s socket while answers come back (that would delay recovery)', async () => {
+    const net = new FakeNetwork();
+    let offset = 0;
+    net.answer.set('203.0.113.5', 'silent');
+    monitor = new HealthMonitor(config([uplink('isp1', 1, { targets: ['203.0.113.5'], upAfter: 1000 })]), () => ({ interface: 'if1', address: '198.51.100.7' }), {
+      createProber: net.create,
+      now: () => Date.now() + offset,
+    });
+    monitor.start();
+    await nextChange(monitor, 'isp1', 'down');
+    net.answer.delete('203.0.113.5'); // answers again; upAfter keeps it down meanwhile
+    await sleep(60);
+    offset += 6000;
+    await sleep(60);
+    assert.equal(net.opened.length, 1, 'still the first socket');
+    assert.equal(net.closed.length, 0);
+  });
+
   it('answers after the timeout keep a slow uplink from going down', async () => {
     const net = new FakeNetwork();
     // Every answer comes 3 timeouts late: each round fails, but the late answers end the streaks.

@@ -59,8 +59,8 @@ export const RESOLVE_RETRY_MS = 5_000;
 /** A socket that failed to open is tried again after this long. */
 export const REOPEN_MS = 1_000;
 /**
- * A down uplink's socket is reopened this often: a socket bound to a device that was deleted and
- * created again (a PPP reconnect with the same address) would otherwise stay dead.
+ * A down uplink's socket is reopened this often while nothing answers: a socket bound to a device
+ * that was deleted and created again (a PPP reconnect with the same address) would otherwise stay dead.
  */
 export const REOPEN_DOWN_MS = 5_000;
 
@@ -263,7 +263,8 @@ class UplinkLoop {
     const key = `${source.address}%${source.interface}`;
     const now = this.ctx.now();
     if (key === this.proberKey) {
-      const stale = this.health.state === 'down' && now - this.openedAt >= REOPEN_DOWN_MS;
+      // Not while answers come back: a reopen discards the rounds in flight and would delay recovery.
+      const stale = this.health.state === 'down' && this.health.goodStreak === 0 && now - this.openedAt >= REOPEN_DOWN_MS;
       if (this.prober && !stale) return this.prober;
       if (this.openError && now - this.openError.at < REOPEN_MS) return undefined;
     }

@@ -43,3 +43,18 @@ test('default mode and weights can be overridden', () => {
   assert.equal(c.default, 'failover');
   assert.deepEqual(c.uplinks.map((u) => u.weight), [1, 7]);
 });
+
+test('tiers and monitor sections per uplink reach the loaded config', () => {
+  const c = parseConfig(
+    renderLabConfig(LAB, {
+      tiers: { isp1: 1, isp2: 2 },
+      monitor: { isp1: { targets: ['192.0.2.80', '192.0.2.53'], settings: { interval: '100ms', down_after: 5 } } },
+    }),
+    'x.yaml',
+  );
+  assert.deepEqual(c.uplinks.map((u) => u.tier), [1, 2]);
+  assert.deepEqual(c.uplinks[0].monitor?.targets, ['192.0.2.80', '192.0.2.53']);
+  assert.equal(c.uplinks[0].monitor?.intervalMs, 100);
+  assert.equal(c.uplinks[0].monitor?.downAfter, 5);
+  assert.equal(c.uplinks[1].monitor, undefined);
+});

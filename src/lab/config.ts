@@ -8,6 +8,16 @@ export interface LabConfigOptions {
   weights?: Partial<Record<'isp1' | 'isp2', number>>;
   /** Extra top-level YAML appended verbatim (e.g. a monitor section in later tests). */
   extra?: string;
+  /** Tier per uplink name (issue 4); absent: the config's default tier. */
+  tiers?: Partial<Record<'isp1' | 'isp2', number>>;
+  /** `monitor:` section per uplink name (issue 4); absent: that uplink is not probed. */
+  monitor?: Partial<Record<'isp1' | 'isp2', LabMonitor>>;
+}
+
+export interface LabMonitor {
+  targets: string[];
+  /** Other monitor keys as written in the file, e.g. { interval: '50ms', down_after: 12 }. */
+  settings?: Record<string, string | number>;
 }
 
 export const DEFAULT_WEIGHTS = { isp1: 1, isp2: 3 } as const;
@@ -24,6 +34,13 @@ export function renderLabConfig(info: LabInfo, opts: LabConfigOptions = {}): str
     if (u.mode === 'dhcp') lines.push('    dhcp: true');
     else lines.push(`    address: ${u.address}/${u.prefixlen}`, `    gateway: ${u.gateway}`);
     lines.push(`    weight: ${opts.weights?.[u.name] ?? DEFAULT_WEIGHTS[u.name]}`);
+    const tier = opts.tiers?.[u.name];
+    if (tier !== undefined) lines.push(`    tier: ${tier}`);
+    const monitor = opts.monitor?.[u.name];
+    if (monitor) {
+      lines.push('    monitor:', `      targets: [${monitor.targets.join(', ')}]`);
+      for (const [key, value] of Object.entries(monitor.settings ?? {})) lines.push(`      ${key}: ${value}`);
+    }
   }
   lines.push(
     `lan: [${info.lan.interface}]`,
