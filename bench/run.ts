@@ -18,7 +18,7 @@ Produced by \`npm run bench\` (as root; \`-- --only NAME\` runs one benchmark, \
 fewer iterations). Each benchmark builds its own network namespaces (\`ulb-*\`), runs uplinkd and its measuring
 process inside them, and removes them afterwards; nothing in the host namespace is touched and no packet leaves
 the namespaces. Each section below says when, on what machine and how its numbers were measured; a run rewrites
-only the sections of the benchmarks it ran. The targets are those of issue 3; they are reported, not asserted.`;
+only the sections of the benchmarks it ran. Targets come from the issues (3: sections 1–4; 4: health); they are reported, not asserted.`;
 
 export interface Args {
   only: string[];
