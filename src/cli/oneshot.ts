@@ -41,12 +41,12 @@ async function withPort<T>(fn: (port: KernelPort) => Promise<T>): Promise<T> {
 
 /** What `apply` would change, without changing anything. Health is unknown outside the daemon. */
 export function planOnce(config: Config, warn: (m: string) => void): Promise<OneShotResult> {
-  return withPort(async (port) => ({ ...computeCycle(config, await observe(port, config, {}, warn)), pinning: await observePinning(config) }));
+  return withPort(async (port) => ({ ...computeCycle(config, await observe(port, config, {}, (file, m) => warn(`${file}: ${m}`))), pinning: await observePinning(config) }));
 }
 
 export function applyOnce(config: Config, warn: (m: string) => void): Promise<ApplyResult> {
   return withPort(async (port) => {
-    const cycle = computeCycle(config, await observe(port, config, {}, warn));
+    const cycle = computeCycle(config, await observe(port, config, {}, (file, m) => warn(`${file}: ${m}`)));
     for (const w of cycle.plan.warnings) warn(w);
     const pinning = await observePinning(config);
     if (pinning.warning) warn(pinning.warning);

@@ -5,6 +5,7 @@
 //
 // Our own changes come back as kernel events too. They are not filtered: they cost one
 // more snapshot, whose diff is empty, and an empty diff writes nothing, so the loop stops.
+import { observe } from '../engine/cycle';
 import type { HealthStats } from '../health/state';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -346,10 +347,8 @@ export class Daemon {
     if (!config) throw new UplinkdError('config', 'no configuration loaded');
     const cause = joinCauses(causes);
     const health = this.opts.health?.verdicts() ?? {};
-    const [kernel, leases] = await Promise.all([
-      this.opts.port.snapshot(),
-      this.opts.readLeases(config.paths.leases, { warn: (file, message) => this.log.warn('lease', { file, msg: message }) }),
-    ]);
+    const { kernel, leases } = await observe(this.opts.port, config, health,
+      (file, message) => this.log.warn('lease', { file, msg: message }), this.opts.readLeases);
     const plan = makePlan(config, { kernel, leases, health });
     const changes = diff(plan.desired, kernel, config);
     this.cycles++;

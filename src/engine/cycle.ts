@@ -15,11 +15,22 @@ export interface Cycle {
   changes: Change[];
 }
 
-/** Reads what the planner looks at: the kernel and the DHCP clients' lease files. */
-export async function observe(port: KernelPort, config: Config, health: Record<string, HealthVerdict>, warn: (m: string) => void): Promise<Facts> {
+export type LeaseReader = typeof readLeases;
+
+/**
+ * Reads what the planner looks at: the kernel, then the DHCP clients' lease files (whose
+ * interface indexes, for systemd-networkd's, are named from the same snapshot).
+ */
+export async function observe(
+  port: KernelPort,
+  config: Config,
+  health: Record<string, HealthVerdict>,
+  warn: (file: string, message: string) => void,
+  leaseReader: LeaseReader = readLeases,
+): Promise<Facts> {
   const kernel = await port.snapshot();
   const interfaceNames = new Map(kernel.links.map((l) => [l.index, l.name]));
-  const leases = await readLeases(config.paths.leases, { interfaceNames, warn: (file, m) => warn(`${file}: ${m}`) });
+  const leases = await leaseReader(config.paths.leases, { interfaceNames, warn });
   return { kernel, leases, health };
 }
 

@@ -88,6 +88,7 @@ export function parseLeaseFile(
 export async function readLeases(globs: string[], options: ReadLeasesOptions = {}): Promise<Lease[]> {
   const warn = options.warn ?? (() => undefined);
   const files = [...new Set((await Promise.all(globs.map(expandGlob))).flat())].sort();
+  if (files.length === 0) return [];
   const interfaceNames = options.interfaceNames ?? (await readInterfaceNames());
   const perFile = await Promise.all(
     files.map(async (file) => {
