@@ -5,7 +5,8 @@
 //
 // Our own changes come back as kernel events too. They are not filtered: they cost one
 // more snapshot, whose diff is empty, and an empty diff writes nothing, so the loop stops.
-import { observe } from '../engine/cycle';
+import { observe, teardownChanges } from '../engine/cycle';
+import { segmentRegExp } from '../facts/glob';
 import type { HealthStats } from '../health/state';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -14,7 +15,7 @@ import { UplinkdError } from '../errors';
 import type { KernelPort } from '../kernel/port';
 import type { LogFields, Logger } from '../log';
 import type { HealthVerdict, Lease } from '../model/facts';
-import type { Change, DesiredState, KernelState } from '../model/types';
+import type { Change, KernelState } from '../model/types';
 import { plan as makePlan, type UplinkStatus } from '../plan/planner';
 import { formatChange } from '../plan/text';
 import { diff } from '../reconcile/diff';
@@ -477,7 +478,7 @@ export class Daemon {
     for (const glob of this.config.paths.leases) {
       const dir = path.dirname(glob);
       if (/[*?]/.test(dir) || this.watchers.has(dir)) continue;
-      const pattern = globRegExp(path.basename(glob));
+      const pattern = segmentRegExp(path.basename(glob));
       try {
         const watcher = fs.watch(dir, { persistent: false }, (_event, name) => {
           if (name && pattern.test(String(name))) this.markDirty(`lease file ${path.join(dir, String(name))} changed`);
@@ -494,21 +495,9 @@ export class Daemon {
   }
 }
 
-const NOTHING: DesiredState = { routes: [], rules: [], nexthops: [] };
-
-/** The changes that remove everything `config` says uplinkd owns. */
-function teardownChanges(config: Config, kernel: KernelState): Change[] {
-  return diff(NOTHING, kernel, config);
-}
-
-function globRegExp(pattern: string): RegExp {
-  const source = [...pattern].map((ch) => (ch === '*' ? '[^/]*' : ch === '?' ? '[^/]' : ch.replace(/[.+^${}()|[\]\\]/g, '\\$&'))).join('');
-  return new RegExp(`^${source}$`);
-}
-
+/** Ownership is the protocol number (src/reconcile/diff.ts): only a new one hides the old objects. */
 function ownershipChanged(a: Config, b: Config): boolean {
-  const tables = (c: Config) => [c.tableBase, ...c.uplinks.map((u) => u.table)].sort().join(',');
-  return a.protocol !== b.protocol || a.rulePriority !== b.rulePriority || tables(a) !== tables(b);
+  return a.protocol !== b.protocol;
 }
 
 function joinCauses(causes: string[]): string {

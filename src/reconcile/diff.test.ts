@@ -134,8 +134,16 @@ test('down: diffing against an empty desired state removes exactly what uplinkd 
   assert.deepEqual(left.nexthops.map((n) => n.id), [42]);
 });
 
-test('objects of our protocol outside the band or the tables are not ours', () => {
+test('objects of our protocol outside the band or the tables (an earlier configuration\'s) are ours and go', () => {
   const kernel = parseSnapshot(WORLD + 'rule 9000 from all lookup 5 protocol 117\nroute table 5 default via 198.51.100.1 dev if1 proto 117\n');
+  assert.deepEqual(show(diff(EMPTY, kernel, config)), [
+    'ip rule del from all lookup 5 priority 9000 protocol 117',
+    'ip route del default via 198.51.100.1 dev if1 table 5 proto 117',
+  ]);
+});
+
+test('objects of another protocol in our tables and band are not ours', () => {
+  const kernel = parseSnapshot(WORLD + 'rule 10150 from all lookup 1001 protocol 4\nroute table 1001 10.8.0.0/16 via 198.51.100.1 dev if1 proto 4\n');
   assert.deepEqual(diff(EMPTY, kernel, config), []);
 });
 

@@ -1,22 +1,23 @@
 // The smallest ordered change from what the kernel holds to what the planner wants.
-// Only uplinkd's own objects are ever changed (protocol = config.protocol; rules also inside the
-// priority band; routes also inside uplinkd's tables). A desired object whose identity is taken by
+// Only uplinkd's own objects are ever changed (protocol = config.protocol). A desired object whose identity is taken by
 // a foreign object is left alone: the kernel would refuse it (EEXIST), and the planner warns.
 import type { Config } from '../config/types';
-import { inRuleBand, ownedTables } from '../plan/planner';
 import type { Change, DesiredState, KernelState, Nexthop, Route, Rule } from '../model/types';
 import {
   canonicalNexthop, canonicalRoute, canonicalRule, compareNexthops, compareRoutes, compareRules, routeKey, ruleKey, sameNexthop, sameRoute,
 } from './identity';
 
-/** Which observed objects belong to uplinkd. */
+/**
+ * Which observed objects belong to uplinkd: those carrying its protocol number, in any table and
+ * at any priority, so that what an earlier configuration made (other tables, another rule band)
+ * is still recognised and removed rather than left behind.
+ */
 export function ownership(config: Config): {
   route: (r: Route) => boolean; rule: (r: Rule) => boolean; nexthop: (n: Nexthop) => boolean;
 } {
-  const tables = ownedTables(config);
   return {
-    route: (r) => r.protocol === config.protocol && tables.has(r.table),
-    rule: (r) => r.protocol === config.protocol && inRuleBand(config, r.priority),
+    route: (r) => r.protocol === config.protocol,
+    rule: (r) => r.protocol === config.protocol,
     nexthop: (n) => n.protocol === config.protocol,
   };
 }

@@ -54,10 +54,10 @@ const DHCP_CHOICES: Record<string, { cidr: string; gateways: string[] }[]> = {
 const FOREIGN = parseSnapshot(`
 rule 10150 from all lookup 77
 rule 10100 from 192.0.2.99/32 lookup 1001 protocol static
-rule 9000 from all fwmark 0x1 lookup 1001 protocol 117
+rule 9000 from all fwmark 0x1 lookup 1001 protocol static
 route table 1001 100.64.0.0/10 via 10.0.0.254 dev lan0 proto static
 route table 77 default via 10.0.0.254 dev lan0 proto static metric 5
-route table 5 default via 10.0.0.254 dev lan0 proto 117
+route table 5 default via 10.0.0.254 dev lan0 proto boot
 nexthop id 42 via 10.0.0.254 dev lan0 proto static
 `);
 
