@@ -5,6 +5,7 @@ export type ErrorCode =
   | 'netlink'     // malformed or unexpected netlink message
   | 'usage'       // bad command line
   | 'io'          // file or socket error
+  | 'permission'  // the process lacks a capability the command needs
   | 'lab';        // lab setup failed
 
 export interface ConfigLocation {

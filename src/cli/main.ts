@@ -1,6 +1,7 @@
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/types';
 import { EXIT, UplinkdError } from '../errors';
+import { hasNetAdmin } from '../system/capabilities';
 import { parseArgs } from './args';
 import { applyOnce, downOnce, planOnce, type OneShotResult } from './oneshot';
 import { changeCount, formatPlanText, formatStatusText } from './render';
@@ -37,12 +38,15 @@ export async function main(argv: string[]): Promise<number> {
       case 'plan':
         return await planCommand(configFile, formatOption(args.options.format));
       case 'apply':
+        requireNetAdmin('apply');
         return await applyCommand(configFile);
       case 'status':
         return await statusCommand(configFile, args.options.json === true);
       case 'down':
+        requireNetAdmin('down');
         return await downCommand(configFile);
       case 'run': {
+        requireNetAdmin('run');
         const { runDaemon } = await import('../daemon/run');
         return await runDaemon({ configFile, cleanupOnExit: args.options.cleanup === true });
       }
@@ -69,6 +73,13 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (err) {
     return reportError(err);
+  }
+}
+
+/** Commands that change routing fail at once, with the reason, rather than once per change. */
+function requireNetAdmin(command: string): void {
+  if (!hasNetAdmin()) {
+    throw new UplinkdError('permission', `${command} changes routing and needs root (CAP_NET_ADMIN); try: sudo uplinkd ${command}`);
   }
 }
 
