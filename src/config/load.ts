@@ -6,13 +6,14 @@ import { LineCounter, parseDocument } from 'yaml';
 import { UplinkdError } from '../errors';
 import { assignTables, checkUplinkSet, type LanEntry } from './cross';
 import { DEFAULTS } from './defaults';
+import { readHttp } from './http';
 import { isEmpty, Reader, type Field, type Problem } from './reader';
 import type { Config, DefaultMode } from './types';
 import { MAX_TABLE, readIfname, readUplink, type UplinkDraft } from './uplinks';
 import { markMaskProblem, RESERVED_PROTOCOLS, RESERVED_TABLES } from './values';
 
 const TOP_KEYS = [
-  'uplinks', 'lan', 'default', 'table_base', 'rule_priority', 'protocol', 'resilient', 'multipath_hash', 'pinning', 'paths', 'daemon',
+  'uplinks', 'lan', 'default', 'table_base', 'rule_priority', 'protocol', 'resilient', 'multipath_hash', 'pinning', 'paths', 'daemon', 'http',
 ];
 const PINNING_KEYS = ['enabled', 'mark_mask'];
 const RESILIENT_KEYS = ['buckets', 'idle_timer', 'unbalanced_timer'];
@@ -151,6 +152,9 @@ function readConfig(r: Reader): Config | undefined {
   if (paths) readPaths(r, paths, config);
   const daemon = opt('daemon');
   if (daemon) readDaemon(r, daemon, config);
+  const httpField = opt('http');
+  const http = httpField && readHttp(r, httpField);
+  if (http) config.http = http;
   return config;
 }
 

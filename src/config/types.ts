@@ -49,6 +49,13 @@ export interface PinningConfig {
   markMask: number;
 }
 
+/** Where the daemon's read-only status page and Prometheus metrics listen (src/daemon/http.ts). */
+export interface HttpListen {
+  /** IPv4 literal; `localhost` in the file is read as 127.0.0.1 (IPv4 only, like the rest). */
+  host: Ipv4;
+  port: number;
+}
+
 export interface Config {
   /** Path the config was read from (for messages). */
   file: string;
@@ -80,6 +87,8 @@ export interface Config {
     /** Directory of hook executables run on uplink state changes. */
     hooksDir: string;
   };
+  /** Status page and metrics of `uplinkd run`; absent (the default): no socket is opened. */
+  http?: { listen: HttpListen };
   daemon: {
     /** Full resync period, ms. */
     resyncMs: number;

@@ -140,6 +140,9 @@ test('a DHCP address and gateway appearing, then renumbering: the rule and table
   assert.ok(!hasRule(state.rules, /203\.0\.113\.120/), 'stale rule removed');
   assert.ok(state.routes.some((r) => r.table === 1002 && r.dst === '0.0.0.0/0' && r.gateway === '203.0.114.1'));
   assert.equal(h.daemon.status().uplinks.find((u) => u.name === 'isp2')?.state, 'ready');
+  // The metrics counters add up every cycle's changes (start, address, renumbering).
+  assert.deepEqual(h.daemon.status().totals, { applied: h.events('apply').length, failed: 0 });
+  assert.ok(h.daemon.status().totals!.applied > h.daemon.status().lastCycle!.applied, 'more than the last cycle');
   await h.daemon.stop({ cleanup: false });
 });
 

@@ -94,6 +94,8 @@ export interface DaemonStatus {
   lastCycle?: { at: string; causes: string[]; applied: number; failed: number; deferred: number; error?: string };
   /** The last cycle applied everything it wanted (nothing failed or held back). */
   inSync: boolean;
+  /** Changes applied and failed by all cycles since start (metrics counters). */
+  totals?: { applied: number; failed: number };
   uplinks: UplinkStatus[];
   warnings: string[];
   facts: {
@@ -143,6 +145,7 @@ export class Daemon {
   private present = new Set<string>();
   private startedAt = 0;
   private cycles = 0;
+  private totals = { applied: 0, failed: 0 };
   private last: DaemonStatus['lastCycle'];
   private inSync = false;
   private uplinks: UplinkStatus[] = [];
@@ -275,6 +278,7 @@ export class Daemon {
       cycles: this.cycles,
       lastCycle: this.last,
       inSync: this.inSync,
+      totals: { ...this.totals },
       uplinks: this.uplinks,
       warnings: this.warnings,
       facts: this.facts,
@@ -395,6 +399,8 @@ export class Daemon {
     }
 
     const result = await reconcile(this.opts.port, toApply);
+    this.totals.applied += result.applied.length;
+    this.totals.failed += result.failed.length;
     for (const c of result.applied) {
       const fields: LogFields = { change: formatChange(c), cause };
       if (drift.has(c)) fields.reason = 'drift: restoring an object uplinkd owns';

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/types';
-import { applyPinning, formatPinningChange, observePinning, removeOwnedNames, removePinning, syncOwnedNames } from '../engine/cycle';
+import { applyPinning, formatPinningChange, observePinning, removeOwnedNames, removePinning, syncOwnedNames, type PinningPlan } from '../engine/cycle';
 import { EXIT, UplinkdError } from '../errors';
 import { readLeases } from '../facts/leases';
 import { NetlinkKernelPort } from '../kernel/netlink-port';
@@ -14,6 +14,7 @@ import { healthActions } from '../health/actions';
 import { HealthMonitor, type UplinkEndpoint } from '../health/monitor';
 import type { UplinkStatus } from '../plan/planner';
 import { Daemon, type SystemSettings } from './daemon';
+import { packageVersion, StatusHttp, type ServedStatus } from './http';
 import { formatDaemonStatus } from './status-text';
 
 export interface RunOptions {
@@ -25,6 +26,12 @@ export interface RunOptions {
 /** The last known state of flow pinning's nftables table, for `uplinkd status`. */
 interface PinningState {
   status: string;
+  /** The table matches the config; undefined when pinning is disabled or not checked yet (metrics). */
+  inPlace?: boolean;
+}
+
+function pinningInPlace(plan: PinningPlan): boolean | undefined {
+  return plan.desired === undefined ? undefined : plan.observed.kind === 'present' && plan.change === undefined;
 }
 
 /**
@@ -37,11 +44,14 @@ async function syncPinning(config: Config, log: Logger, state: PinningState, cau
     if (plan.warning && plan.status !== state.status) log.warn('pinning', { msg: plan.warning });
     const change = await applyPinning(plan);
     if (change) log.info('apply', { change: formatPinningChange(change), cause });
-    state.status = change ? (await observePinning(config)).status : plan.status;
+    const current = change ? await observePinning(config) : plan;
+    state.status = current.status;
+    state.inPlace = pinningInPlace(current);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     log.error('pinning', { error: message, msg: 'flow pinning is off; routing goes on' });
     state.status = `flow pinning: off: ${message}`;
+    state.inPlace = config.pinning?.enabled ? false : undefined;
   }
 }
 
@@ -104,6 +114,18 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     if (current) void syncPinning(current, log, pinning, 'periodic check: table ip uplinkd missing or changed');
   }, config.daemon.resyncMs);
   pinningCheck.unref();
+  const served = (): ServedStatus => ({
+    ...daemon.status(),
+    pinning: pinning.status,
+    ...(pinning.inPlace !== undefined ? { pinningInPlace: pinning.inPlace } : {}),
+  });
+  // Status page and metrics (http.listen): follows reloads; failing to bind never stops routing.
+  const http = new StatusHttp({ status: served, version: packageVersion() }, log);
+  const reload = async () => {
+    const result = await daemon.reload();
+    await http.configure(daemon.currentConfig()?.http?.listen);
+    return result;
+  };
   let control: ControlServer | undefined;
   try {
     // The socket first: a second daemon must fail before it touches the kernel.
@@ -111,17 +133,18 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
       config.paths.controlSocket,
       {
         status: () => {
-          const s = daemon.status();
+          const s = served();
           // The pinning line goes right under the uplink table.
-          return { ...s, pinning: pinning.status, text: formatDaemonStatus(s).replace('\n\n', `\n\n${pinning.status}\n`) };
+          return { ...s, text: formatDaemonStatus(s).replace('\n\n', `\n\n${pinning.status}\n`) };
         },
-        reload: () => daemon.reload(),
+        reload,
         resync: (cause) => daemon.nudge(cause),
       },
       log,
     );
     await daemon.start();
     health.start();
+    await http.configure(daemon.currentConfig()?.http?.listen);
   } catch (err) {
     clearInterval(pinningCheck);
     await control?.close();
@@ -136,7 +159,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     let stopping = false;
     const onHup = () => {
       log.info('signal', { signal: 'SIGHUP', msg: 'reloading configuration' });
-      void daemon.reload();
+      void reload();
     };
     const onStop = (signal: NodeJS.Signals) => {
       if (stopping) return;
@@ -153,6 +176,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
           log.error('stop', { error: err instanceof Error ? err.message : String(err) });
           code = EXIT.failure;
         }
+        await http.close();
         await control?.close();
         port.close();
         process.off('SIGTERM', onStop);

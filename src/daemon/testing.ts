@@ -3,6 +3,7 @@
 import type { KernelEvent, KernelPort } from '../kernel/port';
 import type { Change, KernelState } from '../model/types';
 import type { Timers } from './daemon';
+import type { ServedStatus } from './http';
 
 /** Timers on a virtual clock: nothing fires until advance(). */
 export class VirtualTimers implements Timers {
@@ -68,4 +69,46 @@ export class CountingPort implements KernelPort {
   close(): void {
     this.kernel.close();
   }
+}
+
+/**
+ * A daemon status as the HTTP endpoint serves it, at SAMPLE_NOW: isp1 ready and monitored (up),
+ * isp2 waiting and monitored but not probed yet (unknown, no RTT/loss), pinning in place.
+ */
+export const SAMPLE_NOW = Date.parse('2026-11-21T10:00:00Z');
+
+export function sampleStatus(): ServedStatus {
+  return {
+    pid: 4242,
+    configFile: '/etc/uplinkd/uplinkd.yaml',
+    startedAt: '2026-11-21T09:00:00.000Z',
+    cycles: 17,
+    lastCycle: { at: '2026-11-21T09:59:58.000Z', causes: ['periodic resync'], applied: 0, failed: 0, deferred: 0 },
+    inSync: true,
+    totals: { applied: 23, failed: 1 },
+    uplinks: [
+      {
+        name: 'isp1', interface: 'if1', table: 1001, dhcp: false, state: 'ready', reason: 'ok',
+        address: '198.51.100.2', prefixlen: 24, network: '198.51.100.0/24', gateway: '198.51.100.1', gatewaySource: 'config',
+        health: 'up', weight: 1, tier: 1, inDefault: true,
+      },
+      { name: 'isp2', interface: 'if2', table: 1002, dhcp: true, state: 'waiting', reason: 'no address on if2 yet', health: 'unknown', weight: 3, tier: 1, inDefault: false },
+    ],
+    warnings: [],
+    facts: { leases: [], health: { isp1: 'up', isp2: 'unknown' }, links: [], addresses: [] },
+    health: {
+      isp1: { state: 'up', since: SAMPLE_NOW - 90_500, rttMs: 12.345, jitterMs: 0.75, lossPct: 2, lastError: null },
+      isp2: { state: 'unknown', since: SAMPLE_NOW - 1_000, rttMs: null, jitterMs: null, lossPct: null, lastError: null },
+    },
+    conflicts: [
+      { object: 'ip rule add from 198.51.100.2/32 lookup 1001 priority 10100 protocol 117', restorations: 6, backoffMs: 2000, retryAt: '2026-11-21T10:00:02.000Z' },
+      { object: 'ip route add default via 198.51.100.1 dev if1 table 1001 proto 117', restorations: 1, backoffMs: 0 },
+    ],
+    events: [
+      { at: '2026-11-21T09:00:00.100Z', event: 'apply', text: 'ip rule add from 198.51.100.2/32 lookup 1001 priority 10100 protocol 117', cause: 'start: adopt and converge' },
+      { at: '2026-11-21T09:30:00.000Z', event: 'health', text: 'isp1: unknown -> up', cause: 'first good round' },
+    ],
+    pinning: 'flow pinning: in place (table ip uplinkd; isp1=0x00010000 isp2=0x00020000, mask 0x00ff0000)',
+    pinningInPlace: true,
+  };
 }
