@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { UplinkdError } from '../errors';
 import type { Change, KernelState, Nexthop, Route, Rule } from '../model/types';
 import type { KernelEvent } from './port';
@@ -100,6 +101,29 @@ async function waitFor(what: string, cond: () => boolean, ms = 3000): Promise<vo
     if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/**
+ * Runs reconcile() over a NetlinkKernelPort of its own inside NS, in one process (NetnsKernelPort's
+ * child answers one call at a time, so it would not pipeline). `before` runs (as `ip` commands) after
+ * the port has read its interface map, so interfaces it creates are unknown to the port.
+ */
+function reconcileInNs(changes: Change[], before: string[][]): { failed: { index: number; errno?: string }[]; applied: number } {
+  const script = `
+    const { execFileSync } = require('node:child_process');
+    const { NetlinkKernelPort } = require(${JSON.stringify(join(__dirname, 'netlink-port.js'))});
+    const { reconcile } = require(${JSON.stringify(join(__dirname, '..', 'reconcile', 'reconcile.js'))});
+    (async () => {
+      const changes = JSON.parse(require('node:fs').readFileSync(0, 'utf8'));
+      const port = await NetlinkKernelPort.open();
+      for (const args of ${JSON.stringify(before)}) execFileSync('ip', args);
+      const r = await reconcile(port, changes);
+      port.close();
+      process.stdout.write(JSON.stringify({ applied: r.applied.length,
+        failed: r.failed.map((f) => ({ index: changes.indexOf(f.change), errno: f.error.detail.errno })) }));
+    })().catch((e) => { process.stderr.write(String(e && e.stack || e)); process.exit(1); });`;
+  return JSON.parse(execFileSync('ip', ['netns', 'exec', NS, process.execPath, '-e', script],
+    { input: JSON.stringify(changes), encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] })) as ReturnType<typeof reconcileInNs>;
 }
 
 const route = (r: Partial<Route> & Pick<Route, 'table' | 'dst'>): Route => ({ type: 'unicast', protocol: P, scope: 'universe', ...r });
@@ -218,6 +242,61 @@ test('NetlinkKernelPort in a network namespace', async (t) => {
         (e: unknown) => e instanceof UplinkdError && e.code === 'kernel' && e.message === 'no interface nope0');
       await assert.rejects(apply({ op: 'replace', kind: 'nexthop', nexthop: { id: 1002, protocol: P, group: [{ id: 999, weight: 1 }] } }),
         (e: unknown) => e instanceof UplinkdError && e.code === 'kernel' && typeof e.detail.errno === 'string');
+    });
+
+    await t.test('pipelined reconcile of ~400 changes in one go: the kernel ends as one by one would leave it', async () => {
+      const nhAdd = (n: Nexthop): Change => ({ op: 'add', kind: 'nexthop', nexthop: n });
+      const group: Nexthop = { id: 3000, protocol: P, group: [{ id: 3001, weight: 2 }, { id: 3002, weight: 1 }] };
+      const viaGroup = route({ table: 3000, dst: '0.0.0.0/0', nhid: 3000 });
+      const perTable = (tb: number): Route[] => [
+        route({ table: tb, dst: '10.91.0.0/24', scope: 'link', dev: 'va', src: '10.91.0.1' }),
+        route({ table: tb, dst: '0.0.0.0/0', gateway: '10.91.0.2', dev: 'va' }),
+        route({ table: tb, dst: '10.92.0.0/24', scope: 'link', dev: 'va2' }),
+      ];
+      const tables = Array.from({ length: 100 }, (_, i) => 3001 + i);
+      const unreachable = route({ table: 3050, dst: '10.99.0.0/24', gateway: '10.55.0.1', dev: 'va' });
+      const changes: Change[] = [
+        nhAdd({ id: 3001, protocol: P, gateway: '10.94.0.2', dev: 'vc' }), // vc is new to the port: links re-read, the rest waits
+        nhAdd({ id: 3002, protocol: P, gateway: '10.91.0.2', dev: 'va' }),
+        nhAdd(group), // needs 3001 in place
+        { op: 'add', kind: 'route', route: viaGroup },
+        ...tables.slice(0, 50).flatMap((tb) => perTable(tb).map((r): Change => ({ op: 'add', kind: 'route', route: r }))),
+        { op: 'add', kind: 'route', route: unreachable }, // fails: ENETUNREACH
+        { op: 'del', kind: 'route', route: unreachable }, // never made: ESRCH, tolerated
+        nhAdd({ id: 3003, protocol: P, gateway: '10.55.0.1', dev: 'va' }), // fails
+        { op: 'add', kind: 'route', route: route({ table: 3101, dst: '0.0.0.0/0', nhid: 3003 }) }, // fails with it
+        ...tables.slice(50).flatMap((tb) => perTable(tb).map((r): Change => ({ op: 'add', kind: 'route', route: r }))),
+        ...tables.map((tb, i): Change => ({ op: 'add', kind: 'rule', rule: rule({ priority: 20000 + i, table: tb, src: `10.91.${i}.1/32` }) })),
+        // The group goes (taking its route); deleting the route then finds no nexthop (EINVAL, tolerated only
+        // if 3000 is gone when the delete is handled, not after the re-add right behind it); then both return.
+        { op: 'del', kind: 'nexthop', nexthop: { id: 3000, protocol: P } },
+        { op: 'del', kind: 'route', route: viaGroup },
+        nhAdd(group),
+        { op: 'add', kind: 'route', route: viaGroup },
+      ];
+      const failedAt = [changes.findIndex((c) => c.kind === 'route' && c.route === unreachable),
+        changes.findIndex((c) => c.kind === 'nexthop' && c.nexthop.id === 3003)];
+      failedAt.push(failedAt[1]! + 1);
+      const r = reconcileInNs(changes, [
+        ['link', 'add', 'vc', 'type', 'veth', 'peer', 'name', 'vd'],
+        ['addr', 'add', '10.94.0.1/24', 'dev', 'vc'],
+        ['link', 'set', 'vc', 'up'],
+        ['link', 'set', 'vd', 'up'],
+      ]);
+      assert.ok(changes.length > 400);
+      assert.deepEqual(r.failed.map((f) => f.index), failedAt);
+      assert.deepEqual(r.failed.map((f) => f.errno), ['ENETUNREACH', 'ENETUNREACH', 'EINVAL']);
+      assert.equal(r.applied, changes.length - 3);
+
+      const mine = (s: string) => Number(s.split(' ')[0]) >= 3000 && Number(s.split(' ')[0]) < 4000;
+      const expected = [viaGroup, ...tables.flatMap(perTable)].map((x) => portRoutes({ links: [], addresses: [], routes: [x], rules: [], nexthops: [] })[0]!);
+      assert.deepEqual(ipRoutes().filter(mine), expected.sort());
+      const s = await p.snapshot();
+      assert.deepEqual(portRoutes(s).filter(mine), ipRoutes().filter(mine));
+      assert.deepEqual(ipRules().filter((x) => Number(x.split(' ')[0]) >= 20000 && Number(x.split(' ')[0]) < 21000),
+        tables.map((tb, i) => [20000 + i, `10.91.${i}.1/32`, tb, '', ''].join(' ')).sort());
+      assert.deepEqual(byId(ipNexthops().filter((n) => n.id >= 3000)), byId([
+        { id: 3001, protocol: P, gateway: '10.94.0.2', dev: 'vc' }, { id: 3002, protocol: P, gateway: '10.91.0.2', dev: 'va' }, group]));
     });
 
     await t.test('subscribe: address, rule, link, nexthop and route events', async () => {

@@ -1,4 +1,4 @@
-// KernelPort over rtnetlink: a handful of dumps for snapshot(), one acked request per change,
+// KernelPort over rtnetlink: a handful of dumps for snapshot(), one acked request per change (pipelined),
 // and a subscriber socket for notifications. Names <-> ifindex are mapped here; the codec is pure.
 import { performance } from 'node:perf_hooks';
 import { UplinkdError } from '../errors';
@@ -25,25 +25,23 @@ export interface NetlinkPortOptions {
 
 const SUBSCRIBED_GROUPS = [C.RTNLGRP_LINK, C.RTNLGRP_IPV4_IFADDR, C.RTNLGRP_IPV4_ROUTE, C.RTNLGRP_IPV4_RULE, C.RTNLGRP_NEXTHOP];
 
-/** How a change is sent, and which errnos mean "already so". */
+/** How a change is sent. */
 interface Request {
   type: number;
   flags: number;
   payload: Buffer;
-  /** e.g. "add route" */
-  what: string;
-  /** The object in iproute2-like syntax. */
-  object: string;
-  tolerated: string[];
 }
 
 const OP_FLAGS = { add: C.NLM_F_CREATE | C.NLM_F_EXCL, replace: C.NLM_F_CREATE | C.NLM_F_REPLACE, del: 0 } as const;
-const TOLERATED = { add: ['EEXIST'], replace: [], del: ['ENOENT', 'ESRCH'] } as const;
+/** Which errnos mean "already so". */
+const TOLERATED: Record<Change['op'], readonly string[]> = { add: ['EEXIST'], replace: [], del: ['ENOENT', 'ESRCH'] };
 
 export class NetlinkKernelPort implements KernelPort {
   private links = new Map<number, string>();
   private names: IfNames = ifNamesFrom([]);
   private readonly subscriptions = new Set<Subscription>();
+  /** Set while a change waits for the links to be re-read: later changes queue behind it. */
+  private held: Promise<void> | undefined;
 
   private constructor(
     private readonly client: NetlinkClient,
@@ -77,32 +75,36 @@ export class NetlinkKernelPort implements KernelPort {
     return { links, addresses, routes, rules, nexthops };
   }
 
-  async apply(change: Change): Promise<void> {
-    let req: Request;
-    try {
-      req = this.encode(change);
-    } catch (e) {
-      if (!isNoInterface(e)) throw e;
-      await this.readLinks(); // the interface may be newer than our map
+  /**
+   * Requests leave in call order, so several applies may be outstanding at once (reconcile pipelines
+   * them) and the kernel still handles the changes in order. A change naming an interface missing from
+   * the map waits for the links to be re-read; later changes wait behind it rather than overtake it,
+   * since they may depend on it (a group on a new nexthop, a route on the group).
+   */
+  apply(change: Change): Promise<void> {
+    if (!this.held) {
+      let req: Request | undefined;
       try {
         req = this.encode(change);
-      } catch (again) {
-        // The kernel drops routes and nexthops with their device: nothing left to delete.
-        if (change.op === 'del' && isNoInterface(again)) return;
-        throw again;
+      } catch (e) {
+        if (!isNoInterface(e)) return Promise.reject(e);
       }
+      if (req) return this.send(change, req);
     }
-    try {
-      await this.client.request(req.type, req.flags, req.payload);
-    } catch (e) {
-      const errno = e instanceof UplinkdError ? e.detail.errno : undefined;
-      if (errno && req.tolerated.includes(errno)) return;
-      // Deleting a route whose nexthop object is gone fails with EINVAL; the kernel dropped
-      // such routes together with the nexthop, so the route is gone too.
-      if (errno === 'EINVAL' && change.kind === 'route' && change.op === 'del' && change.route.nhid !== undefined
-        && !(await this.nexthopExists(change.route.nhid))) return;
-      throw new UplinkdError('kernel', `${req.what} failed: ${errno ?? (e as Error).message}: ${req.object}`, { errno, cause: e });
-    }
+    const prior = this.held;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => { release = resolve; });
+    this.held = gate;
+    return (async () => {
+      try {
+        await prior;
+        const req = await this.encodeWithCurrentLinks(change);
+        if (req) return this.send(change, req); // in the client's queue before the gate opens
+      } finally {
+        if (this.held === gate) this.held = undefined;
+        release();
+      }
+    })();
   }
 
   subscribe(onEvent: (e: KernelEvent) => void, onOverrun: () => void): () => void {
@@ -129,6 +131,44 @@ export class NetlinkKernelPort implements KernelPort {
     for (const s of this.subscriptions) s.close();
     this.subscriptions.clear();
     this.client.close();
+  }
+
+  /** Encodes `change`, re-reading the links once if it names an interface the map lacks; undefined = nothing to do. */
+  private async encodeWithCurrentLinks(change: Change): Promise<Request | undefined> {
+    try {
+      return this.encode(change);
+    } catch (e) {
+      if (!isNoInterface(e)) throw e;
+    }
+    await this.readLinks(); // the interface may be newer than our map
+    try {
+      return this.encode(change);
+    } catch (again) {
+      // The kernel drops routes and nexthops with their device: nothing left to delete.
+      if (change.op === 'del' && isNoInterface(again)) return undefined;
+      throw again;
+    }
+  }
+
+  /** Hands the request to the client now (synchronously: the client sends in call order) and waits for its ack. */
+  private async send(change: Change, req: Request): Promise<void> {
+    const acked = this.client.request(req.type, req.flags, req.payload);
+    // Deleting a route whose nexthop object is gone fails with EINVAL; the kernel dropped such routes
+    // together with the nexthop, so the route is gone too. The question goes right behind the delete,
+    // so its answer is the kernel's state when the delete was handled, not after later changes.
+    const nexthopGone = change.kind === 'route' && change.op === 'del' && change.route.nhid !== undefined
+      ? this.nexthopExists(change.route.nhid).then((exists) => !exists)
+      : undefined;
+    nexthopGone?.catch(() => undefined); // only awaited when the delete fails
+    try {
+      await acked;
+    } catch (e) {
+      const errno = e instanceof UplinkdError ? e.detail.errno : undefined;
+      if (errno && TOLERATED[change.op].includes(errno)) return;
+      if (errno === 'EINVAL' && nexthopGone && (await nexthopGone)) return;
+      throw new UplinkdError('kernel', `${change.op} ${change.kind} failed: ${errno ?? (e as Error).message}: ${describeChange(change)}`,
+        { errno, cause: e });
+    }
   }
 
   private async nexthopExists(id: number): Promise<boolean> {
@@ -164,31 +204,17 @@ export class NetlinkKernelPort implements KernelPort {
 
   private encode(change: Change): Request {
     const { op } = change;
-    const base = { flags: OP_FLAGS[op], tolerated: [...TOLERATED[op]] };
+    const flags = OP_FLAGS[op];
     switch (change.kind) {
       case 'route':
-        return {
-          ...base,
-          type: op === 'del' ? C.RTM_DELROUTE : C.RTM_NEWROUTE,
-          payload: encodeRoute(change.route, this.names, op === 'del'),
-          what: `${op} route`,
-          object: describeRoute(change.route),
-        };
+        return { flags, type: op === 'del' ? C.RTM_DELROUTE : C.RTM_NEWROUTE, payload: encodeRoute(change.route, this.names, op === 'del') };
       case 'rule':
-        return {
-          ...base,
-          type: op === 'del' ? C.RTM_DELRULE : C.RTM_NEWRULE,
-          payload: encodeRule(change.rule),
-          what: `${op} rule`,
-          object: describeRule(change.rule),
-        };
+        return { flags, type: op === 'del' ? C.RTM_DELRULE : C.RTM_NEWRULE, payload: encodeRule(change.rule) };
       case 'nexthop':
         return {
-          ...base,
+          flags,
           type: op === 'del' ? C.RTM_DELNEXTHOP : C.RTM_NEWNEXTHOP,
           payload: op === 'del' ? encodeNexthopDelete(change.nexthop.id) : encodeNexthop(change.nexthop, this.names),
-          what: `${op} nexthop`,
-          object: describeNexthop(change.nexthop),
         };
     }
   }
@@ -228,6 +254,15 @@ export class NetlinkKernelPort implements KernelPort {
       default:
         return undefined;
     }
+  }
+}
+
+/** The object in iproute2-like syntax, for error messages (made only when one is). */
+function describeChange(change: Change): string {
+  switch (change.kind) {
+    case 'route': return describeRoute(change.route);
+    case 'rule': return describeRule(change.rule);
+    case 'nexthop': return describeNexthop(change.nexthop);
   }
 }
 

@@ -9,16 +9,36 @@ export interface ReconcileResult {
   failed: { change: Change; error: UplinkdError }[];
 }
 
-export async function reconcile(port: KernelPort, changes: Change[]): Promise<ReconcileResult> {
-  const result: ReconcileResult = { applied: [], failed: [] };
-  for (const change of changes) {
-    try {
-      await port.apply(change);
-      result.applied.push(change);
-    } catch (e) {
-      const error = e instanceof UplinkdError ? e : new UplinkdError('kernel', e instanceof Error ? e.message : String(e), { cause: e });
-      result.failed.push({ change, error });
+/** Changes handed to the port before the first of them has to finish (the netlink client's own window). */
+export const RECONCILE_WINDOW = 64;
+
+/**
+ * Calls port.apply() for the changes in their order without waiting for each, at most `window`
+ * unfinished at a time: a port that sends in call order (KernelPort.apply) keeps the kernel seeing
+ * them in order, and a later change that depends on a failed one fails as it would one by one.
+ * Results are in change order whatever order they finished in.
+ */
+export async function reconcile(port: KernelPort, changes: Change[], window = RECONCILE_WINDOW): Promise<ReconcileResult> {
+  const errors: (UplinkdError | undefined)[] = new Array(changes.length);
+  let next = 0;
+  // Each worker takes the next change when its last one finished; apply() is called synchronously
+  // after next++, so changes are handed over in index order.
+  const worker = async (): Promise<void> => {
+    while (next < changes.length) {
+      const i = next++;
+      try {
+        await port.apply(changes[i]!);
+      } catch (e) {
+        errors[i] = e instanceof UplinkdError ? e : new UplinkdError('kernel', e instanceof Error ? e.message : String(e), { cause: e });
+      }
     }
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(Math.max(1, window), changes.length) }, worker));
+  const result: ReconcileResult = { applied: [], failed: [] };
+  changes.forEach((change, i) => {
+    const error = errors[i];
+    if (error) result.failed.push({ change, error });
+    else result.applied.push(change);
+  });
   return result;
 }
