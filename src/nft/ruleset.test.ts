@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { testConfig } from '../plan/test-support';
@@ -80,4 +81,36 @@ test('the hash follows the content: interfaces, order and mask change it; addres
 test('no table when pinning is off', () => {
   assert.equal(renderPinning(config({ pinning: { enabled: false, markMask: 0x00ff0000 } })), undefined);
   assert.equal(renderPinning(config({ pinning: undefined })), undefined);
+});
+
+/** 64 uplinks with the longest names the config allows. */
+function bigConfig(): Config {
+  const uplinks = Array.from({ length: 64 }, (_, i) => ({
+    name: `uplink-with-a-long-name-${String(i).padStart(7, '0')}`, // 32 characters
+    interface: `veth-up${String(i).padStart(4, '0')}`, // 15 characters, the kernel's maximum
+    address: `10.1.${i}.2/24`,
+    gateway: `10.1.${i}.1`,
+  }));
+  return testConfig(uplinks, { lan: ['if0'], pinning: { enabled: true, markMask: 0x00ff0000 } });
+}
+
+test('every comment fits nft\'s 128-byte limit, also with 64 uplinks of the longest names', () => {
+  const r = renderPinning(bigConfig());
+  assert.ok(r);
+  const comments = [...r.table.matchAll(/comment "([^"]*)"/g)].map((m) => m[1]!);
+  assert.equal(comments.length, 1 + 64 * 4);
+  for (const c of comments) assert.ok(Buffer.byteLength(c) <= 128, `${Buffer.byteLength(c)} bytes: ${c}`);
+});
+
+test('nft accepts the 64-uplink table (checked with nft -c in a throwaway namespace)', (t) => {
+  if (process.getuid?.() !== 0) return t.skip('needs root: nft -c talks to the kernel inside a namespace');
+  if (spawnSync('nft', ['--version']).status !== 0) return t.skip('nft is not installed (Debian package nftables)');
+  const ns = `ulnft-${process.pid}`;
+  assert.equal(spawnSync('ip', ['netns', 'add', ns]).status, 0);
+  try {
+    const r = spawnSync('ip', ['netns', 'exec', ns, 'nft', '-c', '-f', '-'], { input: renderPinning(bigConfig())!.script, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+  } finally {
+    spawnSync('ip', ['netns', 'del', ns]);
+  }
 });

@@ -62,7 +62,8 @@ export function renderPinning(config: Config): PinningRuleset | undefined {
   const hook = { prerouting: 'type filter hook prerouting', output: 'type route hook output', postrouting: 'type filter hook postrouting' };
   const body = (hash: string): string => [
     `table ${PIN_TABLE} {`,
-    `\tcomment "uplinkd flow pinning, mark mask ${mask}: ${marks.map((m) => `${m.uplink}=${hex32(m.mark)}`).join(' ')}"`,
+    // nft caps comments at 128 bytes: the per-uplink marks are in the rules, not here.
+    `\tcomment "uplinkd flow pinning, mark mask ${mask} (docs/pinning.md)"`,
     ...PIN_CHAINS.flatMap((chain) => [
       `\tchain ${chain} {`,
       `\t\t${hook[chain]} priority mangle; policy accept;`,
