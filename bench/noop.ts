@@ -32,7 +32,7 @@ export const noopBenchmark: Benchmark = {
     const body = [
       table(['ms per cycle', 'p50', 'p90', 'p99', 'max'], [
         row('**total (as the daemon runs a cycle)**', r.total),
-        row('read: snapshot ∥ lease files (concurrently, as the daemon)', r.observe),
+        row('observe: snapshot, then lease files (as the daemon)', r.observe),
         row('plan', r.plan),
         row('diff', r.diff),
         row('snapshot alone (5 rtnetlink dumps + decode)', r.snapshotAlone),
@@ -50,7 +50,7 @@ export const noopBenchmark: Benchmark = {
       '',
       `**Method.** Router namespace \`ulb-noop\` with ${N} static veth uplinks and \`lan0\` (as in benchmark 2), balance mode. A process inside `
         + 'it (bench/probes/noop.ts) applies once, then runs the daemon\'s cycle (`Daemon.cycle()` in src/daemon/daemon.ts) with one open '
-        + '`NetlinkKernelPort`: `port.snapshot()` and `readLeases()` concurrently, `plan()`, `diff()`; every cycle must find 0 changes. '
+        + '`NetlinkKernelPort`: `observe()` (src/engine/cycle.ts: `port.snapshot()`, then `readLeases()` with the snapshot\'s interface names), `plan()`, `diff()`; every cycle must find 0 changes. '
         + 'Then it times `port.snapshot()` and `readLeases()` each alone, and each dump on a plain `NetlinkClient`, receiving and '
         + 'decoding separately.',
     ];

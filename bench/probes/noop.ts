@@ -1,12 +1,13 @@
 // Runs inside a benchmark router namespace with N static uplinks. Applies once, then times
 // reconcile cycles with nothing to change as the daemon runs them on every event and resync
-// (snapshot and lease read together, plan, diff); then the snapshot and the lease read each
+// (observe: snapshot then lease files; plan; diff); then the snapshot and the lease read each
 // alone; then each dump of the snapshot split into kernel round trip and decode.
 // Prints one JSON line.
 import { performance } from 'node:perf_hooks';
 import { applyOnce } from '../../src/cli/oneshot';
 import { loadConfig } from '../../src/config/load';
 import { UplinkdError } from '../../src/errors';
+import { observe } from '../../src/engine/cycle';
 import { readLeases } from '../../src/facts/leases';
 import { NetlinkKernelPort } from '../../src/kernel/netlink-port';
 import * as C from '../../src/netlink/constants';
@@ -57,9 +58,9 @@ async function main(args: NoopArgs): Promise<NoopResult> {
     total: [], observe: [], plan: [], diff: [], snapshotAlone: [], leasesAlone: [], dumps: [],
   };
   for (let i = 0; i < args.warmup + args.iterations; i++) {
-    // As Daemon.cycle() does it (src/daemon/daemon.ts).
+    // As Daemon.cycle() does it (src/daemon/daemon.ts): the engine's observe, then plan, then diff.
     const t0 = performance.now();
-    const [kernel, leases] = await Promise.all([port.snapshot(), readLeases(config.paths.leases)]);
+    const { kernel, leases } = await observe(port, config, {}, () => undefined);
     const t1 = performance.now();
     const p = plan(config, { kernel, leases, health: {} });
     const t2 = performance.now();
