@@ -36,7 +36,8 @@ describe('status page', () => {
     const apply = html.indexOf('ip rule add from 198.51.100.2/32');
     assert.ok(health > 0 && apply > 0, 'both events are shown');
     assert.ok(health < html.lastIndexOf('ip rule add from 198.51.100.2/32 lookup 1001 priority 10100 protocol 117</td>'), 'newest first');
-    assert.deepEqual(rowCells(html, '2026-11-21T09:30:00.000Z'), ['2026-11-21T09:30:00.000Z', 'health', 'isp1: unknown -&gt; up', 'first good round']);
+    assert.deepEqual(rowCells(html, '09:30:00.000'), ['09:30:00.000', 'health', 'isp1: unknown -&gt; up', 'first good round']);
+    assert.match(html, /<time datetime="2026-11-21T09:30:00\.000Z" title="2026-11-21T09:30:00\.000Z">09:30:00\.000<\/time>/);
     assert.match(html, /flow pinning: in place/);
     assert.match(html, /restored 6x recently, held back until 2026-11-21T10:00:02\.000Z/);
   });

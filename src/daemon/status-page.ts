@@ -63,6 +63,12 @@ function summary(s: ServedStatus): string[] {
 }
 
 /** The whole page for one status taken at `now` (epoch ms). */
+/** `11:03:33.229` with the full timestamp on hover: the date is the same for most events and made the column wrap. */
+function timeOfDay(iso: string): string {
+  const time = /T(\d\d:\d\d:\d\d(?:\.\d+)?)/.exec(iso)?.[1] ?? iso;
+  return `<time datetime="${escapeHtml(iso)}" title="${escapeHtml(iso)}">${escapeHtml(time)}</time>`;
+}
+
 export function renderStatusPage(s: ServedStatus, now: number): string {
   const parts = [
     '<!doctype html>',
@@ -90,7 +96,7 @@ export function renderStatusPage(s: ServedStatus, now: number): string {
   if (events.length === 0) parts.push('<p>none yet</p>');
   else {
     parts.push('<table>', row(['Time', 'Event', 'What', 'Cause'], 'th'));
-    for (const e of events) parts.push(row([escapeHtml(e.at), escapeHtml(e.event), escapeHtml(e.text), escapeHtml(e.cause ?? '-')]));
+    for (const e of events) parts.push(row([timeOfDay(e.at), escapeHtml(e.event), escapeHtml(e.text), escapeHtml(e.cause ?? '-')]));
     parts.push('</table>');
   }
   parts.push(
