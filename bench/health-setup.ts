@@ -38,7 +38,7 @@ export async function healthLab(short: string): Promise<HealthLab> {
       await addSecondTarget(lab);
       const config = path.join(lab.stateDir, monitor ? 'health.yaml' : 'plain.yaml');
       await fs.writeFile(config, healthDaemonConfig(lab, socket, monitor ? {} : { monitored: [] }));
-      h.daemon = await startDaemon(lab, config);
+      h.daemon = await startDaemon(lab.ns.router, config);
       if (monitor) {
         await waitForVerdict(socket, 'isp1', 'up', 10_000);
         await waitForVerdict(socket, 'isp2', 'up', 10_000);

@@ -1,8 +1,9 @@
 // Benchmark 4: the daemon's memory and CPU while nothing happens, with 4 uplinks.
 import { readFileSync } from 'node:fs';
+import { startDaemon, stopDaemon } from '../src/lab/daemon';
 import { run, sleep } from '../src/lab/exec';
 import type { Benchmark } from './registry';
-import { buildRouter, commOf, startDaemon, stateDir, writeFile } from './netns';
+import { buildRouter, commOf, stateDir, writeFile } from './netns';
 import { table } from './report';
 import { fmt } from './stats';
 import { renderConfig, routerSpec, scaleUplinks } from './topology';
@@ -40,7 +41,7 @@ export const idleBenchmark: Benchmark = {
     let ticks: number;
     let cpuPct: number;
     try {
-      const pid = daemon.pid;
+      const pid = daemon.child.pid ?? -1;
       const comm = commOf(pid);
       if (comm !== 'node') throw new Error(`pid ${pid} is '${comm}', not the daemon's node process`);
       const status = () => memoryOf(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -58,9 +59,9 @@ export const idleBenchmark: Benchmark = {
       cpuPct = ((ticks / tck) / ((Date.now() - t0) / 1000)) * 100;
       end = status();
     } finally {
-      await daemon.stop();
+      await stopDaemon(daemon, 'SIGTERM');
     }
-    const applies = (daemon.log().match(/event=apply /g) ?? []).length;
+    const applies = (daemon.lines.join('\n').match(/event=apply /g) ?? []).length;
     const body = [
       table(['', 'value', 'target'], [
         ['RSS when ready (VmRSS)', `${fmt(ready.rssMb)} MB`, ''],

@@ -1,11 +1,10 @@
 // The benchmarks' own network namespaces (all named `ulb-...`), the processes they start in
 // them, and their removal on every exit path. Nothing here touches the host namespace.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { UplinkdError } from '../src/errors';
-import { inNs, ipIn, run, sleep } from '../src/lab/exec';
-import { UPLINKD_BIN } from '../src/lab/inspect';
+import { inNs, ipIn, run } from '../src/lab/exec';
+import { killNamespaceProcesses, listNamespaces } from '../src/lab/lab';
 
 export const BENCH_PREFIX = 'ulb-';
 /** Config files, sockets and name files of the benchmarks' uplinkd runs; never /etc. */
@@ -29,34 +28,12 @@ export async function createNamespace(name: string): Promise<string> {
 }
 
 async function benchNamespaces(): Promise<string[]> {
-  const r = await run('ip', ['netns', 'list'], { allowFail: true });
-  return r.stdout.split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(BENCH_PREFIX));
+  return (await listNamespaces()).filter((n) => n.startsWith(BENCH_PREFIX));
 }
 
-async function pidsIn(namespaces: readonly string[]): Promise<number[]> {
-  const pids: number[] = [];
-  for (const ns of namespaces) {
-    const r = await run('ip', ['netns', 'pids', ns], { allowFail: true });
-    pids.push(...r.stdout.split(/\s+/).filter(Boolean).map(Number));
-  }
-  return pids.filter((p) => Number.isInteger(p) && p > 1 && p !== process.pid);
-}
-
-function signalAll(pids: readonly number[], sig: NodeJS.Signals): void {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, sig);
-    } catch {
-      // already gone
-    }
-  }
-}
-
-/** Every process in the namespaces was started by a benchmark: TERM, then KILL what is left; then the namespaces go. */
+/** Every process in the namespaces was started by a benchmark: stop them, then the namespaces go. */
 async function removeNamespaces(namespaces: readonly string[]): Promise<void> {
-  signalAll(await pidsIn(namespaces), 'SIGTERM');
-  for (let i = 0; i < 20 && (await pidsIn(namespaces)).length > 0; i++) await sleep(100);
-  signalAll(await pidsIn(namespaces), 'SIGKILL');
+  await killNamespaceProcesses(namespaces);
   for (const ns of namespaces) {
     await run('ip', ['netns', 'del', ns], { allowFail: true });
     await fs.rm(stateDir(ns), { recursive: true, force: true });
@@ -150,57 +127,6 @@ export async function runProbe<T>(ns: string, probe: string, args: unknown, time
   return JSON.parse(last) as T;
 }
 
-export interface RunningDaemon {
-  /** The node process's pid (`ip netns exec` execs it in place). */
-  pid: number;
-  child: ChildProcess;
-  /** The last few KB of its log, for error messages. */
-  log(): string;
-  stop(): Promise<void>;
-}
-
-/** `uplinkd run -c config` inside `ns`, resolved once it logged `event=ready`. */
-export function startDaemon(ns: string, config: string, timeoutMs = 15_000): Promise<RunningDaemon> {
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, UPLINKD_BIN, 'run', '-c', config], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let log = '';
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const daemon: RunningDaemon = {
-    pid: child.pid ?? -1,
-    child,
-    log: () => log,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(killer);
-    },
-  };
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const fail = (why: string) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      child.kill('SIGKILL');
-      reject(new UplinkdError('lab', `uplinkd run in ${ns} ${why}:\n${log.slice(-2000)}`));
-    };
-    const timer = setTimeout(() => fail(`was not ready after ${timeoutMs} ms`), timeoutMs);
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-      log = (log + d).slice(-8192);
-      if (settled || !log.includes('event=ready')) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(daemon);
-    });
-    child.on('exit', (code) => fail(`exited with ${code} before it was ready`));
-    child.on('error', (e) => fail(`could not start (${e.message})`));
-  });
-}
-
-/** The command name of a pid, to check that a pid is the daemon's node process. */
 export function commOf(pid: number): string {
   return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
 }

@@ -1,6 +1,7 @@
 // Benchmark 1: DHCP renumbering, from the kernel's address event to the new rule and routes.
 import type { Benchmark } from './registry';
-import { buildRouter, runProbe, startDaemon, stateDir, writeFile } from './netns';
+import { startDaemon, stopDaemon } from '../src/lab/daemon';
+import { buildRouter, runProbe, stateDir, writeFile } from './netns';
 import type { RenumberArgs, RenumberResult, RenumberSample } from './probes/renumber';
 import { table } from './report';
 import { fmt, summarize } from './stats';
@@ -29,14 +30,14 @@ export const renumberBenchmark: Benchmark = {
       iface: 'wan0', table: 1001, rulePriority: 10100,
       warmup: 5, iterations: quick ? 20 : 300, gapMs: 40, timeoutMs: 3000,
     };
-    progress(`${args.iterations} renumberings (+${args.warmup} warm-up) against uplinkd run (pid ${daemon.pid})`);
+    progress(`${args.iterations} renumberings (+${args.warmup} warm-up) against uplinkd run (pid ${daemon.child.pid})`);
     let r: RenumberResult;
     try {
       r = await runProbe<RenumberResult>(router, 'renumber', args, 600_000);
     } finally {
-      await daemon.stop();
+      await stopDaemon(daemon, 'SIGTERM');
     }
-    if (r.samples.length === 0) throw new Error(`no renumbering converged (timeouts ${r.timeouts}); daemon log:\n${daemon.log()}`);
+    if (r.samples.length === 0) throw new Error(`no renumbering converged (timeouts ${r.timeouts}); daemon log:\n${daemon.lines.join('\n')}`);
     const converged = r.samples.map((s) => Math.max(s.rule, s.connected, s.defaultRoute));
     const everything = r.samples.map((s) => Math.max(s.rule, s.connected, s.defaultRoute, s.nexthop, s.oldRuleGone));
     const row = (label: string, xs: number[]) => {

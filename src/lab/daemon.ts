@@ -1,4 +1,5 @@
-// Running `uplinkd run` inside the lab's router and reading its log, for the demo, tests and benchmarks.
+// Running `uplinkd run` inside a namespace (the lab's router, a benchmark's) and reading its log,
+// for the demo, the tests and the benchmarks.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { leaseGlob } from './dhcp';
 import { renderLabConfig } from './config';
@@ -19,9 +20,12 @@ export function daemonConfig(lab: LabInfo, socket: string, extra = ''): string {
   return `${text}  control_socket: ${JSON.stringify(socket)}\ndaemon:\n  debounce: 5ms\n  resync_interval: 5s\n${extra}`;
 }
 
-/** Starts `uplinkd run -c config` in the router; resolves once it logged readiness. */
-export async function startDaemon(lab: LabInfo, config: string, onLine?: (line: string) => void): Promise<RunningDaemon> {
-  const child = spawn('ip', nsArgv(lab.ns.router, process.execPath, [UPLINKD_BIN, 'run', '-c', config]), {
+/**
+ * Starts `uplinkd run -c config` in namespace `ns`; resolves once it logged readiness.
+ * `ip netns exec` execs node in place, so `child.pid` is the daemon's pid.
+ */
+export async function startDaemon(ns: string, config: string, onLine?: (line: string) => void): Promise<RunningDaemon> {
+  const child = spawn('ip', nsArgv(ns, process.execPath, [UPLINKD_BIN, 'run', '-c', config]), {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, UPLINKD_LOG_LEVEL: 'info' },
   });
@@ -38,11 +42,14 @@ export async function startDaemon(lab: LabInfo, config: string, onLine?: (line: 
   return d;
 }
 
+/** Sends `signal` and waits for the exit; a daemon still running 5 s later is killed. */
 export async function stopDaemon(d: RunningDaemon, signal: NodeJS.Signals): Promise<void> {
   if (d.child.exitCode !== null || d.child.signalCode !== null) return;
   const exited = new Promise((resolve) => d.child.once('exit', resolve));
   d.child.kill(signal);
+  const killer = setTimeout(() => d.child.kill('SIGKILL'), 5_000);
   await exited;
+  clearTimeout(killer);
 }
 
 export async function waitForLine(d: RunningDaemon, pattern: RegExp, timeoutMs: number): Promise<string> {

@@ -89,7 +89,7 @@ async function daemonPart(lab: LabInfo): Promise<void> {
   const socket = path.join(lab.stateDir, 'control.sock');
   const config = path.join(lab.stateDir, 'daemon.yaml');
   await fs.writeFile(config, daemonConfig(lab, socket));
-  daemon = await startDaemon(lab, config, (line) => console.log(`  | ${line}`));
+  daemon = await startDaemon(lab.ns.router, config, (line) => console.log(`  | ${line}`));
   await showUplinkd(lab, ['status', '-c', config]);
 
   step('isp2 renumbers: its DHCP server now hands out 203.0.113.200-210 behind gateway 203.0.113.254');
@@ -148,7 +148,7 @@ async function healthPart(lab: LabInfo): Promise<void> {
   await fs.writeFile(config, healthDaemonConfig(lab, socket));
   console.log(`  (config ${config}: each uplink has  monitor: {targets: [${labTargets(lab).join(', ')}]})`);
   const started = Date.now();
-  const d = await startDaemon(lab, config, (line) => {
+  const d = await startDaemon(lab.ns.router, config, (line) => {
     if (HEALTH_LOG.test(line)) console.log(`  | +${((Date.now() - started) / 1000).toFixed(3)}s ${line}`);
   });
   daemon = d;

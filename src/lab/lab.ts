@@ -206,8 +206,8 @@ export async function labDown(prefix = DEFAULT_PREFIX, stateRoot = DEFAULT_STATE
   return { namespaces: present, killed };
 }
 
-/** Every process inside the namespaces was started by the lab: TERM them, then KILL what is left. */
-async function killNamespaceProcesses(namespaces: string[]): Promise<number[]> {
+/** Every process inside the namespaces was started by the lab (or a benchmark): TERM them, then KILL what is left. */
+export async function killNamespaceProcesses(namespaces: readonly string[]): Promise<number[]> {
   const pidsNow = async () => {
     const all: number[] = [];
     for (const n of namespaces) {

@@ -36,7 +36,7 @@ describe('uplinkd run (issue 3)', { skip: NEEDS_ROOT }, () => {
     socket = path.join(lab.stateDir, 'control.sock');
     config = path.join(lab.stateDir, 'daemon.yaml');
     await fs.writeFile(config, daemonConfig(lab, socket));
-    daemon = await startDaemon(lab, config);
+    daemon = await startDaemon(lab.ns.router, config);
   });
 
   after(async () => {
@@ -120,7 +120,7 @@ describe('uplinkd run (issue 3)', { skip: NEEDS_ROOT }, () => {
     await stopDaemon(daemon!, 'SIGKILL');
     daemon = undefined;
     assert.deepEqual(owned(await routingState(lab.ns.router)), owned(before), 'routing stays while the daemon is gone');
-    daemon = await startDaemon(lab, config); // the stale control socket is replaced
+    daemon = await startDaemon(lab.ns.router, config); // the stale control socket is replaced
     await settled(lab);
     assert.deepEqual(await routingState(lab.ns.router), before);
     const applies = daemon.lines.filter((l) => /event=apply /.test(l));

@@ -57,7 +57,7 @@ describe('health monitoring and failover (issue 4)', { skip: NEEDS_ROOT }, () =>
     if (daemon) await stopDaemon(daemon, 'SIGTERM');
     daemon = undefined;
     await fs.writeFile(config, healthDaemonConfig(lab, socket, { hooksDir, ...opts }));
-    daemon = await startDaemon(lab, config);
+    daemon = await startDaemon(lab.ns.router, config);
     await waitForVerdict(socket, 'isp1', 'up', UP_MS);
     await waitForVerdict(socket, 'isp2', 'up', UP_MS);
   };

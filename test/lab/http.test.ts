@@ -52,7 +52,7 @@ describe('uplinkd run: status page and metrics', { skip: NEEDS_ROOT }, () => {
     lab = await freshLab({ prefix: PREFIX, isp1: 'static', isp2: 'dhcp', dhcpClient: 'dhclient' });
     config = path.join(lab.stateDir, 'daemon.yaml');
     await fs.writeFile(config, daemonConfig(lab, path.join(lab.stateDir, 'control.sock'), `http:\n  listen: "${LISTEN}"\n`));
-    daemon = await startDaemon(lab, config);
+    daemon = await startDaemon(lab.ns.router, config);
   });
 
   after(async () => {

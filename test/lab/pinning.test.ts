@@ -240,7 +240,7 @@ describe('flow pinning (issue 4)', { skip: NEEDS_ROOT }, () => {
     const socket = path.join(lab.stateDir, 'pinning-control.sock');
     const file = path.join(lab.stateDir, 'pinning-daemon.yaml');
     await fs.writeFile(file, daemonConfig(lab, socket));
-    const daemon = await startDaemon(lab, file);
+    const daemon = await startDaemon(lab.ns.router, file);
     try {
       await waitForLine(daemon, /event=apply change="nft -f - <<< 'table ip uplinkd/, 5_000);
       assert.ok((await nftTables(lab.ns.router)).includes('table ip uplinkd'));
