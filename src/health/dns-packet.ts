@@ -29,3 +29,12 @@ export function dnsResponseId(datagram: Buffer): number | undefined {
   if (datagram.length < 12 || (datagram[2] & 0x80) === 0) return undefined;
   return datagram.readUInt16BE(0);
 }
+
+/** The test responders' answer to any query: the same id and question, flagged as a response, NXDOMAIN. */
+export function nxdomainReply(query: Buffer): Buffer | undefined {
+  if (query.length < 12) return undefined;
+  const reply = Buffer.from(query);
+  reply[2] = 0x81; // QR, RD
+  reply[3] = 0x83; // RA, NXDOMAIN
+  return reply;
+}

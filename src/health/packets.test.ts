@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { dnsQuery, dnsResponseId, PROBE_NAME } from './dns-packet';
+import { dnsQuery, dnsResponseId, nxdomainReply, PROBE_NAME } from './dns-packet';
 import { echoRequest, internetChecksum, parseIcmp } from './icmp-packet';
 
 /** An IPv4 header (no options) in front of `payload`. */
@@ -82,6 +82,14 @@ describe('DNS probe packets', () => {
     assert.equal(dnsResponseId(response), 42);
     assert.equal(dnsResponseId(dnsQuery(42)), undefined, 'a query is not a response');
     assert.equal(dnsResponseId(Buffer.alloc(5)), undefined);
+  });
+
+  it('the test responders answer any query with its id, as a response, NXDOMAIN', () => {
+    const reply = nxdomainReply(dnsQuery(7))!;
+    assert.equal(dnsResponseId(reply), 7);
+    assert.equal(reply[3]! & 0x0f, 3, 'NXDOMAIN');
+    assert.deepEqual(reply.subarray(4), dnsQuery(7).subarray(4), 'the question is kept');
+    assert.equal(nxdomainReply(Buffer.alloc(11)), undefined, 'too short for a header');
   });
 
   it('refuses labels longer than 63 bytes', () => {

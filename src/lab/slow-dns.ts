@@ -4,6 +4,7 @@
 // Prints "listening ADDR:PORT" when ready; runs until killed.
 import dgram from 'node:dgram';
 import { parseArgs } from 'node:util';
+import { nxdomainReply } from '../health/dns-packet';
 import { contains, isCidr } from '../model/ipv4';
 
 const { values } = parseArgs({
@@ -24,10 +25,8 @@ if (!values.address || !Number.isInteger(port) || !(delayMs >= 0) || !isCidr(slo
 
 const udp = dgram.createSocket('udp4');
 udp.on('message', (msg, peer) => {
-  if (msg.length < 12) return;
-  const reply = Buffer.from(msg);
-  reply[2] = 0x81; // QR, RD
-  reply[3] = 0x83; // RA, NXDOMAIN
+  const reply = nxdomainReply(msg);
+  if (!reply) return;
   const send = () => udp.send(reply, peer.port, peer.address);
   if (contains(slowFrom, peer.address)) setTimeout(send, delayMs);
   else send();

@@ -4,6 +4,7 @@
 import dgram from 'node:dgram';
 import http from 'node:http';
 import net from 'node:net';
+import { nxdomainReply } from '../dns-packet';
 
 export const RESPONDER_PORTS = { tcp: 7, http: 80, dns: 53 };
 
@@ -17,11 +18,8 @@ function main(dnsAddresses: string[]): void {
   for (const address of dnsAddresses) {
     const udp = dgram.createSocket('udp4');
     udp.on('message', (msg, rinfo) => {
-      if (msg.length < 12) return;
-      const reply = Buffer.from(msg);
-      reply[2] = 0x81; // QR, RD
-      reply[3] = 0x83; // RA, NXDOMAIN
-      udp.send(reply, rinfo.port, rinfo.address);
+      const reply = nxdomainReply(msg);
+      if (reply) udp.send(reply, rinfo.port, rinfo.address);
     });
     udp.bind(RESPONDER_PORTS.dns, address, ready);
   }
