@@ -9,7 +9,7 @@ import { labDown } from '../../src/lab/lab';
 import type { LabInfo } from '../../src/lab/topology';
 import { freshLab, NEEDS_ROOT } from './support';
 
-const PREFIX = 'ult6-';
+const PREFIX = `ult6${process.pid % 1000}-`;
 
 describe('bad config (issue 2)', { skip: NEEDS_ROOT }, () => {
   let lab: LabInfo;

@@ -7,7 +7,7 @@ import type { LabInfo } from '../../src/lab/topology';
 import { flowsPerUplink, startTcpEcho, tcpTally } from '../../src/lab/traffic';
 import { apply, binomialTolerance, freshLab, NEEDS_ROOT, writeConfig } from './support';
 
-const PREFIX = 'ult2-';
+const PREFIX = `ult2${process.pid % 1000}-`;
 const PORT = 8082;
 const FLOWS = 400;
 

@@ -12,7 +12,7 @@ import type { LabInfo } from '../../src/lab/topology';
 import { startTcpEcho } from '../../src/lab/traffic';
 import { apply, assertAllReachable, down, freshLab, NEEDS_ROOT, reachUplinks } from './support';
 
-const PREFIX = 'ulhw-';
+const PREFIX = `ulhw${process.pid % 1000}-`;
 const PORT = 8085;
 
 interface RouteGet {

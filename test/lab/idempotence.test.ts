@@ -8,7 +8,7 @@ import { labDown } from '../../src/lab/lab';
 import type { LabInfo } from '../../src/lab/topology';
 import { apply, changesApplied, down, freshLab, NEEDS_ROOT } from './support';
 
-const PREFIX = 'ult5-';
+const PREFIX = `ult5${process.pid % 1000}-`;
 
 describe('apply twice, down, foreign objects (issue 2)', { skip: NEEDS_ROOT }, () => {
   let lab: LabInfo;

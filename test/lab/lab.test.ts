@@ -9,7 +9,7 @@ import type { LabInfo } from '../../src/lab/topology';
 import { flowsPerUplink, ping, startTcpEcho, tcpProbe, tcpTally } from '../../src/lab/traffic';
 import { freshLab, NEEDS_ROOT, withLab } from './support';
 
-const PREFIX = 'ult0-';
+const PREFIX = `ult0${process.pid % 1000}-`;
 
 /** True once no process has this pid (it may take a moment to be reaped). */
 async function gone(pid: number): Promise<boolean> {
@@ -90,7 +90,7 @@ describe('lab (no uplinkd)', { skip: NEEDS_ROOT }, () => {
 describe('lab DHCP clients', { skip: NEEDS_ROOT }, () => {
   for (const client of ['dhcpcd', 'udhcpc'] as const) {
     it(`${client} leases both uplinks and writes lease files src/facts reads`, async () => {
-      await withLab({ prefix: 'ult0c-', dhcpClient: client, isp1: 'dhcp', isp2: 'dhcp' }, async (lab) => {
+      await withLab({ prefix: `ult0c${process.pid % 1000}-`, dhcpClient: client, isp1: 'dhcp', isp2: 'dhcp' }, async (lab) => {
         const leases = await readLeases(lab.leaseGlobs);
         for (const u of lab.uplinks) {
           assert.equal(u.mode, 'dhcp');

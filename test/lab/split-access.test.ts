@@ -7,7 +7,7 @@ import type { LabInfo } from '../../src/lab/topology';
 import { startTcpEcho } from '../../src/lab/traffic';
 import { apply, assertAllReachable, assertDhcpUplinkRouted, down, freshLab, NEEDS_ROOT, reachUplinks } from './support';
 
-const PREFIX = 'ult1-';
+const PREFIX = `ult1${process.pid % 1000}-`;
 const PORT = 8081;
 
 describe('split access (issue 2)', { skip: NEEDS_ROOT }, () => {

@@ -6,7 +6,7 @@ import { labDown, labUp, vlanDriverMissing } from '../../src/lab/lab';
 import { flowsPerUplink, startTcpEcho, tcpTally } from '../../src/lab/traffic';
 import { apply, assertAllReachable, assertDhcpUplinkRouted, binomialTolerance, freshLab, NEEDS_ROOT, reachUplinks } from './support';
 
-const PREFIX = 'ult4-';
+const PREFIX = `ult4${process.pid % 1000}-`;
 const PORT = 8084;
 
 describe('VLAN lab (issue 2)', { skip: NEEDS_ROOT }, () => {
