@@ -26,7 +26,7 @@ commands:
   lab down [--prefix P]
                                             the network-namespace lab
 
--c/--config FILE defaults to ${DEFAULT_CONFIG}.`;
+-c/--config FILE defaults to ${DEFAULT_CONFIG}. uplinkd --version prints the version.`;
 
 export async function main(argv: string[]): Promise<number> {
   try {
@@ -63,6 +63,12 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'lab':
         return await labCommand(args.positional, args.options);
+      case '--version':
+      case 'version': {
+        const { packageVersion } = await import('../daemon/http');
+        console.log(`uplinkd ${packageVersion()}`);
+        return EXIT.ok;
+      }
       case 'help':
       case '--help':
       case '-h':
