@@ -8,6 +8,7 @@ apt-get update
 apt-get install -y --no-install-recommends \
   iproute2 nftables conntrack iputils-ping procps util-linux \
   dnsmasq-base isc-dhcp-client dhcpcd-base udhcpc \
-  python3 make g++
+  python3 make g++ \
+  dpkg-dev binutils lintian systemd man-db
 npm ci
 npm run build
