@@ -61,8 +61,8 @@ const LIST_ITEM = /^\s*(?:[-*]|\d+\.)\s+/;
 
 /**
  * Markdown -> man(7) roff. `# ` headings are dropped (the .TH line names the page), `## ` become
- * .SH (upper case), `### ` .SS. A table becomes a tagged list: the first column is the tag and the
- * other columns follow, each after its header when there are more than two.
+ * .SH (upper case), `### ` .SS. A table becomes a tagged list: the first column is the tag, then
+ * the middle columns each after its header, then the last column.
  */
 export function markdownToRoff(page: ManPage): string {
   const out: string[] = [
@@ -98,11 +98,12 @@ export function markdownToRoff(page: ManPage): string {
       const [header, , ...body] = rows;
       for (const row of body) {
         out.push('.TP', protectLine(inline(row[0] ?? '')));
-        const rest = row.slice(1).filter((c) => c !== '');
-        rest.forEach((cell, j) => {
+        // Middle columns carry their header ("default: 1000"); the last one is the description.
+        const rest = row.slice(1).map((cell, j) => ({ cell, label: j + 2 < row.length ? header[j + 1] : '' }))
+          .filter(({ cell }) => cell !== '');
+        rest.forEach(({ cell, label }, j) => {
           if (j > 0) out.push('.br');
-          const label = row.length > 2 && header[j + 1] ? `${inline(header[j + 1])}: ` : '';
-          out.push(protectLine(`${label}${inline(cell)}`));
+          out.push(protectLine(`${label ? `${inline(label)}: ` : ''}${inline(cell)}`));
         });
       }
       continue;
