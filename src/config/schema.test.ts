@@ -36,6 +36,8 @@ interface Schema {
 }
 
 const schema = JSON.parse(readFileSync(path.join(__dirname, '..', '..', '..', 'src', 'config', 'uplinkd.schema.json'), 'utf8')) as Schema;
+const TOP_SCHEMA = schema.properties ?? {};
+const UPLINK_SCHEMA = TOP_SCHEMA.uplinks?.items?.properties ?? {};
 const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false });
 const validate = ajv.compile(schema);
 
@@ -80,7 +82,10 @@ interface Example {
   text: string;
 }
 
-/** Every ```yaml block of README.md and docs/*.md; a fragment is completed with one uplink. */
+/**
+ * Every ```yaml block of README.md and docs/*.md. A fragment is completed: a list is the uplinks, a
+ * mapping of uplink keys (e.g. only `monitor:`) is one uplink, other mappings get one uplink added.
+ */
 function docExamples(): Example[] {
   const files = ['README.md', ...readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
   const out: Example[] = [];
@@ -91,8 +96,11 @@ function docExamples(): Example[] {
       const data = parse(m[1]) as Json;
       const where = `${file}:${line}`;
       if (Array.isArray(data)) out.push({ where, text: stringify({ uplinks: data }) });
-      else if (data && typeof data === 'object' && !('uplinks' in data))
-        out.push({ where, text: stringify({ uplinks: [{ name: 'isp1', interface: 'if1', dhcp: true }], ...data }) });
+      else if (data && typeof data === 'object' && !('uplinks' in data)) {
+        const uplink = { name: 'isp1', interface: 'if1', dhcp: true };
+        const ofUplink = Object.keys(data).every((k) => k in UPLINK_SCHEMA && !(k in TOP_SCHEMA));
+        out.push({ where, text: stringify(ofUplink ? { uplinks: [{ ...uplink, ...data }] } : { uplinks: [uplink], ...data }) });
+      }
       else out.push({ where, text: m[1] });
     }
   }
