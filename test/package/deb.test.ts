@@ -82,6 +82,7 @@ describe('Debian package', () => {
       'usr/share/uplinkd/uplinkd.schema.json', 'usr/share/doc/uplinkd/copyright', 'usr/share/doc/uplinkd/changelog.gz',
     ]) assert.ok(existsSync(path.join(x, p)), `${p} missing`);
     assert.equal(readlinkSync(path.join(x, 'usr/bin/uplinkd')), '../lib/uplinkd/bin/uplinkd');
+    ok(run('bash', ['-n', path.join(x, 'usr/share/bash-completion/completions/uplinkd')]), 'bash -n on the completion');
     assert.ok(statSync(path.join(x, 'usr/lib/uplinkd/bin/uplinkd')).mode & 0o111, 'the program is executable');
     assert.match(readFileSync(path.join(x, 'usr/lib/uplinkd/bin/uplinkd'), 'utf8'), /^#!\/usr\/bin\/node\n/);
     assert.deepEqual(readFileSync(path.join(x, 'usr/share/uplinkd/uplinkd.schema.json'), 'utf8'),
