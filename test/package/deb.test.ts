@@ -162,7 +162,7 @@ describe('Debian package', () => {
     const probe = `
       const { loadIcmpAddon } = require(${JSON.stringify(path.join(lib, 'dist/src/health/native.js'))});
       const icmp = loadIcmpAddon();
-      if (typeof icmp.open !== 'function') throw new Error('no open() in the ICMP addon');
+      if (process.getuid() === 0) icmp.close(icmp.open('127.0.0.1', null, () => {})); // a raw socket needs CAP_NET_RAW
       require(${JSON.stringify(path.join(lib, 'node_modules/netlink'))});
       console.log(JSON.stringify(Object.keys(require.cache)));`;
     const loaded = JSON.parse(ok(run(process.execPath, ['-e', probe], { cwd: work, env }), 'loading the native code')) as string[];
