@@ -63,8 +63,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'lab':
         return await labCommand(args.positional, args.options);
-      case '--version':
-      case 'version': {
+      case '--version': {
         const { packageVersion } = await import('../daemon/http');
         console.log(`uplinkd ${packageVersion()}`);
         return EXIT.ok;
