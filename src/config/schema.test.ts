@@ -6,7 +6,8 @@
 //   the valid fixtures, and rejects every invalid fixture the validator rejects, except the ones in
 //   test/fixtures/config/invalid-semantic/ (checks across values JSON Schema cannot express);
 // - renaming or deleting any key of an example, or putting a mapping where a scalar was, is
-//   accepted or rejected by both alike.
+//   accepted or rejected by both alike;
+// - every default the schema shows in an editor reads as the validator's default.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -225,5 +226,32 @@ test('every section: the schema declares exactly the keys the validator knows', 
   }
   for (const at of schemaSections(schema, '', new Map()).keys()) {
     assert.ok(sections.has(at), `the schema's section '${at}' is read by no example: add one to docs/ or test/fixtures/config/valid/`);
+  }
+});
+
+test("every default the schema shows an editor is the validator's default", () => {
+  const base = (): Record<string, Json> => ({
+    uplinks: [{ name: 'isp1', interface: 'if1', address: '198.51.100.2/24', gateway: '198.51.100.1', monitor: { targets: ['192.0.2.1'] } }],
+  });
+  const withDefaults: [string, Json][] = [];
+  const collect = (s: Schema & { default?: Json }, at: string) => {
+    if (s.default !== undefined) withDefaults.push([at, s.default]);
+    for (const [key, child] of Object.entries(s.properties ?? {})) collect(child, at ? `${at}.${key}` : key);
+    if (s.items) collect(s.items, `${at}[0]`);
+  };
+  collect(schema, '');
+  assert.ok(withDefaults.length >= 20, `only ${withDefaults.length} defaults`);
+  const expected = parseConfig(stringify(base()), FILE);
+  for (const [at, value] of withDefaults) {
+    // Set the key to the schema's default in the base document; the validator must read the same config.
+    const doc = base();
+    const tokens = at.match(/[^.[\]]+/g)!;
+    let node = doc as Record<string, Json>;
+    for (const t of tokens.slice(0, -1)) {
+      node[t] ??= {};
+      node = node[t] as Record<string, Json>;
+    }
+    node[tokens[tokens.length - 1]] = value;
+    assert.deepEqual(parseConfig(stringify(doc), FILE), expected, `${at}: the schema's default ${JSON.stringify(value)} is not the validator's`);
   }
 });
