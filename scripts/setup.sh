@@ -7,7 +7,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends \
   iproute2 nftables conntrack iputils-ping procps util-linux \
-  dnsmasq-base isc-dhcp-client dhcpcd-base udhcpc \
+  dnsmasq-base isc-dhcp-client dhcpcd-base udhcpc systemd \
   python3 make g++
 npm ci
 npm run build
