@@ -3,7 +3,7 @@ import type { Config } from '../config/types';
 import { EXIT, UplinkdError } from '../errors';
 import { hasNetAdmin } from '../system/capabilities';
 import { parseArgs } from './args';
-import { applyOnce, downOnce, planOnce, type OneShotResult } from './oneshot';
+import { applyOnce, downOnce, markNeighbourWarnings, planOnce, type OneShotResult } from './oneshot';
 import { changeCount, formatPlanText, formatStatusText } from './render';
 import { formatPinningChange } from '../engine/cycle';
 import { formatChange } from '../plan/text';
@@ -103,6 +103,11 @@ function formatOption(value: string | true | undefined): PlanFormat {
 async function check(configFile: string): Promise<number> {
   const config = await loadConfig(configFile);
   console.log(`${configFile}: ok (${config.uplinks.length} uplinks, default ${config.default})`);
+  try {
+    for (const w of await markNeighbourWarnings(config)) warn(w);
+  } catch (err) {
+    warn(`cannot look for other programs' marks: ${err instanceof Error ? err.message : String(err)}`);
+  }
   return EXIT.ok;
 }
 

@@ -11,6 +11,7 @@ import {
 import { pinMarks } from '../nft/marks';
 import { DEFAULT_DST, formatRoute, formatRule, formatNexthop } from './text';
 import { missingGatewayReason } from './lease-reason';
+import { fwmarkRuleWarnings } from './mark-warnings';
 
 export type UplinkState = 'ready' | 'waiting' | 'no-interface' | 'link-down' | 'no-address' | 'no-gateway' | 'unhealthy';
 
@@ -275,6 +276,7 @@ export function plan(config: Config, facts: Facts): Plan {
   }
 
   warnings.push(...collisionWarnings(config, kernel));
+  warnings.push(...fwmarkRuleWarnings(config, kernel));
   for (const [net, names] of sharedNetworks(uplinks)) warnings.push(`uplinks ${names.join(', ')} share the network ${net}: each one's table routes it through its own interface only`);
 
   return {
