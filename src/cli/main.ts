@@ -22,7 +22,7 @@ commands:
   run     [-c FILE] [--cleanup]             run the daemon (follows the kernel, DHCP, health)
   reload  [-c FILE]                         make the running daemon re-read its file
   hook    [-c FILE] [--cause TEXT]          nudge the running daemon to resync (for DHCP-client hooks)
-  lab up [--vlan] [--prefix P] [--isp1 static|dhcp] [--isp2 static|dhcp] [--client dhclient|dhcpcd|udhcpc]
+  lab up [--vlan] [--prefix P] [--isp1 static|dhcp] [--isp2 static|dhcp] [--client dhclient|dhcpcd|udhcpc|networkd]
   lab down [--prefix P]
                                             the network-namespace lab
 
@@ -217,9 +217,9 @@ function providerMode(value: string | true | undefined): 'static' | 'dhcp' | und
   throw new UplinkdError('usage', `--isp1/--isp2 take static or dhcp (got ${String(value)})`);
 }
 
-function dhcpClientOption(value: string | true | undefined): 'dhclient' | 'dhcpcd' | 'udhcpc' | undefined {
-  if (value === undefined || value === 'dhclient' || value === 'dhcpcd' || value === 'udhcpc') return value;
-  throw new UplinkdError('usage', `--client takes dhclient, dhcpcd or udhcpc (got ${String(value)})`);
+function dhcpClientOption(value: string | true | undefined): 'dhclient' | 'dhcpcd' | 'udhcpc' | 'networkd' | undefined {
+  if (value === undefined || value === 'dhclient' || value === 'dhcpcd' || value === 'udhcpc' || value === 'networkd') return value;
+  throw new UplinkdError('usage', `--client takes dhclient, dhcpcd, udhcpc or networkd (got ${String(value)})`);
 }
 
 /** A short cause for `uplinkd hook` from the environment DHCP clients give their hooks. */
