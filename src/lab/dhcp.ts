@@ -24,17 +24,23 @@ export function gatewayOptions(gateway: Ipv4, how: LabDhcpGateway): string[] {
   }
 }
 
-/**
- * Starts dnsmasq (DHCP only, `--port=0`) on the provider's customer interface; it daemonizes.
- * `gateway` overrides the provider's gateway in the options (an on-link gateway outside the prefix).
- */
+/** How a provider's DHCP server describes the link beyond its range. */
+export interface DhcpServerOptions {
+  /** Option 3, option 121 only, or both (default option 3). */
+  gateway?: LabDhcpGateway;
+  /** The gateway address sent (default the provider's): one outside the prefix makes an on-link gateway. */
+  via?: Ipv4;
+  /** Subnet mask sent in option 1 instead of the range's, e.g. 255.255.255.255 for a /32 address. */
+  netmask?: string;
+}
+
+/** Starts dnsmasq (DHCP only, `--port=0`) on the provider's customer interface; it daemonizes. */
 export async function startDhcpServer(
   ns: string,
   provider: Provider,
   stateDir: string,
   leaseSeconds = 3600,
-  how: LabDhcpGateway = 'router',
-  gateway: Ipv4 = provider.gateway,
+  opts: DhcpServerOptions = {},
 ): Promise<void> {
   const base = path.join(stateDir, `dnsmasq.${provider.name}`);
   const mask = prefixToMask(provider.prefixlen);
@@ -46,7 +52,8 @@ export async function startDhcpServer(
     '--dhcp-authoritative',
     '--no-ping', // no ICMP check before offering a new address: it delays each first lease by seconds
     `--dhcp-range=${provider.dhcpRange[0]},${provider.dhcpRange[1]},${mask},${leaseSeconds}`,
-    ...gatewayOptions(gateway, how),
+    ...gatewayOptions(opts.via ?? provider.gateway, opts.gateway ?? 'router'),
+    ...(opts.netmask ? [`--dhcp-option=option:netmask,${opts.netmask}`] : []),
     `--dhcp-leasefile=${base}.leases`,
     `--pid-file=${base}.pid`,
     `--log-facility=${base}.log`,

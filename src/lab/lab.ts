@@ -122,7 +122,7 @@ async function build(prefix: string, stateDir: string, roles: Role[], opts: LabO
   ]);
   await nft(ns('router'), routerNat(PROVIDERS.map(uplinkIf)));
 
-  for (const p of PROVIDERS) await startDhcpServer(ns(p.name), p, stateDir, 3600, opts.dhcpGateway ?? 'router');
+  for (const p of PROVIDERS) await startDhcpServer(ns(p.name), p, stateDir, 3600, { gateway: opts.dhcpGateway ?? 'router' });
 
   const uplinks: LabUplink[] = [];
   for (const [i, p] of PROVIDERS.entries()) {
