@@ -7,8 +7,8 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends \
   iproute2 nftables conntrack iputils-ping procps util-linux \
-  dnsmasq-base isc-dhcp-client dhcpcd-base udhcpc \
+  dnsmasq-base isc-dhcp-client dhcpcd-base udhcpc systemd \
   python3 make g++ \
-  dpkg-dev binutils lintian systemd man-db
+  dpkg-dev binutils lintian man-db
 npm ci
 npm run build

@@ -3,7 +3,7 @@ import type { Config } from '../config/types';
 import { EXIT, UplinkdError } from '../errors';
 import { hasNetAdmin } from '../system/capabilities';
 import { parseArgs } from './args';
-import { applyOnce, downOnce, planOnce, type OneShotResult } from './oneshot';
+import { applyOnce, downOnce, markNeighbourWarnings, planOnce, type OneShotResult } from './oneshot';
 import { changeCount, formatPlanText, formatStatusText } from './render';
 import { formatPinningChange } from '../engine/cycle';
 import { formatChange } from '../plan/text';
@@ -22,7 +22,7 @@ commands:
   run     [-c FILE] [--cleanup]             run the daemon (follows the kernel, DHCP, health)
   reload  [-c FILE]                         make the running daemon re-read its file
   hook    [-c FILE] [--cause TEXT]          nudge the running daemon to resync (for DHCP-client hooks)
-  lab up [--vlan] [--prefix P] [--isp1 static|dhcp] [--isp2 static|dhcp] [--client dhclient|dhcpcd|udhcpc]
+  lab up [--vlan] [--prefix P] [--isp1 static|dhcp] [--isp2 static|dhcp] [--client dhclient|dhcpcd|udhcpc|networkd]
   lab down [--prefix P]
                                             the network-namespace lab
 
@@ -108,6 +108,11 @@ function formatOption(value: string | true | undefined): PlanFormat {
 async function check(configFile: string): Promise<number> {
   const config = await loadConfig(configFile);
   console.log(`${configFile}: ok (${config.uplinks.length} uplinks, default ${config.default})`);
+  try {
+    for (const w of await markNeighbourWarnings(config)) warn(w);
+  } catch (err) {
+    warn(`cannot look for other programs' marks: ${err instanceof Error ? err.message : String(err)}`);
+  }
   return EXIT.ok;
 }
 
@@ -217,9 +222,9 @@ function providerMode(value: string | true | undefined): 'static' | 'dhcp' | und
   throw new UplinkdError('usage', `--isp1/--isp2 take static or dhcp (got ${String(value)})`);
 }
 
-function dhcpClientOption(value: string | true | undefined): 'dhclient' | 'dhcpcd' | 'udhcpc' | undefined {
-  if (value === undefined || value === 'dhclient' || value === 'dhcpcd' || value === 'udhcpc') return value;
-  throw new UplinkdError('usage', `--client takes dhclient, dhcpcd or udhcpc (got ${String(value)})`);
+function dhcpClientOption(value: string | true | undefined): 'dhclient' | 'dhcpcd' | 'udhcpc' | 'networkd' | undefined {
+  if (value === undefined || value === 'dhclient' || value === 'dhcpcd' || value === 'udhcpc' || value === 'networkd') return value;
+  throw new UplinkdError('usage', `--client takes dhclient, dhcpcd, udhcpc or networkd (got ${String(value)})`);
 }
 
 /** A short cause for `uplinkd hook` from the environment DHCP clients give their hooks. */

@@ -8,6 +8,8 @@ import {
   type Cycle, type PinningChange, type PinningPlan,
 } from '../engine/cycle';
 import { setMultipathHashPolicy } from '../system/sysctl';
+import { firewallMarkWarnings } from '../nft/neighbours-io';
+import { fwmarkRuleWarnings } from '../plan/mark-warnings';
 
 export interface OneShotResult extends Cycle {
   /** Flow pinning's nftables table (src/nft): wanted, found, the change between. */
@@ -41,12 +43,17 @@ async function withPort<T>(fn: (port: KernelPort) => Promise<T>): Promise<T> {
 
 /** What `apply` would change, without changing anything. Health is unknown outside the daemon. */
 export function planOnce(config: Config, warn: (m: string) => void): Promise<OneShotResult> {
-  return withPort(async (port) => ({ ...computeCycle(config, await observe(port, config, {}, (file, m) => warn(`${file}: ${m}`))), pinning: await observePinning(config) }));
+  return withPort(async (port) => {
+    const cycle = computeCycle(config, await observe(port, config, {}, (file, m) => warn(`${file}: ${m}`)));
+    cycle.plan.warnings.push(...(await firewallMarkWarnings(config)));
+    return { ...cycle, pinning: await observePinning(config) };
+  });
 }
 
 export function applyOnce(config: Config, warn: (m: string) => void): Promise<ApplyResult> {
   return withPort(async (port) => {
     const cycle = computeCycle(config, await observe(port, config, {}, (file, m) => warn(`${file}: ${m}`)));
+    cycle.plan.warnings.push(...(await firewallMarkWarnings(config)));
     for (const w of cycle.plan.warnings) warn(w);
     const pinning = await observePinning(config);
     if (pinning.warning) warn(pinning.warning);
@@ -63,6 +70,16 @@ export function applyOnce(config: Config, warn: (m: string) => void): Promise<Ap
     const result = await reconcile(port, cycle.changes);
     return { ...cycle, pinning, ...result, ...(pinningApplied ? { pinningApplied } : {}), ...(pinningFailed ? { pinningFailed } : {}) };
   });
+}
+
+/**
+ * For `check`: foreign fwmark rules and firewall rules whose marks overlap pinning.mark_mask
+ * (docs/pinning.md). Reading the kernel needs no privilege for rules; firewall rules it cannot
+ * read (nft needs CAP_NET_ADMIN) are left out.
+ */
+export async function markNeighbourWarnings(config: Config): Promise<string[]> {
+  const rules = await withPort(async (port) => fwmarkRuleWarnings(config, await port.snapshot()));
+  return [...rules, ...(await firewallMarkWarnings(config))];
 }
 
 export function downOnce(config: Config): Promise<DownResult> {

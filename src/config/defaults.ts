@@ -15,7 +15,12 @@ export const DEFAULTS = {
   resilient: { buckets: 128, idleTimer: 2, unbalancedTimer: 10 },
   /** Without pinning, buckets are all that keeps NATed flows on their uplink: move only long-idle ones, never force. */
   resilientUnpinned: { idleTimer: 30, unbalancedTimer: 0 },
-  pinning: { enabled: true, markMask: 0x00ff0000 },
+  /**
+   * Bits 24-30: clear of Tailscale (0x00ff0000), kube-proxy (0x4000, 0x8000), Cilium's magic marks
+   * (0x0f00), Istio, mwan3 (0x3f00), wg-quick (51820 = 0xca6c) and the small marks admins use;
+   * inside Calico's mask (0xffff0000) and Cilium's identity bits (docs/pinning.md, Marks).
+   */
+  pinning: { enabled: true, markMask: 0x7f000000 },
   paths: {
     rtTables: '/etc/iproute2/rt_tables.d/uplinkd.conf',
     rtProtos: '/etc/iproute2/rt_protos.d/uplinkd.conf',

@@ -22,9 +22,9 @@ function problem(text: string): { field: string; message: string } {
   assert.fail('expected the configuration to be rejected');
 }
 
-test('pinning is on by default with mask 0x00ff0000 and the pinned resilient timers', () => {
+test('pinning is on by default with mask 0x7f000000 and the pinned resilient timers', () => {
   const c = parseConfig(UPLINKS, FILE);
-  assert.deepEqual(c.pinning, { enabled: true, markMask: 0x00ff0000 });
+  assert.deepEqual(c.pinning, { enabled: true, markMask: 0x7f000000 });
   assert.deepEqual(c.resilient, { buckets: 128, idleTimer: 2, unbalancedTimer: 10 });
 });
 

@@ -45,7 +45,7 @@ export interface UplinkConfig {
 /** Flow pinning (docs/pinning.md): connections keep the uplink they first left through. */
 export interface PinningConfig {
   enabled: boolean;
-  /** The bits of the packet and conntrack marks uplinkd uses; contiguous, e.g. 0x00ff0000. */
+  /** The bits of the packet and conntrack marks uplinkd uses; contiguous, e.g. 0x7f000000. */
   markMask: number;
 }
 

@@ -84,9 +84,9 @@ function editDistance(a: string, b: string): number {
  */
 export function markMaskProblem(mask: number, uplinks: number): string | undefined {
   const hex = `0x${mask.toString(16).padStart(8, '0')}`;
-  if (!Number.isInteger(mask) || mask <= 0 || mask > 0xffffffff) return `${mask} is not a 32-bit mask (expected e.g. 0x00ff0000)`;
+  if (!Number.isInteger(mask) || mask <= 0 || mask > 0xffffffff) return `${mask} is not a 32-bit mask (expected e.g. 0x7f000000)`;
   const run = mask >>> markShift(mask);
-  if ((run & (run + 1)) !== 0) return `${hex} is not one run of bits (expected e.g. 0x00ff0000)`;
+  if ((run & (run + 1)) !== 0) return `${hex} is not one run of bits (expected e.g. 0x7f000000)`;
   if (uplinks > run) return `${hex} holds marks for ${run} uplinks, not ${uplinks} (expected a wider mask)`;
   return undefined;
 }

@@ -8,6 +8,7 @@ import { EXIT, UplinkdError } from '../errors';
 import { readLeases } from '../facts/leases';
 import { NetlinkKernelPort } from '../kernel/netlink-port';
 import { createLogger, isLogLevel, type Logger } from '../log';
+import { firewallMarkWarnings } from '../nft/neighbours-io';
 import { setMultipathHashPolicy } from '../system/sysctl';
 import { startControlServer, queryDaemon, type ControlServer } from './control';
 import { healthActions } from '../health/actions';
@@ -60,6 +61,7 @@ function systemSettings(log: Logger, pinning: PinningState): SystemSettings {
   return {
     async sync(config: Config) {
       await syncPinning(config, log, pinning, 'start or reload');
+      for (const msg of await firewallMarkWarnings(config)) log.warn('pinning', { msg });
       await syncOwnedNames(config);
       if (config.multipathHashPolicy !== undefined) await setMultipathHashPolicy(config.multipathHashPolicy);
     },

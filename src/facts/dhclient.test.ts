@@ -53,6 +53,7 @@ test('last lease block per interface wins; gateway is the first router', () => {
       file: '/var/lib/dhcp/dhclient.leases',
       address: '198.51.100.7',
       gateway: '198.51.100.1',
+      router: '198.51.100.1',
     },
     {
       interface: 'wan0',
@@ -60,6 +61,7 @@ test('last lease block per interface wins; gateway is the first router', () => {
       file: '/var/lib/dhcp/dhclient.leases',
       address: '192.0.2.121',
       gateway: '192.0.2.254',
+      router: '192.0.2.254',
       expiresAt: 1795255669000,
     },
   ]);

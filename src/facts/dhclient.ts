@@ -5,6 +5,7 @@
 import type { Lease } from '../model/facts';
 import { UplinkdError } from '../errors';
 import { firstIpv4, isIpv4 } from './ipv4';
+import { applyRoutingOptions, decodeClasslessRoutes, type RoutingOptions } from './classless';
 
 type Token = { kind: 'word' | 'string' | 'punct'; text: string };
 
@@ -81,22 +82,42 @@ export function parseDhclientTime(words: string[]): number | undefined {
   return Date.UTC(y, mo - 1, d, h, mi, s);
 }
 
+/**
+ * Names dhclient gives options 121 and 249: Debian's dhclient.conf declares
+ * `rfc3442-classless-static-routes code 121 = array of unsigned integer 8`, other configs use
+ * other names, and an undeclared option is written as `unknown-<code>`.
+ */
+const CLASSLESS_NAMES = new Set(['rfc3442-classless-static-routes', 'classless-static-routes', 'unknown-121']);
+const MS_CLASSLESS_NAMES = new Set(['ms-classless-static-routes', 'unknown-249']);
+
+/** An option's octets: `0,192,0,2,1` (array of unsigned integer 8) or `0:c0:0:2:1` (hex, for unknown options). */
+function optionOctets(words: string[]): number[] {
+  const text = words.join('');
+  const hex = text.includes(':');
+  const octets = text.split(hex ? ':' : ',').map((w) => (hex ? /^[0-9a-f]{1,2}$/i : /^\d{1,3}$/).test(w) ? parseInt(w, hex ? 16 : 10) : NaN);
+  if (octets.some((o) => !(o >= 0 && o <= 255))) throw new UplinkdError('io', `unreadable dhclient option octets "${text}"`);
+  return octets;
+}
+
 function leaseFromStatements(statements: Token[][], file: string): Lease | undefined {
   let iface: string | undefined;
-  const facts: Pick<Lease, 'address' | 'gateway' | 'expiresAt'> = {};
+  const facts: Pick<Lease, 'address' | 'expiresAt'> = {};
+  const routing: RoutingOptions = {};
   for (const statement of statements) {
     const [head, ...rest] = statement.map((t) => t.text);
     if (head === 'interface') iface = rest[0];
     else if (head === 'fixed-address' && isIpv4(rest[0] ?? '')) facts.address = rest[0];
-    else if (head === 'option' && rest[0] === 'routers') facts.gateway = firstIpv4(rest.slice(1).join(' '));
+    else if (head === 'option' && rest[0] === 'routers') routing.router = firstIpv4(rest.slice(1).join(' '));
+    else if (head === 'option' && CLASSLESS_NAMES.has(rest[0])) routing.classless = decodeClasslessRoutes(optionOctets(rest.slice(1)));
+    else if (head === 'option' && MS_CLASSLESS_NAMES.has(rest[0])) routing.msClassless = decodeClasslessRoutes(optionOctets(rest.slice(1)));
     else if (head === 'expire') facts.expiresAt = parseDhclientTime(rest);
   }
   if (!iface) return undefined;
   const lease: Lease = { interface: iface, client: 'dhclient', file };
-  for (const key of ['address', 'gateway', 'expiresAt'] as const) {
+  for (const key of ['address', 'expiresAt'] as const) {
     if (facts[key] !== undefined) Object.assign(lease, { [key]: facts[key] });
   }
-  return lease;
+  return applyRoutingOptions(lease, routing);
 }
 
 /**

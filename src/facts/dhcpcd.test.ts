@@ -38,6 +38,7 @@ test('address, first router and expiry (mtime + lease time) from the real file',
     file: '/var/lib/dhcpcd/wan0.lease',
     address: '192.0.2.120',
     gateway: '192.0.2.1',
+    router: '192.0.2.1',
     expiresAt: mtime + 600_000,
   });
 });

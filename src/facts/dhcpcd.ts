@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import type { Lease } from '../model/facts';
 import { UplinkdError } from '../errors';
 import { ipv4FromBytes } from './ipv4';
+import { applyRoutingOptions, decodeClasslessRoutes, type RoutingOptions } from './classless';
 
 const YIADDR = 16;
 const SNAME = 44;
@@ -18,6 +19,8 @@ const OPT_END = 255;
 const OPT_ROUTERS = 3;
 const OPT_LEASE_TIME = 51;
 const OPT_OVERLOAD = 52;
+const OPT_CLASSLESS = 121; // RFC 3442
+const OPT_MS_CLASSLESS = 249; // Microsoft's code for the RFC 3442 encoding
 const INFINITE = 0xffffffff;
 
 /** True when the bytes look like a BOOTP message with the DHCP magic cookie. */
@@ -76,8 +79,14 @@ export function parseDhcpcdLease(bytes: Uint8Array, file: string, mtimeMs: numbe
   const lease: Lease = { interface: dhcpcdInterface(file, knownInterfaces), client: 'dhcpcd', file };
   const yiaddr = ipv4FromBytes(bytes, YIADDR);
   if (yiaddr !== '0.0.0.0') lease.address = yiaddr;
+  const routing: RoutingOptions = {};
   const routers = opts.get(OPT_ROUTERS);
-  if (routers && routers.length >= 4) lease.gateway = ipv4FromBytes(Uint8Array.from(routers), 0);
+  if (routers && routers.length >= 4) routing.router = ipv4FromBytes(Uint8Array.from(routers), 0);
+  const classless = opts.get(OPT_CLASSLESS);
+  if (classless) routing.classless = decodeClasslessRoutes(classless);
+  const msClassless = opts.get(OPT_MS_CLASSLESS);
+  if (msClassless) routing.msClassless = decodeClasslessRoutes(msClassless);
+  applyRoutingOptions(lease, routing);
   const leaseTime = opts.get(OPT_LEASE_TIME);
   if (leaseTime && leaseTime.length === 4) {
     const seconds = ((leaseTime[0] << 24) | (leaseTime[1] << 16) | (leaseTime[2] << 8) | leaseTime[3]) >>> 0;

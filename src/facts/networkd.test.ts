@@ -30,6 +30,7 @@ test('KEY=VALUE lease: address, router, expiry = mtime + LIFETIME, interface by 
     file: '/run/systemd/netif/leases/2',
     address: '192.0.2.121',
     gateway: '192.0.2.1',
+    router: '192.0.2.1',
     expiresAt: 601_000,
   });
 });

@@ -1,13 +1,16 @@
 // systemd-networkd lease files: /run/systemd/netif/leases/<ifindex>. Through systemd 257
 // they are KEY=VALUE lines (ADDRESS=, ROUTER= space-separated, LIFETIME= seconds, no
 // timestamp, so expiry = file mtime + LIFETIME); newer systemd may write a JSON object
-// (Address, Router[], Lifetime "1h 30min"); both are read.
+// (Address, Router[], Lifetime "1h 30min"); both are read. Classless routes come from
+// CLASSLESS_ROUTES= (option 121, "dst/len,gw dst/len,gw") and OPTION_249= (the raw option in
+// hex, kept because 249 is in networkd's private-option range); networkd itself ignores 249.
 import * as path from 'node:path';
 import type { Lease } from '../model/facts';
 import type { Ipv4 } from '../model/types';
 import { UplinkdError } from '../errors';
 import { firstIpv4, isIpv4 } from './ipv4';
 import { parseKeyValues } from './keyvalue';
+import { applyRoutingOptions, decodeClasslessRoutes, parseClasslessText, type RoutingOptions } from './classless';
 
 /** "1h 30min 5s" style time span (systemd FORMAT_TIMESPAN) or plain seconds, in seconds. */
 function timespanSeconds(text: string): number | undefined {
@@ -30,7 +33,9 @@ function jsonAddress(value: unknown): Ipv4 | undefined {
   return undefined;
 }
 
-function fromJson(text: string): { address?: Ipv4; gateway?: Ipv4; lifetime?: number } {
+type NetworkdFacts = { address?: Ipv4; routing: RoutingOptions; lifetime?: number };
+
+function fromJson(text: string): NetworkdFacts {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -42,18 +47,26 @@ function fromJson(text: string): { address?: Ipv4; gateway?: Ipv4; lifetime?: nu
   const routers = Array.isArray(o.Router) ? o.Router : [];
   return {
     address: jsonAddress(o.Address),
-    gateway: routers.length > 0 ? jsonAddress(routers[0]) : undefined,
+    routing: { router: routers.length > 0 ? jsonAddress(routers[0]) : undefined },
     lifetime: typeof o.Lifetime === 'string' || typeof o.Lifetime === 'number' ? timespanSeconds(String(o.Lifetime)) : undefined,
   };
 }
 
-function fromKeyValues(text: string): { address?: Ipv4; gateway?: Ipv4; lifetime?: number } {
+function fromKeyValues(text: string): NetworkdFacts {
   const kv = parseKeyValues(text);
   const address = kv.get('ADDRESS');
   const lifetime = kv.get('LIFETIME');
+  const routing: RoutingOptions = { router: firstIpv4(kv.get('ROUTER') ?? '') };
+  const classless = kv.get('CLASSLESS_ROUTES');
+  if (classless !== undefined) routing.classless = parseClasslessText(classless);
+  const ms = kv.get('OPTION_249');
+  if (ms !== undefined) {
+    if (!/^([0-9a-f]{2})*$/i.test(ms)) throw new UplinkdError('io', `OPTION_249 "${ms}" is not hex`);
+    routing.msClassless = decodeClasslessRoutes(Buffer.from(ms, 'hex'));
+  }
   return {
     address: address && isIpv4(address) ? address : undefined,
-    gateway: firstIpv4(kv.get('ROUTER') ?? ''),
+    routing,
     lifetime: lifetime && /^\d+$/.test(lifetime) ? Number(lifetime) : undefined,
   };
 }
@@ -76,7 +89,7 @@ export function parseNetworkdLease(
   const facts = text.trimStart().startsWith('{') ? fromJson(text) : fromKeyValues(text);
   const lease: Lease = { interface: name, client: 'networkd', file };
   if (facts.address) lease.address = facts.address;
-  if (facts.gateway) lease.gateway = facts.gateway;
+  applyRoutingOptions(lease, facts.routing);
   if (facts.lifetime !== undefined) lease.expiresAt = mtimeMs + facts.lifetime * 1000;
   return lease;
 }

@@ -13,6 +13,7 @@ test('lease written by the hook script', () => {
     file: '/run/udhcpc/wan0.lease',
     address: '192.0.2.120',
     gateway: '192.0.2.1',
+    router: '192.0.2.1',
     expiresAt: 605_000,
   });
 });

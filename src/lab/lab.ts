@@ -122,7 +122,7 @@ async function build(prefix: string, stateDir: string, roles: Role[], opts: LabO
   ]);
   await nft(ns('router'), routerNat(PROVIDERS.map(uplinkIf)));
 
-  for (const p of PROVIDERS) await startDhcpServer(ns(p.name), p, stateDir);
+  for (const p of PROVIDERS) await startDhcpServer(ns(p.name), p, stateDir, 3600, { gateway: opts.dhcpGateway ?? 'router' });
 
   const uplinks: LabUplink[] = [];
   for (const [i, p] of PROVIDERS.entries()) {
@@ -147,7 +147,7 @@ async function build(prefix: string, stateDir: string, roles: Role[], opts: LabO
       network: p.customerNet,
       gateway: p.gateway,
       providerNs: ns(p.name),
-      ...(mode === 'dhcp' ? { leaseFile: leaseFile(dhcpClient, stateDir, ifname) } : {}),
+      ...(mode === 'dhcp' ? { leaseFile: await leaseFile(ns('router'), dhcpClient, stateDir, ifname) } : {}),
     });
   }
 

@@ -5,7 +5,12 @@ import type { Cidr, Ipv4 } from '../model/types';
 import { UplinkdError } from '../errors';
 
 export type UplinkMode = 'static' | 'dhcp';
-export type LabDhcpClient = 'dhclient' | 'dhcpcd' | 'udhcpc';
+export type LabDhcpClient = 'dhclient' | 'dhcpcd' | 'udhcpc' | 'networkd';
+/**
+ * How the providers' DHCP servers send the gateway: option 3 (router), option 121 (RFC 3442
+ * classless static routes, default route only) without option 3, or both.
+ */
+export type LabDhcpGateway = 'router' | 'classless' | 'both';
 
 export interface LabOptions {
   /** Namespace name prefix; default "ul-". */
@@ -15,6 +20,8 @@ export interface LabOptions {
   isp1?: UplinkMode;
   isp2?: UplinkMode;
   dhcpClient?: LabDhcpClient;
+  /** Default 'router'. */
+  dhcpGateway?: LabDhcpGateway;
   /** Where state (pid/lease files, generated config) lives; default /run/uplinkd-lab. */
   stateRoot?: string;
 }

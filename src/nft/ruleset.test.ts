@@ -30,23 +30,23 @@ test('marks: (index + 1) << the lowest bit of the mask, none when pinning is off
   assert.deepEqual(pinMarks(config({ pinning: undefined })), []);
 });
 
-test('the table pins on the way in and out and routes pinned packets from inside, touching only the mask bits', () => {
+test('the table pins on the way in and out and routes pinned packets from inside, touching only the mask bits and leaving packets with foreign mark bits alone', () => {
   const r = renderPinning(config());
   assert.ok(r);
   assert.match(r.table, /^table ip uplinkd \{\n/);
   assert.deepEqual(chain(r.table, 'prerouting'), [
-    'iifname "if1" ct mark & 0x00ff0000 == 0x00000000 ct mark set ct mark & 0xff00ffff | 0x00010000',
-    'iifname != { "if1", "vlan102" } ct mark & 0x00ff0000 == 0x00010000 meta mark set meta mark & 0xff00ffff | 0x00010000',
-    'iifname "vlan102" ct mark & 0x00ff0000 == 0x00000000 ct mark set ct mark & 0xff00ffff | 0x00020000',
-    'iifname != { "if1", "vlan102" } ct mark & 0x00ff0000 == 0x00020000 meta mark set meta mark & 0xff00ffff | 0x00020000',
+    'iifname "if1" meta mark & 0xff00ffff == 0x00000000 ct mark & 0x00ff0000 == 0x00000000 ct mark set ct mark & 0xff00ffff | 0x00010000',
+    'iifname != { "if1", "vlan102" } meta mark & 0xff00ffff == 0x00000000 ct mark & 0x00ff0000 == 0x00010000 meta mark set meta mark & 0xff00ffff | 0x00010000',
+    'iifname "vlan102" meta mark & 0xff00ffff == 0x00000000 ct mark & 0x00ff0000 == 0x00000000 ct mark set ct mark & 0xff00ffff | 0x00020000',
+    'iifname != { "if1", "vlan102" } meta mark & 0xff00ffff == 0x00000000 ct mark & 0x00ff0000 == 0x00020000 meta mark set meta mark & 0xff00ffff | 0x00020000',
   ]);
   assert.deepEqual(chain(r.table, 'output'), [
-    'ct mark & 0x00ff0000 == 0x00010000 meta mark set meta mark & 0xff00ffff | 0x00010000',
-    'ct mark & 0x00ff0000 == 0x00020000 meta mark set meta mark & 0xff00ffff | 0x00020000',
+    'meta mark & 0xff00ffff == 0x00000000 ct mark & 0x00ff0000 == 0x00010000 meta mark set meta mark & 0xff00ffff | 0x00010000',
+    'meta mark & 0xff00ffff == 0x00000000 ct mark & 0x00ff0000 == 0x00020000 meta mark set meta mark & 0xff00ffff | 0x00020000',
   ]);
   assert.deepEqual(chain(r.table, 'postrouting'), [
-    'oifname "if1" ct mark & 0x00ff0000 == 0x00000000 ct mark set ct mark & 0xff00ffff | 0x00010000',
-    'oifname "vlan102" ct mark & 0x00ff0000 == 0x00000000 ct mark set ct mark & 0xff00ffff | 0x00020000',
+    'oifname "if1" meta mark & 0xff00ffff == 0x00000000 ct mark & 0x00ff0000 == 0x00000000 ct mark set ct mark & 0xff00ffff | 0x00010000',
+    'oifname "vlan102" meta mark & 0xff00ffff == 0x00000000 ct mark & 0x00ff0000 == 0x00000000 ct mark set ct mark & 0xff00ffff | 0x00020000',
   ]);
   // Mangle priority, before DNAT (-100) and the routing decision; output is a route chain so a new mark re-routes.
   assert.match(r.table, /chain prerouting \{\n\t\ttype filter hook prerouting priority mangle; policy accept;/);

@@ -48,15 +48,19 @@ export function renderPinning(config: Config): PinningRuleset | undefined {
   const route = (m: string): string => `meta mark set meta mark & ${keep} | ${m}`;
   type Rule = { chain: (typeof PIN_CHAINS)[number]; text: string; why: string };
   const rules: Rule[] = [];
+  // A packet that already carries mark bits outside our mask belongs to another program's
+  // policy (wg-quick's 51820, a VPN's SO_MARK, a firewall's marks): it is neither pinned nor
+  // re-marked, so rules that compare the whole mark keep matching it (docs/pinning.md, Marks).
+  const own = `meta mark & ${keep} == 0x00000000`;
   for (const m of marks) {
     const mark = hex32(m.mark);
     const unpinned = `ct mark & ${mask} == 0x00000000`;
     const pinned = `ct mark & ${mask} == ${mark}`;
     rules.push(
-      { chain: 'prerouting', text: `iifname "${m.interface}" ${unpinned} ${pin(mark)}`, why: `${m.uplink}: pin arriving` },
-      { chain: 'prerouting', text: `iifname != ${uplinkIfs} ${pinned} ${route(mark)}`, why: `${m.uplink}: route pinned` },
-      { chain: 'output', text: `${pinned} ${route(mark)}`, why: `${m.uplink}: route pinned` },
-      { chain: 'postrouting', text: `oifname "${m.interface}" ${unpinned} ${pin(mark)}`, why: `${m.uplink}: pin leaving` },
+      { chain: 'prerouting', text: `iifname "${m.interface}" ${own} ${unpinned} ${pin(mark)}`, why: `${m.uplink}: pin arriving` },
+      { chain: 'prerouting', text: `iifname != ${uplinkIfs} ${own} ${pinned} ${route(mark)}`, why: `${m.uplink}: route pinned` },
+      { chain: 'output', text: `${own} ${pinned} ${route(mark)}`, why: `${m.uplink}: route pinned` },
+      { chain: 'postrouting', text: `oifname "${m.interface}" ${own} ${unpinned} ${pin(mark)}`, why: `${m.uplink}: pin leaving` },
     );
   }
   const hook = { prerouting: 'type filter hook prerouting', output: 'type route hook output', postrouting: 'type filter hook postrouting' };

@@ -10,6 +10,8 @@ import {
 } from '../reconcile/identity';
 import { pinMarks } from '../nft/marks';
 import { DEFAULT_DST, formatRoute, formatRule, formatNexthop } from './text';
+import { missingGatewayReason } from './lease-reason';
+import { fwmarkRuleWarnings } from './mark-warnings';
 
 export type UplinkState = 'ready' | 'waiting' | 'no-interface' | 'link-down' | 'no-address' | 'no-gateway' | 'unhealthy';
 
@@ -170,7 +172,7 @@ function resolveUplink(facts: Facts, gateways: Map<string, GatewayCandidate[]>, 
     const offNet = routeCandidates.map((c) => c.gateway).filter((g) => !onNetwork(g));
     return done('no-gateway', offNet.length > 0
       ? `default route gateway ${offNet[0]} is outside ${network}`
-      : `no default route on ${cfg.interface}${cfg.dhcp ? ' and no matching lease' : ''}`);
+      : cfg.dhcp ? missingGatewayReason(facts.leases, cfg.interface, status.address, network, onNetwork) : `no default route on ${cfg.interface}`);
   }
   if (health === 'down') return done('unhealthy', 'health checks failing');
 
@@ -274,6 +276,7 @@ export function plan(config: Config, facts: Facts): Plan {
   }
 
   warnings.push(...collisionWarnings(config, kernel));
+  warnings.push(...fwmarkRuleWarnings(config, kernel));
   for (const [net, names] of sharedNetworks(uplinks)) warnings.push(`uplinks ${names.join(', ')} share the network ${net}: each one's table routes it through its own interface only`);
 
   return {

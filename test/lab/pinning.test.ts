@@ -18,6 +18,8 @@ import { labDown } from '../../src/lab/lab';
 import type { LabInfo, LabUplink } from '../../src/lab/topology';
 import { flowsPerUplink, startTcpEcho, tcpTally } from '../../src/lab/traffic';
 import { apply, changesApplied, down, freshLab, NEEDS_ROOT } from './support';
+import { DEFAULTS } from '../../src/config/defaults';
+import { markShift } from '../../src/config/values';
 
 const PREFIX = `ulp${process.pid % 10000}-`;
 const ECHO_PORT = 8084;
@@ -148,12 +150,12 @@ describe('flow pinning (issue 4)', { skip: NEEDS_ROOT }, () => {
     assert.ok((await apply(lab)) > 0);
     assert.ok((await nftTables(lab.ns.router)).includes('table ip uplinkd'));
     const marks = (await rules(lab.ns.router)).filter((r) => r.priority === 10050) as unknown as { fwmark?: string; fwmask?: string; table?: string }[];
-    assert.deepEqual(marks.map((r) => [r.fwmark, r.fwmask, r.table]).sort(), [['0x10000', '0xff0000', '1001'], ['0x20000', '0xff0000', '1002']]);
+    assert.deepEqual(marks.map((r) => [r.fwmark, r.fwmask, r.table]).sort(), [['0x1000000', '0x7f000000', '1001'], ['0x2000000', '0x7f000000', '1002']]);
     const handle = await nftTableHandle(lab.ns.router);
     assert.equal(await apply(lab), 0);
     assert.equal(await nftTableHandle(lab.ns.router), handle, 'the second apply must not reinstall the table');
     const status = await uplinkd(lab.ns.router, ['status', '-c', lab.configPath]);
-    assert.match(status.stdout, /^flow pinning: in place \(table ip uplinkd; isp1=0x00010000 isp2=0x00020000, mask 0x00ff0000\)$/m);
+    assert.match(status.stdout, /^flow pinning: in place \(table ip uplinkd; isp1=0x01000000 isp2=0x02000000, mask 0x7f000000\)$/m);
     assert.match(status.stdout, /kernel matches the plan/);
   });
 
@@ -164,7 +166,7 @@ describe('flow pinning (issue 4)', { skip: NEEDS_ROOT }, () => {
     assert.equal(await conn.say('before'), true);
     const flows = await lineFlows(lab.ns.router);
     t.diagnostic(`conntrack: ${flows.join(' | ')}`);
-    const pin = first.name === 'isp1' ? 'mark=65536' : 'mark=131072';
+    const pin = `mark=${((first.name === 'isp1' ? 1 : 2) << markShift(DEFAULTS.pinning.markMask)) >>> 0}`;
     assert.ok(flows.some((f) => f.includes(pin)), `the connection via ${first.name} is not pinned (${pin}): ${flows.join('\n')}`);
 
     // The group now holds only the other uplink: every bucket moved away from `first`.

@@ -1,0 +1,40 @@
+// Reads other programs' mark rules from nftables and iptables for the warnings of
+// neighbours.ts. Each source is optional: a missing tool or a failing read is skipped.
+import { execFile } from 'node:child_process';
+import type { Config } from '../config/types';
+import { iptablesMarkUses, markNeighbourWarnings, nftMarkUses, type MarkUse } from './neighbours';
+import { PIN_TABLE } from './ruleset';
+
+function output(cmd: string, args: string[]): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: 10_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout) => resolve(err ? undefined : stdout));
+  });
+}
+
+/** Foreign mark uses in the nftables ruleset (all tables but `ip uplinkd`) and in iptables (nft and legacy back ends). */
+export async function readFirewallMarkUses(): Promise<MarkUse[]> {
+  const [nft, ipt, legacy] = await Promise.all([
+    output('nft', ['-j', 'list', 'ruleset']),
+    output('iptables-save', []),
+    output('iptables-legacy-save', []),
+  ]);
+  const uses: MarkUse[] = [];
+  if (nft !== undefined) {
+    try {
+      uses.push(...nftMarkUses(JSON.parse(nft), PIN_TABLE));
+    } catch {
+      // not JSON (an old nft): nothing to report from it
+    }
+  }
+  // iptables-nft rules are also nft tables (ip mangle, ...), read above as JSON; iptables-save
+  // adds the legacy back end when iptables is the legacy variant.
+  if (ipt !== undefined) uses.push(...iptablesMarkUses(ipt, 'iptables'));
+  if (legacy !== undefined) uses.push(...iptablesMarkUses(legacy, 'iptables-legacy'));
+  return uses;
+}
+
+/** Warnings for firewall rules whose marks overlap pinning.mark_mask; empty when pinning is off. */
+export async function firewallMarkWarnings(config: Config): Promise<string[]> {
+  if (!config.pinning?.enabled) return [];
+  return markNeighbourWarnings(await readFirewallMarkUses(), config.pinning.markMask, config.uplinks.length);
+}
