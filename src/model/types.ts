@@ -60,12 +60,14 @@ export interface Rule {
   sport?: PortRange;
   /** FRA_DPORT_RANGE, `dport START[-END]` (inclusive). */
   dport?: PortRange;
-  /** fib_rule_hdr.tos, `tos N` (the IPv4 TOS byte; DSCP << 2). Absent means 0 (any). */
+  /** fib_rule_hdr.tos, `tos N`: the RFC 1349 TOS bits only (mask 0x1e, the kernel refuses others). Absent means any. */
   tos?: number;
+  /** FRA_DSCP (Linux 6.15+), 0..63: the full DSCP (RFC 2474), which `tos` cannot express. */
+  dscp?: number;
   /** FRA_L3MDEV, `l3mdev`: look up the table of the packet's VRF device. */
   l3mdev?: boolean;
   /**
-   * Selectors uplinkd reads but never sets (uidrange, tun_id, goto, suppress_ifgroup, dscp, flowlabel,
+   * Selectors uplinkd reads but never sets (uidrange, tun_id, goto, suppress_ifgroup, flowlabel,
    * port masks, realms), as `name=hex` text, sorted: a rule carrying any of them is a different rule.
    */
   unmodelled?: string[];

@@ -21,6 +21,7 @@ export function describeRule(r: Rule): string {
   if (r.iif) parts.push(`iif ${r.iif}`);
   if (r.oif) parts.push(`oif ${r.oif}`);
   if (r.tos) parts.push(`tos ${r.tos}`);
+  if (r.dscp !== undefined) parts.push(`dscp ${r.dscp}`);
   if (r.ipProto !== undefined) parts.push(`ipproto ${r.ipProto}`);
   if (r.sport) parts.push(`sport ${r.sport.start}-${r.sport.end}`);
   if (r.dport) parts.push(`dport ${r.dport.start}-${r.dport.end}`);

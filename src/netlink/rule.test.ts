@@ -64,10 +64,10 @@ test('rule: kernel omissions (priority 0, no protocol), unknown action, IPv6 and
 test('rule: ipproto, sport/dport ranges (struct fib_rule_port_range), tos and l3mdev round-trip', () => {
   const r: Rule = {
     ...base, priority: 10210, table: 1001, src: '192.168.10.20/32', ipProto: 17,
-    sport: { start: 1024, end: 65535 }, dport: { start: 5060, end: 5080 }, tos: 0xb8,
+    sport: { start: 1024, end: 65535 }, dport: { start: 5060, end: 5080 }, tos: 0x10, dscp: 46,
   };
   const p = encodeRule(r);
-  assert.equal(p.readUInt8(3), 0xb8, 'tos in the header');
+  assert.equal(p.readUInt8(3), 0x10, 'tos in the header');
   const a = attrMap(p, C.FIB_RULE_HDR_LEN);
   assert.deepEqual([...a.get(C.FRA_IP_PROTO)!], [17]);
   const d = a.get(C.FRA_DPORT_RANGE)!;
@@ -84,7 +84,7 @@ test('rule: the encoder refuses what the kernel cannot express, with a typed err
   const r: Rule = { ...base, priority: 1, table: 1001 };
   for (const bad of [
     { dport: { start: 0, end: 10 } }, { dport: { start: 10, end: 9 } }, { sport: { start: 1, end: 65536 } },
-    { ipProto: 256 }, { tos: -1 }, { unmodelled: ['uidrange=e8030000d0070000'] },
+    { ipProto: 256 }, { tos: -1 }, { dscp: 64 }, { unmodelled: ['uidrange=e8030000d0070000'] },
   ]) {
     assert.throws(() => encodeRule({ ...r, ...bad }), UplinkdError, JSON.stringify(bad));
   }

@@ -16,7 +16,7 @@ const SUPPRESS_UNSET = 0xffffffff;
 /** Attributes that select packets but that uplinkd never sets: kept as text so such a rule is never mistaken for one of ours. */
 const UNMODELLED = new Map<number, string>([
   [C.FRA_GOTO, 'goto'], [C.FRA_FLOW, 'realms'], [C.FRA_TUN_ID, 'tun_id'], [C.FRA_SUPPRESS_IFGROUP, 'suppress_ifgroup'],
-  [C.FRA_UID_RANGE, 'uidrange'], [C.FRA_DSCP, 'dscp'], [C.FRA_FLOWLABEL, 'flowlabel'], [C.FRA_FLOWLABEL_MASK, 'flowlabel_mask'],
+  [C.FRA_UID_RANGE, 'uidrange'], [C.FRA_FLOWLABEL, 'flowlabel'], [C.FRA_FLOWLABEL_MASK, 'flowlabel_mask'],
   [C.FRA_SPORT_MASK, 'sport_mask'], [C.FRA_DPORT_MASK, 'dport_mask'], [C.FRA_DSCP_MASK, 'dscp_mask'],
 ]);
 /** FRA_SUPPRESS_IFGROUP's "unset" value (-1 as u32). */
@@ -53,14 +53,15 @@ export function encodeRule(r: Rule): Buffer {
   if (r.sport !== undefined) attrs.push(attr(C.FRA_SPORT_RANGE, portRange(r.sport, 'sport')));
   if (r.dport !== undefined) attrs.push(attr(C.FRA_DPORT_RANGE, portRange(r.dport, 'dport')));
   if (r.l3mdev) attrs.push(u8Attr(C.FRA_L3MDEV, 1));
+  if (r.dscp !== undefined) attrs.push(u8Attr(C.FRA_DSCP, checkedByte(r.dscp, 'dscp', 63)));
   if (r.unmodelled?.length) throw new UplinkdError('netlink', `cannot encode rule selectors ${r.unmodelled.join(' ')}`);
   const hdr = fibRuleHdr(src?.len ?? 0, dst?.len ?? 0, r.action === 'lookup' ? r.table : 0, action,
     r.invert ? C.FIB_RULE_INVERT : 0, checkedByte(r.tos ?? 0, 'tos'));
   return Buffer.concat([hdr, ...attrs]);
 }
 
-function checkedByte(n: number, what: string): number {
-  if (!Number.isInteger(n) || n < 0 || n > 255) throw new UplinkdError('netlink', `cannot encode rule ${what} ${n} (expected 0..255)`);
+function checkedByte(n: number, what: string, max = 255): number {
+  if (!Number.isInteger(n) || n < 0 || n > max) throw new UplinkdError('netlink', `cannot encode rule ${what} ${n} (expected 0..${max})`);
   return n;
 }
 
@@ -128,6 +129,8 @@ export function decodeRule(payload: Buffer): Rule | undefined {
   if (sport) rule.sport = readPortRange(sport, 'FRA_SPORT_RANGE');
   const dport = a.get(C.FRA_DPORT_RANGE);
   if (dport) rule.dport = readPortRange(dport, 'FRA_DPORT_RANGE');
+  const dscp = a.get(C.FRA_DSCP);
+  if (dscp) rule.dscp = readU8(dscp, 'FRA_DSCP');
   const l3mdev = a.get(C.FRA_L3MDEV);
   if (l3mdev && readU8(l3mdev, 'FRA_L3MDEV') !== 0) rule.l3mdev = true;
   const unmodelled: string[] = [];

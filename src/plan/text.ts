@@ -104,6 +104,7 @@ export function formatRule(r: Rule): string {
   if (r.oif !== undefined) parts.push('oif', r.oif);
   if (r.fwmark !== undefined) parts.push('fwmark', r.fwmask !== undefined ? `0x${r.fwmark.toString(16)}/0x${r.fwmask.toString(16)}` : `0x${r.fwmark.toString(16)}`);
   if (r.tos) parts.push('tos', `0x${r.tos.toString(16).padStart(2, '0')}`);
+  if (r.dscp !== undefined) parts.push('dscp', String(r.dscp));
   if (r.ipProto !== undefined) parts.push('ipproto', formatIpProto(r.ipProto));
   if (r.sport !== undefined) parts.push('sport', formatPortRange(r.sport));
   if (r.dport !== undefined) parts.push('dport', formatPortRange(r.dport));
@@ -338,6 +339,7 @@ export function parseRule(text: string): Rule {
       case 'sport': r.sport = parsePortRange(w.next(word), word); break;
       case 'dport': r.dport = parsePortRange(w.next(word), word); break;
       case 'tos': case 'dsfield': { const v = parseUint(w.next(word), word); if (v !== 0) r.tos = v; break; }
+      case 'dscp': r.dscp = parseUint(w.next(word), word); break;
       case 'l3mdev': r.l3mdev = true; lookup = true; break; // the VRF's table is the lookup
       case 'priority': case 'pref': case 'prio': r.priority = parseUint(w.next(word), word); break;
       case 'protocol': case 'proto': r.protocol = parseProtocol(w.next(word)); break;

@@ -54,7 +54,7 @@ export function sameRoute(a: Route, b: Route): boolean {
 
 /**
  * Every field but the protocol, normalised; rules have no other identity (they cannot be replaced).
- * Every selector the kernel reports counts (ipproto, port ranges, tos, l3mdev, and those uplinkd never
+ * Every selector the kernel reports counts (ipproto, port ranges, tos, dscp, l3mdev, and those uplinkd never
  * sets): a foreign rule differing only there is another rule, neither ours nor in the way of ours.
  */
 export function canonicalRule(r: Rule): Rule {
@@ -77,6 +77,7 @@ export function canonicalRule(r: Rule): Rule {
   if (r.sport) c.sport = { start: r.sport.start, end: r.sport.end };
   if (r.dport) c.dport = { start: r.dport.start, end: r.dport.end };
   if (r.tos) c.tos = r.tos;
+  if (r.dscp !== undefined) c.dscp = r.dscp;
   if (r.l3mdev) c.l3mdev = true;
   if (r.unmodelled?.length) c.unmodelled = [...r.unmodelled].sort();
   return c;
