@@ -9,6 +9,7 @@ import {
   compareIps, compareNexthops, comparePrefixes, compareRoutes, compareRules, routeKey,
 } from '../reconcile/identity';
 import { pinMarks } from '../nft/marks';
+import { compilePolicies, type PolicyStatus } from './policies';
 import { DEFAULT_DST, formatRoute, formatRule, formatNexthop } from './text';
 
 export type UplinkState = 'ready' | 'waiting' | 'no-interface' | 'link-down' | 'no-address' | 'no-gateway' | 'unhealthy';
@@ -36,6 +37,8 @@ export interface Plan {
   desired: DesiredState;
   uplinks: UplinkStatus[];
   warnings: string[];
+  /** Per policy: the uplink it uses now and why (src/plan/policies.ts); empty without policies. */
+  policies: PolicyStatus[];
 }
 
 /** Rule priorities relative to config.rulePriority (docs/design.md, rule layout). */
@@ -253,6 +256,10 @@ export function plan(config: Config, facts: Facts): Plan {
   // Pinned connections (their packets carry the uplink's mark, src/nft) keep their uplink
   // whatever the balance does; depends on the config only, like the oif rules.
   for (const m of pinMarks(config)) rule(RULE_OFFSET.pinned, { fwmark: m.mark, fwmask: config.pinning!.markMask, table: m.table });
+  // Policies: between suppressMain and balance (src/plan/policies.ts has the layout).
+  const policies = compilePolicies(config, uplinks.map((u) => ({ name: u.cfg.name, table: u.cfg.table, usable: u.usable, reason: u.status.reason })));
+  rules.push(...policies.rules);
+  warnings.push(...(config.warnings ?? []));
   rule(RULE_OFFSET.suppressMain, { table: MAIN_TABLE, suppressPrefixlen: 0 });
   rule(RULE_OFFSET.balance, { table: config.tableBase });
 
@@ -284,6 +291,7 @@ export function plan(config: Config, facts: Facts): Plan {
     },
     uplinks: uplinks.map((u) => u.status),
     warnings,
+    policies: policies.status,
   };
 }
 
