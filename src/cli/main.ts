@@ -112,7 +112,7 @@ async function planCommand(configFile: string, format: PlanFormat): Promise<numb
   if (format === 'json') {
     const nft = result.pinning.change;
     const changes = [...(nft ? [formatPinningChange(nft)] : []), ...result.changes.map(formatChange)];
-    console.log(JSON.stringify({ uplinks: result.plan.uplinks, warnings: result.plan.warnings, pinning: result.pinning.status, changes }, null, 2));
+    console.log(JSON.stringify({ uplinks: result.plan.uplinks, policies: result.plan.policies, warnings: result.plan.warnings, pinning: result.pinning.status, changes }, null, 2));
   } else if (format === 'ip') {
     if (result.pinning.change) console.log(formatPinningChange(result.pinning.change, true));
     printLines(result.changes.map(formatChange));
@@ -163,7 +163,7 @@ async function statusCommand(configFile: string, json: boolean): Promise<number>
   if (json) {
     const nft = result.pinning.change;
     const pending = [...(nft ? [formatPinningChange(nft)] : []), ...result.changes.map(formatChange)];
-    console.log(JSON.stringify({ daemon: false, inSync: changeCount(result) === 0, pending, pinning: result.pinning.status, uplinks: result.plan.uplinks, warnings: result.plan.warnings }, null, 2));
+    console.log(JSON.stringify({ daemon: false, inSync: changeCount(result) === 0, pending, pinning: result.pinning.status, uplinks: result.plan.uplinks, policies: result.plan.policies, warnings: result.plan.warnings }, null, 2));
   } else {
     console.log(formatStatusText(result));
   }
