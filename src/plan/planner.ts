@@ -10,7 +10,8 @@ import {
 } from '../reconcile/identity';
 import { pinMarks } from '../nft/marks';
 import { compilePolicies, type PolicyStatus } from './policies';
-import { DEFAULT_DST, formatRoute, formatRule, formatNexthop } from './text';
+import { adminRuleMessages, ruleName } from './admin-rules';
+import { DEFAULT_DST, formatRoute, formatNexthop } from './text';
 
 export type UplinkState = 'ready' | 'waiting' | 'no-interface' | 'link-down' | 'no-address' | 'no-gateway' | 'unhealthy';
 
@@ -280,6 +281,7 @@ export function plan(config: Config, facts: Facts): Plan {
     addRoute({ table: config.tableBase, dst: DEFAULT_DST, type: 'unicast', protocol: proto, scope: 'universe', nhid: config.tableBase });
   }
 
+  warnings.push(...adminRuleMessages(config, kernel.rules, rules, (r) => ruleName(config, policies.status, r)));
   warnings.push(...collisionWarnings(config, kernel));
   for (const [net, names] of sharedNetworks(uplinks)) warnings.push(`uplinks ${names.join(', ')} share the network ${net}: each one's table routes it through its own interface only`);
 
@@ -304,15 +306,11 @@ export function inRuleBand(config: Config, priority: number): boolean {
   return priority >= config.rulePriority && priority < config.rulePriority + RULE_BAND;
 }
 
-/** Objects of other programs inside uplinkd's priority band, tables or nexthop ids. */
+/** Objects of other programs in uplinkd's tables or nexthop ids (rules: src/plan/admin-rules.ts). */
 function collisionWarnings(config: Config, kernel: KernelState): string[] {
   const tables = ownedTables(config);
   const ids = new Set([config.tableBase, ...config.uplinks.map((u) => u.table)]);
   const out: string[] = [];
-  const band = `${config.rulePriority}..${config.rulePriority + RULE_BAND - 1}`;
-  for (const r of kernel.rules.filter((r) => r.protocol !== config.protocol && inRuleBand(config, r.priority)).sort(compareRules)) {
-    out.push(`collision: foreign rule '${formatRule(r)}' is inside uplinkd's priority band ${band}`);
-  }
   for (const r of kernel.routes.filter((r) => r.protocol !== config.protocol && tables.has(r.table)).sort(compareRoutes)) {
     out.push(`collision: foreign route '${formatRoute(r)}' is in uplinkd's table ${r.table}`);
   }
