@@ -19,6 +19,7 @@ commands:
   apply   [-c FILE]                         make the kernel match the configuration
   status  [-c FILE] [--json]                uplinks, addresses, gateways, tables, states
   down    [-c FILE]                         remove everything uplinkd made
+  exec    [-c FILE] UPLINK -- COMMAND...    run a command whose traffic leaves through UPLINK
   run     [-c FILE] [--cleanup]             run the daemon (follows the kernel, DHCP, health)
   reload  [-c FILE]                         make the running daemon re-read its file
   hook    [-c FILE] [--cause TEXT]          nudge the running daemon to resync (for DHCP-client hooks)
@@ -30,6 +31,8 @@ commands:
 
 export async function main(argv: string[]): Promise<number> {
   try {
+    // exec: everything after `--` is the command, never uplinkd's options.
+    if (argv[0] === 'exec') return await execCommand(argv.slice(1));
     const args = parseArgs(argv, VALUED);
     const configFile = typeof args.options.config === 'string' ? args.options.config : DEFAULT_CONFIG;
     switch (args.command) {
@@ -140,9 +143,21 @@ async function applyCommand(configFile: string): Promise<number> {
   return result.failed.length ? EXIT.failure : EXIT.ok;
 }
 
+async function execCommand(rest: string[]): Promise<number> {
+  const dash = rest.indexOf('--');
+  if (dash < 0) throw new UplinkdError('usage', 'usage: uplinkd exec [-c FILE] UPLINK -- COMMAND [ARGS...]');
+  const args = parseArgs(['exec', ...rest.slice(0, dash)], VALUED);
+  if (args.positional.length !== 1) throw new UplinkdError('usage', 'usage: uplinkd exec [-c FILE] UPLINK -- COMMAND [ARGS...]');
+  const config = await loadConfig(typeof args.options.config === 'string' ? args.options.config : DEFAULT_CONFIG);
+  const { execInUplink } = await import('../nft/exec');
+  return execInUplink(config, args.positional[0]!, rest.slice(dash + 1));
+}
+
 async function downCommand(configFile: string): Promise<number> {
   const config = await loadConfig(configFile);
   const result = await downOnce(config);
+  const { removeExecCgroups } = await import('../nft/exec');
+  for (const dir of await removeExecCgroups(config)) console.log(`rmdir ${dir}`);
   if (result.pinningRemoved) console.log(formatPinningChange({ op: 'delete' }));
   printLines(result.applied.map(formatChange));
   if (result.pinningFailed) console.error(`uplinkd: failed: ${result.pinningFailed.message}`);

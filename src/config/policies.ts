@@ -262,3 +262,16 @@ export function covers(a: PolicyConfig, b: PolicyConfig): boolean {
     && sameOrAny(a.iif, b.iif) && sameOrAny(a.ipProto, b.ipProto) && sameOrAny(a.dscp, b.dscp)
     && listCovers(a.dport, b.dport, rangeCovers) && listCovers(a.sport, b.sport, rangeCovers);
 }
+
+/** `exec: {cgroup: NAME}`: a relative cgroup v2 path of plain names, e.g. `uplinkd` (docs/policies.md). */
+export function readExec(r: Reader, f: Field, config: { exec?: { cgroup: string } }): void {
+  const fields = r.map(f, ['cgroup']);
+  const cg = fields && r.required(f, fields, 'cgroup', 'a cgroup v2 directory name, e.g. uplinkd');
+  const name = cg && r.string(cg, 'a cgroup v2 directory name');
+  if (!cg || name === undefined) return;
+  if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/.test(name) || name.split('/').some((p) => p === '.' || p === '..')) {
+    r.report(cg.at, cg.path, `'${name}' is not a relative cgroup path (expected names of letters, digits, _ . - separated by /)`);
+    return;
+  }
+  config.exec = { cgroup: name };
+}

@@ -119,6 +119,8 @@ export interface Config {
   };
   /** Traffic policies in file order (src/config/policies.ts); absent or empty: everything is balanced. */
   policies?: PolicyConfig[];
+  /** `uplinkd exec` (src/nft/exec.ts): cgroup v2 directory, relative to the hierarchy's root, holding one cgroup per uplink. */
+  exec?: { cgroup: string };
   /** Problems that do not stop the configuration ("FILE:LINE:COL: FIELD: message"). */
   warnings?: string[];
   /** Status page and metrics of `uplinkd run`; absent (the default): no socket is opened. */

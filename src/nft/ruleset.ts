@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import type { Config } from '../config/types';
 import { hex32, pinMarks } from './marks';
 import { natRules } from './nat';
+import { cgroup2Root, execCgroups, type ExecCgroup } from './exec';
 
 export const PIN_TABLE = 'ip uplinkd';
 export const PIN_CHAINS = ['prerouting', 'output', 'postrouting'] as const;
@@ -31,6 +32,8 @@ export interface PinningRuleset {
   hash: string;
   /** Rules in the table. */
   rules: number;
+  /** The exec cgroups the table refers to: they must exist before nft loads it. */
+  cgroups: ExecCgroup[];
   /** One line for plan/apply output. */
   summary: string;
 }
@@ -41,9 +44,14 @@ export function commentHash(comment: string | undefined): string | undefined {
 }
 
 /** uplinkd's table for `config` (pinning and per-uplink NAT), or undefined when neither is wanted. */
-export function renderPinning(config: Config): PinningRuleset | undefined {
+export function renderPinning(config: Config, cgroupRoot = cgroup2Root()): PinningRuleset | undefined {
   const marks = pinMarks(config);
-  const nat = natRules(config);
+  const cgroups = execCgroups(config, cgroupRoot);
+  // exec'd commands: their source address was chosen before the mark re-routed them (src/nft/exec.ts).
+  const nat = [
+    ...cgroups.map((c) => ({ uplink: c.uplink, text: `meta mark & ${hex32(config.pinning!.markMask)} == ${hex32(c.mark)} oifname "${c.interface}" masquerade` })),
+    ...natRules(config),
+  ];
   if ((marks.length === 0 || !config.pinning) && nat.length === 0) return undefined;
   const markMask = config.pinning?.markMask ?? 0;
   const mask = hex32(markMask);
@@ -63,6 +71,9 @@ export function renderPinning(config: Config): PinningRuleset | undefined {
       { chain: 'output', text: `${pinned} ${route(mark)}`, why: `${m.uplink}: route pinned` },
       { chain: 'postrouting', text: `oifname "${m.interface}" ${unpinned} ${pin(mark)}`, why: `${m.uplink}: pin leaving` },
     );
+  }
+  for (const c of cgroups) {
+    rules.push({ chain: 'output', text: `socket cgroupv2 level ${c.level} "${c.nftPath}" ${route(hex32(c.mark))}`, why: `${c.uplink}: uplinkd exec` });
   }
   const hook = { prerouting: 'type filter hook prerouting', output: 'type route hook output', postrouting: 'type filter hook postrouting' };
   const body = (hash: string): string => [
@@ -90,6 +101,7 @@ export function renderPinning(config: Config): PinningRuleset | undefined {
     // Creating the table first makes the delete valid when it does not exist yet.
     script: `table ${PIN_TABLE}\ndelete table ${PIN_TABLE}\n${table}`,
     hash,
+    cgroups,
     rules: rules.length + nat.length,
     summary: [
       ...(marks.length > 0 ? [`pinning ${marks.map((m) => `${m.uplink} (${m.interface}) to mark ${hex32(m.mark)}/${mask}`).join(', ')}`] : []),

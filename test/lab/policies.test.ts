@@ -8,13 +8,14 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { globalAddress, startDhcpClient } from '../../src/lab/dhcp';
-import { inNs, ipIn, waitFor } from '../../src/lab/exec';
-import { uplinkd } from '../../src/lab/inspect';
+import { inNs, ipIn, waitFor, type RunResult } from '../../src/lab/exec';
+import { uplinkd, UPLINKD_BIN } from '../../src/lab/inspect';
 import { labDown } from '../../src/lab/lab';
+import { cgroup2Root } from '../../src/nft/exec';
 import { dhclient, renumberProvider } from '../../src/lab/renumber';
 import { PROVIDERS, type LabInfo, type Provider } from '../../src/lab/topology';
 import { flowsPerUplink, startTcpEcho, tcpProbe, tcpTally, type TcpServer } from '../../src/lab/traffic';
-import { apply, freshLab, NEEDS_ROOT } from './support';
+import { freshLab, NEEDS_ROOT } from './support';
 
 const PREFIX = `ua1${process.pid % 1000}-`;
 const ECHO_PORT = 8085;
@@ -23,6 +24,22 @@ const OFFICE_HOST = '192.168.20.5';
 const PHONE = '192.168.10.20';
 /** A destination the `bank` policy sends through isp1: a second address of the internet host. */
 const BANK = '192.0.2.81';
+/** The exec cgroup parent, unique per test run (the cgroup v2 hierarchy is shared with the host). */
+const CGROUP = `uplinkd-${PREFIX.slice(0, -1)}`;
+
+/**
+ * uplinkd in the router with cgroup v2 mounted where nft looks for it: \`ip netns exec\` gives each command a
+ * fresh /sys without the host's cgroup mounts, in a mount namespace of its own (the mount goes with it).
+ */
+function uplinkdWithCgroups(lab: LabInfo, args: string[]): Promise<RunResult> {
+  const quoted = [UPLINKD_BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  return inNs(lab.ns.router, 'sh', ['-c', `mount -t cgroup2 none /sys/fs/cgroup && exec ${quoted}`], { allowFail: true, timeoutMs: 60_000 });
+}
+
+async function applyCg(lab: LabInfo, config: string): Promise<void> {
+  const r = await uplinkdWithCgroups(lab, ['apply', '-c', config]);
+  assert.equal(r.code, 0, `uplinkd apply exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
+}
 
 /** The issue's policies, with the bank behind BANK (the lab's 203.0.113.0/24 is isp2's own network). */
 function policyConfig(lab: LabInfo): string {
@@ -37,6 +54,7 @@ lan: [${lab.lan.interface}]
 multipath_hash: l4
 paths:
   leases: [${lab.leaseGlobs.map((g) => JSON.stringify(g)).join(', ')}]
+exec: {cgroup: ${CGROUP}}
 policies:
   - name: office
     from: 192.168.20.0/24
@@ -106,11 +124,33 @@ describe('policies and NAT per uplink (issue 11)', { skip: NEEDS_ROOT }, () => {
     servers.push(await startTcpEcho(lab.ns.inet, ECHO_PORT));
     config = path.join(lab.stateDir, 'policies.yaml');
     await fs.writeFile(config, policyConfig(lab));
-    await apply(lab, config);
+    await applyCg(lab, config);
   });
   after(async () => {
     for (const s of servers) await s.stop().catch(() => undefined);
+    await uplinkdWithCgroups(lab, ['down', '-c', config]).catch(() => undefined);
     await labDown(PREFIX);
+    // The cgroups are global: never leave ours behind, whatever happened above.
+    const root = cgroup2Root();
+    if (root) for (const dir of ['isp1', 'isp2', '']) await fs.rmdir(path.join(root, CGROUP, dir)).catch(() => undefined);
+  });
+
+  it('uplinkd exec isp2 -- a client without interface options: its flows reach the internet host via isp2', async () => {
+    const tally = path.join(__dirname, '..', '..', 'src', 'lab', 'tcp-tally.js');
+    const client = [process.execPath, tally, '--target', lab.internetHost, '--port', String(ECHO_PORT), '--count', '20', '--concurrency', '5'];
+    const seen = async (r: RunResult): Promise<Record<string, number>> => {
+      assert.equal(r.code, 0, r.stderr);
+      const t = JSON.parse(r.stdout) as { seen: Record<string, number>; failed: number };
+      const uplinks = await Promise.all(lab.uplinks.map(async (u) => ({ name: u.name, address: (await globalAddress(lab.ns.router, u.interface)) ?? u.address })));
+      return { ...flowsPerUplink({ ...t, errors: {} }, uplinks), failed: t.failed };
+    };
+    // The control: the router's own flows are balanced over both uplinks.
+    const plain = await seen(await inNs(lab.ns.router, client[0]!, client.slice(1), { allowFail: true }));
+    assert.ok(plain.isp1! > 0 && plain.isp2! > 0, `balanced without exec: ${JSON.stringify(plain)}`);
+    for (const uplink of ['isp2', 'isp1']) {
+      const via = await seen(await uplinkdWithCgroups(lab, ['exec', '-c', config, uplink, '--', ...client]));
+      assert.deepEqual(via, { isp1: uplink === 'isp1' ? 20 : 0, isp2: uplink === 'isp2' ? 20 : 0, failed: 0 }, `exec ${uplink}`);
+    }
   });
 
   it('plan shows each policy with its rules and the uplink it uses', async () => {
@@ -127,12 +167,12 @@ describe('policies and NAT per uplink (issue 11)', { skip: NEEDS_ROOT }, () => {
     assert.deepEqual(await flowsFrom(lab, OFFICE_HOST, 20), { isp1: 0, isp2: 20, failed: 0 });
     await setCarrier(lab, 'isp2', false);
     try {
-      await apply(lab, config);
+      await applyCg(lab, config);
       assert.deepEqual(await flowsFrom(lab, OFFICE_HOST, 20), { isp1: 20, isp2: 0, failed: 0 });
     } finally {
       await setCarrier(lab, 'isp2', true);
     }
-    await apply(lab, config);
+    await applyCg(lab, config);
     assert.deepEqual(await flowsFrom(lab, OFFICE_HOST, 20), { isp1: 0, isp2: 20, failed: 0 });
   });
 
@@ -156,7 +196,7 @@ describe('policies and NAT per uplink (issue 11)', { skip: NEEDS_ROOT }, () => {
     try {
       // Before uplinkd reacts (isp1's table still chosen, its link dead) and after: nothing via isp2.
       await sendSip(lab, 30);
-      await apply(lab, config);
+      await applyCg(lab, config);
       const rules = (await ipIn(lab.ns.router, ['rule', 'show', 'priority', '10214'])).stdout;
       assert.match(rules, /ipproto udp dport 5060-5080 unreachable/);
       await sendSip(lab, 30);
@@ -166,7 +206,7 @@ describe('policies and NAT per uplink (issue 11)', { skip: NEEDS_ROOT }, () => {
     } finally {
       await setCarrier(lab, 'isp1', true);
     }
-    await apply(lab, config);
+    await applyCg(lab, config);
   });
 
   it('a port-forward on isp1 to an office host still answers through isp1 (office traffic otherwise uses isp2)', async () => {
@@ -189,7 +229,7 @@ describe('policies and NAT per uplink (issue 11)', { skip: NEEDS_ROOT }, () => {
     await renumberProvider(lab, provider, { gateway: '203.0.113.254', range: ['203.0.113.200', '203.0.113.210'] });
     const fresh = await startDhcpClient(lab.ns.router, 'dhclient', isp2.interface, lab.stateDir);
     assert.notEqual(fresh, old);
-    const r = await uplinkd(lab.ns.router, ['apply', '-c', config]);
+    const r = await uplinkdWithCgroups(lab, ['apply', '-c', config]);
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(r.stdout, /nft/, 'the NAT table needs no change for a new address');
     const flows = await waitFor('office flows via the renumbered isp2', async () => {
