@@ -11,6 +11,8 @@ import { globalAddress, startDhcpClient } from '../../src/lab/dhcp';
 import { inNs, ipIn, waitFor, type RunResult } from '../../src/lab/exec';
 import { uplinkd, UPLINKD_BIN } from '../../src/lab/inspect';
 import { labDown } from '../../src/lab/lab';
+import { queryDaemon } from '../../src/daemon/control';
+import { startDaemon, stopDaemon } from '../../src/lab/daemon';
 import { cgroup2Root } from '../../src/nft/exec';
 import { dhclient, renumberProvider } from '../../src/lab/renumber';
 import { PROVIDERS, type LabInfo, type Provider } from '../../src/lab/topology';
@@ -153,6 +155,12 @@ describe('policies and NAT per uplink (issue 11)', { skip: NEEDS_ROOT }, () => {
     }
   });
 
+  it('a second apply changes nothing: the kernel echoes the policy rules (ipproto, port ranges) as uplinkd wrote them', async () => {
+    const r = await uplinkdWithCgroups(lab, ['apply', '-c', config]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^0 changes applied$/m, r.stdout);
+  });
+
   it('plan shows each policy with its rules and the uplink it uses', async () => {
     const r = await uplinkd(lab.ns.router, ['plan', '-c', config]);
     assert.equal(r.code, 0, r.stderr);
@@ -239,5 +247,32 @@ describe('policies and NAT per uplink (issue 11)', { skip: NEEDS_ROOT }, () => {
     assert.deepEqual(flows, { isp1: 0, isp2: 10, failed: 0 });
     const balanced = await flowsFrom(lab, PHONE, 40);
     assert.ok(balanced.isp1! > 0 && balanced.isp2! > 0 && balanced.failed === 0, JSON.stringify(balanced));
+  });
+
+  it('the daemon moves the office policy to isp1 when isp2 loses its carrier, and back when it returns', async () => {
+    const socket = path.join(lab.stateDir, 'policies.sock');
+    const daemonFile = path.join(lab.stateDir, 'policies-daemon.yaml');
+    await fs.writeFile(daemonFile, policyConfig(lab).replace(/^exec: .*\n/m,
+      `  control_socket: ${JSON.stringify(socket)}\ndaemon:\n  debounce: 5ms\n  resync_interval: 5s\n`));
+    const daemon = await startDaemon(lab.ns.router, daemonFile);
+    const officeTable = async (): Promise<string> => (await ipIn(lab.ns.router, ['rule', 'show', 'priority', '10210'])).stdout;
+    try {
+      await waitFor('office on isp2', async () => (/lookup (1002|isp2)\b/.test(await officeTable()) ? true : undefined), 10_000);
+      assert.deepEqual(await flowsFrom(lab, OFFICE_HOST, 20), { isp1: 0, isp2: 20, failed: 0 });
+      await setCarrier(lab, 'isp2', false);
+      try {
+        await waitFor('office on isp1', async () => (/lookup (1001|isp1)\b/.test(await officeTable()) ? true : undefined), 10_000);
+        assert.deepEqual(await flowsFrom(lab, OFFICE_HOST, 20), { isp1: 20, isp2: 0, failed: 0 });
+        const status = await queryDaemon(socket, { cmd: 'status' }) as { policies: { name: string; uplink?: string; reason: string }[] };
+        assert.deepEqual(status.policies.map((p) => [p.name, p.uplink]), [['office', 'isp1'], ['voip', 'isp1'], ['bank', 'isp1']]);
+        assert.match(status.policies[0]!.reason, /next in use \(isp2: no carrier\)/);
+      } finally {
+        await setCarrier(lab, 'isp2', true);
+      }
+      await waitFor('office back on isp2', async () => (/lookup (1002|isp2)\b/.test(await officeTable()) ? true : undefined), 10_000);
+      assert.deepEqual(await flowsFrom(lab, OFFICE_HOST, 20), { isp1: 0, isp2: 20, failed: 0 });
+    } finally {
+      await stopDaemon(daemon, 'SIGTERM');
+    }
   });
 });
