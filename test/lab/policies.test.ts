@@ -227,6 +227,17 @@ describe('policies and NAT per uplink (issue 11)', { skip: NEEDS_ROOT }, () => {
     const isp1 = lab.uplinks.find((u) => u.name === 'isp1')!;
     // The echo answers with the peer it saw: the internet host, reached back through isp1 (isp2 would drop the reply's source).
     for (let i = 0; i < 5; i++) assert.equal(await tcpProbe(lab.ns.inet, isp1.address, FORWARD_PORT), lab.internetHost);
+    // The issue's mistake, for contrast: the admin's own rule at 9000 sends the replies out through isp2
+    // (whose provider drops them), and uplinkd says so.
+    await ipIn(lab.ns.router, ['rule', 'add', 'priority', '9000', 'from', '192.168.20.0/24', 'lookup', '1002']);
+    try {
+      assert.equal(await tcpProbe(lab.ns.inet, isp1.address, FORWARD_PORT, 1500), undefined, 'replies should be lost through isp2');
+      const plan = await uplinkd(lab.ns.router, ['plan', '-c', config]);
+      assert.match(plan.stdout + plan.stderr, /admin rule 'from 192\.168\.20\.0\/24 lookup 1002 priority 9000[^']*': comes before flow pinning and split access, so port-forward replies/);
+    } finally {
+      await ipIn(lab.ns.router, ['rule', 'del', 'priority', '9000']);
+    }
+    assert.equal(await tcpProbe(lab.ns.inet, isp1.address, FORWARD_PORT), lab.internetHost);
   });
 
   it('masquerade follows a DHCP renumbering of isp2 without a change to the nftables table', async () => {
