@@ -105,6 +105,7 @@ function formatOption(value: string | true | undefined): PlanFormat {
 
 async function check(configFile: string): Promise<number> {
   const config = await loadConfig(configFile);
+  for (const w of config.warnings ?? []) warn(w);
   console.log(`${configFile}: ok (${config.uplinks.length} uplinks, default ${config.default})`);
   return EXIT.ok;
 }

@@ -302,10 +302,6 @@ export function ownedTables(config: Config): Set<number> {
   return new Set([config.tableBase, ...config.uplinks.map((u) => u.table)]);
 }
 
-export function inRuleBand(config: Config, priority: number): boolean {
-  return priority >= config.rulePriority && priority < config.rulePriority + RULE_BAND;
-}
-
 /** Objects of other programs in uplinkd's tables or nexthop ids (rules: src/plan/admin-rules.ts). */
 function collisionWarnings(config: Config, kernel: KernelState): string[] {
   const tables = ownedTables(config);
