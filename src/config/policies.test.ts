@@ -47,7 +47,7 @@ test('further keys: lists, source ports, iif, dscp, snat, a single uplink name',
     iif: if0
     protocol: tcp
     port: [80, 443, "8000-8080"]
-    source_port: 1024-65535
+    source_port: 1024-65534
     dscp: 46
     use: isp2
 `.replace('    dhcp: true\n', '    dhcp: true\n    nat: {snat: 192.0.2.7}\n'), FILE);
@@ -55,7 +55,7 @@ test('further keys: lists, source ports, iif, dscp, snat, a single uplink name',
   const p = c.policies![0]!;
   assert.deepEqual([p.from, p.iif, p.ipProto, p.dscp, p.use], [['10.1.0.0/16', '10.2.0.5/32'], 'if0', 6, 46, ['isp2']]);
   assert.deepEqual(p.dport, [{ start: 80, end: 80 }, { start: 443, end: 443 }, { start: 8000, end: 8080 }]);
-  assert.deepEqual(p.sport, [{ start: 1024, end: 65535 }]);
+  assert.deepEqual(p.sport, [{ start: 1024, end: 65534 }]);
 });
 
 test('errors name file, line, column and field: unknown uplink, port without protocol, ranges the kernel cannot express', () => {
@@ -75,7 +75,7 @@ test('errors name file, line, column and field: unknown uplink, port without pro
   - name: e
     protocol: tcp
     port: 0
-    source_port: 65536
+    source_port: 1024-65535
     use: [isp1]
   - name: f
     from: 192.168.20.1/24
@@ -88,9 +88,9 @@ test('errors name file, line, column and field: unknown uplink, port without pro
     `${FILE}:11:17: policies[0].use[1]: unknown uplink 'isp3' (expected one of: isp1, isp2)`,
     `${FILE}:13:11: policies[1].port: a destination port needs a protocol (add protocol: tcp, udp or sctp)`,
     `${FILE}:17:11: policies[2].port: protocol icmp has no ports (expected protocol tcp, udp or sctp with a port)`,
-    `${FILE}:21:11: policies[3].port: 5080-5060 is a range the kernel cannot express (expected a port 1..65535 or a range START-END with START <= END)`,
-    `${FILE}:25:11: policies[4].port: 0 is a range the kernel cannot express (expected a port 1..65535 or a range START-END with START <= END)`,
-    `${FILE}:26:18: policies[4].source_port: 65536 is a range the kernel cannot express (expected a port 1..65535 or a range START-END with START <= END)`,
+    `${FILE}:21:11: policies[3].port: 5080-5060 is a range the kernel cannot express (expected a port 1..65534 or a range START-END with START <= END (the kernel cannot match port 0 or 65535))`,
+    `${FILE}:25:11: policies[4].port: 0 is a range the kernel cannot express (expected a port 1..65534 or a range START-END with START <= END (the kernel cannot match port 0 or 65535))`,
+    `${FILE}:26:18: policies[4].source_port: 1024-65535 is a range the kernel cannot express (expected a port 1..65534 or a range START-END with START <= END (the kernel cannot match port 0 or 65535))`,
     `${FILE}:29:11: policies[5].from: '192.168.20.1/24' has host bits set (expected the network 192.168.20.0/24, or the address 192.168.20.1 alone)`,
     `${FILE}:30:10: policies[5].use: the list is empty (expected at least one uplink name)`,
     `${FILE}:31:11: policies[6].name: policy name 'a' is also used by policies[0].name (line 10) (expected each name once)`,

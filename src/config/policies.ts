@@ -4,6 +4,7 @@ import { isMap, isScalar, isSeq } from 'yaml';
 import { isCidr, isIpv4, maskOf, parseCidr, parseIpv4 } from '../model/ipv4';
 import type { Cidr, PortRange } from '../model/types';
 import { MAX_POLICIES, MAX_RULES_PER_POLICY } from '../plan/policies';
+import { MAX_RULE_PORT } from '../netlink/rule';
 import { describe, isEmpty, type Field, type Reader } from './reader';
 import type { NatConfig, PolicyConfig, UplinkConfig } from './types';
 import { readIfname, type UplinkDraft } from './uplinks';
@@ -211,10 +212,13 @@ function readNet(r: Reader, f: Field): Cidr | undefined {
   return text;
 }
 
-/** A port (1..65535) or an inclusive range "START-END": what struct fib_rule_port_range holds. */
+/**
+ * A port or an inclusive range "START-END" as struct fib_rule_port_range holds it: the kernel refuses 0 and
+ * an end of 65535 (fib_rule_port_range_valid() in include/net/fib_rules.h), so ports are 1..65534.
+ */
 function readPortRange(r: Reader, f: Field): PortRange | undefined {
   const raw = isScalar(f.node) ? f.node.value : undefined;
-  const expected = 'a port 1..65535 or a range START-END with START <= END';
+  const expected = `a port 1..${MAX_RULE_PORT} or a range START-END with START <= END (the kernel cannot match port 0 or 65535)`;
   let start: number | undefined;
   let end: number | undefined;
   if (typeof raw === 'number' && Number.isInteger(raw)) start = end = raw;
@@ -229,7 +233,7 @@ function readPortRange(r: Reader, f: Field): PortRange | undefined {
     r.report(f.at, f.path, `expected ${expected}, got ${JSON.stringify(raw ?? null)}`);
     return undefined;
   }
-  if (start < 1 || end > 65535 || start > end) {
+  if (start < 1 || end > MAX_RULE_PORT || start > end) {
     r.report(f.at, f.path, `${String(raw)} is a range the kernel cannot express (expected ${expected})`);
     return undefined;
   }

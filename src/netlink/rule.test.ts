@@ -64,7 +64,7 @@ test('rule: kernel omissions (priority 0, no protocol), unknown action, IPv6 and
 test('rule: ipproto, sport/dport ranges (struct fib_rule_port_range), tos and l3mdev round-trip', () => {
   const r: Rule = {
     ...base, priority: 10210, table: 1001, src: '192.168.10.20/32', ipProto: 17,
-    sport: { start: 1024, end: 65535 }, dport: { start: 5060, end: 5080 }, tos: 0x10, dscp: 46,
+    sport: { start: 1024, end: 65534 }, dport: { start: 5060, end: 5080 }, tos: 0x10, dscp: 46,
   };
   const p = encodeRule(r);
   assert.equal(p.readUInt8(3), 0x10, 'tos in the header');
@@ -73,6 +73,9 @@ test('rule: ipproto, sport/dport ranges (struct fib_rule_port_range), tos and l3
   const d = a.get(C.FRA_DPORT_RANGE)!;
   assert.deepEqual([d.readUInt16LE(0), d.readUInt16LE(2)], [5060, 5080]);
   assert.deepEqual(decodeRule(p), r);
+  // Linux echoes FRA_DSCP_MASK 0x3f with `dscp N`: the same rule; another mask is another rule.
+  assert.deepEqual(decodeRule(Buffer.concat([p, attr(C.FRA_DSCP_MASK, Buffer.from([0x3f]))])), r);
+  assert.deepEqual(decodeRule(Buffer.concat([p, attr(C.FRA_DSCP_MASK, Buffer.from([0x38]))]))!.unmodelled, ['dscp_mask=38']);
   const vrf: Rule = { priority: 1000, action: 'lookup', table: 0, protocol: 0, l3mdev: true };
   assert.equal(attrMap(encodeRule(vrf), C.FIB_RULE_HDR_LEN).get(C.FRA_L3MDEV)![0], 1);
   assert.deepEqual(decodeRule(encodeRule(vrf)), vrf);
@@ -83,7 +86,7 @@ test('rule: ipproto, sport/dport ranges (struct fib_rule_port_range), tos and l3
 test('rule: the encoder refuses what the kernel cannot express, with a typed error', () => {
   const r: Rule = { ...base, priority: 1, table: 1001 };
   for (const bad of [
-    { dport: { start: 0, end: 10 } }, { dport: { start: 10, end: 9 } }, { sport: { start: 1, end: 65536 } },
+    { dport: { start: 0, end: 10 } }, { dport: { start: 10, end: 9 } }, { sport: { start: 1, end: 65535 } },
     { ipProto: 256 }, { tos: -1 }, { dscp: 64 }, { unmodelled: ['uidrange=e8030000d0070000'] },
   ]) {
     assert.throws(() => encodeRule({ ...r, ...bad }), UplinkdError, JSON.stringify(bad));

@@ -19,6 +19,8 @@ const UNMODELLED = new Map<number, string>([
   [C.FRA_UID_RANGE, 'uidrange'], [C.FRA_FLOWLABEL, 'flowlabel'], [C.FRA_FLOWLABEL_MASK, 'flowlabel_mask'],
   [C.FRA_SPORT_MASK, 'sport_mask'], [C.FRA_DPORT_MASK, 'dport_mask'], [C.FRA_DSCP_MASK, 'dscp_mask'],
 ]);
+/** FRA_DSCP_MASK covering all six DSCP bits. */
+const DSCP_FULL_MASK = 0x3f;
 /** FRA_SUPPRESS_IFGROUP's "unset" value (-1 as u32). */
 const IFGROUP_UNSET = 0xffffffff;
 
@@ -65,10 +67,13 @@ function checkedByte(n: number, what: string, max = 255): number {
   return n;
 }
 
-/** struct fib_rule_port_range, host byte order (linux/fib_rules.h); the kernel wants 1 <= start <= end <= 65535. */
+/** The highest port a rule's range can end at: fib_rule_port_range_valid() (include/net/fib_rules.h) refuses 0xffff. */
+export const MAX_RULE_PORT = 65534;
+
+/** struct fib_rule_port_range, host byte order (linux/fib_rules.h); the kernel wants 1 <= start <= end <= 65534. */
 function portRange(p: PortRange, what: string): Buffer {
-  if (!Number.isInteger(p.start) || !Number.isInteger(p.end) || p.start < 1 || p.end > 65535 || p.start > p.end) {
-    throw new UplinkdError('netlink', `cannot encode rule ${what} ${p.start}-${p.end} (expected 1 <= start <= end <= 65535)`);
+  if (!Number.isInteger(p.start) || !Number.isInteger(p.end) || p.start < 1 || p.end > MAX_RULE_PORT || p.start > p.end) {
+    throw new UplinkdError('netlink', `cannot encode rule ${what} ${p.start}-${p.end} (expected 1 <= start <= end <= ${MAX_RULE_PORT})`);
   }
   const b = Buffer.alloc(C.FIB_RULE_PORT_RANGE_LEN);
   b.writeUInt16LE(p.start, 0);
@@ -140,6 +145,8 @@ export function decodeRule(payload: Buffer): Rule | undefined {
     // "Unset" values select nothing.
     if (type === C.FRA_SUPPRESS_IFGROUP && v.length >= 4 && v.readUInt32LE(0) === IFGROUP_UNSET) continue;
     if (type === C.FRA_FLOW && v.length >= 4 && v.readUInt32LE(0) === 0) continue;
+    // The kernel echoes the full DSCP mask with every dscp match: that is plain `dscp N`.
+    if (type === C.FRA_DSCP_MASK && v.length >= 1 && v.readUInt8(0) === DSCP_FULL_MASK && rule.dscp !== undefined) continue;
     unmodelled.push(`${name}=${v.toString('hex')}`);
   }
   if (unmodelled.length > 0) rule.unmodelled = unmodelled.sort();
