@@ -19,6 +19,7 @@ commands:
   apply   [-c FILE]                         make the kernel match the configuration
   status  [-c FILE] [--json]                uplinks, addresses, gateways, tables, states
   down    [-c FILE]                         remove everything uplinkd made
+  exec    [-c FILE] UPLINK -- COMMAND...    run a command whose traffic leaves through UPLINK
   run     [-c FILE] [--cleanup]             run the daemon (follows the kernel, DHCP, health)
   reload  [-c FILE]                         make the running daemon re-read its file
   hook    [-c FILE] [--cause TEXT]          nudge the running daemon to resync (for DHCP-client hooks)
@@ -30,6 +31,8 @@ commands:
 
 export async function main(argv: string[]): Promise<number> {
   try {
+    // exec: everything after `--` is the command, never uplinkd's options.
+    if (argv[0] === 'exec') return await execCommand(argv.slice(1));
     const args = parseArgs(argv, VALUED);
     const configFile = typeof args.options.config === 'string' ? args.options.config : DEFAULT_CONFIG;
     switch (args.command) {
@@ -107,6 +110,7 @@ function formatOption(value: string | true | undefined): PlanFormat {
 
 async function check(configFile: string): Promise<number> {
   const config = await loadConfig(configFile);
+  for (const w of config.warnings ?? []) warn(w);
   console.log(`${configFile}: ok (${config.uplinks.length} uplinks, default ${config.default})`);
   try {
     for (const w of await markNeighbourWarnings(config)) warn(w);
@@ -122,7 +126,7 @@ async function planCommand(configFile: string, format: PlanFormat): Promise<numb
   if (format === 'json') {
     const nft = result.pinning.change;
     const changes = [...(nft ? [formatPinningChange(nft)] : []), ...result.changes.map(formatChange)];
-    console.log(JSON.stringify({ uplinks: result.plan.uplinks, warnings: result.plan.warnings, pinning: result.pinning.status, changes }, null, 2));
+    console.log(JSON.stringify({ uplinks: result.plan.uplinks, policies: result.plan.policies, warnings: result.plan.warnings, pinning: result.pinning.status, changes }, null, 2));
   } else if (format === 'ip') {
     if (result.pinning.change) console.log(formatPinningChange(result.pinning.change, true));
     printLines(result.changes.map(formatChange));
@@ -150,9 +154,21 @@ async function applyCommand(configFile: string): Promise<number> {
   return result.failed.length ? EXIT.failure : EXIT.ok;
 }
 
+async function execCommand(rest: string[]): Promise<number> {
+  const dash = rest.indexOf('--');
+  if (dash < 0) throw new UplinkdError('usage', 'usage: uplinkd exec [-c FILE] UPLINK -- COMMAND [ARGS...]');
+  const args = parseArgs(['exec', ...rest.slice(0, dash)], VALUED);
+  if (args.positional.length !== 1) throw new UplinkdError('usage', 'usage: uplinkd exec [-c FILE] UPLINK -- COMMAND [ARGS...]');
+  const config = await loadConfig(typeof args.options.config === 'string' ? args.options.config : DEFAULT_CONFIG);
+  const { execInUplink } = await import('../nft/exec');
+  return execInUplink(config, args.positional[0]!, rest.slice(dash + 1));
+}
+
 async function downCommand(configFile: string): Promise<number> {
   const config = await loadConfig(configFile);
   const result = await downOnce(config);
+  const { removeExecCgroups } = await import('../nft/exec');
+  for (const dir of await removeExecCgroups(config)) console.log(`rmdir ${dir}`);
   if (result.pinningRemoved) console.log(formatPinningChange({ op: 'delete' }));
   printLines(result.applied.map(formatChange));
   if (result.pinningFailed) console.error(`uplinkd: failed: ${result.pinningFailed.message}`);
@@ -173,7 +189,7 @@ async function statusCommand(configFile: string, json: boolean): Promise<number>
   if (json) {
     const nft = result.pinning.change;
     const pending = [...(nft ? [formatPinningChange(nft)] : []), ...result.changes.map(formatChange)];
-    console.log(JSON.stringify({ daemon: false, inSync: changeCount(result) === 0, pending, pinning: result.pinning.status, uplinks: result.plan.uplinks, warnings: result.plan.warnings }, null, 2));
+    console.log(JSON.stringify({ daemon: false, inSync: changeCount(result) === 0, pending, pinning: result.pinning.status, uplinks: result.plan.uplinks, policies: result.plan.policies, warnings: result.plan.warnings }, null, 2));
   } else {
     console.log(formatStatusText(result));
   }

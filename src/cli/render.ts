@@ -1,6 +1,7 @@
 import { formatPinningChange, type Cycle, type PinningPlan } from '../engine/cycle';
 import type { UplinkStatus } from '../plan/planner';
 import { formatChange } from '../plan/text';
+import { policyLines } from './policy-render';
 
 /** Left-aligned columns; the last column is not padded. */
 export function table(rows: string[][]): string {
@@ -53,7 +54,7 @@ function warningLines(cycle: PlannedCycle): string[] {
 }
 
 export function formatPlanText(cycle: PlannedCycle): string {
-  const lines = [uplinkTable(cycle.plan.uplinks), '', ...warningLines(cycle)];
+  const lines = [uplinkTable(cycle.plan.uplinks), '', ...policyLines(cycle.plan.policies, true), ...warningLines(cycle)];
   const n = changeCount(cycle);
   if (n === 0) lines.push('no changes');
   else lines.push(`${n} changes:`, ...changeLines(cycle));
@@ -61,7 +62,7 @@ export function formatPlanText(cycle: PlannedCycle): string {
 }
 
 export function formatStatusText(cycle: PlannedCycle): string {
-  const lines = [uplinkTable(cycle.plan.uplinks), '', ...warningLines(cycle), cycle.pinning.status];
+  const lines = [uplinkTable(cycle.plan.uplinks), '', ...policyLines(cycle.plan.policies, false), ...warningLines(cycle), cycle.pinning.status];
   lines.push('daemon: not running (this is the kernel as it is now)');
   const n = changeCount(cycle);
   lines.push(n === 0 ? 'kernel matches the plan' : `kernel differs from the plan by ${n} changes (run uplinkd apply):`);

@@ -7,6 +7,7 @@ import { UplinkdError } from '../errors';
 import { assignTables, checkUplinkSet, type LanEntry } from './cross';
 import { DEFAULTS } from './defaults';
 import { readHttp } from './http';
+import { readExec, readPolicies } from './policies';
 import { isEmpty, Reader, type Field, type Problem } from './reader';
 import type { Config, DefaultMode } from './types';
 import { MAX_TABLE, readIfname, readUplink, type UplinkDraft } from './uplinks';
@@ -14,6 +15,7 @@ import { markMaskProblem, RESERVED_PROTOCOLS, RESERVED_TABLES } from './values';
 
 const TOP_KEYS = [
   'uplinks', 'lan', 'default', 'table_base', 'rule_priority', 'protocol', 'resilient', 'multipath_hash', 'pinning', 'paths', 'daemon', 'http',
+  'policies', 'exec',
 ];
 const PINNING_KEYS = ['enabled', 'mark_mask'];
 const RESILIENT_KEYS = ['buckets', 'idle_timer', 'unbalanced_timer'];
@@ -137,6 +139,10 @@ function readConfig(r: Reader): Config | undefined {
     table: tables[i],
     ...(d.monitor && { monitor: d.monitor }),
   }));
+
+  readPolicies(r, opt('policies'), drafts, config);
+  const exec = opt('exec');
+  if (exec) readExec(r, exec, config);
 
   const pinning = opt('pinning');
   if (pinning) readPinning(r, pinning, config);

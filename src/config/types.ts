@@ -1,4 +1,4 @@
-import type { Cidr, Ipv4 } from '../model/types';
+import type { Cidr, Ipv4, PortRange } from '../model/types';
 
 export type DefaultMode = 'balance' | 'failover';
 export type ProbeMethod = 'icmp' | 'tcp' | 'http' | 'https' | 'dns';
@@ -40,6 +40,36 @@ export interface UplinkConfig {
   /** Routing table number for this uplink. */
   table: number;
   monitor?: MonitorConfig;
+  /** Source NAT for LAN traffic leaving this uplink (docs/policies.md); absent: none. */
+  nat?: NatConfig;
+}
+
+/** `nat: masquerade` (the uplink's current address) or `nat: {snat: ADDRESS}`. */
+export type NatConfig = { kind: 'masquerade' } | { kind: 'snat'; address: Ipv4 };
+
+/** One `policies:` entry (docs/policies.md): which traffic uses which uplinks. First match wins. */
+export interface PolicyConfig {
+  name: string;
+  /** "FILE:LINE:COL" of the entry, for messages. */
+  at: string;
+  /** Source networks; empty means any. */
+  from: Cidr[];
+  /** Destination networks; empty means any. */
+  to: Cidr[];
+  /** Input interface (`iif`); the router's own traffic comes from `lo`. */
+  iif?: string;
+  /** IANA protocol number (6 tcp, 17 udp, 132 sctp, 1 icmp). */
+  ipProto?: number;
+  /** Destination port ranges (`port:`); empty means any. */
+  dport: PortRange[];
+  /** Source port ranges (`source_port:`); empty means any. */
+  sport: PortRange[];
+  /** DSCP 0..63 (RFC 2474). */
+  dscp?: number;
+  /** Uplink names in order of preference. */
+  use: string[];
+  /** Never another uplink: unreachable while none of `use` is usable. */
+  strict: boolean;
 }
 
 /** Flow pinning (docs/pinning.md): connections keep the uplink they first left through. */
@@ -87,6 +117,12 @@ export interface Config {
     /** Directory of hook executables run on uplink state changes. */
     hooksDir: string;
   };
+  /** Traffic policies in file order (src/config/policies.ts); absent or empty: everything is balanced. */
+  policies?: PolicyConfig[];
+  /** `uplinkd exec` (src/nft/exec.ts): cgroup v2 directory, relative to the hierarchy's root, holding one cgroup per uplink. */
+  exec?: { cgroup: string };
+  /** Problems that do not stop the configuration ("FILE:LINE:COL: FIELD: message"). */
+  warnings?: string[];
   /** Status page and metrics of `uplinkd run`; absent (the default): no socket is opened. */
   http?: { listen: HttpListen };
   daemon: {

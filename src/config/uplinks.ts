@@ -6,7 +6,7 @@ import type { Field, Reader } from './reader';
 import type { MonitorConfig, ProbeMethod, UplinkConfig } from './types';
 import { ifnameProblem, isHostname, tableNameProblem } from './values';
 
-export const UPLINK_KEYS = ['name', 'interface', 'dhcp', 'address', 'gateway', 'weight', 'tier', 'table', 'monitor'];
+export const UPLINK_KEYS = ['name', 'interface', 'dhcp', 'address', 'gateway', 'weight', 'tier', 'table', 'monitor', 'nat'];
 export const MONITOR_KEYS = [
   'targets', 'method', 'port', 'interval', 'timeout', 'quorum', 'down_after', 'up_after', 'window',
   'degraded_loss', 'degraded_rtt', 'on_degraded',

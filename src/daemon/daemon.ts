@@ -5,6 +5,7 @@
 //
 // Our own changes come back as kernel events too. They are not filtered: they cost one
 // more snapshot, whose diff is empty, and an empty diff writes nothing, so the loop stops.
+import { servedPolicies, type ServedPolicy } from './policy-status';
 import { observe, teardownChanges } from '../engine/cycle';
 import { segmentRegExp } from '../facts/glob';
 import type { HealthStats } from '../health/state';
@@ -97,6 +98,8 @@ export interface DaemonStatus {
   /** Changes applied and failed by all cycles since start (metrics counters). */
   totals?: { applied: number; failed: number };
   uplinks: UplinkStatus[];
+  /** Per policy: the uplink it uses now and why (src/daemon/policy-status.ts). */
+  policies?: ServedPolicy[];
   warnings: string[];
   facts: {
     leases: Lease[];
@@ -150,6 +153,7 @@ export class Daemon {
   private inSync = false;
   private uplinks: UplinkStatus[] = [];
   private warnings: string[] = [];
+  private policies: ServedPolicy[] = [];
   private facts: DaemonStatus['facts'] = { leases: [], health: {}, links: [], addresses: [] };
   private events: DaemonEvent[] = [];
 
@@ -280,6 +284,7 @@ export class Daemon {
       inSync: this.inSync,
       totals: { ...this.totals },
       uplinks: this.uplinks,
+      policies: this.policies,
       warnings: this.warnings,
       facts: this.facts,
       health: this.opts.health?.stats?.() ?? {},
@@ -358,6 +363,7 @@ export class Daemon {
     const changes = diff(plan.desired, kernel, config);
     this.cycles++;
     this.noteUplinks(plan.uplinks, cause);
+    this.policies = servedPolicies(plan.policies);
     this.noteWarnings(plan.warnings);
     this.facts = summarizeFacts(kernel, leases, health);
 

@@ -1,5 +1,6 @@
 // Prometheus text exposition format 0.0.4 of the daemon's status (GET /metrics). Pure.
 // A value that is not known (no RTT yet, pinning not checked) is left out, never NaN.
+import { policySamples } from './policy-status';
 import type { HealthVerdict } from '../model/facts';
 import type { UplinkState } from '../plan/planner';
 import type { ServedStatus } from './http';
@@ -58,6 +59,7 @@ export function renderMetrics(s: ServedStatus, info: { version: string; now: num
   const health = Object.entries(s.health).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const perHealth = (value: (h: ServedStatus['health'][string]) => number | undefined): Sample[] =>
     health.map(([uplink, h]) => ({ labels: { uplink }, value: value(h) }));
+  const policies = policySamples(s.policies, s.uplinks.map((u) => u.name));
   const startedAt = Date.parse(s.startedAt);
   const lastCycle = s.lastCycle ? Date.parse(s.lastCycle.at) : undefined;
 
@@ -83,6 +85,8 @@ export function renderMetrics(s: ServedStatus, info: { version: string; now: num
     gauge('uplinkd_health_rtt_seconds', 'Mean probe round-trip time in the window', perHealth((h) => scaled(h.rttMs, 1000))),
     gauge('uplinkd_health_jitter_seconds', 'Mean difference of consecutive round-trip times per target', perHealth((h) => scaled(h.jitterMs, 1000))),
     gauge('uplinkd_health_loss_ratio', 'Lost probes in the window, 0 to 1', perHealth((h) => scaled(h.lossPct, 100))),
+    gauge('uplinkd_policy_uplink', 'Per policy: 1 for the uplink its new connections use now, 0 for the others', policies.uplink),
+    gauge('uplinkd_policy_action', 'Per policy: 1 for what it does now: uplink, unreachable (strict, none usable) or balanced (none usable)', policies.action),
     gauge('uplinkd_health_state_seconds', 'Time in the current health state', perHealth((h) => Math.max(0, Math.round(info.now - h.since)) / 1000)),
   ]);
 }

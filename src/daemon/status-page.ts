@@ -83,6 +83,14 @@ export function renderStatusPage(s: ServedStatus, now: number): string {
     ...s.uplinks.map((u) => uplinkRow(u, s.health[u.name], now)),
     '</table>',
   ];
+  if (s.policies?.length) {
+    parts.push('<h2>Policies</h2><table>', row(['Policy', 'Priority', 'Uses now', 'Why', 'Rules'], 'th'));
+    for (const p of s.policies) {
+      parts.push(row([escapeHtml(p.name), String(p.priority), escapeHtml(p.uplink ?? p.action), escapeHtml(p.reason),
+        p.rules.map((r) => `<code>${escapeHtml(r)}</code>`).join('<br>') || '-']));
+    }
+    parts.push('</table>');
+  }
   if (s.conflicts.length) {
     parts.push('<h2>Restored recently</h2><p><small>Another program changed or removed these objects uplinkd owns.</small></p><ul>');
     for (const c of s.conflicts) {

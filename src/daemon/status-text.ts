@@ -1,3 +1,4 @@
+import { policyTextLines } from './policy-status';
 import { table, uplinkTable } from '../cli/render';
 import type { HealthStats } from '../health/state';
 import type { DaemonStatus } from './daemon';
@@ -24,7 +25,7 @@ function healthTable(health: Record<string, HealthStats>, now: number): string {
 
 /** `uplinkd status` while the daemon runs: its own view, facts, conflicts and last events with causes. */
 export function formatDaemonStatus(s: DaemonStatus, now = Date.now()): string {
-  const lines = [uplinkTable(s.uplinks), ''];
+  const lines = [uplinkTable(s.uplinks), '', ...policyTextLines(s.policies)];
   for (const w of s.warnings) lines.push(`warning: ${w}`);
   lines.push(`daemon: running (pid ${s.pid}, since ${s.startedAt}, config ${s.configFile}, ${s.cycles} cycles)`);
   if (s.lastCycle) {

@@ -187,6 +187,26 @@ test('NetlinkKernelPort in a network namespace', async (t) => {
       assert.deepEqual(portRules(s), ipRules());
     });
 
+    await t.test('rules: policy selectors (ipproto, port ranges, dscp, unreachable) written and read back; foreign lookalikes stay apart', async () => {
+      const mine = [
+        rule({ priority: 10213, table: 1001, src: '10.91.0.20/32', ipProto: 17, dport: { start: 5060, end: 5080 }, sport: { start: 1024, end: 65534 } }),
+        { ...rule({ priority: 10214, table: 0, src: '10.91.0.20/32', ipProto: 17, dport: { start: 5060, end: 5080 } }), action: 'unreachable' as const },
+        rule({ priority: 10216, table: 1002, dst: '203.0.113.0/24', dscp: 46, iif: 'lo' }),
+      ];
+      for (const r of mine) await apply({ op: 'add', kind: 'rule', rule: r });
+      // Foreign rules equal to ours but for one selector uplinkd does not set (uidrange) or sets differently (ipproto).
+      ip('-n', NS, 'rule', 'add', 'priority', '10213', 'from', '10.91.0.20', 'ipproto', 'udp', 'dport', '5060-5080', 'sport', '1024-65534', 'uidrange', '1000-2000', 'lookup', '1001');
+      ip('-n', NS, 'rule', 'add', 'priority', '10216', 'to', '203.0.113.0/24', 'iif', 'lo', 'ipproto', 'tcp', 'lookup', '1002');
+      const s = await p.snapshot();
+      assert.deepEqual(s.rules.filter((r) => r.protocol === P && r.priority >= 10213), mine);
+      const foreign = s.rules.filter((r) => r.protocol !== P && r.priority >= 10213 && r.priority < 10300);
+      assert.deepEqual(foreign.map((r) => [r.priority, r.ipProto, r.unmodelled]), [[10213, 17, ['uidrange=e8030000d0070000']], [10216, 6, undefined]]);
+      const shown = ipj<{ priority: number; ipproto?: string; dport_start?: number; dport_end?: number; action?: string }[]>('rule', 'show', 'priority', '10214');
+      assert.deepEqual(shown.map((r) => [r.ipproto, r.dport_start, r.dport_end, r.action]), [['udp', 5060, 5080, 'unreachable']]);
+      for (const r of foreign) ip('-n', NS, 'rule', 'del', 'priority', String(r.priority), ...(r.unmodelled ? ['uidrange', '1000-2000'] : ['ipproto', 'tcp']));
+      for (const r of mine) await apply({ op: 'del', kind: 'rule', rule: r });
+    });
+
     await t.test('nexthops: resilient group with weights and a default nhid route', async () => {
       const nhs: Nexthop[] = [
         { id: 1001, protocol: P, gateway: '10.91.0.2', dev: 'va' },

@@ -54,6 +54,29 @@ export interface Rule {
   /** `suppress_prefixlength N` */
   suppressPrefixlen?: number;
   invert?: boolean;
+  /** FRA_IP_PROTO, `ipproto N` (IANA protocol number: 6 tcp, 17 udp, 132 sctp). */
+  ipProto?: number;
+  /** FRA_SPORT_RANGE, `sport START[-END]` (inclusive). */
+  sport?: PortRange;
+  /** FRA_DPORT_RANGE, `dport START[-END]` (inclusive). */
+  dport?: PortRange;
+  /** fib_rule_hdr.tos, `tos N`: the RFC 1349 TOS bits only (mask 0x1e, the kernel refuses others). Absent means any. */
+  tos?: number;
+  /** FRA_DSCP (Linux 6.15+), 0..63: the full DSCP (RFC 2474), which `tos` cannot express. */
+  dscp?: number;
+  /** FRA_L3MDEV, `l3mdev`: look up the table of the packet's VRF device. */
+  l3mdev?: boolean;
+  /**
+   * Selectors uplinkd reads but never sets (uidrange, tun_id, goto, suppress_ifgroup, flowlabel,
+   * port masks, realms), as `name=hex` text, sorted: a rule carrying any of them is a different rule.
+   */
+  unmodelled?: string[];
+}
+
+/** An inclusive port range, both ends 1..65535 (struct fib_rule_port_range). */
+export interface PortRange {
+  start: number;
+  end: number;
 }
 
 export interface NexthopGroupMember {

@@ -20,6 +20,13 @@ export function describeRule(r: Rule): string {
   if (r.fwmark !== undefined) parts.push(`fwmark ${r.fwmark}${r.fwmask !== undefined ? `/${r.fwmask}` : ''}`);
   if (r.iif) parts.push(`iif ${r.iif}`);
   if (r.oif) parts.push(`oif ${r.oif}`);
+  if (r.tos) parts.push(`tos ${r.tos}`);
+  if (r.dscp !== undefined) parts.push(`dscp ${r.dscp}`);
+  if (r.ipProto !== undefined) parts.push(`ipproto ${r.ipProto}`);
+  if (r.sport) parts.push(`sport ${r.sport.start}-${r.sport.end}`);
+  if (r.dport) parts.push(`dport ${r.dport.start}-${r.dport.end}`);
+  if (r.l3mdev) parts.push('l3mdev');
+  for (const u of r.unmodelled ?? []) parts.push(u);
   parts.push(r.action === 'lookup' ? `lookup ${r.table}` : r.action);
   if (r.suppressPrefixlen !== undefined) parts.push(`suppress_prefixlength ${r.suppressPrefixlen}`);
   parts.push(`proto ${r.protocol}`);

@@ -4,7 +4,7 @@ import type { Rule } from '../model/types';
 import { UplinkdError } from '../errors';
 import * as C from './constants';
 import { decodeRule, encodeRule } from './rule';
-import { attrMap, u32Attr } from './wire';
+import { attr, attrMap, u32Attr } from './wire';
 
 const base = { action: 'lookup', protocol: 117 } as const;
 
@@ -59,4 +59,67 @@ test('rule: kernel omissions (priority 0, no protocol), unknown action, IPv6 and
   hdr.writeUInt8(C.AF_INET6, 0);
   assert.equal(decodeRule(hdr), undefined);
   assert.throws(() => decodeRule(Buffer.alloc(4)), UplinkdError);
+});
+
+test('rule: ipproto, sport/dport ranges (struct fib_rule_port_range), tos and l3mdev round-trip', () => {
+  const r: Rule = {
+    ...base, priority: 10210, table: 1001, src: '192.168.10.20/32', ipProto: 17,
+    sport: { start: 1024, end: 65534 }, dport: { start: 5060, end: 5080 }, tos: 0x10, dscp: 46,
+  };
+  const p = encodeRule(r);
+  assert.equal(p.readUInt8(3), 0x10, 'tos in the header');
+  const a = attrMap(p, C.FIB_RULE_HDR_LEN);
+  assert.deepEqual([...a.get(C.FRA_IP_PROTO)!], [17]);
+  const d = a.get(C.FRA_DPORT_RANGE)!;
+  assert.deepEqual([d.readUInt16LE(0), d.readUInt16LE(2)], [5060, 5080]);
+  assert.deepEqual(decodeRule(p), r);
+  // Linux echoes FRA_DSCP_MASK 0x3f with `dscp N`: the same rule; another mask is another rule.
+  assert.deepEqual(decodeRule(Buffer.concat([p, attr(C.FRA_DSCP_MASK, Buffer.from([0x3f]))])), r);
+  assert.deepEqual(decodeRule(Buffer.concat([p, attr(C.FRA_DSCP_MASK, Buffer.from([0x38]))]))!.unmodelled, ['dscp_mask=38']);
+  const vrf: Rule = { priority: 1000, action: 'lookup', table: 0, protocol: 0, l3mdev: true };
+  assert.equal(attrMap(encodeRule(vrf), C.FIB_RULE_HDR_LEN).get(C.FRA_L3MDEV)![0], 1);
+  assert.deepEqual(decodeRule(encodeRule(vrf)), vrf);
+  const unreachable: Rule = { priority: 10211, action: 'unreachable', table: 0, protocol: 117, ipProto: 6, dport: { start: 443, end: 443 } };
+  assert.deepEqual(decodeRule(encodeRule(unreachable)), unreachable);
+});
+
+test('rule: the encoder refuses what the kernel cannot express, with a typed error', () => {
+  const r: Rule = { ...base, priority: 1, table: 1001 };
+  for (const bad of [
+    { dport: { start: 0, end: 10 } }, { dport: { start: 10, end: 9 } }, { sport: { start: 1, end: 65535 } },
+    { ipProto: 256 }, { tos: -1 }, { dscp: 64 }, { unmodelled: ['uidrange=e8030000d0070000'] },
+  ]) {
+    assert.throws(() => encodeRule({ ...r, ...bad }), UplinkdError, JSON.stringify(bad));
+  }
+});
+
+test('rule: selectors uplinkd never sets are read, so such a rule is another rule', () => {
+  const hdr = encodeRule({ ...base, priority: 10100, table: 1001, src: '198.51.100.2/32' });
+  const uid = Buffer.alloc(8);
+  uid.writeUInt32LE(1000, 0);
+  uid.writeUInt32LE(2000, 4);
+  const withUid = Buffer.concat([hdr, attr(C.FRA_UID_RANGE, uid), u32Attr(C.FRA_TUN_ID, 7)]);
+  assert.deepEqual(decodeRule(withUid)!.unmodelled, ['tun_id=07000000', 'uidrange=e8030000d0070000']);
+  // "unset" suppress_ifgroup selects nothing.
+  assert.equal(decodeRule(Buffer.concat([hdr, u32Attr(C.FRA_SUPPRESS_IFGROUP, 0xffffffff)]))!.unmodelled, undefined);
+  assert.deepEqual(decodeRule(Buffer.concat([hdr, u32Attr(C.FRA_SUPPRESS_IFGROUP, 3)]))!.unmodelled, ['suppress_ifgroup=03000000']);
+});
+
+test('rule: short port ranges and random bytes are a typed error or a rule, never another exception', () => {
+  const hdr = encodeRule({ ...base, priority: 1, table: 1001 });
+  assert.throws(() => decodeRule(Buffer.concat([hdr, attr(C.FRA_DPORT_RANGE, Buffer.from([1, 0]))])), UplinkdError);
+  assert.throws(() => decodeRule(Buffer.concat([hdr, attr(C.FRA_IP_PROTO, Buffer.alloc(0))])), UplinkdError);
+  let seed = 7;
+  const rand = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 16;
+  for (let i = 0; i < 2000; i++) {
+    const good = encodeRule({ ...base, priority: i, table: 1001, ipProto: 6, dport: { start: 1, end: 2 }, src: '10.0.0.0/8' });
+    const buf = Buffer.from(good);
+    for (let k = 0; k < 1 + (rand() % 6); k++) buf[rand() % buf.length] = rand() & 0xff;
+    const cut = buf.subarray(0, rand() % (buf.length + 1));
+    try {
+      decodeRule(cut);
+    } catch (e) {
+      assert.ok(e instanceof UplinkdError, `iteration ${i}: ${String(e)}`);
+    }
+  }
 });

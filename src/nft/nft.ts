@@ -3,6 +3,7 @@
 // or kernel event. Only `table ip uplinkd` is ever read, replaced or deleted.
 import { spawn } from 'node:child_process';
 import { UplinkdError } from '../errors';
+import { ensureExecCgroups } from './exec';
 import { commentHash, DELETE_SCRIPT, PIN_TABLE, type PinningRuleset } from './ruleset';
 
 export interface NftResult {
@@ -82,7 +83,8 @@ async function runScript(script: string, what: string, run: NftRunner): Promise<
 }
 
 /** Replaces uplinkd's table with `ruleset` in one nft transaction. */
-export function installPinning(ruleset: PinningRuleset, run: NftRunner = runNft): Promise<void> {
+export async function installPinning(ruleset: PinningRuleset, run: NftRunner = runNft): Promise<void> {
+  await ensureExecCgroups(ruleset.cgroups);
   return runScript(ruleset.script, `install table ${PIN_TABLE}`, run);
 }
 

@@ -114,3 +114,35 @@ test('nft accepts the 64-uplink table (checked with nft -c in a throwaway namesp
     spawnSync('ip', ['netns', 'del', ns]);
   }
 });
+
+test('nat: masquerade and snat per uplink in a chain of the same table, also without pinning', () => {
+  const natConfig = (pinning: boolean): Config => {
+    const c = config(pinning ? {} : { pinning: { enabled: false, markMask: 0x00ff0000 } });
+    c.uplinks[0]!.nat = { kind: 'snat', address: '198.51.100.2' };
+    c.uplinks[1]!.nat = { kind: 'masquerade' };
+    return c;
+  };
+  const withPinning = renderPinning(natConfig(true))!;
+  assert.deepEqual(chain(withPinning.table, 'nat_postrouting'), [
+    'oifname "if1" snat to 198.51.100.2', 'oifname "vlan102" masquerade',
+  ]);
+  assert.equal(withPinning.rules, 8 + 2);
+  const natOnly = renderPinning(natConfig(false))!;
+  assert.equal(natOnly.rules, 2);
+  assert.ok(!natOnly.table.includes('chain prerouting'), natOnly.table);
+  assert.match(natOnly.summary, /^nat isp1: snat to 198\.51\.100\.2, isp2: masquerade$/);
+  assert.equal(renderPinning(config({ pinning: { enabled: false, markMask: 0x00ff0000 } })), undefined);
+  // nft itself accepts it (root: checked in a throwaway namespace).
+  if (process.getuid?.() === 0) {
+    const ns = `uplinkd-nat-${process.pid}`;
+    spawnSync('ip', ['netns', 'add', ns]);
+    try {
+      for (const t of [withPinning, natOnly]) {
+        const r = spawnSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: t.script, encoding: 'utf8' });
+        assert.equal(r.status, 0, r.stderr);
+      }
+    } finally {
+      spawnSync('ip', ['netns', 'del', ns]);
+    }
+  }
+});

@@ -15,9 +15,13 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/types';
 import { hex32, pinMarks } from './marks';
+import { natRules } from './nat';
+import { cgroup2Root, execCgroups, type ExecCgroup } from './exec';
 
 export const PIN_TABLE = 'ip uplinkd';
 export const PIN_CHAINS = ['prerouting', 'output', 'postrouting'] as const;
+/** The source NAT chain (src/nft/nat.ts), after the pinning chains in the table. */
+const NAT_CHAIN = 'nat_postrouting';
 
 export interface PinningRuleset {
   /** The table definition (`table ip uplinkd { ... }`). */
@@ -28,6 +32,8 @@ export interface PinningRuleset {
   hash: string;
   /** Rules in the table. */
   rules: number;
+  /** The exec cgroups the table refers to: they must exist before nft loads it. */
+  cgroups: ExecCgroup[];
   /** One line for plan/apply output. */
   summary: string;
 }
@@ -37,12 +43,19 @@ export function commentHash(comment: string | undefined): string | undefined {
   return comment === undefined ? undefined : /#([0-9a-f]{16})$/.exec(comment)?.[1];
 }
 
-/** The pinning table for `config`, or undefined when pinning is off. */
-export function renderPinning(config: Config): PinningRuleset | undefined {
+/** uplinkd's table for `config` (pinning and per-uplink NAT), or undefined when neither is wanted. */
+export function renderPinning(config: Config, cgroupRoot = cgroup2Root()): PinningRuleset | undefined {
   const marks = pinMarks(config);
-  if (marks.length === 0 || !config.pinning) return undefined;
-  const mask = hex32(config.pinning.markMask);
-  const keep = hex32(~config.pinning.markMask);
+  const cgroups = execCgroups(config, cgroupRoot);
+  // exec'd commands: their source address was chosen before the mark re-routed them (src/nft/exec.ts).
+  const nat = [
+    ...cgroups.map((c) => ({ uplink: c.uplink, text: `meta mark & ${hex32(config.pinning!.markMask)} == ${hex32(c.mark)} oifname "${c.interface}" masquerade` })),
+    ...natRules(config),
+  ];
+  if ((marks.length === 0 || !config.pinning) && nat.length === 0) return undefined;
+  const markMask = config.pinning?.markMask ?? 0;
+  const mask = hex32(markMask);
+  const keep = hex32(~markMask);
   const uplinkIfs = `{ ${marks.map((m) => `"${m.interface}"`).join(', ')} }`;
   const pin = (m: string): string => `ct mark set ct mark & ${keep} | ${m}`;
   const route = (m: string): string => `meta mark set meta mark & ${keep} | ${m}`;
@@ -63,17 +76,26 @@ export function renderPinning(config: Config): PinningRuleset | undefined {
       { chain: 'postrouting', text: `oifname "${m.interface}" ${own} ${unpinned} ${pin(mark)}`, why: `${m.uplink}: pin leaving` },
     );
   }
+  for (const c of cgroups) {
+    rules.push({ chain: 'output', text: `socket cgroupv2 level ${c.level} "${c.nftPath}" ${route(hex32(c.mark))}`, why: `${c.uplink}: uplinkd exec` });
+  }
   const hook = { prerouting: 'type filter hook prerouting', output: 'type route hook output', postrouting: 'type filter hook postrouting' };
   const body = (hash: string): string => [
     `table ${PIN_TABLE} {`,
     // nft caps comments at 128 bytes: the per-uplink marks are in the rules, not here.
-    `\tcomment "uplinkd flow pinning, mark mask ${mask} (docs/pinning.md)"`,
-    ...PIN_CHAINS.flatMap((chain) => [
+    marks.length > 0 ? `\tcomment "uplinkd flow pinning, mark mask ${mask} (docs/pinning.md)"` : '\tcomment "uplinkd (docs/policies.md)"',
+    ...(marks.length > 0 ? PIN_CHAINS : []).flatMap((chain) => [
       `\tchain ${chain} {`,
       `\t\t${hook[chain]} priority mangle; policy accept;`,
       ...rules.filter((r) => r.chain === chain).map((r) => `\t\t${r.text} comment "${r.why} #${hash}"`),
       '\t}',
     ]),
+    ...(nat.length > 0 ? [
+      `\tchain ${NAT_CHAIN} {`,
+      '\t\ttype nat hook postrouting priority srcnat; policy accept;',
+      ...nat.map((n) => `\t\t${n.text} comment "${n.uplink}: nat #${hash}"`),
+      '\t}',
+    ] : []),
     '}',
   ].join('\n') + '\n';
   const hash = createHash('sha256').update(body('')).digest('hex').slice(0, 16);
@@ -83,8 +105,12 @@ export function renderPinning(config: Config): PinningRuleset | undefined {
     // Creating the table first makes the delete valid when it does not exist yet.
     script: `table ${PIN_TABLE}\ndelete table ${PIN_TABLE}\n${table}`,
     hash,
-    rules: rules.length,
-    summary: `pinning ${marks.map((m) => `${m.uplink} (${m.interface}) to mark ${hex32(m.mark)}/${mask}`).join(', ')}`,
+    cgroups,
+    rules: rules.length + nat.length,
+    summary: [
+      ...(marks.length > 0 ? [`pinning ${marks.map((m) => `${m.uplink} (${m.interface}) to mark ${hex32(m.mark)}/${mask}`).join(', ')}`] : []),
+      ...(nat.length > 0 ? [`nat ${nat.map((n) => `${n.uplink}: ${n.text.replace(/^oifname "[^"]+" /, '')}`).join(', ')}`] : []),
+    ].join('; '),
   };
 }
 

@@ -312,10 +312,11 @@ rule 9000 from all lookup 78
 route table 1001 203.0.113.0/24 dev if1 proto static
 nexthop id 1002 via 192.0.2.1 dev vlan102 proto static
 `));
-  assert.equal(p.warnings.length, 3);
-  assert.match(p.warnings[0]!, /^collision: foreign rule 'from all lookup 77 priority 10150 protocol unspec' .*10000\.\.10999/);
-  assert.match(p.warnings[1]!, /^collision: foreign route '203\.0\.113\.0\/24 dev if1 scope link table 1001 proto static'/);
-  assert.match(p.warnings[2]!, /^collision: foreign nexthop 'id 1002 /);
+  assert.equal(p.warnings.length, 4);
+  assert.match(p.warnings[0]!, /^admin rule 'from all lookup 78 priority 9000 protocol unspec': comes before flow pinning and split access/);
+  assert.match(p.warnings[1]!, /^admin rule 'from all lookup 77 priority 10150 protocol unspec': .*shadows the main table/);
+  assert.match(p.warnings[2]!, /^collision: foreign route '203\.0\.113\.0\/24 dev if1 scope link table 1001 proto static'/);
+  assert.match(p.warnings[3]!, /^collision: foreign nexthop 'id 1002 /);
 });
 
 test('a static uplink without a configured gateway takes it from the kernel routes', () => {

@@ -9,9 +9,11 @@ import {
   compareIps, compareNexthops, comparePrefixes, compareRoutes, compareRules, routeKey,
 } from '../reconcile/identity';
 import { pinMarks } from '../nft/marks';
-import { DEFAULT_DST, formatRoute, formatRule, formatNexthop } from './text';
 import { missingGatewayReason } from './lease-reason';
 import { fwmarkRuleWarnings } from './mark-warnings';
+import { compilePolicies, type PolicyStatus } from './policies';
+import { adminRuleMessages, ruleName } from './admin-rules';
+import { DEFAULT_DST, formatRoute, formatNexthop } from './text';
 
 export type UplinkState = 'ready' | 'waiting' | 'no-interface' | 'link-down' | 'no-address' | 'no-gateway' | 'unhealthy';
 
@@ -38,6 +40,8 @@ export interface Plan {
   desired: DesiredState;
   uplinks: UplinkStatus[];
   warnings: string[];
+  /** Per policy: the uplink it uses now and why (src/plan/policies.ts); empty without policies. */
+  policies: PolicyStatus[];
 }
 
 /** Rule priorities relative to config.rulePriority (docs/design.md, rule layout). */
@@ -255,6 +259,10 @@ export function plan(config: Config, facts: Facts): Plan {
   // Pinned connections (their packets carry the uplink's mark, src/nft) keep their uplink
   // whatever the balance does; depends on the config only, like the oif rules.
   for (const m of pinMarks(config)) rule(RULE_OFFSET.pinned, { fwmark: m.mark, fwmask: config.pinning!.markMask, table: m.table });
+  // Policies: between suppressMain and balance (src/plan/policies.ts has the layout).
+  const policies = compilePolicies(config, uplinks.map((u) => ({ name: u.cfg.name, table: u.cfg.table, usable: u.usable, reason: u.status.reason })));
+  rules.push(...policies.rules);
+  warnings.push(...(config.warnings ?? []));
   rule(RULE_OFFSET.suppressMain, { table: MAIN_TABLE, suppressPrefixlen: 0 });
   rule(RULE_OFFSET.balance, { table: config.tableBase });
 
@@ -275,6 +283,7 @@ export function plan(config: Config, facts: Facts): Plan {
     addRoute({ table: config.tableBase, dst: DEFAULT_DST, type: 'unicast', protocol: proto, scope: 'universe', nhid: config.tableBase });
   }
 
+  warnings.push(...adminRuleMessages(config, kernel.rules, rules, (r) => ruleName(config, policies.status, r)));
   warnings.push(...collisionWarnings(config, kernel));
   warnings.push(...fwmarkRuleWarnings(config, kernel));
   for (const [net, names] of sharedNetworks(uplinks)) warnings.push(`uplinks ${names.join(', ')} share the network ${net}: each one's table routes it through its own interface only`);
@@ -287,6 +296,7 @@ export function plan(config: Config, facts: Facts): Plan {
     },
     uplinks: uplinks.map((u) => u.status),
     warnings,
+    policies: policies.status,
   };
 }
 
@@ -295,19 +305,11 @@ export function ownedTables(config: Config): Set<number> {
   return new Set([config.tableBase, ...config.uplinks.map((u) => u.table)]);
 }
 
-export function inRuleBand(config: Config, priority: number): boolean {
-  return priority >= config.rulePriority && priority < config.rulePriority + RULE_BAND;
-}
-
-/** Objects of other programs inside uplinkd's priority band, tables or nexthop ids. */
+/** Objects of other programs in uplinkd's tables or nexthop ids (rules: src/plan/admin-rules.ts). */
 function collisionWarnings(config: Config, kernel: KernelState): string[] {
   const tables = ownedTables(config);
   const ids = new Set([config.tableBase, ...config.uplinks.map((u) => u.table)]);
   const out: string[] = [];
-  const band = `${config.rulePriority}..${config.rulePriority + RULE_BAND - 1}`;
-  for (const r of kernel.rules.filter((r) => r.protocol !== config.protocol && inRuleBand(config, r.priority)).sort(compareRules)) {
-    out.push(`collision: foreign rule '${formatRule(r)}' is inside uplinkd's priority band ${band}`);
-  }
   for (const r of kernel.routes.filter((r) => r.protocol !== config.protocol && tables.has(r.table)).sort(compareRoutes)) {
     out.push(`collision: foreign route '${formatRoute(r)}' is in uplinkd's table ${r.table}`);
   }

@@ -165,3 +165,14 @@ addr lan0 10.0.0.1/24\naddr if1 198.51.100.2/24\naddr vlan102 192.0.2.7/24 dynam
     execFileSync('ip', ['netns', 'del', ns]);
   }
 });
+
+test('rules with ipproto, port ranges, tos and l3mdev format as iproute2 reads them, and parse back', () => {
+  const lines = [
+    'from 192.168.10.20/32 ipproto udp dport 5060-5080 lookup 1001 priority 10210 protocol 117',
+    'from all tos 0x10 dscp 46 ipproto tcp sport 1024-65534 dport 443 unreachable priority 10211 protocol 117',
+    'from all l3mdev priority 1000 protocol unspec',
+  ];
+  for (const line of lines) assert.equal(formatRule(parseRule(line)), line);
+  assert.deepEqual(parseRule('10210:\tfrom 192.168.10.20 ipproto udp dport 5060-5080 lookup 1001 proto 117').dport,
+    { start: 5060, end: 5080 });
+});

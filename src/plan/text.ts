@@ -5,7 +5,7 @@
 import { UplinkdError } from '../errors';
 import { isCidr, isIpv4 } from '../model/ipv4';
 import type {
-  Address, Change, KernelState, Link, MultipathHop, Nexthop, NexthopGroupMember, Route, RouteScope, RouteType, Rule,
+  Address, Change, KernelState, Link, MultipathHop, Nexthop, NexthopGroupMember, PortRange, Route, RouteScope, RouteType, Rule,
 } from '../model/types';
 
 const TABLE_NAMES: [string, number][] = [['main', 254], ['local', 255], ['default', 253]];
@@ -103,11 +103,37 @@ export function formatRule(r: Rule): string {
   if (r.iif !== undefined) parts.push('iif', r.iif);
   if (r.oif !== undefined) parts.push('oif', r.oif);
   if (r.fwmark !== undefined) parts.push('fwmark', r.fwmask !== undefined ? `0x${r.fwmark.toString(16)}/0x${r.fwmask.toString(16)}` : `0x${r.fwmark.toString(16)}`);
-  if (r.action === 'lookup') parts.push('lookup', formatTable(r.table));
-  else if (r.action !== 'other') parts.push(r.action);
+  if (r.tos) parts.push('tos', `0x${r.tos.toString(16).padStart(2, '0')}`);
+  if (r.dscp !== undefined) parts.push('dscp', String(r.dscp));
+  if (r.ipProto !== undefined) parts.push('ipproto', formatIpProto(r.ipProto));
+  if (r.sport !== undefined) parts.push('sport', formatPortRange(r.sport));
+  if (r.dport !== undefined) parts.push('dport', formatPortRange(r.dport));
+  if (r.l3mdev) parts.push('l3mdev');
+  for (const u of r.unmodelled ?? []) parts.push(`[${u}]`);
+  if (r.action === 'lookup') {
+    if (!r.l3mdev || r.table !== 0) parts.push('lookup', formatTable(r.table));
+  } else if (r.action !== 'other') parts.push(r.action);
   if (r.suppressPrefixlen !== undefined) parts.push('suppress_prefixlength', String(r.suppressPrefixlen));
   parts.push('priority', String(r.priority), 'protocol', formatProtocol(r.protocol));
   return parts.join(' ');
+}
+
+/** iproute2 names of the protocols a rule's ipproto can name (/etc/protocols); others as numbers. */
+const IP_PROTOS: [string, number][] = [['icmp', 1], ['tcp', 6], ['udp', 17], ['sctp', 132]];
+
+export function formatIpProto(n: number): string {
+  return IP_PROTOS.find(([, v]) => v === n)?.[0] ?? String(n);
+}
+
+/** `N` or `START-END`, as `ip rule ... dport` takes it. */
+export function formatPortRange(p: PortRange): string {
+  return p.start === p.end ? String(p.start) : `${p.start}-${p.end}`;
+}
+
+function parsePortRange(text: string, what: string): PortRange {
+  const [a, b] = text.split('-');
+  const start = parseUint(a!, what);
+  return { start, end: b === undefined ? start : parseUint(b, what) };
 }
 
 function formatGroup(members: NexthopGroupMember[]): string {
@@ -305,6 +331,16 @@ export function parseRule(text: string): Rule {
       }
       case 'lookup': case 'table': r.table = parseTable(w.next(word)); lookup = true; break;
       case 'suppress_prefixlength': r.suppressPrefixlen = parseUint(w.next(word), word); break;
+      case 'ipproto': {
+        const v = w.next(word);
+        r.ipProto = IP_PROTOS.find(([name]) => name === v)?.[1] ?? parseUint(v, word);
+        break;
+      }
+      case 'sport': r.sport = parsePortRange(w.next(word), word); break;
+      case 'dport': r.dport = parsePortRange(w.next(word), word); break;
+      case 'tos': case 'dsfield': { const v = parseUint(w.next(word), word); if (v !== 0) r.tos = v; break; }
+      case 'dscp': r.dscp = parseUint(w.next(word), word); break;
+      case 'l3mdev': r.l3mdev = true; lookup = true; break; // the VRF's table is the lookup
       case 'priority': case 'pref': case 'prio': r.priority = parseUint(w.next(word), word); break;
       case 'protocol': case 'proto': r.protocol = parseProtocol(w.next(word)); break;
       default: {

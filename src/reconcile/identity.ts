@@ -52,7 +52,11 @@ export function sameRoute(a: Route, b: Route): boolean {
   return (a.gateway || undefined) === (b.gateway || undefined) && (a.dev || undefined) === (b.dev || undefined);
 }
 
-/** Every field but the protocol, normalised; rules have no other identity (they cannot be replaced). */
+/**
+ * Every field but the protocol, normalised; rules have no other identity (they cannot be replaced).
+ * Every selector the kernel reports counts (ipproto, port ranges, tos, dscp, l3mdev, and those uplinkd never
+ * sets): a foreign rule differing only there is another rule, neither ours nor in the way of ours.
+ */
 export function canonicalRule(r: Rule): Rule {
   const c: Rule = { priority: r.priority, action: r.action, table: r.action === 'lookup' ? r.table : 0, protocol: r.protocol };
   const src = canonicalPrefix(r.src);
@@ -69,6 +73,13 @@ export function canonicalRule(r: Rule): Rule {
     c.suppressPrefixlen = r.suppressPrefixlen;
   }
   if (r.invert) c.invert = true;
+  if (r.ipProto) c.ipProto = r.ipProto;
+  if (r.sport) c.sport = { start: r.sport.start, end: r.sport.end };
+  if (r.dport) c.dport = { start: r.dport.start, end: r.dport.end };
+  if (r.tos) c.tos = r.tos;
+  if (r.dscp !== undefined) c.dscp = r.dscp;
+  if (r.l3mdev) c.l3mdev = true;
+  if (r.unmodelled?.length) c.unmodelled = [...r.unmodelled].sort();
   return c;
 }
 

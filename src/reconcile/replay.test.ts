@@ -5,7 +5,7 @@
 // other programs' objects must be untouched. A failure names its seed: REPLAY_SEED=<n> reruns it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Config } from '../config/types';
+import type { Config, PolicyConfig } from '../config/types';
 import { FakePort } from '../kernel/fake-port';
 import type { HealthVerdict, Lease } from '../model/facts';
 import type { Address, DesiredState, KernelState, Link, Route } from '../model/types';
@@ -124,11 +124,11 @@ function canonicalText(s: DesiredState): string[] {
   ].sort();
 }
 
-async function replay(seed: number, config: Config, steps: number): Promise<void> {
+async function replay(seed: number, config: Config, steps: number, foreignState: KernelState = FOREIGN): Promise<void> {
   const rand = prng(seed);
   const worlds = Array.from({ length: 24 }, () => makeWorld(rand, config));
-  const port = new FakePort({ ...FOREIGN, links: worlds[0]!.links, addresses: worlds[0]!.addresses });
-  const foreign = canonicalText(FOREIGN);
+  const port = new FakePort({ ...foreignState, links: worlds[0]!.links, addresses: worlds[0]!.addresses });
+  const foreign = canonicalText(foreignState);
   let worldRoutes: Route[] = [];
   for (let step = 0; step < steps; step++) {
     const world = worlds[Math.floor(rand() * worlds.length)]!;
@@ -143,6 +143,7 @@ async function replay(seed: number, config: Config, steps: number): Promise<void
     const kernel = await port.snapshot();
     const facts = { kernel, leases: world.leases, health: world.health };
     const p = plan(config, facts);
+    checkPolicies(config, p, where);
     const changes = diff(p.desired, kernel, config);
     const { failed } = await reconcile(port, changes);
     assert.deepEqual(failed.map((f) => `${formatChange(f.change)}: ${f.error.message}`), [], where);
@@ -174,3 +175,40 @@ for (const mode of ['balance', 'failover'] as const) {
     for (const seed of seeds) await replay(seed, config, 60);
   });
 }
+
+/** Each policy uses the first usable uplink of its `use` list; a strict one is never without its unreachable rule. */
+function checkPolicies(config: Config, p: ReturnType<typeof plan>, where: string): void {
+  (config.policies ?? []).forEach((policy, i) => {
+    const st = p.policies[i]!;
+    const first = policy.use.find((n) => p.uplinks.find((u) => u.name === n)?.state === 'ready');
+    assert.equal(st.uplink, first, `${where}: policy ${policy.name}`);
+    const tables = new Set(st.rules.filter((r) => r.action === 'lookup').map((r) => r.table));
+    assert.deepEqual([...tables], first ? [config.uplinks.find((u) => u.name === first)!.table] : [], `${where}: policy ${policy.name} tables`);
+    if (policy.strict) assert.ok(st.rules.some((r) => r.action === 'unreachable'), `${where}: strict policy ${policy.name} lost its guard`);
+  });
+}
+
+// Foreign rules that differ from the policies' rules only in selectors uplinkd added for policies.
+const FOREIGN_WITH_POLICY_LOOKALIKES = parseSnapshot(`${[
+  'rule 10150 from all lookup 77',
+  'rule 10210 from 10.0.0.0/24 ipproto tcp lookup 1002 protocol static',
+  'rule 10213 from 10.0.0.20/32 ipproto udp dport 5060 lookup 1001 protocol static',
+  'rule 10214 from 10.0.0.20/32 ipproto udp dport 5060-5080 tos 0x10 unreachable protocol static',
+].map((l) => `${l}\n`).join('')}`);
+
+test('replay with policies: each follows its first usable uplink, strict ones keep their guard, lookalike foreign rules stay', async () => {
+  const config = testConfig([
+    { name: 'isp1', interface: 'if1', address: '198.51.100.2/24', gateway: '198.51.100.1', tier: 1 },
+    { name: 'isp2', interface: 'vlan101', weight: 2, tier: 1, onDegraded: 'reduce' },
+    { name: 'isp3', interface: 'vlan102', tier: 2, onDegraded: 'remove' },
+  ], { lan: ['lan0', 'lan1'] });
+  const policy = (p: Partial<PolicyConfig> & Pick<PolicyConfig, 'name' | 'use'>): PolicyConfig =>
+    ({ at: 'test.yaml:1:1', from: [], to: [], dport: [], sport: [], strict: false, ...p });
+  config.policies = [
+    policy({ name: 'office', from: ['10.0.0.0/24'], use: ['isp2', 'isp1'] }),
+    policy({ name: 'voip', from: ['10.0.0.20/32'], ipProto: 17, dport: [{ start: 5060, end: 5080 }], use: ['isp1'], strict: true }),
+    policy({ name: 'bank', to: ['192.0.2.0/24', '203.0.113.0/24'], use: ['isp3', 'isp2', 'isp1'] }),
+    policy({ name: 'ssh', iif: 'lan1', ipProto: 6, dport: [{ start: 22, end: 22 }], sport: [{ start: 1024, end: 65534 }], dscp: 8, use: ['isp2', 'isp3'], strict: true }),
+  ];
+  for (const seed of seeds) await replay(seed, config, 60, FOREIGN_WITH_POLICY_LOOKALIKES);
+});

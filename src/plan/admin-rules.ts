@@ -1,0 +1,86 @@
+// What an admin's own `ip rule` does next to uplinkd's (docs/policies.md, "Your own rules"): a message per
+// foreign rule, at any priority, saying what it does to port-forward replies and which of uplinkd's
+// rules it precedes or shadows. Pure; replaces the bare "collision" of a foreign rule in the band.
+import type { Config } from '../config/types';
+import { contains, parseCidr } from '../model/ipv4';
+import type { Rule } from '../model/types';
+import { compareRules } from '../reconcile/identity';
+import type { PolicyStatus } from './policies';
+import { formatRule } from './text';
+
+/** The kernel's own rules (`ip rule` after boot): not an admin's. */
+function isKernelDefault(r: Rule): boolean {
+  return r.action === 'lookup' && r.protocol <= 2 && r.src === undefined && r.dst === undefined && r.iif === undefined
+    && r.oif === undefined && r.fwmark === undefined && ((r.priority === 0 && r.table === 255)
+      || (r.priority === 32766 && r.table === 254) || (r.priority === 32767 && r.table === 253));
+}
+
+const ANY = '0.0.0.0/0';
+
+/** Whether prefix `outer` holds all of `inner` (both "a.b.c.d/len"; absent is everything). */
+function prefixCovers(outer: string | undefined, inner: string | undefined): boolean {
+  if (outer === undefined || outer === ANY) return true;
+  if (inner === undefined || inner === ANY) return false;
+  const o = parseCidr(outer);
+  const i = parseCidr(inner);
+  return o.prefixlen <= i.prefixlen && contains(outer, i.ip);
+}
+
+/** Whether foreign rule `a` matches every packet ours (`b`) matches (so `b` never sees them when `a` comes first). */
+function shadows(a: Rule, b: Rule): boolean {
+  if (a.invert || a.unmodelled?.length || a.l3mdev || a.suppressPrefixlen !== undefined) return false;
+  const same = <T>(x: T | undefined, y: T | undefined): boolean => x === undefined || x === y;
+  const range = (x: Rule['dport'], y: Rule['dport']): boolean => x === undefined || (y !== undefined && x.start <= y.start && y.end <= x.end);
+  return prefixCovers(a.src, b.src) && prefixCovers(a.dst, b.dst) && same(a.iif, b.iif) && same(a.oif, b.oif)
+    && same(a.ipProto, b.ipProto) && range(a.sport, b.sport) && range(a.dport, b.dport) && same(a.dscp, b.dscp) && same(a.tos, b.tos)
+    && (a.fwmark === undefined || (b.fwmark !== undefined && a.fwmark === b.fwmark && (a.fwmask ?? 0xffffffff) === (b.fwmask ?? 0xffffffff)));
+}
+
+/** A short name for one of uplinkd's rules, from its shape (and the policy it belongs to). */
+export function ruleName(config: Config, policies: readonly PolicyStatus[], r: Rule): string {
+  const policy = policies.find((p) => p.rules.includes(r));
+  if (policy) return `policy ${policy.name}`;
+  if (r.fwmark !== undefined) return `pinning (fwmark 0x${r.fwmark.toString(16)})`;
+  if (r.oif !== undefined) return `oif ${r.oif}`;
+  if (r.suppressPrefixlen !== undefined) return 'the main table (suppress_prefixlength)';
+  if (r.action === 'lookup' && r.table === config.tableBase) return 'the balanced default';
+  if (r.src !== undefined) return `split access (from ${r.src})`;
+  return `rule ${r.priority}`;
+}
+
+type RuleNamer = (ours: Rule) => string;
+
+/**
+ * One message per admin rule (any priority, not uplinkd's protocol, not the kernel's defaults):
+ * "admin rule '<rule>': <what it does to port-forward replies>; <which of ours it shadows or precedes>".
+ * `ours` are uplinkd's desired rules, `name` names one of them (ruleName).
+ */
+export function adminRuleMessages(config: Config, observed: Rule[], ours: Rule[], name: RuleNamer): string[] {
+  const mine = [...ours].sort(compareRules);
+  const out: string[] = [];
+  const pinned = mine.filter((r) => r.fwmark !== undefined);
+  const splitAccess = mine.filter((r) => r.src !== undefined && r.src.endsWith('/32') && r.priority < config.rulePriority + 200);
+  for (const r of observed.filter((x) => x.protocol !== config.protocol && !isKernelDefault(x)).sort(compareRules)) {
+    const after = mine.filter((o) => o.priority > r.priority);
+    const shadowed = after.filter((o) => shadows(r, o));
+    const what: string[] = [];
+    const decides = r.action !== 'other' && r.suppressPrefixlen === undefined;
+    const replies = pinned.concat(splitAccess).filter((o) => o.priority > r.priority);
+    if (decides && replies.length > 0 && replies.some((o) => shadows(r, o) || (o.fwmark !== undefined && r.fwmark === undefined))) {
+      what.push('comes before flow pinning and split access, so port-forward replies and established connections it matches '
+        + `leave ${r.action === 'lookup' ? `by table ${r.table}` : `as ${r.action}`}, not through the uplink they came in on`);
+    } else if (decides) {
+      what.push('port-forward replies and established connections are routed by uplinkd\'s earlier rules first, so it does not change them');
+    }
+    if (shadowed.length > 0) {
+      const where = r.action === 'lookup' ? ` for destinations table ${r.table} has a route to` : '';
+      what.push(`shadows ${[...new Set(shadowed.map(name))].join(', ')}: they never see the packets it matches${where}`);
+    } else if (after.length > 0 && decides) {
+      what.push(`precedes ${name(after[0]!)} (priority ${after[0]!.priority}) and later uplinkd rules for the packets it matches`);
+    } else if (after.length === 0) {
+      what.push('comes after all of uplinkd\'s rules: it only sees traffic no uplink took');
+    }
+    out.push(`admin rule '${formatRule(r)}': ${what.join('; ')}`);
+  }
+  return out;
+}
