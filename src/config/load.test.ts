@@ -77,9 +77,9 @@ test('the issue example is accepted with its values and the defaults', () => {
     {
       name: 'isp1', interface: 'if1', dhcp: false,
       address: { ip: '198.51.100.2', prefixlen: 24, network: '198.51.100.0/24' },
-      gateway: '198.51.100.1', weight: 1, tier: DEFAULTS.tier, table: 1001,
+      gateway: '198.51.100.1', weight: 1, tier: DEFAULTS.tier, table: 1141, markIndex: 57,
     },
-    { name: 'isp2', interface: 'vlan102', dhcp: true, weight: 3, tier: DEFAULTS.tier, table: 1002 },
+    { name: 'isp2', interface: 'vlan102', dhcp: true, weight: 3, tier: DEFAULTS.tier, table: 1727, markIndex: 163 },
   ]);
   assert.deepEqual(c.lan, ['if0']);
   assert.equal(c.default, 'balance');
@@ -97,7 +97,7 @@ test('the health-monitoring example is accepted with monitor defaults', () => {
   const c = parseConfig(MONITOR_EXAMPLE, FILE);
   assert.equal(c.uplinks.length, 1);
   assert.equal(c.uplinks[0].tier, 1);
-  assert.equal(c.uplinks[0].table, 1001);
+  assert.equal(c.uplinks[0].table, 1141);
   assert.deepEqual(c.uplinks[0].monitor, { ...MONITOR_DEFAULTS, targets: ['203.0.113.5', '192.0.2.53'] });
   assert.deepEqual(c.lan, []);
 });
@@ -153,8 +153,8 @@ daemon: {resync_interval: 2m, debounce: 20}
   assert.equal(c.uplinks[0].weight, 256);
   assert.equal(c.uplinks[0].tier, 0);
   assert.equal(c.uplinks[0].table, 200);
-  // Derived from table_base even though uplink 0 set its own table.
-  assert.equal(c.uplinks[1].table, 2002);
+  // Derived from the name and table_base (src/config/identity.ts).
+  assert.equal(c.uplinks[1].table, 2727);
   assert.deepEqual(c.uplinks[0].monitor, {
     targets: ['203.0.113.5', 'probe.example.net'], method: 'tcp', port: 443, intervalMs: 250, timeoutMs: 1500,
     quorum: 2, downAfter: 3, upAfter: 5, window: 20, degradedLossPct: 12.5, degradedRttMs: 1000, onDegraded: 'reduce',
@@ -254,13 +254,14 @@ test('duplicate uplink names, interfaces and tables point at the second one', ()
   assert.deepEqual(explicit.location, { file: FILE, line: 3, column: 53, field: 'uplinks[1].table' });
   assert.match(explicit.line, /table 7 is also the table of uplinks\[0\]/);
 
-  // Uplink 1 would get 1000+1+1 = 1002, which uplink 0 took explicitly: reported at uplink 1's name.
-  const derived = onlyProblem(`uplinks:
-  - {name: isp1, interface: if1, dhcp: true, table: 1002}
+  // isp2's derived table would be 1727, which isp1 takes explicitly: the explicit number wins, isp2 moves.
+  const derived = parseConfig(`uplinks:
+  - {name: isp1, interface: if1, dhcp: true, table: 1727}
   - {name: isp2, interface: if2, dhcp: true}
-`);
-  assert.deepEqual(derived.location, { file: FILE, line: 3, column: 12, field: 'uplinks[1].table' });
-  assert.match(derived.line, /table 1002 \(table_base \+ 1 \+ 1\) is also the table of uplinks\[0\]/);
+`, FILE);
+  assert.equal(derived.uplinks[0]!.table, 1727);
+  assert.notEqual(derived.uplinks[1]!.table, 1727);
+  assert.ok(derived.uplinks[1]!.table > 1000 && derived.uplinks[1]!.table < 2000);
 });
 
 test('reserved and conflicting table numbers', () => {
@@ -269,10 +270,10 @@ test('reserved and conflicting table numbers', () => {
     assert.equal(p.location.field, 'uplinks[0].table', table);
     assert.match(p.line, expected, table);
   }
-  // table_base 251: the second uplink would get 253 (the kernel's default table).
-  const p = onlyProblem(`table_base: 251\nuplinks:\n  - {name: a, interface: if1, dhcp: true}\n  - {name: b, interface: if2, dhcp: true}\n`);
-  assert.equal(p.location.field, 'uplinks[1].table');
-  assert.match(p.line, /table 253 .*'default' table/);
+  // table_base 200: uplink a's home slot 53 would be 253 (the kernel's default table): it takes another.
+  const c = parseConfig(`table_base: 200\nuplinks:\n  - {name: a, interface: if1, dhcp: true}\n  - {name: b, interface: if2, dhcp: true}\n`, FILE);
+  assert.deepEqual(c.uplinks.map((u) => u.table >= 201 && u.table <= 1199 && ![253, 254, 255].includes(u.table)), [true, true]);
+  assert.equal(c.uplinks[1]!.table, 493);
   assert.match(onlyProblem(`table_base: 255\n${MONITOR_EXAMPLE}`).line, /table_base: 255 is the kernel's 'local' table/);
 });
 

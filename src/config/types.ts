@@ -37,8 +37,13 @@ export interface UplinkConfig {
   gateway?: Ipv4;
   weight: number;
   tier: number;
-  /** Routing table number for this uplink. */
+  /** Routing table number for this uplink (also its nexthop id): `table:`, else derived from the name. */
   table: number;
+  /**
+   * n such that the uplink's pinning mark is n << (the lowest set bit of pinning.markMask),
+   * 1..(markMask >>> that bit); derived from the name (src/config/identity.ts), never from the position.
+   */
+  markIndex: number;
   monitor?: MonitorConfig;
 }
 

@@ -12,6 +12,8 @@ export interface TestUplink {
   weight?: number;
   tier?: number;
   table?: number;
+  /** Pinning mark index; default position + 1. */
+  markIndex?: number;
   onDegraded?: MonitorConfig['onDegraded'];
 }
 
@@ -36,7 +38,10 @@ export function testConfig(uplinks: TestUplink[], more: Partial<Omit<Config, 'up
         dhcp: u.address === undefined,
         weight: u.weight ?? DEFAULTS.weight,
         tier: u.tier ?? DEFAULTS.tier,
+        // Positional numbers, as if the file set them: the planner takes whatever the config says
+        // (the loader derives them from the names, src/config/identity.ts).
         table: u.table ?? tableBase + 1 + i,
+        markIndex: u.markIndex ?? i + 1,
       };
       if (u.address !== undefined) {
         const { ip, prefixlen } = parseCidr(u.address);
