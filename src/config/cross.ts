@@ -1,5 +1,4 @@
 // Checks that span several uplinks (or uplinks and `lan:`), and table number assignment.
-import { overlaps } from '../model/ipv4';
 import type { Field, Reader } from './reader';
 import { stableSlots, TABLE_SLOTS } from './identity';
 import { MAX_TABLE, type UplinkDraft } from './uplinks';
@@ -42,19 +41,13 @@ export function checkUplinkSet(r: Reader, drafts: UplinkDraft[], lan: LanEntry[]
     }
   }
 
-  // Each uplink table routes the other uplinks' networks to their interfaces: they must be disjoint.
-  for (let j = 0; j < drafts.length; j++) {
-    const b = drafts[j].address;
-    const bField = drafts[j].fields.get('address');
-    if (!b || !bField) continue;
-    for (let i = 0; i < j; i++) {
-      const a = drafts[i].address;
-      const aField = drafts[i].fields.get('address');
-      if (!a || !aField || !overlaps(a.network, b.network)) continue;
-      const line = r.locate(aField.at, aField.path).line;
-      r.report(bField.at, bField.path,
-        `network ${b.network} overlaps ${a.network} of ${aField.path} (line ${line}) (expected separate networks per uplink)`);
-    }
+  // Uplinks may share a subnet (two routers on 192.168.1.0/24, several cloud NICs): each one's table
+  // routes it through its own interface. One address on two uplinks is a mistake: the second
+  // uplink's `from` rule could never match.
+  const addresses = new Map<string, Field>();
+  for (const d of drafts) {
+    const f = d.fields.get('address');
+    if (d.address && f) checkUnique(r, addresses, d.address.ip, f, 'address');
   }
 }
 

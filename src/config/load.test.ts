@@ -182,7 +182,7 @@ test('unknown keys are reported at the key, with the closest known key', () => {
   const { location, line } = onlyProblem(MONITOR_EXAMPLE.replace('gateway:', 'gatway:'));
   assert.deepEqual(location, { file: FILE, line: 5, column: 5, field: 'uplinks[0].gatway' });
   assert.match(line, /^\/etc\/uplinkd\/uplinkd\.yaml:5:5: uplinks\[0\]\.gatway: unknown key 'gatway', did you mean 'gateway'\?/);
-  assert.match(line, /expected one of: name, interface, dhcp, address, gateway/);
+  assert.match(line, /expected one of: name, interface, dhcp, learn, address, peer, gateway/);
   // The missing gateway is not reported: the typo is. Without a near key, no suggestion.
   const far = onlyProblem(`${MONITOR_EXAMPLE}completely_unrelated: 1\n`);
   assert.deepEqual(far.location, { file: FILE, line: 9, column: 1, field: 'completely_unrelated' });
@@ -224,12 +224,12 @@ test('bad CIDR and bad addresses', () => {
   assert.equal(p2p.uplinks[0].address?.network, '198.51.100.0/31');
 });
 
-test('gateway outside the network: the exact message from the issue', () => {
+test('a gateway outside the network is an on-link gateway; inside it must be another host address', () => {
+  // Issue 8: the cloud form, a /32 with its gateway outside the prefix, is accepted.
+  const cloud = parseConfig(`uplinks:\n${staticUplink('cloud', 'ens5', '203.0.113.2/32', '172.31.1.1')}`, FILE);
+  assert.equal(cloud.uplinks[0]!.gateway, '172.31.1.1');
   const text = `uplinks:\n${staticUplink('isp0', 'if0', '192.0.2.2/24', '192.0.2.1')}${staticUplink('isp1', 'if1', '198.51.100.2/24', '10.0.0.1')}`;
-  const { location, line } = onlyProblem(text);
-  assert.deepEqual(location, { file: FILE, line: 9, column: 14, field: 'uplinks[1].gateway' });
-  assert.equal(line, `${FILE}:9:14: uplinks[1].gateway: 10.0.0.1 is outside the uplink's network 198.51.100.0/24 ` +
-    '(expected an address inside 198.51.100.0/24)');
+  assert.equal(parseConfig(text, FILE).uplinks[1]!.gateway, '10.0.0.1');
   for (const [gateway, expected] of [['198.51.100.2', /own address/], ['198.51.100.0', /network address/],
     ['198.51.100.255', /broadcast address/]] as const) {
     const p = onlyProblem(MONITOR_EXAMPLE.replace('gateway: 198.51.100.1', `gateway: ${gateway}`));
@@ -277,14 +277,17 @@ test('reserved and conflicting table numbers', () => {
   assert.match(onlyProblem(`table_base: 255\n${MONITOR_EXAMPLE}`).line, /table_base: 255 is the kernel's 'local' table/);
 });
 
-test('an interface cannot be both LAN and uplink; overlapping static networks', () => {
+test('an interface cannot be both LAN and uplink; uplinks may share a subnet but not an address', () => {
   const lan = onlyProblem(`${MONITOR_EXAMPLE}lan: [if0, if1]\n`);
   assert.deepEqual(lan.location, { file: FILE, line: 9, column: 12, field: 'lan[1]' });
   assert.match(lan.line, /'if1' is also uplinks\[0\]\.interface \(line 3\)/);
 
-  const overlap = onlyProblem(`uplinks:\n${staticUplink('isp1', 'if1', '198.51.100.2/24', '198.51.100.1')}${staticUplink('isp2', 'if2', '198.51.100.130/25', '198.51.100.129')}`);
-  assert.deepEqual(overlap.location, { file: FILE, line: 8, column: 14, field: 'uplinks[1].address' });
-  assert.match(overlap.line, /network 198\.51\.100\.128\/25 overlaps 198\.51\.100\.0\/24 of uplinks\[0\]\.address/);
+  // Issue 8: two consumer routers on 192.168.1.0/24, both gateway .1, on different NICs.
+  const shared = parseConfig(`uplinks:\n${staticUplink('home1', 'eth1', '192.168.1.2/24', '192.168.1.1')}${staticUplink('home2', 'eth2', '192.168.1.3/24', '192.168.1.1')}`, FILE);
+  assert.deepEqual(shared.uplinks.map((u) => [u.address?.network, u.gateway]), [['192.168.1.0/24', '192.168.1.1'], ['192.168.1.0/24', '192.168.1.1']]);
+  const same = onlyProblem(`uplinks:\n${staticUplink('isp1', 'if1', '198.51.100.2/24', '198.51.100.1')}${staticUplink('isp2', 'if2', '198.51.100.2/25', '198.51.100.1')}`);
+  assert.deepEqual(same.location, { file: FILE, line: 8, column: 14, field: 'uplinks[1].address' });
+  assert.match(same.line, /address '198\.51\.100\.2' is also used by uplinks\[0\]\.address/);
 });
 
 test('missing required fields are reported at the uplink', () => {
@@ -294,7 +297,7 @@ test('missing required fields are reported at the uplink', () => {
     { file: FILE, line: 2, column: 5, field: 'uplinks[0].gateway' },
     { file: FILE, line: 4, column: 5, field: 'uplinks[1].name' },
   ]);
-  assert.match(f.message, /uplinks\[0\]\.address: missing \(a static uplink needs address and gateway; set dhcp: true/);
+  assert.match(f.message, /uplinks\[0\]\.address: missing \(a static uplink needs address and gateway \(or peer, for a point-to-point link\); set learn: true/);
   assert.equal(f.message.split('\n').length, 3);
 
   assert.equal(onlyProblem('lan: [if0]\n').location.field, 'uplinks');
@@ -391,7 +394,7 @@ uplinks:
   - name: isp1
     interface: if1
     address: 198.51.100.2/24
-    gateway: 10.0.0.1
+    gateway: 198.51.100.2
     weight: 0
   - name: isp1
     interface: if2

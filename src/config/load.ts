@@ -132,6 +132,7 @@ function readConfig(r: Reader): Config | undefined {
     interface: d.interface ?? '',
     dhcp: d.dhcp,
     ...(d.address && { address: d.address }),
+    ...(d.peer && { peer: d.peer }),
     ...(d.gateway && { gateway: d.gateway }),
     weight: d.weight,
     tier: d.tier,

@@ -31,9 +31,13 @@ export interface MonitorConfig {
 export interface UplinkConfig {
   name: string;
   interface: string;
+  /** Address and default path are learned from the system (`dhcp: true` or `learn: true`). */
   dhcp: boolean;
   /** Static uplinks: address with prefix length. */
   address?: { ip: Ipv4; prefixlen: number; network: Cidr };
+  /** Static point-to-point uplinks: the peer (`inet A peer P/len`); the prefix length is the peer's. */
+  peer?: Ipv4;
+  /** Static uplinks: the gateway; may lie outside the prefix (then on-link). Absent with `peer`: `default dev IF`. */
   gateway?: Ipv4;
   weight: number;
   tier: number;

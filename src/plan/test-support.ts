@@ -8,6 +8,8 @@ export interface TestUplink {
   interface: string;
   /** Static address "a.b.c.d/len"; absent means DHCP. */
   address?: string;
+  /** Peer of a static point-to-point address. */
+  peer?: string;
   gateway?: string;
   weight?: number;
   tier?: number;
@@ -47,6 +49,7 @@ export function testConfig(uplinks: TestUplink[], more: Partial<Omit<Config, 'up
         const { ip, prefixlen } = parseCidr(u.address);
         cfg.address = { ip, prefixlen, network: networkOf(ip, prefixlen) };
       }
+      if (u.peer !== undefined) cfg.peer = u.peer;
       if (u.gateway !== undefined) cfg.gateway = u.gateway;
       if (u.onDegraded !== undefined) cfg.monitor = { ...MONITOR_DEFAULTS, targets: ['192.0.2.254'], onDegraded: u.onDegraded };
       return cfg;
