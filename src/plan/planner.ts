@@ -3,12 +3,12 @@
 // sorted before use, so the order the kernel reported things in does not matter.
 import type { Config, UplinkConfig } from '../config/types';
 import type { Facts, HealthVerdict } from '../model/facts';
-import { networkOf } from '../model/ipv4';
-import type { Address, Cidr, DesiredState, Ipv4, KernelState, Link, Nexthop, Route, Rule } from '../model/types';
+import type { Cidr, DesiredState, Ipv4, KernelState, Link, Nexthop, Route, Rule } from '../model/types';
 import {
-  compareIps, compareNexthops, compareRoutes, compareRules, routeKey,
+  compareNexthops, compareRoutes, compareRules, routeKey,
 } from '../reconcile/identity';
 import { pinMarks } from '../nft/marks';
+import { localNetworks, overlapWarnings } from './connected';
 import {
   connectedNetwork, defaultRouteCandidates, gatewayPath, globalAddresses, isPointToPoint, learnedDefault,
   type DefaultCandidate, type DefaultPath, type UplinkAddress,
@@ -77,8 +77,6 @@ interface Uplink {
   /** Degraded with onDegraded 'remove': usable, but kept out of the default while others can carry it. */
   degradedOut: boolean;
 }
-
-const byAddress = (a: Address, b: Address): number => compareIps(a.address, b.address) || a.prefixlen - b.prefixlen;
 
 function linkProblem(link: Link | undefined): { state: UplinkState; reason: string } | undefined {
   if (!link) return { state: 'waiting', reason: 'interface does not exist' };
@@ -192,17 +190,8 @@ export function plan(config: Config, facts: Facts): Plan {
   const defaults = defaultRouteCandidates(kernel, config.protocol);
   const uplinks = config.uplinks.map((cfg) => resolveUplink(facts, defaults, cfg, warnings));
 
-  // LAN networks, from the addresses on the LAN interfaces.
-  const lanRoutes: { net: Cidr; dev: string }[] = [];
-  for (const dev of [...config.lan].sort()) {
-    const link = kernel.links.find((l) => l.name === dev);
-    if (!link) {
-      warnings.push(`LAN interface ${dev} does not exist`);
-      continue;
-    }
-    if (!routable(link)) continue;
-    for (const a of globalAddresses(kernel, dev).sort(byAddress)) lanRoutes.push({ net: networkOf(a.address, a.prefixlen), dev });
-  }
+  // Networks behind every non-uplink interface (LAN, bridges, tunnels), src/plan/connected.ts.
+  const lanRoutes = localNetworks(config, kernel, warnings);
 
   const routes = new Map<string, Route>();
   // First route for a key wins (the kernel holds one route per table+dst+metric).
@@ -231,7 +220,11 @@ export function plan(config: Config, facts: Facts): Plan {
         addRoute({ table, dst: DEFAULT_DST, type: 'unicast', protocol: proto, scope: 'link', dev: cfg.interface });
       }
     }
-    for (const lan of lanRoutes) addRoute({ table, dst: lan.net, type: 'unicast', protocol: proto, scope: 'link', dev: lan.dev });
+    for (const lan of lanRoutes) {
+      addRoute(lan.gateway !== undefined
+        ? { table, dst: lan.dst, type: 'unicast', protocol: proto, scope: 'universe', gateway: lan.gateway, dev: lan.dev }
+        : { table, dst: lan.dst, type: 'unicast', protocol: proto, scope: 'link', dev: lan.dev });
+    }
     for (const other of uplinks) {
       if (other === u || other.status.network === undefined || !routable(other.link)) continue;
       addRoute({ table, dst: other.status.network, type: 'unicast', protocol: proto, scope: 'link', dev: other.cfg.interface });
@@ -267,6 +260,7 @@ export function plan(config: Config, facts: Facts): Plan {
   }
 
   warnings.push(...collisionWarnings(config, kernel));
+  warnings.push(...overlapWarnings(lanRoutes, uplinks.map((u) => u.status)));
 
   return {
     desired: {
