@@ -1,5 +1,6 @@
 // Benchmark 1: DHCP renumbering, from the kernel's address event to the new rule and routes.
 import type { Benchmark } from './registry';
+import { parseConfig } from '../src/config/load';
 import { startDaemon, stopDaemon } from '../src/lab/daemon';
 import { buildRouter, runProbe, stateDir, writeFile } from './netns';
 import type { RenumberArgs, RenumberResult, RenumberSample } from './probes/renumber';
@@ -13,10 +14,10 @@ const UPLINKS: BenchUplink[] = [
 ];
 
 const COLUMNS: [keyof RenumberSample, string][] = [
-  ['rule', '`from <new>/32 lookup 1001` rule added'],
-  ['connected', 'connected route `<new net> dev wan0 src <new>` in table 1001'],
-  ['defaultRoute', '`default via <new gw>` in table 1001'],
-  ['nexthop', 'balance nexthop `id 1001 via <new gw>` replaced'],
+  ['rule', '`from <new>/32 lookup <isp1 table>` rule added'],
+  ['connected', 'connected route `<new net> dev wan0 src <new>` in isp1\'s table'],
+  ['defaultRoute', '`default via <new gw>` in isp1\'s table'],
+  ['nexthop', 'balance nexthop `id <isp1 table> via <new gw>` replaced'],
   ['oldRuleGone', 'old `from <old>/32` rule deleted'],
 ];
 
@@ -24,10 +25,12 @@ export const renumberBenchmark: Benchmark = {
   name: 'renumber',
   async run({ quick, progress }) {
     const { router } = await buildRouter('renum', routerSpec(UPLINKS));
-    const config = await writeFile(router, 'uplinkd.yaml', renderConfig(UPLINKS, stateDir(router)));
+    const text = renderConfig(UPLINKS, stateDir(router));
+    const config = await writeFile(router, 'uplinkd.yaml', text);
     const daemon = await startDaemon(router, config);
     const args: RenumberArgs = {
-      iface: 'wan0', table: 1001, rulePriority: 10100,
+      // isp1's table is derived from its name (src/config/identity.ts).
+      iface: 'wan0', table: parseConfig(text, 'uplinkd.yaml').uplinks[0]!.table, rulePriority: 10100,
       warmup: 5, iterations: quick ? 20 : 300, gapMs: 40, timeoutMs: 3000,
     };
     progress(`${args.iterations} renumberings (+${args.warmup} warm-up) against uplinkd run (pid ${daemon.child.pid})`);

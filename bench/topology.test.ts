@@ -8,7 +8,10 @@ test('the scale config is valid and keeps every path in the state dir', () => {
   assert.equal(c.uplinks.length, 64);
   assert.deepEqual(c.uplinks[63].address, { ip: '10.1.63.2', prefixlen: 24, network: '10.1.63.0/24' });
   assert.equal(c.uplinks[63].gateway, '10.1.63.1');
-  assert.equal(c.uplinks[63].table, 1064);
+  // Tables come from the names (src/config/identity.ts): distinct, in table_base+1..table_base+999.
+  const tables = c.uplinks.map((u) => u.table);
+  assert.equal(new Set(tables).size, 64);
+  assert.ok(tables.every((t) => t > 1000 && t < 2000), String(tables));
   const { leases, ...files } = c.paths;
   for (const p of [...Object.values(files), ...leases]) assert.ok(p.startsWith('/run/uplinkd-bench/ulb-x/'), p);
 });

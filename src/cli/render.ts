@@ -1,5 +1,5 @@
 import { formatPinningChange, type Cycle, type PinningPlan } from '../engine/cycle';
-import type { UplinkStatus } from '../plan/planner';
+import { describeDefaultPath, type UplinkStatus } from '../plan/planner';
 import { formatChange } from '../plan/text';
 import { policyLines } from './policy-render';
 
@@ -23,7 +23,7 @@ export function uplinkTable(uplinks: UplinkStatus[]): string {
       u.name,
       u.interface,
       u.address ? `${u.address}/${u.prefixlen}` : '-',
-      u.gateway ? `${u.gateway}${u.gatewaySource && u.gatewaySource !== 'config' ? ` (${u.gatewaySource})` : ''}` : '-',
+      describeDefaultPath(u),
       String(u.table),
       u.state,
       defaultColumn(u),

@@ -1,6 +1,6 @@
 // Checks that span several uplinks (or uplinks and `lan:`), and table number assignment.
-import { overlaps } from '../model/ipv4';
 import type { Field, Reader } from './reader';
+import { stableSlots, TABLE_SLOTS } from './identity';
 import { MAX_TABLE, type UplinkDraft } from './uplinks';
 import { RESERVED_TABLES } from './values';
 
@@ -41,43 +41,50 @@ export function checkUplinkSet(r: Reader, drafts: UplinkDraft[], lan: LanEntry[]
     }
   }
 
-  // Each uplink table routes the other uplinks' networks to their interfaces: they must be disjoint.
-  for (let j = 0; j < drafts.length; j++) {
-    const b = drafts[j].address;
-    const bField = drafts[j].fields.get('address');
-    if (!b || !bField) continue;
-    for (let i = 0; i < j; i++) {
-      const a = drafts[i].address;
-      const aField = drafts[i].fields.get('address');
-      if (!a || !aField || !overlaps(a.network, b.network)) continue;
-      const line = r.locate(aField.at, aField.path).line;
-      r.report(bField.at, bField.path,
-        `network ${b.network} overlaps ${a.network} of ${aField.path} (line ${line}) (expected separate networks per uplink)`);
-    }
+  // Uplinks may share a subnet (two routers on 192.168.1.0/24, several cloud NICs): each one's table
+  // routes it through its own interface. One address on two uplinks is a mistake: the second
+  // uplink's `from` rule could never match.
+  const addresses = new Map<string, Field>();
+  for (const d of drafts) {
+    const f = d.fields.get('address');
+    if (d.address && f) checkUnique(r, addresses, d.address.ip, f, 'address');
   }
 }
 
 /**
- * Table number per uplink: its `table:` or tableBase+1+index. Reports reserved, out-of-range
- * and duplicate numbers (derived ones included). Returns numbers in uplink order.
+ * Table number per uplink: its `table:`, else derived from its name (src/config/identity.ts):
+ * tableBase + a slot in 1..999 that does not depend on the uplink's position in the list.
+ * Reports reserved, out-of-range and duplicate explicit numbers. Returns numbers in uplink order.
  */
 export function assignTables(r: Reader, drafts: UplinkDraft[], tableBase: number): number[] {
+  const slots = Math.min(TABLE_SLOTS, MAX_TABLE - tableBase);
+  // Explicit tables and the kernel's reserved ones are not free for derived numbers.
+  const taken = new Set([...drafts.map((d) => d.table), ...RESERVED_TABLES.keys()]
+    .filter((t): t is number => t !== undefined).map((t) => t - tableBase));
+  const derivedNames = drafts.filter((d) => d.table === undefined && !d.fields.has('table') && d.name !== undefined).map((d) => d.name!);
+  const derived = stableSlots([...new Set(derivedNames)], slots, taken);
   const seen = new Map<number, string>();
-  return drafts.map((d, i) => {
+  return drafts.map((d) => {
     const explicit = d.fields.get('table');
-    const table = d.table ?? tableBase + 1 + i;
-    const how = d.table !== undefined ? `table ${table}` : `table ${table} (table_base + 1 + ${i})`;
-    // A derived number's problems point at the uplink's name: there is no `table:` to point at.
-    const at = d.table !== undefined && explicit ? explicit : d.fields.get('name') ?? d.field;
+    if (d.table === undefined) {
+      if (explicit || d.name === undefined) return 0; // invalid `table:` or name, reported already
+      const slot = derived.get(d.name);
+      if (slot === undefined) {
+        const at = d.fields.get('name') ?? d.field;
+        r.report(at.at, `${d.field.path}.table`, `no free table number left in ${tableBase + 1}..${tableBase + slots} (set table: explicitly or change table_base)`);
+        return 0;
+      }
+      return tableBase + slot;
+    }
+    const table = d.table;
+    const at = explicit ?? d.field;
     const path = `${d.field.path}.table`;
-    const fix = d.table !== undefined ? 'choose another number' : 'set table: explicitly or change table_base';
-    if (d.table === undefined && explicit) return table; // invalid `table:`, reported already
+    const fix = 'choose another number';
     const reserved = RESERVED_TABLES.get(table);
     const user = seen.get(table);
-    if (reserved) r.report(at.at, path, `${how} is the kernel's '${reserved}' table (${fix})`);
-    else if (table === tableBase) r.report(at.at, path, `${how} is table_base, the balanced default's table (${fix})`);
-    else if (table > MAX_TABLE) r.report(at.at, path, `${how} is above ${MAX_TABLE} (${fix})`);
-    else if (user) r.report(at.at, path, `${how} is also the table of ${user} (${fix})`);
+    if (reserved) r.report(at.at, path, `table ${table} is the kernel's '${reserved}' table (${fix})`);
+    else if (table === tableBase) r.report(at.at, path, `table ${table} is table_base, the balanced default's table (${fix})`);
+    else if (user) r.report(at.at, path, `table ${table} is also the table of ${user} (${fix})`);
     seen.set(table, d.field.path);
     return table;
   });

@@ -77,9 +77,9 @@ test('the issue example is accepted with its values and the defaults', () => {
     {
       name: 'isp1', interface: 'if1', dhcp: false,
       address: { ip: '198.51.100.2', prefixlen: 24, network: '198.51.100.0/24' },
-      gateway: '198.51.100.1', weight: 1, tier: DEFAULTS.tier, table: 1001,
+      gateway: '198.51.100.1', weight: 1, tier: DEFAULTS.tier, table: 1141, markIndex: 57,
     },
-    { name: 'isp2', interface: 'vlan102', dhcp: true, weight: 3, tier: DEFAULTS.tier, table: 1002 },
+    { name: 'isp2', interface: 'vlan102', dhcp: true, weight: 3, tier: DEFAULTS.tier, table: 1727, markIndex: 163 },
   ]);
   assert.deepEqual(c.lan, ['if0']);
   assert.equal(c.default, 'balance');
@@ -97,7 +97,7 @@ test('the health-monitoring example is accepted with monitor defaults', () => {
   const c = parseConfig(MONITOR_EXAMPLE, FILE);
   assert.equal(c.uplinks.length, 1);
   assert.equal(c.uplinks[0].tier, 1);
-  assert.equal(c.uplinks[0].table, 1001);
+  assert.equal(c.uplinks[0].table, 1141);
   assert.deepEqual(c.uplinks[0].monitor, { ...MONITOR_DEFAULTS, targets: ['203.0.113.5', '192.0.2.53'] });
   assert.deepEqual(c.lan, []);
 });
@@ -153,8 +153,8 @@ daemon: {resync_interval: 2m, debounce: 20}
   assert.equal(c.uplinks[0].weight, 256);
   assert.equal(c.uplinks[0].tier, 0);
   assert.equal(c.uplinks[0].table, 200);
-  // Derived from table_base even though uplink 0 set its own table.
-  assert.equal(c.uplinks[1].table, 2002);
+  // Derived from the name and table_base (src/config/identity.ts).
+  assert.equal(c.uplinks[1].table, 2727);
   assert.deepEqual(c.uplinks[0].monitor, {
     targets: ['203.0.113.5', 'probe.example.net'], method: 'tcp', port: 443, intervalMs: 250, timeoutMs: 1500,
     quorum: 2, downAfter: 3, upAfter: 5, window: 20, degradedLossPct: 12.5, degradedRttMs: 1000, onDegraded: 'reduce',
@@ -182,7 +182,7 @@ test('unknown keys are reported at the key, with the closest known key', () => {
   const { location, line } = onlyProblem(MONITOR_EXAMPLE.replace('gateway:', 'gatway:'));
   assert.deepEqual(location, { file: FILE, line: 5, column: 5, field: 'uplinks[0].gatway' });
   assert.match(line, /^\/etc\/uplinkd\/uplinkd\.yaml:5:5: uplinks\[0\]\.gatway: unknown key 'gatway', did you mean 'gateway'\?/);
-  assert.match(line, /expected one of: name, interface, dhcp, address, gateway/);
+  assert.match(line, /expected one of: name, interface, dhcp, learn, address, peer, gateway/);
   // The missing gateway is not reported: the typo is. Without a near key, no suggestion.
   const far = onlyProblem(`${MONITOR_EXAMPLE}completely_unrelated: 1\n`);
   assert.deepEqual(far.location, { file: FILE, line: 9, column: 1, field: 'completely_unrelated' });
@@ -224,12 +224,12 @@ test('bad CIDR and bad addresses', () => {
   assert.equal(p2p.uplinks[0].address?.network, '198.51.100.0/31');
 });
 
-test('gateway outside the network: the exact message from the issue', () => {
+test('a gateway outside the network is an on-link gateway; inside it must be another host address', () => {
+  // Issue 8: the cloud form, a /32 with its gateway outside the prefix, is accepted.
+  const cloud = parseConfig(`uplinks:\n${staticUplink('cloud', 'ens5', '203.0.113.2/32', '172.31.1.1')}`, FILE);
+  assert.equal(cloud.uplinks[0]!.gateway, '172.31.1.1');
   const text = `uplinks:\n${staticUplink('isp0', 'if0', '192.0.2.2/24', '192.0.2.1')}${staticUplink('isp1', 'if1', '198.51.100.2/24', '10.0.0.1')}`;
-  const { location, line } = onlyProblem(text);
-  assert.deepEqual(location, { file: FILE, line: 9, column: 14, field: 'uplinks[1].gateway' });
-  assert.equal(line, `${FILE}:9:14: uplinks[1].gateway: 10.0.0.1 is outside the uplink's network 198.51.100.0/24 ` +
-    '(expected an address inside 198.51.100.0/24)');
+  assert.equal(parseConfig(text, FILE).uplinks[1]!.gateway, '10.0.0.1');
   for (const [gateway, expected] of [['198.51.100.2', /own address/], ['198.51.100.0', /network address/],
     ['198.51.100.255', /broadcast address/]] as const) {
     const p = onlyProblem(MONITOR_EXAMPLE.replace('gateway: 198.51.100.1', `gateway: ${gateway}`));
@@ -254,13 +254,14 @@ test('duplicate uplink names, interfaces and tables point at the second one', ()
   assert.deepEqual(explicit.location, { file: FILE, line: 3, column: 53, field: 'uplinks[1].table' });
   assert.match(explicit.line, /table 7 is also the table of uplinks\[0\]/);
 
-  // Uplink 1 would get 1000+1+1 = 1002, which uplink 0 took explicitly: reported at uplink 1's name.
-  const derived = onlyProblem(`uplinks:
-  - {name: isp1, interface: if1, dhcp: true, table: 1002}
+  // isp2's derived table would be 1727, which isp1 takes explicitly: the explicit number wins, isp2 moves.
+  const derived = parseConfig(`uplinks:
+  - {name: isp1, interface: if1, dhcp: true, table: 1727}
   - {name: isp2, interface: if2, dhcp: true}
-`);
-  assert.deepEqual(derived.location, { file: FILE, line: 3, column: 12, field: 'uplinks[1].table' });
-  assert.match(derived.line, /table 1002 \(table_base \+ 1 \+ 1\) is also the table of uplinks\[0\]/);
+`, FILE);
+  assert.equal(derived.uplinks[0]!.table, 1727);
+  assert.notEqual(derived.uplinks[1]!.table, 1727);
+  assert.ok(derived.uplinks[1]!.table > 1000 && derived.uplinks[1]!.table < 2000);
 });
 
 test('reserved and conflicting table numbers', () => {
@@ -269,21 +270,24 @@ test('reserved and conflicting table numbers', () => {
     assert.equal(p.location.field, 'uplinks[0].table', table);
     assert.match(p.line, expected, table);
   }
-  // table_base 251: the second uplink would get 253 (the kernel's default table).
-  const p = onlyProblem(`table_base: 251\nuplinks:\n  - {name: a, interface: if1, dhcp: true}\n  - {name: b, interface: if2, dhcp: true}\n`);
-  assert.equal(p.location.field, 'uplinks[1].table');
-  assert.match(p.line, /table 253 .*'default' table/);
+  // table_base 200: uplink a's home slot 53 would be 253 (the kernel's default table): it takes another.
+  const c = parseConfig(`table_base: 200\nuplinks:\n  - {name: a, interface: if1, dhcp: true}\n  - {name: b, interface: if2, dhcp: true}\n`, FILE);
+  assert.deepEqual(c.uplinks.map((u) => u.table >= 201 && u.table <= 1199 && ![253, 254, 255].includes(u.table)), [true, true]);
+  assert.equal(c.uplinks[1]!.table, 493);
   assert.match(onlyProblem(`table_base: 255\n${MONITOR_EXAMPLE}`).line, /table_base: 255 is the kernel's 'local' table/);
 });
 
-test('an interface cannot be both LAN and uplink; overlapping static networks', () => {
+test('an interface cannot be both LAN and uplink; uplinks may share a subnet but not an address', () => {
   const lan = onlyProblem(`${MONITOR_EXAMPLE}lan: [if0, if1]\n`);
   assert.deepEqual(lan.location, { file: FILE, line: 9, column: 12, field: 'lan[1]' });
   assert.match(lan.line, /'if1' is also uplinks\[0\]\.interface \(line 3\)/);
 
-  const overlap = onlyProblem(`uplinks:\n${staticUplink('isp1', 'if1', '198.51.100.2/24', '198.51.100.1')}${staticUplink('isp2', 'if2', '198.51.100.130/25', '198.51.100.129')}`);
-  assert.deepEqual(overlap.location, { file: FILE, line: 8, column: 14, field: 'uplinks[1].address' });
-  assert.match(overlap.line, /network 198\.51\.100\.128\/25 overlaps 198\.51\.100\.0\/24 of uplinks\[0\]\.address/);
+  // Issue 8: two consumer routers on 192.168.1.0/24, both gateway .1, on different NICs.
+  const shared = parseConfig(`uplinks:\n${staticUplink('home1', 'eth1', '192.168.1.2/24', '192.168.1.1')}${staticUplink('home2', 'eth2', '192.168.1.3/24', '192.168.1.1')}`, FILE);
+  assert.deepEqual(shared.uplinks.map((u) => [u.address?.network, u.gateway]), [['192.168.1.0/24', '192.168.1.1'], ['192.168.1.0/24', '192.168.1.1']]);
+  const same = onlyProblem(`uplinks:\n${staticUplink('isp1', 'if1', '198.51.100.2/24', '198.51.100.1')}${staticUplink('isp2', 'if2', '198.51.100.2/25', '198.51.100.1')}`);
+  assert.deepEqual(same.location, { file: FILE, line: 8, column: 14, field: 'uplinks[1].address' });
+  assert.match(same.line, /address '198\.51\.100\.2' is also used by uplinks\[0\]\.address/);
 });
 
 test('missing required fields are reported at the uplink', () => {
@@ -293,7 +297,7 @@ test('missing required fields are reported at the uplink', () => {
     { file: FILE, line: 2, column: 5, field: 'uplinks[0].gateway' },
     { file: FILE, line: 4, column: 5, field: 'uplinks[1].name' },
   ]);
-  assert.match(f.message, /uplinks\[0\]\.address: missing \(a static uplink needs address and gateway; set dhcp: true/);
+  assert.match(f.message, /uplinks\[0\]\.address: missing \(a static uplink needs address and gateway \(or peer, for a point-to-point link\); set learn: true/);
   assert.equal(f.message.split('\n').length, 3);
 
   assert.equal(onlyProblem('lan: [if0]\n').location.field, 'uplinks');
@@ -390,7 +394,7 @@ uplinks:
   - name: isp1
     interface: if1
     address: 198.51.100.2/24
-    gateway: 10.0.0.1
+    gateway: 198.51.100.2
     weight: 0
   - name: isp1
     interface: if2

@@ -11,7 +11,8 @@ import { readExec, readPolicies } from './policies';
 import { isEmpty, Reader, type Field, type Problem } from './reader';
 import type { Config, DefaultMode } from './types';
 import { MAX_TABLE, readIfname, readUplink, type UplinkDraft } from './uplinks';
-import { markMaskProblem, RESERVED_PROTOCOLS, RESERVED_TABLES } from './values';
+import { stableSlots } from './identity';
+import { markMaskProblem, markShift, RESERVED_PROTOCOLS, RESERVED_TABLES } from './values';
 
 const TOP_KEYS = [
   'uplinks', 'lan', 'default', 'table_base', 'rule_priority', 'protocol', 'resilient', 'multipath_hash', 'pinning', 'paths', 'daemon', 'http',
@@ -133,10 +134,12 @@ function readConfig(r: Reader): Config | undefined {
     interface: d.interface ?? '',
     dhcp: d.dhcp,
     ...(d.address && { address: d.address }),
+    ...(d.peer && { peer: d.peer }),
     ...(d.gateway && { gateway: d.gateway }),
     weight: d.weight,
     tier: d.tier,
     table: tables[i],
+    markIndex: 0, // set below, once the mark mask is known
     ...(d.monitor && { monitor: d.monitor }),
   }));
 
@@ -147,6 +150,7 @@ function readConfig(r: Reader): Config | undefined {
   const pinning = opt('pinning');
   if (pinning) readPinning(r, pinning, config);
   // Timers the file does not set follow from pinning (config/defaults.ts says why).
+  assignMarks(config);
   if (!config.pinning!.enabled) config.resilient = { ...config.resilient, ...DEFAULTS.resilientUnpinned };
   const resilient = opt('resilient');
   const buckets = resilient && readResilient(r, resilient, config);
@@ -162,6 +166,13 @@ function readConfig(r: Reader): Config | undefined {
   const http = httpField && readHttp(r, httpField);
   if (http) config.http = http;
   return config;
+}
+
+/** Each uplink's pinning mark index, from its name within the mask's run of bits (src/config/identity.ts). */
+function assignMarks(config: Config): void {
+  const mask = config.pinning!.markMask;
+  const marks = stableSlots([...new Set(config.uplinks.map((u) => u.name))], mask >>> markShift(mask));
+  for (const u of config.uplinks) u.markIndex = marks.get(u.name) ?? 0;
 }
 
 function readTableBase(r: Reader, f: Field): number | undefined {

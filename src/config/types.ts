@@ -31,14 +31,23 @@ export interface MonitorConfig {
 export interface UplinkConfig {
   name: string;
   interface: string;
+  /** Address and default path are learned from the system (`dhcp: true` or `learn: true`). */
   dhcp: boolean;
   /** Static uplinks: address with prefix length. */
   address?: { ip: Ipv4; prefixlen: number; network: Cidr };
+  /** Static point-to-point uplinks: the peer (`inet A peer P/len`); the prefix length is the peer's. */
+  peer?: Ipv4;
+  /** Static uplinks: the gateway; may lie outside the prefix (then on-link). Absent with `peer`: `default dev IF`. */
   gateway?: Ipv4;
   weight: number;
   tier: number;
-  /** Routing table number for this uplink. */
+  /** Routing table number for this uplink (also its nexthop id): `table:`, else derived from the name. */
   table: number;
+  /**
+   * n such that the uplink's pinning mark is n << (the lowest set bit of pinning.markMask),
+   * 1..(markMask >>> that bit); derived from the name (src/config/identity.ts), never from the position.
+   */
+  markIndex: number;
   monitor?: MonitorConfig;
   /** Source NAT for LAN traffic leaving this uplink (docs/policies.md); absent: none. */
   nat?: NatConfig;

@@ -6,7 +6,7 @@ import type { Field, Reader } from './reader';
 import type { MonitorConfig, ProbeMethod, UplinkConfig } from './types';
 import { ifnameProblem, isHostname, tableNameProblem } from './values';
 
-export const UPLINK_KEYS = ['name', 'interface', 'dhcp', 'address', 'gateway', 'weight', 'tier', 'table', 'monitor', 'nat'];
+export const UPLINK_KEYS = ['name', 'interface', 'dhcp', 'learn', 'address', 'peer', 'gateway', 'weight', 'tier', 'table', 'monitor', 'nat'];
 export const MONITOR_KEYS = [
   'targets', 'method', 'port', 'interval', 'timeout', 'quorum', 'down_after', 'up_after', 'window',
   'degraded_loss', 'degraded_rtt', 'on_degraded',
@@ -22,6 +22,7 @@ export interface UplinkDraft {
   interface?: string;
   dhcp: boolean;
   address?: UplinkConfig['address'];
+  peer?: Ipv4;
   gateway?: Ipv4;
   weight: number;
   tier: number;
@@ -47,22 +48,34 @@ export function readUplink(r: Reader, f: Field): UplinkDraft | undefined {
   const ifField = r.required(f, fields, 'interface');
   if (ifField) draft.interface = readIfname(r, ifField);
 
+  // `learn: true` says what `dhcp: true` means: address, peer and default path come from the system
+  // (a DHCP client, pppd, a modem manager). Either key; both only when they agree.
   const dhcpField = opt('dhcp');
-  if (dhcpField) draft.dhcp = r.bool(dhcpField) ?? false;
+  const learnField = opt('learn');
+  const dhcp = dhcpField && r.bool(dhcpField);
+  const learn = learnField && r.bool(learnField);
+  if (dhcpField && learnField && dhcp !== undefined && learn !== undefined && dhcp !== learn) {
+    r.report(learnField.at, learnField.path, `learn: ${learn} contradicts dhcp: ${dhcp} (they mean the same; keep one)`);
+  }
+  draft.dhcp = (learn ?? dhcp) ?? false;
+  const learnKey = learnField ? 'learn' : 'dhcp';
 
   const addressField = opt('address');
+  const peerField = opt('peer');
   const gatewayField = opt('gateway');
   if (draft.dhcp) {
-    for (const extra of [addressField, gatewayField]) {
+    for (const extra of [addressField, peerField, gatewayField]) {
       if (extra) r.report(extra.at, extra.path,
-        'not allowed with dhcp: true (it comes from the DHCP lease; remove it or set dhcp: false)');
+        `not allowed with ${learnKey}: true (it is learned from the system; remove it or set ${learnKey}: false)`);
     }
   } else {
-    const why = 'a static uplink needs address and gateway; set dhcp: true if they come from DHCP';
+    const why = 'a static uplink needs address and gateway (or peer, for a point-to-point link); set learn: true if they come from the system';
     const a = r.required(f, fields, 'address', why);
     if (a) draft.address = readHostAddress(r, a);
-    const g = r.required(f, fields, 'gateway', why);
-    if (g) draft.gateway = readGateway(r, g, draft.address);
+    if (peerField) draft.peer = readPeer(r, peerField, draft.address);
+    // A point-to-point uplink needs no gateway: `default dev IF` reaches the peer.
+    const g = peerField ? gatewayField : r.required(f, fields, 'gateway', why);
+    if (g) draft.gateway = readGateway(r, g, draft.address, draft.peer);
   }
 
   const weight = opt('weight');
@@ -116,7 +129,17 @@ function readHostAddress(r: Reader, f: Field): UplinkConfig['address'] {
   return { ip, prefixlen, network };
 }
 
-function readGateway(r: Reader, f: Field, address: UplinkConfig['address']): Ipv4 | undefined {
+/** A point-to-point peer: a host address other than the uplink's own. */
+function readPeer(r: Reader, f: Field, address: UplinkConfig['address']): Ipv4 | undefined {
+  const ip = readIpv4Field(r, f, "the peer's address, e.g. 10.64.0.1");
+  if (ip !== undefined && address && ip === address.ip) {
+    r.report(f.at, f.path, `${ip} is the uplink's own address (expected the address of the other end of the link)`);
+    return undefined;
+  }
+  return ip;
+}
+
+function readIpv4Field(r: Reader, f: Field, what: string): Ipv4 | undefined {
   const ip = r.string(f, 'an IPv4 address');
   if (ip === undefined) return undefined;
   if (!isIpv4(ip)) {
@@ -125,14 +148,24 @@ function readGateway(r: Reader, f: Field, address: UplinkConfig['address']): Ipv
   }
   const unusable = unusableAddress(ip);
   if (unusable) {
-    r.report(f.at, f.path, `${unusable} (expected the gateway's address)`);
+    r.report(f.at, f.path, `${unusable} (expected ${what})`);
     return undefined;
   }
-  if (!address) return ip; // the address is invalid or absent; that is reported already
-  const net = address.network;
-  const hostOnly = `(expected another host address inside ${net})`;
-  const problem = !contains(net, ip) ? `${ip} is outside the uplink's network ${net} (expected an address inside ${net})`
-    : ip === address.ip ? `${ip} is the uplink's own address ${hostOnly}`
+  return ip;
+}
+
+/**
+ * The gateway: inside the address's network (or the peer's), or outside it, which makes it an
+ * on-link gateway (`via G dev IF onlink`, as cloud providers hand out with /32 addresses).
+ * Inside the network it must be a host address other than the uplink's own.
+ */
+function readGateway(r: Reader, f: Field, address: UplinkConfig['address'], peer: Ipv4 | undefined): Ipv4 | undefined {
+  const ip = readIpv4Field(r, f, "the gateway's address");
+  if (ip === undefined || !address) return ip; // the address is invalid or absent; that is reported already
+  const net = peer === undefined ? address.network : `${peer}/32`;
+  const hostOnly = `(expected another host address inside ${net}, or one outside it for an on-link gateway)`;
+  const problem = ip === address.ip ? `${ip} is the uplink's own address ${hostOnly}`
+    : !contains(net, ip) || peer !== undefined ? undefined
     : address.prefixlen <= 30 && `${ip}/${address.prefixlen}` === net ? `${ip} is the network address of ${net} ${hostOnly}`
     : address.prefixlen <= 30 && ip === broadcastOf(ip, address.prefixlen) ? `${ip} is the broadcast address of ${net} ${hostOnly}`
     : undefined;

@@ -79,8 +79,8 @@ function editDistance(a: string, b: string): number {
 
 /**
  * Why `mask` cannot hold the pinning marks of `uplinks` uplinks, or undefined when it can.
- * Uplink i gets (i + 1) << (the mask's lowest set bit), so the mask must be one run of bits
- * with room for the number of uplinks (0 means "not pinned").
+ * An uplink's mark is its mark index (1..run, from its name) << (the mask's lowest set bit), so the
+ * mask must be one run of bits with room for the number of uplinks (0 means "not pinned").
  */
 export function markMaskProblem(mask: number, uplinks: number): string | undefined {
   const hex = `0x${mask.toString(16).padStart(8, '0')}`;

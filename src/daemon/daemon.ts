@@ -17,7 +17,7 @@ import type { KernelPort } from '../kernel/port';
 import type { LogFields, Logger } from '../log';
 import type { HealthVerdict, Lease } from '../model/facts';
 import type { Change, KernelState } from '../model/types';
-import { plan as makePlan, type UplinkStatus } from '../plan/planner';
+import { describeDefaultPath, plan as makePlan, type UplinkStatus } from '../plan/planner';
 import { formatChange } from '../plan/text';
 import { diff } from '../reconcile/diff';
 import { reconcile } from '../reconcile/reconcile';
@@ -519,7 +519,7 @@ function joinCauses(causes: string[]): string {
 
 function uplinkSummary(u: UplinkStatus): string {
   const addr = u.address ? `${u.address}/${u.prefixlen}` : 'no address';
-  return `${u.state}, ${u.inDefault ? `in default (weight ${u.weight})` : 'not in default'}, ${addr}, gateway ${u.gateway ?? '-'} (${u.reason})`;
+  return `${u.state}, ${u.inDefault ? `in default (weight ${u.weight})` : 'not in default'}, ${addr}, gateway ${describeDefaultPath(u)} (${u.reason})`;
 }
 
 function describeKey(key: string): string {

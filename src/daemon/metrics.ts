@@ -9,7 +9,7 @@ export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 /** Every planner state, so each uplink gets one series per state (a Record keeps the list complete). */
 const UPLINK_STATES: Record<UplinkState, true> = {
-  ready: true, waiting: true, 'no-interface': true, 'link-down': true, 'no-address': true, 'no-gateway': true, unhealthy: true,
+  ready: true, waiting: true, 'link-down': true, 'no-address': true, 'no-gateway': true, unhealthy: true,
 };
 const HEALTH_STATES: Record<HealthVerdict, true> = { up: true, degraded: true, down: true, unknown: true };
 

@@ -1,7 +1,7 @@
 // The read-only status page (GET /): one self-contained HTML document, no scripts, no external
 // assets, refreshed by a meta tag. Every value from the status is HTML-escaped. Pure.
 import type { HealthStats } from '../health/state';
-import type { UplinkStatus } from '../plan/planner';
+import { describeDefaultPath, type UplinkStatus } from '../plan/planner';
 import type { ServedStatus } from './http';
 import { formatDuration } from './status-text';
 
@@ -30,7 +30,7 @@ function tone(text: string, kind: 'ok' | 'bad' | 'warn'): string {
 const ms = (value: number | null | undefined): string => (value === null || value === undefined ? '-' : `${value.toFixed(1)} ms`);
 
 function uplinkRow(u: UplinkStatus, h: HealthStats | undefined, now: number): string {
-  const gateway = u.gateway ? `${u.gateway}${u.gatewaySource && u.gatewaySource !== 'config' ? ` (${u.gatewaySource})` : ''}` : '-';
+  const gateway = describeDefaultPath(u);
   const health = h ? tone(h.state, h.state === 'up' ? 'ok' : h.state === 'down' ? 'bad' : 'warn') : '<small>not monitored</small>';
   return row([
     escapeHtml(u.name),

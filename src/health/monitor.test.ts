@@ -22,6 +22,7 @@ function uplink(name: string, index: number, monitor?: Partial<MonitorConfig>): 
     weight: 1,
     tier: 1,
     table: 1001 + index,
+    markIndex: index + 1,
     ...(monitor && { monitor: { ...FAST, targets: ['203.0.113.5', '192.0.2.53'], ...monitor } }),
   };
 }

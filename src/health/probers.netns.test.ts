@@ -180,6 +180,7 @@ describe('probes through each uplink (network namespaces)', { skip }, () => {
         weight: 1,
         tier: 1,
         table: u.table,
+        markIndex: u.table - 1000,
         monitor: { ...MONITOR_DEFAULTS, targets: TARGETS },
       })),
       lan: [],

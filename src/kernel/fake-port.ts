@@ -137,15 +137,18 @@ export class FakePort implements KernelPort {
     this.state.routes = this.state.routes.filter((r) => (r.multipath ? !r.multipath.every((h) => h.dev === dev) : r.dev !== dev));
   }
 
-  /** The device a route or nexthop goes out of must exist and be up; its gateway must be on one of the device's networks. */
-  private checkPath(dev: string | undefined, gateway: string | undefined, what: string): void {
+  /**
+   * The device a route or nexthop goes out of must exist and be up; its gateway must be on one of the
+   * device's networks (a point-to-point address's network is its peer's), unless marked onlink.
+   */
+  private checkPath(dev: string | undefined, gateway: string | undefined, what: string, onlink = false): void {
     if (dev === undefined) throw kernelError('ENODEV', `${what}: no device`);
     if (dev === 'lo') return;
     const link = this.link(dev);
     if (!link) throw kernelError('ENODEV', `${what}: no device ${dev}`);
     if (!link.up) throw kernelError('ENETDOWN', `${what}: device ${dev} is not up`);
-    if (gateway === undefined) return;
-    const onLink = this.state.addresses.some((a) => a.dev === dev && contains(networkOf(a.address, a.prefixlen), gateway));
+    if (gateway === undefined || onlink) return;
+    const onLink = this.state.addresses.some((a) => a.dev === dev && contains(networkOf(a.peer ?? a.address, a.prefixlen), gateway));
     if (!onLink) throw kernelError('ENETUNREACH', `${what}: gateway ${gateway} is not reachable on ${dev}`);
   }
 
@@ -161,7 +164,7 @@ export class FakePort implements KernelPort {
     } else if (r.multipath) {
       for (const hop of r.multipath) this.checkPath(hop.dev, hop.gateway, what);
     } else {
-      this.checkPath(r.dev, r.gateway, what);
+      this.checkPath(r.dev, r.gateway, what, r.onlink);
     }
   }
 
@@ -207,7 +210,7 @@ export class FakePort implements KernelPort {
       }
       if (n.resilient && n.resilient.buckets < 1) throw kernelError('EINVAL', `${what}: no buckets`);
     } else if (!n.blackhole) {
-      this.checkPath(n.dev, n.gateway, what);
+      this.checkPath(n.dev, n.gateway, what, n.onlink);
     }
   }
 

@@ -20,6 +20,9 @@ export interface LabMonitor {
   settings?: Record<string, string | number>;
 }
 
+/** The lab's uplink tables, set in its config with `table:`. */
+export const LAB_TABLES = { isp1: 1001, isp2: 1002 } as const;
+
 export const DEFAULT_WEIGHTS = { isp1: 1, isp2: 3 } as const;
 
 /** YAML text of the router's uplinkd config; rt_tables/rt_protos stay default (the netns' /etc/iproute2). */
@@ -34,6 +37,8 @@ export function renderLabConfig(info: LabInfo, opts: LabConfigOptions = {}): str
     if (u.mode === 'dhcp') lines.push('    dhcp: true');
     else lines.push(`    address: ${u.address}/${u.prefixlen}`, `    gateway: ${u.gateway}`);
     lines.push(`    weight: ${opts.weights?.[u.name] ?? DEFAULT_WEIGHTS[u.name]}`);
+    // Explicit tables (they win over the ones derived from the names): the lab tests and the demo name them.
+    lines.push(`    table: ${LAB_TABLES[u.name]}`);
     const tier = opts.tiers?.[u.name];
     if (tier !== undefined) lines.push(`    tier: ${tier}`);
     const monitor = opts.monitor?.[u.name];

@@ -63,7 +63,7 @@ export function healthDaemonConfig(lab: LabInfo, socket: string, opts: HealthCon
 export async function defaultMembers(lab: LabInfo): Promise<string[]> {
   const nh = await ipJson<{ id: number; group?: { id: number }[] }>(lab.ns.router, ['nexthop', 'show', 'id', String(DEFAULT_GROUP)]).catch(() => []);
   const ids = new Set((nh[0]?.group ?? []).map((m) => m.id));
-  // Uplink i's nexthop id is its table, tableBase + 1 + i (docs/design.md).
+  // Uplink i's nexthop id is its table, 1001 + i in the lab's config (LAB_TABLES).
   return lab.uplinks.filter((_, i) => ids.has(DEFAULT_GROUP + 1 + i)).map((u) => u.name);
 }
 

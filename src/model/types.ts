@@ -35,6 +35,8 @@ export interface Route {
   multipath?: MultipathHop[];
   /** RTNH_F_LINKDOWN / RTNH_F_DEAD reported by the kernel (read only). */
   linkdown?: boolean;
+  /** RTNH_F_ONLINK: the gateway is on the device's link although no connected route covers it (`onlink`). */
+  onlink?: boolean;
 }
 
 export type RuleAction = 'lookup' | 'blackhole' | 'unreachable' | 'prohibit' | 'other';
@@ -98,6 +100,8 @@ export interface Nexthop {
   protocol: number;
   gateway?: Ipv4;
   dev?: string;
+  /** RTNH_F_ONLINK in nhm_flags: the gateway is on the device's link without a connected route (`onlink`). */
+  onlink?: boolean;
   blackhole?: boolean;
   /** Present for a group. */
   group?: NexthopGroupMember[];
@@ -114,12 +118,16 @@ export interface Link {
   lowerUp: boolean;
   /** IFLA_INFO_KIND, e.g. "veth", "vlan", "bridge"; absent for plain NICs. */
   kind?: string;
+  /** IFF_POINTOPOINT: a link with exactly one peer (PPP, many tun devices); everything sent reaches the peer. */
+  pointToPoint?: boolean;
 }
 
 export interface Address {
   dev: string;
   address: Ipv4;
   prefixlen: number;
+  /** The peer of a point-to-point address (`inet A peer P/len`: IFA_ADDRESS differs from IFA_LOCAL); prefixlen is the peer's. */
+  peer?: Ipv4;
   /** IFA_F_PERMANENT unset: the address has a lifetime, as DHCP clients set it. */
   dynamic: boolean;
   /** IFA_F_SECONDARY */

@@ -79,6 +79,8 @@ export const RT_TABLE_MAIN = 254;
 // struct rtnexthop
 export const RTNH_LEN = 8;
 export const RTNH_F_DEAD = 1;
+/** RTNH_F_ONLINK (include/uapi/linux/rtnetlink.h): gateway is on-link; in rtm_flags, rtnh_flags and nhm_flags. */
+export const RTNH_F_ONLINK = 4;
 export const RTNH_F_LINKDOWN = 16;
 
 // fib_rule_hdr
@@ -149,6 +151,8 @@ export const IFLA_EXT_MASK = 29;
 export const RTEXT_FILTER_SKIP_STATS = 1 << 3;
 export const IFLA_INFO_KIND = 1;
 export const IFF_UP = 0x1;
+/** IFF_POINTOPOINT (include/uapi/linux/if.h). */
+export const IFF_POINTOPOINT = 0x10;
 export const IFF_LOWER_UP = 0x10000;
 
 // ifaddrmsg

@@ -37,7 +37,7 @@ test('address: IFA_LOCAL preferred over IFA_ADDRESS (peer), IFA_FLAGS overrides 
   const ptp = Buffer.concat([ifaddrmsg(5, 32, C.IFA_F_PERMANENT, C.RT_SCOPE_UNIVERSE),
     ipv4Attr(C.IFA_ADDRESS, '203.0.113.9'), ipv4Attr(C.IFA_LOCAL, '198.51.100.7')]);
   assert.deepEqual(decodeAddress(ptp, names),
-    { dev: 'wan0', address: '198.51.100.7', prefixlen: 32, dynamic: false, secondary: false, scope: 'universe' });
+    { dev: 'wan0', address: '198.51.100.7', prefixlen: 32, peer: '203.0.113.9', dynamic: false, secondary: false, scope: 'universe' });
   // ifa_flags says permanent, IFA_FLAGS (the full u32) says dynamic secondary: IFA_FLAGS wins.
   const dyn = Buffer.concat([ifaddrmsg(5, 24, C.IFA_F_PERMANENT, C.RT_SCOPE_LINK), ipv4Attr(C.IFA_ADDRESS, '10.0.0.2'),
     u32Attr(C.IFA_FLAGS, C.IFA_F_SECONDARY | 0x100)]);

@@ -29,6 +29,7 @@ export function decodeLink(payload: Buffer): Link {
     up: (flags & C.IFF_UP) !== 0,
     lowerUp: (flags & C.IFF_LOWER_UP) !== 0,
   };
+  if (flags & C.IFF_POINTOPOINT) link.pointToPoint = true;
   const info = a.get(C.IFLA_LINKINFO);
   const kind = info && parseAttrs(info).find((x) => x.type === C.IFLA_INFO_KIND);
   if (kind) link.kind = readStr(kind.value);
@@ -45,7 +46,9 @@ export function decodeAddress(payload: Buffer, names: IfNames): Address | undefi
   if (!local) throw malformed('address without IFA_LOCAL/IFA_ADDRESS');
   const flagsAttr = a.get(C.IFA_FLAGS); // u32, supersedes the u8 ifa_flags
   const flags = flagsAttr ? readU32(flagsAttr, 'IFA_FLAGS') : payload.readUInt8(2);
-  return {
+  const remote = a.get(C.IFA_LOCAL) && a.get(C.IFA_ADDRESS);
+  const peer = remote ? readIpv4(remote, 'IFA_ADDRESS') : undefined;
+  const address: Address = {
     dev: names.nameOf(payload.readUInt32LE(4)),
     address: readIpv4(local, 'IFA_LOCAL'),
     prefixlen: payload.readUInt8(1),
@@ -53,4 +56,6 @@ export function decodeAddress(payload: Buffer, names: IfNames): Address | undefi
     secondary: (flags & C.IFA_F_SECONDARY) !== 0,
     scope: scopeName(payload.readUInt8(3)),
   };
+  if (peer !== undefined && peer !== address.address) address.peer = peer;
+  return address;
 }

@@ -8,10 +8,11 @@ import {
   attr, attrMap, flagAttr, ipv4Attr, malformed, nested, readIpv4, readU16, readU32, requireLen, u16Attr, u32Attr,
 } from './wire';
 
-function nhmsg(family: number, protocol: number): Buffer {
+function nhmsg(family: number, protocol: number, flags = 0): Buffer {
   const h = Buffer.alloc(C.NHMSG_LEN);
   h.writeUInt8(family, 0);
   h.writeUInt8(protocol, 2);
+  h.writeUInt32LE(flags, 4); // nh_flags
   return h;
 }
 
@@ -52,7 +53,8 @@ export function encodeNexthop(nh: Nexthop, names: IfNames): Buffer {
     attrs.push(u32Attr(C.NHA_OIF, names.indexOf(nh.dev)));
     if (nh.gateway !== undefined) attrs.push(ipv4Attr(C.NHA_GATEWAY, nh.gateway));
   }
-  return Buffer.concat([nhmsg(C.AF_INET, nh.protocol), ...attrs]);
+  const flags = nh.onlink && !nh.blackhole ? C.RTNH_F_ONLINK : 0;
+  return Buffer.concat([nhmsg(C.AF_INET, nh.protocol, flags), ...attrs]);
 }
 
 /** Payload for RTM_DELNEXTHOP or a single RTM_GETNEXTHOP: only the id (the kernel rejects anything else). */
@@ -114,5 +116,6 @@ export function decodeNexthop(payload: Buffer, names: IfNames): Nexthop | undefi
   if (oif) nh.dev = names.nameOf(readU32(oif, 'NHA_OIF'));
   const gw = a.get(C.NHA_GATEWAY);
   if (gw) nh.gateway = readIpv4(gw, 'NHA_GATEWAY');
+  if (payload.readUInt32LE(4) & C.RTNH_F_ONLINK) nh.onlink = true;
   return nh;
 }

@@ -25,7 +25,7 @@ const scopeNumber = (s: RouteScope): number => SCOPES.find(([name]) => name === 
 /** site (200) and nowhere (255) have no model name; they read as universe. */
 export const scopeName = (n: number): RouteScope => SCOPES.find(([, v]) => v === n)?.[0] ?? 'universe';
 
-function rtmsg(dstLen: number, table: number, protocol: number, scope: number, type: number): Buffer {
+function rtmsg(dstLen: number, table: number, protocol: number, scope: number, type: number, flags = 0): Buffer {
   const h = Buffer.alloc(C.RTMSG_LEN);
   h.writeUInt8(C.AF_INET, 0);
   h.writeUInt8(dstLen, 1);
@@ -34,6 +34,7 @@ function rtmsg(dstLen: number, table: number, protocol: number, scope: number, t
   h.writeUInt8(protocol, 5);
   h.writeUInt8(scope, 6);
   h.writeUInt8(type, 7);
+  h.writeUInt32LE(flags, 8);
   return h;
 }
 
@@ -69,7 +70,8 @@ export function encodeRoute(r: Route, names: IfNames, forDelete = false): Buffer
     if (r.gateway !== undefined) attrs.push(ipv4Attr(C.RTA_GATEWAY, r.gateway));
     if (r.dev !== undefined) attrs.push(u32Attr(C.RTA_OIF, names.indexOf(r.dev)));
   }
-  return Buffer.concat([rtmsg(len, r.table, r.protocol, scope, routeTypeNumber(r.type)), ...attrs]);
+  const flags = r.onlink && r.nhid === undefined && !r.multipath?.length ? C.RTNH_F_ONLINK : 0;
+  return Buffer.concat([rtmsg(len, r.table, r.protocol, scope, routeTypeNumber(r.type), flags), ...attrs]);
 }
 
 /** Payload for an RTM_GETROUTE dump of IPv4 routes in all tables. */
@@ -134,7 +136,8 @@ export function decodeRoute(payload: Buffer, names: IfNames): Route | undefined 
   };
   if (metric !== undefined) route.metric = metric;
   if (src !== undefined) route.src = src;
-  let down = (payload.readUInt32LE(8) & (C.RTNH_F_LINKDOWN | C.RTNH_F_DEAD)) !== 0;
+  const flags = payload.readUInt32LE(8);
+  let down = (flags & (C.RTNH_F_LINKDOWN | C.RTNH_F_DEAD)) !== 0;
   if (nhid !== undefined) {
     route.nhid = nhid;
   } else if (mpOff >= 0) {
@@ -144,6 +147,7 @@ export function decodeRoute(payload: Buffer, names: IfNames): Route | undefined 
   } else {
     if (gateway !== undefined) route.gateway = gateway;
     if (oif !== undefined) route.dev = names.nameOf(oif);
+    if (flags & C.RTNH_F_ONLINK) route.onlink = true;
   }
   if (down) route.linkdown = true;
   return route;

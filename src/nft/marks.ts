@@ -1,5 +1,5 @@
-// Which mark pins a connection to which uplink. Uplink i (0-based, config order) gets
-// (i + 1) << (the mask's lowest set bit); 0 inside the mask means "not pinned yet".
+// Which mark pins a connection to which uplink. An uplink gets its markIndex (derived from its
+// name, src/config/identity.ts) << (the mask's lowest set bit); 0 inside the mask means "not pinned yet".
 // Only the bits inside the mask are ever read or written, so other users of the packet and
 // conntrack marks (firewalls, VPNs, tc) keep theirs.
 import type { Config } from '../config/types';
@@ -17,7 +17,7 @@ export function pinMarks(config: Config): PinMark[] {
   const pinning = config.pinning;
   if (!pinning?.enabled) return [];
   const shift = markShift(pinning.markMask);
-  return config.uplinks.map((u, i) => ({ uplink: u.name, interface: u.interface, table: u.table, mark: ((i + 1) << shift) >>> 0 }));
+  return config.uplinks.map((u) => ({ uplink: u.name, interface: u.interface, table: u.table, mark: (u.markIndex << shift) >>> 0 }));
 }
 
 /** 0x00010000: marks and masks as nft and `ip rule` print them. */

@@ -165,7 +165,7 @@ test('DHCP uplink without an address is waiting: oif rule only, no from rule, no
   const p = plan(twoUplinks(), facts(BASE));
   const isp2 = status(p, 'isp2');
   assert.equal(isp2.state, 'waiting');
-  assert.equal(isp2.reason, 'waiting for a DHCP lease');
+  assert.equal(isp2.reason, 'waiting for an address on vlan102');
   assert.equal(isp2.address, undefined);
   const l = lines(p);
   assert.ok(!l.rules.some((r) => r.includes('lookup 1002') && r.startsWith('from 1')));
@@ -249,9 +249,10 @@ test('link down: no carrier keeps the table, administratively down drops every r
   assert.ok(lines(adminDown).rules.includes('from 198.51.100.2/32 lookup 1001 priority 10100 protocol 117'));
 });
 
-test('missing interface: no-interface, oif rule kept, LAN interface missing is a warning', () => {
+test('missing interface: waiting, oif rule kept, LAN interface missing is a warning', () => {
   const p = plan(twoUplinks({ lan: ['lan0', 'lan9'] }), facts(BASE.replace('link vlan102 up lower_up kind vlan\n', '')));
-  assert.equal(status(p, 'isp2').state, 'no-interface');
+  assert.equal(status(p, 'isp2').state, 'waiting');
+  assert.equal(status(p, 'isp2').reason, 'interface vlan102 does not exist');
   assert.ok(lines(p).rules.includes('from all oif vlan102 lookup 1002 priority 10110 protocol 117'));
   assert.deepEqual(p.warnings, ['LAN interface lan9 does not exist']);
 });

@@ -3,19 +3,23 @@
 // sorted before use, so the order the kernel reported things in does not matter.
 import type { Config, UplinkConfig } from '../config/types';
 import type { Facts, HealthVerdict } from '../model/facts';
-import { contains, networkOf } from '../model/ipv4';
-import type { Address, Cidr, DesiredState, Ipv4, KernelState, Link, Nexthop, Route, Rule } from '../model/types';
+import type { Cidr, DesiredState, Ipv4, KernelState, Link, Nexthop, Route, Rule } from '../model/types';
 import {
-  compareIps, compareNexthops, comparePrefixes, compareRoutes, compareRules, routeKey,
+  compareNexthops, compareRoutes, compareRules, routeKey,
 } from '../reconcile/identity';
 import { pinMarks } from '../nft/marks';
 import { missingGatewayReason } from './lease-reason';
 import { fwmarkRuleWarnings } from './mark-warnings';
 import { compilePolicies, type PolicyStatus } from './policies';
 import { adminRuleMessages, ruleName } from './admin-rules';
+import { localNetworks, overlapWarnings } from './connected';
+import {
+  connectedNetwork, defaultRouteCandidates, gatewayPath, globalAddresses, isPointToPoint, learnedDefault,
+  type DefaultCandidate, type DefaultPath, type UplinkAddress,
+} from './uplink-kinds';
 import { DEFAULT_DST, formatRoute, formatNexthop } from './text';
 
-export type UplinkState = 'ready' | 'waiting' | 'no-interface' | 'link-down' | 'no-address' | 'no-gateway' | 'unhealthy';
+export type UplinkState = 'ready' | 'waiting' | 'link-down' | 'no-address' | 'no-gateway' | 'unhealthy';
 
 export interface UplinkStatus {
   name: string;
@@ -26,14 +30,32 @@ export interface UplinkStatus {
   reason: string;
   address?: Ipv4;
   prefixlen?: number;
+  /** Peer of a point-to-point address. */
+  peer?: Ipv4;
+  /** The connected network of the address (the peer's on a point-to-point link; none for a /32 without peer). */
   network?: Cidr;
   gateway?: Ipv4;
-  gatewaySource?: 'config' | 'route' | 'lease';
+  /** The gateway is outside the connected network: routes and nexthops carry `onlink`. */
+  onlink?: boolean;
+  /** The default goes straight out of the device (`default dev IF`, point-to-point links). */
+  deviceDefault?: boolean;
+  /** Where the default path came from: the config, the system's routes, a lease, or the link being point-to-point. */
+  gatewaySource?: 'config' | 'route' | 'lease' | 'link';
   health: HealthVerdict;
   /** Weight in the balance group (after a degraded reduction). */
   weight: number;
   tier: number;
   inDefault: boolean;
+}
+
+/**
+ * The uplink's default path for people: `198.51.100.1`, `172.31.1.1 onlink`, `dev ppp0` or `-`,
+ * followed by where it was learned unless it is the config's: `(route)`, `(lease)`, `(link)`.
+ */
+export function describeDefaultPath(u: UplinkStatus): string {
+  const path = u.gateway !== undefined ? `${u.gateway}${u.onlink ? ' onlink' : ''}` : u.deviceDefault ? `dev ${u.interface}` : undefined;
+  if (path === undefined) return '-';
+  return u.gatewaySource && u.gatewaySource !== 'config' ? `${path} (${u.gatewaySource})` : path;
 }
 
 export interface Plan {
@@ -62,61 +84,14 @@ interface Uplink {
   degradedOut: boolean;
 }
 
-const byAddress = (a: Address, b: Address): number => compareIps(a.address, b.address) || a.prefixlen - b.prefixlen;
-
-/** Global IPv4 addresses of an interface, best first: dynamic (DHCP) before static, primary before secondary. */
-function globalAddresses(kernel: KernelState, dev: string): Address[] {
-  return kernel.addresses
-    .filter((a) => a.dev === dev && a.scope === 'universe')
-    .sort((a, b) => Number(b.dynamic) - Number(a.dynamic) || Number(a.secondary) - Number(b.secondary) || byAddress(a, b));
-}
-
-interface GatewayCandidate { gateway: Ipv4; metric: number; table: number }
-
-/**
- * Default routes' gateways per interface, in any table, not made by uplinkd (also inside multipath
- * routes and nexthop objects), best first. One pass over the kernel's routes for all uplinks.
- */
-function defaultRouteGateways(kernel: KernelState, protocol: number): Map<string, GatewayCandidate[]> {
-  const nexthops = new Map(kernel.nexthops.map((n) => [n.id, n]));
-  const byDev = new Map<string, GatewayCandidate[]>();
-  for (const r of kernel.routes) {
-    if (r.protocol === protocol || r.dst !== DEFAULT_DST || r.type !== 'unicast') continue;
-    const metric = r.metric ?? 0;
-    const add = (gateway: Ipv4 | undefined, dev: string | undefined): void => {
-      if (gateway === undefined || dev === undefined) return;
-      const list = byDev.get(dev) ?? [];
-      list.push({ gateway, metric, table: r.table });
-      byDev.set(dev, list);
-    };
-    if (r.nhid !== undefined) {
-      const nh = nexthops.get(r.nhid);
-      if (nh && nh.protocol !== protocol) {
-        const members = nh.group ? nh.group.map((m) => nexthops.get(m.id)) : [nh];
-        for (const m of members) add(m?.gateway, m?.dev);
-      }
-    } else if (r.multipath) {
-      for (const hop of r.multipath) add(hop.gateway, hop.dev);
-    } else {
-      add(r.gateway, r.dev);
-    }
-  }
-  // Lowest metric wins; then main before other tables, then the lowest address, for determinism.
-  const tableRank = (t: number): number => (t === MAIN_TABLE ? -1 : t);
-  for (const list of byDev.values()) {
-    list.sort((a, b) => a.metric - b.metric || tableRank(a.table) - tableRank(b.table) || compareIps(a.gateway, b.gateway));
-  }
-  return byDev;
-}
-
 function linkProblem(link: Link | undefined): { state: UplinkState; reason: string } | undefined {
-  if (!link) return { state: 'no-interface', reason: 'interface does not exist' };
+  if (!link) return { state: 'waiting', reason: 'interface does not exist' };
   if (!link.up) return { state: 'link-down', reason: 'interface is administratively down' };
   if (!link.lowerUp) return { state: 'link-down', reason: 'no carrier' };
   return undefined;
 }
 
-function resolveUplink(facts: Facts, gateways: Map<string, GatewayCandidate[]>, cfg: UplinkConfig, warnings: string[]): Uplink {
+function resolveUplink(facts: Facts, defaults: Map<string, DefaultCandidate[]>, cfg: UplinkConfig, warnings: string[]): Uplink {
   const { kernel } = facts;
   const link = kernel.links.find((l) => l.name === cfg.interface);
   const health = facts.health[cfg.name] ?? 'unknown';
@@ -130,53 +105,64 @@ function resolveUplink(facts: Facts, gateways: Map<string, GatewayCandidate[]>, 
     return { cfg, link, status, usable: state === 'ready', degradedOut: false };
   };
 
+  // An absent interface (pppd not connected yet, a modem unplugged) is waited for: it comes back
+  // under the same name, with a new ifindex, and the next cycle picks it up.
   const problem = linkProblem(link);
-  if (problem?.state === 'no-interface') return done(problem.state, problem.reason);
+  if (problem?.state === 'waiting') return done(problem.state, `interface ${cfg.interface} does not exist`);
 
-  // Address.
+  // Address (and peer, on a point-to-point link).
+  let own: UplinkAddress;
   if (cfg.dhcp) {
     const best = globalAddresses(kernel, cfg.interface)[0];
-    if (!best) return done(problem?.state ?? 'waiting', problem?.reason ?? 'waiting for a DHCP lease');
-    status.address = best.address;
-    status.prefixlen = best.prefixlen;
+    if (!best) return done(problem?.state ?? 'waiting', problem?.reason ?? `waiting for an address on ${cfg.interface}`);
+    own = { ip: best.address, prefixlen: best.prefixlen, ...(best.peer !== undefined && { peer: best.peer }) };
   } else if (cfg.address) {
     const present = kernel.addresses.some((a) => a.dev === cfg.interface && a.address === cfg.address!.ip);
     if (!present) return done(problem?.state ?? 'no-address', `${cfg.address.ip} is not on ${cfg.interface}`);
-    status.address = cfg.address.ip;
-    status.prefixlen = cfg.address.prefixlen;
+    own = { ip: cfg.address.ip, prefixlen: cfg.address.prefixlen, ...(cfg.peer !== undefined && { peer: cfg.peer }) };
   } else {
     return done('no-address', 'no address configured');
   }
-  const network = networkOf(status.address, status.prefixlen);
-  status.network = network;
+  status.address = own.ip;
+  status.prefixlen = own.prefixlen;
+  if (own.peer !== undefined) status.peer = own.peer;
+  const network = connectedNetwork(own);
+  if (network !== undefined) status.network = network;
 
-  // Gateway.
-  const onNetwork = (g: Ipv4): boolean => contains(network, g) && g !== status.address;
-  const routeCandidates = gateways.get(cfg.interface) ?? [];
-  const fromRoute = routeCandidates.find((c) => onNetwork(c.gateway));
+  // Default path: the config's gateway; else the system's default routes on the device (any table);
+  // else the DHCP lease; else, on a point-to-point link, straight out of the device.
+  const candidates = defaults.get(cfg.interface) ?? [];
+  let path: DefaultPath | undefined;
   if (cfg.gateway !== undefined) {
-    status.gateway = cfg.gateway;
+    path = gatewayPath(own, cfg.gateway);
     status.gatewaySource = 'config';
-  } else if (fromRoute) {
-    status.gateway = fromRoute.gateway;
+  } else if ((path = learnedDefault(own, candidates))) {
     status.gatewaySource = 'route';
   } else if (cfg.dhcp) {
     const lease = facts.leases
-      .filter((l) => l.interface === cfg.interface && l.address === status.address && l.gateway !== undefined && onNetwork(l.gateway))
+      .filter((l) => l.interface === cfg.interface && l.address === own.ip && l.gateway !== undefined && l.gateway !== own.ip)
       .sort((a, b) => (b.expiresAt ?? 0) - (a.expiresAt ?? 0) || (a.file < b.file ? -1 : a.file > b.file ? 1 : 0))[0];
     if (lease) {
-      status.gateway = lease.gateway;
+      path = gatewayPath(own, lease.gateway!);
       status.gatewaySource = 'lease';
       warnings.push(`uplink ${cfg.name}: gateway ${lease.gateway} taken from the ${lease.client} lease ${lease.file} (no default route on ${cfg.interface})`);
     }
   }
+  if (!path && isPointToPoint(link, own)) {
+    path = { onlink: false };
+    status.gatewaySource = 'link';
+  }
+  if (path) {
+    if (path.gateway !== undefined) status.gateway = path.gateway;
+    if (path.onlink) status.onlink = true;
+    if (path.gateway === undefined) status.deviceDefault = true;
+  }
 
   if (problem) return done(problem.state, problem.reason);
-  if (status.gateway === undefined) {
-    const offNet = routeCandidates.map((c) => c.gateway).filter((g) => !onNetwork(g));
-    return done('no-gateway', offNet.length > 0
-      ? `default route gateway ${offNet[0]} is outside ${network}`
-      : cfg.dhcp ? missingGatewayReason(facts.leases, cfg.interface, status.address, network, onNetwork) : `no default route on ${cfg.interface}`);
+  if (!path) {
+    return done('no-gateway', cfg.dhcp
+      ? missingGatewayReason(facts.leases, cfg.interface, own.ip, network ?? `${own.ip}/${own.prefixlen}`, (g) => g !== own.ip)
+      : `no default route on ${cfg.interface}`);
   }
   if (health === 'down') return done('unhealthy', 'health checks failing');
 
@@ -211,20 +197,11 @@ export function plan(config: Config, facts: Facts): Plan {
   const warnings: string[] = [];
   const { kernel } = facts;
   const proto = config.protocol;
-  const gateways = defaultRouteGateways(kernel, config.protocol);
-  const uplinks = config.uplinks.map((cfg) => resolveUplink(facts, gateways, cfg, warnings));
+  const defaults = defaultRouteCandidates(kernel, config.protocol);
+  const uplinks = config.uplinks.map((cfg) => resolveUplink(facts, defaults, cfg, warnings));
 
-  // LAN networks, from the addresses on the LAN interfaces.
-  const lanRoutes: { net: Cidr; dev: string }[] = [];
-  for (const dev of [...config.lan].sort()) {
-    const link = kernel.links.find((l) => l.name === dev);
-    if (!link) {
-      warnings.push(`LAN interface ${dev} does not exist`);
-      continue;
-    }
-    if (!routable(link)) continue;
-    for (const a of globalAddresses(kernel, dev).sort(byAddress)) lanRoutes.push({ net: networkOf(a.address, a.prefixlen), dev });
-  }
+  // Networks behind every non-uplink interface (LAN, bridges, tunnels), src/plan/connected.ts.
+  const lanRoutes = localNetworks(config, kernel, warnings);
 
   const routes = new Map<string, Route>();
   // First route for a key wins (the kernel holds one route per table+dst+metric).
@@ -240,13 +217,24 @@ export function plan(config: Config, facts: Facts): Plan {
   for (const u of uplinks) {
     const { cfg, status } = u;
     const table = cfg.table;
-    if (status.address !== undefined && status.network !== undefined && routable(u.link)) {
-      addRoute({ table, dst: status.network, type: 'unicast', protocol: proto, scope: 'link', dev: cfg.interface, src: status.address });
+    if (status.address !== undefined && routable(u.link)) {
+      if (status.network !== undefined) {
+        addRoute({ table, dst: status.network, type: 'unicast', protocol: proto, scope: 'link', dev: cfg.interface, src: status.address });
+      }
       if (status.gateway !== undefined) {
-        addRoute({ table, dst: DEFAULT_DST, type: 'unicast', protocol: proto, scope: 'universe', gateway: status.gateway, dev: cfg.interface });
+        addRoute({
+          table, dst: DEFAULT_DST, type: 'unicast', protocol: proto, scope: 'universe', gateway: status.gateway, dev: cfg.interface,
+          ...(status.onlink && { onlink: true }),
+        });
+      } else if (status.deviceDefault) {
+        addRoute({ table, dst: DEFAULT_DST, type: 'unicast', protocol: proto, scope: 'link', dev: cfg.interface });
       }
     }
-    for (const lan of lanRoutes) addRoute({ table, dst: lan.net, type: 'unicast', protocol: proto, scope: 'link', dev: lan.dev });
+    for (const lan of lanRoutes) {
+      addRoute(lan.gateway !== undefined
+        ? { table, dst: lan.dst, type: 'unicast', protocol: proto, scope: 'universe', gateway: lan.gateway, dev: lan.dev }
+        : { table, dst: lan.dst, type: 'unicast', protocol: proto, scope: 'link', dev: lan.dev });
+    }
     for (const other of uplinks) {
       if (other === u || other.status.network === undefined || !routable(other.link)) continue;
       addRoute({ table, dst: other.status.network, type: 'unicast', protocol: proto, scope: 'link', dev: other.cfg.interface });
@@ -269,7 +257,9 @@ export function plan(config: Config, facts: Facts): Plan {
   // The balanced default: a nexthop per usable uplink, a resilient group of the chosen ones.
   const nexthops: Nexthop[] = [];
   for (const u of uplinks) {
-    if (u.usable) nexthops.push({ id: u.cfg.table, protocol: proto, gateway: u.status.gateway, dev: u.cfg.interface });
+    if (!u.usable) continue;
+    const { gateway, onlink } = u.status;
+    nexthops.push({ id: u.cfg.table, protocol: proto, ...(gateway !== undefined && { gateway }), dev: u.cfg.interface, ...(onlink && { onlink }) });
   }
   const chosen = chooseDefault(config, uplinks, warnings);
   for (const u of chosen) u.status.inDefault = true;
@@ -286,7 +276,7 @@ export function plan(config: Config, facts: Facts): Plan {
   warnings.push(...adminRuleMessages(config, kernel.rules, rules, (r) => ruleName(config, policies.status, r)));
   warnings.push(...collisionWarnings(config, kernel));
   warnings.push(...fwmarkRuleWarnings(config, kernel));
-  for (const [net, names] of sharedNetworks(uplinks)) warnings.push(`uplinks ${names.join(', ')} share the network ${net}: each one's table routes it through its own interface only`);
+  warnings.push(...overlapWarnings(lanRoutes, uplinks.map((u) => u.status)));
 
   return {
     desired: {
@@ -317,13 +307,4 @@ function collisionWarnings(config: Config, kernel: KernelState): string[] {
     out.push(`collision: foreign nexthop '${formatNexthop(n)}' uses an id uplinkd needs`);
   }
   return out;
-}
-
-function sharedNetworks(uplinks: Uplink[]): [Cidr, string[]][] {
-  const byNet = new Map<Cidr, string[]>();
-  for (const u of uplinks) {
-    if (u.status.network === undefined) continue;
-    byNet.set(u.status.network, [...(byNet.get(u.status.network) ?? []), u.cfg.name]);
-  }
-  return [...byNet.entries()].filter(([, names]) => names.length > 1).sort(([a], [b]) => comparePrefixes(a, b));
 }

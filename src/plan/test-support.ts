@@ -8,10 +8,14 @@ export interface TestUplink {
   interface: string;
   /** Static address "a.b.c.d/len"; absent means DHCP. */
   address?: string;
+  /** Peer of a static point-to-point address. */
+  peer?: string;
   gateway?: string;
   weight?: number;
   tier?: number;
   table?: number;
+  /** Pinning mark index; default position + 1. */
+  markIndex?: number;
   onDegraded?: MonitorConfig['onDegraded'];
 }
 
@@ -36,12 +40,16 @@ export function testConfig(uplinks: TestUplink[], more: Partial<Omit<Config, 'up
         dhcp: u.address === undefined,
         weight: u.weight ?? DEFAULTS.weight,
         tier: u.tier ?? DEFAULTS.tier,
+        // Positional numbers, as if the file set them: the planner takes whatever the config says
+        // (the loader derives them from the names, src/config/identity.ts).
         table: u.table ?? tableBase + 1 + i,
+        markIndex: u.markIndex ?? i + 1,
       };
       if (u.address !== undefined) {
         const { ip, prefixlen } = parseCidr(u.address);
         cfg.address = { ip, prefixlen, network: networkOf(ip, prefixlen) };
       }
+      if (u.peer !== undefined) cfg.peer = u.peer;
       if (u.gateway !== undefined) cfg.gateway = u.gateway;
       if (u.onDegraded !== undefined) cfg.monitor = { ...MONITOR_DEFAULTS, targets: ['192.0.2.254'], onDegraded: u.onDegraded };
       return cfg;

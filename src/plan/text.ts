@@ -82,6 +82,7 @@ export function formatRoute(r: Route): string {
   if (r.nhid !== undefined) parts.push('nhid', String(r.nhid));
   if (r.gateway !== undefined && r.nhid === undefined) parts.push('via', r.gateway);
   if (r.dev !== undefined && r.nhid === undefined) parts.push('dev', r.dev);
+  if (r.onlink && r.nhid === undefined) parts.push('onlink');
   if (r.src !== undefined) parts.push('src', r.src);
   if (r.scope !== 'universe') parts.push('scope', formatScope(r.scope));
   parts.push('table', formatTable(r.table), 'proto', formatProtocol(r.protocol));
@@ -153,6 +154,7 @@ export function formatNexthop(n: Nexthop): string {
   } else {
     if (n.gateway !== undefined) parts.push('via', n.gateway);
     if (n.dev !== undefined) parts.push('dev', n.dev);
+    if (n.onlink) parts.push('onlink');
   }
   parts.push('proto', formatProtocol(n.protocol));
   return parts.join(' ');
@@ -173,13 +175,14 @@ export function formatChange(c: Change): string {
 export function formatLink(l: Link): string {
   const parts = ['link', l.name, l.up ? 'up' : 'down'];
   if (l.lowerUp) parts.push('lower_up');
+  if (l.pointToPoint) parts.push('pointopoint');
   if (l.kind !== undefined) parts.push('kind', l.kind);
   parts.push('index', String(l.index));
   return parts.join(' ');
 }
 
 export function formatAddress(a: Address): string {
-  const parts = ['addr', a.dev, `${a.address}/${a.prefixlen}`];
+  const parts = a.peer !== undefined ? ['addr', a.dev, a.address, 'peer', `${a.peer}/${a.prefixlen}`] : ['addr', a.dev, `${a.address}/${a.prefixlen}`];
   if (a.dynamic) parts.push('dynamic');
   if (a.secondary) parts.push('secondary');
   if (a.scope !== 'universe') parts.push('scope', a.scope);
@@ -224,6 +227,7 @@ function parseLink(w: Words, index: number): Link {
     else if (word === 'lower_up') link.lowerUp = true;
     else if (word === 'no_carrier' || word === 'no-carrier') link.lowerUp = false;
     else if (word === 'kind') link.kind = w.next(word);
+    else if (word === 'pointopoint') link.pointToPoint = true;
     else if (word === 'index') link.index = parseUint(w.next(word), 'index');
     else fail(`unknown link word '${word}'`);
   }
@@ -232,10 +236,20 @@ function parseLink(w: Words, index: number): Link {
 
 function parseAddr(w: Words): Address {
   const dev = w.next('addr');
-  const cidr = w.next('addr device');
+  let cidr = w.next('addr device');
+  // `addr ppp0 A peer P/len`: the prefix length belongs to the peer, as in `ip address`.
+  let peer: string | undefined;
+  if (isIpv4(cidr)) {
+    if (w.next(cidr) !== 'peer') fail(`address needs a prefix length or 'peer P/len': '${cidr}'`);
+    const p = w.next('peer');
+    if (!isCidr(p)) fail(`peer needs a prefix length: '${p}'`);
+    peer = p.split('/')[0];
+    cidr = `${cidr}/${p.split('/')[1]}`;
+  }
   if (!isCidr(cidr)) fail(`address needs a prefix length: '${cidr}'`);
   const [address, len] = cidr.split('/') as [string, string];
   const a: Address = { dev, address, prefixlen: Number(len), dynamic: false, secondary: false, scope: 'universe' };
+  if (peer !== undefined) a.peer = peer;
   while (w.more()) {
     const word = w.take();
     if (word === 'dynamic') a.dynamic = true;
@@ -285,7 +299,7 @@ export function parseRoute(text: string): Route {
       case 'nhid': r.nhid = parseUint(w.next(word), word); break;
       case 'type': type = parseRouteType(w.next(word)); break;
       case 'linkdown': case 'dead': r.linkdown = true; break;
-      case 'onlink': break;
+      case 'onlink': r.onlink = true; break;
       default:
         if ((ROUTE_TYPES as string[]).includes(word)) type = word as RouteType;
         else if (dst === undefined) dst = parsePrefix(word);
@@ -387,7 +401,7 @@ export function parseNexthop(text: string): Nexthop {
       case 'proto': case 'protocol': n.protocol = parseProtocol(w.next(word)); break;
       // What `ip nexthop show` prints besides: derived, not set by anyone.
       case 'scope': case 'unbalanced_time': w.next(word); break;
-      case 'onlink': break;
+      case 'onlink': n.onlink = true; break;
       default: fail(`unknown nexthop word '${word}'`);
     }
   }
@@ -407,6 +421,8 @@ function words(text: string): string[] {
  * Kernel state from snapshot text, one object per line:
  *   link if1 up lower_up [kind vlan] [index 3]
  *   addr vlan102 192.0.2.7/24 [dynamic] [secondary] [scope link]
+ *   addr ppp0 100.64.7.2 peer 10.64.0.1/32 [dynamic]
+ *   link ppp0 up lower_up pointopoint
  *   route table main default via 192.0.2.1 dev vlan102 proto dhcp metric 20
  *   rule 10100 from 198.51.100.2/32 lookup 1001 protocol 117
  *   nexthop id 1001 via 198.51.100.1 dev if1 proto 117

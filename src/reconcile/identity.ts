@@ -32,6 +32,7 @@ export function canonicalRoute(r: Route): Route {
   } else {
     if (r.gateway) c.gateway = r.gateway;
     if (r.dev) c.dev = r.dev;
+    if (r.onlink) c.onlink = true;
   }
   return c;
 }
@@ -49,7 +50,8 @@ export function sameRoute(a: Route, b: Route): boolean {
   const aMulti = a.multipath !== undefined && a.multipath.length > 0;
   const bMulti = b.multipath !== undefined && b.multipath.length > 0;
   if (aMulti || bMulti) return aMulti && bMulti && sameHops(a.multipath, b.multipath);
-  return (a.gateway || undefined) === (b.gateway || undefined) && (a.dev || undefined) === (b.dev || undefined);
+  return (a.gateway || undefined) === (b.gateway || undefined) && (a.dev || undefined) === (b.dev || undefined)
+    && Boolean(a.onlink) === Boolean(b.onlink);
 }
 
 /**
@@ -100,6 +102,7 @@ export function canonicalNexthop(n: Nexthop): Nexthop {
   } else {
     if (n.gateway) c.gateway = n.gateway;
     if (n.dev) c.dev = n.dev;
+    if (n.onlink) c.onlink = true;
   }
   return c;
 }

@@ -39,7 +39,7 @@ interface World {
 }
 
 // Candidate addresses per DHCP interface; two share a network on purpose.
-const DHCP_CHOICES: Record<string, { cidr: string; gateways: string[] }[]> = {
+const DHCP_CHOICES: Record<string, { cidr: string; gateways: string[]; peer?: string; onlink?: boolean }[]> = {
   vlan101: [
     { cidr: '192.0.2.7/24', gateways: ['192.0.2.1', '192.0.2.254'] },
     { cidr: '192.0.2.9/25', gateways: ['192.0.2.1'] },
@@ -48,7 +48,12 @@ const DHCP_CHOICES: Record<string, { cidr: string; gateways: string[] }[]> = {
   vlan102: [
     { cidr: '192.0.2.200/24', gateways: ['192.0.2.1'] },
     { cidr: '100.70.3.4/16', gateways: ['100.70.0.1', '100.70.255.254'] },
+    // A /32 with an on-link gateway outside it (cloud DHCP).
+    { cidr: '198.18.5.5/32', gateways: ['172.31.1.1'], onlink: true },
   ],
+  // Two PPP sessions with the same peer; pppd's default is device-only (gateway '').
+  ppp0: [{ cidr: '100.64.7.2/32', peer: '10.64.0.1', gateways: ['', '10.64.0.1'] }],
+  ppp1: [{ cidr: '100.64.8.2/32', peer: '10.64.0.1', gateways: ['', '10.64.0.1'] }, { cidr: '100.64.9.2/32', peer: '10.64.0.1', gateways: [''] }],
 };
 
 const FOREIGN = parseSnapshot(`
@@ -81,11 +86,12 @@ function makeWorld(rand: () => number, config: Config): World {
     }
     const link: Link = { index: 10 + i, name: u.interface, up: rand() < 0.85, lowerUp: rand() < 0.8, kind: u.interface.startsWith('vlan') ? 'vlan' : undefined };
     if (link.kind === undefined) delete link.kind;
+    if (u.interface.startsWith('ppp')) link.pointToPoint = true;
     links.push(link);
     const state = `${link.up ? 'up' : 'down'}${link.lowerUp ? '' : '/nocarrier'}`;
     if (!u.dhcp) {
       const has = rand() < 0.85;
-      if (has) addresses.push({ dev: u.interface, address: u.address!.ip, prefixlen: u.address!.prefixlen, dynamic: false, secondary: false, scope: 'universe' });
+      if (has) addresses.push({ dev: u.interface, address: u.address!.ip, prefixlen: u.address!.prefixlen, dynamic: false, secondary: false, scope: 'universe', ...(u.peer && { peer: u.peer }) });
       label.push(`${u.name}:${state}${has ? '' : '/noaddr'}`);
       return;
     }
@@ -95,14 +101,17 @@ function makeWorld(rand: () => number, config: Config): World {
       return;
     }
     const [ip, len] = choice.cidr.split('/') as [string, string];
-    addresses.push({ dev: u.interface, address: ip, prefixlen: Number(len), dynamic: true, secondary: false, scope: 'universe' });
+    addresses.push({ dev: u.interface, address: ip, prefixlen: Number(len), dynamic: true, secondary: false, scope: 'universe', ...(choice.peer && { peer: choice.peer }) });
     const gateway = pick(choice.gateways);
     const where = rand();
-    // The DHCP client's default route: in main with the uplink's metric, in another table, in a multipath route, or none.
-    if (link.up && where < 0.5) routes.push(parseRoute(`default via ${gateway} dev ${u.interface} proto dhcp metric ${100 + i}`));
-    else if (link.up && where < 0.65) routes.push(parseRoute(`default via ${gateway} dev ${u.interface} table ${60 + i} proto dhcp`));
-    else if (link.up && where < 0.75) routes.push(parseRoute(`default table ${70 + i} proto static nexthop via ${gateway} dev ${u.interface} weight 1 nexthop via 10.0.0.254 dev lan0 weight 1`));
-    if (rand() < 0.6) {
+    // The client's default route: in main with the uplink's metric, in another table, in a multipath route, or none;
+    // device-only as pppd makes it, `onlink` where the gateway is outside the prefix.
+    const via = gateway === '' ? '' : `via ${gateway} `;
+    const onlink = choice.onlink || choice.peer ? ' onlink' : '';
+    if (link.up && where < 0.5) routes.push(parseRoute(`default ${via}dev ${u.interface}${onlink} proto dhcp metric ${100 + i}`));
+    else if (link.up && where < 0.65) routes.push(parseRoute(`default ${via}dev ${u.interface}${onlink} table ${60 + i} proto dhcp`));
+    else if (link.up && where < 0.75 && gateway !== '' && !onlink) routes.push(parseRoute(`default table ${70 + i} proto static nexthop via ${gateway} dev ${u.interface} weight 1 nexthop via 10.0.0.254 dev lan0 weight 1`));
+    if (gateway !== '' && rand() < 0.6) {
       leases.push({ interface: u.interface, client: 'dhclient', file: `/var/lib/dhcp/${u.interface}.leases`, address: rand() < 0.8 ? ip : '198.18.0.1', gateway });
     }
     label.push(`${u.name}:${state}/${choice.cidr}${where < 0.75 && link.up ? ` via ${gateway}` : ''}`);
@@ -171,6 +180,13 @@ for (const mode of ['balance', 'failover'] as const) {
       { name: 'isp1', interface: 'if1', address: '198.51.100.2/24', gateway: '198.51.100.1', tier: 1 },
       { name: 'isp2', interface: 'vlan101', weight: 2, tier: 1, onDegraded: 'reduce' },
       { name: 'isp3', interface: 'vlan102', tier: 2, onDegraded: 'remove' },
+      // Issue 8: a second uplink in isp1's subnet with the same gateway, a static /32 with an
+      // on-link gateway, a static point-to-point link and two learned ones sharing a peer.
+      { name: 'home2', interface: 'if2', address: '198.51.100.3/24', gateway: '198.51.100.1', tier: 1 },
+      { name: 'cloud', interface: 'ens5', address: '203.0.113.2/32', gateway: '172.31.1.1', tier: 1 },
+      { name: 'tun', interface: 'tun0', address: '100.64.1.2/32', peer: '10.64.0.1', tier: 2 },
+      { name: 'flets1', interface: 'ppp0', tier: 1 },
+      { name: 'flets2', interface: 'ppp1', tier: 1 },
     ], { lan: ['lan0', 'lan1'], default: mode });
     for (const seed of seeds) await replay(seed, config, 60);
   });

@@ -9,7 +9,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { parseConfig } from '../../src/config/load';
 import { queryDaemon } from '../../src/daemon/control';
+import { hex32, pinMarks, type PinMark } from '../../src/nft/marks';
 import { renderLabConfig } from '../../src/lab/config';
 import { daemonConfig, startDaemon, stopDaemon, waitForLine } from '../../src/lab/daemon';
 import { inNs, ipIn, nsArgv, sleep, startInNs, waitFor } from '../../src/lab/exec';
@@ -18,8 +20,6 @@ import { labDown } from '../../src/lab/lab';
 import type { LabInfo, LabUplink } from '../../src/lab/topology';
 import { flowsPerUplink, startTcpEcho, tcpTally } from '../../src/lab/traffic';
 import { apply, changesApplied, down, freshLab, NEEDS_ROOT } from './support';
-import { DEFAULTS } from '../../src/config/defaults';
-import { markShift } from '../../src/config/values';
 
 const PREFIX = `ulp${process.pid % 10000}-`;
 const ECHO_PORT = 8084;
@@ -100,6 +100,11 @@ async function configWith(lab: LabInfo, name: string, opts: { tier2?: string[]; 
   return file;
 }
 
+/** The pinning marks of the lab's config, as uplinkd derives them. */
+async function labMarks(lab: LabInfo): Promise<PinMark[]> {
+  return pinMarks(parseConfig(await fs.readFile(lab.configPath, 'utf8'), lab.configPath));
+}
+
 const uplinkOf = (lab: LabInfo, address: string): LabUplink => {
   const u = lab.uplinks.find((x) => x.address === address);
   assert.ok(u, `the server saw ${address}, not an uplink address`);
@@ -150,12 +155,16 @@ describe('flow pinning (issue 4)', { skip: NEEDS_ROOT }, () => {
     assert.ok((await apply(lab)) > 0);
     assert.ok((await nftTables(lab.ns.router)).includes('table ip uplinkd'));
     const marks = (await rules(lab.ns.router)).filter((r) => r.priority === 10050) as unknown as { fwmark?: string; fwmask?: string; table?: string }[];
-    assert.deepEqual(marks.map((r) => [r.fwmark, r.fwmask, r.table]).sort(), [['0x1000000', '0x7f000000', '1001'], ['0x2000000', '0x7f000000', '1002']]);
+    // Marks come from the uplinks' names (src/config/identity.ts), tables from the lab file's table: keys.
+    const want = await labMarks(lab);
+    assert.deepEqual(marks.map((r) => [r.fwmark, r.fwmask, r.table]).sort(),
+      want.map((m) => [`0x${m.mark.toString(16)}`, '0x7f000000', String(m.table)]).sort());
     const handle = await nftTableHandle(lab.ns.router);
     assert.equal(await apply(lab), 0);
     assert.equal(await nftTableHandle(lab.ns.router), handle, 'the second apply must not reinstall the table');
     const status = await uplinkd(lab.ns.router, ['status', '-c', lab.configPath]);
-    assert.match(status.stdout, /^flow pinning: in place \(table ip uplinkd; isp1=0x01000000 isp2=0x02000000, mask 0x7f000000\)$/m);
+    const shown = want.map((m) => `${m.uplink}=${hex32(m.mark)}`).join(' ');
+    assert.ok(status.stdout.split('\n').includes(`flow pinning: in place (table ip uplinkd; ${shown}, mask 0x7f000000)`), status.stdout);
     assert.match(status.stdout, /kernel matches the plan/);
   });
 
@@ -166,7 +175,7 @@ describe('flow pinning (issue 4)', { skip: NEEDS_ROOT }, () => {
     assert.equal(await conn.say('before'), true);
     const flows = await lineFlows(lab.ns.router);
     t.diagnostic(`conntrack: ${flows.join(' | ')}`);
-    const pin = `mark=${((first.name === 'isp1' ? 1 : 2) << markShift(DEFAULTS.pinning.markMask)) >>> 0}`;
+    const pin = `mark=${(await labMarks(lab)).find((m) => m.uplink === first.name)!.mark}`;
     assert.ok(flows.some((f) => f.includes(pin)), `the connection via ${first.name} is not pinned (${pin}): ${flows.join('\n')}`);
 
     // The group now holds only the other uplink: every bucket moved away from `first`.

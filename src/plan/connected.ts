@@ -1,0 +1,72 @@
+// Every network reachable through a non-uplink interface goes into every uplink table, so a reply
+// from an uplink address to a container, a VPN peer or a second LAN leaves through that interface
+// and not to the provider (LARTC HOWTO 4.2.1: "routes to local networks in each table").
+// Followed from the kernel every cycle: bridges, tunnels and veths appear and go without a config change.
+// Why copies and not `lookup main` first: docs/design.md, "Connected networks".
+import type { Config } from '../config/types';
+import { segmentRegExp } from '../facts/glob';
+import { networkOf, overlaps } from '../model/ipv4';
+import type { Cidr, Ipv4, KernelState } from '../model/types';
+import { comparePrefixes } from '../reconcile/identity';
+import { DEFAULT_DST } from './text';
+import { globalAddresses } from './uplink-kinds';
+
+const MAIN_TABLE = 254;
+
+/** A network to copy into every uplink table: `dst [via gateway] dev dev`. */
+export interface LocalNetwork {
+  dst: Cidr;
+  dev: string;
+  gateway?: Ipv4;
+}
+
+const isGlob = (s: string): boolean => /[*?]/.test(s);
+
+/**
+ * The networks behind non-uplink interfaces: the networks of the addresses on `lan:` interfaces
+ * (names or globs such as `br-*`), and every route of the main table whose device is not an uplink
+ * interface (connected networks of bridges, tunnels, veths; routes via a router on a LAN), lowest
+ * metric per prefix. Uplinks' interfaces, `lo`, default routes and uplinkd's own routes are left out.
+ * Sorted by prefix, then device. Warnings: `lan:` names that do not exist.
+ */
+export function localNetworks(config: Config, kernel: KernelState, warnings: string[]): LocalNetwork[] {
+  const uplinkIfs = new Set(config.uplinks.map((u) => u.interface));
+  const upLinks = new Set(kernel.links.filter((l) => l.up).map((l) => l.name));
+  const out = new Map<string, LocalNetwork & { metric: number }>();
+  const add = (n: LocalNetwork, metric: number): void => {
+    const have = out.get(n.dst);
+    if (!have || metric < have.metric || (metric === have.metric && n.dev < have.dev)) out.set(n.dst, { ...n, metric });
+  };
+
+  const patterns = config.lan.map((l) => (isGlob(l) ? segmentRegExp(l) : undefined));
+  config.lan.forEach((l, i) => {
+    if (!patterns[i] && !kernel.links.some((k) => k.name === l)) warnings.push(`LAN interface ${l} does not exist`);
+  });
+  const isLan = (dev: string): boolean => config.lan.some((l, i) => (patterns[i] ? patterns[i]!.test(dev) : l === dev));
+  for (const link of kernel.links) {
+    if (!isLan(link.name) || uplinkIfs.has(link.name) || !upLinks.has(link.name)) continue;
+    for (const a of globalAddresses(kernel, link.name)) add({ dst: networkOf(a.peer ?? a.address, a.prefixlen), dev: link.name }, -1);
+  }
+
+  for (const r of kernel.routes) {
+    if (r.table !== MAIN_TABLE || r.type !== 'unicast' || r.protocol === config.protocol || r.dst === DEFAULT_DST) continue;
+    if (r.dev === undefined || r.nhid !== undefined || r.multipath || r.dev === 'lo' || uplinkIfs.has(r.dev) || !upLinks.has(r.dev)) continue;
+    add({ dst: r.dst, dev: r.dev, ...(r.gateway !== undefined && { gateway: r.gateway }) }, r.metric ?? 0);
+  }
+  return [...out.values()]
+    .map(({ metric: _metric, ...n }) => n)
+    .sort((a, b) => comparePrefixes(a.dst, b.dst) || (a.dev < b.dev ? -1 : a.dev > b.dev ? 1 : 0));
+}
+
+/** Local networks overlapping an uplink's network: which side a host in the overlap is on is truly ambiguous. */
+export function overlapWarnings(locals: readonly LocalNetwork[], uplinks: readonly { name: string; network?: Cidr }[]): string[] {
+  const out: string[] = [];
+  for (const l of locals) {
+    for (const u of uplinks) {
+      if (u.network === undefined || !overlaps(l.dst, u.network)) continue;
+      out.push(`${l.dst} on ${l.dev} overlaps uplink ${u.name}'s network ${u.network}: in ${u.name}'s table `
+        + (l.dst === u.network ? `the uplink's own route wins, elsewhere ${l.dev}` : 'the longer prefix wins'));
+    }
+  }
+  return out;
+}
