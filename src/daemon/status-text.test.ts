@@ -25,8 +25,8 @@ describe('daemon status text', () => {
   it('shows state, RTT, jitter, loss and time in state per monitored uplink', () => {
     const text = formatDaemonStatus(
       status({
-        isp1: { state: 'down', since: NOW - 312_000, rttMs: null, jitterMs: null, lossPct: 100, lastError: '192.0.2.80 timeout' },
-        isp2: { state: 'up', since: NOW - 5_000, rttMs: 12.345, jitterMs: 0.5, lossPct: 2, lastError: null },
+        isp1: { state: 'down', since: NOW - 312_000, rttMs: null, jitterMs: null, lossPct: 100, lastError: '192.0.2.80 timeout' , reason: 'test', targets: [], suspect: null},
+        isp2: { state: 'up', since: NOW - 5_000, rttMs: 12.345, jitterMs: 0.5, lossPct: 2, lastError: null, reason: 'test', targets: [], suspect: null },
       }),
       NOW,
     );

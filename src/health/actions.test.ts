@@ -13,7 +13,7 @@ const change = (from: HealthChange['from'], to: HealthChange['to']): HealthChang
   from,
   to,
   reason: 'test',
-  stats: { state: to, since: 0, rttMs: null, jitterMs: null, lossPct: null, lastError: null },
+  stats: { state: to, since: 0, rttMs: null, jitterMs: null, lossPct: null, lastError: null, reason: 'test', targets: [], suspect: null },
   endpoint: { interface: 'if1', address: '198.51.100.2', gateway: '198.51.100.1' },
 });
 
