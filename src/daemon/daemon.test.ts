@@ -297,12 +297,15 @@ test('health changes trigger a replan and feed facts.health', async () => {
   verdicts.isp1 = 'down';
   for (const l of listeners) l({ uplink: 'isp1', from: 'up', to: 'down', reason: '6 rounds lost' });
   await h.timers.advance(50);
-  assert.ok(!(await h.kernel.snapshot()).routes.some((r) => r.table === 1000), 'no usable uplink: no balanced default');
+  // The only uplink judged down while its link is up: kept in the default as the last resort, loudly.
+  assert.ok((await h.kernel.snapshot()).routes.some((r) => r.table === 1000), 'last resort keeps the balanced default');
+  assert.equal(h.daemon.status().uplinks.find((u) => u.name === 'isp1')?.lastResort, true);
+  assert.ok(h.daemon.status().warnings.some((w) => w.startsWith('LAST RESORT')));
   assert.equal(h.daemon.status().facts.health.isp1, 'down');
   const logged = h.events('health')[0];
   assert.equal(logged?.uplink, 'isp1');
   assert.equal(logged?.to, 'down');
-  assert.ok(h.events('apply').some((f) => /health of isp1: up -> down/.test(f.cause)), 'changes name the health cause');
+  assert.ok(h.daemon.status().lastCycle?.causes.some((c) => /health of isp1: up -> down/.test(c)), 'the cycle names the health cause');
   await h.daemon.stop({ cleanup: false });
   assert.equal(listeners.size, 0, 'listener removed on stop');
 });

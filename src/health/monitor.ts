@@ -45,6 +45,10 @@ export interface HealthChange {
   stats: HealthStats;
   /** The endpoint probed when the change happened (for hooks and conntrack). */
   endpoint?: UplinkEndpoint;
+  /** Down only: nothing came in through the interface while it was confirmed (state.ts Transition). */
+  pathSilent?: boolean;
+  /** Down only: the interface's received-packet counter at the verdict. */
+  rxPackets?: number;
 }
 
 export interface MonitorOptions {

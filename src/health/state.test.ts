@@ -57,6 +57,7 @@ describe('health judgement', () => {
       assert.equal(d.length, 1, `phase ${phase}`);
       assert.ok(d[0].at - dies <= 1000, `phase ${phase}: down after ${d[0].at - dies} ms`);
       assert.match(d[0].reason, /packets left through the interface .* none came back/);
+      assert.equal(d[0].pathSilent, true, 'confirmed dead: its connections may be cleared');
     }
   });
 
@@ -114,6 +115,7 @@ describe('health judgement', () => {
     assert.equal(d.length, 1);
     assert.ok(d[0].at - 10_000 >= 6000, `down after ${d[0].at - 10_000} ms`);
     assert.match(d[0].reason, /no target answered for .* although the interface received \d+ packets/);
+    assert.equal(d[0].pathSilent, false, 'not confirmed dead: connections still receive, keep them');
   });
 
   for (const seed of [1, 2, 3]) {

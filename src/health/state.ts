@@ -95,6 +95,14 @@ export interface Transition {
   to: HealthVerdict;
   /** Plain words for logs and hooks. */
   reason: string;
+  /**
+   * Down only: the interface received (almost) nothing while the suspicion was confirmed, so no
+   * connection through it is receiving either: its conntrack entries may be cleared. False when
+   * only the targets fell silent (other packets still arrive) or no counters were read.
+   */
+  pathSilent?: boolean;
+  /** Down only: the interface's received-packet counter at the verdict (to see later whether it receives again). */
+  rxPackets?: number;
 }
 
 export interface Step {
@@ -218,20 +226,23 @@ export function evaluate(h0: HealthState, at: number, t: Thresholds): Step {
   const failed = h.probes.filter((p) => p.sentAt >= since && p.error !== undefined).pop();
   const errorNote = failed ? ` (${failed.target} ${failed.error})` : '';
   const probeWords = `${expired} probe rounds to ${t.targets.join(', ')} unanswered within ${ms(rto)}${errorNote}`;
-  if (traffic && traffic.rx <= RX_ALLOWANCE && traffic.otherTx >= STALL_TX) {
-    return down(h, at, `${probeWords}; ${traffic.otherTx} packets left through the interface in ${ms(at - since)} and ${traffic.rx === 0 ? 'none' : traffic.rx} came back`);
+  const silent = traffic !== null && traffic.rx <= RX_ALLOWANCE;
+  if (silent && traffic.otherTx >= STALL_TX) {
+    return down(`${probeWords}; ${traffic.otherTx} packets left through the interface in ${ms(at - since)} and ${traffic.rx === 0 ? 'none' : traffic.rx} came back`);
   }
-  if (quietFor >= silentMs && (!traffic || traffic.rx <= RX_ALLOWANCE)) {
-    return down(h, at, `${probeWords}; nothing answered for ${ms(quietFor)}`);
+  if (quietFor >= silentMs && (traffic === null || silent)) {
+    return down(`${probeWords}; nothing answered for ${ms(quietFor)}`);
   }
   if (quietFor >= deadMs) {
     const rx = traffic ? `, although the interface received ${traffic.rx} packets (are the targets themselves down?)` : '';
-    return down(h, at, `no target answered for ${ms(quietFor)}${rx}`);
+    return down(`no target answered for ${ms(quietFor)}${rx}`);
   }
   return step(h);
 
-  function down(health: HealthState, when: number, reason: string): Step {
-    return { ...enter({ ...health, suspect: null }, 'down', when, reason), burst: false };
+  function down(reason: string): Step {
+    const e = enter({ ...h, suspect: null }, 'down', at, reason);
+    const last = h.traffic[h.traffic.length - 1];
+    return { ...e, change: { ...e.change, pathSilent: silent, ...(last && { rxPackets: last.rxPackets }) }, burst: false };
   }
 }
 

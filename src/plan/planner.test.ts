@@ -350,3 +350,24 @@ test('pinning: one fwmark rule per uplink at rulePriority + 50, before the from 
   const off = plan(twoUplinks({ pinning: { enabled: false, markMask: 0x00ff0000 } }), facts(BASE + DHCP_UP));
   assert.ok(lines(off).rules.every((r) => !r.includes('fwmark')));
 });
+
+test('every uplink judged down while its link is up: last resort keeps them in the default, loudly', () => {
+  const snap = BASE + DHCP_UP;
+  const p = plan(twoUplinks(), facts(snap, { health: { isp1: 'down', isp2: 'down' } }));
+  assert.match(lines(p).nexthops[0]!, /^id 1000 group 1001,1\/1002,\d /);
+  assert.ok(lines(p).routes.some((r) => r.startsWith('default nhid 1000 table 1000')));
+  for (const name of ['isp1', 'isp2']) {
+    const s = status(p, name);
+    assert.equal(s.state, 'unhealthy');
+    assert.equal(s.inDefault, true);
+    assert.equal(s.lastResort, true);
+    assert.match(s.reason, /^LAST RESORT/);
+  }
+  assert.ok(p.warnings.some((w) => /^LAST RESORT: every uplink is judged down .* keeps isp1, isp2/.test(w)), p.warnings.join('\n'));
+
+  // One uplink healthy: no last resort, the judged-down one stays out.
+  const one = plan(twoUplinks(), facts(snap, { health: { isp1: 'down' } }));
+  assert.equal(status(one, 'isp1').inDefault, false);
+  assert.equal(status(one, 'isp1').lastResort, undefined);
+  assert.ok(!one.warnings.some((w) => w.includes('LAST RESORT')));
+});
