@@ -7,6 +7,7 @@ import { applyOnce, downOnce, planOnce, type OneShotResult } from './oneshot';
 import { changeCount, formatPlanText, formatStatusText } from './render';
 import { formatPinningChange } from '../engine/cycle';
 import { formatChange } from '../plan/text';
+import { configuredPlace, monitorWarnings } from '../config/monitor-warnings';
 
 const DEFAULT_CONFIG = '/etc/uplinkd/uplinkd.yaml';
 const VALUED = new Set(['config', 'format', 'prefix', 'isp1', 'isp2', 'client', 'cause']);
@@ -103,6 +104,7 @@ function formatOption(value: string | true | undefined): PlanFormat {
 async function check(configFile: string): Promise<number> {
   const config = await loadConfig(configFile);
   console.log(`${configFile}: ok (${config.uplinks.length} uplinks, default ${config.default})`);
+  for (const w of monitorWarnings(config, configuredPlace(config))) warn(w);
   return EXIT.ok;
 }
 

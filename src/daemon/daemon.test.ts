@@ -23,7 +23,7 @@ const addr = (dev: string, address: string, dynamic = false): Address => ({ dev,
 const BASE_ADDRESSES = [addr('if0', '192.168.10.1'), addr('if1', '198.51.100.2')];
 const dhcpDefault = (gateway: string): Route => ({ table: 254, dst: '0.0.0.0/0', type: 'unicast', protocol: 16, scope: 'universe', gateway, dev: 'if2', metric: 100 });
 
-function configText(opts: { weight1?: number } = {}): string {
+function configText(opts: { weight1?: number; monitor1?: string } = {}): string {
   return [
     'uplinks:',
     '  - name: isp1',
@@ -31,6 +31,7 @@ function configText(opts: { weight1?: number } = {}): string {
     '    address: 198.51.100.2/24',
     '    gateway: 198.51.100.1',
     `    weight: ${opts.weight1 ?? 1}`,
+    ...(opts.monitor1 ? ['    monitor:', `      targets: ${opts.monitor1}`] : []),
     '  - name: isp2',
     '    interface: if2',
     '    dhcp: true',
@@ -54,9 +55,9 @@ interface Harness {
   events: (name: string) => Record<string, string>[];
 }
 
-async function startHarness(options: { health?: HealthSource } = {}): Promise<Harness> {
+async function startHarness(options: { health?: HealthSource; monitor1?: string } = {}): Promise<Harness> {
   const file = path.join(mkdtempSync(path.join(tmpdir(), 'uplinkd-daemon-')), 'uplinkd.yaml');
-  writeFileSync(file, configText());
+  writeFileSync(file, configText({ monitor1: options.monitor1 }));
   const kernel = new FakePort({ links: LINKS, addresses: BASE_ADDRESSES, routes: [], rules: [], nexthops: [] });
   const port = new CountingPort(kernel);
   const timers = new VirtualTimers();
@@ -346,4 +347,14 @@ test('a restart adopts what is there: no writes when the kernel already matches'
   await untilDone(second.start(), timers);
   assert.equal(port.writes.length, 0);
   await second.stop({ cleanup: false });
+});
+
+test('weak monitoring is logged as a warning once: a target that is the uplink\'s gateway, a single target', async () => {
+  const h = await startHarness({ monitor1: '[198.51.100.1]' });
+  await h.timers.advance(50);
+  const msgs = h.events('plan').filter((f) => f.level === 'warn').map((f) => f.msg);
+  assert.ok(msgs.some((m) => /^uplink isp1: monitor target 198\.51\.100\.1 is the uplink's own gateway: it cannot see past the first hop/.test(m ?? '')), msgs.join('\n'));
+  assert.ok(msgs.some((m) => /^uplink isp1: monitor has only one target/.test(m ?? '')));
+  assert.equal(msgs.length, new Set(msgs).size, 'each warning once');
+  await h.daemon.stop({ cleanup: false });
 });

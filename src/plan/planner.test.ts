@@ -5,6 +5,7 @@ import type { Config } from '../config/types';
 import { plan, type Plan, type UplinkStatus } from './planner';
 import { formatNexthop, formatRoute, formatRule, parseSnapshot } from './text';
 import { testConfig } from './test-support';
+import { MONITOR_DEFAULTS } from '../config/defaults';
 
 function facts(snapshot: string, more: { leases?: Lease[]; health?: Record<string, HealthVerdict> } = {}): Facts {
   return { kernel: parseSnapshot(snapshot), leases: more.leases ?? [], health: more.health ?? {} };
@@ -370,4 +371,12 @@ test('every uplink judged down while its link is up: last resort keeps them in t
   assert.equal(status(one, 'isp1').inDefault, false);
   assert.equal(status(one, 'isp1').lastResort, undefined);
   assert.ok(!one.warnings.some((w) => w.includes('LAST RESORT')));
+});
+
+test('plan warns about weak monitoring, with the gateway a DHCP uplink got at run time', () => {
+  const config = twoUplinks();
+  config.uplinks[1].monitor = { ...MONITOR_DEFAULTS, targets: ['192.0.2.1'] };
+  const p = plan(config, facts(BASE + DHCP_UP));
+  assert.ok(p.warnings.includes("uplink isp2: monitor target 192.0.2.1 is the uplink's own gateway: it cannot see past the first hop (it answers while the provider's upstream is dead)"), p.warnings.join('\n'));
+  assert.ok(p.warnings.some((w) => w.startsWith('uplink isp2: monitor has only one target (192.0.2.1)')));
 });

@@ -9,6 +9,7 @@ import {
   compareIps, compareNexthops, comparePrefixes, compareRoutes, compareRules, routeKey,
 } from '../reconcile/identity';
 import { pinMarks } from '../nft/marks';
+import { monitorWarnings } from '../config/monitor-warnings';
 import { DEFAULT_DST, formatRoute, formatRule, formatNexthop } from './text';
 
 export type UplinkState = 'ready' | 'waiting' | 'no-interface' | 'link-down' | 'no-address' | 'no-gateway' | 'unhealthy';
@@ -294,6 +295,7 @@ export function plan(config: Config, facts: Facts): Plan {
   }
 
   warnings.push(...collisionWarnings(config, kernel));
+  warnings.push(...monitorWarnings(config, (name) => uplinks.find((u) => u.cfg.name === name)?.status));
   for (const [net, names] of sharedNetworks(uplinks)) warnings.push(`uplinks ${names.join(', ')} share the network ${net}: each one's table routes it through its own interface only`);
 
   return {
