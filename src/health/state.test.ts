@@ -61,6 +61,26 @@ describe('health judgement', () => {
     }
   });
 
+  it('a path dead upstream only (the far end\'s retransmissions still arrive) is down within 1 s with traffic', () => {
+    const start = upAt10s(T, withTraffic(healthy()));
+    // Before: 20 packets each way per 50 ms. After: a TCP sender's few packets out, a retransmission in every 400 ms.
+    const oneWay: PathModel = {
+      probe: (_t, at) => (at >= 10_000 ? null : 20),
+      traffic: (now) => (now < 10_000 ? { tx: 20, rx: 20 } : { tx: now < 10_100 ? 5 : now % 200 === 0 ? 1 : 0, rx: now % 400 === 0 ? 1 : 0 }),
+    };
+    const r = simulate(T, oneWay, 5_000, start);
+    const d = downs(r.changes);
+    assert.equal(d.length, 1);
+    assert.ok(d[0].at - 10_000 <= 1000, `down after ${d[0].at - 10_000} ms`);
+    assert.equal(d[0].pathSilent, true);
+  });
+
+  it('a saturated upload (ACKs keep arriving, probes answered 2.5 s late) is never down', () => {
+    const start = upAt10s(T, withTraffic(healthy()));
+    const r = simulate(T, { probe: () => 2500, traffic: () => ({ tx: 10, rx: 5 }) }, 120_000, start);
+    assert.deepEqual(downs(r.changes), []);
+  });
+
   it('an idle dead path is down within 3 s, whatever the phase', () => {
     for (let phase = 0; phase < 1000; phase += 50) {
       const start = upAt10s();

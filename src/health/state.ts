@@ -35,8 +35,17 @@ export const DEAD_MIN_MS = 6_000;
 export const STALL_MS = 200;
 /** Packets (other than probes) that must leave during a stall for it to count. */
 export const STALL_TX = 2;
+/** ... or one, when the interface received at least this many per STALL_MS before (a busy interface fell silent). */
+export const STALL_RX_EXPECTED = 4;
 /** Packets the interface may receive during a confirmed stall (a neighbour's ARP request or reply). */
 export const RX_ALLOWANCE = 1;
+/**
+ * During a confirmed stall the interface may also receive this share of what it received before
+ * (per second, over BASELINE_MS): a path dead in one direction still delivers the far end's
+ * retransmissions, a few packets a second, while a saturated path keeps delivering ACKs at its rate.
+ */
+export const RX_BASELINE_SHARE = 0.1;
+const BASELINE_MS = 1_000;
 /** Traffic samples kept (at 50 ms per sample, 3 s). */
 const TRAFFIC_SAMPLES = 60;
 
@@ -71,6 +80,8 @@ export interface Suspicion {
   cause: string;
   /** The interface's counters when the suspicion began (the last sample at or before `since`). */
   base?: TrafficSample;
+  /** Packets received per second in the BASELINE_MS before the suspicion; 0 when unknown. */
+  rxPerSecond?: number;
 }
 
 export interface HealthState {
@@ -226,9 +237,10 @@ export function evaluate(h0: HealthState, at: number, t: Thresholds): Step {
   const failed = h.probes.filter((p) => p.sentAt >= since && p.error !== undefined).pop();
   const errorNote = failed ? ` (${failed.target} ${failed.error})` : '';
   const probeWords = `${expired} probe rounds to ${t.targets.join(', ')} unanswered within ${ms(rto)}${errorNote}`;
-  const silent = traffic !== null && traffic.rx <= RX_ALLOWANCE;
+  const rxAllowed = traffic === null ? 0 : Math.max(RX_ALLOWANCE, RX_BASELINE_SHARE * (suspect.rxPerSecond ?? 0) * (traffic.ms / 1000));
+  const silent = traffic !== null && traffic.rx <= rxAllowed;
   if (silent && traffic.otherTx >= STALL_TX) {
-    return down(`${probeWords}; ${traffic.otherTx} packets left through the interface in ${ms(at - since)} and ${traffic.rx === 0 ? 'none' : traffic.rx} came back`);
+    return down(`${probeWords}; ${traffic.otherTx} packets left through the interface in ${ms(traffic.ms)} and ${traffic.rx === 0 ? 'none' : `only ${traffic.rx}`} came back`);
   }
   if (quietFor >= silentMs && (traffic === null || silent)) {
     return down(`${probeWords}; nothing answered for ${ms(quietFor)}`);
@@ -261,25 +273,35 @@ function suspicion(h: HealthState, at: number, rto: number): Suspicion | null {
   if (!first || last.at - first.at < STALL_MS * 0.75) return null;
   const rx = last.rxPackets - first.rxPackets;
   const otherTx = last.txPackets - first.txPackets - (last.probes - first.probes);
-  if (rx === 0 && otherTx >= STALL_TX && lastAnswer < first.at) {
-    return { since: first.at, cause: `${otherTx} packets left through the interface in ${ms(last.at - first.at)} and none came back` };
+  const { rxPerSecond } = baseSample(samples, first.at);
+  const rxAllowed = Math.max(RX_ALLOWANCE, RX_BASELINE_SHARE * (rxPerSecond ?? 0) * ((last.at - first.at) / 1000));
+  // A busy interface that suddenly receives nothing is suspect too, even when its senders have
+  // backed off (TCP retransmits exponentially once its ACKs stop) and little leaves meanwhile.
+  const wasBusy = (rxPerSecond ?? 0) * ((last.at - first.at) / 1000) >= STALL_RX_EXPECTED;
+  if (rx <= rxAllowed && (otherTx >= STALL_TX || (wasBusy && otherTx > 0)) && lastAnswer < first.at) {
+    const busy = wasBusy ? ` (it received ${Math.round(rxPerSecond ?? 0)}/s before)` : '';
+    return { since: first.at, cause: `${otherTx} packets left through the interface in ${ms(last.at - first.at)} and ${rx === 0 ? 'none' : rx} came back${busy}` };
   }
   return null;
 }
 
-/** The last sample at or before `since` (within STALL_MS after it when there is none before). */
-function baseSample(samples: TrafficSample[], since: number): { base: TrafficSample } | Record<string, never> {
+/** The last sample at or before `since` (within STALL_MS after it when there is none before), and the receive rate before it. */
+function baseSample(samples: TrafficSample[], since: number): Pick<Suspicion, 'base' | 'rxPerSecond'> {
   let base: TrafficSample | undefined;
   for (const s of samples) if (s.at <= since) base = s;
   base ??= samples.find((s) => s.at <= since + STALL_MS);
-  return base ? { base } : {};
+  if (!base) return {};
+  const b = base;
+  const earlier = samples.find((s) => s.at >= b.at - BASELINE_MS && s.at < b.at && s.rxPackets <= b.rxPackets);
+  const rxPerSecond = earlier ? ((b.rxPackets - earlier.rxPackets) * 1000) / (b.at - earlier.at) : 0;
+  return { base, rxPerSecond };
 }
 
-/** Packets received, and sent other than probes, since `base` (null without counters, or when they restarted). */
-function trafficSince(samples: TrafficSample[], base: TrafficSample | undefined): { rx: number; otherTx: number } | null {
+/** Packets received, and sent other than probes, since `base`, over `ms` (null without counters, or when they restarted). */
+function trafficSince(samples: TrafficSample[], base: TrafficSample | undefined): { rx: number; otherTx: number; ms: number } | null {
   const last = samples[samples.length - 1];
   if (!last || !base || last.at <= base.at || last.rxPackets < base.rxPackets || last.txPackets < base.txPackets) return null;
-  return { rx: last.rxPackets - base.rxPackets, otherTx: last.txPackets - base.txPackets - (last.probes - base.probes) };
+  return { rx: last.rxPackets - base.rxPackets, otherTx: last.txPackets - base.txPackets - (last.probes - base.probes), ms: last.at - base.at };
 }
 
 /** The slowest answer in the window (ms), 0 without answers: silence is judged on that time scale. */
