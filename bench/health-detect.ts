@@ -27,7 +27,7 @@ const HOLD_MS = 1000;
 export const healthDetectBenchmark: Benchmark = {
   name: 'health-detect',
   async run({ quick, progress }) {
-    const cycles = quick ? 4 : 40;
+    const cycles = quick ? 4 : 20;
     const h = await healthLab('hd');
     const samples: Cycle[] = [];
     try {

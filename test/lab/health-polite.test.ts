@@ -105,9 +105,9 @@ describe('health: fast, polite, never the cause of an outage (issue 10)', { skip
     }
     process.stdout.write(`# out of the default: ${withTraffic.toFixed(0)} ms with traffic, ${idle.toFixed(0)} ms idle\n`);
     for (const l of logged(0, /event=health uplink=isp1 from=up to=down/)) process.stdout.write(`# ${l}\n`);
-    // Generous but meaningful: the old design (20 probes/s) took 0.85 s, mwan3's defaults take a minute.
-    assert.ok(withTraffic < 2_000, `with traffic: ${withTraffic} ms`);
-    assert.ok(idle < 5_000, `idle: ${idle} ms`);
+    // Generous but meaningful (mwan3's defaults take a minute); the targets (1 s, 3 s) are measured by the benchmark.
+    assert.ok(withTraffic < 3_000, `with traffic: ${withTraffic} ms`);
+    assert.ok(idle < 6_000, `idle: ${idle} ms`);
     assert.ok(logged(from, /event=health uplink=isp1 from=up to=down why="\d+ probe rounds .* nothing answered for/).length === 1, 'idle: the reason says nothing answered');
     await waitForVerdict(socket, 'isp1', 'up', UP_MS);
     await waitForDefault(lab, ['isp1', 'isp2'], UP_MS);
