@@ -81,11 +81,11 @@ export const healthCostBenchmark: Benchmark = {
         ['monitoring two uplinks, two targets each', `**${fmt(busyCpu)} %**`],
       ]),
       '',
-      'docs/health.md predicts 20 probes per target and second, 40 out and 40 in per uplink with two targets, '
-        + '44 IP bytes each (1760 B/s each way).',
+      'docs/health.md predicts 1 probe per target and second in steady state, 2 out and 2 in per uplink with two targets, '
+        + '44 IP bytes each (88 B/s each way); the daemon also reads /proc/net/dev and judges every 50 ms per uplink.',
       '',
       `**Method.** The lab (\`ulb-hc-*\`). First \`uplinkd run\` without any \`monitor:\` section, CPU over ${seconds} s; then `
-        + 'restarted with both uplinks monitored (targets 192.0.2.80 and 192.0.2.53, default settings: ICMP every 50 ms), '
+        + 'restarted with both uplinks monitored (targets 192.0.2.80 and 192.0.2.53, default settings: ICMP, one round a second), '
         + `CPU and counters over ${seconds} s after a 2 s warm-up. CPU is the change of utime + stime of the daemon's node `
         + `process in /proc/PID/stat (CLK_TCK ${hz}) over wall time. Packets and bytes come from nftables counters in each `
         + 'provider\'s namespace: echo requests from the uplink\'s address to the targets as they arrive from the router '

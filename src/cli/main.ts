@@ -7,6 +7,7 @@ import { applyOnce, downOnce, markNeighbourWarnings, planOnce, type OneShotResul
 import { changeCount, formatPlanText, formatStatusText } from './render';
 import { formatPinningChange } from '../engine/cycle';
 import { formatChange } from '../plan/text';
+import { configuredPlace, monitorWarnings } from '../config/monitor-warnings';
 
 const DEFAULT_CONFIG = '/etc/uplinkd/uplinkd.yaml';
 const VALUED = new Set(['config', 'format', 'prefix', 'isp1', 'isp2', 'client', 'cause']);
@@ -112,6 +113,7 @@ async function check(configFile: string): Promise<number> {
   const config = await loadConfig(configFile);
   for (const w of config.warnings ?? []) warn(w);
   console.log(`${configFile}: ok (${config.uplinks.length} uplinks, default ${config.default})`);
+  for (const w of monitorWarnings(config, configuredPlace(config))) warn(w);
   try {
     for (const w of await markNeighbourWarnings(config)) warn(w);
   } catch (err) {

@@ -8,17 +8,17 @@ export interface MonitorConfig {
   method: ProbeMethod;
   /** TCP/HTTP(S)/DNS port; default per method. */
   port?: number;
-  /** Milliseconds between probe rounds. */
+  /** Milliseconds between steady-state probe rounds (one probe per target). */
   intervalMs: number;
-  /** Milliseconds a probe may take before it counts as lost. */
+  /** Floor of the RTO, ms: a probe unanswered by then makes the uplink suspect (a late answer still counts). */
   timeoutMs: number;
-  /** Targets that must answer for a round to count as a success. */
+  /** Targets that must answer for a round to count as a success (recovery). */
   quorum: number;
-  /** Consecutive failed rounds before down. */
+  /** Unanswered probe rounds (steady and confirmation burst) that confirm a suspicion. */
   downAfter: number;
-  /** Consecutive good rounds before up again. */
+  /** Good rounds among the last up_after + 2 (the latest good) before up again. */
   upAfter: number;
-  /** Rounds in the rolling window for loss/RTT/jitter. */
+  /** Steady rounds in the rolling window for loss/RTT/jitter. */
   window: number;
   /** Degraded when loss (percent) in the window exceeds this. */
   degradedLossPct: number;

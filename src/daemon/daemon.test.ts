@@ -23,7 +23,7 @@ const addr = (dev: string, address: string, dynamic = false): Address => ({ dev,
 const BASE_ADDRESSES = [addr('if0', '192.168.10.1'), addr('if1', '198.51.100.2')];
 const dhcpDefault = (gateway: string): Route => ({ table: 254, dst: '0.0.0.0/0', type: 'unicast', protocol: 16, scope: 'universe', gateway, dev: 'if2', metric: 100 });
 
-function configText(opts: { weight1?: number } = {}): string {
+function configText(opts: { weight1?: number; monitor1?: string } = {}): string {
   return [
     'uplinks:',
     '  - name: isp1',
@@ -32,6 +32,7 @@ function configText(opts: { weight1?: number } = {}): string {
     '    gateway: 198.51.100.1',
     `    weight: ${opts.weight1 ?? 1}`,
     '    table: 1001',
+    ...(opts.monitor1 ? ['    monitor:', `      targets: ${opts.monitor1}`] : []),
     '  - name: isp2',
     '    interface: if2',
     '    dhcp: true',
@@ -56,9 +57,9 @@ interface Harness {
   events: (name: string) => Record<string, string>[];
 }
 
-async function startHarness(options: { health?: HealthSource } = {}): Promise<Harness> {
+async function startHarness(options: { health?: HealthSource; monitor1?: string } = {}): Promise<Harness> {
   const file = path.join(mkdtempSync(path.join(tmpdir(), 'uplinkd-daemon-')), 'uplinkd.yaml');
-  writeFileSync(file, configText());
+  writeFileSync(file, configText({ monitor1: options.monitor1 }));
   const kernel = new FakePort({ links: LINKS, addresses: BASE_ADDRESSES, routes: [], rules: [], nexthops: [] });
   const port = new CountingPort(kernel);
   const timers = new VirtualTimers();
@@ -299,12 +300,15 @@ test('health changes trigger a replan and feed facts.health', async () => {
   verdicts.isp1 = 'down';
   for (const l of listeners) l({ uplink: 'isp1', from: 'up', to: 'down', reason: '6 rounds lost' });
   await h.timers.advance(50);
-  assert.ok(!(await h.kernel.snapshot()).routes.some((r) => r.table === 1000), 'no usable uplink: no balanced default');
+  // The only uplink judged down while its link is up: kept in the default as the last resort, loudly.
+  assert.ok((await h.kernel.snapshot()).routes.some((r) => r.table === 1000), 'last resort keeps the balanced default');
+  assert.equal(h.daemon.status().uplinks.find((u) => u.name === 'isp1')?.lastResort, true);
+  assert.ok(h.daemon.status().warnings.some((w) => w.startsWith('LAST RESORT')));
   assert.equal(h.daemon.status().facts.health.isp1, 'down');
   const logged = h.events('health')[0];
   assert.equal(logged?.uplink, 'isp1');
   assert.equal(logged?.to, 'down');
-  assert.ok(h.events('apply').some((f) => /health of isp1: up -> down/.test(f.cause)), 'changes name the health cause');
+  assert.ok(h.daemon.status().lastCycle?.causes.some((c) => /health of isp1: up -> down/.test(c)), 'the cycle names the health cause');
   await h.daemon.stop({ cleanup: false });
   assert.equal(listeners.size, 0, 'listener removed on stop');
 });
@@ -345,4 +349,14 @@ test('a restart adopts what is there: no writes when the kernel already matches'
   await untilDone(second.start(), timers);
   assert.equal(port.writes.length, 0);
   await second.stop({ cleanup: false });
+});
+
+test('weak monitoring is logged as a warning once: a target that is the uplink\'s gateway, a single target', async () => {
+  const h = await startHarness({ monitor1: '[198.51.100.1]' });
+  await h.timers.advance(50);
+  const msgs = h.events('plan').filter((f) => f.level === 'warn').map((f) => f.msg);
+  assert.ok(msgs.some((m) => /^uplink isp1: monitor target 198\.51\.100\.1 is the uplink's own gateway: it cannot see past the first hop/.test(m ?? '')), msgs.join('\n'));
+  assert.ok(msgs.some((m) => /^uplink isp1: monitor has only one target/.test(m ?? '')));
+  assert.equal(msgs.length, new Set(msgs).size, 'each warning once');
+  await h.daemon.stop({ cleanup: false });
 });

@@ -36,6 +36,7 @@ describe('metrics rendering (Prometheus text format 0.0.4)', () => {
       'uplinkd_uplink_state{uplink="isp2",state="unhealthy"} 0',
       'uplinkd_uplink_in_default{uplink="isp1"} 1',
       'uplinkd_uplink_in_default{uplink="isp2"} 0',
+    'uplinkd_last_resort 0',
       'uplinkd_uplink_weight{uplink="isp1"} 1',
       'uplinkd_uplink_weight{uplink="isp2"} 3',
       'uplinkd_health_state{uplink="isp1",state="up"} 1',

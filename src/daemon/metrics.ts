@@ -79,6 +79,8 @@ export function renderMetrics(s: ServedStatus, info: { version: string; now: num
     gauge('uplinkd_uplink_state', 'The uplink\'s state: 1 for the current one, 0 for the others',
       s.uplinks.flatMap((u) => Object.keys(UPLINK_STATES).map((state) => ({ labels: { uplink: u.name, state }, value: flag(u.state === state) })))),
     gauge('uplinkd_uplink_in_default', '1 when the uplink carries the default route', perUplink((u) => flag(u.inDefault))),
+    gauge('uplinkd_last_resort', '1 when every uplink is judged down by its health checks and the default keeps them anyway (last resort)',
+      one(flag(s.uplinks.some((u) => u.lastResort === true)))),
     gauge('uplinkd_uplink_weight', 'The uplink\'s weight in the balance group (after a degraded reduction)', perUplink((u) => u.weight)),
     gauge('uplinkd_health_state', 'The monitored uplink\'s health verdict: 1 for the current one, 0 for the others',
       health.flatMap(([uplink, h]) => Object.keys(HEALTH_STATES).map((state) => ({ labels: { uplink, state }, value: flag(h.state === state) })))),

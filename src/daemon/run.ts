@@ -108,7 +108,12 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     health,
   });
   // After the replan that a health change causes: clear the dead uplink's connections, run the hooks.
-  health.on('change', healthActions({ hooksDir: () => (daemon.currentConfig() ?? config).paths.hooksDir, log, afterReplan: () => daemon.whenIdle() }));
+  health.on('change', healthActions({
+    hooksDir: () => (daemon.currentConfig() ?? config).paths.hooksDir,
+    log,
+    afterReplan: () => daemon.whenIdle(),
+    lastResort: (name) => daemon.uplink(name)?.lastResort === true,
+  }));
   // nft changes send no rtnetlink events, and a firewall reload (`nft flush ruleset`) takes our
   // table too: check it at every resync period (one `nft list` process) and restore it if needed.
   const pinningCheck = setInterval(() => {

@@ -39,7 +39,7 @@ function uplinkRow(u: UplinkStatus, h: HealthStats | undefined, now: number): st
     escapeHtml(gateway),
     escapeHtml(String(u.table)),
     `${tone(u.state, u.state === 'ready' ? 'ok' : 'bad')}<br><small>${escapeHtml(u.reason)}</small>`,
-    u.inDefault ? `yes (weight ${escapeHtml(String(u.weight))})` : 'no',
+    u.inDefault ? (u.lastResort ? tone('LAST RESORT', 'bad') : `yes (weight ${escapeHtml(String(u.weight))})`) : 'no',
     health,
     escapeHtml(ms(h?.rttMs)),
     escapeHtml(h?.lossPct === null || h?.lossPct === undefined ? '-' : `${h.lossPct.toFixed(0)}%`),
@@ -77,6 +77,9 @@ export function renderStatusPage(s: ServedStatus, now: number): string {
     '<meta name="viewport" content="width=device-width, initial-scale=1">',
     `<title>uplinkd status</title><style>${STYLE}</style></head><body>`,
     '<h1>uplinkd</h1>',
+    ...(s.uplinks.some((u) => u.lastResort)
+      ? [`<p id="last-resort">${tone('LAST RESORT: every uplink is judged down by its health checks while its link is up; the default route keeps them anyway. Check the probe targets.', 'bad')}</p>`]
+      : []),
     ...summary(s),
     '<h2>Uplinks</h2><table>',
     row(['Uplink', 'Interface', 'Address', 'Gateway', 'Table', 'State', 'In default', 'Health', 'RTT', 'Loss', 'Health for'], 'th'),

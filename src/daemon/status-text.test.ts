@@ -22,17 +22,17 @@ function status(health: DaemonStatus['health']): DaemonStatus {
 }
 
 describe('daemon status text', () => {
-  it('shows state, RTT, jitter, loss and time in state per monitored uplink', () => {
+  it('shows state, RTT, jitter, loss, time in state and why per monitored uplink', () => {
     const text = formatDaemonStatus(
       status({
-        isp1: { state: 'down', since: NOW - 312_000, rttMs: null, jitterMs: null, lossPct: 100, lastError: '192.0.2.80 timeout' },
-        isp2: { state: 'up', since: NOW - 5_000, rttMs: 12.345, jitterMs: 0.5, lossPct: 2, lastError: null },
+        isp1: { state: 'down', since: NOW - 312_000, rttMs: null, jitterMs: null, lossPct: 100, lastError: '192.0.2.80 timeout', reason: '3 probe rounds to 192.0.2.80 unanswered within 250 ms; nothing answered for 1.5 s', targets: [], suspect: null},
+        isp2: { state: 'up', since: NOW - 5_000, rttMs: 12.345, jitterMs: 0.5, lossPct: 2, lastError: null, reason: 'test', targets: [], suspect: null },
       }),
       NOW,
     );
     const isp1 = text.split('\n').find((l) => l.startsWith('isp1 '));
     const isp2 = text.split('\n').find((l) => l.startsWith('isp2 '));
-    assert.match(isp1 ?? '', /^isp1\s+down\s+-\s+-\s+100%\s+5m12s\s+192\.0\.2\.80 timeout$/);
+    assert.match(isp1 ?? '', /^isp1\s+down\s+-\s+-\s+100%\s+5m12s\s+3 probe rounds to 192\.0\.2\.80 unanswered within 250 ms; nothing answered for 1\.5 s$/);
     assert.match(isp2 ?? '', /^isp2\s+up\s+12\.3 ms\s+0\.5 ms\s+2%\s+5s\s+-$/);
   });
 

@@ -16,9 +16,9 @@ export function formatDuration(msTotal: number): string {
 }
 
 function healthTable(health: Record<string, HealthStats>, now: number): string {
-  const rows = [['HEALTH', 'STATE', 'RTT', 'JITTER', 'LOSS', 'FOR', 'LAST ERROR (while not up)']];
+  const rows = [['HEALTH', 'STATE', 'RTT', 'JITTER', 'LOSS', 'FOR', 'WHY (while not up)']];
   for (const [name, h] of Object.entries(health).sort(([a], [b]) => a.localeCompare(b))) {
-    rows.push([name, h.state, ms(h.rttMs), ms(h.jitterMs), h.lossPct === null ? '-' : `${h.lossPct.toFixed(0)}%`, formatDuration(now - h.since), h.state === 'up' ? '-' : h.lastError ?? '-']);
+    rows.push([name, h.state, ms(h.rttMs), ms(h.jitterMs), h.lossPct === null ? '-' : `${h.lossPct.toFixed(0)}%`, formatDuration(now - h.since), h.state === 'up' ? '-' : h.reason || (h.lastError ?? '-')]);
   }
   return table(rows);
 }

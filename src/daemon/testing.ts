@@ -97,8 +97,8 @@ export function sampleStatus(): ServedStatus {
     warnings: [],
     facts: { leases: [], health: { isp1: 'up', isp2: 'unknown' }, links: [], addresses: [] },
     health: {
-      isp1: { state: 'up', since: SAMPLE_NOW - 90_500, rttMs: 12.345, jitterMs: 0.75, lossPct: 2, lastError: null },
-      isp2: { state: 'unknown', since: SAMPLE_NOW - 1_000, rttMs: null, jitterMs: null, lossPct: null, lastError: null },
+      isp1: { state: 'up', since: SAMPLE_NOW - 90_500, rttMs: 12.345, jitterMs: 0.75, lossPct: 2, lastError: null, reason: 'test', targets: [], suspect: null },
+      isp2: { state: 'unknown', since: SAMPLE_NOW - 1_000, rttMs: null, jitterMs: null, lossPct: null, lastError: null, reason: 'test', targets: [], suspect: null },
     },
     conflicts: [
       { object: 'ip rule add from 198.51.100.2/32 lookup 1001 priority 10100 protocol 117', restorations: 6, backoffMs: 2000, retryAt: '2026-11-21T10:00:02.000Z' },

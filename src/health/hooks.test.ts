@@ -12,7 +12,7 @@ const CHANGE: HealthChange = {
   from: 'up',
   to: 'down',
   reason: '12 probe rounds in a row failed: 203.0.113.5 timeout',
-  stats: { state: 'down', since: 0, rttMs: null, jitterMs: null, lossPct: 100, lastError: '203.0.113.5 timeout' },
+  stats: { state: 'down', since: 0, rttMs: null, jitterMs: null, lossPct: 100, lastError: '203.0.113.5 timeout' , reason: 'test', targets: [], suspect: null},
   endpoint: { interface: 'if1', address: '198.51.100.2', gateway: '198.51.100.1' },
 };
 

@@ -7,8 +7,8 @@ import type { ProbeReply, ProbeSource, ProbeTarget, Prober } from './probers';
 
 const FAST: Omit<MonitorConfig, 'targets'> = {
   ...MONITOR_DEFAULTS,
-  intervalMs: 5,
-  timeoutMs: 15,
+  intervalMs: 100,
+  timeoutMs: 50,
   downAfter: 3,
   upAfter: 3,
   window: 10,
@@ -86,7 +86,7 @@ describe('HealthMonitor', () => {
   it('probes from the uplink address, goes up, then down with the failing targets in the reason', async () => {
     const net = new FakeNetwork();
     const endpoints: Record<string, UplinkEndpoint> = { isp1: { interface: 'if1', address: '198.51.100.7', gateway: '198.51.100.1' } };
-    monitor = new HealthMonitor(config([uplink('isp1', 1, {})]), (n) => endpoints[n], { createProber: net.create });
+    monitor = new HealthMonitor(config([uplink('isp1', 1, {})]), (n) => endpoints[n], { createProber: net.create, counters: () => undefined });
     assert.deepEqual(monitor.verdicts(), { isp1: 'unknown' });
     const up = nextChange(monitor, 'isp1');
     monitor.start();
@@ -102,7 +102,7 @@ describe('HealthMonitor', () => {
     net.answer.set('192.0.2.53', { ok: false, error: 'host unreachable (from 198.51.100.1)' });
     const down = await nextChange(monitor, 'isp1', 'down');
     assert.equal(down.from, 'up');
-    assert.match(down.reason, /^3 probe rounds in a row failed: 203\.0\.113\.5 timeout, 192\.0\.2\.53 host unreachable \(from 198\.51\.100\.1\)$/);
+    assert.match(down.reason, /^\d+ probe rounds to 203\.0\.113\.5, 192\.0\.2\.53 unanswered within 50 ms \(192\.0\.2\.53 host unreachable \(from 198\.51\.100\.1\)\); nothing answered for \d+ ms$/);
     assert.equal(down.stats.state, 'down');
     assert.equal(monitor.stats().isp1.state, 'down');
     assert.deepEqual(monitor.verdicts(), { isp1: 'down' });
@@ -110,7 +110,7 @@ describe('HealthMonitor', () => {
     net.answer.clear();
     const back = await nextChange(monitor, 'isp1', 'up');
     assert.equal(back.from, 'down');
-    assert.match(back.reason, /^3 probe rounds in a row succeeded/);
+    assert.match(back.reason, /^3 of the last \d probe rounds answered/);
   });
 
   it('leaves unmonitored uplinks out and does not probe an uplink without an address', async () => {
@@ -118,6 +118,7 @@ describe('HealthMonitor', () => {
     const endpoints: Record<string, UplinkEndpoint> = { isp1: { interface: 'if1' }, isp2: { interface: 'if2', address: '192.0.2.7' } };
     monitor = new HealthMonitor(config([uplink('isp1', 1, {}), uplink('isp2', 2)]), (n) => endpoints[n], {
       createProber: net.create,
+      counters: () => undefined,
     });
     monitor.start();
     await sleep(60);
@@ -129,7 +130,7 @@ describe('HealthMonitor', () => {
   it('goes back to unknown when the address goes, and reopens its socket on a new address', async () => {
     const net = new FakeNetwork();
     const endpoint: UplinkEndpoint = { interface: 'if1', address: '198.51.100.7' };
-    monitor = new HealthMonitor(config([uplink('isp1', 1, {})]), () => endpoint, { createProber: net.create });
+    monitor = new HealthMonitor(config([uplink('isp1', 1, {})]), () => endpoint, { createProber: net.create, counters: () => undefined });
     const up = nextChange(monitor, 'isp1', 'up');
     monitor.start();
     await up;
@@ -148,10 +149,11 @@ describe('HealthMonitor', () => {
     net.failOpen = 'cannot open an ICMP socket on if1 from 198.51.100.7: not permitted';
     monitor = new HealthMonitor(config([uplink('isp1', 1, { targets: ['203.0.113.5'] })]), () => ({ interface: 'if1', address: '198.51.100.7' }), {
       createProber: net.create,
+      counters: () => undefined,
     });
     monitor.start();
     const down = await nextChange(monitor, 'isp1', 'down');
-    assert.equal(down.reason, `3 probe rounds in a row failed: 203.0.113.5 ${net.failOpen}`);
+    assert.ok(down.reason.includes(`(203.0.113.5 ${net.failOpen})`), down.reason);
   });
 
   it('reopens the socket of a down uplink now and then (a device recreated with the same address)', async () => {
@@ -160,6 +162,7 @@ describe('HealthMonitor', () => {
     net.answer.set('203.0.113.5', 'silent');
     monitor = new HealthMonitor(config([uplink('isp1', 1, { targets: ['203.0.113.5'] })]), () => ({ interface: 'if1', address: '198.51.100.7' }), {
       createProber: net.create,
+      counters: () => undefined,
       now: () => Date.now() + offset,
     });
     monitor.start();
@@ -178,12 +181,13 @@ describe('HealthMonitor', () => {
     net.answer.set('203.0.113.5', 'silent');
     monitor = new HealthMonitor(config([uplink('isp1', 1, { targets: ['203.0.113.5'], upAfter: 1000 })]), () => ({ interface: 'if1', address: '198.51.100.7' }), {
       createProber: net.create,
+      counters: () => undefined,
       now: () => Date.now() + offset,
     });
     monitor.start();
     await nextChange(monitor, 'isp1', 'down');
     net.answer.delete('203.0.113.5'); // answers again; upAfter keeps it down meanwhile
-    await sleep(60);
+    await sleep(250);
     offset += 6000;
     await sleep(60);
     assert.equal(net.opened.length, 1, 'still the first socket');
@@ -192,20 +196,20 @@ describe('HealthMonitor', () => {
 
   it('answers after the timeout keep a slow uplink from going down', async () => {
     const net = new FakeNetwork();
-    // Every answer comes 3 timeouts late: each round fails, but the late answers end the streaks.
-    net.answer.set('203.0.113.5', { lateMs: 45 });
+    // Every answer comes 6 timeouts late: each probe makes the uplink suspect, the late answer ends it.
+    net.answer.set('203.0.113.5', { lateMs: 300 });
     monitor = new HealthMonitor(
       config([uplink('isp1', 1, { targets: ['203.0.113.5'], downAfter: 12 })]),
       () => ({ interface: 'if1', address: '198.51.100.7' }),
-      { createProber: net.create },
+      { createProber: net.create, counters: () => undefined },
     );
     const changes: HealthChange[] = [];
     monitor.on('change', (c) => changes.push(c));
     monitor.start();
-    await sleep(400);
-    assert.deepEqual(changes.map((c) => c.to), []);
-    assert.ok((monitor.stats().isp1.rttMs ?? 0) >= 45);
-    assert.equal(monitor.stats().isp1.lossPct, 100);
+    await sleep(2500);
+    assert.ok(!changes.some((c) => c.to === 'down'), changes.map((c) => c.to).join());
+    assert.ok((monitor.stats().isp1.rttMs ?? 0) >= 300);
+    assert.equal(monitor.stats().isp1.lossPct, 0, 'a late answer is not a lost probe');
   });
 
   it('resolves host-name targets and probes their address', async () => {
@@ -213,7 +217,7 @@ describe('HealthMonitor', () => {
     monitor = new HealthMonitor(
       config([uplink('isp1', 1, { targets: ['probe.example.net'] })]),
       () => ({ interface: 'if1', address: '198.51.100.7' }),
-      { createProber: net.create, resolve: async () => '203.0.113.9' },
+      { createProber: net.create, counters: () => undefined, resolve: async () => '203.0.113.9' },
     );
     const up = nextChange(monitor, 'isp1', 'up');
     monitor.start();
@@ -224,7 +228,7 @@ describe('HealthMonitor', () => {
   it('keeps the state of unchanged uplinks across reconfigure and stops removed ones', async () => {
     const net = new FakeNetwork();
     const ep = (n: string) => ({ interface: n === 'isp1' ? 'if1' : 'if2', address: n === 'isp1' ? '198.51.100.7' : '192.0.2.7' });
-    monitor = new HealthMonitor(config([uplink('isp1', 1, {}), uplink('isp2', 2, {})]), ep, { createProber: net.create });
+    monitor = new HealthMonitor(config([uplink('isp1', 1, {}), uplink('isp2', 2, {})]), ep, { createProber: net.create, counters: () => undefined });
     const up1 = nextChange(monitor, 'isp1', 'up');
     const up2 = nextChange(monitor, 'isp2', 'up');
     monitor.start();
@@ -240,6 +244,7 @@ describe('HealthMonitor', () => {
     const net = new FakeNetwork();
     monitor = new HealthMonitor(config([uplink('isp1', 1, {})]), () => ({ interface: 'if1', address: '198.51.100.7' }), {
       createProber: net.create,
+      counters: () => undefined,
     });
     monitor.start();
     await sleep(30);

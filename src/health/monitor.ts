@@ -9,18 +9,23 @@ import dns from 'node:dns';
 import type { Config, MonitorConfig } from '../config/types';
 import { isIpv4 } from '../model/ipv4';
 import type { HealthVerdict } from '../model/facts';
-import { createProber, type ProbeReply, type ProbeSource, type ProbeTarget, type Prober } from './probers';
+import { createProber, type ProbeSource, type ProbeTarget, type Prober } from './probers';
 import {
+  BURST_MS,
+  evaluate,
   healthStats,
   initialHealth,
-  observeLate,
-  observeRound,
+  LATE_MS,
+  probeAnswered,
+  probeFailed,
+  probeSent,
   resetHealth,
+  trafficSample,
   type HealthState,
   type HealthStats,
-  type ProbeResult,
   type Step,
 } from './state';
+import { readNetDev, type InterfaceCounters } from './traffic';
 
 /** Where an uplink is right now (from the planner's UplinkStatus). */
 export interface UplinkEndpoint {
@@ -40,6 +45,10 @@ export interface HealthChange {
   stats: HealthStats;
   /** The endpoint probed when the change happened (for hooks and conntrack). */
   endpoint?: UplinkEndpoint;
+  /** Down only: nothing came in through the interface while it was confirmed (state.ts Transition). */
+  pathSilent?: boolean;
+  /** Down only: the interface's received-packet counter at the verdict. */
+  rxPackets?: number;
 }
 
 export interface MonitorOptions {
@@ -48,11 +57,12 @@ export interface MonitorOptions {
   /** Host name -> IPv4 address, for targets given as names. */
   resolve?: (name: string) => Promise<string>;
   now?: () => number;
+  /** Packet counters of an interface (default: /proc/net/dev); undefined when unknown. */
+  counters?: (ifname: string) => InterfaceCounters | undefined;
 }
 
-/** Answers are awaited this many timeouts (at least LATE_MIN_MS) after the round is judged, as proof of life. */
-export const LATE_FACTOR = 5;
-export const LATE_MIN_MS = 1000;
+/** How often each uplink's loop reads its counters and judges (and may send a burst round). */
+export const TICK_MS = 50;
 /** Host-name targets are looked up again after this long. */
 export const RESOLVE_TTL_MS = 300_000;
 export const RESOLVE_RETRY_MS = 5_000;
@@ -77,6 +87,7 @@ interface LoopContext {
   /** The address to probe, or why there is none yet. */
   target: (name: string) => ProbeTarget | string;
   emit: (change: HealthChange) => void;
+  counters: (ifname: string) => InterfaceCounters | undefined;
 }
 
 interface NameEntry {
@@ -104,6 +115,7 @@ export class HealthMonitor extends EventEmitter {
       now,
       target: (name) => this.target(name, now()),
       emit: (change) => this.emit('change', change),
+      counters: options.counters ?? sharedNetDev(now),
     };
     this.loops = this.loopsFor(config, new Map());
   }
@@ -136,7 +148,7 @@ export class HealthMonitor extends EventEmitter {
   }
 
   stats(): Record<string, HealthStats> {
-    return Object.fromEntries([...this.loops].map(([name, loop]) => [name, healthStats(loop.health)]));
+    return Object.fromEntries([...this.loops].map(([name, loop]) => [name, loop.stats()]));
   }
 
   private loopsFor(config: Config, previous: Map<string, UplinkLoop>): Map<string, UplinkLoop> {
@@ -177,13 +189,20 @@ export class HealthMonitor extends EventEmitter {
 class UplinkLoop {
   health: HealthState;
   private timer: NodeJS.Timeout | undefined;
-  private readonly roundTimers = new Set<NodeJS.Timeout>();
   private prober: Prober | undefined;
   private proberKey = '';
   private openedAt = 0;
   private openError: { message: string; at: number } | undefined;
-  /** Bumped when the socket is closed: rounds sent before are dropped, not judged. */
+  /** Bumped when the socket is closed: answers to probes sent before are dropped. */
   private generation = 0;
+  private nextProbeId = 0;
+  private nextRound = 0;
+  /** Probes sent through this uplink (cumulative; subtracted from the interface's tx counter). */
+  private probesSent = 0;
+  private nextSteadyAt = 0;
+  private lastBurstAt = -Infinity;
+  private wantBurst = false;
+  private endpoint: UplinkEndpoint | undefined;
 
   constructor(
     readonly name: string,
@@ -195,67 +214,82 @@ class UplinkLoop {
 
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => this.round(), this.config.intervalMs);
-    this.round();
+    this.nextSteadyAt = this.ctx.now();
+    this.timer = setInterval(() => this.tick(), Math.min(TICK_MS, this.config.intervalMs));
+    this.tick();
   }
 
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
-    for (const t of this.roundTimers) clearTimeout(t);
-    this.roundTimers.clear();
     this.closeProber();
   }
 
-  private round(): void {
+  stats(): HealthStats {
+    return healthStats(this.health, this.ctx.now(), this.config);
+  }
+
+  /** Every TICK_MS: counters, the steady round when due, a burst round when a suspicion wants one, the judgement. */
+  private tick(): void {
+    const now = this.ctx.now();
     const endpoint = this.ctx.endpoint(this.name);
+    this.endpoint = endpoint;
     if (!endpoint?.address) {
       this.closeProber();
       const where = endpoint ? `${endpoint.interface} has no address` : 'uplink not known';
-      this.apply(resetHealth(this.health, this.ctx.now(), `${where}: not probed`), endpoint);
+      this.apply(resetHealth(this.health, now, `${where}: not probed`));
       return;
     }
-    const prober = this.proberFor({ address: endpoint.address, interface: endpoint.interface });
-    const cfg = this.config;
-    const waitMs = Math.max(cfg.timeoutMs * LATE_FACTOR, LATE_MIN_MS);
-    const results: (ProbeResult | undefined)[] = cfg.targets.map(() => undefined);
-    const generation = this.generation;
-    const current = () => generation === this.generation && this.timer !== undefined;
-    let judged = false;
-    cfg.targets.forEach((name, i) => {
-      const target = this.ctx.target(name);
-      if (typeof target === 'string') {
-        results[i] = { target: name, ok: false, error: target };
-      } else if (!prober) {
-        results[i] = { target: name, ok: false, error: this.openError?.message ?? 'no socket' };
-      } else {
-        void prober.probe(target, waitMs).then((reply) => {
-          if (!judged) results[i] = toResult(name, reply);
-          else if (reply.ok && current()) this.health = observeLate(this.health, { target: name, rttMs: reply.rttMs });
-        });
-      }
-    });
-    const judge = setTimeout(() => {
-      this.roundTimers.delete(judge);
-      judged = true;
-      if (!current()) return;
-      const round = {
-        at: this.ctx.now(),
-        results: results.map((r, i) => r ?? { target: cfg.targets[i], ok: false, error: 'timeout' }),
-      };
-      this.apply(observeRound(this.health, round, cfg), endpoint);
-    }, cfg.timeoutMs);
-    this.roundTimers.add(judge);
+    const counters = this.ctx.counters(endpoint.interface);
+    if (counters) this.health = trafficSample(this.health, { at: now, ...counters, probes: this.probesSent });
+    if (now >= this.nextSteadyAt) {
+      // Steady rounds keep their rhythm; after a stall (a blocked event loop) they do not catch up in a rush.
+      this.nextSteadyAt = Math.max(this.nextSteadyAt + this.config.intervalMs, now + this.config.intervalMs / 2);
+      this.round(endpoint, false, now);
+    } else if (this.wantBurst && now - this.lastBurstAt >= BURST_MS) {
+      this.lastBurstAt = now;
+      this.round(endpoint, true, now);
+    }
+    this.apply(evaluate(this.health, now, this.config));
   }
 
-  private apply(step: Step, endpoint: UplinkEndpoint | undefined): void {
+  private round(endpoint: UplinkEndpoint, burst: boolean, now: number): void {
+    const prober = this.proberFor({ address: endpoint.address as string, interface: endpoint.interface });
+    const round = this.nextRound++;
+    const generation = this.generation;
+    const current = () => generation === this.generation && this.timer !== undefined;
+    for (const name of this.config.targets) {
+      const id = this.nextProbeId++;
+      this.health = probeSent(this.health, { id, round, target: name, sentAt: now, burst });
+      const target = this.ctx.target(name);
+      if (typeof target === 'string') {
+        this.health = probeFailed(this.health, { id, at: now, error: target });
+      } else if (!prober) {
+        this.health = probeFailed(this.health, { id, at: now, error: this.openError?.message ?? 'no socket' });
+      } else {
+        this.probesSent++;
+        // Answers are awaited LATE_MS: a late answer is still proof of life.
+        void prober.probe(target, LATE_MS).then((reply) => {
+          if (!current()) return;
+          const at = this.ctx.now();
+          if (reply.ok) this.health = probeAnswered(this.health, { id, at, rttMs: reply.rttMs });
+          else if (reply.error !== 'timeout') this.health = probeFailed(this.health, { id, at, error: reply.error });
+          else return;
+          this.apply(evaluate(this.health, at, this.config));
+        });
+      }
+    }
+  }
+
+  private apply(step: Step): void {
     this.health = step.health;
+    this.wantBurst = step.burst;
     if (!step.change) return;
     this.ctx.emit({
       uplink: this.name,
       ...step.change,
-      stats: healthStats(step.health),
-      ...(endpoint && { endpoint }),
+      stats: this.stats(),
+      ...(this.endpoint && { endpoint: this.endpoint }),
     });
   }
 
@@ -263,8 +297,9 @@ class UplinkLoop {
     const key = `${source.address}%${source.interface}`;
     const now = this.ctx.now();
     if (key === this.proberKey) {
-      // Not while answers come back: a reopen discards the rounds in flight and would delay recovery.
-      const stale = this.health.state === 'down' && this.health.goodStreak === 0 && now - this.openedAt >= REOPEN_DOWN_MS;
+      // Not while answers come back: a reopen discards the probes in flight and would delay recovery.
+      const answering = this.health.lastAnswerAt !== null && this.health.lastAnswerAt >= this.health.since;
+      const stale = this.health.state === 'down' && !answering && now - this.openedAt >= REOPEN_DOWN_MS;
       if (this.prober && !stale) return this.prober;
       if (this.openError && now - this.openError.at < REOPEN_MS) return undefined;
     }
@@ -288,8 +323,18 @@ class UplinkLoop {
   }
 }
 
-function toResult(target: string, reply: ProbeReply): ProbeResult {
-  return reply.ok ? { target, ok: true, rttMs: reply.rttMs } : { target, ok: false, error: reply.error };
+/** /proc/net/dev read at most once per tick for all uplinks. */
+function sharedNetDev(now: () => number): (ifname: string) => InterfaceCounters | undefined {
+  let at = -Infinity;
+  let table = new Map<string, InterfaceCounters>();
+  return (ifname) => {
+    const t = now();
+    if (t - at >= TICK_MS / 2) {
+      table = readNetDev();
+      at = t;
+    }
+    return table.get(ifname);
+  };
 }
 
 function sameMonitor(a: MonitorConfig, b: MonitorConfig): boolean {

@@ -170,7 +170,7 @@ describe('probes through each uplink (network namespaces)', { skip }, () => {
     }
   });
 
-  it('the monitor (default timing) marks uplink 1 down within about a second of its path dying, and up again', async () => {
+  it('the monitor (default timing) marks an idle uplink 1 down within a few seconds of its path dying, and up again', async () => {
     const config: Config = {
       file: 'netns-test',
       uplinks: Object.entries(UPLINKS).map(([name, u]) => ({
@@ -222,12 +222,12 @@ describe('probes through each uplink (network namespaces)', { skip }, () => {
       await new Promise((r) => setTimeout(r, 500));
       const cut = Date.now();
       inT('ip', 'route', 'add', 'blackhole', `${UPLINKS.isp1.address}/32`);
-      const down = await waitFor((c) => c.uplink === 'isp1' && c.to === 'down', 5000);
+      const down = await waitFor((c) => c.uplink === 'isp1' && c.to === 'down', 8000);
       const detectionMs = down.at - cut;
       process.stdout.write(`# isp1 down after ${detectionMs} ms: ${down.reason}\n`);
-      assert.match(down.reason, /^12 probe rounds in a row failed: 203\.0\.113\.5 timeout, 203\.0\.113\.53 timeout$/);
-      // Generous bound: the design target (≈0.9 s) is measured by the bench, not asserted here.
-      assert.ok(detectionMs < 3000, `detection took ${detectionMs} ms`);
+      assert.match(down.reason, /^\d+ probe rounds to 203\.0\.113\.5, 203\.0\.113\.53 unanswered within 250 ms; nothing answered for \d+ ms$/);
+      // Generous bound: the design target (idle: under 3 s) is measured by the bench, not asserted here.
+      assert.ok(detectionMs < 6000, `detection took ${detectionMs} ms`);
       inT('ip', 'route', 'del', 'blackhole', `${UPLINKS.isp1.address}/32`);
       await waitFor((c) => c.uplink === 'isp1' && c.from === 'down' && c.to === 'up', 10_000);
       assert.ok(!changes.some((c) => c.uplink === 'isp2' && c.to !== 'up'), 'isp2 never changed');

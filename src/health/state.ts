@@ -1,56 +1,103 @@
-// Per-uplink health state machine: pure, fed with probe rounds (see docs/health.md).
-//   unknown --first good round--> up;        any --downAfter failed rounds in a row--> down
-//   down --upAfter good rounds in a row--> up;   up <--> degraded on the rolling window's loss / mean RTT
-// A round succeeds when `quorum` targets answered before the timeout. An answer that comes
-// after the timeout ("late") proves the path still works: it ends a streak of failed rounds,
-// so a saturated link with a long queue is not declared dead, but it still counts as lost.
+// Per-uplink health judgement: pure, fed with probe events and the uplink's packet counters
+// (see docs/health.md for the arithmetic). Time scales:
+//   - steady state: one probe round (one probe per target) every `interval` (1 s);
+//   - suspicion: nothing answered within the retransmission timeout (RFC 6298 style, floor
+//     `timeout`), or packets leave through the interface and none come back (traffic stall);
+//     a suspicion asks the monitor for a short burst of probe rounds (BURST_MS apart);
+//   - down: a suspicion confirmed: `down_after` burst rounds unanswered AND either the interface
+//     received nothing while traffic left (fast: about 0.7 s) or nothing at all answered for
+//     the silence window (max(SILENT_MIN_MS, 2 x slowest recent RTT), idle links), or the targets
+//     stayed silent for the dead window even though other packets arrive (DEAD_MIN_MS);
+//   - any answer, however late (up to LATE_MS after its probe), is proof of life: it ends a suspicion;
+//   - up again on a rate: `up_after` good rounds among the last `up_after + 2`, the latest good.
 import type { MonitorConfig } from '../config/types';
 import type { HealthVerdict } from '../model/facts';
 
-export interface ProbeResult {
-  target: string;
-  ok: boolean;
-  /** Round-trip time of an answer, ms. */
-  rttMs?: number;
-  /** Why the probe failed, in a few words: "timeout", "host unreachable (from 198.51.100.1)". */
-  error?: string;
-}
-
-/** One probe to each target, judged together at the timeout. */
-export interface Round {
-  /** When the round was judged (ms, the caller's clock). */
-  at: number;
-  results: ProbeResult[];
-}
-
-/** The part of MonitorConfig the state machine reads. */
+/** The part of MonitorConfig the judgement reads. */
 export type Thresholds = Pick<
   MonitorConfig,
-  'quorum' | 'downAfter' | 'upAfter' | 'window' | 'degradedLossPct' | 'degradedRttMs'
+  'targets' | 'intervalMs' | 'timeoutMs' | 'quorum' | 'downAfter' | 'upAfter' | 'window' | 'degradedLossPct' | 'degradedRttMs'
 >;
 
 /** A degraded uplink is up again once loss and mean RTT are under this share of their limits. */
 export const DEGRADED_EXIT_SHARE = 0.75;
+/** Answers are awaited this long after their probe and still count as proof of life (a 3 s queue is slow, not dead). */
+export const LATE_MS = 8_000;
+/** Spacing of the confirmation burst's rounds. */
+export const BURST_MS = 100;
+/** Extra burst rounds beyond `down_after`, so that one rate-limited or lost round does not decide. */
+export const BURST_EXTRA = 2;
+/** Without a traffic verdict, a suspicion is confirmed after this much silence at least (idle links). */
+export const SILENT_MIN_MS = 1_500;
+/** Targets silent this long mean down even while other packets still arrive (e.g. the only target died). */
+export const DEAD_MIN_MS = 6_000;
+/** A traffic stall: packets left through the interface during this long and none came back. */
+export const STALL_MS = 200;
+/** Packets (other than probes) that must leave during a stall for it to count. */
+export const STALL_TX = 2;
+/** ... or one, when the interface received at least this many per STALL_MS before (a busy interface fell silent). */
+export const STALL_RX_EXPECTED = 4;
+/** Packets the interface may receive during a confirmed stall (a neighbour's ARP request or reply). */
+export const RX_ALLOWANCE = 1;
+/**
+ * During a confirmed stall the interface may also receive this share of what it received before
+ * (per second, over BASELINE_MS): a path dead in one direction still delivers the far end's
+ * retransmissions, a few packets a second, while a saturated path keeps delivering ACKs at its rate.
+ */
+export const RX_BASELINE_SHARE = 0.1;
+const BASELINE_MS = 1_000;
+/** Traffic samples kept (at 50 ms per sample, 3 s). */
+const TRAFFIC_SAMPLES = 60;
 
-interface RttSample {
+/** One probe: sent, then answered (at any time up to LATE_MS), failed with an error, or never answered. */
+export interface ProbeRecord {
+  /** The monitor's probe number, unique per uplink. */
+  id: number;
+  /** Probes of one round share it; rounds count up. */
+  round: number;
   target: string;
-  rttMs: number;
+  sentAt: number;
+  /** A confirmation burst's probe rather than a steady-state one. */
+  burst: boolean;
+  answeredAt?: number;
+  rttMs?: number;
+  /** Why the probe failed at once: "host unreachable (from 198.51.100.1)". */
+  error?: string;
 }
 
-interface RoundSummary {
-  sent: number;
-  lost: number;
-  rtts: RttSample[];
+/** Cumulative packet counters of the uplink's interface (/proc/net/dev), and the probes sent by then. */
+export interface TrafficSample {
+  at: number;
+  rxPackets: number;
+  txPackets: number;
+  /** Probes the monitor had sent through this uplink up to `at` (cumulative). */
+  probes: number;
+}
+
+export interface Suspicion {
+  since: number;
+  /** Plain words: why the uplink is being checked in a burst. */
+  cause: string;
+  /** The interface's counters when the suspicion began (the last sample at or before `since`). */
+  base?: TrafficSample;
+  /** Packets received per second in the BASELINE_MS before the suspicion; 0 when unknown. */
+  rxPerSecond?: number;
 }
 
 export interface HealthState {
   state: HealthVerdict;
   /** When `state` was entered. */
   since: number;
-  failStreak: number;
-  goodStreak: number;
-  /** The last `window` rounds, oldest first. */
-  window: RoundSummary[];
+  /** Why the uplink is in `state`, in plain words (status shows it beside RTT and loss). */
+  reason: string;
+  /** Probes of the last window + LATE_MS, oldest first. */
+  probes: ProbeRecord[];
+  /** Smoothed RTT and its variation (RFC 6298 2.2/2.3), ms; null before the first answer. */
+  srttMs: number | null;
+  rttvarMs: number;
+  lastAnswerAt: number | null;
+  suspect: Suspicion | null;
+  traffic: TrafficSample[];
   lastError: string | null;
 }
 
@@ -59,160 +106,346 @@ export interface Transition {
   to: HealthVerdict;
   /** Plain words for logs and hooks. */
   reason: string;
+  /**
+   * Down only: the interface received (almost) nothing while the suspicion was confirmed, so no
+   * connection through it is receiving either: its conntrack entries may be cleared. False when
+   * only the targets fell silent (other packets still arrive) or no counters were read.
+   */
+  pathSilent?: boolean;
+  /** Down only: the interface's received-packet counter at the verdict (to see later whether it receives again). */
+  rxPackets?: number;
 }
 
 export interface Step {
   health: HealthState;
   /** Present when the state changed. */
   change?: Transition;
+  /** True while a suspicion wants more burst rounds (the monitor spaces them BURST_MS apart). */
+  burst: boolean;
+}
+
+export interface TargetStats {
+  target: string;
+  /** Lost probes in the window, percent; null before any probe was resolved. */
+  lossPct: number | null;
+  rttMs: number | null;
+  /** Set when this target loses far more than the best one: the target limits or drops probes, not the path. */
+  note?: string;
 }
 
 export interface HealthStats {
   state: HealthVerdict;
   since: number;
-  /** Mean RTT of the answers in the window, ms; null without answers. */
+  /** Why the uplink is in this state. */
+  reason: string;
+  /** Mean RTT of the answers in the window (late ones included), ms; null without answers. */
   rttMs: number | null;
   /** Mean absolute difference of consecutive RTTs per target, ms; null with fewer than two answers of a target. */
   jitterMs: number | null;
-  /** Lost probes in the window, percent; null before the first round. */
+  /** Loss of the path in the window, percent: the best target's loss (a target that rate-limits does not count against the path). */
   lossPct: number | null;
+  targets: TargetStats[];
+  /** Present while a suspicion is being checked. */
+  suspect: string | null;
   lastError: string | null;
 }
 
 export function initialHealth(at: number): HealthState {
-  return { state: 'unknown', since: at, failStreak: 0, goodStreak: 0, window: [], lastError: null };
-}
-
-export function observeRound(h: HealthState, round: Round, t: Thresholds): Step {
-  const answered = round.results.filter((r) => r.ok);
-  const quorum = Math.max(1, Math.min(t.quorum, round.results.length));
-  const good = answered.length >= quorum;
-  const failed = round.results.filter((r) => !r.ok);
-  const summary: RoundSummary = {
-    sent: round.results.length,
-    lost: failed.length,
-    rtts: answered.filter((r) => r.rttMs !== undefined).map((r) => ({ target: r.target, rttMs: r.rttMs as number })),
-  };
-  const next: HealthState = {
-    ...h,
-    failStreak: good ? 0 : h.failStreak + 1,
-    goodStreak: good ? h.goodStreak + 1 : 0,
-    window: [...h.window, summary].slice(-Math.max(1, t.window)),
-    lastError: failed.length > 0 ? describeFailures(failed) : h.lastError,
-  };
-
-  if (next.failStreak >= t.downAfter && next.state !== 'down') {
-    const quorumNote = answered.length > 0 ? `; ${answered.length} of ${round.results.length} answered, quorum ${quorum}` : '';
-    const reason = `${next.failStreak} probe ${plural(next.failStreak, 'round')} in a row failed: ${describeFailures(failed)}${quorumNote}`;
-    // The window restarts so that the outage does not count against the uplink once it is back.
-    return enter({ ...next, window: [] }, 'down', round.at, reason);
-  }
-  if (next.state === 'unknown' && good) {
-    return enter(next, 'up', round.at, `probes answered: ${describeResults(round.results)}`);
-  }
-  if (next.state === 'down') {
-    if (next.goodStreak < t.upAfter) return { health: next };
-    const recent = next.window.slice(-next.goodStreak);
-    const rtt = meanRtt(recent);
-    const rttNote = rtt === null ? '' : ` (mean rtt ${ms(rtt)})`;
-    const reason = `${next.goodStreak} probe ${plural(next.goodStreak, 'round')} in a row succeeded${rttNote}`;
-    return enter({ ...next, window: recent }, 'up', round.at, reason);
-  }
-  if (next.state === 'up' || next.state === 'degraded') return judgeQuality(next, round.at, t);
-  return { health: next };
-}
-
-/** An answer that came after its round was judged: the path works, so a failure streak ends. */
-export function observeLate(h: HealthState, answer: { target: string; rttMs: number }): HealthState {
-  const last = h.window[h.window.length - 1];
-  const window = last
-    ? [...h.window.slice(0, -1), { ...last, rtts: [...last.rtts, { target: answer.target, rttMs: answer.rttMs }] }]
-    : h.window;
-  return { ...h, window, failStreak: 0 };
-}
-
-/** Back to unknown (e.g. the uplink lost its address and is no longer probed). */
-export function resetHealth(h: HealthState, at: number, reason: string): Step {
-  if (h.state === 'unknown') return { health: { ...initialHealth(h.since), lastError: h.lastError } };
-  return { health: { ...initialHealth(at), lastError: h.lastError }, change: { from: h.state, to: 'unknown', reason } };
-}
-
-export function healthStats(h: HealthState): HealthStats {
-  const sent = h.window.reduce((n, r) => n + r.sent, 0);
-  const lost = h.window.reduce((n, r) => n + r.lost, 0);
   return {
-    state: h.state,
-    since: h.since,
-    rttMs: meanRtt(h.window),
-    jitterMs: jitter(h.window),
-    lossPct: sent === 0 ? null : (100 * lost) / sent,
-    lastError: h.lastError,
+    state: 'unknown', since: at, reason: 'not probed yet', probes: [], srttMs: null, rttvarMs: 0,
+    lastAnswerAt: null, suspect: null, traffic: [], lastError: null,
   };
+}
+
+export function probeSent(h: HealthState, p: Omit<ProbeRecord, 'answeredAt' | 'rttMs' | 'error'>): HealthState {
+  return { ...h, probes: [...h.probes, { ...p }] };
+}
+
+/**
+ * An answer to probe `id`, on time or late. It is proof of life: it ends a suspicion. The RTT
+ * feeds the smoothed RTT (RFC 6298: alpha 1/8, beta 1/4). Unknown ids (pruned probes) are ignored.
+ */
+export function probeAnswered(h: HealthState, a: { id: number; at: number; rttMs: number }): HealthState {
+  const i = h.probes.findIndex((p) => p.id === a.id);
+  if (i < 0 || h.probes[i].answeredAt !== undefined) return h;
+  const probes = [...h.probes];
+  probes[i] = { ...probes[i], answeredAt: a.at, rttMs: a.rttMs };
+  const r = a.rttMs;
+  const srttMs = h.srttMs === null ? r : 0.875 * h.srttMs + 0.125 * r;
+  const rttvarMs = h.srttMs === null ? r / 2 : 0.75 * h.rttvarMs + 0.25 * Math.abs(h.srttMs - r);
+  return { ...h, probes, srttMs, rttvarMs, lastAnswerAt: Math.max(h.lastAnswerAt ?? a.at, a.at), suspect: null };
+}
+
+/** Probe `id` failed at once (an ICMP error quoting it, a refused socket): it is lost. */
+export function probeFailed(h: HealthState, f: { id: number; at: number; error: string }): HealthState {
+  const i = h.probes.findIndex((p) => p.id === f.id);
+  if (i < 0 || h.probes[i].answeredAt !== undefined) return h;
+  const probes = [...h.probes];
+  probes[i] = { ...probes[i], error: f.error };
+  return { ...h, probes, lastError: `${probes[i].target} ${f.error}` };
+}
+
+/** The interface's counters now; a sample older than the last is ignored. */
+export function trafficSample(h: HealthState, s: TrafficSample): HealthState {
+  const last = h.traffic[h.traffic.length - 1];
+  if (last && s.at < last.at) return h;
+  // Counters that went backwards (the device was created again) start a new series.
+  const series = last && (s.rxPackets < last.rxPackets || s.txPackets < last.txPackets) ? [] : h.traffic;
+  return { ...h, traffic: [...series, s].slice(-TRAFFIC_SAMPLES) };
+}
+
+/** Retransmission timeout: an answer later than this makes the uplink suspect (but still counts if it comes). */
+export function rtoMs(h: HealthState, t: Pick<Thresholds, 'timeoutMs'>): number {
+  const est = h.srttMs === null ? 0 : h.srttMs + 4 * h.rttvarMs;
+  return Math.min(LATE_MS, Math.max(t.timeoutMs, est));
+}
+
+/** The judgement at time `at`: state changes, and whether a burst round is wanted. */
+export function evaluate(h0: HealthState, at: number, t: Thresholds): Step {
+  const horizon = at - Math.max(t.window * t.intervalMs, (t.upAfter + BURST_EXTRA + 1) * t.intervalMs) - LATE_MS;
+  let h: HealthState = h0.probes.length > 0 && h0.probes[0].sentAt < horizon ? { ...h0, probes: h0.probes.filter((p) => p.sentAt >= horizon) } : h0;
+  const rto = rtoMs(h, t);
+
+  if (h.state === 'down') return judgeRecovery(h, at, t, rto);
+  if (h.state === 'unknown' && h.lastAnswerAt !== null) {
+    return { ...enter(h, 'up', at, `probes answered (rtt ${ms(h.srttMs ?? 0)})`), burst: false };
+  }
+
+  if (!h.suspect) {
+    const suspect = suspicion(h, at, rto);
+    if (!suspect) return judgeQuality(h, at, t);
+    h = { ...h, suspect: { ...suspect, ...baseSample(h.traffic, suspect.since) } };
+  }
+  const suspect = h.suspect as Suspicion;
+  const since = suspect.since;
+  const burstRounds = new Set(h.probes.filter((p) => p.burst && p.sentAt >= since).map((p) => p.round)).size;
+  const wantBurst = burstRounds < t.downAfter + BURST_EXTRA;
+  // Rounds sent since the suspicion began that nobody answered within the RTO (or that failed).
+  const rounds = new Map<number, ProbeRecord[]>();
+  for (const p of h.probes) if (p.sentAt >= since) rounds.set(p.round, [...(rounds.get(p.round) ?? []), p]);
+  let expired = 0;
+  for (const probes of rounds.values()) {
+    if (probes.every((p) => p.answeredAt === undefined && (p.error !== undefined || p.sentAt + rto <= at))) expired++;
+  }
+  const step = (health: HealthState): Step => ({ health, burst: wantBurst });
+  if (expired < t.downAfter) return step(h);
+
+  const traffic = trafficSince(h.traffic, suspect.base);
+  const silentMs = Math.max(SILENT_MIN_MS, 2 * slowestRtt(h));
+  const deadMs = Math.max(DEAD_MIN_MS, 3 * slowestRtt(h));
+  const quietFor = at - Math.max(since, h.lastAnswerAt ?? since);
+  const failed = h.probes.filter((p) => p.sentAt >= since && p.error !== undefined).pop();
+  const errorNote = failed ? ` (${failed.target} ${failed.error})` : '';
+  const probeWords = `${expired} probe rounds to ${t.targets.join(', ')} unanswered within ${ms(rto)}${errorNote}`;
+  const rxAllowed = traffic === null ? 0 : Math.max(RX_ALLOWANCE, RX_BASELINE_SHARE * (suspect.rxPerSecond ?? 0) * (traffic.ms / 1000));
+  const silent = traffic !== null && traffic.rx <= rxAllowed;
+  if (silent && traffic.otherTx >= STALL_TX) {
+    return down(`${probeWords}; ${traffic.otherTx} packets left through the interface in ${ms(traffic.ms)} and ${traffic.rx === 0 ? 'none' : `only ${traffic.rx}`} came back`);
+  }
+  if (quietFor >= silentMs && (traffic === null || silent)) {
+    return down(`${probeWords}; nothing answered for ${ms(quietFor)}`);
+  }
+  if (quietFor >= deadMs) {
+    const rx = traffic ? `, although the interface received ${traffic.rx} packets (are the targets themselves down?)` : '';
+    return down(`no target answered for ${ms(quietFor)}${rx}`);
+  }
+  return step(h);
+
+  function down(reason: string): Step {
+    const e = enter({ ...h, suspect: null }, 'down', at, reason);
+    const last = h.traffic[h.traffic.length - 1];
+    return { ...e, change: { ...e.change, pathSilent: silent, ...(last && { rxPackets: last.rxPackets }) }, burst: false };
+  }
+}
+
+/** Why the uplink is suspect now, or null: an unanswered probe past the RTO, or a traffic stall. */
+function suspicion(h: HealthState, at: number, rto: number): Suspicion | null {
+  const lastAnswer = h.lastAnswerAt ?? -Infinity;
+  const overdue = h.probes.find((p) => p.sentAt > lastAnswer && p.answeredAt === undefined && (p.error !== undefined || p.sentAt + rto <= at));
+  if (overdue) {
+    return { since: overdue.sentAt, cause: `${overdue.target} ${overdue.error ?? `not answered within ${ms(rto)}`}` };
+  }
+  const samples = h.traffic;
+  const last = samples[samples.length - 1];
+  if (!last || at - last.at > 2 * STALL_MS) return null;
+  // The earliest sample within STALL_MS before the last: nothing received since, packets sent.
+  const first = samples.find((s) => s.at >= last.at - STALL_MS);
+  if (!first || last.at - first.at < STALL_MS * 0.75) return null;
+  const rx = last.rxPackets - first.rxPackets;
+  const otherTx = last.txPackets - first.txPackets - (last.probes - first.probes);
+  const { rxPerSecond } = baseSample(samples, first.at);
+  const rxAllowed = Math.max(RX_ALLOWANCE, RX_BASELINE_SHARE * (rxPerSecond ?? 0) * ((last.at - first.at) / 1000));
+  // A busy interface that suddenly receives nothing is suspect too, even when its senders have
+  // backed off (TCP retransmits exponentially once its ACKs stop) and little leaves meanwhile.
+  const wasBusy = (rxPerSecond ?? 0) * ((last.at - first.at) / 1000) >= STALL_RX_EXPECTED;
+  if (rx <= rxAllowed && (otherTx >= STALL_TX || (wasBusy && otherTx > 0)) && lastAnswer < first.at) {
+    const busy = wasBusy ? ` (it received ${Math.round(rxPerSecond ?? 0)}/s before)` : '';
+    return { since: first.at, cause: `${otherTx} packets left through the interface in ${ms(last.at - first.at)} and ${rx === 0 ? 'none' : rx} came back${busy}` };
+  }
+  return null;
+}
+
+/** The last sample at or before `since` (within STALL_MS after it when there is none before), and the receive rate before it. */
+function baseSample(samples: TrafficSample[], since: number): Pick<Suspicion, 'base' | 'rxPerSecond'> {
+  let base: TrafficSample | undefined;
+  for (const s of samples) if (s.at <= since) base = s;
+  base ??= samples.find((s) => s.at <= since + STALL_MS);
+  if (!base) return {};
+  const b = base;
+  const earlier = samples.find((s) => s.at >= b.at - BASELINE_MS && s.at < b.at && s.rxPackets <= b.rxPackets);
+  const rxPerSecond = earlier ? ((b.rxPackets - earlier.rxPackets) * 1000) / (b.at - earlier.at) : 0;
+  return { base, rxPerSecond };
+}
+
+/** Packets received, and sent other than probes, since `base`, over `ms` (null without counters, or when they restarted). */
+function trafficSince(samples: TrafficSample[], base: TrafficSample | undefined): { rx: number; otherTx: number; ms: number } | null {
+  const last = samples[samples.length - 1];
+  if (!last || !base || last.at <= base.at || last.rxPackets < base.rxPackets || last.txPackets < base.txPackets) return null;
+  return { rx: last.rxPackets - base.rxPackets, otherTx: last.txPackets - base.txPackets - (last.probes - base.probes), ms: last.at - base.at };
+}
+
+/** The slowest answer in the window (ms), 0 without answers: silence is judged on that time scale. */
+function slowestRtt(h: HealthState): number {
+  let max = 0;
+  for (const p of h.probes) if (p.rttMs !== undefined && p.rttMs > max) max = p.rttMs;
+  return max;
+}
+
+function judgeRecovery(h: HealthState, at: number, t: Thresholds, rto: number): Step {
+  const quorum = Math.max(1, Math.min(t.quorum, t.targets.length));
+  // Steady rounds sent since the uplink went down, resolved: good (quorum answered, late or not) or failed (RTO passed).
+  const byRound = new Map<number, ProbeRecord[]>();
+  for (const p of h.probes) if (!p.burst && p.sentAt >= h.since) byRound.set(p.round, [...(byRound.get(p.round) ?? []), p]);
+  const resolved: boolean[] = [];
+  for (const probes of [...byRound.values()].sort((a, b) => a[0].round - b[0].round)) {
+    const good = probes.filter((p) => p.answeredAt !== undefined).length >= quorum;
+    if (good) resolved.push(true);
+    else if (probes.every((p) => p.error !== undefined || p.sentAt + rto <= at)) resolved.push(false);
+  }
+  const recent = resolved.slice(-(t.upAfter + BURST_EXTRA));
+  const good = recent.filter(Boolean).length;
+  if (good >= t.upAfter && recent[recent.length - 1]) {
+    const rtt = h.srttMs === null ? '' : ` (rtt ${ms(h.srttMs)})`;
+    return { ...enter(h, 'up', at, `${good} of the last ${recent.length} probe rounds answered${rtt}`), burst: false };
+  }
+  return { health: h, burst: false };
 }
 
 function judgeQuality(h: HealthState, at: number, t: Thresholds): Step {
+  const none: Step = { health: h, burst: false };
+  const stats = windowStats(h, at, t);
   // A half-empty window says too little (one lost probe out of two is not 50 % loss).
-  if (h.window.length < Math.ceil(t.window / 2)) return { health: h };
-  const { lossPct, rttMs } = healthStats(h);
-  const loss = lossPct ?? 0;
-  const limits = `over the last ${h.window.length} rounds`;
+  if (stats.resolvedRounds < Math.ceil(t.window / 2)) return none;
+  const loss = stats.lossPct ?? 0;
+  const rttMs = stats.rttMs;
+  const limits = `over the last ${stats.resolvedRounds} rounds`;
   if (h.state === 'up') {
     if (loss > t.degradedLossPct) {
-      return enter(h, 'degraded', at, `loss ${pct(loss)} ${limits} (limit ${pct(t.degradedLossPct)})`);
+      return { ...enter(h, 'degraded', at, `loss ${pct(loss)} ${limits} (limit ${pct(t.degradedLossPct)})`), burst: false };
     }
     if (rttMs !== null && rttMs > t.degradedRttMs) {
-      return enter(h, 'degraded', at, `mean rtt ${ms(rttMs)} ${limits} (limit ${ms(t.degradedRttMs)})`);
+      return { ...enter(h, 'degraded', at, `mean rtt ${ms(rttMs)} ${limits} (limit ${ms(t.degradedRttMs)})`), burst: false };
     }
-    return { health: h };
+    return none;
   }
+  if (h.state !== 'degraded') return none;
   const lossExit = t.degradedLossPct * DEGRADED_EXIT_SHARE;
   const rttExit = t.degradedRttMs * DEGRADED_EXIT_SHARE;
   if (loss <= lossExit && (rttMs === null || rttMs <= rttExit)) {
     const rttNote = rttMs === null ? '' : ` and mean rtt ${ms(rttMs)}`;
-    return enter(h, 'up', at, `loss ${pct(loss)}${rttNote} ${limits}, back under ${pct(lossExit)} and ${ms(rttExit)}`);
+    return { ...enter(h, 'up', at, `loss ${pct(loss)}${rttNote} ${limits}, back under ${pct(lossExit)} and ${ms(rttExit)}`), burst: false };
   }
-  return { health: h };
+  return none;
 }
 
-function enter(h: HealthState, to: HealthVerdict, at: number, reason: string): Step {
-  return { health: { ...h, state: to, since: at }, change: { from: h.state, to, reason } };
+interface WindowStats {
+  resolvedRounds: number;
+  lossPct: number | null;
+  rttMs: number | null;
+  jitterMs: number | null;
+  targets: TargetStats[];
 }
 
-function meanRtt(window: RoundSummary[]): number | null {
-  let sum = 0;
-  let n = 0;
-  for (const r of window) for (const s of r.rtts) {
-    sum += s.rttMs;
-    n++;
+/**
+ * Loss and RTT over the steady rounds of the last `window` rounds. A probe is lost once LATE_MS
+ * passed without an answer (or it failed); a late answer is not a loss. The path's loss is the
+ * best target's: a target that drops some probes (rate limiting) while another answers all of
+ * them shows the target's limit, not the path's.
+ */
+function windowStats(h: HealthState, at: number, t: Thresholds): WindowStats {
+  const from = at - t.window * t.intervalMs - LATE_MS;
+  const per = new Map<string, { sent: number; lost: number; rtts: number[] }>();
+  const rounds = new Set<number>();
+  for (const target of t.targets) per.set(target, { sent: 0, lost: 0, rtts: [] });
+  for (const p of h.probes) {
+    if (p.burst || p.sentAt < from) continue;
+    const answered = p.answeredAt !== undefined;
+    const lost = !answered && (p.error !== undefined || p.sentAt + LATE_MS <= at);
+    if (!answered && !lost) continue;
+    const s = per.get(p.target) ?? { sent: 0, lost: 0, rtts: [] };
+    per.set(p.target, s);
+    s.sent++;
+    if (lost) s.lost++;
+    if (p.rttMs !== undefined) s.rtts.push(p.rttMs);
+    rounds.add(p.round);
   }
-  return n === 0 ? null : sum / n;
-}
-
-function jitter(window: RoundSummary[]): number | null {
-  const previous = new Map<string, number>();
-  let sum = 0;
-  let n = 0;
-  for (const r of window) for (const s of r.rtts) {
-    const before = previous.get(s.target);
-    if (before !== undefined) {
-      sum += Math.abs(s.rttMs - before);
-      n++;
+  const targets: TargetStats[] = [];
+  let best: number | null = null;
+  let bestName = '';
+  const all: number[] = [];
+  let jitterSum = 0;
+  let jitterN = 0;
+  for (const [target, s] of per) {
+    const lossPct = s.sent === 0 ? null : (100 * s.lost) / s.sent;
+    targets.push({ target, lossPct, rttMs: s.rtts.length ? mean(s.rtts) : null });
+    if (lossPct !== null && (best === null || lossPct < best)) {
+      best = lossPct;
+      bestName = target;
     }
-    previous.set(s.target, s.rttMs);
+    all.push(...s.rtts);
+    for (let i = 1; i < s.rtts.length; i++) {
+      jitterSum += Math.abs(s.rtts[i] - s.rtts[i - 1]);
+      jitterN++;
+    }
   }
-  return n === 0 ? null : sum / n;
+  for (const ts of targets) {
+    if (best !== null && ts.lossPct !== null && ts.target !== bestName && ts.lossPct >= best + 20 && ts.lossPct < 100) {
+      ts.note = `answers ${pct(100 - ts.lossPct)} while ${bestName} answers ${pct(100 - best)}: this target limits or drops probes, the path does not`;
+    } else if (best !== null && ts.lossPct === 100 && best < 100) {
+      ts.note = `does not answer while ${bestName} does: this target is down or blocks probes`;
+    }
+  }
+  return { resolvedRounds: rounds.size, lossPct: best, rttMs: all.length ? mean(all) : null, jitterMs: jitterN ? jitterSum / jitterN : null, targets };
 }
 
-function describeFailures(failed: ProbeResult[]): string {
-  return failed.length === 0 ? 'no targets' : failed.map((r) => `${r.target} ${r.error ?? 'failed'}`).join(', ');
+/** Back to unknown (e.g. the uplink lost its address and is no longer probed). */
+export function resetHealth(h: HealthState, at: number, reason: string): Step {
+  const fresh = { ...initialHealth(at), lastError: h.lastError, reason };
+  if (h.state === 'unknown') return { health: { ...fresh, since: h.since }, burst: false };
+  return { health: fresh, change: { from: h.state, to: 'unknown', reason }, burst: false };
 }
 
-function describeResults(results: ProbeResult[]): string {
-  return results.map((r) => `${r.target} ${r.ok ? (r.rttMs === undefined ? 'ok' : ms(r.rttMs)) : r.error ?? 'failed'}`).join(', ');
+export function healthStats(h: HealthState, at: number, t: Thresholds): HealthStats {
+  const w = windowStats(h, at, t);
+  return {
+    state: h.state,
+    since: h.since,
+    reason: h.reason,
+    rttMs: w.rttMs,
+    jitterMs: w.jitterMs,
+    lossPct: w.lossPct,
+    targets: w.targets,
+    suspect: h.suspect ? h.suspect.cause : null,
+    lastError: h.lastError,
+  };
 }
 
-function plural(n: number, word: string): string {
-  return n === 1 ? word : `${word}s`;
+function enter(h: HealthState, to: HealthVerdict, at: number, reason: string): { health: HealthState; change: Transition } {
+  return { health: { ...h, state: to, since: at, reason }, change: { from: h.state, to, reason } };
+}
+
+function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
 function ms(value: number): string {

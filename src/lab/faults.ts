@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { UplinkdError } from '../errors';
 import type { Cidr } from '../model/types';
 import { inNs, ipIn, startInNs } from './exec';
-import type { LabInfo } from './topology';
+import { PROVIDER_BACKBONE_IF, type LabInfo } from './topology';
 
 export type ProviderName = 'isp1' | 'isp2';
 
@@ -88,4 +88,80 @@ export async function slowAnswers(lab: LabInfo, address: string, delayMs: number
 
 function stopQuietly(child: ChildProcess): void {
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+}
+
+/** nftables table of the ICMP rate limit fault (on the internet host). */
+export const RATE_LIMIT_TABLE = 'lab_ratelimit';
+
+/**
+ * Every target on the internet host limits ICMP echo requests to `perSecond` per source and
+ * target (as public resolvers and providers' routers do), in a dynamic set keyed by
+ * source . destination; requests over the limit are dropped without an answer. With `from`,
+ * only sources in that network are limited (e.g. one provider's customers).
+ */
+export async function rateLimitIcmp(lab: LabInfo, perSecond: number, from?: Cidr): Promise<void> {
+  if (!Number.isInteger(perSecond) || perSecond < 1) throw new UplinkdError('usage', `rate must be a positive integer, not ${perSecond}`);
+  await clearRateLimit(lab);
+  await inNs(lab.ns.inet, 'nft', ['-f', '-'], {
+    input: `table ip ${RATE_LIMIT_TABLE} {
+  set per_source {
+    type ipv4_addr . ipv4_addr
+    size 65535
+    flags dynamic,timeout
+    timeout 1m
+  }
+  chain input {
+    type filter hook input priority -10; policy accept;
+    ${from ? `ip saddr ${from} ` : ''}icmp type echo-request update @per_source { ip saddr . ip daddr limit rate over ${perSecond}/second burst ${perSecond} packets } counter drop comment "icmp limit ${perSecond}/s per source"
+  }
+}
+`,
+  });
+}
+
+/** Undoes rateLimitIcmp (idempotent). */
+export async function clearRateLimit(lab: LabInfo): Promise<void> {
+  await inNs(lab.ns.inet, 'nft', ['delete', 'table', 'ip', RATE_LIMIT_TABLE], { allowFail: true });
+}
+
+/** Echo requests the rate limit dropped so far. */
+export async function rateLimited(lab: LabInfo): Promise<number> {
+  const r = await inNs(lab.ns.inet, 'nft', ['list', 'table', 'ip', RATE_LIMIT_TABLE], { allowFail: true });
+  return Number(/counter packets (\d+)/.exec(r.stdout)?.[1] ?? 0);
+}
+
+/** nftables table of the silent-target fault (on the internet host). */
+export const SILENT_TARGET_TABLE = 'lab_silent';
+
+/** A probe target stops answering (ICMP echo to `address` dropped on the internet host); everything else works. */
+export async function silenceTarget(lab: LabInfo, address: string): Promise<void> {
+  await unsilenceTarget(lab);
+  await inNs(lab.ns.inet, 'nft', ['-f', '-'], {
+    input: `table ip ${SILENT_TARGET_TABLE} {
+  chain input {
+    type filter hook input priority -20; policy accept;
+    ip daddr ${address} icmp type echo-request counter drop
+  }
+}
+`,
+  });
+}
+
+/** Undoes silenceTarget (idempotent). */
+export async function unsilenceTarget(lab: LabInfo): Promise<void> {
+  await inNs(lab.ns.inet, 'nft', ['delete', 'table', 'ip', SILENT_TARGET_TABLE], { allowFail: true });
+}
+
+/**
+ * A saturated upload's queue: a token bucket filter on the provider's backbone interface (the
+ * customer's upload direction) holding up to `latencyMs` of packets at `rate` (tc-tbf(8)).
+ * Probes through this provider wait in the same queue: a slow path, not a dead one.
+ */
+export async function uploadQueue(lab: LabInfo, provider: ProviderName, opts: { rate: string; latencyMs: number }): Promise<void> {
+  await inNs(providerNs(lab, provider), 'tc', ['qdisc', 'replace', 'dev', PROVIDER_BACKBONE_IF, 'root', 'tbf', 'rate', opts.rate, 'burst', '16kb', 'latency', `${opts.latencyMs}ms`]);
+}
+
+/** Undoes uploadQueue (idempotent). */
+export async function clearUploadQueue(lab: LabInfo, provider: ProviderName): Promise<void> {
+  await inNs(providerNs(lab, provider), 'tc', ['qdisc', 'del', 'dev', PROVIDER_BACKBONE_IF, 'root'], { allowFail: true });
 }

@@ -105,6 +105,7 @@ async function connect(target: string, want: string | undefined, attempts: numbe
   socket.on('error', (err: NodeJS.ErrnoException) => end({ event: 'error', error: err.code ?? err.message }));
   socket.on('close', () => end({ event: 'closed' }));
   process.on('SIGTERM', () => {
+    clearInterval(writer);
     socket.removeAllListeners('close');
     socket.end(() => end({ event: 'stopped' }));
     setTimeout(() => end({ event: 'stopped' }), 500).unref();

@@ -5,6 +5,7 @@ import type { Config } from '../config/types';
 import { plan, type Plan, type UplinkStatus } from './planner';
 import { formatNexthop, formatRoute, formatRule, parseSnapshot } from './text';
 import { testConfig } from './test-support';
+import { MONITOR_DEFAULTS } from '../config/defaults';
 
 function facts(snapshot: string, more: { leases?: Lease[]; health?: Record<string, HealthVerdict> } = {}): Facts {
   return { kernel: parseSnapshot(snapshot), leases: more.leases ?? [], health: more.health ?? {} };
@@ -351,4 +352,33 @@ test('pinning: one fwmark rule per uplink at rulePriority + 50, before the from 
   assert.ok(lines(gone).rules.includes('from all fwmark 0x2000/0xf000 lookup 1002 priority 10050 protocol 117'));
   const off = plan(twoUplinks({ pinning: { enabled: false, markMask: 0x00ff0000 } }), facts(BASE + DHCP_UP));
   assert.ok(lines(off).rules.every((r) => !r.includes('fwmark')));
+});
+
+test('every uplink judged down while its link is up: last resort keeps them in the default, loudly', () => {
+  const snap = BASE + DHCP_UP;
+  const p = plan(twoUplinks(), facts(snap, { health: { isp1: 'down', isp2: 'down' } }));
+  assert.match(lines(p).nexthops[0]!, /^id 1000 group 1001,1\/1002,\d /);
+  assert.ok(lines(p).routes.some((r) => r.startsWith('default nhid 1000 table 1000')));
+  for (const name of ['isp1', 'isp2']) {
+    const s = status(p, name);
+    assert.equal(s.state, 'unhealthy');
+    assert.equal(s.inDefault, true);
+    assert.equal(s.lastResort, true);
+    assert.match(s.reason, /^LAST RESORT/);
+  }
+  assert.ok(p.warnings.some((w) => /^LAST RESORT: every uplink is judged down .* keeps isp1, isp2/.test(w)), p.warnings.join('\n'));
+
+  // One uplink healthy: no last resort, the judged-down one stays out.
+  const one = plan(twoUplinks(), facts(snap, { health: { isp1: 'down' } }));
+  assert.equal(status(one, 'isp1').inDefault, false);
+  assert.equal(status(one, 'isp1').lastResort, undefined);
+  assert.ok(!one.warnings.some((w) => w.includes('LAST RESORT')));
+});
+
+test('plan warns about weak monitoring, with the gateway a DHCP uplink got at run time', () => {
+  const config = twoUplinks();
+  config.uplinks[1].monitor = { ...MONITOR_DEFAULTS, targets: ['192.0.2.1'] };
+  const p = plan(config, facts(BASE + DHCP_UP));
+  assert.ok(p.warnings.includes("uplink isp2: monitor target 192.0.2.1 is the uplink's own gateway: it cannot see past the first hop (it answers while the provider's upstream is dead)"), p.warnings.join('\n'));
+  assert.ok(p.warnings.some((w) => w.startsWith('uplink isp2: monitor has only one target (192.0.2.1)')));
 });

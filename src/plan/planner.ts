@@ -8,6 +8,7 @@ import {
   compareNexthops, compareRoutes, compareRules, routeKey,
 } from '../reconcile/identity';
 import { pinMarks } from '../nft/marks';
+import { monitorWarnings } from '../config/monitor-warnings';
 import { missingGatewayReason } from './lease-reason';
 import { fwmarkRuleWarnings } from './mark-warnings';
 import { compilePolicies, type PolicyStatus } from './policies';
@@ -46,6 +47,8 @@ export interface UplinkStatus {
   weight: number;
   tier: number;
   inDefault: boolean;
+  /** Health checks say down, but every uplink does, so this one carries the default anyway (last resort). */
+  lastResort?: boolean;
 }
 
 /**
@@ -173,6 +176,23 @@ function resolveUplink(facts: Facts, defaults: Map<string, DefaultCandidate[]>, 
   return uplink;
 }
 
+/**
+ * When every uplink is judged down by its health checks while links, addresses and gateways are
+ * fine, the monitor may be what is wrong (its only target died): those uplinks stay usable as a
+ * last resort (mwan3's `last_resort default`), so uplinkd never causes a total outage itself.
+ */
+function lastResort(uplinks: Uplink[], warnings: string[]): void {
+  if (uplinks.some((u) => u.usable)) return;
+  const judged = uplinks.filter((u) => u.status.state === 'unhealthy');
+  if (judged.length === 0) return;
+  for (const u of judged) {
+    u.usable = true;
+    u.status.lastResort = true;
+    u.status.reason = 'LAST RESORT: health checks failing on every uplink, kept in the default anyway';
+  }
+  warnings.push(`LAST RESORT: every uplink is judged down by its health checks while its link is up; the default keeps ${judged.map((u) => u.cfg.name).join(', ')} (are the probe targets themselves down?)`);
+}
+
 /** The uplinks that carry the default: the lowest tier with a usable uplink; all of it (balance) or its first (failover). */
 function chooseDefault(config: Config, uplinks: Uplink[], warnings: string[]): Uplink[] {
   let candidates = uplinks.filter((u) => u.usable && !u.degradedOut);
@@ -199,6 +219,7 @@ export function plan(config: Config, facts: Facts): Plan {
   const proto = config.protocol;
   const defaults = defaultRouteCandidates(kernel, config.protocol);
   const uplinks = config.uplinks.map((cfg) => resolveUplink(facts, defaults, cfg, warnings));
+  lastResort(uplinks, warnings);
 
   // Networks behind every non-uplink interface (LAN, bridges, tunnels), src/plan/connected.ts.
   const lanRoutes = localNetworks(config, kernel, warnings);
@@ -277,6 +298,7 @@ export function plan(config: Config, facts: Facts): Plan {
   warnings.push(...collisionWarnings(config, kernel));
   warnings.push(...fwmarkRuleWarnings(config, kernel));
   warnings.push(...overlapWarnings(lanRoutes, uplinks.map((u) => u.status)));
+  warnings.push(...monitorWarnings(config, (name) => uplinks.find((u) => u.cfg.name === name)?.status));
 
   return {
     desired: {

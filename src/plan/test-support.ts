@@ -51,7 +51,7 @@ export function testConfig(uplinks: TestUplink[], more: Partial<Omit<Config, 'up
       }
       if (u.peer !== undefined) cfg.peer = u.peer;
       if (u.gateway !== undefined) cfg.gateway = u.gateway;
-      if (u.onDegraded !== undefined) cfg.monitor = { ...MONITOR_DEFAULTS, targets: ['192.0.2.254'], onDegraded: u.onDegraded };
+      if (u.onDegraded !== undefined) cfg.monitor = { ...MONITOR_DEFAULTS, targets: ['203.0.113.254', '198.18.0.1'], onDegraded: u.onDegraded };
       return cfg;
     }),
   };

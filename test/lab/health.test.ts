@@ -33,7 +33,7 @@ import { freshLab, NEEDS_ROOT } from './support';
 
 // Unique per run: the same file may run twice at once (several people building in parallel).
 const PREFIX = `ulh${process.pid % 100000}-`;
-/** Generous: detection takes about 0.85 s, recovery 2.25 s (docs/health.md). */
+/** Generous: detection takes under 1 s with traffic, under 3 s idle, recovery about 3 s (docs/health.md). */
 const DOWN_MS = 15_000;
 const UP_MS = 30_000;
 /**
@@ -93,7 +93,7 @@ describe('health monitoring and failover (issue 4)', { skip: NEEDS_ROOT }, () =>
       await waitForVerdict(socket, 'isp1', 'down', DOWN_MS);
       await waitForDefault(lab, ['isp2'], DOWN_MS);
       const line = healthLines(from, 'isp1').find((l) => /to=down/.test(l));
-      assert.match(line ?? '', /from=up to=down why="12 probe rounds in a row failed: 192\.0\.2\.80 timeout, 192\.0\.2\.53 timeout"/);
+      assert.match(line ?? '', /from=up to=down why="\d+ probe rounds to 192\.0\.2\.80, 192\.0\.2\.53 unanswered within [\d.]+ ms; /);
       const during = await lanFlows(lab, FLOWS);
       assert.deepEqual(during, { perUplink: { isp1: 0, isp2: FLOWS }, failed: 0 }, 'every new flow leaves via isp2');
     } finally {
@@ -147,11 +147,11 @@ describe('health monitoring and failover (issue 4)', { skip: NEEDS_ROOT }, () =>
       await waitForVerdict(socket, 'isp1', 'down', DOWN_MS);
       await countProbes(lab, 'isp1', isp1.address);
       await countProbes(lab, 'isp2', isp1.address);
-      await waitFor('isp1 probes at isp1', async () => ((await probeCount(lab, 'isp1')).requests >= 20 ? true : undefined), 10_000, 200);
+      await waitFor('isp1 probes at isp1', async () => ((await probeCount(lab, 'isp1')).requests >= 6 ? true : undefined), 10_000, 200);
       assert.equal((await daemonStatus(socket)).facts.health.isp1, 'down', 'still down while counting');
       const atIsp1 = await probeCount(lab, 'isp1');
       const atIsp2 = await probeCount(lab, 'isp2');
-      assert.ok(atIsp1.requests >= 20, `echo requests from ${isp1.address} reached isp1: ${JSON.stringify(atIsp1)}`);
+      assert.ok(atIsp1.requests >= 6, `echo requests from ${isp1.address} reached isp1: ${JSON.stringify(atIsp1)}`);
       assert.equal(atIsp1.replies, 0, 'the blackhole eats them: no answers come back');
       assert.equal(atIsp2.requests, 0, `no probe of isp1 went out through isp2: ${JSON.stringify(atIsp2)}`);
     } finally {
@@ -213,7 +213,7 @@ describe('health monitoring and failover (issue 4)', { skip: NEEDS_ROOT }, () =>
         },
       );
       assert.equal(gateway, isp2.gateway);
-      assert.match(env.UPLINKD_REASON ?? '', /^12 probe rounds in a row failed: /);
+      assert.match(env.UPLINKD_REASON ?? '', /^\d+ probe rounds to .* unanswered within /);
       const refused = daemon!.lines.slice(from).map(parseLine).find((f) => f.event === 'hook_refused');
       assert.ok(refused, `a hook_refused line:\n${daemon!.lines.slice(from).join('\n')}`);
       assert.equal(refused.hook, path.join(hooksDir, '10-world-writable'));
@@ -250,7 +250,7 @@ describe('health monitoring and failover (issue 4)', { skip: NEEDS_ROOT }, () =>
   it('slow answers through isp1 (DNS probes answered after 150 ms) make it degraded, not down, and it stays in the default', async () => {
     const slow = await slowAnswers(lab, SECOND_TARGET, 150, isp1.network);
     try {
-      await start({ targets: [SECOND_TARGET], settings: { method: 'dns', degraded_rtt: '100ms' } });
+      await start({ targets: [SECOND_TARGET], settings: { method: 'dns', degraded_rtt: '100ms', window: 10 } });
       const since = daemon!.lines.length;
       await waitForVerdict(socket, 'isp1', 'degraded', UP_MS);
       const status = await daemonStatus(socket);
