@@ -238,12 +238,15 @@ function boot(dir: string, opts: GuestOptions): Promise<GuestResult> {
       timedOut = true;
       killGroup();
     }, timeoutMs);
+    // The guest is its own process group: it must not outlive this process.
+    process.once('exit', killGroup);
     child.on('error', (err) => {
       clearTimeout(timer);
       reject(new UplinkdError('lab', `cannot start ${UML_BINARY}: ${err.message}`, { cause: err }));
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      process.off('exit', killGroup);
       killGroup(); // leftovers of a guest that crashed
       void collect(dir).then(({ status, output }) => {
         const now = Date.now();
