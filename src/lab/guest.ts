@@ -5,7 +5,7 @@
 // (a host temp directory, mounted again read-write) that carries the exit status and the output back.
 // See docs/guest-lab.md.
 import { spawn } from 'node:child_process';
-import { existsSync, promises as fs, readdirSync } from 'node:fs';
+import { existsSync, promises as fs, readdirSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { UplinkdError } from '../errors';
@@ -238,8 +238,15 @@ function boot(dir: string, opts: GuestOptions): Promise<GuestResult> {
       timedOut = true;
       killGroup();
     }, timeoutMs);
-    // The guest is its own process group: it must not outlive this process.
+    // The guest is its own process group: it must not outlive this process, also when a signal ends it.
+    const onSignal = (sig: NodeJS.Signals) => {
+      killGroup();
+      rmSync(dir, { recursive: true, force: true }); // the finally of runInGuest will not run
+      process.kill(process.pid, sig);
+    };
+    const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP'];
     process.once('exit', killGroup);
+    for (const sig of signals) process.once(sig, onSignal);
     child.on('error', (err) => {
       clearTimeout(timer);
       reject(new UplinkdError('lab', `cannot start ${UML_BINARY}: ${err.message}`, { cause: err }));
@@ -247,6 +254,7 @@ function boot(dir: string, opts: GuestOptions): Promise<GuestResult> {
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       process.off('exit', killGroup);
+      for (const sig of signals) process.off(sig, onSignal);
       killGroup(); // leftovers of a guest that crashed
       void collect(dir).then(({ status, output }) => {
         const now = Date.now();
