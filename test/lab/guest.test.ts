@@ -84,6 +84,11 @@ describe('lab scenarios inside the full-kernel guest (issue 9)', { skip: SKIP },
   it('scenario 3, health under a real 300 ms RTT path (netem): the uplink stays up', async (t) => {
     await guestTests(t, ['test/guest/netem.guest.js']);
   });
+
+  // Needs point-to-point uplinks (issue 8): until then uplinkd reports ppp0/ppp1 `no-gateway`.
+  it('scenario 2, two real PPPoE sessions with the same peer: split access, balance, redial followed within 1 s', async (t) => {
+    await guestTests(t, ['test/guest/pppoe.guest.js']);
+  });
 });
 
 async function exists(p: string): Promise<boolean> {
