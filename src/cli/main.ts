@@ -10,7 +10,7 @@ import { formatChange } from '../plan/text';
 import { configuredPlace, monitorWarnings } from '../config/monitor-warnings';
 
 const DEFAULT_CONFIG = '/etc/uplinkd/uplinkd.yaml';
-const VALUED = new Set(['config', 'format', 'prefix', 'isp1', 'isp2', 'client', 'cause']);
+const VALUED = new Set(['config', 'format', 'prefix', 'isp1', 'isp2', 'client', 'cause', 'kernel']);
 
 const USAGE = `usage: uplinkd <command> [options]
 
@@ -25,6 +25,7 @@ commands:
   reload  [-c FILE]                         make the running daemon re-read its file
   hook    [-c FILE] [--cause TEXT]          nudge the running daemon to resync (for DHCP-client hooks)
   lab up [--vlan] [--prefix P] [--isp1 static|dhcp] [--isp2 static|dhcp] [--client dhclient|dhcpcd|udhcpc|networkd]
+  lab up --kernel full                      the blog (VLAN) and PPPoE worlds in a user-mode Linux guest, with a shell
   lab down [--prefix P]
                                             the network-namespace lab
 
@@ -217,6 +218,11 @@ async function labCommand(positional: string[], options: Record<string, string |
   const { labUp, labDown } = await import('../lab/lab');
   const prefix = typeof options.prefix === 'string' ? options.prefix : undefined;
   const action = positional[0];
+  if (action === 'up' && options.kernel !== undefined) {
+    if (options.kernel !== 'full') throw new UplinkdError('usage', `--kernel takes full (got ${String(options.kernel)})`);
+    const { guestLabShell } = await import('../lab/guest-shell');
+    return guestLabShell();
+  }
   if (action === 'up') {
     const info = await labUp({
       prefix,

@@ -51,6 +51,8 @@ export function renderLabConfig(info: LabInfo, opts: LabConfigOptions = {}): str
     `lan: [${info.lan.interface}]`,
     `default: ${opts.default ?? 'balance'}`,
     'multipath_hash: l4',
+    // flow pinning needs nftables' ip family, which a lab on legacy iptables (the UML guest) lacks
+    ...(info.firewall === 'iptables' ? ['pinning: {enabled: false}'] : []),
     'paths:',
     '  leases:',
     ...info.leaseGlobs.map((g) => `    - ${JSON.stringify(g)}`),

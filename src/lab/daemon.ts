@@ -38,7 +38,8 @@ export async function startDaemon(ns: string, config: string, onLine?: (line: st
     if (onLine) parts.forEach(onLine);
   });
   child.stdout!.resume();
-  await waitForLine(d, /event=ready/, 15_000);
+  // generous: in the full-kernel guest on a busy machine node alone takes seconds to start
+  await waitForLine(d, /event=ready/, 60_000);
   return d;
 }
 

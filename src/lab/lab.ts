@@ -12,6 +12,7 @@ import { UplinkdError } from '../errors';
 import { renderLabConfig } from './config';
 import { leaseFile, leaseGlob, startDhcpClient, startDhcpServer } from './dhcp';
 import { inNs, ipIn, run, sleep, type RunResult } from './exec';
+import { installRules, labFirewall, type LabRule } from './firewall';
 import {
   checkPrefix,
   DEFAULT_PREFIX,
@@ -73,6 +74,7 @@ async function build(prefix: string, stateDir: string, roles: Role[], opts: LabO
   await sysctl(ns('inet'), { 'net.ipv4.ip_forward': 1, ...rpFilter(0) });
   await sysctl(ns('lan'), rpFilter(0));
   if (opts.vlan) await sysctl(ns('switch'), rpFilter(0));
+  const firewall = await labFirewall(ns('router'));
 
   await veth(ns('lan'), LAN.hostIf, ns('router'), LAN.routerIf);
   const uplinkIf = (p: Provider) => (opts.vlan ? p.routerVlanIf : p.routerIf);
@@ -110,7 +112,7 @@ async function build(prefix: string, stateDir: string, roles: Role[], opts: LabO
       `addr add ${b.provider}/${b.prefixlen} dev ${PROVIDER_BACKBONE_IF}`,
       `route add default via ${b.inet}`,
     ]);
-    await nft(ns(p.name), providerFilter(p));
+    await installRules(ns(p.name), firewall, [providerFilter(p)]);
   }
   // The internet host answers from its service address and reaches each customer net via its provider.
   await batch(ns('inet'), [
@@ -120,7 +122,7 @@ async function build(prefix: string, stateDir: string, roles: Role[], opts: LabO
       `route add ${p.customerNet} via ${p.backbone.provider} src ${INTERNET_HOST}`,
     ]),
   ]);
-  await nft(ns('router'), routerNat(PROVIDERS.map(uplinkIf)));
+  await installRules(ns('router'), firewall, [routerNat(PROVIDERS.map(uplinkIf))]);
 
   for (const p of PROVIDERS) await startDhcpServer(ns(p.name), p, stateDir, 3600, { gateway: opts.dhcpGateway ?? 'router' });
 
@@ -154,6 +156,7 @@ async function build(prefix: string, stateDir: string, roles: Role[], opts: LabO
   const info: LabInfo = {
     prefix,
     vlan: opts.vlan,
+    firewall,
     dhcpClient,
     stateDir,
     configPath: path.join(stateDir, 'uplinkd.yaml'),
@@ -299,28 +302,12 @@ async function batch(ns: string, commands: string[]): Promise<void> {
   await ipIn(ns, ['-batch', '-'], { input: commands.join('\n') + '\n' });
 }
 
-async function nft(ns: string, ruleset: string): Promise<void> {
-  await inNs(ns, 'nft', ['-f', '-'], { input: ruleset });
-}
-
 /** An ISP drops customer packets whose source is not the customer's network (BCP 38); it does not NAT. */
-export function providerFilter(p: Provider): string {
-  return `table ip lab_isp {
-  chain forward {
-    type filter hook forward priority filter; policy accept;
-    iifname "${PROVIDER_CUSTOMER_IF}" ip saddr != ${p.customerNet} counter drop comment "spoofed customer source"
-  }
-}
-`;
+export function providerFilter(p: Provider): LabRule {
+  return { kind: 'source-filter', iif: PROVIDER_CUSTOMER_IF, allowed: p.customerNet, comment: 'spoofed customer source' };
 }
 
 /** The admin's NAT on the router: the LAN leaves through each uplink masqueraded. */
-export function routerNat(uplinkIfs: string[]): string {
-  return `table ip lab_nat {
-  chain postrouting {
-    type nat hook postrouting priority srcnat; policy accept;
-${uplinkIfs.map((i) => `    ip saddr ${LAN.network} oifname "${i}" masquerade`).join('\n')}
-  }
-}
-`;
+export function routerNat(uplinkIfs: string[]): LabRule {
+  return { kind: 'masquerade', from: LAN.network, oifs: uplinkIfs };
 }

@@ -3,6 +3,7 @@
 // the lab's namespaces.
 import type { Cidr, Ipv4 } from '../model/types';
 import { UplinkdError } from '../errors';
+import type { LabFirewall } from './firewall';
 
 export type UplinkMode = 'static' | 'dhcp';
 export type LabDhcpClient = 'dhclient' | 'dhcpcd' | 'udhcpc' | 'networkd';
@@ -114,6 +115,8 @@ export interface LabUplink {
 export interface LabInfo {
   prefix: string;
   vlan: boolean;
+  /** The lab's own filters: nftables, or legacy iptables where the kernel lacks nftables' ip family (absent: nft). */
+  firewall?: LabFirewall;
   dhcpClient: LabDhcpClient;
   stateDir: string;
   /** Generated uplinkd config for the router (isp1 weight 1, isp2 weight 3, balance). */

@@ -23,7 +23,8 @@ export interface TcpServer {
  * address of the router). The process lives in the namespace, so labDown ends it too.
  */
 export async function startTcpEcho(ns: string, port = ECHO_PORT, host = '0.0.0.0'): Promise<TcpServer> {
-  const { child } = await startInNs(ns, process.execPath, [ECHO_SCRIPT, '--port', String(port), '--host', host], /^listening /);
+  // generous: node takes seconds to start in the full-kernel guest on a busy machine
+  const { child } = await startInNs(ns, process.execPath, [ECHO_SCRIPT, '--port', String(port), '--host', host], /^listening /, 60_000);
   return { ns, port, pid: child.pid ?? -1, stop: () => stopChild(child) };
 }
 

@@ -39,7 +39,7 @@ describe('VLAN lab (issue 2)', { skip: NEEDS_ROOT }, () => {
     await apply(lab);
     assertAllReachable(lab, await reachUplinks(lab, PORT));
     await assertDhcpUplinkRouted(lab);
-    const tally = await tcpTally(lab.ns.lan, lab.internetHost, PORT + 1, { count: 400, concurrency: 20 });
+    const tally = await tcpTally(lab.ns.lan, lab.internetHost, PORT + 1, { count: 400, concurrency: 20, timeoutMs: 6000 });
     const per = flowsPerUplink(tally, lab.uplinks);
     assert.equal(tally.failed, 0);
     assert.ok(Math.abs(per.isp1 - 100) <= binomialTolerance(400, 0.25), JSON.stringify(per));
