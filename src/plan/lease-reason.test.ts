@@ -53,6 +53,10 @@ test('the reason says what the lease lacks', () => {
   assert.equal(isp2('192.0.2.7', []).reason, 'no default route on wan0 and no lease for wan0');
   assert.equal(isp2('192.0.2.7', [lease({ address: '192.0.2.8', gateway: '192.0.2.1' })]).reason,
     'no default route on wan0; the lease for wan0 is for 192.0.2.8, not 192.0.2.7');
-  assert.equal(isp2('192.0.2.7', [lease({ gateway: '203.0.113.1' })]).reason,
-    'no default route on wan0; the dhclient lease for 192.0.2.7 on wan0 names gateway 203.0.113.1, which is not usable on 192.0.2.0/24');
+  assert.equal(isp2('192.0.2.7', [lease({ gateway: '192.0.2.7' })]).reason,
+    'no default route on wan0; the dhclient lease for 192.0.2.7 on wan0 names gateway 192.0.2.7, which is not usable on 192.0.2.0/24');
+  // A gateway outside the prefix is an on-link gateway (issue 8), not a reason to wait.
+  const onlink = isp2('192.0.2.7', [lease({ gateway: '203.0.113.1' })]);
+  assert.equal(onlink.state, 'ready');
+  assert.equal(onlink.onlink, true);
 });

@@ -21,7 +21,7 @@ addr if2 203.0.113.2/24
 test('plan warns about a foreign fwmark rule using bits inside the pinning mask, and says what to set', () => {
   const kernel = parseSnapshot(`${KERNEL}rule 900 fwmark 0x3000000/0x3000000 lookup 200 protocol 4\n`);
   const p = plan(config(), { kernel, leases: [], health: {} });
-  const w = p.warnings.filter((x) => x.includes('fwmark'));
+  const w = p.warnings.filter((x) => x.includes('mark mask'));
   assert.equal(w.length, 1, p.warnings.join('\n'));
   assert.match(w[0], /^ip rule 900: fwmark 0x3000000\/0x3000000 lookup 200 uses mark bits 0x3000000 .* mark mask 0x7f000000 in 0x03000000: set pinning.mark_mask to 0x/);
 });
@@ -31,10 +31,10 @@ test('no warning for foreign rules outside the mask (Tailscale, wg-quick), for u
 rule 32000 not fwmark 0xca6c lookup 51820 protocol 4
 rule 10050 fwmark 0x1000000/0x7f000000 lookup 1001 protocol 117
 `);
-  assert.deepEqual(plan(config(), { kernel, leases: [], health: {} }).warnings.filter((x) => x.includes('fwmark')), []);
+  assert.deepEqual(plan(config(), { kernel, leases: [], health: {} }).warnings.filter((x) => x.includes('mark mask')), []);
   const off = testConfig(config().uplinks.map((u) => ({ name: u.name, interface: u.interface, address: `${u.address!.ip}/24`, gateway: u.gateway })), { pinning: { enabled: false, markMask: 0x00ff0000 } });
   const foreign = parseSnapshot(`${KERNEL}rule 900 fwmark 0x80000/0xff0000 lookup 200 protocol 4\n`);
-  assert.deepEqual(plan(off, { kernel: foreign, leases: [], health: {} }).warnings.filter((x) => x.includes('fwmark')), []);
+  assert.deepEqual(plan(off, { kernel: foreign, leases: [], health: {} }).warnings.filter((x) => x.includes('mark mask')), []);
   // With the old default (Tailscale's region) the same Tailscale rule is reported.
-  assert.equal(plan(config(0x00ff0000), { kernel: foreign, leases: [], health: {} }).warnings.filter((x) => x.includes('fwmark')).length, 1);
+  assert.equal(plan(config(0x00ff0000), { kernel: foreign, leases: [], health: {} }).warnings.filter((x) => x.includes('mark mask')).length, 1);
 });

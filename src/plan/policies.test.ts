@@ -7,6 +7,8 @@ import { plan } from './planner';
 import { formatChange, formatRule, parseSnapshot } from './text';
 
 const config = parseConfig(ISSUE_POLICIES, 'test.yaml');
+// Tables derive from the uplinks' names (src/config/identity.ts).
+const T = Object.fromEntries(config.uplinks.map((u) => [u.name, u.table])) as Record<'isp1' | 'isp2', number>;
 
 const world = (if1 = 'up lower_up', if2 = 'up lower_up'): string => `
 link lo up lower_up
@@ -26,25 +28,25 @@ const policyRules = (text: string, health: Record<string, 'up' | 'down'> = {}): 
 
 test('all uplinks usable: each policy looks up its first uplink; the strict one also has its unreachable guard', () => {
   assert.deepEqual(policyRules(world()), [
-    'from 192.168.20.0/24 lookup 1002 priority 10210 protocol 117',
-    'from 192.168.10.20/32 ipproto udp dport 5060-5080 lookup 1001 priority 10213 protocol 117',
+    `from 192.168.20.0/24 lookup ${T.isp2} priority 10210 protocol 117`,
+    `from 192.168.10.20/32 ipproto udp dport 5060-5080 lookup ${T.isp1} priority 10213 protocol 117`,
     'from 192.168.10.20/32 ipproto udp dport 5060-5080 unreachable priority 10214 protocol 117',
-    'from all to 203.0.113.0/24 lookup 1001 priority 10216 protocol 117',
+    `from all to 203.0.113.0/24 lookup ${T.isp1} priority 10216 protocol 117`,
   ]);
 });
 
 test('isp2 without carrier: office takes isp1; isp1 unhealthy: voip is unreachable, bank takes isp2, office isp2', () => {
   assert.deepEqual(policyRules(world('up lower_up', 'up')), [
-    'from 192.168.20.0/24 lookup 1001 priority 10210 protocol 117',
-    'from 192.168.10.20/32 ipproto udp dport 5060-5080 lookup 1001 priority 10213 protocol 117',
+    `from 192.168.20.0/24 lookup ${T.isp1} priority 10210 protocol 117`,
+    `from 192.168.10.20/32 ipproto udp dport 5060-5080 lookup ${T.isp1} priority 10213 protocol 117`,
     'from 192.168.10.20/32 ipproto udp dport 5060-5080 unreachable priority 10214 protocol 117',
-    'from all to 203.0.113.0/24 lookup 1001 priority 10216 protocol 117',
+    `from all to 203.0.113.0/24 lookup ${T.isp1} priority 10216 protocol 117`,
   ]);
   const down = plan(config, { kernel: parseSnapshot(world()), leases: [], health: { isp1: 'down' } });
   assert.deepEqual(down.desired.rules.filter((r) => r.priority >= 10201 && r.priority < 10300).map(formatRule), [
-    'from 192.168.20.0/24 lookup 1002 priority 10210 protocol 117',
+    `from 192.168.20.0/24 lookup ${T.isp2} priority 10210 protocol 117`,
     'from 192.168.10.20/32 ipproto udp dport 5060-5080 unreachable priority 10214 protocol 117',
-    'from all to 203.0.113.0/24 lookup 1002 priority 10216 protocol 117',
+    `from all to 203.0.113.0/24 lookup ${T.isp2} priority 10216 protocol 117`,
   ]);
   assert.deepEqual(down.policies.map((p) => [p.name, p.action, p.uplink, p.reason]), [
     ['office', 'uplink', 'isp2', 'isp2 is usable, first in use'],
@@ -72,7 +74,7 @@ test('a change of uplink swaps exactly the lookup rules of the policies concerne
   kernel.rules = before.desired.rules;
   const after = plan(config, { kernel, leases: [], health: {} });
   assert.deepEqual(diff(after.desired, kernel, config).filter((c) => c.kind === 'rule').map(formatChange), [
-    'ip rule add from 192.168.20.0/24 lookup 1001 priority 10210 protocol 117',
-    'ip rule del from 192.168.20.0/24 lookup 1002 priority 10210 protocol 117',
+    `ip rule add from 192.168.20.0/24 lookup ${T.isp1} priority 10210 protocol 117`,
+    `ip rule del from 192.168.20.0/24 lookup ${T.isp2} priority 10210 protocol 117`,
   ]);
 });

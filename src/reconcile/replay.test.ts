@@ -196,7 +196,9 @@ for (const mode of ['balance', 'failover'] as const) {
 function checkPolicies(config: Config, p: ReturnType<typeof plan>, where: string): void {
   (config.policies ?? []).forEach((policy, i) => {
     const st = p.policies[i]!;
-    const first = policy.use.find((n) => p.uplinks.find((u) => u.name === n)?.state === 'ready');
+    // Usable: ready, or kept as the last resort when health judges every uplink down (issue 10).
+    const usable = (n: string): boolean => { const u = p.uplinks.find((x) => x.name === n); return u?.state === 'ready' || u?.lastResort === true; };
+    const first = policy.use.find(usable);
     assert.equal(st.uplink, first, `${where}: policy ${policy.name}`);
     const tables = new Set(st.rules.filter((r) => r.action === 'lookup').map((r) => r.table));
     assert.deepEqual([...tables], first ? [config.uplinks.find((u) => u.name === first)!.table] : [], `${where}: policy ${policy.name} tables`);
