@@ -77,9 +77,9 @@ test('the issue example is accepted with its values and the defaults', () => {
     {
       name: 'isp1', interface: 'if1', dhcp: false,
       address: { ip: '198.51.100.2', prefixlen: 24, network: '198.51.100.0/24' },
-      gateway: '198.51.100.1', weight: 1, tier: DEFAULTS.tier, table: 1141, markIndex: 57,
+      gateway: '198.51.100.1', weight: 1, tier: DEFAULTS.tier, table: 1141, markIndex: 26,
     },
-    { name: 'isp2', interface: 'vlan102', dhcp: true, weight: 3, tier: DEFAULTS.tier, table: 1727, markIndex: 163 },
+    { name: 'isp2', interface: 'vlan102', dhcp: true, weight: 3, tier: DEFAULTS.tier, table: 1727, markIndex: 123 },
   ]);
   assert.deepEqual(c.lan, ['if0']);
   assert.equal(c.default, 'balance');
