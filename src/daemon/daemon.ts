@@ -171,8 +171,8 @@ export class Daemon {
     // Subscribe before the first snapshot so nothing between the two is missed.
     this.unsubscribe = this.opts.port.subscribe(
       (e) => this.markDirty(`${e.kind} ${e.action === 'new' ? 'new/changed' : 'deleted'}: ${e.summary}`),
-      () => {
-        this.log.warn('overrun', { msg: 'netlink socket overrun (ENOBUFS), events were lost: full resync' });
+      (reason) => {
+        this.log.warn('overrun', { msg: reason ?? 'netlink socket overrun (ENOBUFS), events were lost: full resync' });
         this.markDirty('netlink overrun: full resync');
       },
     );

@@ -234,10 +234,13 @@ test('NetlinkKernelPort in a network namespace', async (t) => {
       assert.deepEqual(portRoutes(await p.snapshot()), ipRoutes());
     });
 
-    await t.test('refusals become UplinkdError kernel with errno; unknown dev named', async () => {
+    await t.test('refusals become UplinkdError kernel with errno and the kernel\'s extended ACK text; unknown dev named', async () => {
       await assert.rejects(apply({ op: 'add', kind: 'route', route: route({ table: 1001, dst: '10.99.0.0/24', gateway: '10.55.0.1', dev: 'va' }) }),
         (e: unknown) => e instanceof UplinkdError && e.code === 'kernel' && e.detail.errno === 'ENETUNREACH'
-          && e.message === 'add route failed: ENETUNREACH: 10.99.0.0/24 via 10.55.0.1 dev va table 1001 proto 117');
+          && e.detail.kernelMessage === 'Nexthop has invalid gateway'
+          && e.message === 'add route failed: ENETUNREACH (kernel: Nexthop has invalid gateway): 10.99.0.0/24 via 10.55.0.1 dev va table 1001 proto 117');
+      await assert.rejects(apply({ op: 'add', kind: 'route', route: route({ table: 1001, dst: '10.99.1.0/24', nhid: 4242 }) }),
+        (e: unknown) => e instanceof UplinkdError && e.detail.errno === 'EINVAL' && e.detail.kernelMessage === 'Nexthop id does not exist');
       await assert.rejects(apply({ op: 'add', kind: 'route', route: route({ table: 1001, dst: '10.99.0.0/24', dev: 'nope0' }) }),
         (e: unknown) => e instanceof UplinkdError && e.code === 'kernel' && e.message === 'no interface nope0');
       await assert.rejects(apply({ op: 'replace', kind: 'nexthop', nexthop: { id: 1002, protocol: P, group: [{ id: 999, weight: 1 }] } }),

@@ -51,8 +51,9 @@ export class NetlinkKernelPort implements KernelPort {
 
   /** Open the request socket in the current network namespace and read the interface map. */
   static async open(options: NetlinkPortOptions = {}): Promise<NetlinkKernelPort> {
-    const client = new NetlinkClient({ timeoutMs: options.timeoutMs, socket: options.socket });
-    const port = new NetlinkKernelPort(client, options, options.log ?? ((l) => process.stderr.write(`${l}\n`)));
+    const log = options.log ?? ((l: string) => { process.stderr.write(`${l}\n`); });
+    const client = new NetlinkClient({ timeoutMs: options.timeoutMs, socket: options.socket, log });
+    const port = new NetlinkKernelPort(client, options, log);
     try {
       await port.readLinks();
     } catch (e) {
@@ -107,7 +108,11 @@ export class NetlinkKernelPort implements KernelPort {
     })();
   }
 
-  subscribe(onEvent: (e: KernelEvent) => void, onOverrun: () => void): () => void {
+  /**
+   * A notification that fails to decode is logged and skipped, and asks for a resync (`onOverrun`):
+   * what it said is unknown, so only a fresh snapshot is right.
+   */
+  subscribe(onEvent: (e: KernelEvent) => void, onOverrun: (reason?: string) => void): () => void {
     const sub = subscribe(SUBSCRIBED_GROUPS, (msgs) => {
       const at = performance.now();
       for (const m of msgs) {
@@ -115,7 +120,10 @@ export class NetlinkKernelPort implements KernelPort {
         try {
           e = this.toEvent(m, at);
         } catch (err) {
-          this.log(`skipping netlink notification (type ${m.type}): ${(err as Error).message}`);
+          const why = `skipping netlink notification (type ${m.type}): ${(err as Error).message}`;
+          this.log(why);
+          onOverrun(`${why}: full resync`);
+          continue;
         }
         if (e) onEvent(e);
       }
@@ -166,8 +174,10 @@ export class NetlinkKernelPort implements KernelPort {
       const errno = e instanceof UplinkdError ? e.detail.errno : undefined;
       if (errno && TOLERATED[change.op].includes(errno)) return;
       if (errno === 'EINVAL' && nexthopGone && (await nexthopGone)) return;
-      throw new UplinkdError('kernel', `${change.op} ${change.kind} failed: ${errno ?? (e as Error).message}: ${describeChange(change)}`,
-        { errno, cause: e });
+      const kernelMessage = e instanceof UplinkdError ? e.detail.kernelMessage : undefined;
+      const why = kernelMessage ? `${errno} (kernel: ${kernelMessage})` : errno ?? (e as Error).message;
+      throw new UplinkdError('kernel', `${change.op} ${change.kind} failed: ${why}: ${describeChange(change)}`,
+        { errno, cause: e, ...(kernelMessage ? { kernelMessage } : {}) });
     }
   }
 

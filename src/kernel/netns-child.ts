@@ -13,9 +13,9 @@ export type ChildRequest =
   | { id: number; method: 'unsubscribe'; sub: number };
 
 export type ChildMessage =
-  | { id: number; result?: unknown; error?: { code: string; message: string; errno?: string } }
+  | { id: number; result?: unknown; error?: { code: string; message: string; errno?: string; kernelMessage?: string } }
   | { sub: number; event: unknown }
-  | { sub: number; overrun: true };
+  | { sub: number; overrun: true; reason?: string };
 
 async function main(): Promise<void> {
   const port = await NetlinkKernelPort.open({ log: (l) => process.stderr.write(`${l}\n`) });
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
       case 'snapshot': return port.snapshot();
       case 'apply': return port.apply(req.change);
       case 'subscribe':
-        unsubscribers.set(req.id, port.subscribe((event) => send({ sub: req.id, event }), () => send({ sub: req.id, overrun: true })));
+        unsubscribers.set(req.id, port.subscribe((event) => send({ sub: req.id, event }), (reason) => send({ sub: req.id, overrun: true, ...(reason ? { reason } : {}) })));
         return req.id;
       case 'unsubscribe':
         unsubscribers.get(req.sub)?.();
@@ -43,7 +43,7 @@ async function main(): Promise<void> {
         send({ id: req.id, result: await handle(req) });
       } catch (e) {
         const err = e instanceof UplinkdError
-          ? { code: e.code, message: e.message, errno: e.detail.errno }
+          ? { code: e.code, message: e.message, errno: e.detail.errno, kernelMessage: e.detail.kernelMessage }
           : { code: 'io', message: String((e as Error)?.message ?? e) };
         send({ id: req.id, error: err });
       }

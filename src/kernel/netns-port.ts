@@ -17,7 +17,7 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 export class NetnsKernelPort implements KernelPort {
   private nextId = 1;
   private readonly waiting = new Map<number, Waiter>();
-  private readonly subscribers = new Map<number, { onEvent(e: KernelEvent): void; onOverrun(): void }>();
+  private readonly subscribers = new Map<number, { onEvent(e: KernelEvent): void; onOverrun(reason?: string): void }>();
   private exited: Error | undefined;
 
   private constructor(private readonly child: ChildProcessWithoutNullStreams, readonly netns: string) {
@@ -54,7 +54,7 @@ export class NetnsKernelPort implements KernelPort {
   }
 
   /** Events carry `at` from this process's clock (time of receipt). Active once a later call answers. */
-  subscribe(onEvent: (e: KernelEvent) => void, onOverrun: () => void): () => void {
+  subscribe(onEvent: (e: KernelEvent) => void, onOverrun: (reason?: string) => void): () => void {
     const id = this.nextId; // call() takes this id
     this.subscribers.set(id, { onEvent, onOverrun });
     void this.call({ method: 'subscribe' }).catch(() => undefined);
@@ -84,14 +84,16 @@ export class NetnsKernelPort implements KernelPort {
     const m = JSON.parse(line) as ChildMessage;
     if ('sub' in m) {
       const s = this.subscribers.get(m.sub);
-      if (s && 'overrun' in m) s.onOverrun();
+      if (s && 'overrun' in m) s.onOverrun(m.reason);
       else if (s && 'event' in m) s.onEvent({ ...(m.event as KernelEvent), at: performance.now() });
       return;
     }
     const w = this.waiting.get(m.id);
     this.waiting.delete(m.id);
     if (!w) return;
-    if (m.error) w.reject(new UplinkdError(m.error.code as ErrorCode, m.error.message, { errno: m.error.errno }));
-    else w.resolve(m.result);
+    if (m.error) {
+      const { code, message, errno, kernelMessage } = m.error;
+      w.reject(new UplinkdError(code as ErrorCode, message, { errno, ...(kernelMessage ? { kernelMessage } : {}) }));
+    } else w.resolve(m.result);
   }
 }

@@ -21,9 +21,10 @@ export interface KernelPort {
    */
   apply(change: Change): Promise<void>;
   /**
-   * Subscribe to kernel notifications. `onOverrun` is called when the socket
-   * reported ENOBUFS (messages were lost): the caller must resync from a snapshot.
+   * Subscribe to kernel notifications. `onOverrun(reason)` is called when notifications were lost
+   * or not understood (ENOBUFS, a truncated datagram, one that failed to decode): the caller must
+   * resync from a snapshot.
    */
-  subscribe(onEvent: (e: KernelEvent) => void, onOverrun: () => void): () => void;
+  subscribe(onEvent: (e: KernelEvent) => void, onOverrun: (reason?: string) => void): () => void;
   close(): void;
 }
