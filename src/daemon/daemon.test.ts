@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { loadConfig } from '../config/load';
+import { routeInterest } from '../engine/cycle';
+import { UplinkdError } from '../errors';
 import { FakePort } from '../kernel/fake-port';
 import { createLogger, parseLine } from '../log';
 import type { Address, Link, Route, Rule } from '../model/types';
@@ -150,9 +152,9 @@ test('a burst of events is coalesced into one cycle', async () => {
   const h = await startHarness();
   await h.timers.advance(100);
   const before = h.port.snapshots;
-  // 20 foreign routes in main (not uplinkd's business): 20 events, nothing to change.
+  // 20 foreign default routes in main (a DHCP client's candidates): 20 events, one cycle.
   for (let i = 0; i < 20; i++) {
-    await h.kernel.apply({ op: 'add', kind: 'route', route: { table: 254, dst: `10.0.${i}.0/24`, type: 'unicast', protocol: 4, scope: 'link', dev: 'if0' } });
+    await h.kernel.apply({ op: 'add', kind: 'route', route: { table: 254, dst: '0.0.0.0/0', metric: 500 + i, type: 'unicast', protocol: 4, scope: 'link', dev: 'if0' } });
   }
   await h.timers.advance(100);
   assert.equal(h.port.snapshots - before, 1);
@@ -344,3 +346,93 @@ test('a restart adopts what is there: no writes when the kernel already matches'
   assert.equal(port.writes.length, 0);
   await second.stop({ cleanup: false });
 });
+
+test('churn in a foreign table (a BGP feed) starts no cycle and is never read; a default route in that table is', async () => {
+  const h = await startHarness();
+  await h.timers.advance(100);
+  const before = h.port.snapshots;
+  const bgp = (i: number): Route => ({ table: 3000, dst: `100.${i >> 8}.${i & 255}.0/24`, type: 'unicast', protocol: 186, scope: 'link', dev: 'if0' });
+  for (let i = 0; i < 200; i++) await h.kernel.apply({ op: 'add', kind: 'route', route: bgp(i) });
+  for (let i = 0; i < 100; i++) await h.kernel.apply({ op: 'del', kind: 'route', route: bgp(i) });
+  await h.timers.advance(1000);
+  assert.equal(h.port.snapshots, before, 'no cycle for routes uplinkd does not read');
+  const seen = await h.port.snapshot(routeInterestFor(h));
+  assert.ok(!seen.routes.some((r) => r.table === 3000), 'the foreign table is not part of the snapshot');
+  await h.kernel.apply({ op: 'add', kind: 'route', route: { ...bgp(0), dst: '0.0.0.0/0', metric: 7 } });
+  await h.timers.advance(100);
+  assert.equal(h.port.snapshots - before, 2, 'a default route there is a fact (a DHCP gateway): one cycle');
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('a change the kernel refuses is retried with a growing delay, long before the 30 s resync, and lands once accepted', async () => {
+  const h = await startHarness();
+  await h.timers.advance(100);
+  const target = (await h.kernel.snapshot()).rules.find((r) => r.src === '198.51.100.2/32')!;
+  const heal = h.kernel.failWhen((c) => c.kind === 'rule' && c.op === 'add' && c.rule.src === '198.51.100.2/32', 'ENOMEM');
+  await h.kernel.apply({ op: 'del', kind: 'rule', rule: target });
+  const attempts = () => h.port.writes.filter((c) => c.kind === 'rule' && c.op === 'add' && c.rule.src === '198.51.100.2/32').length;
+  const start = attempts();
+  await h.timers.advance(5_000);
+  const tries = attempts() - start;
+  assert.ok(tries >= 4 && tries <= 6, `retried with backoff (250, 500, 1000, 2000 ms...): ${tries} tries in 5 s`);
+  assert.equal(h.daemon.status().inSync, false);
+  assert.ok(h.events('apply-failed').some((f) => /ENOMEM/.test(f.error)), 'the refusal is logged with its reason');
+  assert.ok(h.lines.map(parseLine).some((f) => /retry: 1 change\(s\) failed/.test(f.cause ?? '')), 'the retry names its cause');
+  heal();
+  await h.timers.advance(10_000);
+  assert.ok(hasRule((await h.kernel.snapshot()).rules, /from 198\.51\.100\.2\/32/), 'in place once the kernel accepts it');
+  assert.equal(h.daemon.status().inSync, true);
+  const settled = attempts();
+  await h.timers.advance(20_000);
+  assert.equal(attempts(), settled, 'no more retries once in sync');
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('a burst of ENOBUFS (acks lost) leaves the daemon running with its state; the changes are retried and land', async () => {
+  const h = await startHarness();
+  await h.timers.advance(100);
+  const before = await h.kernel.snapshot();
+  let lost = 0;
+  // Every change of the next cycle comes back ENOBUFS (the transport's answer when its ack was dropped), then they work.
+  h.port.applyHook = () => {
+    if (lost < 12) {
+      lost++;
+      return Promise.reject(new UplinkdError('netlink', 'netlink request (type 32) failed: ENOBUFS', { errno: 'ENOBUFS' }));
+    }
+    return undefined;
+  };
+  for (const r of before.rules.filter((r) => r.protocol === 117)) await h.kernel.apply({ op: 'del', kind: 'rule', rule: r });
+  await h.timers.advance(20);
+  assert.ok(lost > 0, 'the cycle met ENOBUFS');
+  assert.equal(h.daemon.status().inSync, false);
+  await h.timers.advance(5_000);
+  assert.deepEqual(ruleText((await h.kernel.snapshot()).rules), ruleText(before.rules), 'every rule restored by the retries');
+  assert.equal(h.daemon.status().inSync, true);
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('a reload whose file vanished or is unreadable keeps the running state; fixing the file reloads', async () => {
+  const h = await startHarness();
+  await h.timers.advance(100);
+  const before = await h.kernel.snapshot();
+  unlinkSync(h.file);
+  const gone = await untilDone(h.daemon.reload(), h.timers);
+  assert.equal(gone.ok, false);
+  assert.ok(!gone.ok && gone.error.includes(h.file), gone.ok ? '' : gone.error);
+  mkdirSync(h.file); // a directory where the file was: EISDIR, unreadable as a file for root too
+  const unreadable = await untilDone(h.daemon.reload(), h.timers);
+  assert.equal(unreadable.ok, false);
+  assert.equal(h.events('reload-rejected').length, 2);
+  assert.deepEqual(await h.kernel.snapshot(), before, 'nothing changed');
+  await h.timers.advance(35_000); // a periodic resync with the kept config still converges
+  assert.deepEqual(await h.kernel.snapshot(), before);
+  rmdirSync(h.file);
+  writeFileSync(h.file, configText({ weight1: 4 }));
+  assert.deepEqual(await untilDone(h.daemon.reload(), h.timers), { ok: true });
+  assert.deepEqual((await h.kernel.snapshot()).nexthops.find((n) => n.id === 1000)?.group, [{ id: 1001, weight: 4 }]);
+  await h.daemon.stop({ cleanup: false });
+});
+
+function routeInterestFor(h: Harness) {
+  return routeInterest(h.daemon.currentConfig()!);
+}

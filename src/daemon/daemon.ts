@@ -5,14 +5,14 @@
 //
 // Our own changes come back as kernel events too. They are not filtered: they cost one
 // more snapshot, whose diff is empty, and an empty diff writes nothing, so the loop stops.
-import { observe, teardownChanges } from '../engine/cycle';
+import { observe, routeInterest, teardownChanges } from '../engine/cycle';
 import { segmentRegExp } from '../facts/glob';
 import type { HealthStats } from '../health/state';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Config } from '../config/types';
 import { UplinkdError } from '../errors';
-import type { KernelPort } from '../kernel/port';
+import { routeOfInterest, type KernelPort } from '../kernel/port';
 import type { LogFields, Logger } from '../log';
 import type { HealthVerdict, Lease } from '../model/facts';
 import type { Change, KernelState } from '../model/types';
@@ -114,7 +114,16 @@ export type ReloadResult = { ok: true } | { ok: false; error: string };
 
 const MAX_EVENTS = 50;
 const MAX_CAUSES = 8;
-const ERROR_RETRY_MS = 1_000;
+/** A change the kernel refused (or whose answer was lost) is retried after this, doubling per failed cycle up to RETRY_MAX_MS, ms. */
+export const RETRY_MIN_MS = 250;
+export const RETRY_MAX_MS = 15_000;
+/**
+ * Under a storm of events a cycle waits after the previous one ended for STORM_GAP_FACTOR times that
+ * cycle's duration (at most STORM_GAP_MAX_MS): the daemon then spends at most 1/(1+factor) of a core
+ * on cycles, however fast events come; a quiet daemon reacts at once.
+ */
+const STORM_GAP_FACTOR = 4;
+const STORM_GAP_MAX_MS = 1_000;
 
 export class Daemon {
   private config: Config | undefined;
@@ -132,6 +141,11 @@ export class Daemon {
   private idleWaiters: (() => void)[] = [];
   private stopped = true;
   private unsubscribe: (() => void) | undefined;
+  /** The current retry delay after failed changes (0: the last cycle had none), ms. */
+  private retryDelay = 0;
+  /** this.now() when the last cycle ended, and how long it ran, ms. */
+  private lastCycleEnd = 0;
+  private lastCycleMs = 0;
   private watchers = new Map<string, fs.FSWatcher>();
   private readonly onHealth = (c: HealthChangeLike) => {
     this.log.info('health', { uplink: c.uplink, from: c.from, to: c.to, why: c.reason });
@@ -170,7 +184,11 @@ export class Daemon {
     await this.syncSystem(config);
     // Subscribe before the first snapshot so nothing between the two is missed.
     this.unsubscribe = this.opts.port.subscribe(
-      (e) => this.markDirty(`${e.kind} ${e.action === 'new' ? 'new/changed' : 'deleted'}: ${e.summary}`),
+      (e) => {
+        // Routes in other programs' tables (a BGP feed) are none of our business: no cycle for them.
+        if (e.route && this.config && !routeOfInterest(e.route, routeInterest(this.config, this.retired))) return;
+        this.markDirty(`${e.kind} ${e.action === 'new' ? 'new/changed' : 'deleted'}: ${e.summary}`);
+      },
       (reason) => {
         this.log.warn('overrun', { msg: reason ?? 'netlink socket overrun (ENOBUFS), events were lost: full resync' });
         this.markDirty('netlink overrun: full resync');
@@ -321,16 +339,25 @@ export class Daemon {
 
   private armDebounce(): void {
     if (this.debounce !== undefined || this.stopped) return;
+    const gap = Math.min(STORM_GAP_MAX_MS, STORM_GAP_FACTOR * this.lastCycleMs);
+    const wait = Math.max(this.config?.daemon.debounceMs ?? 0, this.lastCycleEnd + gap - this.now());
     this.debounce = this.timers.setTimeout(() => {
       this.debounce = undefined;
       this.kick();
-    }, this.config?.daemon.debounceMs ?? 0);
+    }, wait);
+  }
+
+  /** After failed changes or a failed cycle: try again with a growing delay, not only at the next resync. */
+  private scheduleRetry(what: string): void {
+    this.retryDelay = this.retryDelay === 0 ? RETRY_MIN_MS : Math.min(RETRY_MAX_MS, this.retryDelay * 2);
+    this.wakeAt(this.now() + this.retryDelay, `retry: ${what}`);
   }
 
   private kick(): void {
     if (this.running !== undefined || this.stopped || this.causes.length === 0) return;
     const causes = this.causes;
     this.causes = [];
+    const started = this.now();
     this.running = this.cycle(causes)
       .catch((err) => {
         const message = err instanceof Error ? err.message : String(err);
@@ -338,9 +365,11 @@ export class Daemon {
         this.record('cycle-failed', message, joinCauses(causes));
         this.last = { at: new Date(this.now()).toISOString(), causes, applied: 0, failed: 0, deferred: 0, error: message };
         this.inSync = false;
-        this.wakeAt(this.now() + ERROR_RETRY_MS, 'retry after failed cycle');
+        this.scheduleRetry('the last cycle failed');
       })
       .finally(() => {
+        this.lastCycleEnd = this.now();
+        this.lastCycleMs = this.lastCycleEnd - started;
         this.running = undefined;
         if (this.causes.length > 0) this.armDebounce();
         this.resolveIdle();
@@ -353,7 +382,7 @@ export class Daemon {
     const cause = joinCauses(causes);
     const health = this.opts.health?.verdicts() ?? {};
     const { kernel, leases } = await observe(this.opts.port, config, health,
-      (file, message) => this.log.warn('lease', { file, msg: message }), this.opts.readLeases);
+      (file, message) => this.log.warn('lease', { file, msg: message }), this.opts.readLeases, this.retired);
     const plan = makePlan(config, { kernel, leases, health });
     const changes = diff(plan.desired, kernel, config);
     this.cycles++;
@@ -417,6 +446,8 @@ export class Daemon {
     // Held-back objects stay in: when their backoff ends, re-adding them is drift again.
     this.present = new Set([...desiredKeys].filter((k) => !failedKeys.has(k)));
     if (result.failed.length === 0) this.retired = undefined;
+    if (result.failed.length > 0) this.scheduleRetry(`${result.failed.length} change(s) failed`);
+    else this.retryDelay = 0;
     this.inSync = result.failed.length === 0 && held.size === 0;
     this.last = {
       at: new Date(this.now()).toISOString(),

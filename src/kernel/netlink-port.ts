@@ -2,14 +2,14 @@
 // and a subscriber socket for notifications. Names <-> ifindex are mapped here; the codec is pure.
 import { performance } from 'node:perf_hooks';
 import { UplinkdError } from '../errors';
-import type { Change, KernelState, Link } from '../model/types';
-import type { KernelEvent, KernelEventKind, KernelPort } from './port';
+import type { Change, KernelState, Link, Route } from '../model/types';
+import { routeOfInterest, type KernelEvent, type KernelEventKind, type KernelPort, type RouteInterest } from './port';
 import * as C from '../netlink/constants';
 import { describeAddress, describeLink, describeNexthop, describeRoute, describeRule } from '../netlink/describe';
 import { decodeAddress, decodeLink, encodeAddressDumpRequest, encodeLinkDumpRequest } from '../netlink/link';
 import { ifNamesFrom, type IfNames } from '../netlink/names';
 import { decodeNexthop, encodeNexthop, encodeNexthopDelete, encodeNexthopDumpRequest } from '../netlink/nexthop';
-import { decodeRoute, encodeRoute, encodeRouteDumpRequest } from '../netlink/route';
+import { decodeRoute, encodeRoute, encodeRouteDumpRequest, peekRoute } from '../netlink/route';
 import { decodeRule, encodeRule, encodeRuleDumpRequest } from '../netlink/rule';
 import { NetlinkClient, subscribe, type SocketFactory, type Subscription } from '../netlink/socket';
 import type { NlMessage } from '../netlink/wire';
@@ -42,6 +42,15 @@ export class NetlinkKernelPort implements KernelPort {
   private readonly subscriptions = new Set<Subscription>();
   /** Set while a change waits for the links to be re-read: later changes queue behind it. */
   private held: Promise<void> | undefined;
+  /** The interest of the last scoped snapshot: route notifications outside it are not events. */
+  private interest: RouteInterest | undefined;
+  /**
+   * Tables outside interest.tables known to hold routes of interest (a DHCP client's default route
+   * in a table of its own): dumped table by table. Found by one dump of every table (at the first
+   * scoped snapshot, after lost notifications, when the interest changes) and by notifications.
+   */
+  private readonly extraTables = new Set<number>();
+  private rediscover = true;
 
   private constructor(
     private readonly client: NetlinkClient,
@@ -63,13 +72,12 @@ export class NetlinkKernelPort implements KernelPort {
     return port;
   }
 
-  async snapshot(): Promise<KernelState> {
+  async snapshot(interest?: RouteInterest): Promise<KernelState> {
     const links = await this.readLinks();
     const names = this.names;
     const addresses = this.decodeAll(await this.client.dump(C.RTM_GETADDR, encodeAddressDumpRequest()), C.RTM_NEWADDR,
       (p) => decodeAddress(p, names));
-    const routes = this.decodeAll(await this.client.dump(C.RTM_GETROUTE, encodeRouteDumpRequest()), C.RTM_NEWROUTE,
-      (p) => decodeRoute(p, names));
+    const routes = await this.readRoutes(interest);
     const rules = this.decodeAll(await this.client.dump(C.RTM_GETRULE, encodeRuleDumpRequest()), C.RTM_NEWRULE, decodeRule);
     const nexthops = this.decodeAll(await this.client.dump(C.RTM_GETNEXTHOP, encodeNexthopDumpRequest()), C.RTM_NEWNEXTHOP,
       (p) => decodeNexthop(p, names));
@@ -122,12 +130,16 @@ export class NetlinkKernelPort implements KernelPort {
         } catch (err) {
           const why = `skipping netlink notification (type ${m.type}): ${(err as Error).message}`;
           this.log(why);
+          this.rediscover = true;
           onOverrun(`${why}: full resync`);
           continue;
         }
         if (e) onEvent(e);
       }
-    }, onOverrun, (err) => this.log(err.message), { socket: this.options.socket });
+    }, (reason) => {
+      this.rediscover = true; // a lost route notification may have been the only news of a table
+      onOverrun(reason);
+    }, (err) => this.log(err.message), { socket: this.options.socket });
     this.subscriptions.add(sub);
     return () => {
       this.subscriptions.delete(sub);
@@ -191,6 +203,50 @@ export class NetlinkKernelPort implements KernelPort {
     }
   }
 
+  /**
+   * All routes, or those of `interest`. With strict checking the kernel dumps table by table
+   * (interest.tables and the extra tables), so a foreign million-route table is never read; only
+   * discovery reads every table, keeping just the routes of interest as the datagrams arrive.
+   */
+  private async readRoutes(interest: RouteInterest | undefined): Promise<Route[]> {
+    const decode = (p: Buffer) => decodeRoute(p, this.names);
+    if (!interest) {
+      this.interest = undefined;
+      return this.decodeAll(await this.client.dump(C.RTM_GETROUTE, encodeRouteDumpRequest()), C.RTM_NEWROUTE, decode);
+    }
+    if (JSON.stringify(interest) !== JSON.stringify(this.interest)) this.rediscover = true;
+    this.interest = interest;
+    const wanted = (m: NlMessage): boolean => {
+      const head = peekRoute(m.payload);
+      return head === undefined ? m.type === C.RTM_NEWROUTE : routeOfInterest(head, interest);
+    };
+    if (this.rediscover || !this.client.strictCheck) {
+      this.rediscover = false;
+      const routes = this.decodeAll(await this.client.dump(C.RTM_GETROUTE, encodeRouteDumpRequest(), wanted), C.RTM_NEWROUTE, decode)
+        .filter((r) => routeOfInterest(r, interest));
+      this.extraTables.clear();
+      for (const r of routes) if (!interest.tables.includes(r.table)) this.extraTables.add(r.table);
+      return routes;
+    }
+    const routes: Route[] = [];
+    for (const table of [...new Set([...interest.tables, ...this.extraTables])]) {
+      let msgs: NlMessage[];
+      try {
+        msgs = await this.client.dump(C.RTM_GETROUTE, encodeRouteDumpRequest(table), wanted);
+      } catch (e) {
+        if (e instanceof UplinkdError && e.detail.errno === 'ENOENT') { // no such table (yet, or any more)
+          this.extraTables.delete(table);
+          continue;
+        }
+        throw e;
+      }
+      const found = this.decodeAll(msgs, C.RTM_NEWROUTE, decode).filter((r) => r.table === table && routeOfInterest(r, interest));
+      if (found.length === 0) this.extraTables.delete(table);
+      routes.push(...found);
+    }
+    return routes;
+  }
+
   private async readLinks(): Promise<Link[]> {
     const links = this.decodeAll(await this.client.dump(C.RTM_GETLINK, encodeLinkDumpRequest()), C.RTM_NEWLINK, decodeLink);
     this.links = new Map(links.map((l) => [l.index, l.name]));
@@ -248,8 +304,13 @@ export class NetlinkKernelPort implements KernelPort {
       }
       case C.RTM_NEWROUTE:
       case C.RTM_DELROUTE: {
+        // A foreign table's churn (a BGP feed) is not decoded: only routes of interest are events.
+        const head = peekRoute(m.payload);
+        const interest = this.interest;
+        if (head && interest && !routeOfInterest(head, interest)) return undefined;
         const r = decodeRoute(m.payload, this.names);
-        return r && ev('route', m.type === C.RTM_DELROUTE ? 'del' : 'new', `route ${describeRoute(r)}`);
+        if (r && interest && m.type === C.RTM_NEWROUTE && !interest.tables.includes(r.table)) this.extraTables.add(r.table);
+        return r && { ...ev('route', m.type === C.RTM_DELROUTE ? 'del' : 'new', `route ${describeRoute(r)}`), route: r };
       }
       case C.RTM_NEWRULE:
       case C.RTM_DELRULE: {

@@ -87,6 +87,8 @@ export const RT_SCOPE_HOST = 254;
 export const RT_SCOPE_NOWHERE = 255;
 
 export const RT_TABLE_UNSPEC = 0;
+/** rtm_table of a route whose table does not fit in a u8 (RTA_TABLE has it). */
+export const RT_TABLE_COMPAT = 252;
 export const RT_TABLE_MAIN = 254;
 
 // struct rtnexthop

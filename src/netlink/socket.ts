@@ -77,6 +77,8 @@ interface Op {
   flags: number;
   payload: Buffer;
   dump: boolean;
+  /** For a dump: which replies to keep (a large dump is filtered as it arrives). */
+  keep?: (m: NlMessage) => boolean;
   resolve(r: Outcome): void;
   reject(e: Error): void;
 }
@@ -163,9 +165,9 @@ export class NetlinkClient {
    * so it may miss or repeat some) or a part of it was lost (truncated datagram). After DUMP_TRIES
    * such tries it rejects with UplinkdError('netlink', ..., { errno: 'EINTR' }): never an inconsistent answer.
    */
-  async dump(type: number, payload: Buffer): Promise<NlMessage[]> {
+  async dump(type: number, payload: Buffer, keep?: (m: NlMessage) => boolean): Promise<NlMessage[]> {
     for (let attempt = 1; ; attempt++) {
-      const r = await this.enqueue(type, NLM_F_REQUEST | NLM_F_DUMP, payload, true);
+      const r = await this.enqueue(type, NLM_F_REQUEST | NLM_F_DUMP, payload, true, keep);
       if (!r.interrupted) return r.replies;
       if (attempt >= DUMP_TRIES) {
         throw new UplinkdError('netlink', `netlink dump (type ${type}) interrupted ${attempt} times in a row: objects keep changing`,
@@ -187,10 +189,10 @@ export class NetlinkClient {
    * Queues the message, which leaves in call order: at once on an idle socket (no delay for a lone
    * request or dump), else once this turn of the event loop is over, with whatever else was asked meanwhile.
    */
-  private enqueue(type: number, flags: number, payload: Buffer, dump: boolean): Promise<Outcome> {
+  private enqueue(type: number, flags: number, payload: Buffer, dump: boolean, keep?: (m: NlMessage) => boolean): Promise<Outcome> {
     if (this.closed) return Promise.reject(closedError());
     return new Promise((resolve, reject) => {
-      this.waiting.push({ type, flags, payload, dump, resolve, reject });
+      this.waiting.push({ type, flags, payload, dump, keep, resolve, reject });
       if (this.pending.size === 0 && this.waiting.length === 1) this.flush();
       else this.schedule();
     });
@@ -362,7 +364,7 @@ export class NetlinkClient {
       this.settle(m.seq, () => (err.errno ? p.op.reject(refused(p.op.type, err)) : p.op.resolve(outcomeOf(p))));
     } else if (m.type === NLMSG_OVERRUN) {
       this.settle(m.seq, () => p.op.reject(requestFailed(p.op.type, 'NLMSG_OVERRUN')));
-    } else {
+    } else if (!p.op.keep || p.op.keep(m)) {
       p.replies.push(m);
     }
   }
