@@ -5,9 +5,10 @@ import { createInterface } from 'node:readline';
 import { UplinkdError } from '../errors';
 import type { Change } from '../model/types';
 import { NetlinkKernelPort } from './netlink-port';
+import type { RouteInterest } from './port';
 
 export type ChildRequest =
-  | { id: number; method: 'snapshot' }
+  | { id: number; method: 'snapshot'; interest?: RouteInterest }
   | { id: number; method: 'apply'; change: Change }
   | { id: number; method: 'subscribe' }
   | { id: number; method: 'unsubscribe'; sub: number };
@@ -24,7 +25,7 @@ async function main(): Promise<void> {
   let queue = Promise.resolve();
   const handle = async (req: ChildRequest): Promise<unknown> => {
     switch (req.method) {
-      case 'snapshot': return port.snapshot();
+      case 'snapshot': return port.snapshot(req.interest);
       case 'apply': return port.apply(req.change);
       case 'subscribe':
         unsubscribers.set(req.id, port.subscribe((event) => send({ sub: req.id, event }), (reason) => send({ sub: req.id, overrun: true, ...(reason ? { reason } : {}) })));

@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { UplinkdError, type ErrorCode } from '../errors';
 import type { Change, KernelState } from '../model/types';
 import type { ChildMessage, ChildRequest } from './netns-child';
-import type { KernelEvent, KernelPort } from './port';
+import type { KernelEvent, KernelPort, RouteInterest } from './port';
 
 type Waiter = { resolve(v: unknown): void; reject(e: Error): void };
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -45,8 +45,8 @@ export class NetnsKernelPort implements KernelPort {
     return port;
   }
 
-  snapshot(): Promise<KernelState> {
-    return this.call({ method: 'snapshot' }) as Promise<KernelState>;
+  snapshot(interest?: RouteInterest): Promise<KernelState> {
+    return this.call({ method: 'snapshot', ...(interest ? { interest } : {}) }) as Promise<KernelState>;
   }
 
   async apply(change: Change): Promise<void> {
