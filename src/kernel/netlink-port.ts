@@ -21,7 +21,15 @@ export interface NetlinkPortOptions {
   log?: (line: string) => void;
   /** Socket factory, for tests. */
   socket?: SocketFactory;
+  /**
+   * Scoped snapshots dump every table at once (filtering as the datagrams arrive) while the kernel
+   * holds fewer routes than this (default FULL_DUMP_MAX_ROUTES): one dump is cheaper than one per
+   * table. Past it, table by table, so a full BGP table is not read on every cycle.
+   */
+  fullDumpMaxRoutes?: number;
 }
+
+export const FULL_DUMP_MAX_ROUTES = 20_000;
 
 const SUBSCRIBED_GROUPS = [C.RTNLGRP_LINK, C.RTNLGRP_IPV4_IFADDR, C.RTNLGRP_IPV4_ROUTE, C.RTNLGRP_IPV4_RULE, C.RTNLGRP_NEXTHOP];
 
@@ -51,6 +59,8 @@ export class NetlinkKernelPort implements KernelPort {
    */
   private readonly extraTables = new Set<number>();
   private rediscover = true;
+  /** The last full dump saw fewer routes than options.fullDumpMaxRoutes. */
+  private smallKernel = false;
 
   private constructor(
     private readonly client: NetlinkClient,
@@ -220,10 +230,16 @@ export class NetlinkKernelPort implements KernelPort {
       const head = peekRoute(m.payload);
       return head === undefined ? m.type === C.RTM_NEWROUTE : routeOfInterest(head, interest);
     };
-    if (this.rediscover || !this.client.strictCheck) {
+    if (this.rediscover || this.smallKernel || !this.client.strictCheck) {
       this.rediscover = false;
-      const routes = this.decodeAll(await this.client.dump(C.RTM_GETROUTE, encodeRouteDumpRequest(), wanted), C.RTM_NEWROUTE, decode)
+      let seen = 0;
+      const counted = (m: NlMessage): boolean => {
+        seen++;
+        return wanted(m);
+      };
+      const routes = this.decodeAll(await this.client.dump(C.RTM_GETROUTE, encodeRouteDumpRequest(), counted), C.RTM_NEWROUTE, decode)
         .filter((r) => routeOfInterest(r, interest));
+      this.smallKernel = seen < (this.options.fullDumpMaxRoutes ?? FULL_DUMP_MAX_ROUTES);
       this.extraTables.clear();
       for (const r of routes) if (!interest.tables.includes(r.table)) this.extraTables.add(r.table);
       return routes;

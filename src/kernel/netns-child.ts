@@ -4,7 +4,7 @@
 import { createInterface } from 'node:readline';
 import { UplinkdError } from '../errors';
 import type { Change } from '../model/types';
-import { NetlinkKernelPort } from './netlink-port';
+import { NetlinkKernelPort, type NetlinkPortOptions } from './netlink-port';
 import type { RouteInterest } from './port';
 
 export type ChildRequest =
@@ -19,7 +19,8 @@ export type ChildMessage =
   | { sub: number; overrun: true; reason?: string };
 
 async function main(): Promise<void> {
-  const port = await NetlinkKernelPort.open({ log: (l) => process.stderr.write(`${l}\n`) });
+  const options = JSON.parse(process.argv[2] ?? '{}') as NetlinkPortOptions;
+  const port = await NetlinkKernelPort.open({ ...options, log: (l) => process.stderr.write(`${l}\n`) });
   const send = (m: ChildMessage) => process.stdout.write(`${JSON.stringify(m)}\n`);
   const unsubscribers = new Map<number, () => void>();
   let queue = Promise.resolve();

@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { UplinkdError, type ErrorCode } from '../errors';
 import type { Change, KernelState } from '../model/types';
 import type { ChildMessage, ChildRequest } from './netns-child';
+import type { NetlinkPortOptions } from './netlink-port';
 import type { KernelEvent, KernelPort, RouteInterest } from './port';
 
 type Waiter = { resolve(v: unknown): void; reject(e: Error): void };
@@ -31,9 +32,9 @@ export class NetnsKernelPort implements KernelPort {
     });
   }
 
-  /** Start the child in `netns` and wait until its port has read the interface map. */
-  static async open(netns: string): Promise<NetnsKernelPort> {
-    const child = spawn('ip', ['netns', 'exec', netns, process.execPath, join(__dirname, 'netns-child.js')],
+  /** Start the child in `netns` and wait until its port has read the interface map. `options` go to its NetlinkKernelPort. */
+  static async open(netns: string, options: Pick<NetlinkPortOptions, 'fullDumpMaxRoutes' | 'timeoutMs'> = {}): Promise<NetnsKernelPort> {
+    const child = spawn('ip', ['netns', 'exec', netns, process.execPath, join(__dirname, 'netns-child.js'), JSON.stringify(options)],
       { stdio: ['pipe', 'pipe', 'pipe'] });
     const port = new NetnsKernelPort(child, netns);
     try {
