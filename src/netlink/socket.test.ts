@@ -76,12 +76,14 @@ test('dump: repeated when the kernel flags it interrupted', async () => {
 test('a timeout rejects only its own request; a late answer is ignored', async () => {
   const held: NlMessage[] = [];
   const fake = new FakeSocket((req) => { held.push(req); });
-  const c = new NetlinkClient({ socket: () => fake, timeoutMs: 30 });
+  // Generous times: b keeps half its timeout when a expires, even on a loaded machine.
+  const c = new NetlinkClient({ socket: () => fake, timeoutMs: 400 });
   const a = c.request(24, 0, Buffer.alloc(12));
-  await new Promise((r) => setTimeout(r, 15));
+  await new Promise((r) => setTimeout(r, 200));
   const b = c.request(24, 0, Buffer.alloc(12));
   const bOutcome = assert.rejects(b, (e: unknown) => e instanceof UplinkdError && e.detail.errno === 'EEXIST');
   await assert.rejects(a, (e: unknown) => e instanceof UplinkdError && e.detail.errno === 'ETIMEDOUT');
+  while (held.length < 2) await new Promise((r) => setImmediate(r));
   fake.reply(encodeAck(held[0]!.seq, 1234, 0, held[0]!)); // a's late ack: must not settle b
   fake.reply(encodeAck(held[1]!.seq, 1234, 17, held[1]!));
   await bOutcome;
