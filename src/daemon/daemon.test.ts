@@ -436,3 +436,29 @@ test('a reload whose file vanished or is unreadable keeps the running state; fix
 function routeInterestFor(h: Harness) {
   return routeInterest(h.daemon.currentConfig()!);
 }
+
+test('under an event storm cycles are spaced so they take at most about a quarter of the time; a lone event is handled at once', async () => {
+  const h = await startHarness();
+  await h.timers.advance(100);
+  const snapshot = h.port.snapshot.bind(h.port);
+  h.port.snapshot = async (interest) => {
+    h.timers.now += 40; // each cycle's snapshot takes 40 ms of (virtual) time
+    return snapshot(interest);
+  };
+  const before = h.port.snapshots;
+  // A relevant event every 10 ms for 3 s: a default route in main changing metric.
+  for (let i = 0; i < 300; i++) {
+    await h.kernel.apply({ op: i % 2 ? 'del' : 'add', kind: 'route', route: { table: 254, dst: '0.0.0.0/0', metric: 900, type: 'unicast', protocol: 4, scope: 'link', dev: 'if0' } });
+    await h.timers.advance(10);
+  }
+  const stormCycles = h.port.snapshots - before;
+  // Back to back that would be about 3000 / (40 + 5) = 66 cycles (90 % busy); limited, cycles take about 25-30 % of the time.
+  const duty = (stormCycles * 40) / 3000;
+  assert.ok(stormCycles >= 10 && duty <= 0.35, `${stormCycles} cycles in a 3 s storm: ${Math.round(duty * 100)} % busy`);
+  await h.timers.advance(2_000);
+  const quiet = h.port.snapshots;
+  await h.kernel.apply({ op: 'add', kind: 'route', route: { table: 254, dst: '0.0.0.0/0', metric: 901, type: 'unicast', protocol: 4, scope: 'link', dev: 'if0' } });
+  await h.timers.advance(6); // the 5 ms debounce
+  assert.equal(h.port.snapshots, quiet + 1, 'after the storm a lone event gets its cycle right after the debounce');
+  await h.daemon.stop({ cleanup: false });
+});

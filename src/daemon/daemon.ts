@@ -118,10 +118,13 @@ const MAX_CAUSES = 8;
 export const RETRY_MIN_MS = 250;
 export const RETRY_MAX_MS = 15_000;
 /**
- * Under a storm of events a cycle waits after the previous one ended for STORM_GAP_FACTOR times that
- * cycle's duration (at most STORM_GAP_MAX_MS): the daemon then spends at most 1/(1+factor) of a core
- * on cycles, however fast events come; a quiet daemon reacts at once.
+ * A storm: cycles took more than STORM_DUTY of the last STORM_WINDOW_MS. Then a cycle waits after the
+ * previous one ended for STORM_GAP_FACTOR times that cycle's duration (at most STORM_GAP_MAX_MS), so
+ * the daemon spends at most about a quarter of a core on cycles however fast events come; outside a
+ * storm (a DHCP renumbering's few events) it reacts at once.
  */
+const STORM_WINDOW_MS = 1_000;
+const STORM_DUTY = 0.25;
 const STORM_GAP_FACTOR = 4;
 const STORM_GAP_MAX_MS = 1_000;
 
@@ -146,6 +149,8 @@ export class Daemon {
   /** this.now() when the last cycle ended, and how long it ran, ms. */
   private lastCycleEnd = 0;
   private lastCycleMs = 0;
+  /** Cycles that ended within the last STORM_WINDOW_MS: when, and how long they ran (ms). */
+  private recentCycles: { end: number; ms: number }[] = [];
   private watchers = new Map<string, fs.FSWatcher>();
   private readonly onHealth = (c: HealthChangeLike) => {
     this.log.info('health', { uplink: c.uplink, from: c.from, to: c.to, why: c.reason });
@@ -339,8 +344,11 @@ export class Daemon {
 
   private armDebounce(): void {
     if (this.debounce !== undefined || this.stopped) return;
-    const gap = Math.min(STORM_GAP_MAX_MS, STORM_GAP_FACTOR * this.lastCycleMs);
-    const wait = Math.max(this.config?.daemon.debounceMs ?? 0, this.lastCycleEnd + gap - this.now());
+    const now = this.now();
+    this.recentCycles = this.recentCycles.filter((c) => c.end > now - STORM_WINDOW_MS);
+    const busyMs = this.recentCycles.reduce((sum, c) => sum + c.ms, 0);
+    const gap = busyMs > STORM_DUTY * STORM_WINDOW_MS ? Math.min(STORM_GAP_MAX_MS, STORM_GAP_FACTOR * this.lastCycleMs) : 0;
+    const wait = Math.max(this.config?.daemon.debounceMs ?? 0, this.lastCycleEnd + gap - now);
     this.debounce = this.timers.setTimeout(() => {
       this.debounce = undefined;
       this.kick();
@@ -370,6 +378,7 @@ export class Daemon {
       .finally(() => {
         this.lastCycleEnd = this.now();
         this.lastCycleMs = this.lastCycleEnd - started;
+        this.recentCycles.push({ end: this.lastCycleEnd, ms: this.lastCycleMs });
         this.running = undefined;
         if (this.causes.length > 0) this.armDebounce();
         this.resolveIdle();
