@@ -30,6 +30,13 @@ export interface NetlinkPortOptions {
 }
 
 export const FULL_DUMP_MAX_ROUTES = 20_000;
+/**
+ * After lost notifications, every table is walked again at most this often (ms): on a router whose
+ * foreign table churns, the walk (seconds for a million routes) would itself overflow the
+ * notification queue and repeat forever. Known tables are re-read at once; only a default route
+ * that appeared in a new table while notifications were lost waits for the next walk.
+ */
+export const REDISCOVER_MIN_INTERVAL_MS = 60_000;
 
 const SUBSCRIBED_GROUPS = [C.RTNLGRP_LINK, C.RTNLGRP_IPV4_IFADDR, C.RTNLGRP_IPV4_ROUTE, C.RTNLGRP_IPV4_RULE, C.RTNLGRP_NEXTHOP];
 
@@ -59,6 +66,10 @@ export class NetlinkKernelPort implements KernelPort {
    */
   private readonly extraTables = new Set<number>();
   private rediscover = true;
+  /** The interest changed or nothing was walked yet: walk now, whatever REDISCOVER_MIN_INTERVAL_MS says. */
+  private mustDiscover = true;
+  /** performance.now() of the last walk of every table. */
+  private discoveredAt = -Infinity;
   /** The last full dump saw fewer routes than options.fullDumpMaxRoutes. */
   private smallKernel = false;
 
@@ -224,14 +235,17 @@ export class NetlinkKernelPort implements KernelPort {
       this.interest = undefined;
       return this.decodeAll(await this.client.dump(C.RTM_GETROUTE, encodeRouteDumpRequest()), C.RTM_NEWROUTE, decode);
     }
-    if (JSON.stringify(interest) !== JSON.stringify(this.interest)) this.rediscover = true;
+    if (JSON.stringify(interest) !== JSON.stringify(this.interest)) this.mustDiscover = true;
     this.interest = interest;
+    const walk = this.mustDiscover || (this.rediscover && performance.now() - this.discoveredAt >= REDISCOVER_MIN_INTERVAL_MS);
     const wanted = (m: NlMessage): boolean => {
       const head = peekRoute(m.payload);
       return head === undefined ? m.type === C.RTM_NEWROUTE : routeOfInterest(head, interest);
     };
-    if (this.rediscover || this.smallKernel || !this.client.strictCheck) {
+    if (walk || this.smallKernel || !this.client.strictCheck) {
       this.rediscover = false;
+      this.mustDiscover = false;
+      this.discoveredAt = performance.now();
       let seen = 0;
       const counted = (m: NlMessage): boolean => {
         seen++;
