@@ -8,6 +8,7 @@ import { healthDetectBenchmark } from './health-detect';
 import { healthLossBenchmark } from './health-loss';
 import { healthCostBenchmark } from './health-cost';
 import { idleBenchmark } from './idle';
+import { busyRouterBenchmark } from './busy-router';
 
 export interface BenchOptions {
   /** Fewer iterations and shorter windows: a smoke run, numbers marked as such. */
@@ -27,6 +28,7 @@ export const BENCHMARKS: readonly Benchmark[] = [
   applyBenchmark,
   noopBenchmark,
   idleBenchmark,
+  busyRouterBenchmark,
   healthDetectBenchmark,
   healthLossBenchmark,
   healthCostBenchmark,

@@ -20,7 +20,7 @@ export class UplinkdError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly detail: { location?: ConfigLocation; errno?: string; cause?: unknown } = {},
+    readonly detail: { location?: ConfigLocation; errno?: string; cause?: unknown; kernelMessage?: string } = {},
   ) {
     super(message);
     this.name = 'UplinkdError';

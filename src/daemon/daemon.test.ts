@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { loadConfig } from '../config/load';
+import { routeInterest } from '../engine/cycle';
+import { UplinkdError } from '../errors';
 import { FakePort } from '../kernel/fake-port';
 import { createLogger, parseLine } from '../log';
 import type { Address, Link, Route, Rule } from '../model/types';
@@ -153,9 +155,9 @@ test('a burst of events is coalesced into one cycle', async () => {
   const h = await startHarness();
   await h.timers.advance(100);
   const before = h.port.snapshots;
-  // 20 foreign routes in main through an uplink's interface (not copied into the tables): 20 events, nothing to change.
+  // 20 foreign default routes in main (a DHCP client's candidates): 20 events, one cycle.
   for (let i = 0; i < 20; i++) {
-    await h.kernel.apply({ op: 'add', kind: 'route', route: { table: 254, dst: `10.0.${i}.0/24`, type: 'unicast', protocol: 4, scope: 'link', dev: 'if1' } });
+    await h.kernel.apply({ op: 'add', kind: 'route', route: { table: 254, dst: '0.0.0.0/0', metric: 500 + i, type: 'unicast', protocol: 4, scope: 'link', dev: 'if0' } });
   }
   await h.timers.advance(100);
   assert.equal(h.port.snapshots - before, 1);
@@ -358,5 +360,121 @@ test('weak monitoring is logged as a warning once: a target that is the uplink\'
   assert.ok(msgs.some((m) => /^uplink isp1: monitor target 198\.51\.100\.1 is the uplink's own gateway: it cannot see past the first hop/.test(m ?? '')), msgs.join('\n'));
   assert.ok(msgs.some((m) => /^uplink isp1: monitor has only one target/.test(m ?? '')));
   assert.equal(msgs.length, new Set(msgs).size, 'each warning once');
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('churn in a foreign table (a BGP feed) starts no cycle and is never read; a default route in that table is', async () => {
+  const h = await startHarness();
+  await h.timers.advance(100);
+  const before = h.port.snapshots;
+  const bgp = (i: number): Route => ({ table: 3000, dst: `100.${i >> 8}.${i & 255}.0/24`, type: 'unicast', protocol: 186, scope: 'link', dev: 'if0' });
+  for (let i = 0; i < 200; i++) await h.kernel.apply({ op: 'add', kind: 'route', route: bgp(i) });
+  for (let i = 0; i < 100; i++) await h.kernel.apply({ op: 'del', kind: 'route', route: bgp(i) });
+  await h.timers.advance(1000);
+  assert.equal(h.port.snapshots, before, 'no cycle for routes uplinkd does not read');
+  const seen = await h.port.snapshot(routeInterestFor(h));
+  assert.ok(!seen.routes.some((r) => r.table === 3000), 'the foreign table is not part of the snapshot');
+  await h.kernel.apply({ op: 'add', kind: 'route', route: { ...bgp(0), dst: '0.0.0.0/0', metric: 7 } });
+  await h.timers.advance(100);
+  assert.equal(h.port.snapshots - before, 2, 'a default route there is a fact (a DHCP gateway): one cycle');
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('a change the kernel refuses is retried with a growing delay, long before the 30 s resync, and lands once accepted', async () => {
+  const h = await startHarness();
+  await h.timers.advance(100);
+  const target = (await h.kernel.snapshot()).rules.find((r) => r.src === '198.51.100.2/32')!;
+  const heal = h.kernel.failWhen((c) => c.kind === 'rule' && c.op === 'add' && c.rule.src === '198.51.100.2/32', 'ENOMEM');
+  await h.kernel.apply({ op: 'del', kind: 'rule', rule: target });
+  const attempts = () => h.port.writes.filter((c) => c.kind === 'rule' && c.op === 'add' && c.rule.src === '198.51.100.2/32').length;
+  const start = attempts();
+  await h.timers.advance(5_000);
+  const tries = attempts() - start;
+  assert.ok(tries >= 4 && tries <= 6, `retried with backoff (250, 500, 1000, 2000 ms...): ${tries} tries in 5 s`);
+  assert.equal(h.daemon.status().inSync, false);
+  assert.ok(h.events('apply-failed').some((f) => /ENOMEM/.test(f.error)), 'the refusal is logged with its reason');
+  assert.ok(h.lines.map(parseLine).some((f) => /retry: 1 change\(s\) failed/.test(f.cause ?? '')), 'the retry names its cause');
+  heal();
+  await h.timers.advance(10_000);
+  assert.ok(hasRule((await h.kernel.snapshot()).rules, /from 198\.51\.100\.2\/32/), 'in place once the kernel accepts it');
+  assert.equal(h.daemon.status().inSync, true);
+  const settled = attempts();
+  await h.timers.advance(20_000);
+  assert.equal(attempts(), settled, 'no more retries once in sync');
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('a burst of ENOBUFS (acks lost) leaves the daemon running with its state; the changes are retried and land', async () => {
+  const h = await startHarness();
+  await h.timers.advance(100);
+  const before = await h.kernel.snapshot();
+  let lost = 0;
+  // Every change of the next cycle comes back ENOBUFS (the transport's answer when its ack was dropped), then they work.
+  h.port.applyHook = () => {
+    if (lost < 12) {
+      lost++;
+      return Promise.reject(new UplinkdError('netlink', 'netlink request (type 32) failed: ENOBUFS', { errno: 'ENOBUFS' }));
+    }
+    return undefined;
+  };
+  for (const r of before.rules.filter((r) => r.protocol === 117)) await h.kernel.apply({ op: 'del', kind: 'rule', rule: r });
+  await h.timers.advance(20);
+  assert.ok(lost > 0, 'the cycle met ENOBUFS');
+  assert.equal(h.daemon.status().inSync, false);
+  await h.timers.advance(5_000);
+  assert.deepEqual(ruleText((await h.kernel.snapshot()).rules), ruleText(before.rules), 'every rule restored by the retries');
+  assert.equal(h.daemon.status().inSync, true);
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('a reload whose file vanished or is unreadable keeps the running state; fixing the file reloads', async () => {
+  const h = await startHarness();
+  await h.timers.advance(100);
+  const before = await h.kernel.snapshot();
+  unlinkSync(h.file);
+  const gone = await untilDone(h.daemon.reload(), h.timers);
+  assert.equal(gone.ok, false);
+  assert.ok(!gone.ok && gone.error.includes(h.file), gone.ok ? '' : gone.error);
+  mkdirSync(h.file); // a directory where the file was: EISDIR, unreadable as a file for root too
+  const unreadable = await untilDone(h.daemon.reload(), h.timers);
+  assert.equal(unreadable.ok, false);
+  assert.equal(h.events('reload-rejected').length, 2);
+  assert.deepEqual(await h.kernel.snapshot(), before, 'nothing changed');
+  await h.timers.advance(35_000); // a periodic resync with the kept config still converges
+  assert.deepEqual(await h.kernel.snapshot(), before);
+  rmdirSync(h.file);
+  writeFileSync(h.file, configText({ weight1: 4 }));
+  assert.deepEqual(await untilDone(h.daemon.reload(), h.timers), { ok: true });
+  assert.deepEqual((await h.kernel.snapshot()).nexthops.find((n) => n.id === 1000)?.group, [{ id: 1001, weight: 4 }]);
+  await h.daemon.stop({ cleanup: false });
+});
+
+function routeInterestFor(h: Harness) {
+  return routeInterest(h.daemon.currentConfig()!);
+}
+
+test('under an event storm cycles are spaced so they take at most about a quarter of the time; a lone event is handled at once', async () => {
+  const h = await startHarness();
+  await h.timers.advance(100);
+  const snapshot = h.port.snapshot.bind(h.port);
+  h.port.snapshot = async (interest) => {
+    h.timers.now += 40; // each cycle's snapshot takes 40 ms of (virtual) time
+    return snapshot(interest);
+  };
+  const before = h.port.snapshots;
+  // A relevant event every 10 ms for 3 s: a default route in main changing metric.
+  for (let i = 0; i < 300; i++) {
+    await h.kernel.apply({ op: i % 2 ? 'del' : 'add', kind: 'route', route: { table: 254, dst: '0.0.0.0/0', metric: 900, type: 'unicast', protocol: 4, scope: 'link', dev: 'if0' } });
+    await h.timers.advance(10);
+  }
+  const stormCycles = h.port.snapshots - before;
+  // Back to back that would be about 3000 / (40 + 5) = 66 cycles (90 % busy); limited, cycles take about 25-30 % of the time.
+  const duty = (stormCycles * 40) / 3000;
+  assert.ok(stormCycles >= 10 && duty <= 0.35, `${stormCycles} cycles in a 3 s storm: ${Math.round(duty * 100)} % busy`);
+  await h.timers.advance(2_000);
+  const quiet = h.port.snapshots;
+  await h.kernel.apply({ op: 'add', kind: 'route', route: { table: 254, dst: '0.0.0.0/0', metric: 901, type: 'unicast', protocol: 4, scope: 'link', dev: 'if0' } });
+  await h.timers.advance(6); // the 5 ms debounce
+  assert.equal(h.port.snapshots, quiet + 1, 'after the storm a lone event gets its cycle right after the debounce');
   await h.daemon.stop({ cleanup: false });
 });

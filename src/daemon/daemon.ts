@@ -6,14 +6,14 @@
 // Our own changes come back as kernel events too. They are not filtered: they cost one
 // more snapshot, whose diff is empty, and an empty diff writes nothing, so the loop stops.
 import { servedPolicies, type ServedPolicy } from './policy-status';
-import { observe, teardownChanges } from '../engine/cycle';
+import { observe, routeInterest, teardownChanges } from '../engine/cycle';
 import { segmentRegExp } from '../facts/glob';
 import type { HealthStats } from '../health/state';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Config } from '../config/types';
 import { UplinkdError } from '../errors';
-import type { KernelPort } from '../kernel/port';
+import { routeOfInterest, type KernelPort } from '../kernel/port';
 import type { LogFields, Logger } from '../log';
 import type { HealthVerdict, Lease } from '../model/facts';
 import type { Change, KernelState } from '../model/types';
@@ -117,7 +117,19 @@ export type ReloadResult = { ok: true } | { ok: false; error: string };
 
 const MAX_EVENTS = 50;
 const MAX_CAUSES = 8;
-const ERROR_RETRY_MS = 1_000;
+/** A change the kernel refused (or whose answer was lost) is retried after this, doubling per failed cycle up to RETRY_MAX_MS, ms. */
+export const RETRY_MIN_MS = 250;
+export const RETRY_MAX_MS = 15_000;
+/**
+ * A storm: cycles took more than STORM_DUTY of the last STORM_WINDOW_MS. Then a cycle waits after the
+ * previous one ended for STORM_GAP_FACTOR times that cycle's duration (at most STORM_GAP_MAX_MS), so
+ * the daemon spends at most about a quarter of a core on cycles however fast events come; outside a
+ * storm (a DHCP renumbering's few events) it reacts at once.
+ */
+const STORM_WINDOW_MS = 1_000;
+const STORM_DUTY = 0.25;
+const STORM_GAP_FACTOR = 4;
+const STORM_GAP_MAX_MS = 1_000;
 
 export class Daemon {
   private config: Config | undefined;
@@ -135,6 +147,13 @@ export class Daemon {
   private idleWaiters: (() => void)[] = [];
   private stopped = true;
   private unsubscribe: (() => void) | undefined;
+  /** The current retry delay after failed changes (0: the last cycle had none), ms. */
+  private retryDelay = 0;
+  /** this.now() when the last cycle ended, and how long it ran, ms. */
+  private lastCycleEnd = 0;
+  private lastCycleMs = 0;
+  /** Cycles that ended within the last STORM_WINDOW_MS: when, and how long they ran (ms). */
+  private recentCycles: { end: number; ms: number }[] = [];
   private watchers = new Map<string, fs.FSWatcher>();
   private readonly onHealth = (c: HealthChangeLike) => {
     this.log.info('health', { uplink: c.uplink, from: c.from, to: c.to, why: c.reason });
@@ -174,9 +193,13 @@ export class Daemon {
     await this.syncSystem(config);
     // Subscribe before the first snapshot so nothing between the two is missed.
     this.unsubscribe = this.opts.port.subscribe(
-      (e) => this.markDirty(`${e.kind} ${e.action === 'new' ? 'new/changed' : 'deleted'}: ${e.summary}`),
-      () => {
-        this.log.warn('overrun', { msg: 'netlink socket overrun (ENOBUFS), events were lost: full resync' });
+      (e) => {
+        // Routes in other programs' tables (a BGP feed) are none of our business: no cycle for them.
+        if (e.route && this.config && !routeOfInterest(e.route, routeInterest(this.config, this.retired))) return;
+        this.markDirty(`${e.kind} ${e.action === 'new' ? 'new/changed' : 'deleted'}: ${e.summary}`);
+      },
+      (reason) => {
+        this.log.warn('overrun', { msg: reason ?? 'netlink socket overrun (ENOBUFS), events were lost: full resync' });
         this.markDirty('netlink overrun: full resync');
       },
     );
@@ -326,16 +349,28 @@ export class Daemon {
 
   private armDebounce(): void {
     if (this.debounce !== undefined || this.stopped) return;
+    const now = this.now();
+    this.recentCycles = this.recentCycles.filter((c) => c.end > now - STORM_WINDOW_MS);
+    const busyMs = this.recentCycles.reduce((sum, c) => sum + c.ms, 0);
+    const gap = busyMs > STORM_DUTY * STORM_WINDOW_MS ? Math.min(STORM_GAP_MAX_MS, STORM_GAP_FACTOR * this.lastCycleMs) : 0;
+    const wait = Math.max(this.config?.daemon.debounceMs ?? 0, this.lastCycleEnd + gap - now);
     this.debounce = this.timers.setTimeout(() => {
       this.debounce = undefined;
       this.kick();
-    }, this.config?.daemon.debounceMs ?? 0);
+    }, wait);
+  }
+
+  /** After failed changes or a failed cycle: try again with a growing delay, not only at the next resync. */
+  private scheduleRetry(what: string): void {
+    this.retryDelay = this.retryDelay === 0 ? RETRY_MIN_MS : Math.min(RETRY_MAX_MS, this.retryDelay * 2);
+    this.wakeAt(this.now() + this.retryDelay, `retry: ${what}`);
   }
 
   private kick(): void {
     if (this.running !== undefined || this.stopped || this.causes.length === 0) return;
     const causes = this.causes;
     this.causes = [];
+    const started = this.now();
     this.running = this.cycle(causes)
       .catch((err) => {
         const message = err instanceof Error ? err.message : String(err);
@@ -343,9 +378,12 @@ export class Daemon {
         this.record('cycle-failed', message, joinCauses(causes));
         this.last = { at: new Date(this.now()).toISOString(), causes, applied: 0, failed: 0, deferred: 0, error: message };
         this.inSync = false;
-        this.wakeAt(this.now() + ERROR_RETRY_MS, 'retry after failed cycle');
+        this.scheduleRetry('the last cycle failed');
       })
       .finally(() => {
+        this.lastCycleEnd = this.now();
+        this.lastCycleMs = this.lastCycleEnd - started;
+        this.recentCycles.push({ end: this.lastCycleEnd, ms: this.lastCycleMs });
         this.running = undefined;
         if (this.causes.length > 0) this.armDebounce();
         this.resolveIdle();
@@ -358,7 +396,7 @@ export class Daemon {
     const cause = joinCauses(causes);
     const health = this.opts.health?.verdicts() ?? {};
     const { kernel, leases } = await observe(this.opts.port, config, health,
-      (file, message) => this.log.warn('lease', { file, msg: message }), this.opts.readLeases);
+      (file, message) => this.log.warn('lease', { file, msg: message }), this.opts.readLeases, this.retired);
     const plan = makePlan(config, { kernel, leases, health });
     const changes = diff(plan.desired, kernel, config);
     this.cycles++;
@@ -423,6 +461,8 @@ export class Daemon {
     // Held-back objects stay in: when their backoff ends, re-adding them is drift again.
     this.present = new Set([...desiredKeys].filter((k) => !failedKeys.has(k)));
     if (result.failed.length === 0) this.retired = undefined;
+    if (result.failed.length > 0) this.scheduleRetry(`${result.failed.length} change(s) failed`);
+    else this.retryDelay = 0;
     this.inSync = result.failed.length === 0 && held.size === 0;
     this.last = {
       at: new Date(this.now()).toISOString(),

@@ -17,6 +17,7 @@ import type { UplinkStatus } from '../plan/planner';
 import { Daemon, type SystemSettings } from './daemon';
 import { packageVersion, StatusHttp, type ServedStatus } from './http';
 import { formatDaemonStatus } from './status-text';
+import { holdSignals, routeSignals, type DaemonSignal } from './signals';
 
 export interface RunOptions {
   configFile: string;
@@ -76,14 +77,33 @@ function systemSettings(log: Logger, pinning: PinningState): SystemSettings {
   };
 }
 
-/** Runs until SIGTERM/SIGINT; resolves with the exit code. */
+/**
+ * Runs until SIGTERM/SIGINT; resolves with the exit code. Signals are handled from the first
+ * instant: before `ready`, SIGHUP is remembered (one reload once started) and SIGTERM/SIGINT stop
+ * the daemon as soon as it has started.
+ */
 export async function runDaemon(opts: RunOptions): Promise<number> {
+  holdSignals();
   const envLevel = process.env.UPLINKD_LOG_LEVEL ?? 'info';
   const log = createLogger({ level: isLogLevel(envLevel) ? envLevel : 'info' });
+  const early: { reload: boolean; stop?: DaemonSignal } = { reload: false };
+  let onSignal = (signal: DaemonSignal): void => {
+    log.info('signal', { signal, msg: signal === 'SIGHUP' ? 'before ready: reload queued' : 'before ready: stopping once started' });
+    if (signal === 'SIGHUP') early.reload = true;
+    else early.stop ??= signal;
+  };
+  const unrouteSignals = routeSignals((signal) => onSignal(signal));
+  // A promise nobody handled is a bug; Node 20 would end the process on it, taking routing upkeep with it.
+  const onUnhandled = (reason: unknown): void => {
+    log.error('unhandled-rejection', { error: reason instanceof Error ? reason.stack ?? reason.message : String(reason), msg: 'bug: please report; the daemon keeps running' });
+  };
+  process.on('unhandledRejection', onUnhandled);
   let config: Config;
   try {
     config = await loadConfig(opts.configFile);
   } catch (err) {
+    unrouteSignals();
+    process.off('unhandledRejection', onUnhandled);
     if (err instanceof UplinkdError && err.code === 'config') {
       console.error(err.message);
       return EXIT.invalid;
@@ -157,6 +177,8 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     await control?.close();
     await daemon.stop({ cleanup: false });
     port.close();
+    unrouteSignals();
+    process.off('unhandledRejection', onUnhandled);
     throw err;
   }
   notifySystemd('READY=1', log);
@@ -165,35 +187,38 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
   return new Promise<number>((resolve) => {
     let stopping = false;
     const onHup = () => {
+      if (stopping) return;
       log.info('signal', { signal: 'SIGHUP', msg: 'reloading configuration' });
-      void reload();
+      reload().catch((err: unknown) => log.error('reload', { error: err instanceof Error ? err.message : String(err), msg: 'keeping the running configuration' }));
     };
-    const onStop = (signal: NodeJS.Signals) => {
+    const onStop = (signal: DaemonSignal) => {
       if (stopping) return;
       stopping = true;
       log.info('signal', { signal, msg: opts.cleanupOnExit ? 'stopping, removing routing (--cleanup)' : 'stopping, routing stays in place' });
-      process.off('SIGHUP', onHup);
-      void (async () => {
-        let code: number = EXIT.ok;
-        clearInterval(pinningCheck);
-        health.stop();
+      const step = async (what: string, fn: () => unknown): Promise<boolean> => {
         try {
-          await daemon.stop({ cleanup: opts.cleanupOnExit });
+          await fn();
+          return true;
         } catch (err) {
-          log.error('stop', { error: err instanceof Error ? err.message : String(err) });
-          code = EXIT.failure;
+          log.error('stop', { step: what, error: err instanceof Error ? err.message : String(err) });
+          return false;
         }
-        await http.close();
-        await control?.close();
+      };
+      void (async () => {
+        clearInterval(pinningCheck);
+        await step('health', () => health.stop());
+        const ok = await step('daemon', () => daemon.stop({ cleanup: opts.cleanupOnExit }));
+        await step('http', () => http.close());
+        await step('control', () => control?.close());
         port.close();
-        process.off('SIGTERM', onStop);
-        process.off('SIGINT', onStop);
-        resolve(code);
+        unrouteSignals();
+        process.off('unhandledRejection', onUnhandled);
+        resolve(ok ? EXIT.ok : EXIT.failure);
       })();
     };
-    process.on('SIGHUP', onHup);
-    process.on('SIGTERM', onStop);
-    process.on('SIGINT', onStop);
+    onSignal = (signal) => (signal === 'SIGHUP' ? onHup() : onStop(signal));
+    if (early.stop) onStop(early.stop);
+    else if (early.reload) onHup();
   });
 }
 

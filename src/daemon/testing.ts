@@ -1,6 +1,6 @@
 // Test helpers for the daemon's unit tests: a virtual clock/timer queue and a port wrapper
 // that counts what the daemon does and can hide events (as a netlink overrun would).
-import type { KernelEvent, KernelPort } from '../kernel/port';
+import type { KernelEvent, KernelPort, RouteInterest } from '../kernel/port';
 import type { Change, KernelState } from '../model/types';
 import type { Timers } from './daemon';
 import type { ServedStatus } from './http';
@@ -50,14 +50,17 @@ export class CountingPort implements KernelPort {
 
   constructor(readonly kernel: KernelPort) {}
 
-  snapshot(): Promise<KernelState> {
+  snapshot(interest?: RouteInterest): Promise<KernelState> {
     this.snapshots++;
-    return this.kernel.snapshot();
+    return this.kernel.snapshot(interest);
   }
+
+  /** When set and it returns a promise, that is apply()'s outcome instead of the kernel's (lost answers, refusals). */
+  applyHook: ((change: Change) => Promise<void> | undefined) | undefined;
 
   apply(change: Change): Promise<void> {
     this.writes.push(change);
-    return this.kernel.apply(change);
+    return this.applyHook?.(change) ?? this.kernel.apply(change);
   }
 
   subscribe(onEvent: (e: KernelEvent) => void, onOverrun: () => void): () => void {

@@ -1,9 +1,9 @@
 import type { Config } from '../config/types';
-import type { KernelPort } from '../kernel/port';
+import type { KernelPort, RouteInterest } from '../kernel/port';
 import type { Facts, HealthVerdict } from '../model/facts';
 import type { Change, DesiredState, KernelState } from '../model/types';
 import { readLeases } from '../facts/leases';
-import { plan, type Plan } from '../plan/planner';
+import { ownedTables, plan, type Plan } from '../plan/planner';
 import { diff } from '../reconcile/diff';
 import { reconcile } from '../reconcile/reconcile';
 import { syncOwnedNames, removeOwnedNames } from './names';
@@ -27,11 +27,31 @@ export async function observe(
   health: Record<string, HealthVerdict>,
   warn: (file: string, message: string) => void,
   leaseReader: LeaseReader = readLeases,
+  retired?: Config,
 ): Promise<Facts> {
-  const kernel = await port.snapshot();
+  const kernel = await port.snapshot(routeInterest(config, retired));
   const interfaceNames = new Map(kernel.links.map((l) => [l.index, l.name]));
   const leases = await leaseReader(config.paths.leases, { interfaceNames, warn });
   return { kernel, leases, health };
+}
+
+/**
+ * The routes planning and diff look at (src/plan/planner.ts, src/reconcile/diff.ts): every route of
+ * uplinkd's tables (collisions) and of main (the connected networks copied into each uplink table,
+ * src/plan/connected.ts), routes of its protocol in any table (what it owns, also what an earlier
+ * configuration `retired` made), and default routes in any table (DHCP clients' gateways).
+ */
+/** RT_TABLE_MAIN (include/uapi/linux/rtnetlink.h). */
+const MAIN_TABLE = 254;
+
+export function routeInterest(config: Config, retired?: Config): RouteInterest {
+  const tables = new Set([...ownedTables(config), MAIN_TABLE]);
+  const protocols = new Set([config.protocol]);
+  if (retired) {
+    for (const t of ownedTables(retired)) tables.add(t);
+    protocols.add(retired.protocol);
+  }
+  return { tables: [...tables].sort((a, b) => a - b), protocols: [...protocols].sort((a, b) => a - b) };
 }
 
 /** One planning pass: facts -> desired state -> the smallest change. Pure past `observe`. */

@@ -10,7 +10,7 @@ import { contains, networkOf } from '../model/ipv4';
 import type { Address, Change, KernelState, Link, Nexthop, Route, Rule } from '../model/types';
 import { canonicalRule, routeKey } from '../reconcile/identity';
 import { formatAddress, formatChange, formatLink } from '../plan/text';
-import type { KernelEvent, KernelEventKind, KernelPort } from './port';
+import { routeOfInterest, type KernelEvent, type KernelEventKind, type KernelPort, type RouteInterest } from './port';
 
 const EMPTY: KernelState = { links: [], addresses: [], routes: [], rules: [], nexthops: [] };
 
@@ -32,8 +32,9 @@ export class FakePort implements KernelPort {
   }
 
   /** The state as the kernel would report it: nhid routes echo their nexthops, linkdown set, marks with a full mask. */
-  async snapshot(): Promise<KernelState> {
+  async snapshot(interest?: RouteInterest): Promise<KernelState> {
     const s = structuredClone(this.state);
+    if (interest) s.routes = s.routes.filter((r) => routeOfInterest(r, interest));
     const nexthops = new Map(s.nexthops.map((n) => [n.id, n]));
     const carrierless = (dev: string | undefined): boolean => dev !== undefined && dev !== 'lo' && !this.link(dev)?.lowerUp;
     for (const r of s.routes) {
@@ -65,7 +66,7 @@ export class FakePort implements KernelPort {
       case 'nexthop': this.applyNexthop(change.op, change.nexthop); break;
     }
     this.applied.push(structuredClone(change));
-    this.emit(change.kind, change.op === 'del' ? 'del' : 'new', formatChange(change));
+    this.emit(change.kind, change.op === 'del' ? 'del' : 'new', formatChange(change), change.kind === 'route' ? change.route : undefined);
   }
 
   subscribe(onEvent: (e: KernelEvent) => void, onOverrun: () => void): () => void {
@@ -126,8 +127,8 @@ export class FakePort implements KernelPort {
     return this.state.links.find((l) => l.name === name);
   }
 
-  private emit(kind: KernelEventKind, action: 'new' | 'del', summary: string): void {
-    const e: KernelEvent = { kind, action, summary, at: performance.now() };
+  private emit(kind: KernelEventKind, action: 'new' | 'del', summary: string, route?: Route): void {
+    const e: KernelEvent = { kind, action, summary, at: performance.now(), ...(route ? { route } : {}) };
     for (const s of this.subscribers) s.onEvent(e);
   }
 

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { UplinkdError } from '../errors';
 import type { Change, KernelState, Nexthop, Route, Rule } from '../model/types';
-import type { KernelEvent } from './port';
+import { routeOfInterest, type KernelEvent } from './port';
 import { NetnsKernelPort } from './netns-port';
 
 const NS = `ulnl-${process.pid}-a`;
@@ -254,10 +254,13 @@ test('NetlinkKernelPort in a network namespace', async (t) => {
       assert.deepEqual(portRoutes(await p.snapshot()), ipRoutes());
     });
 
-    await t.test('refusals become UplinkdError kernel with errno; unknown dev named', async () => {
+    await t.test('refusals become UplinkdError kernel with errno and the kernel\'s extended ACK text; unknown dev named', async () => {
       await assert.rejects(apply({ op: 'add', kind: 'route', route: route({ table: 1001, dst: '10.99.0.0/24', gateway: '10.55.0.1', dev: 'va' }) }),
         (e: unknown) => e instanceof UplinkdError && e.code === 'kernel' && e.detail.errno === 'ENETUNREACH'
-          && e.message === 'add route failed: ENETUNREACH: 10.99.0.0/24 via 10.55.0.1 dev va table 1001 proto 117');
+          && e.detail.kernelMessage === 'Nexthop has invalid gateway'
+          && e.message === 'add route failed: ENETUNREACH (kernel: Nexthop has invalid gateway): 10.99.0.0/24 via 10.55.0.1 dev va table 1001 proto 117');
+      await assert.rejects(apply({ op: 'add', kind: 'route', route: route({ table: 1001, dst: '10.99.1.0/24', nhid: 4242 }) }),
+        (e: unknown) => e instanceof UplinkdError && e.detail.errno === 'EINVAL' && e.detail.kernelMessage === 'Nexthop id does not exist');
       await assert.rejects(apply({ op: 'add', kind: 'route', route: route({ table: 1001, dst: '10.99.0.0/24', dev: 'nope0' }) }),
         (e: unknown) => e instanceof UplinkdError && e.code === 'kernel' && e.message === 'no interface nope0');
       await assert.rejects(apply({ op: 'replace', kind: 'nexthop', nexthop: { id: 1002, protocol: P, group: [{ id: 999, weight: 1 }] } }),
@@ -338,6 +341,41 @@ test('NetlinkKernelPort in a network namespace', async (t) => {
       assert.ok(events.every((e) => typeof e.at === 'number'));
       stop();
       assert.deepEqual(overruns, []);
+    });
+
+    await t.test('scoped snapshot: uplinkd\'s tables whole, its protocol and default routes anywhere; a foreign table is neither read nor an event', async () => {
+      const interest = { tables: [1001], protocols: [P] };
+      const key = (r: Route) => JSON.stringify(r);
+      const expected = async () => (await p.snapshot()).routes.filter((r) => routeOfInterest(r, interest)).map(key).sort();
+      // Table by table (as past FULL_DUMP_MAX_ROUTES) through a port of its own; `p` dumps everything at once (a small kernel).
+      const q = await NetnsKernelPort.open(NS, { fullDumpMaxRoutes: 0 });
+      const scoped = async () => (await q.snapshot(interest)).routes.map(key).sort();
+      const scopedWhole = async () => (await p.snapshot(interest)).routes.map(key).sort();
+      const batch = Array.from({ length: 300 }, (_, i) => `route add 100.64.${i >> 4}.${(i & 15) * 16}/28 dev va table 3900 proto 186`).join('\n');
+      execFileSync('ip', ['-n', NS, '-batch', '-'], { input: `${batch}\n` });
+      ip('-n', NS, 'route', 'add', 'default', 'via', '10.91.0.2', 'dev', 'va', 'table', '3901', 'proto', 'dhcp', 'metric', '5');
+      ip('-n', NS, 'route', 'add', '10.97.0.0/24', 'dev', 'va', 'table', '3902', 'proto', String(P));
+      ip('-n', NS, 'route', 'add', '10.98.0.0/24', 'dev', 'va', 'table', '1001', 'proto', 'static');
+      const first = await scoped();
+      assert.deepEqual(first, await expected());
+      assert.deepEqual(await scopedWhole(), first);
+      assert.ok(!first.some((r) => r.includes('"table":3900')), `nothing of the foreign table: ${first.filter((r) => r.includes('3900')).slice(0, 3).join(' ')}`);
+      assert.ok(first.some((r) => r.includes('"table":3901')) && first.some((r) => r.includes('"table":3902')) && first.some((r) => r.includes('10.98.0.0/24')));
+
+      const events: KernelEvent[] = [];
+      const stop = q.subscribe((e) => events.push(e), () => undefined);
+      await q.snapshot(interest);
+      execFileSync('ip', ['-n', NS, '-batch', '-'], { input: `${batch.replaceAll('route add', 'route del')}\n` });
+      ip('-n', NS, 'route', 'add', 'default', 'via', '10.91.0.2', 'dev', 'va', 'table', '3905', 'proto', 'dhcp');
+      await waitFor('default route event in a new table', () => events.some((e) => e.kind === 'route' && e.route?.table === 3905));
+      assert.ok(!events.some((e) => e.route?.table === 3900), 'no events for the foreign table\'s 300 deletions');
+      stop();
+      ip('-n', NS, 'route', 'del', 'default', 'table', '3901');
+      const later = await scoped();
+      assert.deepEqual(later, await expected(), 'the new table is read (learned from its notification), the emptied one is not');
+      assert.ok(later.some((r) => r.includes('"table":3905')) && !later.some((r) => r.includes('"table":3901')));
+      assert.deepEqual(await scopedWhole(), later);
+      q.close();
     });
   } finally {
     port?.close();

@@ -2,14 +2,14 @@
 // and a subscriber socket for notifications. Names <-> ifindex are mapped here; the codec is pure.
 import { performance } from 'node:perf_hooks';
 import { UplinkdError } from '../errors';
-import type { Change, KernelState, Link } from '../model/types';
-import type { KernelEvent, KernelEventKind, KernelPort } from './port';
+import type { Change, KernelState, Link, Route } from '../model/types';
+import { routeOfInterest, type KernelEvent, type KernelEventKind, type KernelPort, type RouteInterest } from './port';
 import * as C from '../netlink/constants';
 import { describeAddress, describeLink, describeNexthop, describeRoute, describeRule } from '../netlink/describe';
 import { decodeAddress, decodeLink, encodeAddressDumpRequest, encodeLinkDumpRequest } from '../netlink/link';
 import { ifNamesFrom, type IfNames } from '../netlink/names';
 import { decodeNexthop, encodeNexthop, encodeNexthopDelete, encodeNexthopDumpRequest } from '../netlink/nexthop';
-import { decodeRoute, encodeRoute, encodeRouteDumpRequest } from '../netlink/route';
+import { decodeRoute, encodeRoute, encodeRouteDumpRequest, peekRoute } from '../netlink/route';
 import { decodeRule, encodeRule, encodeRuleDumpRequest } from '../netlink/rule';
 import { NetlinkClient, subscribe, type SocketFactory, type Subscription } from '../netlink/socket';
 import type { NlMessage } from '../netlink/wire';
@@ -21,7 +21,22 @@ export interface NetlinkPortOptions {
   log?: (line: string) => void;
   /** Socket factory, for tests. */
   socket?: SocketFactory;
+  /**
+   * Scoped snapshots dump every table at once (filtering as the datagrams arrive) while the kernel
+   * holds fewer routes than this (default FULL_DUMP_MAX_ROUTES): one dump is cheaper than one per
+   * table. Past it, table by table, so a full BGP table is not read on every cycle.
+   */
+  fullDumpMaxRoutes?: number;
 }
+
+export const FULL_DUMP_MAX_ROUTES = 20_000;
+/**
+ * After lost notifications, every table is walked again at most this often (ms): on a router whose
+ * foreign table churns, the walk (seconds for a million routes) would itself overflow the
+ * notification queue and repeat forever. Known tables are re-read at once; only a default route
+ * that appeared in a new table while notifications were lost waits for the next walk.
+ */
+export const REDISCOVER_MIN_INTERVAL_MS = 60_000;
 
 const SUBSCRIBED_GROUPS = [C.RTNLGRP_LINK, C.RTNLGRP_IPV4_IFADDR, C.RTNLGRP_IPV4_ROUTE, C.RTNLGRP_IPV4_RULE, C.RTNLGRP_NEXTHOP];
 
@@ -42,6 +57,21 @@ export class NetlinkKernelPort implements KernelPort {
   private readonly subscriptions = new Set<Subscription>();
   /** Set while a change waits for the links to be re-read: later changes queue behind it. */
   private held: Promise<void> | undefined;
+  /** The interest of the last scoped snapshot: route notifications outside it are not events. */
+  private interest: RouteInterest | undefined;
+  /**
+   * Tables outside interest.tables known to hold routes of interest (a DHCP client's default route
+   * in a table of its own): dumped table by table. Found by one dump of every table (at the first
+   * scoped snapshot, after lost notifications, when the interest changes) and by notifications.
+   */
+  private readonly extraTables = new Set<number>();
+  private rediscover = true;
+  /** The interest changed or nothing was walked yet: walk now, whatever REDISCOVER_MIN_INTERVAL_MS says. */
+  private mustDiscover = true;
+  /** performance.now() of the last walk of every table. */
+  private discoveredAt = -Infinity;
+  /** The last full dump saw fewer routes than options.fullDumpMaxRoutes. */
+  private smallKernel = false;
 
   private constructor(
     private readonly client: NetlinkClient,
@@ -51,8 +81,9 @@ export class NetlinkKernelPort implements KernelPort {
 
   /** Open the request socket in the current network namespace and read the interface map. */
   static async open(options: NetlinkPortOptions = {}): Promise<NetlinkKernelPort> {
-    const client = new NetlinkClient({ timeoutMs: options.timeoutMs, socket: options.socket });
-    const port = new NetlinkKernelPort(client, options, options.log ?? ((l) => process.stderr.write(`${l}\n`)));
+    const log = options.log ?? ((l: string) => { process.stderr.write(`${l}\n`); });
+    const client = new NetlinkClient({ timeoutMs: options.timeoutMs, socket: options.socket, log });
+    const port = new NetlinkKernelPort(client, options, log);
     try {
       await port.readLinks();
     } catch (e) {
@@ -62,13 +93,12 @@ export class NetlinkKernelPort implements KernelPort {
     return port;
   }
 
-  async snapshot(): Promise<KernelState> {
+  async snapshot(interest?: RouteInterest): Promise<KernelState> {
     const links = await this.readLinks();
     const names = this.names;
     const addresses = this.decodeAll(await this.client.dump(C.RTM_GETADDR, encodeAddressDumpRequest()), C.RTM_NEWADDR,
       (p) => decodeAddress(p, names));
-    const routes = this.decodeAll(await this.client.dump(C.RTM_GETROUTE, encodeRouteDumpRequest()), C.RTM_NEWROUTE,
-      (p) => decodeRoute(p, names));
+    const routes = await this.readRoutes(interest);
     const rules = this.decodeAll(await this.client.dump(C.RTM_GETRULE, encodeRuleDumpRequest()), C.RTM_NEWRULE, decodeRule);
     const nexthops = this.decodeAll(await this.client.dump(C.RTM_GETNEXTHOP, encodeNexthopDumpRequest()), C.RTM_NEWNEXTHOP,
       (p) => decodeNexthop(p, names));
@@ -107,7 +137,11 @@ export class NetlinkKernelPort implements KernelPort {
     })();
   }
 
-  subscribe(onEvent: (e: KernelEvent) => void, onOverrun: () => void): () => void {
+  /**
+   * A notification that fails to decode is logged and skipped, and asks for a resync (`onOverrun`):
+   * what it said is unknown, so only a fresh snapshot is right.
+   */
+  subscribe(onEvent: (e: KernelEvent) => void, onOverrun: (reason?: string) => void): () => void {
     const sub = subscribe(SUBSCRIBED_GROUPS, (msgs) => {
       const at = performance.now();
       for (const m of msgs) {
@@ -115,11 +149,18 @@ export class NetlinkKernelPort implements KernelPort {
         try {
           e = this.toEvent(m, at);
         } catch (err) {
-          this.log(`skipping netlink notification (type ${m.type}): ${(err as Error).message}`);
+          const why = `skipping netlink notification (type ${m.type}): ${(err as Error).message}`;
+          this.log(why);
+          this.rediscover = true;
+          onOverrun(`${why}: full resync`);
+          continue;
         }
         if (e) onEvent(e);
       }
-    }, onOverrun, (err) => this.log(err.message), { socket: this.options.socket });
+    }, (reason) => {
+      this.rediscover = true; // a lost route notification may have been the only news of a table
+      onOverrun(reason);
+    }, (err) => this.log(err.message), { socket: this.options.socket });
     this.subscriptions.add(sub);
     return () => {
       this.subscriptions.delete(sub);
@@ -166,8 +207,10 @@ export class NetlinkKernelPort implements KernelPort {
       const errno = e instanceof UplinkdError ? e.detail.errno : undefined;
       if (errno && TOLERATED[change.op].includes(errno)) return;
       if (errno === 'EINVAL' && nexthopGone && (await nexthopGone)) return;
-      throw new UplinkdError('kernel', `${change.op} ${change.kind} failed: ${errno ?? (e as Error).message}: ${describeChange(change)}`,
-        { errno, cause: e });
+      const kernelMessage = e instanceof UplinkdError ? e.detail.kernelMessage : undefined;
+      const why = kernelMessage ? `${errno} (kernel: ${kernelMessage})` : errno ?? (e as Error).message;
+      throw new UplinkdError('kernel', `${change.op} ${change.kind} failed: ${why}: ${describeChange(change)}`,
+        { errno, cause: e, ...(kernelMessage ? { kernelMessage } : {}) });
     }
   }
 
@@ -179,6 +222,59 @@ export class NetlinkKernelPort implements KernelPort {
       if (e instanceof UplinkdError && e.detail.errno === 'ENOENT') return false;
       throw e;
     }
+  }
+
+  /**
+   * All routes, or those of `interest`. With strict checking the kernel dumps table by table
+   * (interest.tables and the extra tables), so a foreign million-route table is never read; only
+   * discovery reads every table, keeping just the routes of interest as the datagrams arrive.
+   */
+  private async readRoutes(interest: RouteInterest | undefined): Promise<Route[]> {
+    const decode = (p: Buffer) => decodeRoute(p, this.names);
+    if (!interest) {
+      this.interest = undefined;
+      return this.decodeAll(await this.client.dump(C.RTM_GETROUTE, encodeRouteDumpRequest()), C.RTM_NEWROUTE, decode);
+    }
+    if (JSON.stringify(interest) !== JSON.stringify(this.interest)) this.mustDiscover = true;
+    this.interest = interest;
+    const walk = this.mustDiscover || (this.rediscover && performance.now() - this.discoveredAt >= REDISCOVER_MIN_INTERVAL_MS);
+    const wanted = (m: NlMessage): boolean => {
+      const head = peekRoute(m.payload);
+      return head === undefined ? m.type === C.RTM_NEWROUTE : routeOfInterest(head, interest);
+    };
+    if (walk || this.smallKernel || !this.client.strictCheck) {
+      this.rediscover = false;
+      this.mustDiscover = false;
+      this.discoveredAt = performance.now();
+      let seen = 0;
+      const counted = (m: NlMessage): boolean => {
+        seen++;
+        return wanted(m);
+      };
+      const routes = this.decodeAll(await this.client.dump(C.RTM_GETROUTE, encodeRouteDumpRequest(), counted), C.RTM_NEWROUTE, decode)
+        .filter((r) => routeOfInterest(r, interest));
+      this.smallKernel = seen < (this.options.fullDumpMaxRoutes ?? FULL_DUMP_MAX_ROUTES);
+      this.extraTables.clear();
+      for (const r of routes) if (!interest.tables.includes(r.table)) this.extraTables.add(r.table);
+      return routes;
+    }
+    const routes: Route[] = [];
+    for (const table of [...new Set([...interest.tables, ...this.extraTables])]) {
+      let msgs: NlMessage[];
+      try {
+        msgs = await this.client.dump(C.RTM_GETROUTE, encodeRouteDumpRequest(table), wanted);
+      } catch (e) {
+        if (e instanceof UplinkdError && e.detail.errno === 'ENOENT') { // no such table (yet, or any more)
+          this.extraTables.delete(table);
+          continue;
+        }
+        throw e;
+      }
+      const found = this.decodeAll(msgs, C.RTM_NEWROUTE, decode).filter((r) => r.table === table && routeOfInterest(r, interest));
+      if (found.length === 0) this.extraTables.delete(table);
+      routes.push(...found);
+    }
+    return routes;
   }
 
   private async readLinks(): Promise<Link[]> {
@@ -238,8 +334,13 @@ export class NetlinkKernelPort implements KernelPort {
       }
       case C.RTM_NEWROUTE:
       case C.RTM_DELROUTE: {
+        // A foreign table's churn (a BGP feed) is not decoded: only routes of interest are events.
+        const head = peekRoute(m.payload);
+        const interest = this.interest;
+        if (head && interest && !routeOfInterest(head, interest)) return undefined;
         const r = decodeRoute(m.payload, this.names);
-        return r && ev('route', m.type === C.RTM_DELROUTE ? 'del' : 'new', `route ${describeRoute(r)}`);
+        if (r && interest && m.type === C.RTM_NEWROUTE && !interest.tables.includes(r.table)) this.extraTables.add(r.table);
+        return r && { ...ev('route', m.type === C.RTM_DELROUTE ? 'del' : 'new', `route ${describeRoute(r)}`), route: r };
       }
       case C.RTM_NEWRULE:
       case C.RTM_DELRULE: {

@@ -4,30 +4,32 @@
 import { createInterface } from 'node:readline';
 import { UplinkdError } from '../errors';
 import type { Change } from '../model/types';
-import { NetlinkKernelPort } from './netlink-port';
+import { NetlinkKernelPort, type NetlinkPortOptions } from './netlink-port';
+import type { RouteInterest } from './port';
 
 export type ChildRequest =
-  | { id: number; method: 'snapshot' }
+  | { id: number; method: 'snapshot'; interest?: RouteInterest }
   | { id: number; method: 'apply'; change: Change }
   | { id: number; method: 'subscribe' }
   | { id: number; method: 'unsubscribe'; sub: number };
 
 export type ChildMessage =
-  | { id: number; result?: unknown; error?: { code: string; message: string; errno?: string } }
+  | { id: number; result?: unknown; error?: { code: string; message: string; errno?: string; kernelMessage?: string } }
   | { sub: number; event: unknown }
-  | { sub: number; overrun: true };
+  | { sub: number; overrun: true; reason?: string };
 
 async function main(): Promise<void> {
-  const port = await NetlinkKernelPort.open({ log: (l) => process.stderr.write(`${l}\n`) });
+  const options = JSON.parse(process.argv[2] ?? '{}') as NetlinkPortOptions;
+  const port = await NetlinkKernelPort.open({ ...options, log: (l) => process.stderr.write(`${l}\n`) });
   const send = (m: ChildMessage) => process.stdout.write(`${JSON.stringify(m)}\n`);
   const unsubscribers = new Map<number, () => void>();
   let queue = Promise.resolve();
   const handle = async (req: ChildRequest): Promise<unknown> => {
     switch (req.method) {
-      case 'snapshot': return port.snapshot();
+      case 'snapshot': return port.snapshot(req.interest);
       case 'apply': return port.apply(req.change);
       case 'subscribe':
-        unsubscribers.set(req.id, port.subscribe((event) => send({ sub: req.id, event }), () => send({ sub: req.id, overrun: true })));
+        unsubscribers.set(req.id, port.subscribe((event) => send({ sub: req.id, event }), (reason) => send({ sub: req.id, overrun: true, ...(reason ? { reason } : {}) })));
         return req.id;
       case 'unsubscribe':
         unsubscribers.get(req.sub)?.();
@@ -43,7 +45,7 @@ async function main(): Promise<void> {
         send({ id: req.id, result: await handle(req) });
       } catch (e) {
         const err = e instanceof UplinkdError
-          ? { code: e.code, message: e.message, errno: e.detail.errno }
+          ? { code: e.code, message: e.message, errno: e.detail.errno, kernelMessage: e.detail.kernelMessage }
           : { code: 'io', message: String((e as Error)?.message ?? e) };
         send({ id: req.id, error: err });
       }

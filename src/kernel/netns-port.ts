@@ -9,7 +9,8 @@ import { performance } from 'node:perf_hooks';
 import { UplinkdError, type ErrorCode } from '../errors';
 import type { Change, KernelState } from '../model/types';
 import type { ChildMessage, ChildRequest } from './netns-child';
-import type { KernelEvent, KernelPort } from './port';
+import type { NetlinkPortOptions } from './netlink-port';
+import type { KernelEvent, KernelPort, RouteInterest } from './port';
 
 type Waiter = { resolve(v: unknown): void; reject(e: Error): void };
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -17,7 +18,7 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 export class NetnsKernelPort implements KernelPort {
   private nextId = 1;
   private readonly waiting = new Map<number, Waiter>();
-  private readonly subscribers = new Map<number, { onEvent(e: KernelEvent): void; onOverrun(): void }>();
+  private readonly subscribers = new Map<number, { onEvent(e: KernelEvent): void; onOverrun(reason?: string): void }>();
   private exited: Error | undefined;
 
   private constructor(private readonly child: ChildProcessWithoutNullStreams, readonly netns: string) {
@@ -31,9 +32,9 @@ export class NetnsKernelPort implements KernelPort {
     });
   }
 
-  /** Start the child in `netns` and wait until its port has read the interface map. */
-  static async open(netns: string): Promise<NetnsKernelPort> {
-    const child = spawn('ip', ['netns', 'exec', netns, process.execPath, join(__dirname, 'netns-child.js')],
+  /** Start the child in `netns` and wait until its port has read the interface map. `options` go to its NetlinkKernelPort. */
+  static async open(netns: string, options: Pick<NetlinkPortOptions, 'fullDumpMaxRoutes' | 'timeoutMs'> = {}): Promise<NetnsKernelPort> {
+    const child = spawn('ip', ['netns', 'exec', netns, process.execPath, join(__dirname, 'netns-child.js'), JSON.stringify(options)],
       { stdio: ['pipe', 'pipe', 'pipe'] });
     const port = new NetnsKernelPort(child, netns);
     try {
@@ -45,8 +46,8 @@ export class NetnsKernelPort implements KernelPort {
     return port;
   }
 
-  snapshot(): Promise<KernelState> {
-    return this.call({ method: 'snapshot' }) as Promise<KernelState>;
+  snapshot(interest?: RouteInterest): Promise<KernelState> {
+    return this.call({ method: 'snapshot', ...(interest ? { interest } : {}) }) as Promise<KernelState>;
   }
 
   async apply(change: Change): Promise<void> {
@@ -54,7 +55,7 @@ export class NetnsKernelPort implements KernelPort {
   }
 
   /** Events carry `at` from this process's clock (time of receipt). Active once a later call answers. */
-  subscribe(onEvent: (e: KernelEvent) => void, onOverrun: () => void): () => void {
+  subscribe(onEvent: (e: KernelEvent) => void, onOverrun: (reason?: string) => void): () => void {
     const id = this.nextId; // call() takes this id
     this.subscribers.set(id, { onEvent, onOverrun });
     void this.call({ method: 'subscribe' }).catch(() => undefined);
@@ -84,14 +85,16 @@ export class NetnsKernelPort implements KernelPort {
     const m = JSON.parse(line) as ChildMessage;
     if ('sub' in m) {
       const s = this.subscribers.get(m.sub);
-      if (s && 'overrun' in m) s.onOverrun();
+      if (s && 'overrun' in m) s.onOverrun(m.reason);
       else if (s && 'event' in m) s.onEvent({ ...(m.event as KernelEvent), at: performance.now() });
       return;
     }
     const w = this.waiting.get(m.id);
     this.waiting.delete(m.id);
     if (!w) return;
-    if (m.error) w.reject(new UplinkdError(m.error.code as ErrorCode, m.error.message, { errno: m.error.errno }));
-    else w.resolve(m.result);
+    if (m.error) {
+      const { code, message, errno, kernelMessage } = m.error;
+      w.reject(new UplinkdError(code as ErrorCode, message, { errno, ...(kernelMessage ? { kernelMessage } : {}) }));
+    } else w.resolve(m.result);
   }
 }

@@ -25,6 +25,19 @@ export const NLM_F_EXCL = 0x200;
 export const NLM_F_CREATE = 0x400;
 // ACK modifiers
 export const NLM_F_CAPPED = 0x100;
+export const NLM_F_ACK_TLVS = 0x200;
+// DUMP answer flag: the kernel applied the request's filter (strict checking)
+export const NLM_F_DUMP_FILTERED = 0x20;
+
+// extended ACK attributes (enum nlmsgerr_attrs)
+export const NLMSGERR_ATTR_MSG = 1;
+export const NLMSGERR_ATTR_OFFS = 2;
+
+// socket options at SOL_NETLINK
+export const SOL_NETLINK = 270;
+export const NETLINK_CAP_ACK = 10;
+export const NETLINK_EXT_ACK = 11;
+export const NETLINK_GET_STRICT_CHK = 12;
 
 // message types
 export const RTM_NEWLINK = 16;
@@ -74,6 +87,8 @@ export const RT_SCOPE_HOST = 254;
 export const RT_SCOPE_NOWHERE = 255;
 
 export const RT_TABLE_UNSPEC = 0;
+/** rtm_table of a route whose table does not fit in a u8 (RTA_TABLE has it). */
+export const RT_TABLE_COMPAT = 252;
 export const RT_TABLE_MAIN = 254;
 
 // struct rtnexthop

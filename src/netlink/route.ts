@@ -74,9 +74,41 @@ export function encodeRoute(r: Route, names: IfNames, forDelete = false): Buffer
   return Buffer.concat([rtmsg(len, r.table, r.protocol, scope, routeTypeNumber(r.type), flags), ...attrs]);
 }
 
-/** Payload for an RTM_GETROUTE dump of IPv4 routes in all tables. */
-export function encodeRouteDumpRequest(): Buffer {
-  return rtmsg(0, C.RT_TABLE_UNSPEC, 0, 0, 0);
+/**
+ * Payload for an RTM_GETROUTE dump of IPv4 routes: all tables, or only `table` (rtm_table and
+ * RTA_TABLE; the kernel honours it on a socket with NETLINK_GET_STRICT_CHK, see ip_valid_fib_dump_req
+ * in net/ipv4/fib_frontend.c, and answers ENOENT for a table that does not exist).
+ */
+export function encodeRouteDumpRequest(table?: number): Buffer {
+  if (table === undefined) return rtmsg(0, C.RT_TABLE_UNSPEC, 0, 0, 0);
+  return Buffer.concat([rtmsg(0, table, 0, 0, 0), u32Attr(C.RTA_TABLE, table)]);
+}
+
+/** The fields of an RTM_NEWROUTE payload that say whether it concerns us, read without decoding it (undefined when not IPv4 or too short). */
+export interface RouteHead {
+  table: number;
+  dst: string;
+  protocol: number;
+}
+
+/**
+ * Reads table, protocol and (for a default route only) the destination of a route payload without
+ * decoding it: a dump of a million-route table is mostly skipped on these. `dst` is '0.0.0.0/0' for
+ * a default route and '' otherwise. Never throws: a broken payload reads as undefined.
+ */
+export function peekRoute(payload: Buffer): RouteHead | undefined {
+  if (payload.length < C.RTMSG_LEN || payload.readUInt8(0) !== C.AF_INET) return undefined;
+  let table = payload.readUInt8(4);
+  if (table === C.RT_TABLE_COMPAT) {
+    try {
+      eachAttr(payload, C.RTMSG_LEN, (type, off, len) => {
+        if (type === C.RTA_TABLE && len >= 4) table = payload.readUInt32LE(off);
+      });
+    } catch {
+      return undefined;
+    }
+  }
+  return { table, dst: payload.readUInt8(1) === 0 ? '0.0.0.0/0' : '', protocol: payload.readUInt8(5) };
 }
 
 function decodeMultipath(buf: Buffer, start: number, end: number, names: IfNames): { hops: MultipathHop[]; allDown: boolean } {

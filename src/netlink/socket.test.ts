@@ -2,9 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { UplinkdError } from '../errors';
-import { NLMSG_DONE, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_MULTI, NLM_F_REQUEST } from './constants';
-import { NetlinkClient, subscribe, type RawSocketLike } from './socket';
-import { encodeAck, encodeMessage, parseMessages, type NlMessage } from './wire';
+import {
+  NLMSGERR_ATTR_MSG, NLMSGERR_ATTR_OFFS, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_DUMP,
+  NLM_F_DUMP_INTR, NLM_F_MULTI, NLM_F_REQUEST,
+} from './constants';
+import { DUMP_TRIES, NetlinkClient, subscribe, type RawSocketLike } from './socket';
+import { encodeAck, encodeMessage, parseMessages, strAttr, u32Attr, type NlMessage } from './wire';
 
 /** A fake kernel: records requests (and the datagrams they came in), answers through `reply`. */
 class FakeSocket extends EventEmitter implements RawSocketLike {
@@ -73,12 +76,14 @@ test('dump: repeated when the kernel flags it interrupted', async () => {
 test('a timeout rejects only its own request; a late answer is ignored', async () => {
   const held: NlMessage[] = [];
   const fake = new FakeSocket((req) => { held.push(req); });
-  const c = new NetlinkClient({ socket: () => fake, timeoutMs: 30 });
+  // Generous times: b keeps half its timeout when a expires, even on a loaded machine.
+  const c = new NetlinkClient({ socket: () => fake, timeoutMs: 400 });
   const a = c.request(24, 0, Buffer.alloc(12));
-  await new Promise((r) => setTimeout(r, 15));
+  await new Promise((r) => setTimeout(r, 200));
   const b = c.request(24, 0, Buffer.alloc(12));
   const bOutcome = assert.rejects(b, (e: unknown) => e instanceof UplinkdError && e.detail.errno === 'EEXIST');
   await assert.rejects(a, (e: unknown) => e instanceof UplinkdError && e.detail.errno === 'ETIMEDOUT');
+  while (held.length < 2) await new Promise((r) => setImmediate(r));
   fake.reply(encodeAck(held[0]!.seq, 1234, 0, held[0]!)); // a's late ack: must not settle b
   fake.reply(encodeAck(held[1]!.seq, 1234, 17, held[1]!));
   await bOutcome;
@@ -89,19 +94,39 @@ test('a timeout rejects only its own request; a late answer is ignored', async (
 test('subscriber: joins groups, delivers messages, ENOBUFS -> overrun', () => {
   const fake = new FakeSocket(() => {});
   const got: number[] = [];
-  let overruns = 0;
+  const overruns: string[] = [];
   const errors: Error[] = [];
-  const sub = subscribe([1, 5, 32], (msgs) => got.push(...msgs.map((m) => m.type)), () => overruns++, (e) => errors.push(e),
+  const sub = subscribe([1, 5, 32], (msgs) => got.push(...msgs.map((m) => m.type)), (why) => overruns.push(why), (e) => errors.push(e),
     { socket: () => fake });
   assert.deepEqual(fake.groups, [1, 5, 32]);
   fake.reply(encodeMessage(20, 0, 0, 0, Buffer.alloc(8)), encodeMessage(24, 0, 0, 0, Buffer.alloc(12)));
   assert.deepEqual(got, [20, 24]);
   fake.emit('error', Object.assign(new Error('recvmsg'), { code: 'ENOBUFS' }));
-  assert.equal(overruns, 1);
-  fake.emit('message', Buffer.from([200, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]));
-  assert.equal(errors.length, 1);
+  assert.equal(overruns.length, 1);
+  assert.match(overruns[0]!, /ENOBUFS/);
   sub.close();
   assert.equal(fake.closed, true);
+});
+
+test('subscriber: a cut datagram delivers its whole messages, then asks for a resync; foreign senders are dropped', () => {
+  const fake = new FakeSocket(() => {});
+  const got: number[] = [];
+  const overruns: string[] = [];
+  const errors: Error[] = [];
+  subscribe([7], (msgs) => got.push(...msgs.map((m) => m.type)), (why) => overruns.push(why), (e) => errors.push(e), { socket: () => fake });
+  const whole = encodeMessage(24, 0, 0, 0, Buffer.alloc(12));
+  const cut = encodeMessage(25, 0, 0, 0, Buffer.alloc(40)).subarray(0, 30);
+  assert.doesNotThrow(() => fake.emit('message', Buffer.concat([whole, cut]), { port: 0 }));
+  assert.deepEqual(got, [24]);
+  assert.equal(overruns.length, 1);
+  assert.match(overruns[0]!, /nlmsg_len 56 at offset 28 of 58: full resync/);
+  fake.emit('truncatedMessage', whole, { port: 0, truncated: 9000 });
+  assert.deepEqual(got, [24, 24]);
+  assert.match(overruns[1]!, /truncated \(28 of 9000 bytes\)/);
+  fake.emit('message', encodeMessage(24, 0, 0, 0, Buffer.alloc(12)), { port: 4321 });
+  assert.deepEqual(got, [24, 24], 'a datagram from a user-space port is not a notification');
+  assert.equal(errors.length, 1);
+  assert.match(errors[0]!.message, /port 4321/);
 });
 
 /** A fake kernel that answers only when told: `held` are the requests not answered yet, in arrival order. */
@@ -175,18 +200,133 @@ test('each request has its own timeout, counted from when it is sent', async () 
   c.close();
 });
 
-test('a socket error (ENOBUFS) rejects every outstanding request; later ones still work', async () => {
+test('ENOBUFS fails only the requests whose acks were dropped; the acks still queued settle theirs; later ones work', async () => {
   const { fake, held, answer } = holdingSocket();
-  const c = new NetlinkClient({ socket: () => fake });
+  const logged: string[] = [];
+  const c = new NetlinkClient({ socket: () => fake, log: (l) => logged.push(l) });
   const outstanding = [1, 2, 3].map((n) => c.request(24, 0, marked(n)).then(() => 'ok', (e: UplinkdError) => e.detail.errno));
   await tick();
+  const [r1, r2, r3] = [...held];
   fake.emit('error', Object.assign(new Error('recvmsg'), { code: 'ENOBUFS' }));
-  assert.deepEqual(await Promise.all(outstanding), ['ENOBUFS', 'ENOBUFS', 'ENOBUFS']);
+  answer(r1!); // queued before the overflow: read after the error
+  answer(r3!, 17);
+  void r2; // its ack was the one dropped
+  assert.deepEqual(await Promise.all(outstanding), ['ok', 'ENOBUFS', 'EEXIST']);
+  assert.match(logged.join('\n'), /ENOBUFS/);
   held.splice(0);
   const later = c.request(24, 0, marked(4));
   await tick();
   answer(held[0]!);
   assert.deepEqual((await later).map((m) => m.payload[0]), [4]);
+  c.close();
+});
+
+test('another socket error fails every outstanding request (whose answer was lost is unknown)', async () => {
+  const { fake } = holdingSocket();
+  const c = new NetlinkClient({ socket: () => fake });
+  const outstanding = [1, 2].map((n) => c.request(24, 0, marked(n)).then(() => 'ok', (e: UplinkdError) => e.detail.errno));
+  await tick();
+  fake.emit('error', Object.assign(new Error('recvmsg'), { code: 'EIO' }));
+  assert.deepEqual(await Promise.all(outstanding), ['EIO', 'EIO']);
+  c.close();
+});
+
+test('a short NLMSG_ERROR rejects its request with a typed error and throws nothing out of the listener', async () => {
+  const { fake, held } = holdingSocket();
+  const c = new NetlinkClient({ socket: () => fake });
+  const r = c.request(24, 0, marked(1));
+  await tick();
+  const short = encodeMessage(NLMSG_ERROR, 0, held[0]!.seq, 1234, Buffer.from([0xef, 0xff, 0xff, 0xff]));
+  assert.doesNotThrow(() => fake.reply(short));
+  await assert.rejects(r, (e: unknown) => e instanceof UplinkdError && e.code === 'netlink' && /short NLMSG_ERROR/.test(e.message));
+  c.close();
+});
+
+test('extended ACK: the kernel\'s message and attribute offset ride on the refusal (capped and full echo)', async () => {
+  const tlvs = Buffer.concat([strAttr(NLMSGERR_ATTR_MSG, 'Nexthop id does not exist'), u32Attr(NLMSGERR_ATTR_OFFS, 36)]);
+  const ackWith = (req: NlMessage, capped: boolean) => {
+    const echoed = capped ? encodeMessage(req.type, req.flags, req.seq, req.pid, Buffer.alloc(0)).subarray(0, 16)
+      : encodeMessage(req.type, req.flags, req.seq, req.pid, req.payload);
+    if (capped) echoed.writeUInt32LE(16 + req.payload.length, 0);
+    const err = Buffer.alloc(4);
+    err.writeInt32LE(-22, 0);
+    return encodeMessage(NLMSG_ERROR, NLM_F_ACK_TLVS | (capped ? NLM_F_CAPPED : 0), req.seq, 1234, Buffer.concat([err, echoed, tlvs]));
+  };
+  for (const capped of [true, false]) {
+    const fake = new FakeSocket((req, s) => s.reply(ackWith(req, capped)));
+    const c = new NetlinkClient({ socket: () => fake });
+    await assert.rejects(c.request(24, 0, Buffer.alloc(13)), (e: unknown) => e instanceof UplinkdError && e.detail.errno === 'EINVAL'
+      && e.detail.kernelMessage === 'Nexthop id does not exist'
+      && e.message === 'netlink request (type 24) failed: EINVAL (Nexthop id does not exist, attribute at byte 36)');
+    c.close();
+  }
+});
+
+test('only the kernel (port 0) answers: a datagram from another port is logged and dropped', async () => {
+  const { fake, held, answer } = holdingSocket();
+  const logged: string[] = [];
+  const c = new NetlinkClient({ socket: () => fake, log: (l) => logged.push(l) });
+  const r = c.request(24, 0, marked(1)).then(() => 'ok', (e: UplinkdError) => e.detail.errno);
+  await tick();
+  fake.emit('message', encodeAck(held[0]!.seq, 1234, 1, held[0]!), { port: 999 }); // a forged EPERM
+  assert.match(logged.join('\n'), /from port 999/);
+  answer(held[0]!);
+  assert.equal(await r, 'ok');
+  c.close();
+});
+
+test('a datagram cut short: whole messages count, the cut request fails, a dump with a lost part starts over', async () => {
+  const { fake, held } = holdingSocket();
+  const logged: string[] = [];
+  const c = new NetlinkClient({ socket: () => fake, log: (l) => logged.push(l) });
+  const a = c.request(24, 0, marked(1)).then(() => 'ok', (e: UplinkdError) => e.detail.errno);
+  const b = c.request(24, 0, marked(2)).then(() => 'ok', (e: UplinkdError) => e.detail.errno);
+  await tick();
+  const [ra, rb] = [...held];
+  held.splice(0);
+  fake.reply(encodeAck(ra!.seq, 1234, 0, ra!), encodeAck(rb!.seq, 1234, 0, rb!).subarray(0, 20));
+  assert.deepEqual(await Promise.all([a, b]), ['ok', 'EBADMSG']);
+  assert.match(logged.join('\n'), /cut short/);
+
+  const dump = c.dump(26, marked(3));
+  await tick();
+  const d1 = held.shift()!;
+  fake.reply(data(d1, 1), data(d1, 2).subarray(0, 18));
+  fake.reply(done(d1));
+  await tick();
+  const d2 = held.shift()!;
+  assert.notEqual(d2.seq, d1.seq, 'asked again');
+  fake.reply(data(d2, 1), data(d2, 2), done(d2));
+  assert.deepEqual((await dump).map((m) => m.payload[0]), [1, 2]);
+
+  const r = c.request(24, 0, marked(4)).then(() => 'ok', (e: UplinkdError) => e.detail.errno);
+  await tick();
+  fake.emit('truncatedMessage', encodeAck(held[0]!.seq, 1234, 0, held[0]!).subarray(0, 16), { port: 0, truncated: 36 });
+  assert.equal(await r, 'EBADMSG');
+  assert.match(logged.join('\n'), /truncated: 16 of 36 bytes/);
+  c.close();
+});
+
+test('a dump the kernel keeps flagging interrupted ends in a typed error, never an inconsistent answer', async () => {
+  let calls = 0;
+  const fake = new FakeSocket((req, s) => {
+    calls++;
+    s.reply(data(req, calls, NLM_F_MULTI | NLM_F_DUMP_INTR), done(req));
+  });
+  const c = new NetlinkClient({ socket: () => fake });
+  await assert.rejects(c.dump(26, Buffer.alloc(12)), (e: unknown) => e instanceof UplinkdError && e.code === 'netlink' && e.detail.errno === 'EINTR');
+  assert.equal(calls, DUMP_TRIES);
+  c.close();
+});
+
+test('NLMSG_DONE with an errno and extended ACK fails the dump with the kernel\'s text', async () => {
+  const fake = new FakeSocket((req, s) => {
+    const p = Buffer.concat([Buffer.from([0xfe, 0xff, 0xff, 0xff]), strAttr(NLMSGERR_ATTR_MSG, 'ipv4: FIB table does not exist')]);
+    s.reply(encodeMessage(NLMSG_DONE, NLM_F_MULTI | NLM_F_ACK_TLVS, req.seq, 1234, p));
+  });
+  const c = new NetlinkClient({ socket: () => fake });
+  await assert.rejects(c.dump(26, Buffer.alloc(12)), (e: unknown) => e instanceof UplinkdError && e.detail.errno === 'ENOENT'
+    && e.detail.kernelMessage === 'ipv4: FIB table does not exist');
   c.close();
 });
 

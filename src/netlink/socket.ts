@@ -6,26 +6,39 @@ import { RawNetlinkSocket } from 'netlink/dist/raw';
 import { performance } from 'node:perf_hooks';
 import { UplinkdError } from '../errors';
 import { NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST } from './constants';
-import { decodeError, doneErrno, encodeMessage, errnoName, parseMessages, type NlMessage } from './wire';
+import { enableNetlinkFeatures } from './sockopt';
+import { decodeDone, decodeError, encodeMessage, splitDatagram, type NlError, type NlMessage } from './wire';
 
 const NETLINK_ROUTE = 0;
+
+/** Where a datagram came from (sockaddr_nl): the kernel is port 0; `truncated` is the datagram's real size when MSG_TRUNC cut it. */
+export interface DatagramInfo {
+  port: number;
+  truncated?: number;
+}
 
 /** The part of RawNetlinkSocket we use (tests substitute a fake). */
 export interface RawSocketLike {
   send(msg: Uint8Array, options: { port?: number }, callback: (error?: Error & { code?: string }) => void): void;
-  on(event: 'message', listener: (msg: Buffer) => void): unknown;
+  on(event: 'message' | 'truncatedMessage', listener: (msg: Buffer, info?: DatagramInfo) => void): unknown;
   on(event: 'error', listener: (err: Error & { code?: string }) => void): unknown;
   addMembership(group: number): void;
   setRecvBufferSize(size: number): unknown;
   address(): { port: number };
   unref(): void;
   close(): void;
+  /** NETLINK_GET_STRICT_CHK is on: the kernel honours dump requests' filters (set by openRouteSocket). */
+  strictCheck?: boolean;
 }
 
 export type SocketFactory = () => RawSocketLike;
 
-export const openRouteSocket: SocketFactory = () =>
-  new RawNetlinkSocket(NETLINK_ROUTE, { recvBufferSize: 0, sendBufferSize: 0 });
+/** A NETLINK_ROUTE socket with extended ACKs and strict checking turned on where the kernel and addon allow. */
+export const openRouteSocket: SocketFactory = () => {
+  const sock = new RawNetlinkSocket(NETLINK_ROUTE, { recvBufferSize: 0, sendBufferSize: 0 });
+  const features = enableNetlinkFeatures(sock.address().port);
+  return Object.assign(sock, { strictCheck: features.strictCheck });
+};
 
 export interface ClientOptions {
   /** Per request, ms (default 5000), counted from when the request is sent. */
@@ -33,6 +46,8 @@ export interface ClientOptions {
   /** Most requests outstanding at once (default REQUEST_WINDOW). */
   window?: number;
   socket?: SocketFactory;
+  /** Where dropped datagrams (foreign sender, truncated, malformed) are reported (default: stderr). */
+  log?: (line: string) => void;
 }
 
 /**
@@ -44,14 +59,26 @@ export const REQUEST_WINDOW = 64;
 const REQUEST_RCVBUF = 1 << 20;
 /** Requests sent together share one datagram up to this size (the kernel refuses more than SO_SNDBUF, >= 208 KB by default). */
 const MAX_DATAGRAM = 32 << 10;
+/** Tries of a dump the kernel keeps flagging NLM_F_DUMP_INTR (the objects changed while it ran). */
+export const DUMP_TRIES = 3;
+/**
+ * After ENOBUFS on the request socket (acks were dropped): the acks already queued are read within
+ * this many ms; requests still unanswered then lost theirs and fail with ENOBUFS (the caller retries
+ * from a fresh snapshot: resending blindly could undo a later change to the same object).
+ */
+const LOST_ACK_GRACE_MS = 20;
 
 type Outcome = { replies: NlMessage[]; interrupted: boolean };
+
+const stderrLog = (line: string): void => { process.stderr.write(`${line}\n`); };
 
 interface Op {
   type: number;
   flags: number;
   payload: Buffer;
   dump: boolean;
+  /** For a dump: which replies to keep (a large dump is filtered as it arrives). */
+  keep?: (m: NlMessage) => boolean;
   resolve(r: Outcome): void;
   reject(e: Error): void;
 }
@@ -66,6 +93,13 @@ interface Pending {
 
 function requestFailed(type: number, errno: string): UplinkdError {
   return new UplinkdError('netlink', `netlink request (type ${type}) failed: ${errno}`, { errno });
+}
+
+/** A refusal with the kernel's extended ACK text, when it sent one: "EINVAL (Nexthop id does not exist)". */
+function refused(type: number, err: NlError): UplinkdError {
+  const why = err.message ? `${err.code} (${err.message}${err.offset !== undefined ? `, attribute at byte ${err.offset}` : ''})` : err.code;
+  return new UplinkdError('netlink', `netlink request (type ${type}) failed: ${why}`,
+    { errno: err.code, ...(err.message ? { kernelMessage: err.message } : {}) });
 }
 
 const outcomeOf = (p: Pending): Outcome => ({ replies: p.replies, interrupted: p.interrupted });
@@ -95,10 +129,14 @@ export class NetlinkClient {
   /** Armed for the oldest pending request's deadline while any is pending. */
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly log: (line: string) => void;
+  /** Armed after ENOBUFS: then the requests sent before it that are still unanswered lost their acks. */
+  private lostAckTimer: NodeJS.Timeout | undefined;
 
   constructor(options: ClientOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 5000;
     this.window = Math.max(1, options.window ?? REQUEST_WINDOW);
+    this.log = options.log ?? stderrLog;
     this.sock = (options.socket ?? openRouteSocket)();
     // The socket must not keep a CLI alive; the timeout timer does while a request waits.
     this.sock.unref();
@@ -107,9 +145,14 @@ export class NetlinkClient {
     } catch {
       // The default buffer holds the window's acks too; this is headroom.
     }
-    this.sock.on('message', (buf) => this.onDatagram(buf));
-    // ENOBUFS and the like: an answer may be lost, and nothing says whose.
-    this.sock.on('error', (err) => this.rejectPending((op) => requestFailed(op.type, err.code ?? err.message)));
+    this.sock.on('message', (buf, info) => this.onDatagram(buf, info));
+    this.sock.on('truncatedMessage', (buf, info) => this.onDatagram(buf, info));
+    this.sock.on('error', (err) => this.onSocketError(err));
+  }
+
+  /** The kernel applies dump requests' filters (NETLINK_GET_STRICT_CHK is on); else every object comes back. */
+  get strictCheck(): boolean {
+    return this.sock.strictCheck === true;
   }
 
   /** Send one message with NLM_F_REQUEST|NLM_F_ACK|flags; resolves with any replies once acked. */
@@ -117,17 +160,26 @@ export class NetlinkClient {
     return (await this.enqueue(type, NLM_F_REQUEST | NLM_F_ACK | flags, payload, false)).replies;
   }
 
-  /** Dump request; repeated (up to 3 tries) when the kernel flags it as interrupted by a change. */
-  async dump(type: number, payload: Buffer): Promise<NlMessage[]> {
+  /**
+   * Dump request; repeated when the kernel flags it NLM_F_DUMP_INTR (objects changed while it ran,
+   * so it may miss or repeat some) or a part of it was lost (truncated datagram). After DUMP_TRIES
+   * such tries it rejects with UplinkdError('netlink', ..., { errno: 'EINTR' }): never an inconsistent answer.
+   */
+  async dump(type: number, payload: Buffer, keep?: (m: NlMessage) => boolean): Promise<NlMessage[]> {
     for (let attempt = 1; ; attempt++) {
-      const r = await this.enqueue(type, NLM_F_REQUEST | NLM_F_DUMP, payload, true);
-      if (!r.interrupted || attempt >= 3) return r.replies;
+      const r = await this.enqueue(type, NLM_F_REQUEST | NLM_F_DUMP, payload, true, keep);
+      if (!r.interrupted) return r.replies;
+      if (attempt >= DUMP_TRIES) {
+        throw new UplinkdError('netlink', `netlink dump (type ${type}) interrupted ${attempt} times in a row: objects keep changing`,
+          { errno: 'EINTR' });
+      }
     }
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.lostAckTimer) clearTimeout(this.lostAckTimer);
     this.rejectPending(closedError);
     for (const op of this.waiting.splice(0)) op.reject(closedError());
     this.sock.close();
@@ -137,10 +189,10 @@ export class NetlinkClient {
    * Queues the message, which leaves in call order: at once on an idle socket (no delay for a lone
    * request or dump), else once this turn of the event loop is over, with whatever else was asked meanwhile.
    */
-  private enqueue(type: number, flags: number, payload: Buffer, dump: boolean): Promise<Outcome> {
+  private enqueue(type: number, flags: number, payload: Buffer, dump: boolean, keep?: (m: NlMessage) => boolean): Promise<Outcome> {
     if (this.closed) return Promise.reject(closedError());
     return new Promise((resolve, reject) => {
-      this.waiting.push({ type, flags, payload, dump, resolve, reject });
+      this.waiting.push({ type, flags, payload, dump, keep, resolve, reject });
       if (this.pending.size === 0 && this.waiting.length === 1) this.flush();
       else this.schedule();
     });
@@ -245,30 +297,75 @@ export class NetlinkClient {
     for (const seq of [...this.pending.keys()]) this.settle(seq, (p) => p.op.reject(error(p.op)));
   }
 
-  private onDatagram(buf: Buffer): void {
-    if (this.pending.size === 0) return; // a late answer to a request that timed out
-    let msgs: NlMessage[];
-    try {
-      msgs = parseMessages(buf);
-    } catch (e) {
-      this.rejectPending(() => e as Error); // whose answer it was is unknown
+  /**
+   * ENOBUFS: the receive queue overflowed and some acks were dropped; the kernel reports it before
+   * the datagrams still queued, so those answers come next. Only the requests whose ack never comes
+   * fail (with ENOBUFS); the others settle normally. Any other socket error: nothing says whose answer
+   * is lost, so every outstanding request fails with it.
+   */
+  private onSocketError(err: Error & { code?: string }): void {
+    const errno = err.code ?? err.message;
+    if (errno !== 'ENOBUFS') {
+      this.rejectPending((op) => requestFailed(op.type, errno));
       return;
     }
-    for (const m of msgs) {
-      const p = this.pending.get(m.seq);
-      if (!p || m.type === NLMSG_NOOP) continue;
-      if (m.flags & NLM_F_DUMP_INTR) p.interrupted = true;
-      if (m.type === NLMSG_ERROR) {
-        const err = decodeError(m);
-        this.settle(m.seq, () => (err.errno === 0 ? p.op.resolve(outcomeOf(p)) : p.op.reject(requestFailed(p.op.type, err.code))));
-      } else if (m.type === NLMSG_DONE) {
-        const errno = doneErrno(m);
-        this.settle(m.seq, () => (errno ? p.op.reject(requestFailed(p.op.type, errnoName(errno))) : p.op.resolve(outcomeOf(p))));
-      } else if (m.type === NLMSG_OVERRUN) {
-        this.settle(m.seq, () => p.op.reject(requestFailed(p.op.type, 'NLMSG_OVERRUN')));
-      } else {
-        p.replies.push(m);
+    this.log(`netlink request socket overrun (ENOBUFS): requests whose acks were dropped fail and are retried by the caller`);
+    const suspects = [...this.pending.keys()].filter((seq) => !this.pending.get(seq)!.op.dump);
+    if (suspects.length === 0) return;
+    if (this.lostAckTimer) clearTimeout(this.lostAckTimer);
+    this.lostAckTimer = setTimeout(() => {
+      this.lostAckTimer = undefined;
+      for (const seq of suspects) this.settle(seq, (p) => p.op.reject(requestFailed(p.op.type, 'ENOBUFS')));
+    }, LOST_ACK_GRACE_MS);
+  }
+
+  /**
+   * One datagram from the socket. Only the kernel (port 0) is listened to; a datagram cut short
+   * (MSG_TRUNC, or a length running past its end) is logged, its whole messages are still used,
+   * and the request whose answer was cut fails (a dump is retried). Nothing here throws.
+   */
+  private onDatagram(buf: Buffer, info?: DatagramInfo): void {
+    if (info && info.port !== 0) {
+      this.log(`ignoring a netlink datagram from port ${info.port}: only the kernel (port 0) answers requests`);
+      return;
+    }
+    if (this.pending.size === 0) return; // a late answer to a request that timed out
+    const { messages, error, brokenSeq } = splitDatagram(buf);
+    const truncated = info?.truncated !== undefined;
+    if (truncated) this.log(`netlink datagram truncated: ${buf.length} of ${info!.truncated} bytes read`);
+    for (const m of messages) this.onMessage(m);
+    if (!error && !truncated) return;
+    if (error) this.log(`netlink answer cut short: ${error.message}`);
+    const lost = error && brokenSeq !== undefined && this.pending.has(brokenSeq) ? [brokenSeq] : [...this.pending.keys()];
+    for (const seq of lost) {
+      const p = this.pending.get(seq);
+      if (!p) continue;
+      // A dump goes on to its NLMSG_DONE; it then starts over. A lost ack is a failed request.
+      if (p.op.dump) p.interrupted = true;
+      else this.settle(seq, () => p.op.reject(new UplinkdError('netlink', `netlink answer to request (type ${p.op.type}) was cut short`, { errno: 'EBADMSG' })));
+    }
+  }
+
+  private onMessage(m: NlMessage): void {
+    const p = this.pending.get(m.seq);
+    if (!p || m.type === NLMSG_NOOP) return;
+    if (m.flags & NLM_F_DUMP_INTR) p.interrupted = true;
+    if (m.type === NLMSG_ERROR) {
+      let err: NlError;
+      try {
+        err = decodeError(m);
+      } catch (e) {
+        this.settle(m.seq, () => p.op.reject(e as UplinkdError));
+        return;
       }
+      this.settle(m.seq, () => (err.errno === 0 ? p.op.resolve(outcomeOf(p)) : p.op.reject(refused(p.op.type, err))));
+    } else if (m.type === NLMSG_DONE) {
+      const err = decodeDone(m);
+      this.settle(m.seq, () => (err.errno ? p.op.reject(refused(p.op.type, err)) : p.op.resolve(outcomeOf(p))));
+    } else if (m.type === NLMSG_OVERRUN) {
+      this.settle(m.seq, () => p.op.reject(requestFailed(p.op.type, 'NLMSG_OVERRUN')));
+    } else if (!p.op.keep || p.op.keep(m)) {
+      p.replies.push(m);
     }
   }
 }
@@ -285,13 +382,15 @@ export interface Subscription {
 
 /**
  * Join rtnetlink multicast groups on a socket of its own. Each datagram's messages go to
- * `onMessages`; a malformed datagram or a socket error goes to `onError`; ENOBUFS
- * (notifications were dropped) calls `onOverrun`, after which the caller must resync.
+ * `onMessages`. Notifications were lost, and the caller must resync, when `onOverrun(reason)` is
+ * called: ENOBUFS (the queue overflowed) or a datagram cut short (MSG_TRUNC or a length running past
+ * its end; its whole messages are still delivered first). Datagrams not from the kernel (port 0)
+ * are dropped and reported to `onError`, as are other socket errors. Never throws from a callback.
  */
 export function subscribe(
   groups: number[],
   onMessages: (msgs: NlMessage[]) => void,
-  onOverrun: () => void,
+  onOverrun: (reason: string) => void,
   onError: (e: Error) => void,
   options: SubscriberOptions = {},
 ): Subscription {
@@ -303,18 +402,20 @@ export function subscribe(
     sock.close();
     throw new UplinkdError('netlink', `cannot subscribe to rtnetlink groups: ${(e as Error).message}`, { cause: e });
   }
-  sock.on('message', (buf) => {
-    let msgs: NlMessage[];
-    try {
-      msgs = parseMessages(buf);
-    } catch (e) {
-      onError(e as Error);
+  const onDatagram = (buf: Buffer, info?: DatagramInfo) => {
+    if (info && info.port !== 0) {
+      onError(new UplinkdError('netlink', `ignoring a netlink notification from port ${info.port}: only the kernel (port 0) is trusted`));
       return;
     }
-    onMessages(msgs);
-  });
+    const { messages, error } = splitDatagram(buf);
+    if (messages.length > 0) onMessages(messages);
+    if (info?.truncated !== undefined) onOverrun(`netlink notification truncated (${buf.length} of ${info.truncated} bytes): full resync`);
+    else if (error) onOverrun(`${error.message}: full resync`);
+  };
+  sock.on('message', onDatagram);
+  sock.on('truncatedMessage', onDatagram);
   sock.on('error', (err) => {
-    if (err.code === 'ENOBUFS') onOverrun();
+    if (err.code === 'ENOBUFS') onOverrun('netlink socket overrun (ENOBUFS), events were lost: full resync');
     else onError(new UplinkdError('netlink', `netlink subscriber error: ${err.code ?? err.message}`, { errno: err.code }));
   });
   let closed = false;

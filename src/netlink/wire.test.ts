@@ -4,7 +4,7 @@ import { UplinkdError } from '../errors';
 import { NLMSG_DONE, NLMSG_ERROR, NLM_F_MULTI } from './constants';
 import {
   attr, attrMap, decodeError, doneErrno, encodeAck, encodeMessage, ipv4ToBuffer, nested, parseAttrs, parseCidr,
-  parseMessages, readStr, strAttr, u16Attr, u32Attr, u8Attr, NLA_F_NESTED,
+  parseMessages, readStr, splitDatagram, strAttr, u16Attr, u32Attr, u8Attr, NLA_F_NESTED,
 } from './wire';
 
 test('messages: several in one datagram, padded to 4 bytes, round-trip', () => {
@@ -78,4 +78,26 @@ test('IPv4 text', () => {
   assert.deepEqual(parseCidr('10.0.0.0/8'), { ip: '10.0.0.0', len: 8 });
   assert.deepEqual(parseCidr('10.0.0.1'), { ip: '10.0.0.1', len: 32 });
   assert.throws(() => parseCidr('10.0.0.0/33'), UplinkdError);
+});
+
+test('splitDatagram: the whole messages before a cut one, the error, and the cut message\'s seq', () => {
+  const a = encodeMessage(24, 0, 7, 0, Buffer.alloc(8));
+  const b = encodeMessage(2, 0, 9, 0, Buffer.alloc(20));
+  const r = splitDatagram(Buffer.concat([a, b.subarray(0, 24)]));
+  assert.deepEqual(r.messages.map((m) => m.seq), [7]);
+  assert.ok(r.error instanceof UplinkdError);
+  assert.equal(r.brokenSeq, 9);
+  const tail = splitDatagram(Buffer.concat([a, Buffer.alloc(6)]));
+  assert.equal(tail.error, undefined, 'less than a header left is padding');
+});
+
+test('decodeError: extended ACK text and offset after the echoed request; a broken TLV area keeps the errno', () => {
+  const req = encodeMessage(24, 0x405, 3, 0, Buffer.alloc(20));
+  const err = Buffer.alloc(4);
+  err.writeInt32LE(-22, 0);
+  const tlv = Buffer.concat([strAttr(1, 'Invalid prefix for given prefix length'), u32Attr(2, 28)]);
+  const full = { type: NLMSG_ERROR, flags: 0x200, seq: 3, pid: 0, payload: Buffer.concat([err, req, tlv]) };
+  assert.deepEqual(decodeError(full), { errno: 22, code: 'EINVAL', message: 'Invalid prefix for given prefix length', offset: 28 });
+  const broken = { ...full, payload: Buffer.concat([err, req, Buffer.from([0xff, 0xff, 1, 0, 1])]) };
+  assert.deepEqual(decodeError(broken), { errno: 22, code: 'EINVAL' });
 });

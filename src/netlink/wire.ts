@@ -2,7 +2,9 @@
 // the machines we target) for the headers and integer attributes; addresses are network order.
 import { constants as osConstants } from 'node:os';
 import { UplinkdError } from '../errors';
-import { NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_CAPPED } from './constants';
+import {
+  NLMSGERR_ATTR_MSG, NLMSGERR_ATTR_OFFS, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK_TLVS, NLM_F_CAPPED,
+} from './constants';
 
 export interface NlMessage {
   type: number;
@@ -33,12 +35,35 @@ export function encodeMessage(type: number, flags: number, seq: number, pid: num
 
 /** Split one datagram into its messages. Throws on a length that does not fit. */
 export function parseMessages(buf: Buffer): NlMessage[] {
-  const out: NlMessage[] = [];
+  const { messages, error } = splitDatagram(buf);
+  if (error) throw error;
+  return messages;
+}
+
+/** What splitDatagram makes of a datagram: the whole messages, and why it stopped early if it did. */
+export interface SplitDatagram {
+  /** The messages before any broken one. */
+  messages: NlMessage[];
+  /** Set when a message's nlmsg_len is below the header or runs past the datagram (a truncated read). */
+  error?: UplinkdError;
+  /** The broken message's nlmsg_seq when its 16-byte header was whole: whose answer was cut. */
+  brokenSeq?: number;
+}
+
+/**
+ * Split one datagram into its nlmsghdr-framed messages (include/uapi/linux/netlink.h, NLMSG_ALIGN
+ * of 4 bytes) without throwing: a message whose length does not fit ends the walk, and what came
+ * before it is still returned. Trailing bytes shorter than a header are padding.
+ */
+export function splitDatagram(buf: Buffer): SplitDatagram {
+  const messages: NlMessage[] = [];
   let off = 0;
   while (off + NLMSG_HDRLEN <= buf.length) {
     const len = buf.readUInt32LE(off);
-    if (len < NLMSG_HDRLEN || off + len > buf.length) throw malformed(`nlmsg_len ${len} at offset ${off} of ${buf.length}`);
-    out.push({
+    if (len < NLMSG_HDRLEN || off + len > buf.length) {
+      return { messages, error: malformed(`nlmsg_len ${len} at offset ${off} of ${buf.length}`), brokenSeq: buf.readUInt32LE(off + 8) };
+    }
+    messages.push({
       type: buf.readUInt16LE(off + 4),
       flags: buf.readUInt16LE(off + 6),
       seq: buf.readUInt32LE(off + 8),
@@ -47,7 +72,7 @@ export function parseMessages(buf: Buffer): NlMessage[] {
     });
     off += align4(len);
   }
-  return out;
+  return { messages };
 }
 
 export interface NlError {
@@ -55,6 +80,10 @@ export interface NlError {
   errno: number;
   /** Errno name such as "EEXIST"; "" for an ACK. */
   code: string;
+  /** The kernel's extended ACK text (NLMSGERR_ATTR_MSG), e.g. "Nexthop id does not exist". */
+  message?: string;
+  /** NLMSGERR_ATTR_OFFS: byte offset, from the start of the request's nlmsghdr, of the attribute the kernel refused. */
+  offset?: number;
 }
 
 const errnoNames = new Map<number, string>(
@@ -65,19 +94,49 @@ export function errnoName(errno: number): string {
   return errnoNames.get(errno) ?? `errno ${errno}`;
 }
 
-/** Decode an NLMSG_ERROR payload: int error, then the request's nlmsghdr (and maybe more). */
+/**
+ * Decode an NLMSG_ERROR payload (struct nlmsgerr, include/uapi/linux/netlink.h): int error, the
+ * request's nlmsghdr, the rest of the request unless NLM_F_CAPPED, then, with NLM_F_ACK_TLVS
+ * (the socket set NETLINK_EXT_ACK), NLMSGERR_ATTR_* attributes. Throws UplinkdError('netlink') when
+ * shorter than the error and header; a broken TLV area only loses the extended ACK.
+ */
 export function decodeError(msg: NlMessage): NlError {
   if (msg.type !== NLMSG_ERROR) throw malformed(`type ${msg.type} is not NLMSG_ERROR`);
-  if (msg.payload.length < 4 + NLMSG_HDRLEN) throw malformed('short NLMSG_ERROR');
+  if (msg.payload.length < 4 + NLMSG_HDRLEN) throw malformed(`short NLMSG_ERROR (${msg.payload.length} bytes)`);
   const errno = -msg.payload.readInt32LE(0) || 0; // not -0 for an ACK
-  return { errno, code: errno === 0 ? '' : errnoName(errno) };
+  const out: NlError = { errno, code: errno === 0 ? '' : errnoName(errno) };
+  if (msg.flags & NLM_F_ACK_TLVS) {
+    const echoed = msg.flags & NLM_F_CAPPED ? NLMSG_HDRLEN : align4(msg.payload.readUInt32LE(4));
+    readExtAck(msg.payload, 4 + echoed, out);
+  }
+  return out;
+}
+
+/** NLMSG_DONE's int error (negative when the dump failed part way) and its extended ACK, if any. */
+export function decodeDone(msg: NlMessage): NlError {
+  if (msg.type !== NLMSG_DONE || msg.payload.length < 4) return { errno: 0, code: '' };
+  const v = msg.payload.readInt32LE(0);
+  const errno = v < 0 ? -v : 0;
+  const out: NlError = { errno, code: errno === 0 ? '' : errnoName(errno) };
+  if (msg.flags & NLM_F_ACK_TLVS) readExtAck(msg.payload, 4, out);
+  return out;
+}
+
+function readExtAck(payload: Buffer, start: number, out: NlError): void {
+  if (start > payload.length) return;
+  try {
+    eachAttr(payload, start, (type, off, len) => {
+      if (type === NLMSGERR_ATTR_MSG) out.message = readStr(payload.subarray(off, off + len));
+      else if (type === NLMSGERR_ATTR_OFFS && len >= 4) out.offset = payload.readUInt32LE(off);
+    });
+  } catch {
+    // The errno is still the answer; only the text is lost.
+  }
 }
 
 /** NLMSG_DONE may carry a negative errno when the dump failed part way. */
 export function doneErrno(msg: NlMessage): number {
-  if (msg.type !== NLMSG_DONE || msg.payload.length < 4) return 0;
-  const v = msg.payload.readInt32LE(0);
-  return v < 0 ? -v : 0;
+  return decodeDone(msg).errno;
 }
 
 export function encodeAck(seq: number, pid: number, errno: number, request: NlMessage): Buffer {

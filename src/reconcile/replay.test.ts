@@ -1,12 +1,16 @@
 // Replay test (after Tailscale's router tests): random kernel worlds, renumberings, link flaps,
 // uplinks appearing and vanishing, gateways moving between the kernel and lease files, health
-// changes, replayed in a random order against the fake kernel. After every step one pass of
+// changes, replayed in a random order against the fake kernel, and (as root) against the real
+// kernel in a throwaway network namespace through NetnsKernelPort. After every step one pass of
 // plan + diff + reconcile must leave nothing to do, the kernel must hold exactly the plan, and
 // other programs' objects must be untouched. A failure names its seed: REPLAY_SEED=<n> reruns it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import type { Config, PolicyConfig } from '../config/types';
 import { FakePort } from '../kernel/fake-port';
+import { NetnsKernelPort } from '../kernel/netns-port';
+import type { KernelPort } from '../kernel/port';
 import type { HealthVerdict, Lease } from '../model/facts';
 import type { Address, DesiredState, KernelState, Link, Route } from '../model/types';
 import { plan } from '../plan/planner';
@@ -133,10 +137,86 @@ function canonicalText(s: DesiredState): string[] {
   ].sort();
 }
 
-async function replay(seed: number, config: Config, steps: number, foreignState: KernelState = FOREIGN): Promise<void> {
+/** Where a replay runs: a kernel whose interfaces the world sets, read back whole (current). */
+interface Kernel {
+  port: KernelPort;
+  /** Links and addresses become exactly these (the kernel flushes what goes with them). */
+  setInterfaces(links: Link[], addresses: Address[]): Promise<void>;
+  current(): Promise<KernelState>;
+}
+
+function fakeKernel(world: World, foreignState: KernelState = FOREIGN): Kernel {
+  const port = new FakePort({ ...foreignState, links: world.links, addresses: world.addresses });
+  return { port, setInterfaces: async (l, a) => port.setInterfaces(l, a), current: async () => port.current() };
+}
+
+const ip = (ns: string, args: string[], input?: string): string =>
+  execFileSync('ip', ['-n', ns, ...args], { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+
+/**
+ * The real kernel in namespace `ns`: every interface is a veth whose peer (`<name>p`) gives it
+ * carrier when up; an absent interface is deleted; a dynamic address has a finite lifetime, as a
+ * DHCP client's does. One `ip -batch` per step.
+ */
+async function realKernel(ns: string, port: NetnsKernelPort): Promise<Kernel> {
+  const present = new Set<string>(['lo']);
+  /** Addresses in place, as `dev address/len dynamic`: only what differs is changed, as a DHCP client would. */
+  let inPlace = new Set<string>();
+  const addrKey = (a: Address) => `${a.dev} ${a.address}/${a.prefixlen} ${a.peer ?? '-'} ${a.dynamic}`;
+  const setInterfaces = async (links: Link[], addresses: Address[]): Promise<void> => {
+    const cmds: string[] = [];
+    const want = new Set(links.map((l) => l.name));
+    for (const name of [...present]) {
+      if (name !== 'lo' && !want.has(name)) {
+        cmds.push(`link del ${name}`);
+        present.delete(name);
+        inPlace = new Set([...inPlace].filter((k) => !k.startsWith(`${name} `)));
+      }
+    }
+    for (const l of links) {
+      if (l.name === 'lo') continue;
+      if (!present.has(l.name)) {
+        cmds.push(`link add ${l.name} type veth peer name ${l.name}p`);
+        present.add(l.name);
+      }
+      cmds.push(`link set ${l.name}p ${l.lowerUp ? 'up' : 'down'}`, `link set ${l.name} ${l.up ? 'up' : 'down'}`);
+    }
+    const next = new Set(addresses.map(addrKey));
+    for (const key of inPlace) {
+      const [dev, cidr, peer] = key.split(' ');
+      const [address, len] = cidr!.split('/');
+      if (!next.has(key)) cmds.push(`addr del ${address}${peer !== '-' ? ` peer ${peer}` : ''}/${len} dev ${dev}`);
+    }
+    for (const a of addresses) {
+      if (!inPlace.has(addrKey(a))) cmds.push(`addr add ${a.address}${a.peer !== undefined ? ` peer ${a.peer}` : ''}/${a.prefixlen} dev ${a.dev}${a.dynamic ? ' valid_lft 86400 preferred_lft 86400' : ''}`);
+    }
+    inPlace = next;
+    ip(ns, ['-batch', '-'], `${cmds.join('\n')}\n`);
+  };
+  const current = async (): Promise<KernelState> => {
+    const s = await port.snapshot();
+    // As stored (FakePort.current): a route through a nexthop object carries only its nhid.
+    for (const r of s.routes) {
+      if (r.nhid !== undefined) {
+        delete r.gateway;
+        delete r.dev;
+        delete r.multipath;
+      }
+      delete r.linkdown;
+    }
+    return s;
+  };
+  return { port, setInterfaces, current };
+}
+
+async function replay(
+  seed: number, config: Config, steps: number,
+  kernelFor: (first: World) => Promise<Kernel> = async (w) => fakeKernel(w), foreignState: KernelState = FOREIGN,
+): Promise<void> {
   const rand = prng(seed);
   const worlds = Array.from({ length: 24 }, () => makeWorld(rand, config));
-  const port = new FakePort({ ...foreignState, links: worlds[0]!.links, addresses: worlds[0]!.addresses });
+  const k = await kernelFor(worlds[0]!);
+  const port = k.port;
   const foreign = canonicalText(foreignState);
   let worldRoutes: Route[] = [];
   for (let step = 0; step < steps; step++) {
@@ -144,7 +224,7 @@ async function replay(seed: number, config: Config, steps: number, foreignState:
     const where = `seed ${seed} (REPLAY_SEED=${seed}), ${config.default}, step ${step}: ${world.label}`;
 
     // The world moves: interfaces (with the kernel's flushes), then the DHCP clients' routes.
-    port.setInterfaces(world.links, world.addresses);
+    await k.setInterfaces(world.links, world.addresses);
     for (const r of worldRoutes) await port.apply({ op: 'del', kind: 'route', route: r });
     for (const r of world.routes) await port.apply({ op: 'add', kind: 'route', route: r });
     worldRoutes = world.routes;
@@ -159,10 +239,10 @@ async function replay(seed: number, config: Config, steps: number, foreignState:
 
     const after = await port.snapshot();
     assert.deepEqual(diff(p.desired, after, config).map(formatChange), [], `${where}: not converged after one pass`);
-    assert.deepEqual(canonicalText(ownedOf(config, port.current())), canonicalText(p.desired), `${where}: kernel differs from the plan`);
+    assert.deepEqual(canonicalText(ownedOf(config, await k.current())), canonicalText(p.desired), `${where}: kernel differs from the plan`);
     // uplinkd's own objects do not change its mind.
     assert.deepEqual(plan(config, { ...facts, kernel: after }), p, `${where}: plan changed after applying it`);
-    const now = port.current();
+    const now = await k.current();
     const stillThere = canonicalText({
       routes: now.routes.filter((r) => r.protocol !== 117 || r.table === 5),
       rules: now.rules.filter((r) => r.protocol !== 117 || r.priority < 10000),
@@ -174,21 +254,52 @@ async function replay(seed: number, config: Config, steps: number, foreignState:
 
 const seeds = process.env.REPLAY_SEED ? [Number(process.env.REPLAY_SEED)] : Array.from({ length: 10 }, (_, i) => 1000 + i * 7919);
 
+const replayConfig = (mode: 'balance' | 'failover'): Config => testConfig([
+  { name: 'isp1', interface: 'if1', address: '198.51.100.2/24', gateway: '198.51.100.1', tier: 1 },
+  { name: 'isp2', interface: 'vlan101', weight: 2, tier: 1, onDegraded: 'reduce' },
+  { name: 'isp3', interface: 'vlan102', tier: 2, onDegraded: 'remove' },
+  // Issue 8: a second uplink in isp1's subnet with the same gateway, a static /32 with an
+  // on-link gateway, a static point-to-point link and two learned ones sharing a peer.
+  { name: 'home2', interface: 'if2', address: '198.51.100.3/24', gateway: '198.51.100.1', tier: 1 },
+  { name: 'cloud', interface: 'ens5', address: '203.0.113.2/32', gateway: '172.31.1.1', tier: 1 },
+  { name: 'tun', interface: 'tun0', address: '100.64.1.2/32', peer: '10.64.0.1', tier: 2 },
+  { name: 'flets1', interface: 'ppp0', tier: 1 },
+  { name: 'flets2', interface: 'ppp1', tier: 1 },
+], { lan: ['lan0', 'lan1'], default: mode });
+
 for (const mode of ['balance', 'failover'] as const) {
   test(`replay of random kernel worlds converges in one pass (${mode})`, async () => {
-    const config = testConfig([
-      { name: 'isp1', interface: 'if1', address: '198.51.100.2/24', gateway: '198.51.100.1', tier: 1 },
-      { name: 'isp2', interface: 'vlan101', weight: 2, tier: 1, onDegraded: 'reduce' },
-      { name: 'isp3', interface: 'vlan102', tier: 2, onDegraded: 'remove' },
-      // Issue 8: a second uplink in isp1's subnet with the same gateway, a static /32 with an
-      // on-link gateway, a static point-to-point link and two learned ones sharing a peer.
-      { name: 'home2', interface: 'if2', address: '198.51.100.3/24', gateway: '198.51.100.1', tier: 1 },
-      { name: 'cloud', interface: 'ens5', address: '203.0.113.2/32', gateway: '172.31.1.1', tier: 1 },
-      { name: 'tun', interface: 'tun0', address: '100.64.1.2/32', peer: '10.64.0.1', tier: 2 },
-      { name: 'flets1', interface: 'ppp0', tier: 1 },
-      { name: 'flets2', interface: 'ppp1', tier: 1 },
-    ], { lan: ['lan0', 'lan1'], default: mode });
-    for (const seed of seeds) await replay(seed, config, 60);
+    for (const seed of seeds) await replay(seed, replayConfig(mode), 60);
+  });
+}
+
+const REAL_NS = `up1${process.pid % 1000}-replay`;
+
+for (const mode of ['balance', 'failover'] as const) {
+  test(`replay against the real kernel in a namespace (${mode})`, { skip: process.getuid?.() === 0 ? false : 'needs root' }, async () => {
+    const drop = () => { try { execFileSync('ip', ['netns', 'del', REAL_NS], { stdio: 'ignore' }); } catch { /* not there */ } };
+    // Fewer seeds and steps than the fake: each step is real `ip` work on a shared machine.
+    for (const seed of process.env.REPLAY_SEED ? seeds : seeds.slice(0, 2)) {
+      drop();
+      let port: NetnsKernelPort | undefined;
+      try {
+        execFileSync('ip', ['netns', 'add', REAL_NS]);
+        ip(REAL_NS, ['link', 'set', 'lo', 'up']);
+        const opened = port = await NetnsKernelPort.open(REAL_NS);
+        await replay(seed, replayConfig(mode), 25, async (first) => {
+          const k = await realKernel(REAL_NS, opened);
+          await k.setInterfaces(first.links, first.addresses);
+          // Other programs' objects, exactly as the fake kernel starts with them (lan0 carries them).
+          for (const change of [...FOREIGN.nexthops.map((nexthop) => ({ op: 'add' as const, kind: 'nexthop' as const, nexthop })),
+            ...FOREIGN.rules.map((rule) => ({ op: 'add' as const, kind: 'rule' as const, rule })),
+            ...FOREIGN.routes.map((route) => ({ op: 'add' as const, kind: 'route' as const, route }))]) await opened.apply(change);
+          return k;
+        });
+      } finally {
+        port?.close();
+        drop();
+      }
+    }
   });
 }
 
@@ -228,5 +339,5 @@ test('replay with policies: each follows its first usable uplink, strict ones ke
     policy({ name: 'bank', to: ['192.0.2.0/24', '203.0.113.0/24'], use: ['isp3', 'isp2', 'isp1'] }),
     policy({ name: 'ssh', iif: 'lan1', ipProto: 6, dport: [{ start: 22, end: 22 }], sport: [{ start: 1024, end: 65534 }], dscp: 8, use: ['isp2', 'isp3'], strict: true }),
   ];
-  for (const seed of seeds) await replay(seed, config, 60, FOREIGN_WITH_POLICY_LOOKALIKES);
+  for (const seed of seeds) await replay(seed, config, 60, async (w) => fakeKernel(w, FOREIGN_WITH_POLICY_LOOKALIKES), FOREIGN_WITH_POLICY_LOOKALIKES);
 });
