@@ -39,7 +39,8 @@ interface Schema {
 const schema = JSON.parse(readFileSync(path.join(__dirname, '..', '..', '..', 'src', 'config', 'uplinkd.schema.json'), 'utf8')) as Schema;
 const TOP_SCHEMA = schema.properties ?? {};
 const UPLINK_SCHEMA = TOP_SCHEMA.uplinks?.items?.properties ?? {};
-const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false });
+// Union types: `nat:` is the string masquerade or a mapping {snat: ADDRESS}.
+const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
 const validate = ajv.compile(schema);
 
 // Every section key list the validator reads with, by path with list indexes as [].
