@@ -70,7 +70,7 @@ export function encodeRoute(r: Route, names: IfNames, forDelete = false): Buffer
     if (r.gateway !== undefined) attrs.push(ipv4Attr(C.RTA_GATEWAY, r.gateway));
     if (r.dev !== undefined) attrs.push(u32Attr(C.RTA_OIF, names.indexOf(r.dev)));
   }
-  const flags = r.onlink && r.nhid === undefined && !r.multipath?.length ? C.RTNH_F_ONLINK : 0;
+  const flags = r.onlink && r.gateway !== undefined && r.nhid === undefined && !r.multipath?.length ? C.RTNH_F_ONLINK : 0;
   return Buffer.concat([rtmsg(len, r.table, r.protocol, scope, routeTypeNumber(r.type), flags), ...attrs]);
 }
 

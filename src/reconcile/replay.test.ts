@@ -111,7 +111,7 @@ function makeWorld(rand: () => number, config: Config): World {
     // The client's default route: in main with the uplink's metric, in another table, in a multipath route, or none;
     // device-only as pppd makes it, `onlink` where the gateway is outside the prefix.
     const via = gateway === '' ? '' : `via ${gateway} `;
-    const onlink = choice.onlink || choice.peer ? ' onlink' : '';
+    const onlink = gateway !== '' && (choice.onlink || choice.peer) ? ' onlink' : '';
     if (link.up && where < 0.5) routes.push(parseRoute(`default ${via}dev ${u.interface}${onlink} proto dhcp metric ${100 + i}`));
     else if (link.up && where < 0.65) routes.push(parseRoute(`default ${via}dev ${u.interface}${onlink} table ${60 + i} proto dhcp`));
     else if (link.up && where < 0.75 && gateway !== '' && !onlink) routes.push(parseRoute(`default table ${70 + i} proto static nexthop via ${gateway} dev ${u.interface} weight 1 nexthop via 10.0.0.254 dev lan0 weight 1`));

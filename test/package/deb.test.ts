@@ -152,7 +152,7 @@ describe('Debian package', () => {
     const example = path.join(x, 'etc/uplinkd/uplinkd.yaml');
     assert.match(ok(run(bin, ['check', '-c', example], { cwd: work, env }), 'uplinkd check'), / ok \(2 uplinks, default balance\)/);
     const bad = path.join(work, 'bad.yaml');
-    writeFileSync(bad, readFileSync(example, 'utf8').replace('gateway: 198.51.100.1', 'gateway: 10.0.0.1'));
+    writeFileSync(bad, readFileSync(example, 'utf8').replace('gateway: 198.51.100.1', 'gateway: 198.51.100.999'));
     const rejected = run(bin, ['check', '-c', bad], { cwd: work, env });
     assert.equal(rejected.status, 2);
     assert.match(rejected.stderr, /bad\.yaml:\d+:\d+: uplinks\[0\]\.gateway: /);
