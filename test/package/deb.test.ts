@@ -157,17 +157,20 @@ describe('Debian package', () => {
     assert.equal(rejected.status, 2);
     assert.match(rejected.stderr, /bad\.yaml:\d+:\d+: uplinks\[0\]\.gateway: /);
 
-    // The ICMP addon and netlink's prebuilt binding load from the package, with nothing from the checkout.
+    // The ICMP addon, the netlink socket-option addon and netlink's prebuilt binding load from the
+    // package, with nothing from the checkout.
     const lib = path.join(x, 'usr/lib/uplinkd');
     const probe = `
       const { loadIcmpAddon } = require(${JSON.stringify(path.join(lib, 'dist/src/health/native.js'))});
       const icmp = loadIcmpAddon();
       if (process.getuid() === 0) icmp.close(icmp.open('127.0.0.1', null, () => {})); // a raw socket needs CAP_NET_RAW
       require(${JSON.stringify(path.join(lib, 'node_modules/netlink'))});
+      // Port 0 names no socket of ours: the call fails, but only after the addon has loaded.
+      require(${JSON.stringify(path.join(lib, 'dist/src/netlink/sockopt.js'))}).enableNetlinkFeatures(0);
       console.log(JSON.stringify(Object.keys(require.cache)));`;
     const loaded = JSON.parse(ok(run(process.execPath, ['-e', probe], { cwd: work, env }), 'loading the native code')) as string[];
     const natives = loaded.filter((f) => f.endsWith('.node'));
-    assert.equal(natives.length, 2, `expected the two addons, loaded: ${natives}`);
+    assert.equal(natives.length, 3, `expected the three addons, loaded: ${natives}`);
     for (const f of loaded) assert.ok(f.startsWith(`${lib}/`), `${f} was loaded from outside the package`);
   });
 
