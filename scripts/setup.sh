@@ -9,6 +9,7 @@ apt-get install -y --no-install-recommends \
   iproute2 nftables conntrack iputils-ping procps util-linux \
   dnsmasq-base isc-dhcp-client dhcpcd-base udhcpc systemd \
   python3 make g++ \
+  chromium \
   dpkg-dev binutils lintian man-db
 npm ci
 npm run build

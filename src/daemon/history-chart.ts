@@ -4,6 +4,7 @@
 // its data (data-uplink, data-series, data-points="epoch-ms:value ...") so what was drawn can be
 // checked against /status.json. Pure.
 import type { HistoryChange, HistoryPoint, HistorySnapshot } from '../health/history';
+import { LATE_MS } from '../health/state';
 import type { HealthVerdict } from '../model/facts';
 
 /** Chart geometry in SVG user units (the SVG scales to the page width). */
@@ -132,7 +133,7 @@ export function renderHistory(h: HistorySnapshot | undefined, uplinks: string[])
     .map((s) => `<span style="display:inline-block;width:.8em;height:.8em;background:${COLOUR[s]}"></span> ${s}`).join(' &nbsp;');
   return [
     '<h2 id="history">Last hour</h2>',
-    `<p><small>Per ${h.bucketMs / 1000} s: mean RTT, highest loss, worst state. Dashed lines: state changes (hover for the cause). ${legend}</small></p>`,
+    `<p><small>Per ${h.bucketMs / 1000} s: mean RTT, highest loss, worst state, as the health monitor judges them (a probe counts as lost once unanswered for ${LATE_MS / 1000} s). Dashed lines: state changes, with their cause on hover and below. ${legend}</small></p>`,
     ...shown.map((u) => uplinkChart(h, u)),
   ];
 }
