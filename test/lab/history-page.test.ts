@@ -74,7 +74,7 @@ function sameSeries(drawn: Map<number, string>, early: HistorySnapshot, late: Hi
     else assert.equal(drawn.get(p.at), String(v), `${uplink} ${name} at ${p.at}`);
     compared++;
   }
-  assert.ok(compared >= 5, `${uplink} ${name}: at least 5 complete buckets compared (got ${compared})`);
+  assert.ok(compared >= 4, `${uplink} ${name}: at least 4 complete buckets compared (got ${compared})`);
   const lateAts = new Set(late.uplinks[uplink].points.map((p) => p.at));
   for (const at of drawn.keys()) assert.ok(lateAts.has(at), `${uplink} ${name}: drawn bucket ${at} is served in /status.json`);
 }
