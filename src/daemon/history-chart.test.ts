@@ -75,7 +75,7 @@ describe('status page history chart', () => {
     s.history = sampleHistory();
     const html = renderStatusPage(s, SAMPLE_NOW);
     assert.match(html, /<h2 id="history">Last hour<\/h2>/);
-    assert.doesNotMatch(html, /<script|<link|<img|src=|https?:\/\/(?!www\.w3\.org\/2000\/svg")/i);
+    assert.doesNotMatch(html, /<script|<link|<img|src=|https?:\/\//i);
   });
 
   it('nice ceilings: 1, 2 or 5 times a power of ten', () => {

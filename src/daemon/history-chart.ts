@@ -109,7 +109,7 @@ function uplinkChart(h: HistorySnapshot, uplink: string): string {
     axisText(RIGHT, HEIGHT - 4, clock(x.to), 'end'),
   ];
   const svg = `<svg class="history" data-uplink="${escape(uplink)}" data-from="${x.from}" data-to="${x.to}" viewBox="0 0 ${WIDTH} ${HEIGHT}" `
-    + `width="${WIDTH}" height="${HEIGHT}" role="img" aria-label="${escape(`${uplink}: RTT, loss and state since ${clock(x.from)} UTC`)}" xmlns="http://www.w3.org/2000/svg">`
+    + `width="${WIDTH}" height="${HEIGHT}" style="max-width:100%;height:auto" role="img" aria-label="${escape(`${uplink}: RTT, loss and state since ${clock(x.from)} UTC`)}">`
     + grid.join('') + labels.join('')
     + lineSeries(uplink, 'rtt', points, (p) => p.rttMs, x, RTT, rttMax, h.bucketMs, '#1565c0')
     + lineSeries(uplink, 'loss', points, (p) => p.lossPct, x, LOSS, 100, h.bucketMs, '#c62828')
