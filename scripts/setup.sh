@@ -10,6 +10,7 @@ apt-get install -y --no-install-recommends \
   dnsmasq-base isc-dhcp-client dhcpcd-base udhcpc systemd \
   user-mode-linux kmod ppp pppoe iptables \
   python3 make g++ \
+  chromium \
   dpkg-dev binutils lintian man-db
 npm ci
 npm run build

@@ -8,6 +8,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import type { HttpListen } from '../config/types';
+import type { HistorySnapshot } from '../health/history';
 import { UplinkdError } from '../errors';
 import type { Logger } from '../log';
 import type { DaemonStatus } from './daemon';
@@ -20,6 +21,8 @@ export interface ServedStatus extends DaemonStatus {
   pinning?: string;
   /** Pinning's table matches the config; undefined when pinning is disabled or not checked yet. */
   pinningInPlace?: boolean;
+  /** The monitored uplinks' last hour (src/health/history.ts); absent when nothing is monitored. */
+  history?: HistorySnapshot;
 }
 
 export interface StatusSource {

@@ -12,7 +12,8 @@ import { firewallMarkWarnings } from '../nft/neighbours-io';
 import { setMultipathHashPolicy } from '../system/sysctl';
 import { startControlServer, queryDaemon, type ControlServer } from './control';
 import { healthActions } from '../health/actions';
-import { HealthMonitor, type UplinkEndpoint } from '../health/monitor';
+import { HealthHistory } from '../health/history';
+import { HealthMonitor, type HealthChange, type UplinkEndpoint } from '../health/monitor';
 import type { UplinkStatus } from '../plan/planner';
 import { Daemon, type SystemSettings } from './daemon';
 import { packageVersion, StatusHttp, type ServedStatus } from './http';
@@ -134,6 +135,11 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     afterReplan: () => daemon.whenIdle(),
     lastResort: (name) => daemon.uplink(name)?.lastResort === true,
   }));
+  // The status page's last hour: a sample of every monitored uplink each second, each change with its reason.
+  const history = new HealthHistory();
+  health.on('change', (c: HealthChange) => history.change(c.uplink, { at: c.stats.since, from: c.from, to: c.to, reason: c.reason }));
+  const sampling = setInterval(() => history.sample(Date.now(), health.stats()), 1_000);
+  sampling.unref();
   // nft changes send no rtnetlink events, and a firewall reload (`nft flush ruleset`) takes our
   // table too: check it at every resync period (one `nft list` process) and restore it if needed.
   const pinningCheck = setInterval(() => {
@@ -145,6 +151,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     ...daemon.status(),
     pinning: pinning.status,
     ...(pinning.inPlace !== undefined ? { pinningInPlace: pinning.inPlace } : {}),
+    history: history.snapshot(Date.now()),
   });
   // Status page and metrics (http.listen): follows reloads; failing to bind never stops routing.
   const http = new StatusHttp({ status: served, version: packageVersion() }, log);
@@ -174,6 +181,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     await http.configure(daemon.currentConfig()?.http?.listen);
   } catch (err) {
     clearInterval(pinningCheck);
+    clearInterval(sampling);
     await control?.close();
     await daemon.stop({ cleanup: false });
     port.close();
@@ -206,6 +214,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
       };
       void (async () => {
         clearInterval(pinningCheck);
+        clearInterval(sampling);
         await step('health', () => health.stop());
         const ok = await step('daemon', () => daemon.stop({ cleanup: opts.cleanupOnExit }));
         await step('http', () => http.close());

@@ -2,6 +2,7 @@
 // assets, refreshed by a meta tag. Every value from the status is HTML-escaped. Pure.
 import type { HealthStats } from '../health/state';
 import { describeDefaultPath, type UplinkStatus } from '../plan/planner';
+import { renderHistory } from './history-chart';
 import type { ServedStatus } from './http';
 import { formatDuration } from './status-text';
 
@@ -85,6 +86,7 @@ export function renderStatusPage(s: ServedStatus, now: number): string {
     row(['Uplink', 'Interface', 'Address', 'Gateway', 'Table', 'State', 'In default', 'Health', 'RTT', 'Loss', 'Health for'], 'th'),
     ...s.uplinks.map((u) => uplinkRow(u, s.health[u.name], now)),
     '</table>',
+    ...renderHistory(s.history, s.uplinks.map((u) => u.name)),
   ];
   if (s.policies?.length) {
     parts.push('<h2>Policies</h2><table>', row(['Policy', 'Priority', 'Uses now', 'Why', 'Rules'], 'th'));
