@@ -15,6 +15,8 @@ import { freshLab, NEEDS_ROOT } from './support';
 
 const PREFIX = `ulw${process.pid % 100000}-`;
 const LISTEN = '127.0.0.1:9117';
+// ready, waiting, link-down, no-address, no-gateway, unhealthy (src/plan/planner.ts UplinkState).
+const UPLINK_STATE_COUNT = 6;
 
 interface Reply { status: number; type: string | null; body: string }
 
@@ -75,7 +77,7 @@ describe('uplinkd run: status page and metrics', { skip: NEEDS_ROOT }, () => {
     for (const u of status.uplinks) {
       assert.deepEqual(value('uplinkd_uplink_up', { uplink: u.name, interface: u.interface }), [u.state === 'ready' ? 1 : 0], u.name);
       const states = series.filter((s) => s.name === 'uplinkd_uplink_state' && s.labels.uplink === u.name);
-      assert.equal(states.length, 7, 'one series per planner state');
+      assert.equal(states.length, UPLINK_STATE_COUNT, 'one series per planner state');
       assert.deepEqual(states.filter((s) => s.value === 1).map((s) => s.labels.state), [u.state]);
       assert.deepEqual(value('uplinkd_uplink_in_default', { uplink: u.name }), [u.inDefault ? 1 : 0]);
       assert.deepEqual(value('uplinkd_uplink_weight', { uplink: u.name }), [u.weight]);
