@@ -8,7 +8,7 @@ apt-get update
 apt-get install -y --no-install-recommends \
   iproute2 nftables conntrack iputils-ping procps util-linux \
   dnsmasq-base isc-dhcp-client dhcpcd-base udhcpc systemd \
-  user-mode-linux kmod ppp pppoe iptables \
+  user-mode-linux kmod ppp pppoe iptables socat \
   python3 make g++ \
   chromium \
   dpkg-dev binutils lintian man-db

@@ -2,10 +2,13 @@
 // behind it, created after the daemon started and never listed in `lan:`, reaches both uplink
 // addresses by TCP once its address is up (replies from an uplink address follow that uplink's
 // table, which must hold the bridge's network); deleting the bridge leaves no route behind.
+// The same for a VPN-like tunnel: a tun device that socat creates after the daemon started, with the
+// VPN peer at its far end.
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { startDaemon, stopDaemon, type RunningDaemon } from '../../src/lab/daemon';
-import { ipIn, ipJson, run, waitFor } from '../../src/lab/exec';
+import { ipIn, ipJson, nsArgv, run, sleep, waitFor } from '../../src/lab/exec';
 import { kindsLabDown, kindsLabUp, writeKindsConfig, type KindUplink } from '../../src/lab/kinds';
 import { startTcpEcho, tcpProbe } from '../../src/lab/traffic';
 import { NEEDS_ROOT } from './support';
@@ -58,5 +61,137 @@ describe('networks behind interfaces created after the daemon started (issue 8)'
     };
     await waitFor('no route to the deleted bridge', async () => ((await stale()).length === 0 ? true : undefined), 5_000, 50)
       .catch(async () => assert.fail(`stale routes: ${(await stale()).join(' ')}`));
+  });
+});
+
+const TUN_PREFIX = `u8t${process.pid % 1000}-`;
+const PEER_NS = `${TUN_PREFIX}v`;
+const TUN_PORT = 8090;
+const UNDERLAY_PORT = 8008;
+
+/**
+ * One end of a userspace tunnel: socat opens /dev/net/tun itself (TUNSETIFF), so the tun device
+ * exists exactly as long as this socat runs (not persistent) and goes when it exits. The packets
+ * travel as UDP datagrams over the underlay veth; UDP-DATAGRAM (unconnected) so that an ICMP port
+ * unreachable while the other end is not up yet does not end socat.
+ */
+function tunnelEnd(ns: string, local: string, remote: string, tunAddress: string): ChildProcess {
+  const child = spawn('ip', nsArgv(ns, 'socat', [
+    `UDP-DATAGRAM:${remote}:${UNDERLAY_PORT},bind=${local}:${UNDERLAY_PORT}`,
+    `TUN:${tunAddress},tun-name=tun8,tun-type=tun,iff-no-pi,iff-up`,
+  ]), { stdio: ['ignore', 'ignore', 'pipe'] });
+  child.stderr!.resume();
+  return child;
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** The IPv4 addresses on `dev` in `ns`; empty when the device does not exist. */
+async function addressesOf(ns: string, dev: string): Promise<string[]> {
+  const r = await ipIn(ns, ['-j', 'addr', 'show', 'dev', dev], { allowFail: true });
+  if (r.code !== 0 || r.stdout.trim() === '') return [];
+  const links = JSON.parse(r.stdout) as { addr_info?: { family: string; local: string }[] }[];
+  return links.flatMap((l) => (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => a.local));
+}
+
+describe('a network behind a tun device created after the daemon started (issue 8)', { skip: NEEDS_ROOT }, () => {
+  let daemon: RunningDaemon | undefined;
+  const tunnels: ChildProcess[] = [];
+  after(async () => {
+    if (daemon) {
+      daemon.child.kill('SIGCONT'); // in case the control failed while the daemon was paused
+      await stopDaemon(daemon, 'SIGTERM');
+    }
+    for (const c of tunnels) await stopProcess(c);
+    await run('ip', ['netns', 'del', PEER_NS], { allowFail: true });
+    await kindsLabDown(TUN_PREFIX);
+  });
+
+  it('the VPN peer reaches both uplink addresses by TCP through the tunnel; the tunnel going leaves no stale route', async (t) => {
+    await run('ip', ['netns', 'del', PEER_NS], { allowFail: true });
+    const lab = await kindsLabUp(TUN_PREFIX, [uplink(1), uplink(2)]);
+    const router = lab.ns.router;
+    await startTcpEcho(router, TUN_PORT);
+    const config = await writeKindsConfig(lab, 'uplinkd.yaml', `
+  - {name: isp1, interface: eth1, address: 10.21.0.2/24, gateway: 10.21.0.1}
+  - {name: isp2, interface: eth2, address: 10.22.0.2/24, gateway: 10.22.0.1}
+`, 'daemon:\n  debounce: 5ms\n  resync_interval: 30s\n');
+    daemon = await startDaemon(router, config);
+    const d = daemon;
+
+    // The VPN peer's namespace, reached over its own underlay veth (198.18.8.0/30).
+    await run('ip', ['netns', 'add', PEER_NS]);
+    await ipIn(router, ['link', 'add', 'vpn0', 'type', 'veth', 'peer', 'name', 'vpn0', 'netns', PEER_NS]);
+    await ipIn(PEER_NS, ['-batch', '-'], { input: 'link set lo up\nlink set vpn0 up\naddr add 198.18.8.2/30 dev vpn0\n' });
+    await ipIn(router, ['-batch', '-'], { input: 'link set vpn0 up\naddr add 198.18.8.1/30 dev vpn0\n' });
+    tunnels.push(tunnelEnd(PEER_NS, '198.18.8.2', '198.18.8.1', '10.8.0.2/24'));
+    await waitFor('tun8 in the VPN peer', async () => ((await addressesOf(PEER_NS, 'tun8')).includes('10.8.0.2') ? true : undefined), 5_000, 20);
+    // The peer sends everything through the tunnel, as with a VPN's redirect-gateway.
+    await ipIn(PEER_NS, ['route', 'add', 'default', 'dev', 'tun8']);
+
+    // The router's end: socat creates tun8 (there is none before) and gives it 10.8.0.1/24.
+    assert.deepEqual(await addressesOf(router, 'tun8'), [], 'tun8 must not exist in the router before socat creates it');
+    const routerEnd = tunnelEnd(router, '198.18.8.1', '198.18.8.2', '10.8.0.1/24');
+    tunnels.push(routerEnd);
+    await waitFor('10.8.0.1 on tun8 in the router', async () => ((await addressesOf(router, 'tun8')).includes('10.8.0.1') ? true : undefined), 5_000, 10);
+    const since = Date.now();
+    const copies = async () => (await ipJson<{ dst: string }>(router, ['route', 'show', 'table', 'all', 'proto', '117', 'dev', 'tun8'])).filter((r) => r.dst === '10.8.0.0/24');
+    await waitFor('10.8.0.0/24 dev tun8 in both uplink tables', async () => ((await copies()).length === 2 ? true : undefined), 10_000, 10);
+    t.diagnostic(`10.8.0.0/24 dev tun8 was in both uplink tables ${Date.now() - since} ms after tun8 got its address`);
+    for (const u of lab.uplinks) {
+      await waitFor(`TCP from the VPN peer to ${u.address}`, async () => ((await tcpProbe(PEER_NS, u.address, TUN_PORT, 300)) === '10.8.0.2' ? true : undefined), 10_000, 20);
+    }
+    t.diagnostic(`both uplink addresses answered the VPN peer ${Date.now() - since} ms after tun8 got its address`);
+
+    // The replies from an uplink address follow that uplink's table: it must route the peer into tun8.
+    const tableOf = async (address: string): Promise<number> => {
+      const rule = (await ipJson<{ src?: string; table: string }>(router, ['rule', 'show'])).find((r) => r.src === address);
+      assert.ok(rule, `no rule from ${address}`);
+      return Number(rule.table);
+    };
+    const routeGet = async (from: string) => (await ipJson<{ dev: string; gateway?: string; table?: string }>(router, ['route', 'get', '10.8.0.2', 'from', from]))[0]!;
+    const isp1Table = await tableOf('10.21.0.2');
+    for (const u of lab.uplinks) {
+      const r = await routeGet(u.address);
+      assert.equal(r.dev, 'tun8', `from ${u.address} the VPN peer resolves to ${JSON.stringify(r)}`);
+      assert.equal(Number(r.table), await tableOf(u.address), `from ${u.address} the lookup must end in the uplink's table: ${JSON.stringify(r)}`);
+    }
+
+    // Control, so that the checks above can fail: the same kernel, tunnel and peer, with only uplinkd's
+    // copy of 10.8.0.0/24 missing from isp1's table (the daemon paused, so it cannot put it back at
+    // once). Then a reply from isp1's address takes isp1's default route to the ISP, which has no way to
+    // the peer, and the connection fails, while isp2's address (copy in place) still answers.
+    d.child.kill('SIGSTOP');
+    try {
+      await ipIn(router, ['route', 'del', '10.8.0.0/24', 'dev', 'tun8', 'table', String(isp1Table), 'proto', '117']);
+      const r = await routeGet('10.21.0.2');
+      assert.deepEqual([r.dev, r.gateway], ['eth1', '10.21.0.1'], `without the copy the peer must resolve via isp1's gateway: ${JSON.stringify(r)}`);
+      assert.equal(await tcpProbe(PEER_NS, '10.21.0.2', TUN_PORT, 1000), undefined, 'TCP to isp1 must fail without the copy');
+      assert.equal(await tcpProbe(PEER_NS, '10.22.0.2', TUN_PORT, 1000), '10.8.0.2', 'TCP to isp2 (copy in place) still works');
+    } finally {
+      d.child.kill('SIGCONT');
+    }
+    // The daemon follows its own routes: it puts the copy back.
+    const resumed = Date.now();
+    await waitFor('TCP from the VPN peer to 10.21.0.2 again', async () => ((await tcpProbe(PEER_NS, '10.21.0.2', TUN_PORT, 300)) === '10.8.0.2' ? true : undefined), 10_000, 20);
+    t.diagnostic(`isp1's copy was restored and answered ${Date.now() - resumed} ms after the daemon resumed`);
+
+    // The tunnel goes: socat exits and the kernel deletes tun8.
+    await stopProcess(routerEnd);
+    await waitFor('tun8 gone from the router', async () => ((await ipIn(router, ['link', 'show', 'dev', 'tun8'], { allowFail: true })).code !== 0 ? true : undefined), 5_000, 20);
+    const stale = async (): Promise<string[]> => {
+      const routes = await ipJson<{ dst: string; dev?: string }>(router, ['route', 'show', 'table', 'all', 'proto', '117']);
+      return routes.filter((r) => r.dst.startsWith('10.8.0.') || r.dev === 'tun8').map((r) => JSON.stringify(r));
+    };
+    // Let the daemon's cycle for the removal run, then nothing of the tunnel may be left or come back.
+    await sleep(300);
+    assert.deepEqual(await stale(), [], 'stale routes of the tunnel');
+    const failures = d.lines.filter((l) => /event=(apply-failed|cycle-failed)/.test(l));
+    assert.deepEqual(failures, [], 'the daemon failed changes');
   });
 });
