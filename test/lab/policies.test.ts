@@ -229,11 +229,14 @@ describe('policies and NAT per uplink (issue 11)', { skip: NEEDS_ROOT }, () => {
     for (let i = 0; i < 5; i++) assert.equal(await tcpProbe(lab.ns.inet, isp1.address, FORWARD_PORT), lab.internetHost);
     // The issue's mistake, for contrast: the admin's own rule at 9000 sends the replies out through isp2
     // (whose provider drops them), and uplinkd says so.
-    await ipIn(lab.ns.router, ['rule', 'add', 'priority', '9000', 'from', '192.168.20.0/24', 'lookup', '1002']);
+    // isp2's table number derives from its name (src/config/identity.ts): ask uplinkd for it.
+    const st = JSON.parse((await uplinkd(lab.ns.router, ['status', '--json', '-c', config])).stdout) as { uplinks: { name: string; table: number }[] };
+    const isp2Table = String(st.uplinks.find((u) => u.name === 'isp2')!.table);
+    await ipIn(lab.ns.router, ['rule', 'add', 'priority', '9000', 'from', '192.168.20.0/24', 'lookup', isp2Table]);
     try {
       assert.equal(await tcpProbe(lab.ns.inet, isp1.address, FORWARD_PORT, 1500), undefined, 'replies should be lost through isp2');
       const plan = await uplinkd(lab.ns.router, ['plan', '-c', config]);
-      assert.match(plan.stdout + plan.stderr, /admin rule 'from 192\.168\.20\.0\/24 lookup 1002 priority 9000[^']*': comes before flow pinning and split access, so port-forward replies/);
+      assert.match(plan.stdout + plan.stderr, new RegExp(`admin rule 'from 192\\.168\\.20\\.0/24 lookup ${isp2Table} priority 9000[^']*': comes before flow pinning and split access, so port-forward replies`));
     } finally {
       await ipIn(lab.ns.router, ['rule', 'del', 'priority', '9000']);
     }
