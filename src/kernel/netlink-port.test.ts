@@ -192,6 +192,8 @@ test('NetlinkKernelPort in a network namespace', async (t) => {
         rule({ priority: 10213, table: 1001, src: '10.91.0.20/32', ipProto: 17, dport: { start: 5060, end: 5080 }, sport: { start: 1024, end: 65534 } }),
         { ...rule({ priority: 10214, table: 0, src: '10.91.0.20/32', ipProto: 17, dport: { start: 5060, end: 5080 } }), action: 'unreachable' as const },
         rule({ priority: 10216, table: 1002, dst: '203.0.113.0/24', dscp: 46, iif: 'lo' }),
+        // One port each way: Linux >= 6.16 echoes full port masks with it, which must read back as this rule.
+        rule({ priority: 10219, table: 1001, dst: '192.0.2.80/32', ipProto: 6, dport: { start: 80, end: 80 }, sport: { start: 5060, end: 5060 } }),
       ];
       for (const r of mine) await apply({ op: 'add', kind: 'rule', rule: r });
       // Foreign rules equal to ours but for one selector uplinkd does not set (uidrange) or sets differently (ipproto).

@@ -76,6 +76,14 @@ test('rule: ipproto, sport/dport ranges (struct fib_rule_port_range), tos and l3
   // Linux echoes FRA_DSCP_MASK 0x3f with `dscp N`: the same rule; another mask is another rule.
   assert.deepEqual(decodeRule(Buffer.concat([p, attr(C.FRA_DSCP_MASK, Buffer.from([0x3f]))])), r);
   assert.deepEqual(decodeRule(Buffer.concat([p, attr(C.FRA_DSCP_MASK, Buffer.from([0x38]))]))!.unmodelled, ['dscp_mask=38']);
+  // Linux >= 6.16 echoes FRA_DPORT_MASK/FRA_SPORT_MASK 0xffff with a single port: the same rule.
+  const single: Rule = { ...base, priority: 10213, table: 1001, ipProto: 6, sport: { start: 5060, end: 5060 }, dport: { start: 80, end: 80 } };
+  const sp = encodeRule(single);
+  const u16 = (n: number): Buffer => { const b = Buffer.alloc(2); b.writeUInt16LE(n); return b; };
+  assert.deepEqual(decodeRule(Buffer.concat([sp, attr(C.FRA_DPORT_MASK, u16(0xffff)), attr(C.FRA_SPORT_MASK, u16(0xffff))])), single);
+  // A partial mask, or a full one beside a range, selects something else: another rule.
+  assert.deepEqual(decodeRule(Buffer.concat([sp, attr(C.FRA_DPORT_MASK, u16(0xfff0))]))!.unmodelled, ['dport_mask=f0ff']);
+  assert.deepEqual(decodeRule(Buffer.concat([p, attr(C.FRA_DPORT_MASK, u16(0xffff))]))!.unmodelled, ['dport_mask=ffff']);
   const vrf: Rule = { priority: 1000, action: 'lookup', table: 0, protocol: 0, l3mdev: true };
   assert.equal(attrMap(encodeRule(vrf), C.FIB_RULE_HDR_LEN).get(C.FRA_L3MDEV)![0], 1);
   assert.deepEqual(decodeRule(encodeRule(vrf)), vrf);

@@ -19,6 +19,10 @@ const UNMODELLED = new Map<number, string>([
   [C.FRA_UID_RANGE, 'uidrange'], [C.FRA_FLOWLABEL, 'flowlabel'], [C.FRA_FLOWLABEL_MASK, 'flowlabel_mask'],
   [C.FRA_SPORT_MASK, 'sport_mask'], [C.FRA_DPORT_MASK, 'dport_mask'], [C.FRA_DSCP_MASK, 'dscp_mask'],
 ]);
+/** FRA_SPORT_MASK/FRA_DPORT_MASK (u16) matching every bit of the port. */
+const isFullPortMask = (v: Buffer): boolean => v.length >= 2 && v.readUInt16LE(0) === 0xffff;
+const isSinglePort = (r: { start: number; end: number } | undefined): boolean => r !== undefined && r.start === r.end;
+
 /** FRA_DSCP_MASK covering all six DSCP bits. */
 const DSCP_FULL_MASK = 0x3f;
 /** FRA_SUPPRESS_IFGROUP's "unset" value (-1 as u32). */
@@ -147,6 +151,9 @@ export function decodeRule(payload: Buffer): Rule | undefined {
     if (type === C.FRA_FLOW && v.length >= 4 && v.readUInt32LE(0) === 0) continue;
     // The kernel echoes the full DSCP mask with every dscp match: that is plain `dscp N`.
     if (type === C.FRA_DSCP_MASK && v.length >= 1 && v.readUInt8(0) === DSCP_FULL_MASK && rule.dscp !== undefined) continue;
+    // Linux >= 6.16 echoes a full port mask (0xffff) with every single-port match: that is plain `dport N`.
+    if (type === C.FRA_DPORT_MASK && isFullPortMask(v) && isSinglePort(rule.dport)) continue;
+    if (type === C.FRA_SPORT_MASK && isFullPortMask(v) && isSinglePort(rule.sport)) continue;
     unmodelled.push(`${name}=${v.toString('hex')}`);
   }
   if (unmodelled.length > 0) rule.unmodelled = unmodelled.sort();
