@@ -8,6 +8,7 @@ import { changeCount, formatPlanText, formatStatusText } from './render';
 import { formatPinningChange } from '../engine/cycle';
 import { formatChange } from '../plan/text';
 import { configuredPlace, monitorWarnings } from '../config/monitor-warnings';
+import { execWarnings } from '../nft/exec';
 
 const DEFAULT_CONFIG = '/etc/uplinkd/uplinkd.yaml';
 
@@ -157,6 +158,7 @@ async function check(configFile: string): Promise<number> {
   for (const w of config.warnings ?? []) warn(w);
   console.log(`${configFile}: ok (${config.uplinks.length} uplinks, default ${config.default})`);
   for (const w of monitorWarnings(config, configuredPlace(config))) warn(w);
+  for (const w of execWarnings(config)) warn(w);
   try {
     for (const w of await markNeighbourWarnings(config)) warn(w);
   } catch (err) {
