@@ -2,15 +2,38 @@ import { loadConfig } from '../config/load';
 import type { Config } from '../config/types';
 import { EXIT, UplinkdError } from '../errors';
 import { hasNetAdmin } from '../system/capabilities';
-import { parseArgs } from './args';
+import { parseCommandArgs, type CommandSpec, type ParsedArgs } from './args';
 import { applyOnce, downOnce, markNeighbourWarnings, planOnce, type OneShotResult } from './oneshot';
 import { changeCount, formatPlanText, formatStatusText } from './render';
 import { formatPinningChange } from '../engine/cycle';
 import { formatChange } from '../plan/text';
 import { configuredPlace, monitorWarnings } from '../config/monitor-warnings';
+import { execWarnings } from '../nft/exec';
 
 const DEFAULT_CONFIG = '/etc/uplinkd/uplinkd.yaml';
-const VALUED = new Set(['config', 'format', 'prefix', 'isp1', 'isp2', 'client', 'cause', 'kernel']);
+
+/** Each command's own options (the usage text below); `lab up`/`lab down` are commands of their own. */
+export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
+  check: { usage: 'uplinkd check [-c FILE]', valued: ['config'] },
+  plan: { usage: 'uplinkd plan [-c FILE] [--format text|ip|json]', valued: ['config', 'format'] },
+  apply: { usage: 'uplinkd apply [-c FILE]', valued: ['config'] },
+  status: { usage: 'uplinkd status [-c FILE] [--json]', valued: ['config'], flags: ['json'] },
+  down: { usage: 'uplinkd down [-c FILE]', valued: ['config'] },
+  exec: { usage: 'uplinkd exec [-c FILE] UPLINK -- COMMAND [ARGS...]', valued: ['config'], positional: 1 },
+  run: { usage: 'uplinkd run [-c FILE] [--cleanup]', valued: ['config'], flags: ['cleanup'] },
+  reload: { usage: 'uplinkd reload [-c FILE]', valued: ['config'] },
+  hook: { usage: 'uplinkd hook [-c FILE] [--cause TEXT]', valued: ['config', 'cause'] },
+  'lab up': {
+    usage: 'uplinkd lab up [--vlan] [--prefix P] [--isp1 static|dhcp] [--isp2 static|dhcp] [--client dhclient|dhcpcd|udhcpc|networkd] | uplinkd lab up --kernel full',
+    valued: ['prefix', 'isp1', 'isp2', 'client', 'kernel'],
+    flags: ['vlan'],
+  },
+  'lab down': { usage: 'uplinkd lab down [--prefix P]', valued: ['prefix'] },
+  help: { usage: 'uplinkd help' },
+  '--help': { usage: 'uplinkd --help' },
+  '-h': { usage: 'uplinkd -h' },
+  '--version': { usage: 'uplinkd --version' },
+};
 
 const USAGE = `usage: uplinkd <command> [options]
 
@@ -35,7 +58,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     // exec: everything after `--` is the command, never uplinkd's options.
     if (argv[0] === 'exec') return await execCommand(argv.slice(1));
-    const args = parseArgs(argv, VALUED);
+    const args = parseCommandLine(argv);
     const configFile = typeof args.options.config === 'string' ? args.options.config : DEFAULT_CONFIG;
     switch (args.command) {
       case 'check':
@@ -66,8 +89,9 @@ export async function main(argv: string[]): Promise<number> {
         const cause = typeof args.options.cause === 'string' ? args.options.cause : hookCause();
         return await hookNudge(config.paths.controlSocket, cause);
       }
-      case 'lab':
-        return await labCommand(args.positional, args.options);
+      case 'lab up':
+      case 'lab down':
+        return await labCommand(args.command, args.options);
       case '--version': {
         const { packageVersion } = await import('../daemon/http');
         console.log(`uplinkd ${packageVersion()}`);
@@ -84,6 +108,25 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     return reportError(err);
   }
+}
+
+/**
+ * `argv` (after `uplinkd`) checked against its command's spec. Errors: UplinkdError('usage') for an
+ * unknown command or `lab` action, or an option or argument the command does not take.
+ */
+export function parseCommandLine(argv: readonly string[]): ParsedArgs {
+  const [word = 'help', ...rest] = argv;
+  if (word === 'lab') {
+    const [action, ...labRest] = rest;
+    const spec = COMMANDS[`lab ${action}`];
+    if (action === undefined || spec === undefined) {
+      throw new UplinkdError('usage', `${action === undefined ? 'lab needs up or down' : `unknown lab action '${action}'`}\nusage: ${COMMANDS['lab up']!.usage}\n       ${COMMANDS['lab down']!.usage}`);
+    }
+    return parseCommandArgs(`lab ${action}`, labRest, spec);
+  }
+  const spec = Object.hasOwn(COMMANDS, word) ? COMMANDS[word] : undefined;
+  if (spec === undefined) throw new UplinkdError('usage', `unknown command '${word}'\n${USAGE}`);
+  return parseCommandArgs(word, rest, spec);
 }
 
 /** Commands that change routing fail at once, with the reason, rather than once per change. */
@@ -115,6 +158,7 @@ async function check(configFile: string): Promise<number> {
   for (const w of config.warnings ?? []) warn(w);
   console.log(`${configFile}: ok (${config.uplinks.length} uplinks, default ${config.default})`);
   for (const w of monitorWarnings(config, configuredPlace(config))) warn(w);
+  for (const w of execWarnings(config)) warn(w);
   try {
     for (const w of await markNeighbourWarnings(config)) warn(w);
   } catch (err) {
@@ -159,9 +203,9 @@ async function applyCommand(configFile: string): Promise<number> {
 
 async function execCommand(rest: string[]): Promise<number> {
   const dash = rest.indexOf('--');
-  if (dash < 0) throw new UplinkdError('usage', 'usage: uplinkd exec [-c FILE] UPLINK -- COMMAND [ARGS...]');
-  const args = parseArgs(['exec', ...rest.slice(0, dash)], VALUED);
-  if (args.positional.length !== 1) throw new UplinkdError('usage', 'usage: uplinkd exec [-c FILE] UPLINK -- COMMAND [ARGS...]');
+  if (dash < 0) throw new UplinkdError('usage', `exec needs -- before the command\nusage: ${COMMANDS.exec!.usage}`);
+  const args = parseCommandArgs('exec', rest.slice(0, dash), COMMANDS.exec!);
+  if (args.positional.length !== 1) throw new UplinkdError('usage', `exec needs the name of an uplink\nusage: ${COMMANDS.exec!.usage}`);
   const config = await loadConfig(typeof args.options.config === 'string' ? args.options.config : DEFAULT_CONFIG);
   const { execInUplink } = await import('../nft/exec');
   return execInUplink(config, args.positional[0]!, rest.slice(dash + 1));
@@ -214,12 +258,14 @@ function formatLiveStatus(live: unknown): string {
   return typeof text === 'string' ? text : JSON.stringify(live, null, 2);
 }
 
-async function labCommand(positional: string[], options: Record<string, string | true>): Promise<number> {
+async function labCommand(command: string, options: Record<string, string | true>): Promise<number> {
   const { labUp, labDown } = await import('../lab/lab');
   const prefix = typeof options.prefix === 'string' ? options.prefix : undefined;
-  const action = positional[0];
+  const action = command === 'lab up' ? 'up' : 'down';
   if (action === 'up' && options.kernel !== undefined) {
     if (options.kernel !== 'full') throw new UplinkdError('usage', `--kernel takes full (got ${String(options.kernel)})`);
+    const others = Object.keys(options).filter((o) => o !== 'kernel');
+    if (others.length > 0) throw new UplinkdError('usage', `lab up --kernel full takes no other options (got --${others[0]})`);
     const { guestLabShell } = await import('../lab/guest-shell');
     return guestLabShell();
   }
@@ -234,11 +280,8 @@ async function labCommand(positional: string[], options: Record<string, string |
     console.log(JSON.stringify(info, null, 2));
     return EXIT.ok;
   }
-  if (action === 'down') {
-    await labDown(prefix);
-    return EXIT.ok;
-  }
-  throw new UplinkdError('usage', 'usage: uplinkd lab up [--vlan] [--prefix P] | uplinkd lab down [--prefix P]');
+  await labDown(prefix);
+  return EXIT.ok;
 }
 
 function providerMode(value: string | true | undefined): 'static' | 'dhcp' | undefined {

@@ -9,6 +9,7 @@ import {
 } from '../engine/cycle';
 import { setMultipathHashPolicy } from '../system/sysctl';
 import { firewallMarkWarnings } from '../nft/neighbours-io';
+import { execWarnings } from '../nft/exec';
 import { fwmarkRuleWarnings } from '../plan/mark-warnings';
 
 export interface OneShotResult extends Cycle {
@@ -45,7 +46,7 @@ async function withPort<T>(fn: (port: KernelPort) => Promise<T>): Promise<T> {
 export function planOnce(config: Config, warn: (m: string) => void): Promise<OneShotResult> {
   return withPort(async (port) => {
     const cycle = computeCycle(config, await observe(port, config, {}, (file, m) => warn(`${file}: ${m}`)));
-    cycle.plan.warnings.push(...(await firewallMarkWarnings(config)));
+    cycle.plan.warnings.push(...(await firewallMarkWarnings(config)), ...execWarnings(config));
     return { ...cycle, pinning: await observePinning(config) };
   });
 }
@@ -53,7 +54,7 @@ export function planOnce(config: Config, warn: (m: string) => void): Promise<One
 export function applyOnce(config: Config, warn: (m: string) => void): Promise<ApplyResult> {
   return withPort(async (port) => {
     const cycle = computeCycle(config, await observe(port, config, {}, (file, m) => warn(`${file}: ${m}`)));
-    cycle.plan.warnings.push(...(await firewallMarkWarnings(config)));
+    cycle.plan.warnings.push(...(await firewallMarkWarnings(config)), ...execWarnings(config));
     for (const w of cycle.plan.warnings) warn(w);
     const pinning = await observePinning(config);
     if (pinning.warning) warn(pinning.warning);

@@ -8,6 +8,7 @@ import { EXIT, UplinkdError } from '../errors';
 import { readLeases } from '../facts/leases';
 import { NetlinkKernelPort } from '../kernel/netlink-port';
 import { createLogger, isLogLevel, type Logger } from '../log';
+import { execWarnings } from '../nft/exec';
 import { firewallMarkWarnings } from '../nft/neighbours-io';
 import { setMultipathHashPolicy } from '../system/sysctl';
 import { startControlServer, queryDaemon, type ControlServer } from './control';
@@ -64,6 +65,7 @@ function systemSettings(log: Logger, pinning: PinningState): SystemSettings {
     async sync(config: Config) {
       await syncPinning(config, log, pinning, 'start or reload');
       for (const msg of await firewallMarkWarnings(config)) log.warn('pinning', { msg });
+      for (const msg of execWarnings(config)) log.warn('exec', { msg });
       await syncOwnedNames(config);
       if (config.multipathHashPolicy !== undefined) await setMultipathHashPolicy(config.multipathHashPolicy);
     },

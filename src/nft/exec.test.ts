@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { testConfig } from '../plan/test-support';
-import { cgroup2Root, execCgroups, execInUplink } from './exec';
+import { cgroup2Root, execCgroups, execInUplink, execWarnings } from './exec';
 import { renderPinning } from './ruleset';
 import { UplinkdError } from '../errors';
 
@@ -33,10 +33,34 @@ test('exec cgroups: one per uplink, nft paths relative to /sys/fs/cgroup, marked
   assert.match(t, /\t\tmeta mark & 0x00ff0000 == 0x00020000 oifname "if2" masquerade comment "isp2: nat #/);
 });
 
-test('exec refuses clearly when not configured, without pinning, or for an unknown uplink', async () => {
-  const refuses = async (c: ReturnType<typeof config>, uplink: string, pattern: RegExp) =>
-    assert.rejects(execInUplink(c, uplink, ['true'], '/sys/fs/cgroup'), (e: unknown) => e instanceof UplinkdError && pattern.test(e.message));
+const V2_AT_BASE = '40 22 0:37 / /sys/fs/cgroup rw,relatime - cgroup2 cgroup2 rw\n';
+const V1_ONLY = MOUNTINFO.split('\n').slice(0, 2).join('\n');
+const V2_ELSEWHERE = '40 22 0:37 / /mnt/cg2 rw,relatime - cgroup2 cgroup2 rw\n';
+
+test('exec refuses clearly when not configured, without pinning, or for an unknown uplink: usage errors (exit 2)', async () => {
+  const refuses = async (c: ReturnType<typeof config>, uplink: string, pattern: RegExp, mountinfo = V2_AT_BASE) =>
+    assert.rejects(execInUplink(c, uplink, ['true'], mountinfo), (e: unknown) => e instanceof UplinkdError && e.code === 'usage' && pattern.test(e.message));
   await refuses(config(false), 'isp1', /exec is not configured/);
   await refuses({ ...config(), pinning: { enabled: false, markMask: 0x00ff0000 } }, 'isp1', /needs flow pinning/);
   await refuses(config(), 'isp9', /unknown uplink 'isp9'/);
+  await refuses(config(), 'isp9', /unknown uplink 'isp9'/, V1_ONLY);
+});
+
+test('exec without a usable cgroup v2 hierarchy is a failure of the host (io, exit 1), not a usage error', async () => {
+  const fails = async (mountinfo: string, pattern: RegExp) =>
+    assert.rejects(execInUplink(config(), 'isp1', ['true'], mountinfo), (e: unknown) => e instanceof UplinkdError && e.code === 'io' && pattern.test(e.message));
+  await fails(V1_ONLY, /no cgroup v2 hierarchy is mounted \(looked in \/proc\/self\/mountinfo\)/);
+  await fails(V2_ELSEWHERE, /mounted at \/mnt\/cg2, outside \/sys\/fs\/cgroup/);
+});
+
+test('exec configured but unusable here is a warning naming why; none when usable or not configured', () => {
+  assert.deepEqual(execWarnings(config(), V1_ONLY), [
+    'exec: no cgroup v2 hierarchy is mounted (looked in /proc/self/mountinfo): uplinkd exec will not work',
+  ]);
+  assert.deepEqual(execWarnings(config(), ''), execWarnings(config(), V1_ONLY));
+  assert.match(execWarnings(config(), V2_ELSEWHERE)[0]!, /^exec: the cgroup v2 hierarchy is mounted at \/mnt\/cg2, outside \/sys\/fs\/cgroup .*: uplinkd exec will not work$/);
+  assert.match(execWarnings({ ...config(), pinning: { enabled: false, markMask: 0x00ff0000 } }, V2_AT_BASE)[0]!, /flow pinning.*: uplinkd exec will not work$/);
+  assert.deepEqual(execWarnings(config(), V2_AT_BASE), []);
+  assert.deepEqual(execWarnings(config(), MOUNTINFO), [], '/sys/fs/cgroup/unified is under nft\'s base');
+  assert.deepEqual(execWarnings(config(false), V1_ONLY), []);
 });

@@ -52,6 +52,28 @@ export function execCgroups(config: Config, root = cgroup2Root()): ExecCgroup[] 
   });
 }
 
+/** Why `uplinkd exec` cannot work on this host for `config`'s exec cgroups, or undefined when it can (or exec is not configured). */
+function execUnavailable(config: Config, root: string | undefined): string | undefined {
+  if (!config.exec) return undefined;
+  if (root === undefined) return 'no cgroup v2 hierarchy is mounted (looked in /proc/self/mountinfo)';
+  if (path.relative(NFT_CGROUP_BASE, root).startsWith('..')) {
+    return `the cgroup v2 hierarchy is mounted at ${root}, outside ${NFT_CGROUP_BASE} where nftables resolves cgroup paths`;
+  }
+  if (!config.pinning?.enabled) return 'it needs flow pinning (its marks and fwmark rules), which is off';
+  return undefined;
+}
+
+/**
+ * Warnings for check, plan, apply, status and the daemon's log when `exec: {cgroup: NAME}` is
+ * configured but `uplinkd exec` cannot work here: no cgroup v2 hierarchy in /proc/self/mountinfo, one
+ * mounted outside /sys/fs/cgroup (nftables' SYSFS_CGROUPSV2_PATH), or pinning off. Empty otherwise.
+ * `mountinfo`: the text of /proc/self/mountinfo (read when not given).
+ */
+export function execWarnings(config: Config, mountinfo?: string): string[] {
+  const why = execUnavailable(config, cgroup2Root(mountinfo));
+  return why === undefined ? [] : [`exec: ${why}: uplinkd exec will not work`];
+}
+
 /** Creates the cgroup directories (before nft resolves them); EEXIST tolerated. */
 export async function ensureExecCgroups(cgroups: readonly ExecCgroup[]): Promise<void> {
   for (const c of cgroups) await mkdir(c.dir, { recursive: true });
@@ -77,20 +99,26 @@ export async function removeExecCgroups(config: Config, root = cgroup2Root()): P
 /**
  * Runs argv with its traffic leaving through `uplink`: moves this process into the uplink's cgroup
  * (the child inherits it), runs the command with the terminal, returns its exit code (128 + signal).
- * Errors: UplinkdError('usage') when exec is not configured, the uplink is unknown, or the cgroup is
- * missing (uplinkd apply creates it).
+ * Errors (uplinkd(8) EXIT STATUS): UplinkdError('usage') (exit 2) when exec is not configured,
+ * pinning is off, the uplink is unknown or no command is given; 'io' (exit 1, a failure of this host,
+ * not of the command line) when no usable cgroup v2 hierarchy is mounted or the uplink's cgroup cannot
+ * be entered (uplinkd apply creates it). `mountinfo`: /proc/self/mountinfo's text (read when not given).
  */
-export async function execInUplink(config: Config, uplink: string, argv: string[], root = cgroup2Root()): Promise<number> {
+export async function execInUplink(config: Config, uplink: string, argv: string[], mountinfo?: string): Promise<number> {
   if (!config.exec) throw new UplinkdError('usage', 'exec is not configured: add exec: {cgroup: uplinkd} to the configuration and run uplinkd apply');
   if (!config.pinning?.enabled) throw new UplinkdError('usage', 'exec needs flow pinning (its marks and fwmark rules): pinning: {enabled: true}');
-  if (root === undefined) throw new UplinkdError('usage', 'no cgroup v2 hierarchy is mounted (see /proc/self/mountinfo)');
-  const cg = execCgroups(config, root).find((c) => c.uplink === uplink);
-  if (!cg) throw new UplinkdError('usage', `unknown uplink '${uplink}' (expected one of: ${config.uplinks.map((u) => u.name).join(', ')})`);
+  if (!config.uplinks.some((u) => u.name === uplink)) {
+    throw new UplinkdError('usage', `unknown uplink '${uplink}' (expected one of: ${config.uplinks.map((u) => u.name).join(', ')})`);
+  }
   if (argv.length === 0) throw new UplinkdError('usage', 'usage: uplinkd exec [-c FILE] UPLINK -- COMMAND [ARGS...]');
+  const root = cgroup2Root(mountinfo);
+  const why = execUnavailable(config, root);
+  if (why !== undefined) throw new UplinkdError('io', `exec: ${why}`);
+  const cg = execCgroups(config, root).find((c) => c.uplink === uplink)!;
   try {
     await writeFile(path.join(cg.dir, 'cgroup.procs'), `${process.pid}\n`);
   } catch (e) {
-    throw new UplinkdError('usage', `cannot enter cgroup ${cg.dir} (uplinkd apply creates it): ${(e as Error).message}`, { cause: e });
+    throw new UplinkdError('io', `cannot enter cgroup ${cg.dir} (uplinkd apply creates it): ${(e as Error).message}`, { cause: e });
   }
   return new Promise((resolve) => {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit' });

@@ -1,0 +1,37 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+
+const OUTPUT = path.join(__dirname, 'output.js');
+
+/** Runs `script` in a child whose stdout pipe the reader closes after the first chunk (like `| head -1`). */
+function runWithReaderGone(script: string): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  child.stdout.once('data', () => child.stdout.destroy());
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stderr })));
+}
+
+// The first line reaches the reader; the rest is written after the reader closed the pipe.
+const WRITES = `
+process.stdout.write('first\\n');
+setTimeout(() => {
+  process.stdout.write('more\\n'.repeat(100000));
+  process.stdout.write('and more\\n');
+  setTimeout(() => { console.error('went on'); process.exitCode = 3; }, 50);
+}, 300);`;
+
+test('writes to a closed stdout are dropped: no EPIPE crash, the command goes on to its own exit status', async () => {
+  const { code, stderr } = await runWithReaderGone(`require(${JSON.stringify(OUTPUT)}).dropOutputOnClosedPipe();${WRITES}`);
+  assert.doesNotMatch(stderr, /EPIPE|Unhandled/);
+  assert.match(stderr, /went on/);
+  assert.equal(code, 3);
+});
+
+test('control: without it the same writes crash with an unhandled EPIPE error', async () => {
+  const { code, stderr } = await runWithReaderGone(WRITES);
+  assert.match(stderr, /EPIPE/);
+  assert.equal(code, 1);
+});
