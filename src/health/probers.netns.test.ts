@@ -150,10 +150,14 @@ describe('probes through each uplink (network namespaces)', { skip }, () => {
     }
   });
 
-  it('an ICMP error from the provider names the error and its sender', () => {
+  it('an ICMP error from the provider names the error and its sender; a TCP connect it answers fails at once', () => {
     inT('ip', 'route', 'add', 'unreachable', '203.0.113.99/32');
     const [reply] = probeThrough('isp1', 'icmp', ['203.0.113.99']);
-    assert.deepEqual(reply, { ok: false, error: 'host unreachable (from 198.51.100.1)' });
+    assert.deepEqual(reply, { ok: false, error: 'host unreachable (from 198.51.100.1)', refusal: { words: 'host unreachable', from: '198.51.100.1' } });
+    for (const method of ['tcp', 'http'] as const) {
+      const [tcp] = probeThrough('isp1', method, ['203.0.113.99'], PORTS[method]);
+      assert.deepEqual(tcp, { ok: false, error: 'host unreachable', refusal: { words: 'host unreachable' } }, method);
+    }
   });
 
   it('a dead path behind uplink 1 fails its probes only; uplink 2 still answers', () => {
