@@ -272,6 +272,15 @@ describe('health judgement', () => {
       assert.equal(d[0].pathSilent, false, 'other packets still arrive: connections are not cleared');
     });
 
+    it('a router out of error tokens: the refused target is named, the other as unanswered', () => {
+      const start = upAt10s();
+      const limit = tokenBucket(1, 1);
+      const path: PathModel = { probe: (target, sentAt) => (sentAt < 10_000 ? 20 : target === A && limit(sentAt) ? { words: 'host unreachable', from: GW, afterMs: 1 } : null) };
+      const d = downs(simulate(T, path, 8_000, start).changes);
+      assert.equal(d.length, 1);
+      assert.match(d[0].reason, /^198\.51\.100\.1 answers 'host unreachable' for 203\.0\.113\.5; no answer from 192\.0\.2\.53 \(/);
+    });
+
     it('a TCP connect failing at once (no sender known) is a refusal too', () => {
       const start = upAt10s();
       const r = simulate(T, refusesAt(10_000, 'host unreachable', null), 8_000, start);

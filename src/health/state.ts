@@ -269,7 +269,11 @@ export function evaluate(h0: HealthState, at: number, t: Thresholds): Step {
   // Refusals outrank the traffic signal: whatever else still arrives, the path answers that it is broken.
   const refused = h.probes.filter((p) => p.sentAt >= since && p.refusal !== undefined);
   if (refused.length > 0) {
-    return down(`${refusalWords(refused)} (${expired} probe rounds failed or unanswered within ${ms(rto)})`);
+    // Routers limit their errors per source (Linux: a burst of about 6, then 1/s): some targets may get none.
+    const refusedTargets = new Set(refused.map((p) => p.target));
+    const unrefused = t.targets.filter((x) => !refusedTargets.has(x));
+    const rest = unrefused.length > 0 ? `; no answer from ${unrefused.join(', ')}` : '';
+    return down(`${refusalWords(refused)}${rest} (${expired} probe rounds failed or unanswered within ${ms(rto)})`);
   }
   if (silent && traffic.otherTx >= STALL_TX) {
     return down(`${probeWords}; ${traffic.otherTx} packets left through the interface in ${ms(traffic.ms)} and ${traffic.rx === 0 ? 'none' : `only ${traffic.rx}`} came back`);
