@@ -13,12 +13,12 @@ export type IcmpEvent =
   | { kind: 'error'; id: number; seq: number; from: string; target: string; error: string };
 
 const UNREACH_CODES: Record<number, string> = {
-  0: 'net unreachable',
+  0: 'network unreachable',
   1: 'host unreachable',
   2: 'protocol unreachable',
   3: 'port unreachable',
   4: 'fragmentation needed',
-  9: 'net prohibited',
+  9: 'network prohibited',
   10: 'host prohibited',
   13: 'administratively prohibited',
 };
@@ -56,7 +56,7 @@ export function parseIcmp(datagram: Buffer): IcmpEvent | undefined {
   // The error quotes the IPv4 header of our request and at least its first 8 bytes.
   const quoted = ipPayload(icmp.subarray(8));
   if (!quoted || quoted.protocol !== 1 || quoted.icmp.length < 8 || quoted.icmp[0] !== ICMP_ECHO_REQUEST) return undefined;
-  const error = type === ICMP_TIME_EXCEEDED ? 'ttl exceeded' : UNREACH_CODES[icmp[1]] ?? `unreachable (code ${icmp[1]})`;
+  const error = type === ICMP_TIME_EXCEEDED ? 'time exceeded' : UNREACH_CODES[icmp[1]] ?? `unreachable (code ${icmp[1]})`;
   return {
     kind: 'error',
     id: quoted.icmp.readUInt16BE(4),

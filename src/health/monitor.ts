@@ -199,6 +199,8 @@ class UplinkLoop {
   private nextRound = 0;
   /** Probes sent through this uplink (cumulative; subtracted from the interface's tx counter). */
   private probesSent = 0;
+  /** ICMP errors about our probes received (cumulative; subtracted from the interface's rx counter). */
+  private refusalsReceived = 0;
   private nextSteadyAt = 0;
   private lastBurstAt = -Infinity;
   private wantBurst = false;
@@ -241,7 +243,7 @@ class UplinkLoop {
       return;
     }
     const counters = this.ctx.counters(endpoint.interface);
-    if (counters) this.health = trafficSample(this.health, { at: now, ...counters, probes: this.probesSent });
+    if (counters) this.health = trafficSample(this.health, { at: now, ...counters, probes: this.probesSent, refusals: this.refusalsReceived });
     if (now >= this.nextSteadyAt) {
       // Steady rounds keep their rhythm; after a stall (a blocked event loop) they do not catch up in a rush.
       this.nextSteadyAt = Math.max(this.nextSteadyAt + this.config.intervalMs, now + this.config.intervalMs / 2);
@@ -273,8 +275,11 @@ class UplinkLoop {
           if (!current()) return;
           const at = this.ctx.now();
           if (reply.ok) this.health = probeAnswered(this.health, { id, at, rttMs: reply.rttMs });
-          else if (reply.error !== 'timeout') this.health = probeFailed(this.health, { id, at, error: reply.error });
-          else return;
+          else if (reply.error !== 'timeout') {
+            // An ICMP error with a sender arrived through the interface; a TCP connect error does not say.
+            if (reply.refusal?.from) this.refusalsReceived++;
+            this.health = probeFailed(this.health, { id, at, error: reply.error, ...(reply.refusal && { refusal: reply.refusal }) });
+          } else return;
           this.apply(evaluate(this.health, at, this.config));
         });
       }

@@ -11,8 +11,10 @@ import { UplinkdError } from '../errors';
 import { dnsQuery, dnsResponseId } from './dns-packet';
 import { echoRequest, parseIcmp } from './icmp-packet';
 import { loadIcmpAddon, type IcmpAddon, type IcmpHandle } from './native';
+import type { Refusal } from './state';
 
-export type ProbeReply = { ok: true; rttMs: number } | { ok: false; error: string };
+/** With `refusal`, the failure is the path refusing the probe (an ICMP error about it, state.ts Refusal). */
+export type ProbeReply = { ok: true; rttMs: number } | { ok: false; error: string; refusal?: Refusal };
 
 export interface ProbeTarget {
   /** As configured (an address or a host name; HTTP(S) sends it as Host and SNI). */
@@ -66,6 +68,17 @@ export function describeErrno(err: unknown): string {
     EPROTO: 'protocol error',
   };
   return (e?.code && words[e.code]) || e?.code || e?.message || String(err);
+}
+
+/**
+ * A failed TCP connect (or HTTP request). EHOSTUNREACH and ENETUNREACH end a connect at once
+ * when an ICMP destination unreachable or time exceeded answers the SYN (tcp_v4_err and
+ * icmp_err_convert in the kernel; also a gateway that does not answer ARP): the path refused it.
+ */
+export function connectFailure(err: unknown): ProbeReply {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  const error = describeErrno(err);
+  return code === 'EHOSTUNREACH' || code === 'ENETUNREACH' ? { ok: false, error, refusal: { words: error } } : { ok: false, error };
 }
 
 /** Settles a probe once: the first of answer, failure or deadline wins. */
@@ -143,8 +156,11 @@ class IcmpProber implements Prober {
       if (!p) continue;
       if (event.kind === 'reply' && event.from === p.target) {
         p.finish({ ok: true, rttMs: performance.now() - p.sentAt });
+      } else if (event.kind === 'error' && event.target === p.target && event.from === p.target) {
+        // An error from the target itself (a REJECT rule, "protocol unreachable") crossed the whole path.
+        p.finish({ ok: true, rttMs: performance.now() - p.sentAt });
       } else if (event.kind === 'error' && event.target === p.target) {
-        p.finish({ ok: false, error: `${event.error} (from ${event.from})` });
+        p.finish({ ok: false, error: `${event.error} (from ${event.from})`, refusal: { words: event.error, from: event.from } });
       }
     }
   }
@@ -171,7 +187,7 @@ class TcpProber implements Prober {
       socket.once('error', (err: NodeJS.ErrnoException) => {
         // A refusal comes from the target itself: the path through the uplink works.
         if (err.code === 'ECONNREFUSED') finish({ ok: true, rttMs: performance.now() - sentAt });
-        else finish({ ok: false, error: describeErrno(err) });
+        else finish(connectFailure(err));
       });
     });
   }
@@ -218,7 +234,7 @@ class HttpProber implements Prober {
         res.resume();
         finish({ ok: true, rttMs: performance.now() - sentAt });
       });
-      req.once('error', (err) => finish({ ok: false, error: describeErrno(err) }));
+      req.once('error', (err) => finish(connectFailure(err)));
       req.end();
     });
   }

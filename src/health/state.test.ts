@@ -225,4 +225,97 @@ describe('health judgement', () => {
     const b = trafficSample(a, { at: 50, rxPackets: 3, txPackets: 3, probes: 0 });
     assert.equal(b.traffic.length, 1);
   });
+  describe('a path that answers with ICMP errors (refusals)', () => {
+    const GW = '198.51.100.1';
+    /**
+     * From `at` on, the provider's router answers every probe with `words` after 1 ms, at most as
+     * often as the kernel's per-source ICMP error limit lets it (burst 6, then 1/s); the rest vanish.
+     */
+    const refusesAt = (at: number, words = 'network unreachable', from: string | null = GW, base: PathModel = healthy()): PathModel => {
+      const limit = tokenBucket(1, 6);
+      return {
+        probe: (target, sentAt) => (sentAt < at ? base.probe(target, sentAt) : limit(sentAt) ? { words, afterMs: 1, ...(from && { from }) } : null),
+        traffic: base.traffic,
+      };
+    };
+
+    it('is down a few burst rounds after the first refused probe, whatever the phase; the reason names the router, its error and the targets', () => {
+      for (let phase = 0; phase < 1000; phase += 100) {
+        const start = upAt10s();
+        const dies = 10_000 + phase;
+        const r = simulate(T, refusesAt(dies), 8_000, start);
+        const d = downs(r.changes);
+        assert.equal(d.length, 1, `phase ${phase}`);
+        // Steady rounds leave at whole seconds (10 000 ms, 11 000 ms...): the next one meets the fault.
+        const firstRefused = Math.ceil(dies / 1000) * 1000;
+        assert.ok(d[0].at - firstRefused <= 400, `phase ${phase}: down ${d[0].at - firstRefused} ms after the first refused probe`);
+        assert.match(d[0].reason, /^198\.51\.100\.1 answers 'network unreachable' for 203\.0\.113\.5, 192\.0\.2\.53 \(\d+ probe rounds failed or unanswered/);
+      }
+    });
+
+    it('the errors are not "the interface still receives": down fast even though they arrive', () => {
+      const start = upAt10s();
+      const r = simulate(T, refusesAt(10_000, 'host unreachable'), 8_000, start);
+      const d = downs(r.changes);
+      assert.equal(d.length, 1);
+      assert.doesNotMatch(d[0].reason, /although the interface received/);
+      assert.equal(d[0].pathSilent, true, 'nothing but errors about our probes came back');
+    });
+
+    it('other packets still arriving do not hold it up, and are no excuse for a silent path', () => {
+      const base = withTraffic(healthy());
+      const start = upAt10s(T, base);
+      const r = simulate(T, refusesAt(10_000, 'network unreachable', GW, base), 8_000, start);
+      const d = downs(r.changes);
+      assert.equal(d.length, 1);
+      assert.ok(d[0].at - 10_000 <= 400, `down after ${d[0].at - 10_000} ms`);
+      assert.equal(d[0].pathSilent, false, 'other packets still arrive: connections are not cleared');
+    });
+
+    it('a router out of error tokens: the refused target is named, the other as unanswered', () => {
+      const start = upAt10s();
+      const limit = tokenBucket(1, 1);
+      const path: PathModel = { probe: (target, sentAt) => (sentAt < 10_000 ? 20 : target === A && limit(sentAt) ? { words: 'host unreachable', from: GW, afterMs: 1 } : null) };
+      const d = downs(simulate(T, path, 8_000, start).changes);
+      assert.equal(d.length, 1);
+      assert.match(d[0].reason, /^198\.51\.100\.1 answers 'host unreachable' for 203\.0\.113\.5; no answer from 192\.0\.2\.53 \(/);
+    });
+
+    it('a TCP connect failing at once (no sender known) is a refusal too', () => {
+      const start = upAt10s();
+      const r = simulate(T, refusesAt(10_000, 'host unreachable', null), 8_000, start);
+      const d = downs(r.changes);
+      assert.equal(d.length, 1);
+      assert.match(d[0].reason, /^connecting to 203\.0\.113\.5, 192\.0\.2\.53 fails at once with 'host unreachable'/);
+    });
+
+    it('one error does not take the uplink down', () => {
+      const start = upAt10s();
+      let once = true;
+      const path: PathModel = {
+        probe: (_target, sentAt) => (sentAt >= 10_000 && once ? ((once = false), { words: 'network unreachable', from: GW, afterMs: 1 }) : 20),
+      };
+      const r = simulate(T, path, 10_000, start);
+      assert.deepEqual(downs(r.changes), []);
+      assert.equal(r.health.state, 'up');
+    });
+
+    it('errors for one target while the other answers: the uplink stays up, the target is named', () => {
+      const start = upAt10s();
+      const path: PathModel = { probe: (target) => (target === A ? { words: 'host unreachable', from: GW, afterMs: 1 } : 20) };
+      const r = simulate(T, path, 30_000, start);
+      assert.deepEqual(downs(r.changes), []);
+      assert.notEqual(r.health.state, 'down');
+      const note = healthStats(r.health, 40_000, T).targets.find((x) => x.target === A)?.note;
+      assert.equal(note, `198.51.100.1 answers 'host unreachable' for it while ${B} answers: the way to this target is broken, not the uplink`);
+    });
+
+    it('a burst of errors, then answers again: down, then up on the usual rate', () => {
+      const start = upAt10s();
+      const r = simulate(T, refusesAt(10_000), 5_000, start);
+      assert.equal(r.health.state, 'down');
+      const back = simulate(T, healthy(), 10_000, { health: r.health, at: 15_000 });
+      assert.equal(back.health.state, 'up');
+    });
+  });
 });

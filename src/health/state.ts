@@ -8,6 +8,10 @@
 //     received nothing while traffic left (fast: about 0.7 s) or nothing at all answered for
 //     the silence window (max(SILENT_MIN_MS, 2 x slowest recent RTT), idle links), or the targets
 //     stayed silent for the dead window even though other packets arrive (DEAD_MIN_MS);
+//   - refused: the path answers our probes with ICMP errors (destination unreachable, time
+//     exceeded; for TCP probes a connect failing at once with EHOSTUNREACH/ENETUNREACH): such a
+//     probe fails at once, and `down_after` failed rounds with at least one refusal are down
+//     without waiting for silence (the errors are packets received, not a sign of life);
 //   - any answer, however late (up to LATE_MS after its probe), is proof of life: it ends a suspicion;
 //   - up again on a rate: `up_after` good rounds among the last `up_after + 2`, the latest good.
 import type { MonitorConfig } from '../config/types';
@@ -63,6 +67,21 @@ export interface ProbeRecord {
   rttMs?: number;
   /** Why the probe failed at once: "host unreachable (from 198.51.100.1)". */
   error?: string;
+  /** The failure was the path refusing the probe (an ICMP error about it): see Refusal. */
+  refusal?: Refusal;
+}
+
+/**
+ * The path refused a probe: an ICMP destination unreachable (any code) or time exceeded quoting
+ * it (RFC 792), or a TCP connect failing at once with EHOSTUNREACH/ENETUNREACH (the kernel's
+ * mapping of those ICMP errors, icmp_err_convert in net/ipv4/icmp.c). Positive evidence that the
+ * path is broken at or beyond `from`.
+ */
+export interface Refusal {
+  /** Plain words of the error: "network unreachable", "host prohibited", "time exceeded". */
+  words: string;
+  /** The router that sent the error; absent when the socket does not say (TCP connect errors). */
+  from?: string;
 }
 
 /** Cumulative packet counters of the uplink's interface (/proc/net/dev), and the probes sent by then. */
@@ -72,6 +91,11 @@ export interface TrafficSample {
   txPackets: number;
   /** Probes the monitor had sent through this uplink up to `at` (cumulative). */
   probes: number;
+  /**
+   * ICMP errors about our probes received through this uplink up to `at` (cumulative; 0 when
+   * absent). They are subtracted from `rxPackets`: an error about a probe is not a sign of life.
+   */
+  refusals?: number;
 }
 
 export interface Suspicion {
@@ -176,12 +200,15 @@ export function probeAnswered(h: HealthState, a: { id: number; at: number; rttMs
   return { ...h, probes, srttMs, rttvarMs, lastAnswerAt: Math.max(h.lastAnswerAt ?? a.at, a.at), suspect: null };
 }
 
-/** Probe `id` failed at once (an ICMP error quoting it, a refused socket): it is lost. */
-export function probeFailed(h: HealthState, f: { id: number; at: number; error: string }): HealthState {
+/**
+ * Probe `id` failed at once (an ICMP error quoting it, a socket error): it is lost, and its round
+ * counts as unanswered without waiting for the RTO. With `refusal`, the path refused it (see Refusal).
+ */
+export function probeFailed(h: HealthState, f: { id: number; at: number; error: string; refusal?: Refusal }): HealthState {
   const i = h.probes.findIndex((p) => p.id === f.id);
   if (i < 0 || h.probes[i].answeredAt !== undefined) return h;
   const probes = [...h.probes];
-  probes[i] = { ...probes[i], error: f.error };
+  probes[i] = { ...probes[i], error: f.error, ...(f.refusal && { refusal: f.refusal }) };
   return { ...h, probes, lastError: `${probes[i].target} ${f.error}` };
 }
 
@@ -239,6 +266,15 @@ export function evaluate(h0: HealthState, at: number, t: Thresholds): Step {
   const probeWords = `${expired} probe rounds to ${t.targets.join(', ')} unanswered within ${ms(rto)}${errorNote}`;
   const rxAllowed = traffic === null ? 0 : Math.max(RX_ALLOWANCE, RX_BASELINE_SHARE * (suspect.rxPerSecond ?? 0) * (traffic.ms / 1000));
   const silent = traffic !== null && traffic.rx <= rxAllowed;
+  // Refusals outrank the traffic signal: whatever else still arrives, the path answers that it is broken.
+  const refused = h.probes.filter((p) => p.sentAt >= since && p.refusal !== undefined);
+  if (refused.length > 0) {
+    // Routers limit their errors per source (Linux: a burst of about 6, then 1/s): some targets may get none.
+    const refusedTargets = new Set(refused.map((p) => p.target));
+    const unrefused = t.targets.filter((x) => !refusedTargets.has(x));
+    const rest = unrefused.length > 0 ? `; no answer from ${unrefused.join(', ')}` : '';
+    return down(`${refusalWords(refused)}${rest} (${expired} probe rounds failed or unanswered within ${ms(rto)})`);
+  }
   if (silent && traffic.otherTx >= STALL_TX) {
     return down(`${probeWords}; ${traffic.otherTx} packets left through the interface in ${ms(traffic.ms)} and ${traffic.rx === 0 ? 'none' : `only ${traffic.rx}`} came back`);
   }
@@ -258,6 +294,24 @@ export function evaluate(h0: HealthState, at: number, t: Thresholds): Step {
   }
 }
 
+/** "198.51.100.1 answers 'network unreachable' for 192.0.2.80, 192.0.2.53", one clause per router and error. */
+function refusalWords(refused: ProbeRecord[]): string {
+  const groups = new Map<string, { r: Refusal; targets: Set<string> }>();
+  for (const p of refused) {
+    const r = p.refusal as Refusal;
+    const key = `${r.from ?? ''} ${r.words}`;
+    const g = groups.get(key) ?? { r, targets: new Set<string>() };
+    g.targets.add(p.target);
+    groups.set(key, g);
+  }
+  return [...groups.values()]
+    .map(({ r, targets }) => {
+      const list = [...targets].join(', ');
+      return r.from ? `${r.from} answers '${r.words}' for ${list}` : `connecting to ${list} fails at once with '${r.words}'`;
+    })
+    .join('; ');
+}
+
 /** Why the uplink is suspect now, or null: an unanswered probe past the RTO, or a traffic stall. */
 function suspicion(h: HealthState, at: number, rto: number): Suspicion | null {
   const lastAnswer = h.lastAnswerAt ?? -Infinity;
@@ -271,7 +325,7 @@ function suspicion(h: HealthState, at: number, rto: number): Suspicion | null {
   // The earliest sample within STALL_MS before the last: nothing received since, packets sent.
   const first = samples.find((s) => s.at >= last.at - STALL_MS);
   if (!first || last.at - first.at < STALL_MS * 0.75) return null;
-  const rx = last.rxPackets - first.rxPackets;
+  const rx = received(first, last);
   const otherTx = last.txPackets - first.txPackets - (last.probes - first.probes);
   const { rxPerSecond } = baseSample(samples, first.at);
   const rxAllowed = Math.max(RX_ALLOWANCE, RX_BASELINE_SHARE * (rxPerSecond ?? 0) * ((last.at - first.at) / 1000));
@@ -293,7 +347,7 @@ function baseSample(samples: TrafficSample[], since: number): Pick<Suspicion, 'b
   if (!base) return {};
   const b = base;
   const earlier = samples.find((s) => s.at >= b.at - BASELINE_MS && s.at < b.at && s.rxPackets <= b.rxPackets);
-  const rxPerSecond = earlier ? ((b.rxPackets - earlier.rxPackets) * 1000) / (b.at - earlier.at) : 0;
+  const rxPerSecond = earlier ? (received(earlier, b) * 1000) / (b.at - earlier.at) : 0;
   return { base, rxPerSecond };
 }
 
@@ -301,7 +355,12 @@ function baseSample(samples: TrafficSample[], since: number): Pick<Suspicion, 'b
 function trafficSince(samples: TrafficSample[], base: TrafficSample | undefined): { rx: number; otherTx: number; ms: number } | null {
   const last = samples[samples.length - 1];
   if (!last || !base || last.at <= base.at || last.rxPackets < base.rxPackets || last.txPackets < base.txPackets) return null;
-  return { rx: last.rxPackets - base.rxPackets, otherTx: last.txPackets - base.txPackets - (last.probes - base.probes), ms: last.at - base.at };
+  return { rx: received(base, last), otherTx: last.txPackets - base.txPackets - (last.probes - base.probes), ms: last.at - base.at };
+}
+
+/** Packets received from `a` to `b` other than ICMP errors about our probes. */
+function received(a: TrafficSample, b: TrafficSample): number {
+  return Math.max(0, b.rxPackets - a.rxPackets - ((b.refusals ?? 0) - (a.refusals ?? 0)));
 }
 
 /** The slowest answer in the window (ms), 0 without answers: silence is judged on that time scale. */
@@ -374,7 +433,7 @@ interface WindowStats {
  */
 function windowStats(h: HealthState, at: number, t: Thresholds): WindowStats {
   const from = at - t.window * t.intervalMs - LATE_MS;
-  const per = new Map<string, { sent: number; lost: number; rtts: number[] }>();
+  const per = new Map<string, { sent: number; lost: number; rtts: number[]; refusal?: Refusal }>();
   const rounds = new Set<number>();
   for (const target of t.targets) per.set(target, { sent: 0, lost: 0, rtts: [] });
   for (const p of h.probes) {
@@ -386,10 +445,12 @@ function windowStats(h: HealthState, at: number, t: Thresholds): WindowStats {
     per.set(p.target, s);
     s.sent++;
     if (lost) s.lost++;
+    if (p.refusal) s.refusal = p.refusal;
     if (p.rttMs !== undefined) s.rtts.push(p.rttMs);
     rounds.add(p.round);
   }
   const targets: TargetStats[] = [];
+  const refusals = new Map<string, Refusal>();
   let best: number | null = null;
   let bestName = '';
   const all: number[] = [];
@@ -398,6 +459,7 @@ function windowStats(h: HealthState, at: number, t: Thresholds): WindowStats {
   for (const [target, s] of per) {
     const lossPct = s.sent === 0 ? null : (100 * s.lost) / s.sent;
     targets.push({ target, lossPct, rttMs: s.rtts.length ? mean(s.rtts) : null });
+    if (s.refusal) refusals.set(target, s.refusal);
     if (lossPct !== null && (best === null || lossPct < best)) {
       best = lossPct;
       bestName = target;
@@ -409,9 +471,13 @@ function windowStats(h: HealthState, at: number, t: Thresholds): WindowStats {
     }
   }
   for (const ts of targets) {
-    if (best !== null && ts.lossPct !== null && ts.target !== bestName && ts.lossPct >= best + 20 && ts.lossPct < 100) {
+    if (best === null || ts.lossPct === null || ts.target === bestName) continue;
+    const r = refusals.get(ts.target);
+    if (r && ts.lossPct >= best + 20) {
+      ts.note = `${r.from ?? 'the path'} answers '${r.words}' for it while ${bestName} answers: the way to this target is broken, not the uplink`;
+    } else if (ts.lossPct >= best + 20 && ts.lossPct < 100) {
       ts.note = `answers ${pct(100 - ts.lossPct)} while ${bestName} answers ${pct(100 - best)}: this target limits or drops probes, the path does not`;
-    } else if (best !== null && ts.lossPct === 100 && best < 100) {
+    } else if (ts.lossPct === 100 && best < 100) {
       ts.note = `does not answer while ${bestName} does: this target is down or blocks probes`;
     }
   }

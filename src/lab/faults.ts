@@ -1,5 +1,5 @@
 // Faults a provider can have while its link to the router stays up, for the health tests, the
-// demo and the benchmarks: a dead upstream (blackhole), random loss, slow answers. Each one lives
+// demo and the benchmarks: a dead upstream (blackhole, or ICMP errors), random loss, slow answers. Each one lives
 // in the provider's (or the internet host's) namespace only and is undone by its counterpart.
 import type { ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
@@ -31,6 +31,24 @@ export async function blackholeUpstream(lab: LabInfo, provider: ProviderName, ne
 /** Undoes blackholeUpstream (idempotent). */
 export async function restoreUpstream(lab: LabInfo, provider: ProviderName, net: Cidr = INTERNET_NET): Promise<void> {
   await ipIn(providerNs(lab, provider), ['route', 'del', 'blackhole', net], { allowFail: true });
+}
+
+/**
+ * How a provider with a dead upstream answers its customers' packets to the internet, as an
+ * ip-route(8) route type in its namespace: `unreachable` sends ICMP host unreachable, `prohibit`
+ * communication administratively prohibited, `throw` (no route left in any table) network
+ * unreachable. The router sends these errors from its customer-side address (the gateway).
+ */
+export type RefusalRoute = 'unreachable' | 'prohibit' | 'throw';
+
+/** The provider's upstream dies and the provider says so: its router answers with ICMP errors (rate limited by its kernel). */
+export async function refuseUpstream(lab: LabInfo, provider: ProviderName, route: RefusalRoute, net: Cidr = INTERNET_NET): Promise<void> {
+  await ipIn(providerNs(lab, provider), ['route', 'replace', route, net]);
+}
+
+/** Undoes refuseUpstream (idempotent). */
+export async function restoreRefusal(lab: LabInfo, provider: ProviderName, route: RefusalRoute, net: Cidr = INTERNET_NET): Promise<void> {
+  await ipIn(providerNs(lab, provider), ['route', 'del', route, net], { allowFail: true });
 }
 
 /** The ruleset of randomLoss: every forwarded packet, both directions, is dropped with `percent` % probability. */

@@ -3,14 +3,17 @@
 // while one is wanted, a judgement every TICK_MS and on every answer) through a modelled path.
 import { TICK_MS } from '../monitor';
 import {
-  BURST_MS, evaluate, initialHealth, probeAnswered, probeSent, trafficSample,
-  type HealthState, type Thresholds, type Transition,
+  BURST_MS, evaluate, initialHealth, probeAnswered, probeFailed, probeSent, trafficSample,
+  type HealthState, type Refusal, type Thresholds, type Transition,
 } from '../state';
 
 /** The modelled path: what happens to each probe, and the other traffic of the interface. */
 export interface PathModel {
-  /** RTT of the answer in ms, or null when the probe or its answer is lost. */
-  probe(target: string, sentAt: number): number | null;
+  /**
+   * RTT of the answer in ms, or null when the probe or its answer is lost, or an ICMP error
+   * about the probe arriving `afterMs` later (it is received through the interface).
+   */
+  probe(target: string, sentAt: number): number | null | (Refusal & { afterMs: number });
   /** Packets (other than probes and their answers) sent and received in the tick ending at `at`. */
   traffic?(at: number): { tx: number; rx: number };
 }
@@ -29,7 +32,7 @@ export function simulate(t: Thresholds, path: PathModel, durationMs: number, fro
   const end = now + durationMs;
   const changes: SimResult['changes'] = [];
   const probes = new Map<string, number>();
-  const pending: { at: number; id: number; rttMs: number }[] = [];
+  const pending: { at: number; id: number; rttMs: number; refusal?: Refusal }[] = [];
   // Continuing a run: probe ids and rounds go on from the earlier ones.
   let id = h.probes.reduce((m, p) => Math.max(m, p.id + 1), 0);
   let round = h.probes.reduce((m, p) => Math.max(m, p.round + 1), 0);
@@ -39,6 +42,7 @@ export function simulate(t: Thresholds, path: PathModel, durationMs: number, fro
   let rx = 0;
   let tx = 0;
   let sentTotal = 0;
+  let refusals = 0;
   const apply = (at: number) => {
     const step = evaluate(h, at, t);
     h = step.health;
@@ -54,7 +58,8 @@ export function simulate(t: Thresholds, path: PathModel, durationMs: number, fro
       tx++;
       sentTotal++;
       const rtt = path.probe(target, at);
-      if (rtt !== null) pending.push({ at: at + rtt, id: pid, rttMs: rtt });
+      if (typeof rtt === 'number') pending.push({ at: at + rtt, id: pid, rttMs: rtt });
+      else if (rtt !== null) pending.push({ at: at + rtt.afterMs, id: pid, rttMs: rtt.afterMs, refusal: { words: rtt.words, ...(rtt.from && { from: rtt.from }) } });
     }
   };
   for (; now < end; now += TICK_MS) {
@@ -62,13 +67,16 @@ export function simulate(t: Thresholds, path: PathModel, durationMs: number, fro
     while (pending.length > 0 && pending[0].at <= now) {
       const a = pending.shift()!;
       rx++;
-      if (a.rttMs <= 8_000) h = probeAnswered(h, { id: a.id, at: a.at, rttMs: a.rttMs });
+      if (a.refusal) {
+        refusals++;
+        h = probeFailed(h, { id: a.id, at: a.at, error: `${a.refusal.words} (from ${a.refusal.from})`, refusal: a.refusal });
+      } else if (a.rttMs <= 8_000) h = probeAnswered(h, { id: a.id, at: a.at, rttMs: a.rttMs });
       apply(a.at);
     }
     const other = path.traffic?.(now) ?? { tx: 0, rx: 0 };
     tx += other.tx;
     rx += other.rx;
-    h = trafficSample(h, { at: now, rxPackets: rx, txPackets: tx, probes: sentTotal });
+    h = trafficSample(h, { at: now, rxPackets: rx, txPackets: tx, probes: sentTotal, refusals });
     if (now >= nextSteady) {
       nextSteady += t.intervalMs;
       send(now, false);
