@@ -85,6 +85,10 @@ describe('lab scenarios inside the full-kernel guest (issue 9)', { skip: SKIP },
     await guestTests(t, ['test/guest/netem.guest.js']);
   });
 
+  it('scenario 3, issue 10 acceptance under real netem loss and a tbf queue: 20 % loss per direction for 2 min and a saturated 2.5 s upload queue never take isp1 down, the uploads live', async (t) => {
+    await guestTests(t, ['test/guest/health.guest.js']);
+  });
+
   // Needs point-to-point uplinks (issue 8): until then uplinkd reports ppp0/ppp1 `no-gateway`.
   it('scenario 2, two real PPPoE sessions with the same peer: split access, balance, redial followed within 1 s', async (t) => {
     await guestTests(t, ['test/guest/pppoe.guest.js']);
