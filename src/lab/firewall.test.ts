@@ -7,12 +7,14 @@ const RULES: LabRule[] = [
   { kind: 'masquerade', from: '192.168.10.0/24', oifs: ['vlan101', 'vlan102'] },
 ];
 
-test('iptables-restore text: a FORWARD drop of foreign customer sources, a masquerade per uplink', () => {
+test('iptables-restore text: a FORWARD drop of foreign customer sources, a masquerade per uplink, INVALID dropped where it masquerades', () => {
   assert.equal(
     iptablesRestore(RULES),
     [
       '*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]',
       '-A FORWARD -i cust ! -s 198.51.100.0/24 -m comment --comment "spoofed customer source" -j DROP',
+      '-A INPUT -m conntrack --ctstate INVALID -j DROP',
+      '-A FORWARD -m conntrack --ctstate INVALID -j DROP',
       'COMMIT',
       '*nat', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]',
       '-A POSTROUTING -s 192.168.10.0/24 -o vlan101 -j MASQUERADE',

@@ -52,6 +52,9 @@ ${r.oifs.map((i) => `    ip saddr ${r.from} oifname "${i}" masquerade`).join('\n
 export function iptablesRestore(rules: readonly LabRule[]): string {
   const filter = rules.filter((r) => r.kind === 'source-filter').map((r) => `-A FORWARD -i ${r.iif} ! -s ${r.allowed} -m comment --comment "${r.comment}" -j DROP`);
   const nat = rules.flatMap((r) => (r.kind === 'masquerade' ? r.oifs.map((o) => `-A POSTROUTING -s ${r.from} -o ${o} -j MASQUERADE`) : []));
+  // A masquerading router drops what conntrack calls INVALID (as OpenWrt's firewall does): a reply that lost its
+  // NAT mapping under loss or a deep queue would otherwise reach the router's own stack, which answers it with a RST.
+  if (nat.length > 0) filter.push('-A INPUT -m conntrack --ctstate INVALID -j DROP', '-A FORWARD -m conntrack --ctstate INVALID -j DROP');
   const out: string[] = [];
   if (filter.length > 0) out.push('*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ...filter, 'COMMIT');
   if (nat.length > 0) out.push('*nat', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]', ...nat, 'COMMIT');
