@@ -16,18 +16,7 @@ import {
   attr, attrMap, decodeDone, decodeError, encodeAck, encodeMessage, ipv4Attr, nested, parseAttrs, splitDatagram, strAttr,
   u32Attr, type NlMessage,
 } from './wire';
-
-/** mulberry32: small, seeded, good enough to spread mutations. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng as rng } from '../testing/prng';
 
 const names = ifNamesFrom([{ index: 2, name: 'wan0' }, { index: 3, name: 'wan1' }]);
 

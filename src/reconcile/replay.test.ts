@@ -19,18 +19,7 @@ import { testConfig } from '../plan/test-support';
 import { diff, ownership } from './diff';
 import { canonicalNexthop, canonicalRoute, canonicalRule } from './identity';
 import { reconcile } from './reconcile';
-
-/** mulberry32: small, seedable, good enough to shuffle test cases. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../testing/prng';
 
 interface World {
   links: Link[];

@@ -89,18 +89,6 @@ export function simulate(t: Thresholds, path: PathModel, durationMs: number, fro
   return { health: h, changes, probes };
 }
 
-/** mulberry32: a small seeded PRNG so random runs are repeatable. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * A per-source ICMP rate limit at the target as the kernel's icmp_ratelimit or nft `limit rate`
  * does it: a token bucket of `perSecond` tokens a second holding at most `burst`.
