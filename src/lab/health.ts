@@ -2,6 +2,7 @@
 // the daemon's config with `monitor:` sections, and read-only views the health tests, the demo
 // and the benchmarks share: which uplinks the default group holds, the daemon's verdicts,
 // probe counters on the provider side.
+import { promises as fs } from 'node:fs';
 import type { DaemonStatus } from '../daemon/daemon';
 import { UplinkdError } from '../errors';
 import { queryDaemon } from '../daemon/control';
@@ -9,6 +10,7 @@ import type { HealthVerdict } from '../model/facts';
 import type { Ipv4 } from '../model/types';
 import { renderLabConfig, type LabConfigOptions, type LabMonitor } from './config';
 import { leaseGlob } from './dhcp';
+import { startDaemon, type RunningDaemon } from './daemon';
 import { inNs, ipIn, ipJson, waitFor } from './exec';
 import type { ProviderName } from './faults';
 import { PROVIDER_CUSTOMER_IF, type LabInfo } from './topology';
@@ -96,6 +98,19 @@ export async function waitForVerdict(socket: string, uplink: string, state: Heal
   }, timeoutMs, 50).catch(() => {
     throw new UplinkdError('lab', `${uplink} was not ${state} within ${timeoutMs} ms (it is ${last ?? 'not reported'})`);
   });
+}
+
+/**
+ * Writes `configText` to `configFile`, starts `uplinkd run` in the lab's router with it and waits
+ * until both lab uplinks' health verdicts are `up` (each within `timeoutMs`, milliseconds).
+ * Throws UplinkdError('lab') when the daemon does not start or a verdict does not come.
+ */
+export async function startMonitoredDaemon(lab: LabInfo, socket: string, configFile: string, configText: string, timeoutMs: number): Promise<RunningDaemon> {
+  await fs.writeFile(configFile, configText);
+  const daemon = await startDaemon(lab.ns.router, configFile);
+  await waitForVerdict(socket, 'isp1', 'up', timeoutMs);
+  await waitForVerdict(socket, 'isp2', 'up', timeoutMs);
+  return daemon;
 }
 
 /** LAN flows to the internet host per uplink (tcp-echo must run on the internet host). */

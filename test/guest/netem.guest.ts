@@ -6,12 +6,11 @@
 // so the faults are qdiscs (src/lab/netem.ts) and the proof they are real is ping, tc's own counters
 // and the RTT the daemon measured.
 import assert from 'node:assert/strict';
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startDaemon, stopDaemon, type RunningDaemon } from '../../src/lab/daemon';
+import { stopDaemon, type RunningDaemon } from '../../src/lab/daemon';
 import { inNs, sleep } from '../../src/lab/exec';
-import { addSecondTarget, daemonStatus, defaultMembers, healthDaemonConfig, verdictOf, waitForDefault, waitForVerdict } from '../../src/lab/health';
+import { addSecondTarget, daemonStatus, defaultMembers, healthDaemonConfig, startMonitoredDaemon, verdictOf, waitForDefault, waitForVerdict } from '../../src/lab/health';
 import { labDown } from '../../src/lab/lab';
 import { bufferbloat, clearImpairments, impairProvider, LOSSY, SATELLITE } from '../../src/lab/netem';
 import { openStream, startStreamServer, type Stream } from '../../src/lab/stream';
@@ -63,10 +62,7 @@ describe('health under a real 300 ms RTT, real loss and a real upload queue (iss
     await startStreamServer(lab.ns.inet);
     socket = path.join(lab.stateDir, 'control.sock');
     const config = path.join(lab.stateDir, 'health.yaml');
-    await fs.writeFile(config, healthDaemonConfig(lab, socket));
-    daemon = await startDaemon(lab.ns.router, config);
-    await waitForVerdict(socket, 'isp1', 'up', UP_MS);
-    await waitForVerdict(socket, 'isp2', 'up', UP_MS);
+    daemon = await startMonitoredDaemon(lab, socket, config, healthDaemonConfig(lab, socket), UP_MS);
     await waitForDefault(lab, ['isp1', 'isp2'], UP_MS);
   });
   after(async () => {

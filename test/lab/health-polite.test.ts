@@ -3,17 +3,16 @@
 // internet host). Times are awaited with generous bounds and printed (`# ...`); the benchmarks
 // measure them (docs/benchmarks.md).
 import assert from 'node:assert/strict';
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startDaemon, stopDaemon, type RunningDaemon } from '../../src/lab/daemon';
+import { stopDaemon, type RunningDaemon } from '../../src/lab/daemon';
 import { sleep, waitFor } from '../../src/lab/exec';
 import {
   blackholeUpstream, clearLoss, clearRateLimit, clearUploadQueue, lossDropped, randomLoss, rateLimitIcmp, rateLimited,
   restoreUpstream, silenceTarget, unsilenceTarget, uploadQueue,
 } from '../../src/lab/faults';
 import {
-  addSecondTarget, countProbes, daemonStatus, defaultMembers, healthDaemonConfig, lanFlows, probeCount, SECOND_TARGET,
+  addSecondTarget, countProbes, daemonStatus, defaultMembers, healthDaemonConfig, startMonitoredDaemon, lanFlows, probeCount, SECOND_TARGET,
   waitForDefault, waitForVerdict, type HealthConfigOptions,
 } from '../../src/lab/health';
 import { labDown } from '../../src/lab/lab';
@@ -38,10 +37,7 @@ describe('health: fast, polite, never the cause of an outage (issue 10)', { skip
   const start = async (opts: HealthConfigOptions = {}) => {
     if (daemon) await stopDaemon(daemon, 'SIGTERM');
     daemon = undefined;
-    await fs.writeFile(config, healthDaemonConfig(lab, socket, opts));
-    daemon = await startDaemon(lab.ns.router, config);
-    await waitForVerdict(socket, 'isp1', 'up', UP_MS);
-    await waitForVerdict(socket, 'isp2', 'up', UP_MS);
+    daemon = await startMonitoredDaemon(lab, socket, config, healthDaemonConfig(lab, socket, opts), UP_MS);
     await waitForDefault(lab, ['isp1', 'isp2'], UP_MS);
   };
   /** Blackholes isp1's upstream; resolves with ms until isp1 left the default group (polled every 10 ms). */

@@ -6,12 +6,11 @@
 // errors (rate limited by the provider's kernel). No timing is asserted beyond a generous bound;
 // the time from the fault to the verdict is logged as a diagnostic.
 import assert from 'node:assert/strict';
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startDaemon, stopDaemon, type RunningDaemon } from '../../src/lab/daemon';
+import { stopDaemon, type RunningDaemon } from '../../src/lab/daemon';
 import { refuseUpstream, restoreRefusal, type RefusalRoute } from '../../src/lab/faults';
-import { addSecondTarget, healthDaemonConfig, waitForDefault, waitForVerdict, type HealthConfigOptions } from '../../src/lab/health';
+import { addSecondTarget, healthDaemonConfig, startMonitoredDaemon, waitForDefault, waitForVerdict, type HealthConfigOptions } from '../../src/lab/health';
 import { labDown } from '../../src/lab/lab';
 import type { LabInfo } from '../../src/lab/topology';
 import { freshLab, NEEDS_ROOT } from './support';
@@ -31,10 +30,7 @@ describe('a provider that answers with ICMP errors', { skip: NEEDS_ROOT }, () =>
   const start = async (opts: HealthConfigOptions = {}) => {
     if (daemon) await stopDaemon(daemon, 'SIGTERM');
     daemon = undefined;
-    await fs.writeFile(config, healthDaemonConfig(lab, socket, opts));
-    daemon = await startDaemon(lab.ns.router, config);
-    await waitForVerdict(socket, 'isp1', 'up', UP_MS);
-    await waitForVerdict(socket, 'isp2', 'up', UP_MS);
+    daemon = await startMonitoredDaemon(lab, socket, config, healthDaemonConfig(lab, socket, opts), UP_MS);
     await waitForDefault(lab, ['isp1', 'isp2'], UP_MS);
   };
 

@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HOOK_PATH } from '../../src/health/hooks';
-import { startDaemon, stopDaemon, type RunningDaemon } from '../../src/lab/daemon';
+import { stopDaemon, type RunningDaemon } from '../../src/lab/daemon';
 import { sleep, waitFor } from '../../src/lab/exec';
 import { blackholeUpstream, clearLoss, lossDropped, randomLoss, restoreUpstream, slowAnswers } from '../../src/lab/faults';
 import {
@@ -16,7 +16,7 @@ import {
   countProbes,
   daemonStatus,
   defaultMembers,
-  healthDaemonConfig,
+  healthDaemonConfig, startMonitoredDaemon,
   lanFlows,
   probeCount,
   SECOND_TARGET,
@@ -56,10 +56,7 @@ describe('health monitoring and failover (issue 4)', { skip: NEEDS_ROOT }, () =>
   const start = async (opts: HealthConfigOptions = {}) => {
     if (daemon) await stopDaemon(daemon, 'SIGTERM');
     daemon = undefined;
-    await fs.writeFile(config, healthDaemonConfig(lab, socket, { hooksDir, ...opts }));
-    daemon = await startDaemon(lab.ns.router, config);
-    await waitForVerdict(socket, 'isp1', 'up', UP_MS);
-    await waitForVerdict(socket, 'isp2', 'up', UP_MS);
+    daemon = await startMonitoredDaemon(lab, socket, config, healthDaemonConfig(lab, socket, { hooksDir, ...opts }), UP_MS);
   };
   const healthLines = (from: number, uplink: string) => daemon!.lines.slice(from).filter((l) => l.includes(`event=health uplink=${uplink} `));
 

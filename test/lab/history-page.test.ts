@@ -10,10 +10,10 @@ import { after, before, describe, it } from 'node:test';
 import type { ServedStatus } from '../../src/daemon/http';
 import type { HistorySnapshot } from '../../src/health/history';
 import { dumpDom, screenshot } from '../../src/lab/browser';
-import { startDaemon, stopDaemon, type RunningDaemon } from '../../src/lab/daemon';
+import { stopDaemon, type RunningDaemon } from '../../src/lab/daemon';
 import { inNs, sleep } from '../../src/lab/exec';
 import { blackholeUpstream, restoreUpstream } from '../../src/lab/faults';
-import { addSecondTarget, healthDaemonConfig, waitForVerdict } from '../../src/lab/health';
+import { addSecondTarget, healthDaemonConfig, startMonitoredDaemon, waitForVerdict } from '../../src/lab/health';
 import { labDown } from '../../src/lab/lab';
 import type { LabInfo } from '../../src/lab/topology';
 import { freshLab, NEEDS_ROOT } from './support';
@@ -89,10 +89,7 @@ describe('status page history in a real browser (issue 10)', { skip: NEEDS_ROOT 
     await addSecondTarget(lab);
     socket = path.join(lab.stateDir, 'control.sock');
     const config = path.join(lab.stateDir, 'history.yaml');
-    await fs.writeFile(config, `${healthDaemonConfig(lab, socket)}http:\n  listen: "${LISTEN}"\n`);
-    daemon = await startDaemon(lab.ns.router, config);
-    await waitForVerdict(socket, 'isp1', 'up', UP_MS);
-    await waitForVerdict(socket, 'isp2', 'up', UP_MS);
+    daemon = await startMonitoredDaemon(lab, socket, config, `${healthDaemonConfig(lab, socket)}http:\n  listen: "${LISTEN}"\n`, UP_MS);
   });
 
   after(async () => {
