@@ -71,8 +71,6 @@ export interface Plan {
 
 /** Rule priorities relative to config.rulePriority (docs/design.md, rule layout). */
 export const RULE_OFFSET = { pinned: 50, from: 100, oif: 110, suppressMain: 200, balance: 300 } as const;
-/** uplinkd's rules live in rulePriority .. rulePriority + RULE_BAND - 1. */
-export const RULE_BAND = 1000;
 export const LOOPBACK_NET = '127.0.0.0/8';
 const MAIN_TABLE = 254;
 
