@@ -8,6 +8,7 @@ import { diff } from '../reconcile/diff';
 import { reconcile } from '../reconcile/reconcile';
 import { syncOwnedNames, removeOwnedNames } from './names';
 import { applyPinning, formatPinningChange, observePinning, removePinning, type PinningChange, type PinningPlan } from '../nft/pinning';
+import { MAIN_TABLE } from '../model/types';
 
 export interface Cycle {
   facts: Facts;
@@ -41,9 +42,6 @@ export async function observe(
  * src/plan/connected.ts), routes of its protocol in any table (what it owns, also what an earlier
  * configuration `retired` made), and default routes in any table (DHCP clients' gateways).
  */
-/** RT_TABLE_MAIN (include/uapi/linux/rtnetlink.h). */
-const MAIN_TABLE = 254;
-
 export function routeInterest(config: Config, retired?: Config): RouteInterest {
   const tables = new Set([...ownedTables(config), MAIN_TABLE]);
   const protocols = new Set([config.protocol]);

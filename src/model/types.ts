@@ -155,3 +155,6 @@ export type Change =
   | { op: 'add' | 'replace' | 'del'; kind: 'route'; route: Route }
   | { op: 'add' | 'del'; kind: 'rule'; rule: Rule }
   | { op: 'add' | 'replace' | 'del'; kind: 'nexthop'; nexthop: Nexthop };
+
+/** RT_TABLE_MAIN (include/uapi/linux/rtnetlink.h): the main routing table. */
+export const MAIN_TABLE = 254;

@@ -10,8 +10,8 @@ import type { Cidr, Ipv4, KernelState } from '../model/types';
 import { comparePrefixes } from '../reconcile/identity';
 import { DEFAULT_DST } from './text';
 import { globalAddresses } from './uplink-kinds';
+import { MAIN_TABLE } from '../model/types';
 
-const MAIN_TABLE = 254;
 
 /** A network to copy into every uplink table: `dst [via gateway] dev dev`. */
 export interface LocalNetwork {

@@ -19,6 +19,7 @@ import {
   type DefaultCandidate, type DefaultPath, type UplinkAddress,
 } from './uplink-kinds';
 import { DEFAULT_DST, formatRoute, formatNexthop } from './text';
+import { MAIN_TABLE } from '../model/types';
 
 export type UplinkState = 'ready' | 'waiting' | 'link-down' | 'no-address' | 'no-gateway' | 'unhealthy';
 
@@ -72,7 +73,6 @@ export interface Plan {
 /** Rule priorities relative to config.rulePriority (docs/design.md, rule layout). */
 export const RULE_OFFSET = { pinned: 50, from: 100, oif: 110, suppressMain: 200, balance: 300 } as const;
 export const LOOPBACK_NET = '127.0.0.0/8';
-const MAIN_TABLE = 254;
 
 /** What the planner worked out about one uplink before deciding the default route. */
 interface Uplink {

@@ -7,8 +7,8 @@ import type { Address, Cidr, Ipv4, KernelState, Link } from '../model/types';
 import { contains, networkOf } from '../model/ipv4';
 import { compareIps } from '../reconcile/identity';
 import { DEFAULT_DST } from './text';
+import { MAIN_TABLE } from '../model/types';
 
-const MAIN_TABLE = 254;
 
 /** An uplink's own address as the planner uses it. */
 export interface UplinkAddress {
