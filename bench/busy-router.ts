@@ -4,8 +4,8 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Benchmark } from './registry';
-import { startDaemon, stopDaemon } from '../src/lab/daemon';
-import { ipIn } from '../src/lab/exec';
+import { startDaemon, stopDaemon } from '../lab/daemon';
+import { ipIn } from '../lab/exec';
 import { buildRouter, runProbe, stateDir, writeFile } from './netns';
 import type { RenumberArgs, RenumberResult } from './probes/renumber';
 import { table } from './report';

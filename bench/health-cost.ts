@@ -2,8 +2,8 @@
 // (nft counters on the provider side) and the daemon's CPU (/proc/PID/stat), with monitoring
 // off and on.
 import { readFileSync } from 'node:fs';
-import { run, sleep } from '../src/lab/exec';
-import { countProbes, probeCount, type ProbeCount } from '../src/lab/health';
+import { run, sleep } from '../lab/exec';
+import { countProbes, probeCount, type ProbeCount } from '../lab/health';
 import type { Benchmark } from './registry';
 import { healthLab } from './health-setup';
 import { commOf } from './netns';

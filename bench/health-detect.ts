@@ -1,9 +1,9 @@
 // Health benchmark 1: detection and recovery time with the default monitor settings, over
 // repeated blackhole on/off cycles of isp1's upstream (its link stays up), alternately with a
 // LAN stream flowing through isp1 and with isp1 idle.
-import { blackholeUpstream, restoreUpstream } from '../src/lab/faults';
-import { sleep, waitFor } from '../src/lab/exec';
-import { openStream, startStreamServer, type Stream } from '../src/lab/stream';
+import { blackholeUpstream, restoreUpstream } from '../lab/faults';
+import { sleep, waitFor } from '../lab/exec';
+import { openStream, startStreamServer, type Stream } from '../lab/stream';
 import type { Benchmark } from './registry';
 import { healthLab, lineAfter } from './health-setup';
 import { table } from './report';
@@ -100,8 +100,8 @@ export const healthDetectBenchmark: Benchmark = {
         + 'with 192.0.2.80 and 192.0.2.53 on its loopback). `uplinkd run` in the router monitors both uplinks with '
         + '`monitor: {targets: [192.0.2.80, 192.0.2.53]}` and every other setting at its default (ICMP, interval 1 s, '
         + 'timeout 250 ms, down_after 3, up_after 3). Every other cycle first opens a TCP stream from the LAN host through isp1 '
-        + '(src/lab/stream.ts: 1 KiB every 10 ms, echoed back). A cycle: wait 2–3 s (a random phase against the probe rounds), '
-        + 'take t0, add `blackhole 192.0.2.0/24` in isp1\'s namespace (src/lab/faults.ts `blackholeUpstream`: the provider '
+        + '(lab/stream.ts: 1 KiB every 10 ms, echoed back). A cycle: wait 2–3 s (a random phase against the probe rounds), '
+        + 'take t0, add `blackhole 192.0.2.0/24` in isp1\'s namespace (lab/faults.ts `blackholeUpstream`: the provider '
         + 'silently drops everything to the internet; the router\'s link, address and gateway stay), wait for the daemon\'s '
         + 'log lines, keep the outage 1 s, take t1, delete the blackhole, wait for the recovery lines. Times are the log lines\' '
         + '`ts` minus t0/t1 (one system clock; t0 is taken before the `ip` process starts, which can only lengthen the numbers).',

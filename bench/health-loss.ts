@@ -1,9 +1,9 @@
 // Health benchmark 2: false state changes under random loss (10 % and 20 % per direction) and
 // under targets that rate-limit ICMP (2/s per source), minutes each, default monitor settings.
 // Rate limiting (on isp1's source) and 20 % loss (on isp2's path) run at the same time.
-import { clearLoss, clearRateLimit, lossDropped, randomLoss, rateLimitIcmp, rateLimited } from '../src/lab/faults';
-import { sleep } from '../src/lab/exec';
-import { countProbes, daemonStatus, probeCount, waitForVerdict } from '../src/lab/health';
+import { clearLoss, clearRateLimit, lossDropped, randomLoss, rateLimitIcmp, rateLimited } from '../lab/faults';
+import { sleep } from '../lab/exec';
+import { countProbes, daemonStatus, probeCount, waitForVerdict } from '../lab/health';
 import type { Benchmark } from './registry';
 import { healthLab, linesSince } from './health-setup';
 import { table } from './report';
@@ -119,7 +119,7 @@ export const healthLossBenchmark: Benchmark = {
         + 'under rate limiting (1 probe/s per target is under the 2/s limit), occasional `degraded` at 20 % (probe loss ≈ 36 %, limit 40 %).',
       '',
       '**Method.** The lab (`ulb-hl-*`), `uplinkd run` monitoring both uplinks with targets 192.0.2.80 and 192.0.2.53 and '
-        + 'default settings. src/lab/faults.ts `rateLimitIcmp` limits echo requests from isp1\'s network to each target to 2/s '
+        + 'default settings. lab/faults.ts `rateLimitIcmp` limits echo requests from isp1\'s network to each target to 2/s '
         + '(nft `update @set { ip saddr . ip daddr limit rate over 2/second }` drop on the internet host). `randomLoss` puts an nftables table of its own into the provider\'s namespace: '
         + '`numgen random mod 100 < N drop` in a forward-hook chain, so each direction between the router and the internet '
         + 'loses N % independently (a probe is lost with 1 − (1 − N)²). The router\'s link stays up. Probe loss is measured '

@@ -1,14 +1,14 @@
-// Shared by the health benchmarks: the namespace lab (src/lab) under the benchmarks' `ulb-`
+// Shared by the health benchmarks: the namespace lab (lab/) under the benchmarks' `ulb-`
 // prefix and state root, with the second probe target, and `uplinkd run` monitoring both
 // uplinks with the default settings. Not a benchmark itself.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { UplinkdError } from '../src/errors';
-import { startDaemon, stopDaemon, type RunningDaemon } from '../src/lab/daemon';
-import { waitFor } from '../src/lab/exec';
-import { addSecondTarget, healthDaemonConfig, waitForDefault, waitForVerdict } from '../src/lab/health';
-import { labDown, labUp } from '../src/lab/lab';
-import type { LabInfo } from '../src/lab/topology';
+import { startDaemon, stopDaemon, type RunningDaemon } from '../lab/daemon';
+import { waitFor } from '../lab/exec';
+import { addSecondTarget, healthDaemonConfig, waitForDefault, waitForVerdict } from '../lab/health';
+import { labDown, labUp } from '../lab/lab';
+import type { LabInfo } from '../lab/topology';
 import { parseLine } from '../src/log';
 import { STATE_ROOT } from './netns';
 

@@ -1,7 +1,7 @@
 // Benchmark 4: the daemon's memory and CPU while nothing happens, with 4 uplinks.
 import { readFileSync } from 'node:fs';
-import { startDaemon, stopDaemon } from '../src/lab/daemon';
-import { run, sleep } from '../src/lab/exec';
+import { startDaemon, stopDaemon } from '../lab/daemon';
+import { run, sleep } from '../lab/exec';
 import type { Benchmark } from './registry';
 import { buildRouter, commOf, stateDir, writeFile } from './netns';
 import { table } from './report';

@@ -3,8 +3,8 @@
 import { promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { UplinkdError } from '../src/errors';
-import { inNs, ipIn, run } from '../src/lab/exec';
-import { killNamespaceProcesses, listNamespaces } from '../src/lab/lab';
+import { inNs, ipIn, run } from '../lab/exec';
+import { killNamespaceProcesses, listNamespaces } from '../lab/lab';
 
 export const BENCH_PREFIX = 'ulb-';
 /** Config files, sockets and name files of the benchmarks' uplinkd runs; never /etc. */

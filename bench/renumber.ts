@@ -1,7 +1,7 @@
 // Benchmark 1: DHCP renumbering, from the kernel's address event to the new rule and routes.
 import type { Benchmark } from './registry';
 import { parseConfig } from '../src/config/load';
-import { startDaemon, stopDaemon } from '../src/lab/daemon';
+import { startDaemon, stopDaemon } from '../lab/daemon';
 import { buildRouter, runProbe, stateDir, writeFile } from './netns';
 import type { RenumberArgs, RenumberResult, RenumberSample } from './probes/renumber';
 import { table } from './report';

@@ -4,9 +4,9 @@ import { EXIT, UplinkdError } from '../errors';
 import { hasNetAdmin } from '../system/capabilities';
 import { parseCommandArgs, type CommandSpec, type ParsedArgs } from './args';
 import { applyOnce, downOnce, markNeighbourWarnings, planOnce, type OneShotResult } from './oneshot';
-import { changeCount, formatPlanText, formatStatusText } from './render';
+import { changeCount, formatPlanText, formatStatusText } from '../render/render';
 import { formatPinningChange } from '../engine/cycle';
-import { formatChange } from '../plan/text';
+import { formatChange } from '../model/text';
 import { configuredPlace, monitorWarnings } from '../config/monitor-warnings';
 import { execWarnings } from '../nft/exec';
 
@@ -258,15 +258,28 @@ function formatLiveStatus(live: unknown): string {
   return typeof text === 'string' ? text : JSON.stringify(live, null, 2);
 }
 
+/**
+ * Loads part of the namespace lab (lab/, compiled to dist/lab). It ships with a source checkout only, not
+ * in the Debian package, so its absence is a usage error, not a crash.
+ */
+async function loadLab<T>(load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
+    throw new UplinkdError('usage', 'uplinkd lab: the namespace lab is not installed (it comes with a source checkout: npm ci && npm run build)', { cause: err });
+  }
+}
+
 async function labCommand(command: string, options: Record<string, string | true>): Promise<number> {
-  const { labUp, labDown } = await import('../lab/lab');
+  const { labUp, labDown } = await loadLab(() => import('../../lab/lab'));
   const prefix = typeof options.prefix === 'string' ? options.prefix : undefined;
   const action = command === 'lab up' ? 'up' : 'down';
   if (action === 'up' && options.kernel !== undefined) {
     if (options.kernel !== 'full') throw new UplinkdError('usage', `--kernel takes full (got ${String(options.kernel)})`);
     const others = Object.keys(options).filter((o) => o !== 'kernel');
     if (others.length > 0) throw new UplinkdError('usage', `lab up --kernel full takes no other options (got --${others[0]})`);
-    const { guestLabShell } = await import('../lab/guest-shell');
+    const { guestLabShell } = await loadLab(() => import('../../lab/guest-shell'));
     return guestLabShell();
   }
   if (action === 'up') {

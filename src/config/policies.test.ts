@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UplinkdError } from '../errors';
 import { parseConfig } from './load';
-import { ISSUE_POLICIES } from './test-policies';
+import { ISSUE_POLICIES } from '../../test/support/test-policies';
 
 const FILE = '/etc/uplinkd/uplinkd.yaml';
 

@@ -2,12 +2,15 @@
 // Errors name FILE:LINE:COL and the field; a policy that can never match is a warning.
 import { isMap, isScalar, isSeq } from 'yaml';
 import { isCidr, isIpv4, maskOf, parseCidr, parseIpv4 } from '../model/ipv4';
-import type { Cidr, PortRange } from '../model/types';
-import { MAX_POLICIES, MAX_RULES_PER_POLICY } from '../plan/policies';
-import { MAX_RULE_PORT } from '../netlink/rule';
+import { MAX_RULE_PORT, type Cidr, type PortRange } from '../model/types';
 import { describe, isEmpty, type Field, type Reader } from './reader';
 import type { NatConfig, PolicyConfig, UplinkConfig } from './types';
 import { readIfname, type UplinkDraft } from './uplinks';
+
+/** Policies that fit between the planner's first policy priority (+210, 3 apart: plan/policies.ts) and the balance rule (+300). */
+export const MAX_POLICIES = 30;
+/** from x to x port x source_port combinations one policy may expand to. */
+export const MAX_RULES_PER_POLICY = 64;
 
 export const POLICY_KEYS = ['name', 'from', 'to', 'iif', 'protocol', 'port', 'source_port', 'dscp', 'use', 'strict'];
 /** Protocols by name (IANA numbers); ports are only meaningful for the ones the kernel reads ports of. */

@@ -6,13 +6,13 @@ import * as path from 'node:path';
 import { loadConfig } from '../config/load';
 import { routeInterest } from '../engine/cycle';
 import { UplinkdError } from '../errors';
-import { FakePort } from '../kernel/fake-port';
+import { FakePort } from '../../test/support/fake-port';
 import { createLogger, parseLine } from '../log';
 import type { Address, Link, Route, Rule } from '../model/types';
-import { formatRule } from '../plan/text';
+import { formatRule } from '../model/text';
 import { CONFLICT_DEFAULTS } from './conflict';
 import { Daemon, type HealthChangeLike, type HealthSource } from './daemon';
-import { CountingPort, VirtualTimers } from './testing';
+import { CountingPort, VirtualTimers } from '../../test/support/daemon';
 import type { HealthVerdict } from '../model/facts';
 
 const LINKS: Link[] = [

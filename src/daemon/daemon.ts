@@ -18,7 +18,7 @@ import type { LogFields, Logger } from '../log';
 import type { HealthVerdict, Lease } from '../model/facts';
 import type { Change, KernelState } from '../model/types';
 import { describeDefaultPath, plan as makePlan, type UplinkStatus } from '../plan/planner';
-import { formatChange } from '../plan/text';
+import { formatChange } from '../model/text';
 import { diff } from '../reconcile/diff';
 import { reconcile } from '../reconcile/reconcile';
 import { CONFLICT_DEFAULTS, ConflictLimiter, conflictHint, objectKey, type ConflictPolicy } from './conflict';

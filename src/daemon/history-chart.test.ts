@@ -5,7 +5,7 @@ import type { HealthStats } from '../health/state';
 import type { HealthVerdict } from '../model/facts';
 import { niceCeiling, renderHistory } from './history-chart';
 import { renderStatusPage } from './status-page';
-import { SAMPLE_NOW, sampleStatus } from './testing';
+import { SAMPLE_NOW, sampleStatus } from '../../test/support/daemon';
 
 const T0 = SAMPLE_NOW - 120_000;
 

@@ -3,7 +3,7 @@ import * as net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createLogger, parseLine } from '../log';
 import { startHttpServer, StatusHttp, type HttpServer, type StatusSource } from './http';
-import { SAMPLE_NOW, sampleStatus } from './testing';
+import { SAMPLE_NOW, sampleStatus } from '../../test/support/daemon';
 
 const LOOPBACK = '127.0.0.1';
 const get = (url: string, init: RequestInit = {}) => fetch(url, { ...init, signal: AbortSignal.timeout(3_000) });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { escapeLabelValue, renderMetrics } from './metrics';
-import { SAMPLE_NOW, sampleStatus } from './testing';
+import { SAMPLE_NOW, sampleStatus } from '../../test/support/daemon';
 
 const INFO = { version: '0.1.0', now: SAMPLE_NOW };
 

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { renderMetrics } from './metrics';
 import { formatDaemonStatus } from './status-text';
 import { renderStatusPage } from './status-page';
-import { SAMPLE_NOW, sampleStatus } from './testing';
+import { SAMPLE_NOW, sampleStatus } from '../../test/support/daemon';
 import type { ServedPolicy } from './policy-status';
 
 const POLICIES: ServedPolicy[] = [

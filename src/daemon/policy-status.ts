@@ -1,6 +1,6 @@
 // Policies in the daemon's status, page and metrics (docs/policies.md, "Status").
 import type { PolicyStatus } from '../plan/policies';
-import { formatRule } from '../plan/text';
+import { formatRule } from '../model/text';
 
 /** A policy as the daemon reports it: the uplink its new connections use now, why, and its rules as `ip rule` text. */
 export interface ServedPolicy {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { escapeHtml, renderStatusPage } from './status-page';
-import { SAMPLE_NOW, sampleStatus } from './testing';
+import { SAMPLE_NOW, sampleStatus } from '../../test/support/daemon';
 
 /** The cells' text of the table row whose first cell is `first` (tags stripped). */
 function rowCells(html: string, first: string): string[] | undefined {

@@ -1,5 +1,5 @@
 import { policyTextLines } from './policy-status';
-import { table, uplinkTable } from '../cli/render';
+import { table, uplinkTable } from '../render/render';
 import type { HealthStats } from '../health/state';
 import type { DaemonStatus } from './daemon';
 

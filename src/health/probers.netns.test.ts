@@ -14,7 +14,7 @@ import type { Config, ProbeMethod } from '../config/types';
 import type { HealthChange } from './monitor';
 import { addonCandidates } from './native';
 import type { ProbeReply } from './probers';
-import { RESPONDER_PORTS } from './testing/responder';
+import { RESPONDER_PORTS } from '../../test/support/health/responder';
 
 const R = `ulhl-${process.pid}-r`;
 const T = `ulhl-${process.pid}-t`;
@@ -23,7 +23,7 @@ const UPLINKS = {
   isp1: { interface: 'if1', address: '198.51.100.2', peer: 't1', gateway: '198.51.100.1', table: 1001 },
   isp2: { interface: 'if2', address: '192.0.2.2', peer: 't2', gateway: '192.0.2.1', table: 1002 },
 };
-const FIXTURES = path.join(__dirname, 'testing');
+const FIXTURES = path.join(__dirname, '..', '..', 'test', 'support', 'health');
 
 function skipReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root (network namespaces)';

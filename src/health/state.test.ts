@@ -5,8 +5,8 @@ import {
   evaluate, healthStats, initialHealth, probeAnswered, probeFailed, probeSent, resetHealth, trafficSample,
   type HealthState, type Thresholds,
 } from './state';
-import { simulate, tokenBucket, type PathModel } from './testing/simulate';
-import { prng } from '../testing/prng';
+import { simulate, tokenBucket, type PathModel } from '../../test/support/health/simulate';
+import { prng } from '../../test/support/prng';
 
 const A = '203.0.113.5';
 const B = '192.0.2.53';

@@ -158,3 +158,6 @@ export type Change =
 
 /** RT_TABLE_MAIN (include/uapi/linux/rtnetlink.h): the main routing table. */
 export const MAIN_TABLE = 254;
+
+/** The highest port a rule's range can end at: fib_rule_port_range_valid() (include/net/fib_rules.h) refuses 0xffff. */
+export const MAX_RULE_PORT = 65534;

@@ -1,4 +1,5 @@
 // rtnetlink numbers, checked against linux/{netlink,rtnetlink,fib_rules,nexthop,if_addr,if_link,if}.h.
+import { MAIN_TABLE } from '../model/types';
 
 export const AF_UNSPEC = 0;
 export const AF_INET = 2;
@@ -89,7 +90,8 @@ export const RT_SCOPE_NOWHERE = 255;
 export const RT_TABLE_UNSPEC = 0;
 /** rtm_table of a route whose table does not fit in a u8 (RTA_TABLE has it). */
 export const RT_TABLE_COMPAT = 252;
-export const RT_TABLE_MAIN = 254;
+/** The model's MAIN_TABLE under its kernel name: one definition. */
+export const RT_TABLE_MAIN = MAIN_TABLE;
 
 // struct rtnexthop
 export const RTNH_LEN = 8;

@@ -16,7 +16,7 @@ import {
   attr, attrMap, decodeDone, decodeError, encodeAck, encodeMessage, ipv4Attr, nested, parseAttrs, splitDatagram, strAttr,
   u32Attr, type NlMessage,
 } from './wire';
-import { prng as rng } from '../testing/prng';
+import { prng as rng } from '../../test/support/prng';
 
 const names = ifNamesFrom([{ index: 2, name: 'wan0' }, { index: 3, name: 'wan1' }]);
 

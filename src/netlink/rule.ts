@@ -1,5 +1,5 @@
 // RTM_{NEW,DEL,GET}RULE: struct fib_rule_hdr + FRA_* attributes (linux/fib_rules.h).
-import type { PortRange, Rule, RuleAction } from '../model/types';
+import { MAX_RULE_PORT, type PortRange, type Rule, type RuleAction } from '../model/types';
 import { UplinkdError } from '../errors';
 import * as C from './constants';
 import {
@@ -71,8 +71,6 @@ function checkedByte(n: number, what: string, max = 255): number {
   return n;
 }
 
-/** The highest port a rule's range can end at: fib_rule_port_range_valid() (include/net/fib_rules.h) refuses 0xffff. */
-export const MAX_RULE_PORT = 65534;
 
 /** struct fib_rule_port_range, host byte order (linux/fib_rules.h); the kernel wants 1 <= start <= end <= 65534. */
 function portRange(p: PortRange, what: string): Buffer {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { testConfig } from '../plan/test-support';
+import { testConfig } from '../../test/support/test-config';
 import { cgroup2Root, execCgroups, execInUplink, execWarnings } from './exec';
 import { renderPinning } from './ruleset';
 import { UplinkdError } from '../errors';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UplinkdError } from '../errors';
-import { testConfig } from '../plan/test-support';
+import { testConfig } from '../../test/support/test-config';
 import type { Config } from '../config/types';
 import { readPinning, type NftResult, type NftRunner } from './nft';
 import { applyPinning, formatPinningChange, planPinning, removePinning } from './pinning';

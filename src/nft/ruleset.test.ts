@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { testConfig } from '../plan/test-support';
+import { testConfig } from '../../test/support/test-config';
 import type { Config } from '../config/types';
 import { pinMarks } from './marks';
 import { commentHash, renderPinning } from './ruleset';

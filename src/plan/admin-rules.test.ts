@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../config/load';
-import { ISSUE_POLICIES } from '../config/test-policies';
+import { ISSUE_POLICIES } from '../../test/support/test-policies';
 import { plan } from './planner';
-import { parseSnapshot } from './text';
+import { parseSnapshot } from '../model/text';
 
 const WORLD = `link lo up lower_up
 link if0 up lower_up

@@ -4,9 +4,9 @@
 import type { Config } from '../config/types';
 import { contains, parseCidr } from '../model/ipv4';
 import type { Rule } from '../model/types';
-import { compareRules } from '../reconcile/identity';
+import { compareRules } from '../model/identity';
 import type { PolicyStatus } from './policies';
-import { formatRule } from './text';
+import { formatRule } from '../model/text';
 
 /** The kernel's own rules (`ip rule` after boot): not an admin's. */
 function isKernelDefault(r: Rule): boolean {

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { plan } from './planner';
-import { formatRoute, parseSnapshot } from './text';
-import { testConfig } from './test-support';
+import { formatRoute, parseSnapshot } from '../model/text';
+import { testConfig } from '../../test/support/test-config';
 
 const WORLD = `
 link lo up lower_up

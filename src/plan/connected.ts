@@ -7,8 +7,8 @@ import type { Config } from '../config/types';
 import { segmentRegExp } from '../facts/glob';
 import { networkOf, overlaps } from '../model/ipv4';
 import type { Cidr, Ipv4, KernelState } from '../model/types';
-import { comparePrefixes } from '../reconcile/identity';
-import { DEFAULT_DST } from './text';
+import { comparePrefixes } from '../model/identity';
+import { DEFAULT_DST } from '../model/text';
 import { globalAddresses } from './uplink-kinds';
 import { MAIN_TABLE } from '../model/types';
 

@@ -5,8 +5,8 @@ import * as path from 'node:path';
 import type { Lease } from '../model/facts';
 import { parseLeaseFile } from '../facts/leases';
 import { plan, type UplinkStatus } from './planner';
-import { parseSnapshot } from './text';
-import { testConfig } from './test-support';
+import { parseSnapshot } from '../model/text';
+import { testConfig } from '../../test/support/test-config';
 
 const config = testConfig([
   { name: 'isp1', interface: 'if1', address: '198.51.100.2/24', gateway: '198.51.100.1' },

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { plan } from './planner';
-import { parseSnapshot } from './text';
-import { testConfig } from './test-support';
+import { parseSnapshot } from '../model/text';
+import { testConfig } from '../../test/support/test-config';
 import { DEFAULTS } from '../config/defaults';
 
 const config = (markMask?: number) => testConfig([

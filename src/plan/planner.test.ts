@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import type { Facts, HealthVerdict, Lease } from '../model/facts';
 import type { Config } from '../config/types';
 import { plan, type Plan, type UplinkStatus } from './planner';
-import { formatNexthop, formatRoute, formatRule, parseSnapshot } from './text';
-import { testConfig } from './test-support';
+import { formatNexthop, formatRoute, formatRule, parseSnapshot } from '../model/text';
+import { testConfig } from '../../test/support/test-config';
 import { MONITOR_DEFAULTS } from '../config/defaults';
 
 function facts(snapshot: string, more: { leases?: Lease[]; health?: Record<string, HealthVerdict> } = {}): Facts {

@@ -6,7 +6,7 @@ import type { Facts, HealthVerdict } from '../model/facts';
 import type { Cidr, DesiredState, Ipv4, KernelState, Link, Nexthop, Route, Rule } from '../model/types';
 import {
   compareNexthops, compareRoutes, compareRules, routeKey,
-} from '../reconcile/identity';
+} from '../model/identity';
 import { pinMarks } from '../nft/marks';
 import { monitorWarnings } from '../config/monitor-warnings';
 import { missingGatewayReason } from './lease-reason';
@@ -18,7 +18,7 @@ import {
   connectedNetwork, defaultRouteCandidates, gatewayPath, globalAddresses, isPointToPoint, learnedDefault,
   type DefaultCandidate, type DefaultPath, type UplinkAddress,
 } from './uplink-kinds';
-import { DEFAULT_DST, formatRoute, formatNexthop } from './text';
+import { DEFAULT_DST, formatRoute, formatNexthop } from '../model/text';
 import { MAIN_TABLE } from '../model/types';
 
 export type UplinkState = 'ready' | 'waiting' | 'link-down' | 'no-address' | 'no-gateway' | 'unhealthy';

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../config/load';
-import { ISSUE_POLICIES } from '../config/test-policies';
+import { ISSUE_POLICIES } from '../../test/support/test-policies';
 import { diff } from '../reconcile/diff';
 import { plan } from './planner';
-import { formatChange, formatRule, parseSnapshot } from './text';
+import { formatChange, formatRule, parseSnapshot } from '../model/text';
 
 const config = parseConfig(ISSUE_POLICIES, 'test.yaml');
 // Tables derive from the uplinks' names (src/config/identity.ts).

@@ -16,10 +16,6 @@ import type { Rule } from '../model/types';
 export const POLICY_FIRST = 210;
 /** Priorities per policy: lookup, the strict unreachable, one free for the admin. */
 export const POLICY_STEP = 3;
-/** Policies that fit between POLICY_FIRST and the balance rule (+300). */
-export const MAX_POLICIES = 30;
-/** from x to x port x source_port combinations one policy may expand to. */
-export const MAX_RULES_PER_POLICY = 64;
 
 /** What the compiler needs to know of an uplink now. */
 export interface PolicyUplink {

@@ -5,8 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Lease } from '../model/facts';
 import { plan, type Plan, type UplinkStatus } from './planner';
-import { formatNexthop, formatRoute, parseSnapshot } from './text';
-import { testConfig, type TestUplink } from './test-support';
+import { formatNexthop, formatRoute, parseSnapshot } from '../model/text';
+import { testConfig, type TestUplink } from '../../test/support/test-config';
 import { connectedNetwork, gatewayIsConnected, learnedDefault } from './uplink-kinds';
 
 function run(uplinks: TestUplink[], snapshot: string, leases: Lease[] = []): Plan {

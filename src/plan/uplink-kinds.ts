@@ -5,8 +5,8 @@
 // Pure: reads the kernel state the planner was given.
 import type { Address, Cidr, Ipv4, KernelState, Link } from '../model/types';
 import { contains, networkOf } from '../model/ipv4';
-import { compareIps } from '../reconcile/identity';
-import { DEFAULT_DST } from './text';
+import { compareIps } from '../model/identity';
+import { DEFAULT_DST } from '../model/text';
 import { MAIN_TABLE } from '../model/types';
 
 

@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Config } from '../config/types';
-import { FakePort } from '../kernel/fake-port';
+import { FakePort } from '../../test/support/fake-port';
 import type { Facts } from '../model/facts';
 import type { Change, DesiredState, KernelState } from '../model/types';
 import { plan } from '../plan/planner';
-import { formatChange, parseSnapshot } from '../plan/text';
-import { testConfig } from '../plan/test-support';
+import { formatChange, parseSnapshot } from '../model/text';
+import { testConfig } from '../../test/support/test-config';
 import { diff } from './diff';
 import { reconcile } from './reconcile';
 

@@ -5,7 +5,7 @@ import type { Config } from '../config/types';
 import type { Change, DesiredState, KernelState, Nexthop, Route, Rule } from '../model/types';
 import {
   canonicalNexthop, canonicalRoute, canonicalRule, compareNexthops, compareRoutes, compareRules, routeKey, ruleKey, sameNexthop, sameRoute,
-} from './identity';
+} from '../model/identity';
 
 /**
  * Which observed objects belong to uplinkd: those carrying its protocol number, in any table and

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UplinkdError } from '../errors';
-import { FakePort } from '../kernel/fake-port';
+import { FakePort } from '../../test/support/fake-port';
 import type { KernelEvent, KernelPort } from '../kernel/port';
 import type { Change, KernelState, Route } from '../model/types';
-import { formatChange, parseSnapshot } from '../plan/text';
+import { formatChange, parseSnapshot } from '../model/text';
 import { reconcile } from './reconcile';
 
 const route = (table: number): Route => ({ table, dst: '10.0.0.0/24', type: 'unicast', protocol: 117, scope: 'link', dev: 'if1' });

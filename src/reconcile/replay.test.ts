@@ -8,18 +8,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import type { Config, PolicyConfig } from '../config/types';
-import { FakePort } from '../kernel/fake-port';
+import { FakePort } from '../../test/support/fake-port';
 import { NetnsKernelPort } from '../kernel/netns-port';
 import type { KernelPort } from '../kernel/port';
 import type { HealthVerdict, Lease } from '../model/facts';
 import type { Address, DesiredState, KernelState, Link, Route } from '../model/types';
 import { plan } from '../plan/planner';
-import { formatChange, formatNexthop, formatRoute, formatRule, parseRoute, parseSnapshot } from '../plan/text';
-import { testConfig } from '../plan/test-support';
+import { formatChange, formatNexthop, formatRoute, formatRule, parseRoute, parseSnapshot } from '../model/text';
+import { testConfig } from '../../test/support/test-config';
 import { diff, ownership } from './diff';
-import { canonicalNexthop, canonicalRoute, canonicalRule } from './identity';
+import { canonicalNexthop, canonicalRoute, canonicalRule } from '../model/identity';
 import { reconcile } from './reconcile';
-import { prng } from '../testing/prng';
+import { prng } from '../../test/support/prng';
 
 interface World {
   links: Link[];

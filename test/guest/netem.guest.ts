@@ -3,18 +3,18 @@
 // provider gets, in turn: 150 ms each way with jitter (netem, a 300 ms RTT satellite-like link); 20 %
 // random loss in each direction (netem) for 2 minutes (the probes are the traffic); a 2.5 s upload
 // queue (tbf) saturated by bulk TCP uploads from the LAN host. The guest has no nftables for ip/inet,
-// so the faults are qdiscs (src/lab/netem.ts) and the proof they are real is ping, tc's own counters
+// so the faults are qdiscs (lab/netem.ts) and the proof they are real is ping, tc's own counters
 // and the RTT the daemon measured.
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { stopDaemon, type RunningDaemon } from '../../src/lab/daemon';
-import { inNs, sleep } from '../../src/lab/exec';
-import { addSecondTarget, daemonStatus, defaultMembers, healthDaemonConfig, startMonitoredDaemon, verdictOf, waitForDefault, waitForVerdict } from '../../src/lab/health';
-import { labDown } from '../../src/lab/lab';
-import { bufferbloat, clearImpairments, impairProvider, LOSSY, SATELLITE } from '../../src/lab/netem';
-import { openStream, startStreamServer, type Stream } from '../../src/lab/stream';
-import { PROVIDER_BACKBONE_IF, PROVIDER_CUSTOMER_IF, type LabInfo, type LabUplink } from '../../src/lab/topology';
+import { stopDaemon, type RunningDaemon } from '../../lab/daemon';
+import { inNs, sleep } from '../../lab/exec';
+import { addSecondTarget, daemonStatus, defaultMembers, healthDaemonConfig, startMonitoredDaemon, verdictOf, waitForDefault, waitForVerdict } from '../../lab/health';
+import { labDown } from '../../lab/lab';
+import { bufferbloat, clearImpairments, impairProvider, LOSSY, SATELLITE } from '../../lab/netem';
+import { openStream, startStreamServer, type Stream } from '../../lab/stream';
+import { PROVIDER_BACKBONE_IF, PROVIDER_CUSTOMER_IF, type LabInfo, type LabUplink } from '../../lab/topology';
 import { freshLab, NEEDS_ROOT } from '../lab/support';
 
 const PREFIX = `ug${process.pid % 1000}n-`;

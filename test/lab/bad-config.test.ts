@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { routingState, uplinkd } from '../../src/lab/inspect';
-import { labDown } from '../../src/lab/lab';
-import type { LabInfo } from '../../src/lab/topology';
+import { routingState, uplinkd } from '../../lab/inspect';
+import { labDown } from '../../lab/lab';
+import type { LabInfo } from '../../lab/topology';
 import { freshLab, NEEDS_ROOT } from './support';
 
 const PREFIX = `ult6${process.pid % 1000}-`;

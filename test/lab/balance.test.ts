@@ -2,9 +2,9 @@
 // only the first with `default: failover`.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { labDown } from '../../src/lab/lab';
-import type { LabInfo } from '../../src/lab/topology';
-import { flowsPerUplink, startTcpEcho, tcpTally } from '../../src/lab/traffic';
+import { labDown } from '../../lab/lab';
+import type { LabInfo } from '../../lab/topology';
+import { flowsPerUplink, startTcpEcho, tcpTally } from '../../lab/traffic';
 import { apply, binomialTolerance, freshLab, NEEDS_ROOT, writeConfig } from './support';
 
 const PREFIX = `ult2${process.pid % 1000}-`;

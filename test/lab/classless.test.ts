@@ -7,11 +7,11 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, describe, it } from 'node:test';
 import { readFileSync } from 'node:fs';
-import { ipIn } from '../../src/lab/exec';
-import { uplinkd } from '../../src/lab/inspect';
-import { labDown } from '../../src/lab/lab';
-import type { LabInfo } from '../../src/lab/topology';
-import { startTcpEcho } from '../../src/lab/traffic';
+import { ipIn } from '../../lab/exec';
+import { uplinkd } from '../../lab/inspect';
+import { labDown } from '../../lab/lab';
+import type { LabInfo } from '../../lab/topology';
+import { startTcpEcho } from '../../lab/traffic';
 import type { UplinkStatus } from '../../src/plan/planner';
 import { apply, assertAllReachable, down, freshLab, NEEDS_ROOT, reachUplinks } from './support';
 

@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { after, describe, it } from 'node:test';
-import { startDaemon, stopDaemon, type RunningDaemon } from '../../src/lab/daemon';
-import { ipIn, ipJson, nsArgv, run, sleep, waitFor } from '../../src/lab/exec';
-import { kindsLabDown, kindsLabUp, writeKindsConfig, type KindUplink } from '../../src/lab/kinds';
-import { startTcpEcho, tcpProbe } from '../../src/lab/traffic';
+import { startDaemon, stopDaemon, type RunningDaemon } from '../../lab/daemon';
+import { ipIn, ipJson, nsArgv, run, sleep, waitFor } from '../../lab/exec';
+import { kindsLabDown, kindsLabUp, writeKindsConfig, type KindUplink } from '../../lab/kinds';
+import { startTcpEcho, tcpProbe } from '../../lab/traffic';
 import { NEEDS_ROOT } from './support';
 
 const PREFIX = `u8c${process.pid % 1000}-`;

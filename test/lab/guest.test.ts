@@ -1,11 +1,11 @@
 // Issue 9: the full-kernel lab. Boots Debian's user-mode Linux with the host's files read-only
-// (src/lab/guest.ts) and runs the guest scenarios (test/guest/*.guest.ts, and the VLAN variant of
+// (lab/guest.ts) and runs the guest scenarios (test/guest/*.guest.ts, and the VLAN variant of
 // the lab tests) inside it. Without the user-mode-linux package every test here skips, naming it.
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import * as path from 'node:path';
-import { guestMissing, runInGuest, type GuestResult } from '../../src/lab/guest';
-import { hashTree, treeDiff } from '../../src/lab/tree-hash';
+import { guestMissing, runInGuest, type GuestResult } from '../../lab/guest';
+import { hashTree, treeDiff } from '../../lab/tree-hash';
 import { NEEDS_ROOT } from './support';
 
 const SKIP = NEEDS_ROOT || guestMissing() || false;

@@ -5,20 +5,20 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { stopDaemon, type RunningDaemon } from '../../src/lab/daemon';
-import { sleep, waitFor } from '../../src/lab/exec';
+import { stopDaemon, type RunningDaemon } from '../../lab/daemon';
+import { sleep, waitFor } from '../../lab/exec';
 import {
   blackholeUpstream, clearLoss, clearRateLimit, clearUploadQueue, lossDropped, randomLoss, rateLimitIcmp, rateLimited,
   restoreUpstream, silenceTarget, unsilenceTarget, uploadQueue,
-} from '../../src/lab/faults';
+} from '../../lab/faults';
 import {
   addSecondTarget, countProbes, daemonStatus, defaultMembers, healthDaemonConfig, startMonitoredDaemon, lanFlows, probeCount, SECOND_TARGET,
   waitForDefault, waitForVerdict, type HealthConfigOptions,
-} from '../../src/lab/health';
-import { labDown } from '../../src/lab/lab';
-import { openStream, startStreamServer, type Stream } from '../../src/lab/stream';
-import type { LabInfo, LabUplink } from '../../src/lab/topology';
-import { startTcpEcho } from '../../src/lab/traffic';
+} from '../../lab/health';
+import { labDown } from '../../lab/lab';
+import { openStream, startStreamServer, type Stream } from '../../lab/stream';
+import type { LabInfo, LabUplink } from '../../lab/topology';
+import { startTcpEcho } from '../../lab/traffic';
 import { freshLab, NEEDS_ROOT } from './support';
 
 const PREFIX = `uh1${process.pid % 1000}-`;

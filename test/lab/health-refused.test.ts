@@ -8,11 +8,11 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { stopDaemon, type RunningDaemon } from '../../src/lab/daemon';
-import { refuseUpstream, restoreRefusal, type RefusalRoute } from '../../src/lab/faults';
-import { addSecondTarget, healthDaemonConfig, startMonitoredDaemon, waitForDefault, waitForVerdict, type HealthConfigOptions } from '../../src/lab/health';
-import { labDown } from '../../src/lab/lab';
-import type { LabInfo } from '../../src/lab/topology';
+import { stopDaemon, type RunningDaemon } from '../../lab/daemon';
+import { refuseUpstream, restoreRefusal, type RefusalRoute } from '../../lab/faults';
+import { addSecondTarget, healthDaemonConfig, startMonitoredDaemon, waitForDefault, waitForVerdict, type HealthConfigOptions } from '../../lab/health';
+import { labDown } from '../../lab/lab';
+import type { LabInfo } from '../../lab/topology';
 import { freshLab, NEEDS_ROOT } from './support';
 
 const PREFIX = `uhi${process.pid % 1000}-`;

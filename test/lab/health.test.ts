@@ -8,9 +8,9 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HOOK_PATH } from '../../src/health/hooks';
-import { stopDaemon, type RunningDaemon } from '../../src/lab/daemon';
-import { sleep, waitFor } from '../../src/lab/exec';
-import { blackholeUpstream, clearLoss, lossDropped, randomLoss, restoreUpstream, slowAnswers } from '../../src/lab/faults';
+import { stopDaemon, type RunningDaemon } from '../../lab/daemon';
+import { sleep, waitFor } from '../../lab/exec';
+import { blackholeUpstream, clearLoss, lossDropped, randomLoss, restoreUpstream, slowAnswers } from '../../lab/faults';
 import {
   addSecondTarget,
   countProbes,
@@ -23,11 +23,11 @@ import {
   waitForDefault,
   waitForVerdict,
   type HealthConfigOptions,
-} from '../../src/lab/health';
-import { labDown } from '../../src/lab/lab';
-import { openStream, startStreamServer } from '../../src/lab/stream';
-import type { LabInfo, LabUplink } from '../../src/lab/topology';
-import { startTcpEcho } from '../../src/lab/traffic';
+} from '../../lab/health';
+import { labDown } from '../../lab/lab';
+import { openStream, startStreamServer } from '../../lab/stream';
+import type { LabInfo, LabUplink } from '../../lab/topology';
+import { startTcpEcho } from '../../lab/traffic';
 import { parseLine } from '../../src/log';
 import { freshLab, NEEDS_ROOT } from './support';
 

@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { inNs, ipIn, ipJson } from '../../src/lab/exec';
-import { labDown } from '../../src/lab/lab';
-import type { LabInfo } from '../../src/lab/topology';
-import { startTcpEcho } from '../../src/lab/traffic';
+import { inNs, ipIn, ipJson } from '../../lab/exec';
+import { labDown } from '../../lab/lab';
+import type { LabInfo } from '../../lab/topology';
+import { startTcpEcho } from '../../lab/traffic';
 import { apply, assertAllReachable, down, freshLab, NEEDS_ROOT, reachUplinks } from './support';
 
 const PREFIX = `ulhw${process.pid % 1000}-`;

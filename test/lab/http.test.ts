@@ -6,11 +6,11 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ServedStatus } from '../../src/daemon/http';
-import { daemonConfig, startDaemon, stopDaemon, type RunningDaemon } from '../../src/lab/daemon';
-import { inNs } from '../../src/lab/exec';
-import { uplinkd } from '../../src/lab/inspect';
-import { labDown } from '../../src/lab/lab';
-import { LAN, type LabInfo } from '../../src/lab/topology';
+import { daemonConfig, startDaemon, stopDaemon, type RunningDaemon } from '../../lab/daemon';
+import { inNs } from '../../lab/exec';
+import { uplinkd } from '../../lab/inspect';
+import { labDown } from '../../lab/lab';
+import { LAN, type LabInfo } from '../../lab/topology';
 import { freshLab, NEEDS_ROOT } from './support';
 
 const PREFIX = `ulw${process.pid % 100000}-`;

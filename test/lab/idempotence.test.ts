@@ -2,10 +2,10 @@
 // and rules/routes added by someone else survive both.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ipIn } from '../../src/lab/exec';
-import { routingState, rules, routesOfTable, uplinkd, type RoutingState } from '../../src/lab/inspect';
-import { labDown } from '../../src/lab/lab';
-import type { LabInfo } from '../../src/lab/topology';
+import { ipIn } from '../../lab/exec';
+import { routingState, rules, routesOfTable, uplinkd, type RoutingState } from '../../lab/inspect';
+import { labDown } from '../../lab/lab';
+import type { LabInfo } from '../../lab/topology';
 import { apply, changesApplied, down, freshLab, NEEDS_ROOT } from './support';
 
 const PREFIX = `ult5${process.pid % 1000}-`;

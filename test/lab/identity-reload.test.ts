@@ -4,10 +4,10 @@
 // and the streams' packets would leave through a provider that drops their source.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { startDaemon, stopDaemon, type RunningDaemon } from '../../src/lab/daemon';
-import { sleep, waitFor } from '../../src/lab/exec';
-import { kindsLabDown, kindsLabUp, writeKindsConfig, type KindUplink } from '../../src/lab/kinds';
-import { openStream, startStreamServer, type Stream } from '../../src/lab/stream';
+import { startDaemon, stopDaemon, type RunningDaemon } from '../../lab/daemon';
+import { sleep, waitFor } from '../../lab/exec';
+import { kindsLabDown, kindsLabUp, writeKindsConfig, type KindUplink } from '../../lab/kinds';
+import { openStream, startStreamServer, type Stream } from '../../lab/stream';
 import { NEEDS_ROOT } from './support';
 
 const PREFIX = `u8b${process.pid % 1000}-`;

@@ -3,10 +3,10 @@
 // ifindex: the daemon routes it again and the internet host reaches its address.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { startDaemon, stopDaemon, waitForLine, type RunningDaemon } from '../../src/lab/daemon';
-import { ipIn, ipJson, waitFor } from '../../src/lab/exec';
-import { kindsLabDown, kindsLabUp, writeKindsConfig, type KindUplink } from '../../src/lab/kinds';
-import { startTcpEcho, tcpProbe } from '../../src/lab/traffic';
+import { startDaemon, stopDaemon, waitForLine, type RunningDaemon } from '../../lab/daemon';
+import { ipIn, ipJson, waitFor } from '../../lab/exec';
+import { kindsLabDown, kindsLabUp, writeKindsConfig, type KindUplink } from '../../lab/kinds';
+import { startTcpEcho, tcpProbe } from '../../lab/traffic';
 import { NEEDS_ROOT } from './support';
 
 const PREFIX = `u8d${process.pid % 1000}-`;

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { readLeases } from '../../src/facts/leases';
-import { ipIn, run } from '../../src/lab/exec';
-import { labDown, labUp, listNamespaces, readLabInfo } from '../../src/lab/lab';
-import type { LabInfo } from '../../src/lab/topology';
-import { flowsPerUplink, ping, startTcpEcho, tcpProbe, tcpTally } from '../../src/lab/traffic';
+import { ipIn, run } from '../../lab/exec';
+import { labDown, labUp, listNamespaces, readLabInfo } from '../../lab/lab';
+import type { LabInfo } from '../../lab/topology';
+import { flowsPerUplink, ping, startTcpEcho, tcpProbe, tcpTally } from '../../lab/traffic';
 import { freshLab, NEEDS_ROOT, withLab } from './support';
 
 const PREFIX = `ult0${process.pid % 1000}-`;

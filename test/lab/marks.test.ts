@@ -8,11 +8,11 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { renderLabConfig } from '../../src/lab/config';
-import { inNs, ipIn, run, startInNs } from '../../src/lab/exec';
-import { uplinkd } from '../../src/lab/inspect';
-import { labDown } from '../../src/lab/lab';
-import type { LabInfo } from '../../src/lab/topology';
+import { renderLabConfig } from '../../lab/config';
+import { inNs, ipIn, run, startInNs } from '../../lab/exec';
+import { uplinkd } from '../../lab/inspect';
+import { labDown } from '../../lab/lab';
+import type { LabInfo } from '../../lab/topology';
 import { apply, down, freshLab, NEEDS_ROOT } from './support';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';

@@ -7,16 +7,16 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { globalAddress, startDhcpClient } from '../../src/lab/dhcp';
-import { inNs, ipIn, waitFor, type RunResult } from '../../src/lab/exec';
-import { uplinkd, UPLINKD_BIN } from '../../src/lab/inspect';
-import { labDown } from '../../src/lab/lab';
+import { globalAddress, startDhcpClient } from '../../lab/dhcp';
+import { inNs, ipIn, waitFor, type RunResult } from '../../lab/exec';
+import { uplinkd, UPLINKD_BIN } from '../../lab/inspect';
+import { labDown } from '../../lab/lab';
 import { queryDaemon } from '../../src/daemon/control';
-import { startDaemon, stopDaemon } from '../../src/lab/daemon';
+import { startDaemon, stopDaemon } from '../../lab/daemon';
 import { cgroup2Root } from '../../src/nft/exec';
-import { dhclient, renumberProvider } from '../../src/lab/renumber';
-import { PROVIDERS, type LabInfo, type Provider } from '../../src/lab/topology';
-import { flowsPerUplink, startTcpEcho, tcpProbe, tcpTally, type TcpServer } from '../../src/lab/traffic';
+import { dhclient, renumberProvider } from '../../lab/renumber';
+import { PROVIDERS, type LabInfo, type Provider } from '../../lab/topology';
+import { flowsPerUplink, startTcpEcho, tcpProbe, tcpTally, type TcpServer } from '../../lab/traffic';
 import { freshLab, NEEDS_ROOT } from './support';
 
 const PREFIX = `ua1${process.pid % 1000}-`;
@@ -138,7 +138,7 @@ describe('policies and NAT per uplink (issue 11)', { skip: NEEDS_ROOT }, () => {
   });
 
   it('uplinkd exec isp2 -- a client without interface options: its flows reach the internet host via isp2', async () => {
-    const tally = path.join(__dirname, '..', '..', 'src', 'lab', 'tcp-tally.js');
+    const tally = path.join(__dirname, '..', '..', 'lab', 'tcp-tally.js');
     const client = [process.execPath, tally, '--target', lab.internetHost, '--port', String(ECHO_PORT), '--count', '20', '--concurrency', '5'];
     const seen = async (r: RunResult): Promise<Record<string, number>> => {
       assert.equal(r.code, 0, r.stderr);

@@ -7,8 +7,8 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { nsArgv } from '../../src/lab/exec';
-import { UPLINKD_BIN } from '../../src/lab/inspect';
+import { nsArgv } from '../../lab/exec';
+import { UPLINKD_BIN } from '../../lab/inspect';
 import { NEEDS_ROOT } from './support';
 
 const NS = `up1${process.pid % 1000}-sig`;

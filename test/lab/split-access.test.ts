@@ -2,9 +2,9 @@
 // host (fails without uplinkd, works with it) and the DHCP uplink's rule and gateway.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { labDown } from '../../src/lab/lab';
-import type { LabInfo } from '../../src/lab/topology';
-import { startTcpEcho } from '../../src/lab/traffic';
+import { labDown } from '../../lab/lab';
+import type { LabInfo } from '../../lab/topology';
+import { startTcpEcho } from '../../lab/traffic';
 import { apply, assertAllReachable, assertDhcpUplinkRouted, down, freshLab, NEEDS_ROOT, reachUplinks } from './support';
 
 const PREFIX = `ult1${process.pid % 1000}-`;

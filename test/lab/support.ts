@@ -3,11 +3,11 @@
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { renderLabConfig, type LabConfigOptions } from '../../src/lab/config';
-import { uplinkd, routesOfTable, rules } from '../../src/lab/inspect';
-import { labDown, labUp } from '../../src/lab/lab';
-import type { LabInfo, LabOptions } from '../../src/lab/topology';
-import { ping, tcpProbe } from '../../src/lab/traffic';
+import { renderLabConfig, type LabConfigOptions } from '../../lab/config';
+import { uplinkd, routesOfTable, rules } from '../../lab/inspect';
+import { labDown, labUp } from '../../lab/lab';
+import type { LabInfo, LabOptions } from '../../lab/topology';
+import { ping, tcpProbe } from '../../lab/traffic';
 
 /** Reason to skip, or false when the tests can run. */
 export const NEEDS_ROOT: string | false =

@@ -1,5 +1,5 @@
 // Issue 8 acceptance with real traffic: the kinds of uplink beyond "Ethernet with a gateway in its
-// prefix". Each case builds a small lab (src/lab/kinds.ts) whose providers drop foreign sources:
+// prefix". Each case builds a small lab (lab/kinds.ts) whose providers drop foreign sources:
 //   - two point-to-point uplinks with the SAME peer address (a veth with peer addresses, NOARP,
 //     and pppd's device-only default model PPP), learned from the system;
 //   - a static /32 with an on-link gateway outside its prefix, and a learned one (the DHCP
@@ -8,10 +8,10 @@
 // In each: ping and TCP from the internet host reach both uplink addresses, and LAN flows use both.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { ipIn, ipJson } from '../../src/lab/exec';
-import { uplinkd } from '../../src/lab/inspect';
-import { kindsLabDown, kindsLabUp, writeKindsConfig, type KindsLab, type KindUplink } from '../../src/lab/kinds';
-import { flowsPerUplink, ping, startTcpEcho, tcpProbe, tcpTally } from '../../src/lab/traffic';
+import { ipIn, ipJson } from '../../lab/exec';
+import { uplinkd } from '../../lab/inspect';
+import { kindsLabDown, kindsLabUp, writeKindsConfig, type KindsLab, type KindUplink } from '../../lab/kinds';
+import { flowsPerUplink, ping, startTcpEcho, tcpProbe, tcpTally } from '../../lab/traffic';
 import { NEEDS_ROOT } from './support';
 
 const PORT = 8088;

@@ -2,8 +2,8 @@
 // checks. Kernels without the 802.1Q driver skip with a message naming it.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { labDown, labUp, vlanDriverMissing } from '../../src/lab/lab';
-import { flowsPerUplink, startTcpEcho, tcpTally } from '../../src/lab/traffic';
+import { labDown, labUp, vlanDriverMissing } from '../../lab/lab';
+import { flowsPerUplink, startTcpEcho, tcpTally } from '../../lab/traffic';
 import { apply, assertAllReachable, assertDhcpUplinkRouted, binomialTolerance, freshLab, NEEDS_ROOT, reachUplinks } from './support';
 
 const PREFIX = `ult4${process.pid % 1000}-`;

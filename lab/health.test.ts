@@ -1,0 +1,28 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseConfig } from '../src/config/load';
+import { MONITOR_DEFAULTS } from '../src/config/defaults';
+import { healthDaemonConfig, SECOND_TARGET } from './health';
+import { sampleLab } from './fixture';
+
+const LAB = sampleLab();
+
+test('the health config monitors both uplinks with the two lab targets and default settings', () => {
+  const c = parseConfig(healthDaemonConfig(LAB, '/run/x/c.sock', { hooksDir: '/run/x/hooks' }), 'h.yaml');
+  for (const u of c.uplinks) assert.deepEqual(u.monitor, { ...MONITOR_DEFAULTS, targets: ['192.0.2.80', SECOND_TARGET] }, u.name);
+  assert.equal(c.paths.controlSocket, '/run/x/c.sock');
+  assert.equal(c.paths.hooksDir, '/run/x/hooks');
+  assert.equal(c.daemon.debounceMs, 5);
+});
+
+test('tiers, settings and the monitored set are passed through', () => {
+  const c = parseConfig(
+    healthDaemonConfig(LAB, '/run/x/c.sock', { tiers: { isp1: 1, isp2: 2 }, monitored: ['isp2'], settings: { down_after: 3 }, default: 'failover' }),
+    'h.yaml',
+  );
+  assert.deepEqual(c.uplinks.map((u) => u.tier), [1, 2]);
+  assert.equal(c.uplinks[0].monitor, undefined);
+  assert.equal(c.uplinks[1].monitor?.downAfter, 3);
+  assert.equal(c.default, 'failover');
+  assert.equal(parseConfig(healthDaemonConfig(LAB, '/s', { monitored: [] }), 'p.yaml').uplinks.some((u) => u.monitor), false);
+});

@@ -1,0 +1,161 @@
+// Identity and comparable forms of kernel objects, shared by the planner (dedup, sorting),
+// the diff and the fake kernel. The kernel reports fields uplinkd never sets (linkdown, the
+// resolved gateway of an nhid route, fwmask 0xffffffff, "from all"); the canonical forms keep
+// only what decides whether an object is the one uplinkd wants.
+import { parseIpv4 } from './ipv4';
+import type { MultipathHop, Nexthop, Route, Rule } from './types';
+
+const ALL = '0.0.0.0/0';
+const U32_MAX = 0xffffffff;
+
+function canonicalPrefix(p: string | undefined): string | undefined {
+  if (p === undefined || p === ALL || p === 'default') return undefined;
+  return p;
+}
+
+/** The kernel's identity of a route: a second route with the same key is EEXIST, replace swaps it. */
+export function routeKey(r: Route): string {
+  return `${r.table} ${canonicalPrefix(r.dst) ?? ALL} ${r.metric ?? 0}`;
+}
+
+/** The fields uplinkd sets on a route, normalised. */
+export function canonicalRoute(r: Route): Route {
+  const c: Route = { table: r.table, dst: canonicalPrefix(r.dst) ?? ALL, type: r.type, protocol: r.protocol, scope: r.scope };
+  if (r.metric) c.metric = r.metric;
+  if (r.src) c.src = r.src;
+  if (r.nhid !== undefined) {
+    c.nhid = r.nhid; // the kernel echoes the nexthop's gateway/dev: not part of the route
+    return c;
+  }
+  if (r.multipath && r.multipath.length > 0) {
+    c.multipath = r.multipath.map((h) => (h.gateway ? { gateway: h.gateway, dev: h.dev, weight: h.weight } : { dev: h.dev, weight: h.weight }));
+  } else {
+    if (r.gateway) c.gateway = r.gateway;
+    if (r.dev) c.dev = r.dev;
+    if (r.onlink) c.onlink = true;
+  }
+  return c;
+}
+
+const sameHops = (a: MultipathHop[] | undefined, b: MultipathHop[] | undefined): boolean =>
+  (a?.length ?? 0) === (b?.length ?? 0)
+  && (a ?? []).every((h, i) => h.gateway === b![i]!.gateway && h.dev === b![i]!.dev && h.weight === b![i]!.weight);
+
+/** canonicalRoute(a) equals canonicalRoute(b), field by field (this runs for every route of every cycle). */
+export function sameRoute(a: Route, b: Route): boolean {
+  if (a.table !== b.table || a.type !== b.type || a.protocol !== b.protocol || a.scope !== b.scope) return false;
+  if ((canonicalPrefix(a.dst) ?? ALL) !== (canonicalPrefix(b.dst) ?? ALL)) return false;
+  if ((a.metric || 0) !== (b.metric || 0) || (a.src || undefined) !== (b.src || undefined) || a.nhid !== b.nhid) return false;
+  if (a.nhid !== undefined) return true; // the kernel echoes the nexthop's gateway/dev: not part of the route
+  const aMulti = a.multipath !== undefined && a.multipath.length > 0;
+  const bMulti = b.multipath !== undefined && b.multipath.length > 0;
+  if (aMulti || bMulti) return aMulti && bMulti && sameHops(a.multipath, b.multipath);
+  return (a.gateway || undefined) === (b.gateway || undefined) && (a.dev || undefined) === (b.dev || undefined)
+    && Boolean(a.onlink) === Boolean(b.onlink);
+}
+
+/**
+ * Every field but the protocol, normalised; rules have no other identity (they cannot be replaced).
+ * Every selector the kernel reports counts (ipproto, port ranges, tos, dscp, l3mdev, and those uplinkd never
+ * sets): a foreign rule differing only there is another rule, neither ours nor in the way of ours.
+ */
+export function canonicalRule(r: Rule): Rule {
+  const c: Rule = { priority: r.priority, action: r.action, table: r.action === 'lookup' ? r.table : 0, protocol: r.protocol };
+  const src = canonicalPrefix(r.src);
+  if (src) c.src = src;
+  const dst = canonicalPrefix(r.dst);
+  if (dst) c.dst = dst;
+  if (r.iif) c.iif = r.iif;
+  if (r.oif) c.oif = r.oif;
+  if (r.fwmark !== undefined && (r.fwmark !== 0 || (r.fwmask !== undefined && r.fwmask !== 0))) {
+    c.fwmark = r.fwmark;
+    if (r.fwmask !== undefined && r.fwmask !== U32_MAX) c.fwmask = r.fwmask;
+  }
+  if (r.suppressPrefixlen !== undefined && r.suppressPrefixlen !== U32_MAX && r.suppressPrefixlen >= 0) {
+    c.suppressPrefixlen = r.suppressPrefixlen;
+  }
+  if (r.invert) c.invert = true;
+  if (r.ipProto) c.ipProto = r.ipProto;
+  if (r.sport) c.sport = { start: r.sport.start, end: r.sport.end };
+  if (r.dport) c.dport = { start: r.dport.start, end: r.dport.end };
+  if (r.tos) c.tos = r.tos;
+  if (r.dscp !== undefined) c.dscp = r.dscp;
+  if (r.l3mdev) c.l3mdev = true;
+  if (r.unmodelled?.length) c.unmodelled = [...r.unmodelled].sort();
+  return c;
+}
+
+export function ruleKey(r: Rule): string {
+  const { protocol: _protocol, ...rest } = canonicalRule(r);
+  return JSON.stringify(rest);
+}
+
+export function canonicalNexthop(n: Nexthop): Nexthop {
+  const c: Nexthop = { id: n.id, protocol: n.protocol };
+  if (n.group) {
+    c.group = [...n.group].sort((a, b) => a.id - b.id).map((m) => ({ id: m.id, weight: m.weight }));
+    if (n.resilient) {
+      c.resilient = { buckets: n.resilient.buckets, idleTimer: n.resilient.idleTimer, unbalancedTimer: n.resilient.unbalancedTimer };
+    }
+  } else if (n.blackhole) {
+    c.blackhole = true;
+  } else {
+    if (n.gateway) c.gateway = n.gateway;
+    if (n.dev) c.dev = n.dev;
+    if (n.onlink) c.onlink = true;
+  }
+  return c;
+}
+
+export function sameNexthop(a: Nexthop, b: Nexthop): boolean {
+  return JSON.stringify(canonicalNexthop(a)) === JSON.stringify(canonicalNexthop(b));
+}
+
+// ---- deterministic order ----
+
+function ipNumber(ip: string | undefined): number {
+  return ip === undefined ? -1 : parseIpv4(ip);
+}
+
+// Sorting thousands of routes compares the same prefixes again and again: parse each once.
+const PREFIX_CACHE_LIMIT = 50_000;
+const prefixCache = new Map<string, number>();
+
+/** A prefix as one sortable number: address * 64 + length. */
+function prefixOrder(p: string | undefined): number {
+  const text = canonicalPrefix(p) ?? ALL;
+  let order = prefixCache.get(text);
+  if (order === undefined) {
+    const [ip, len] = text.split('/') as [string, string | undefined];
+    order = ipNumber(ip) * 64 + Number(len ?? 32);
+    if (prefixCache.size >= PREFIX_CACHE_LIMIT) prefixCache.clear();
+    prefixCache.set(text, order);
+  }
+  return order;
+}
+
+export function comparePrefixes(a: string | undefined, b: string | undefined): number {
+  return prefixOrder(a) - prefixOrder(b);
+}
+
+export function compareIps(a: string | undefined, b: string | undefined): number {
+  return ipNumber(a) - ipNumber(b);
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export function compareRoutes(a: Route, b: Route): number {
+  return a.table - b.table || comparePrefixes(a.dst, b.dst) || (a.metric ?? 0) - (b.metric ?? 0)
+    || compareText(JSON.stringify(canonicalRoute(a)), JSON.stringify(canonicalRoute(b)));
+}
+
+export function compareRules(a: Rule, b: Rule): number {
+  return a.priority - b.priority || comparePrefixes(a.src, b.src)
+    || compareText(JSON.stringify(canonicalRule(a)), JSON.stringify(canonicalRule(b)));
+}
+
+export function compareNexthops(a: Nexthop, b: Nexthop): number {
+  return a.id - b.id || compareText(JSON.stringify(canonicalNexthop(a)), JSON.stringify(canonicalNexthop(b)));
+}

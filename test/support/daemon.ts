@@ -1,0 +1,117 @@
+// Test helpers for the daemon's unit tests: a virtual clock/timer queue and a port wrapper
+// that counts what the daemon does and can hide events (as a netlink overrun would).
+import type { KernelEvent, KernelPort, RouteInterest } from '../../src/kernel/port';
+import type { Change, KernelState } from '../../src/model/types';
+import type { Timers } from '../../src/daemon/daemon';
+import type { ServedStatus } from '../../src/daemon/http';
+
+/** Timers on a virtual clock: nothing fires until advance(). */
+export class VirtualTimers implements Timers {
+  now = Date.UTC(2024, 0, 1);
+  private queue: { id: number; due: number; fn: () => void }[] = [];
+  private nextId = 1;
+
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = this.nextId++;
+    this.queue.push({ id, due: this.now + Math.max(0, ms), fn });
+    return id;
+  }
+
+  clearTimeout(handle: unknown): void {
+    this.queue = this.queue.filter((t) => t.id !== handle);
+  }
+
+  /** Moves the clock forward, firing due timers in order and letting async work settle after each. */
+  async advance(ms: number): Promise<void> {
+    const target = this.now + ms;
+    await settle();
+    for (;;) {
+      const next = this.queue.filter((t) => t.due <= target).sort((a, b) => a.due - b.due || a.id - b.id)[0];
+      if (!next) break;
+      this.queue = this.queue.filter((t) => t !== next);
+      this.now = next.due;
+      next.fn();
+      await settle();
+    }
+    this.now = target;
+  }
+}
+
+/** Lets promise chains and immediate callbacks run to completion (the fake kernel never waits on I/O). */
+export async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+export class CountingPort implements KernelPort {
+  writes: Change[] = [];
+  snapshots = 0;
+  /** While true, kernel events are not delivered (lost, as after ENOBUFS). */
+  muted = false;
+
+  constructor(readonly kernel: KernelPort) {}
+
+  snapshot(interest?: RouteInterest): Promise<KernelState> {
+    this.snapshots++;
+    return this.kernel.snapshot(interest);
+  }
+
+  /** When set and it returns a promise, that is apply()'s outcome instead of the kernel's (lost answers, refusals). */
+  applyHook: ((change: Change) => Promise<void> | undefined) | undefined;
+
+  apply(change: Change): Promise<void> {
+    this.writes.push(change);
+    return this.applyHook?.(change) ?? this.kernel.apply(change);
+  }
+
+  subscribe(onEvent: (e: KernelEvent) => void, onOverrun: () => void): () => void {
+    return this.kernel.subscribe((e) => {
+      if (!this.muted) onEvent(e);
+    }, onOverrun);
+  }
+
+  close(): void {
+    this.kernel.close();
+  }
+}
+
+/**
+ * A daemon status as the HTTP endpoint serves it, at SAMPLE_NOW: isp1 ready and monitored (up),
+ * isp2 waiting and monitored but not probed yet (unknown, no RTT/loss), pinning in place.
+ */
+export const SAMPLE_NOW = Date.parse('2026-11-21T10:00:00Z');
+
+export function sampleStatus(): ServedStatus {
+  return {
+    pid: 4242,
+    configFile: '/etc/uplinkd/uplinkd.yaml',
+    startedAt: '2026-11-21T09:00:00.000Z',
+    cycles: 17,
+    lastCycle: { at: '2026-11-21T09:59:58.000Z', causes: ['periodic resync'], applied: 0, failed: 0, deferred: 0 },
+    inSync: true,
+    totals: { applied: 23, failed: 1 },
+    uplinks: [
+      {
+        name: 'isp1', interface: 'if1', table: 1001, dhcp: false, state: 'ready', reason: 'ok',
+        address: '198.51.100.2', prefixlen: 24, network: '198.51.100.0/24', gateway: '198.51.100.1', gatewaySource: 'config',
+        health: 'up', weight: 1, tier: 1, inDefault: true,
+      },
+      { name: 'isp2', interface: 'if2', table: 1002, dhcp: true, state: 'waiting', reason: 'no address on if2 yet', health: 'unknown', weight: 3, tier: 1, inDefault: false },
+    ],
+    warnings: [],
+    facts: { leases: [], health: { isp1: 'up', isp2: 'unknown' }, links: [], addresses: [] },
+    health: {
+      isp1: { state: 'up', since: SAMPLE_NOW - 90_500, rttMs: 12.345, jitterMs: 0.75, lossPct: 2, lastError: null, reason: 'test', targets: [], suspect: null },
+      isp2: { state: 'unknown', since: SAMPLE_NOW - 1_000, rttMs: null, jitterMs: null, lossPct: null, lastError: null, reason: 'test', targets: [], suspect: null },
+    },
+    conflicts: [
+      { object: 'ip rule add from 198.51.100.2/32 lookup 1001 priority 10100 protocol 117', restorations: 6, backoffMs: 2000, retryAt: '2026-11-21T10:00:02.000Z' },
+      { object: 'ip route add default via 198.51.100.1 dev if1 table 1001 proto 117', restorations: 1, backoffMs: 0 },
+    ],
+    events: [
+      { at: '2026-11-21T09:00:00.100Z', event: 'apply', text: 'ip rule add from 198.51.100.2/32 lookup 1001 priority 10100 protocol 117', cause: 'start: adopt and converge' },
+      { at: '2026-11-21T09:30:00.000Z', event: 'health', text: 'isp1: unknown -> up', cause: 'first good round' },
+    ],
+    pinning: 'flow pinning: in place (table ip uplinkd; isp1=0x00010000 isp2=0x00020000, mask 0x00ff0000)',
+    pinningInPlace: true,
+  };
+}

@@ -1,0 +1,106 @@
+// A virtual-clock driver of the pure judgement (state.ts) for unit tests: it sends steady and
+// burst rounds exactly as HealthMonitor does (steady every interval, a burst round every BURST_MS
+// while one is wanted, a judgement every TICK_MS and on every answer) through a modelled path.
+import { TICK_MS } from '../../../src/health/monitor';
+import {
+  BURST_MS, evaluate, initialHealth, probeAnswered, probeFailed, probeSent, trafficSample,
+  type HealthState, type Refusal, type Thresholds, type Transition,
+} from '../../../src/health/state';
+
+/** The modelled path: what happens to each probe, and the other traffic of the interface. */
+export interface PathModel {
+  /**
+   * RTT of the answer in ms, or null when the probe or its answer is lost, or an ICMP error
+   * about the probe arriving `afterMs` later (it is received through the interface).
+   */
+  probe(target: string, sentAt: number): number | null | (Refusal & { afterMs: number });
+  /** Packets (other than probes and their answers) sent and received in the tick ending at `at`. */
+  traffic?(at: number): { tx: number; rx: number };
+}
+
+export interface SimResult {
+  health: HealthState;
+  changes: (Transition & { at: number })[];
+  /** Probes sent per target. */
+  probes: Map<string, number>;
+}
+
+/** Runs from `start` (virtual ms) for `durationMs`; `from` continues an earlier run. */
+export function simulate(t: Thresholds, path: PathModel, durationMs: number, from?: { health: HealthState; at: number }): SimResult {
+  let h = from?.health ?? initialHealth(0);
+  let now = from?.at ?? 0;
+  const end = now + durationMs;
+  const changes: SimResult['changes'] = [];
+  const probes = new Map<string, number>();
+  const pending: { at: number; id: number; rttMs: number; refusal?: Refusal }[] = [];
+  // Continuing a run: probe ids and rounds go on from the earlier ones.
+  let id = h.probes.reduce((m, p) => Math.max(m, p.id + 1), 0);
+  let round = h.probes.reduce((m, p) => Math.max(m, p.round + 1), 0);
+  let nextSteady = now;
+  let lastBurst = -Infinity;
+  let wantBurst = false;
+  let rx = 0;
+  let tx = 0;
+  let sentTotal = 0;
+  let refusals = 0;
+  const apply = (at: number) => {
+    const step = evaluate(h, at, t);
+    h = step.health;
+    wantBurst = step.burst;
+    if (step.change) changes.push({ ...step.change, at });
+  };
+  const send = (at: number, burst: boolean) => {
+    const r = round++;
+    for (const target of t.targets) {
+      const pid = id++;
+      h = probeSent(h, { id: pid, round: r, target, sentAt: at, burst });
+      probes.set(target, (probes.get(target) ?? 0) + 1);
+      tx++;
+      sentTotal++;
+      const rtt = path.probe(target, at);
+      if (typeof rtt === 'number') pending.push({ at: at + rtt, id: pid, rttMs: rtt });
+      else if (rtt !== null) pending.push({ at: at + rtt.afterMs, id: pid, rttMs: rtt.afterMs, refusal: { words: rtt.words, ...(rtt.from && { from: rtt.from }) } });
+    }
+  };
+  for (; now < end; now += TICK_MS) {
+    pending.sort((a, b) => a.at - b.at);
+    while (pending.length > 0 && pending[0].at <= now) {
+      const a = pending.shift()!;
+      rx++;
+      if (a.refusal) {
+        refusals++;
+        h = probeFailed(h, { id: a.id, at: a.at, error: `${a.refusal.words} (from ${a.refusal.from})`, refusal: a.refusal });
+      } else if (a.rttMs <= 8_000) h = probeAnswered(h, { id: a.id, at: a.at, rttMs: a.rttMs });
+      apply(a.at);
+    }
+    const other = path.traffic?.(now) ?? { tx: 0, rx: 0 };
+    tx += other.tx;
+    rx += other.rx;
+    h = trafficSample(h, { at: now, rxPackets: rx, txPackets: tx, probes: sentTotal, refusals });
+    if (now >= nextSteady) {
+      nextSteady += t.intervalMs;
+      send(now, false);
+    } else if (wantBurst && now - lastBurst >= BURST_MS) {
+      lastBurst = now;
+      send(now, true);
+    }
+    apply(now);
+  }
+  return { health: h, changes, probes };
+}
+
+/**
+ * A per-source ICMP rate limit at the target as the kernel's icmp_ratelimit or nft `limit rate`
+ * does it: a token bucket of `perSecond` tokens a second holding at most `burst`.
+ */
+export function tokenBucket(perSecond: number, burst: number): (at: number) => boolean {
+  let tokens = burst;
+  let last = 0;
+  return (at) => {
+    tokens = Math.min(burst, tokens + ((at - last) * perSecond) / 1000);
+    last = at;
+    if (tokens < 1) return false;
+    tokens -= 1;
+    return true;
+  };
+}
