@@ -83,23 +83,6 @@ export class ConflictLimiter {
   }
 }
 
-/** A stable identity for the object a change adds, replaces or deletes (canonical JSON). */
-export function objectKey(change: Change): string {
-  const object = change.kind === 'route' ? change.route : change.kind === 'rule' ? change.rule : change.nexthop;
-  return `${change.kind} ${canonicalJson(object)}`;
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
 /** Who probably fights over an object of this kind, for the conflict warning. */
 export function conflictHint(kind: Change['kind']): string {
   switch (kind) {

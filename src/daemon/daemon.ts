@@ -21,7 +21,8 @@ import { describeDefaultPath, plan as makePlan, type UplinkStatus } from '../pla
 import { formatChange } from '../model/text';
 import { diff } from '../reconcile/diff';
 import { reconcile } from '../reconcile/reconcile';
-import { CONFLICT_DEFAULTS, ConflictLimiter, conflictHint, objectKey, type ConflictPolicy } from './conflict';
+import { CONFLICT_DEFAULTS, ConflictLimiter, conflictHint, type ConflictPolicy } from './conflict';
+import { objectKey } from '../model/identity';
 
 /** The health monitor as the daemon sees it (src/health): current verdicts and a 'change' event. */
 export interface HealthSource {

@@ -5,7 +5,7 @@
 import type { ClasslessRoute, Lease } from '../model/facts';
 import type { Ipv4 } from '../model/types';
 import { UplinkdError } from '../errors';
-import { isIpv4 } from './ipv4';
+import { isIpv4 } from '../model/ipv4';
 
 /**
  * Decodes an RFC 3442 option body: per route one width octet (0..32), the

@@ -4,7 +4,7 @@
 // `db-time-format local`, `expire epoch N; # date`.
 import type { Lease } from '../model/facts';
 import { UplinkdError } from '../errors';
-import { firstIpv4, isIpv4 } from './ipv4';
+import { firstIpv4, isIpv4 } from '../model/ipv4';
 import { applyRoutingOptions, decodeClasslessRoutes, type RoutingOptions } from './classless';
 
 type Token = { kind: 'word' | 'string' | 'punct'; text: string };

@@ -4,7 +4,7 @@
 import * as path from 'node:path';
 import type { Lease } from '../model/facts';
 import { UplinkdError } from '../errors';
-import { ipv4FromBytes } from './ipv4';
+import { ipv4FromBytes } from '../model/ipv4';
 import { applyRoutingOptions, decodeClasslessRoutes, type RoutingOptions } from './classless';
 
 const YIADDR = 16;

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { Lease } from '../model/facts';
 import type { Ipv4 } from '../model/types';
 import { UplinkdError } from '../errors';
-import { firstIpv4, isIpv4 } from './ipv4';
+import { firstIpv4, isIpv4 } from '../model/ipv4';
 import { parseKeyValues } from './keyvalue';
 import { applyRoutingOptions, decodeClasslessRoutes, parseClasslessText, type RoutingOptions } from './classless';
 

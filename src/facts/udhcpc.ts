@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import type { Lease } from '../model/facts';
 import { UplinkdError } from '../errors';
-import { firstIpv4, isIpv4 } from './ipv4';
+import { firstIpv4, isIpv4 } from '../model/ipv4';
 import { parseKeyValues } from './keyvalue';
 import { applyRoutingOptions, parseClasslessText, type RoutingOptions } from './classless';
 

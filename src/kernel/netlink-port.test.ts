@@ -335,8 +335,8 @@ test('NetlinkKernelPort in a network namespace', async (t) => {
       ip('-n', NS, 'link', 'set', 'va2', 'down');
       const seen = (kind: string, action: string, text: string) =>
         events.some((e) => e.kind === kind && e.action === action && e.summary.includes(text));
-      await waitFor('address event', () => seen('address', 'new', '10.93.0.1/24 on va'));
-      await waitFor('rule event', () => seen('rule', 'new', 'priority 10105 from 10.93.0.1/32 lookup 1003'));
+      await waitFor('address event', () => seen('address', 'new', 'addr va 10.93.0.1/24'));
+      await waitFor('rule event', () => seen('rule', 'new', 'from 10.93.0.1/32 lookup 1003 priority 10105'));
       await waitFor('nexthop event', () => seen('nexthop', 'new', 'id 2001 via 10.92.0.2 dev va2'));
       await waitFor('link event', () => seen('link', 'new', 'link va2') && events.some((e) => e.kind === 'link' && e.summary.startsWith('link va2') && e.summary.includes('down')));
       await waitFor('route event', () => seen('route', 'new', '10.93.0.0/24'));

@@ -5,7 +5,7 @@ import { UplinkdError } from '../errors';
 import type { Change, KernelState, Link, Route } from '../model/types';
 import { routeOfInterest, type KernelEvent, type KernelEventKind, type KernelPort, type RouteInterest } from './port';
 import * as C from '../netlink/constants';
-import { describeAddress, describeLink, describeNexthop, describeRoute, describeRule } from '../netlink/describe';
+import { formatAddress, formatLink, formatNexthop, formatRoute, formatRule } from '../model/text';
 import { decodeAddress, decodeLink, encodeAddressDumpRequest, encodeLinkDumpRequest } from '../netlink/link';
 import { ifNamesFrom, type IfNames } from '../netlink/names';
 import { decodeNexthop, encodeNexthop, encodeNexthopDelete, encodeNexthopDumpRequest } from '../netlink/nexthop';
@@ -325,12 +325,12 @@ export class NetlinkKernelPort implements KernelPort {
         if (del) this.links.delete(link.index);
         else this.links.set(link.index, link.name);
         this.names = ifNamesFrom([...this.links].map(([index, name]) => ({ index, name })));
-        return ev('link', del ? 'del' : 'new', describeLink(link));
+        return ev('link', del ? 'del' : 'new', formatLink(link));
       }
       case C.RTM_NEWADDR:
       case C.RTM_DELADDR: {
         const a = decodeAddress(m.payload, this.names);
-        return a && ev('address', m.type === C.RTM_DELADDR ? 'del' : 'new', describeAddress(a));
+        return a && ev('address', m.type === C.RTM_DELADDR ? 'del' : 'new', formatAddress(a));
       }
       case C.RTM_NEWROUTE:
       case C.RTM_DELROUTE: {
@@ -340,17 +340,17 @@ export class NetlinkKernelPort implements KernelPort {
         if (head && interest && !routeOfInterest(head, interest)) return undefined;
         const r = decodeRoute(m.payload, this.names);
         if (r && interest && m.type === C.RTM_NEWROUTE && !interest.tables.includes(r.table)) this.extraTables.add(r.table);
-        return r && { ...ev('route', m.type === C.RTM_DELROUTE ? 'del' : 'new', `route ${describeRoute(r)}`), route: r };
+        return r && { ...ev('route', m.type === C.RTM_DELROUTE ? 'del' : 'new', `route ${formatRoute(r)}`), route: r };
       }
       case C.RTM_NEWRULE:
       case C.RTM_DELRULE: {
         const r = decodeRule(m.payload);
-        return r && ev('rule', m.type === C.RTM_DELRULE ? 'del' : 'new', `rule ${describeRule(r)}`);
+        return r && ev('rule', m.type === C.RTM_DELRULE ? 'del' : 'new', `rule ${formatRule(r)}`);
       }
       case C.RTM_NEWNEXTHOP:
       case C.RTM_DELNEXTHOP: {
         const n = decodeNexthop(m.payload, this.names);
-        return n && ev('nexthop', m.type === C.RTM_DELNEXTHOP ? 'del' : 'new', `nexthop ${describeNexthop(n)}`);
+        return n && ev('nexthop', m.type === C.RTM_DELNEXTHOP ? 'del' : 'new', `nexthop ${formatNexthop(n)}`);
       }
       default:
         return undefined;
@@ -361,9 +361,9 @@ export class NetlinkKernelPort implements KernelPort {
 /** The object in iproute2-like syntax, for error messages (made only when one is). */
 function describeChange(change: Change): string {
   switch (change.kind) {
-    case 'route': return describeRoute(change.route);
-    case 'rule': return describeRule(change.rule);
-    case 'nexthop': return describeNexthop(change.nexthop);
+    case 'route': return formatRoute(change.route);
+    case 'rule': return formatRule(change.rule);
+    case 'nexthop': return formatNexthop(change.nexthop);
   }
 }
 

@@ -6,7 +6,7 @@ export type KernelEventKind = 'link' | 'address' | 'route' | 'rule' | 'nexthop';
 export interface KernelEvent {
   kind: KernelEventKind;
   action: 'new' | 'del';
-  /** Human-readable summary for logs, e.g. "address 198.51.100.7/24 on if1". */
+  /** Human-readable summary for logs in model/text's form, e.g. "addr if1 198.51.100.7/24". */
   summary: string;
   /** When the message was read (performance.now()). */
   at: number;

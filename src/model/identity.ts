@@ -3,7 +3,7 @@
 // resolved gateway of an nhid route, fwmask 0xffffffff, "from all"); the canonical forms keep
 // only what decides whether an object is the one uplinkd wants.
 import { parseIpv4 } from './ipv4';
-import type { MultipathHop, Nexthop, Route, Rule } from './types';
+import type { Change, MultipathHop, Nexthop, Route, Rule } from './types';
 
 const ALL = '0.0.0.0/0';
 const U32_MAX = 0xffffffff;
@@ -109,6 +109,22 @@ export function canonicalNexthop(n: Nexthop): Nexthop {
 
 export function sameNexthop(a: Nexthop, b: Nexthop): boolean {
   return JSON.stringify(canonicalNexthop(a)) === JSON.stringify(canonicalNexthop(b));
+}
+
+/**
+ * The identity of the object a change adds, replaces or deletes, whatever the change's op: "<kind> <JSON of its
+ * canonical form>" (canonicalRoute/Rule/Nexthop build their fields in one order and drop what the kernel adds),
+ * so field order, absent fields and kernel echoes do not make two keys of one object.
+ */
+export function objectKey(change: Change): string {
+  switch (change.kind) {
+    case 'route':
+      return `route ${JSON.stringify(canonicalRoute(change.route))}`;
+    case 'rule':
+      return `rule ${JSON.stringify(canonicalRule(change.rule))}`;
+    case 'nexthop':
+      return `nexthop ${JSON.stringify(canonicalNexthop(change.nexthop))}`;
+  }
 }
 
 // ---- deterministic order ----

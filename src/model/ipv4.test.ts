@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UplinkdError } from '../errors';
 import {
-  broadcastOf, contains, formatIpv4, isCidr, isIpv4, maskOf, networkOf, overlaps, parseCidr, parseIpv4,
+  broadcastOf, contains, firstIpv4, formatIpv4, ipv4FromBytes, isCidr, isIpv4, maskOf, networkOf, overlaps, parseCidr, parseIpv4,
 } from './ipv4';
 
 test('isIpv4 accepts dotted quads and rejects everything else', () => {
@@ -27,7 +27,8 @@ test('parseCidr splits address and prefix length', () => {
   assert.deepEqual(parseCidr('198.51.100.2/24'), { ip: '198.51.100.2', prefixlen: 24 });
   assert.deepEqual(parseCidr('0.0.0.0/0'), { ip: '0.0.0.0', prefixlen: 0 });
   assert.deepEqual(parseCidr('10.1.2.3/32'), { ip: '10.1.2.3', prefixlen: 32 });
-  for (const bad of ['10.0.0.1', '10.0.0.1/33', '10.0.0.1/', '10.0.0.1/024', '10.0.0/8', '10.0.0.1/-1'])
+  for (const bad of ['10.0.0.1', '10.0.0.1/33', '10.0.0.1/', '10.0.0.1/024', '10.0.0.1/08', '10.0.0/8', '10.0.0.1/-1', '010.0.0.1/8',
+    '10.0.0.1/+8', '10.0.0.1/8 ', ' 10.0.0.1/8', '10.0.0.1/0x8', '10.0.0.1/8/8', '10.00.0.1/8'])
     assert.throws(() => parseCidr(bad), UplinkdError, bad);
   assert.equal(isCidr('10.0.0.1/8'), true);
   assert.equal(isCidr('10.0.0.1/40'), false);
@@ -62,4 +63,10 @@ test('overlaps is true when either prefix contains the other', () => {
   assert.equal(overlaps('10.1.0.0/16', '10.0.0.0/8'), true);
   assert.equal(overlaps('10.0.0.0/24', '10.0.1.0/24'), false);
   assert.equal(overlaps('192.0.2.5/24', '192.0.2.200/25'), true);
+});
+
+test('ipv4FromBytes reads 4 bytes at an offset; firstIpv4 takes the first valid address of a list', () => {
+  assert.equal(ipv4FromBytes(Uint8Array.from([9, 198, 51, 100, 7]), 1), '198.51.100.7');
+  assert.equal(firstIpv4('bogus, 010.0.0.1 198.51.100.1,192.0.2.1'), '198.51.100.1');
+  assert.equal(firstIpv4(' , '), undefined);
 });

@@ -65,3 +65,16 @@ export function overlaps(a: Cidr, b: Cidr): boolean {
   const mask = maskOf(Math.min(pa.prefixlen, pb.prefixlen));
   return ((parseIpv4(pa.ip) & mask) >>> 0) === ((parseIpv4(pb.ip) & mask) >>> 0);
 }
+
+/** Dotted quad from 4 bytes (network order) at `offset`, e.g. an address option of a binary lease. */
+export function ipv4FromBytes(bytes: Uint8Array, offset: number): Ipv4 {
+  return `${bytes[offset]}.${bytes[offset + 1]}.${bytes[offset + 2]}.${bytes[offset + 3]}`;
+}
+
+/** First valid address of a comma- or space-separated list (a lease's router or DNS list), if any. */
+export function firstIpv4(list: string): Ipv4 | undefined {
+  return list
+    .split(/[\s,]+/)
+    .filter((s) => s !== '')
+    .find(isIpv4);
+}

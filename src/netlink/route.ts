@@ -1,10 +1,11 @@
 // RTM_{NEW,DEL,GET}ROUTE: struct rtmsg + RTA_* attributes, RTA_MULTIPATH with struct rtnexthop.
 import type { MultipathHop, Route, RouteScope, RouteType } from '../model/types';
 import { UplinkdError } from '../errors';
+import { parseCidr } from '../model/ipv4';
 import * as C from './constants';
 import type { IfNames } from './names';
 import {
-  align4, attr, eachAttr, ipv4At, ipv4Attr, malformed, parseCidr, requireLen, u32At, u32Attr,
+  align4, attr, eachAttr, ipv4At, ipv4Attr, malformed, requireLen, u32At, u32Attr,
 } from './wire';
 
 const TYPES: [RouteType, number][] = [
@@ -56,7 +57,7 @@ function encodeHop(hop: MultipathHop, names: IfNames): Buffer {
  * (match any), as iproute2 does; everything else given must match.
  */
 export function encodeRoute(r: Route, names: IfNames, forDelete = false): Buffer {
-  const { ip, len } = parseCidr(r.dst);
+  const { ip, prefixlen: len } = parseCidr(r.dst);
   const scope = forDelete ? C.RT_SCOPE_NOWHERE : scopeNumber(r.scope);
   const attrs: Buffer[] = [u32Attr(C.RTA_TABLE, r.table)];
   if (len > 0) attrs.push(ipv4Attr(C.RTA_DST, ip));

@@ -1,9 +1,10 @@
 // RTM_{NEW,DEL,GET}RULE: struct fib_rule_hdr + FRA_* attributes (linux/fib_rules.h).
 import { MAX_RULE_PORT, type PortRange, type Rule, type RuleAction } from '../model/types';
 import { UplinkdError } from '../errors';
+import { parseCidr } from '../model/ipv4';
 import * as C from './constants';
 import {
-  attr, attrMap, ipv4Attr, malformed, ipv4Cidr, parseCidr, readStr, readU32, readU8, requireLen, strAttr, u32Attr, u8Attr,
+  attr, attrMap, ipv4Attr, malformed, ipv4Cidr, readStr, readU32, readU8, requireLen, strAttr, u32Attr, u8Attr,
 } from './wire';
 
 const ACTIONS: [RuleAction, number][] = [
@@ -48,8 +49,8 @@ export function encodeRule(r: Rule): Buffer {
   const dst = r.dst !== undefined ? parseCidr(r.dst) : undefined;
   const attrs: Buffer[] = [u32Attr(C.FRA_PRIORITY, r.priority), u8Attr(C.FRA_PROTOCOL, r.protocol)];
   if (r.action === 'lookup') attrs.push(u32Attr(C.FRA_TABLE, r.table));
-  if (src && src.len > 0) attrs.push(ipv4Attr(C.FRA_SRC, src.ip));
-  if (dst && dst.len > 0) attrs.push(ipv4Attr(C.FRA_DST, dst.ip));
+  if (src && src.prefixlen > 0) attrs.push(ipv4Attr(C.FRA_SRC, src.ip));
+  if (dst && dst.prefixlen > 0) attrs.push(ipv4Attr(C.FRA_DST, dst.ip));
   if (r.iif !== undefined) attrs.push(strAttr(C.FRA_IIFNAME, r.iif));
   if (r.oif !== undefined) attrs.push(strAttr(C.FRA_OIFNAME, r.oif));
   if (r.fwmark !== undefined) attrs.push(u32Attr(C.FRA_FWMARK, r.fwmark));
@@ -61,7 +62,7 @@ export function encodeRule(r: Rule): Buffer {
   if (r.l3mdev) attrs.push(u8Attr(C.FRA_L3MDEV, 1));
   if (r.dscp !== undefined) attrs.push(u8Attr(C.FRA_DSCP, checkedByte(r.dscp, 'dscp', 63)));
   if (r.unmodelled?.length) throw new UplinkdError('netlink', `cannot encode rule selectors ${r.unmodelled.join(' ')}`);
-  const hdr = fibRuleHdr(src?.len ?? 0, dst?.len ?? 0, r.action === 'lookup' ? r.table : 0, action,
+  const hdr = fibRuleHdr(src?.prefixlen ?? 0, dst?.prefixlen ?? 0, r.action === 'lookup' ? r.table : 0, action,
     r.invert ? C.FIB_RULE_INVERT : 0, checkedByte(r.tos ?? 0, 'tos'));
   return Buffer.concat([hdr, ...attrs]);
 }

@@ -2,6 +2,7 @@
 // the machines we target) for the headers and integer attributes; addresses are network order.
 import { constants as osConstants } from 'node:os';
 import { UplinkdError } from '../errors';
+import { isIpv4 } from '../model/ipv4';
 import {
   NLMSGERR_ATTR_MSG, NLMSGERR_ATTR_OFFS, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK_TLVS, NLM_F_CAPPED,
 } from './constants';
@@ -264,22 +265,10 @@ export function readIpv4(v: Buffer, what: string): string {
 
 // ---- IPv4 text ----
 
+/** A dotted quad (model/ipv4's rule: no leading zeros) as 4 bytes in network order. */
 export function ipv4ToBuffer(ip: string): Buffer {
-  const parts = ip.split('.');
-  const bytes = parts.map((p) => (/^\d{1,3}$/.test(p) ? Number(p) : NaN));
-  if (bytes.length !== 4 || bytes.some((b) => !(b >= 0 && b <= 255))) {
-    throw new UplinkdError('netlink', `not an IPv4 address: ${JSON.stringify(ip)}`);
-  }
-  return Buffer.from(bytes);
-}
-
-export function parseCidr(cidr: string): { ip: string; len: number } {
-  const slash = cidr.indexOf('/');
-  const ip = slash < 0 ? cidr : cidr.slice(0, slash);
-  const len = slash < 0 ? 32 : Number(cidr.slice(slash + 1));
-  if (!Number.isInteger(len) || len < 0 || len > 32) throw new UplinkdError('netlink', `not an IPv4 prefix: ${JSON.stringify(cidr)}`);
-  ipv4ToBuffer(ip);
-  return { ip, len };
+  if (!isIpv4(ip)) throw new UplinkdError('netlink', `not an IPv4 address: ${JSON.stringify(ip)}`);
+  return Buffer.from(ip.split('.').map(Number));
 }
 
 export function ipv4Cidr(v: Buffer | undefined, len: number, what: string): string {

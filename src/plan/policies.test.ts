@@ -2,9 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../config/load';
 import { ISSUE_POLICIES } from '../../test/support/test-policies';
-import { diff } from '../reconcile/diff';
 import { plan } from './planner';
-import { formatChange, formatRule, parseSnapshot } from '../model/text';
+import { formatRule, parseSnapshot } from '../model/text';
 
 const config = parseConfig(ISSUE_POLICIES, 'test.yaml');
 // Tables derive from the uplinks' names (src/config/identity.ts).
@@ -66,15 +65,4 @@ test('policies sit after the pinned, from, oif and suppress_prefixlength rules a
   const policies = prio((r) => r.priority >= 10210 && r.priority < 10300);
   assert.ok(Math.max(...prio((r) => r.src === '198.51.100.2/32' || r.oif !== undefined || r.suppressPrefixlen === 0 || r.fwmark !== undefined)) < Math.min(...policies));
   assert.ok(Math.max(...policies) < Math.min(...prio((r) => r.table === 1000)));
-});
-
-test('a change of uplink swaps exactly the lookup rules of the policies concerned', () => {
-  const before = plan(config, { kernel: parseSnapshot(world()), leases: [], health: {} });
-  const kernel = parseSnapshot(world('up lower_up', 'up'));
-  kernel.rules = before.desired.rules;
-  const after = plan(config, { kernel, leases: [], health: {} });
-  assert.deepEqual(diff(after.desired, kernel, config).filter((c) => c.kind === 'rule').map(formatChange), [
-    `ip rule add from 192.168.20.0/24 lookup ${T.isp1} priority 10210 protocol 117`,
-    `ip rule del from 192.168.20.0/24 lookup ${T.isp2} priority 10210 protocol 117`,
-  ]);
 });

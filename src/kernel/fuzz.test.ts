@@ -4,18 +4,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { UplinkdError } from '../errors';
-import { NetlinkKernelPort } from '../kernel/netlink-port';
-import * as C from './constants';
-import { decodeAddress, decodeLink } from './link';
-import { ifNamesFrom } from './names';
-import { decodeNexthop, encodeNexthop } from './nexthop';
-import { decodeRoute, encodeRoute } from './route';
-import { decodeRule, encodeRule } from './rule';
-import { NetlinkClient, type DatagramInfo, type RawSocketLike } from './socket';
+import { NetlinkKernelPort } from './netlink-port';
+import * as C from '../netlink/constants';
+import { decodeAddress, decodeLink } from '../netlink/link';
+import { ifNamesFrom } from '../netlink/names';
+import { decodeNexthop, encodeNexthop } from '../netlink/nexthop';
+import { decodeRoute, encodeRoute } from '../netlink/route';
+import { decodeRule, encodeRule } from '../netlink/rule';
+import { NetlinkClient, type DatagramInfo, type RawSocketLike } from '../netlink/socket';
 import {
   attr, attrMap, decodeDone, decodeError, encodeAck, encodeMessage, ipv4Attr, nested, parseAttrs, splitDatagram, strAttr,
   u32Attr, type NlMessage,
-} from './wire';
+} from '../netlink/wire';
 import { prng as rng } from '../../test/support/prng';
 
 const names = ifNamesFrom([{ index: 2, name: 'wan0' }, { index: 3, name: 'wan1' }]);
