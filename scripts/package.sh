@@ -29,7 +29,7 @@ install -d "$lib/bin" "$lib/dist" "$stage/usr/bin" "$stage/lib/systemd/system" "
 	"$stage/usr/share/uplinkd" "$stage/usr/share/man/man5" "$stage/usr/share/man/man8" \
 	"$stage/usr/share/bash-completion/completions" "$doc/docs" "$stage/DEBIAN"
 
-# The program: compiled sources without tests or source maps, the ICMP and netlink-socket-option
+# The program: compiled sources (dist/src only: not the lab in dist/lab, not the test doubles in dist/test) without tests or source maps, the ICMP and netlink-socket-option
 # addons where src/health/native.ts and src/netlink/sockopt.ts look for them (beside their
 # compiled folders), and a package.json for --version.
 (cd dist && find src -name '*.js' ! -name '*.test.js' -print0 | xargs -0 cp --parents -t "$lib/dist")

@@ -110,11 +110,19 @@ describe('Debian package', () => {
     for (const dev of ['typescript', 'ajv', '@types/node']) assert.ok(!existsSync(path.join(modules, dev)), `dev dependency ${dev} shipped`);
     const files = tree(path.join(x, 'usr/lib/uplinkd'));
     assert.deepEqual(files.filter((f) => f.endsWith('.test.js') || f.endsWith('.ts') && !f.endsWith('.d.ts')), []);
+    // Only the product (dist/src): neither the namespace lab (dist/lab) nor the test doubles (dist/test).
+    assert.deepEqual(files.filter((f) => f.startsWith('dist/') && !f.startsWith('dist/src/') && f !== 'dist/'), []);
     const nodeMachine = elfMachine(process.execPath);
     const elves = files.filter((f) => f.endsWith('.node'));
     assert.ok(elves.some((f) => f.endsWith('uplinkd_icmp.node')), 'the ICMP addon is shipped');
     assert.ok(elves.some((f) => f.includes('netlink/')), "netlink's binding is shipped");
     for (const f of elves) assert.equal(elfMachine(path.join(x, 'usr/lib/uplinkd', f)), nodeMachine, `${f} is for another machine`);
+  });
+
+  it('says `uplinkd lab` needs the lab, which the package does not ship', () => {
+    const r = run(process.execPath, [path.join(x, 'usr/lib/uplinkd/bin/uplinkd'), 'lab', 'down', '--prefix', 'y7none-']);
+    assert.equal(r.status, 2, `exit status ${r.status}:\n${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /the namespace lab is not installed/);
   });
 
   it('lintian reports no errors', () => {
