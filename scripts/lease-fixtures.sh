@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates src/facts/fixtures: real lease files written by dhclient, dhcpcd, systemd-networkd
+# Regenerates test/fixtures/leases: real lease files written by dhclient, dhcpcd, systemd-networkd
 # and udhcpc (through udhcpcLeaseScript) against a real dnsmasq, in throwaway network and mount
 # namespaces. Run as root after `npm run build`: bash scripts/lease-fixtures.sh
 # Server modes (dnsmasq options; the server is 192.0.2.1 on a /24):
@@ -11,7 +11,7 @@
 # The client's interface index is 2 in every run, so the networkd files are named 2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT="$PWD/src/facts/fixtures"
+OUT="$PWD/test/fixtures/leases"
 TAG="u8l$(($$ % 1000))"
 SRV="$TAG-s"
 CLI="$TAG-c"

@@ -1,4 +1,4 @@
-// The readers against real lease files (src/facts/fixtures, made by scripts/lease-fixtures.sh):
+// The readers against real lease files (test/fixtures/leases, made by scripts/lease-fixtures.sh):
 // every client, with option 3 only, 121 only, 121 and 3 (RFC 3442: 121 wins) and 249 only.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import type { DhcpClient, Lease } from '../model/facts';
 import { parseLeaseFile } from './leases';
 
-const FIXTURES = path.resolve(__dirname, '../../../src/facts/fixtures');
+const FIXTURES = path.resolve(__dirname, '../../../test/fixtures/leases');
 const NAMES = new Map([[1, 'lo'], [2, 'wan0']]);
 const ROUTES = [
   { dst: '0.0.0.0/0', gateway: '192.0.2.254' },

@@ -30,7 +30,7 @@ addr wan0 ${address}/24 dynamic
 const lease = (more: Partial<Lease>): Lease => ({ interface: 'wan0', client: 'dhclient', file: '/l', address: '192.0.2.7', ...more });
 
 test('option 121 only (real dhcpcd lease): the uplink is ready with the classless default as gateway', () => {
-  const file = path.resolve(__dirname, '../../../src/facts/fixtures/dhcpcd-121/wan0.lease');
+  const file = path.resolve(__dirname, '../../../test/fixtures/leases/dhcpcd-121/wan0.lease');
   const [real] = parseLeaseFile(file, readFileSync(file), statSync(file).mtimeMs, new Map([[2, 'wan0']]));
   const s = isp2(real.address!, [real]);
   assert.equal(s.state, 'ready');
