@@ -2,6 +2,7 @@
 // Errors name FILE:LINE:COL and the field; a policy that can never match is a warning.
 import { isMap, isScalar, isSeq } from 'yaml';
 import { isCidr, isIpv4, maskOf, parseCidr, parseIpv4 } from '../model/ipv4';
+import { formatIpProto } from '../model/text';
 import { MAX_RULE_PORT, type Cidr, type PortRange } from '../model/types';
 import { describe, isEmpty, type Field, type Reader } from './reader';
 import type { NatConfig, PolicyConfig, UplinkConfig } from './types';
@@ -143,7 +144,7 @@ function readPolicy(r: Reader, f: Field, uplinks: Set<string>, names: Map<string
       r.report(field.at, field.path, `a ${what} port needs a protocol (add protocol: tcp, udp or sctp)`);
       bad();
     } else if (ipProto !== undefined && !PORT_PROTOCOLS.has(ipProto)) {
-      r.report(field.at, field.path, `protocol ${protoField ? describeProto(ipProto) : ''} has no ports (expected protocol tcp, udp or sctp with a port)`);
+      r.report(field.at, field.path, `protocol ${protoField ? formatIpProto(ipProto) : ''} has no ports (expected protocol tcp, udp or sctp with a port)`);
       bad();
     }
     return out;
@@ -190,10 +191,6 @@ function readPolicy(r: Reader, f: Field, uplinks: Set<string>, names: Map<string
     name, at: `${loc.file}:${loc.line}:${loc.column}`, from, to, dport, sport, use, strict: strict ?? false,
     ...(iif !== undefined && { iif }), ...(ipProto !== undefined && { ipProto }), ...(dscp !== undefined && { dscp }),
   };
-}
-
-function describeProto(n: number): string {
-  return [...PROTOCOLS].find(([, v]) => v === n)?.[0] ?? String(n);
 }
 
 /** An address (a /32) or a network whose host bits are zero, as `ip rule from/to` reads it. */
