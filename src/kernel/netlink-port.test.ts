@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { UplinkdError } from '../errors';
 import type { Change, KernelState, Nexthop, Route, Rule } from '../model/types';
 import { routeOfInterest, type KernelEvent } from './port';
-import { NetnsKernelPort } from './netns-port';
+import { NetnsKernelPort } from '../../test/support/netns-port';
 
 const NS = `ulnl-${process.pid}-a`;
 const PEER = `ulnl-${process.pid}-b`;

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import type { Config, PolicyConfig } from '../config/types';
 import { FakePort } from '../../test/support/fake-port';
-import { NetnsKernelPort } from '../kernel/netns-port';
+import { NetnsKernelPort } from '../../test/support/netns-port';
 import type { KernelPort } from '../kernel/port';
 import type { HealthVerdict, Lease } from '../model/facts';
 import type { Address, DesiredState, KernelState, Link, Route } from '../model/types';

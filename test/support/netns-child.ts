@@ -2,10 +2,10 @@
 // started in (`ip netns exec NS node netns-child.js`) and serves it as JSON lines on stdin/stdout.
 // Requests are handled in order, so an answer proves every earlier request took effect.
 import { createInterface } from 'node:readline';
-import { UplinkdError } from '../errors';
-import type { Change } from '../model/types';
-import { NetlinkKernelPort, type NetlinkPortOptions } from './netlink-port';
-import type { RouteInterest } from './port';
+import { UplinkdError } from '../../src/errors';
+import type { Change } from '../../src/model/types';
+import { NetlinkKernelPort, type NetlinkPortOptions } from '../../src/kernel/netlink-port';
+import type { RouteInterest } from '../../src/kernel/port';
 
 export type ChildRequest =
   | { id: number; method: 'snapshot'; interest?: RouteInterest }

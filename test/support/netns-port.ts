@@ -6,11 +6,11 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
-import { UplinkdError, type ErrorCode } from '../errors';
-import type { Change, KernelState } from '../model/types';
+import { UplinkdError, type ErrorCode } from '../../src/errors';
+import type { Change, KernelState } from '../../src/model/types';
 import type { ChildMessage, ChildRequest } from './netns-child';
-import type { NetlinkPortOptions } from './netlink-port';
-import type { KernelEvent, KernelPort, RouteInterest } from './port';
+import type { NetlinkPortOptions } from '../../src/kernel/netlink-port';
+import type { KernelEvent, KernelPort, RouteInterest } from '../../src/kernel/port';
 
 type Waiter = { resolve(v: unknown): void; reject(e: Error): void };
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
