@@ -1,4 +1,4 @@
-// A virtual-clock driver of the pure judgement (state.ts) for unit tests: it sends steady and
+// A virtual-clock driver of the pure judgement (src/health/state.ts) for unit tests: it sends steady and
 // burst rounds exactly as HealthMonitor does (steady every interval, a burst round every BURST_MS
 // while one is wanted, a judgement every TICK_MS and on every answer) through a modelled path.
 import { TICK_MS } from '../../../src/health/monitor';
