@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConflictLimiter, objectKey } from './conflict';
-import type { Change } from '../model/types';
+import { ConflictLimiter } from './conflict';
 
 const policy = { limit: 3, windowMs: 10_000, baseBackoffMs: 1_000, maxBackoffMs: 4_000 };
 
@@ -42,10 +41,8 @@ test('a window without restorations forgives the object', () => {
   assert.deepEqual(l.active(40_000), []);
 });
 
-test('object keys ignore field order and absent fields, and differ between objects', () => {
-  const a: Change = { op: 'add', kind: 'rule', rule: { priority: 10100, action: 'lookup', table: 1001, protocol: 117, src: '198.51.100.2/32' } };
-  const b: Change = { op: 'del', kind: 'rule', rule: { src: '198.51.100.2/32', protocol: 117, table: 1001, action: 'lookup', priority: 10100, oif: undefined } };
-  const c: Change = { op: 'add', kind: 'rule', rule: { priority: 10100, action: 'lookup', table: 1002, protocol: 117, src: '198.51.100.2/32' } };
-  assert.equal(objectKey(a), objectKey(b));
-  assert.notEqual(objectKey(a), objectKey(c));
+test('active objects carry the description given with the restoration', () => {
+  const l = new ConflictLimiter(policy);
+  l.restore('k', 0, 'ip rule add from 198.51.100.2/32 lookup 1001');
+  assert.deepEqual(l.active(1).map((c) => [c.key, c.object]), [['k', 'ip rule add from 198.51.100.2/32 lookup 1001']]);
 });

@@ -12,7 +12,7 @@ import type { Address, Link, Route, Rule } from '../model/types';
 import { formatRule } from '../plan/text';
 import { CONFLICT_DEFAULTS } from './conflict';
 import { Daemon, type HealthChangeLike, type HealthSource } from './daemon';
-import { CountingPort, VirtualTimers } from './testing';
+import { CountingPort, FakeNft, VirtualTimers } from './testing';
 import type { HealthVerdict } from '../model/facts';
 
 const LINKS: Link[] = [
@@ -53,6 +53,7 @@ interface Harness {
   daemon: Daemon;
   kernel: FakePort;
   port: CountingPort;
+  nft: FakeNft;
   timers: VirtualTimers;
   lines: string[];
   file: string;
@@ -65,6 +66,7 @@ async function startHarness(options: { health?: HealthSource; monitor1?: string 
   const kernel = new FakePort({ links: LINKS, addresses: BASE_ADDRESSES, routes: [], rules: [], nexthops: [] });
   const port = new CountingPort(kernel);
   const timers = new VirtualTimers();
+  const nft = new FakeNft();
   const lines: string[] = [];
   const log = createLogger({ level: 'debug', sink: (l) => lines.push(l), now: () => timers.now });
   const daemon = new Daemon({
@@ -74,6 +76,7 @@ async function startHarness(options: { health?: HealthSource; monitor1?: string 
     loadConfig,
     log,
     system: { sync: async () => undefined, remove: async () => undefined },
+    nft: nft.run,
     health: options.health,
     now: () => timers.now,
     timers,
@@ -81,7 +84,7 @@ async function startHarness(options: { health?: HealthSource; monitor1?: string 
   });
   await untilDone(daemon.start(), timers);
   const events = (name: string) => lines.map(parseLine).filter((f) => f.event === name);
-  return { daemon, kernel, port, timers, lines, file, events };
+  return { daemon, kernel, port, nft, timers, lines, file, events };
 }
 
 /** Advances virtual time until `p` settles (start and reload wait for their cycles). */
@@ -344,12 +347,15 @@ test('a restart adopts what is there: no writes when the kernel already matches'
     loadConfig,
     log: createLogger({ sink: () => undefined }),
     system: { sync: async () => undefined, remove: async () => undefined },
+    nft: h.nft.run,
     now: () => timers.now,
     timers,
     watchLeases: false,
   });
+  const nftWrites = h.nft.writes().length;
   await untilDone(second.start(), timers);
   assert.equal(port.writes.length, 0);
+  assert.equal(h.nft.writes().length, nftWrites, 'table ip uplinkd adopted as it is');
   await second.stop({ cleanup: false });
 });
 

@@ -111,6 +111,26 @@ export function sameNexthop(a: Nexthop, b: Nexthop): boolean {
   return JSON.stringify(canonicalNexthop(a)) === JSON.stringify(canonicalNexthop(b));
 }
 
+/** An object uplinkd owns in the kernel, as a change names it (a Change is one of these plus its op). */
+export type OwnedObject = { kind: 'route'; route: Route } | { kind: 'rule'; rule: Rule } | { kind: 'nexthop'; nexthop: Nexthop };
+
+/**
+ * The whole identity of an owned object: its kind and its canonical form (every field uplinkd sets, in a
+ * fixed order), e.g. `route {"table":1001,"dst":"0.0.0.0/0",...}`. Equal for the object the planner wants
+ * and the one the kernel reports back; a changed gateway, weight or priority gives another identity.
+ * The daemon counts drift by it (src/daemon/daemon.ts): re-adding an identity that was in place is drift.
+ */
+export function objectIdentity(o: OwnedObject): string {
+  switch (o.kind) {
+    case 'route':
+      return `route ${JSON.stringify(canonicalRoute(o.route))}`;
+    case 'rule':
+      return `rule ${JSON.stringify(canonicalRule(o.rule))}`;
+    case 'nexthop':
+      return `nexthop ${JSON.stringify(canonicalNexthop(o.nexthop))}`;
+  }
+}
+
 // ---- deterministic order ----
 
 function ipNumber(ip: string | undefined): number {
