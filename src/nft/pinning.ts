@@ -1,5 +1,5 @@
-// Flow pinning as plan/apply/down see it: what the config wants, what the kernel has,
-// the one change between them, and a status line. planPinning is pure.
+// Flow pinning's table as the engine's cycle sees it (src/engine/cycle.ts): what the config wants,
+// what the kernel has, the one change between them, and a status line. planPinning is pure.
 import type { Config } from '../config/types';
 import { hex32, pinMarks } from './marks';
 import { deletePinning, installPinning, readPinning, runNft, type NftRunner, type ObservedPinning } from './nft';
