@@ -315,11 +315,6 @@ export class Daemon {
     return this.config;
   }
 
-  /** The planner's view of one uplink after the last cycle. */
-  uplink(name: string): UplinkStatus | undefined {
-    return this.planned.get(name);
-  }
-
   status(): DaemonStatus {
     const now = this.now();
     return {
