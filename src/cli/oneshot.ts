@@ -4,8 +4,7 @@ import { NetlinkKernelPort } from '../kernel/netlink-port';
 import type { KernelPort } from '../kernel/port';
 import type { Change } from '../model/types';
 import {
-  applyChanges, computeCycle, cycleChanges, observe, observeTeardown, removeOwnedNames, syncOwnedNames,
-  type Cycle, type PinningChange,
+  applyChanges, computeCycle, observe, observeTeardown, removeOwnedNames, runOnce, syncOwnedNames, type Cycle, type PinningChange,
 } from '../engine/cycle';
 import { runNft } from '../nft/nft';
 import { setMultipathHashPolicy } from '../system/sysctl';
@@ -50,17 +49,20 @@ export function planOnce(config: Config, warn: (m: string) => void): Promise<One
   });
 }
 
-/** `uplinkd apply`: the engine's cycle once (observe, plan, diff, apply), after the name files and the sysctl. */
+/**
+ * `uplinkd apply`: the name files and the sysctl, then the engine's cycle once (runOnce: observe, plan,
+ * diff, apply; the same functions the daemon's cycles run), then its warnings through `warn`.
+ */
 export function applyOnce(config: Config, warn: (m: string) => void): Promise<ApplyResult> {
   return withPort(async (port) => {
-    const cycle = computeCycle(config, await observe(port, config, { warn: (file, m) => warn(`${file}: ${m}`), nft: runNft }));
+    await syncOwnedNames(config);
+    if (config.multipathHashPolicy !== undefined) await setMultipathHashPolicy(config.multipathHashPolicy);
+    const { cycle, result } = await runOnce(port, config, { warn: (file, m) => warn(`${file}: ${m}`), nft: runNft });
     cycle.plan.warnings.push(...(await firewallMarkWarnings(config)), ...execWarnings(config));
     for (const w of cycle.plan.warnings) warn(w);
     if (cycle.pinning.warning) warn(cycle.pinning.warning);
-    await syncOwnedNames(config);
-    if (config.multipathHashPolicy !== undefined) await setMultipathHashPolicy(config.multipathHashPolicy);
-    const { nftApplied, nftFailed, ...result } = await applyChanges(port, cycleChanges(cycle), runNft);
-    return { ...cycle, ...result, ...(nftApplied ? { pinningApplied: nftApplied } : {}), ...(nftFailed ? { pinningFailed: nftFailed } : {}) };
+    const { nftApplied, nftFailed, ...applied } = result;
+    return { ...cycle, ...applied, ...(nftApplied ? { pinningApplied: nftApplied } : {}), ...(nftFailed ? { pinningFailed: nftFailed } : {}) };
   });
 }
 

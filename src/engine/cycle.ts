@@ -139,11 +139,11 @@ export async function applyChanges(port: KernelPort, changes: CycleChanges, nft:
 }
 
 /** The changes a cycle wants applied as they are (the CLI's `apply`; the daemon filters them first). */
-export function cycleChanges(cycle: Cycle): CycleChanges {
+function cycleChanges(cycle: Cycle): CycleChanges {
   return { netlink: cycle.changes, ...(cycle.pinning.change ? { nft: cycle.pinning.change } : {}) };
 }
 
-/** observe -> computeCycle -> applyChanges, once: what `uplinkd apply` does to the kernel. */
+/** observe -> computeCycle -> applyChanges, once: what `uplinkd apply` does to the kernel (src/cli/oneshot.ts applyOnce). */
 export async function runOnce(port: KernelPort, config: Config, options: ObserveOptions & { nft: NftRunner }): Promise<{ cycle: Cycle; result: CycleResult }> {
   const cycle = computeCycle(config, await observe(port, config, options));
   return { cycle, result: await applyChanges(port, cycleChanges(cycle), options.nft) };
