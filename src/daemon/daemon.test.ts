@@ -598,3 +598,18 @@ test('stop --cleanup removes table ip uplinkd with the routing, through the same
   assert.equal(h.nft.table, undefined);
   assert.ok(h.events('apply').some((f) => f.change === 'nft delete table ip uplinkd' && f.cause === 'stop --cleanup'));
 });
+
+test('nft runs only inside cycles, one process at a time, whatever reloads, resyncs and nudges come together', async () => {
+  const h = await startHarness();
+  for (let round = 0; round < 3; round++) {
+    h.nft.flushRuleset();
+    const reload = h.daemon.reload();
+    h.daemon.nudge('hook');
+    await h.timers.advance(30_000);
+    await untilDone(reload, h.timers);
+    assert.ok(installed(h.nft), `round ${round}: restored`);
+  }
+  assert.equal(h.nft.maxActive, 1);
+  await h.daemon.stop({ cleanup: true });
+  assert.equal(h.nft.maxActive, 1);
+});

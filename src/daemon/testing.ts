@@ -88,7 +88,22 @@ export class FakeNft {
   /** While set, `nft -f` fails with this message (exit 1), as nft refusing a ruleset. */
   refuse: string | undefined;
 
+  /** nft processes running now, and the most that ever ran at once. */
+  active = 0;
+  maxActive = 0;
+
   readonly run: NftRunner = async (args, input) => {
+    this.active++;
+    this.maxActive = Math.max(this.maxActive, this.active);
+    try {
+      await new Promise((resolve) => setImmediate(resolve)); // a process takes a while
+      return this.answer(args, input);
+    } finally {
+      this.active--;
+    }
+  };
+
+  private answer(args: string[], input: string | undefined): NftResult {
     this.calls.push({ args, ...(input !== undefined ? { input } : {}) });
     if (args[0] === '-j' && args[1] === 'list') {
       if (!this.table) return { code: 1, stdout: '', stderr: 'Error: No such file or directory\nlist table ip uplinkd\n' };
@@ -99,10 +114,10 @@ export class FakeNft {
       if (this.refuse) return { code: 1, stdout: '', stderr: this.refuse };
       if (input === DELETE_SCRIPT) this.table = undefined;
       else this.table = [...(input ?? '').matchAll(/comment "([^"]*#[0-9a-f]{16})"/g)].map((m) => m[1]!);
-      return { code: 0, stdout: '', stderr: '' } satisfies NftResult;
+      return { code: 0, stdout: '', stderr: '' };
     }
     return { code: 2, stdout: '', stderr: `fake nft: unexpected ${args.join(' ')}` };
-  };
+  }
 
   /** Another program's `nft flush ruleset` (a firewall reload): our table is gone, no event is sent. */
   flushRuleset(): void {
