@@ -4,18 +4,16 @@ import { NetlinkKernelPort } from '../kernel/netlink-port';
 import type { KernelPort } from '../kernel/port';
 import type { Change } from '../model/types';
 import {
-  applyPinning, computeCycle, observe, observePinning, reconcile, removeOwnedNames, removePinning, syncOwnedNames, teardownChanges,
-  type Cycle, type PinningChange, type PinningPlan,
+  applyChanges, computeCycle, observe, observeTeardown, removeOwnedNames, runOnce, syncOwnedNames, type Cycle, type PinningChange,
 } from '../engine/cycle';
+import { runNft } from '../nft/nft';
 import { setMultipathHashPolicy } from '../system/sysctl';
 import { firewallMarkWarnings } from '../nft/neighbours-io';
 import { execWarnings } from '../nft/exec';
 import { fwmarkRuleWarnings } from '../plan/mark-warnings';
 
-export interface OneShotResult extends Cycle {
-  /** Flow pinning's nftables table (src/nft): wanted, found, the change between. */
-  pinning: PinningPlan;
-}
+/** The engine's cycle (src/engine/cycle.ts), with flow pinning's table wanted, found and the change between. */
+export type OneShotResult = Cycle;
 
 export interface ApplyResult extends OneShotResult {
   applied: Change[];
@@ -45,31 +43,26 @@ async function withPort<T>(fn: (port: KernelPort) => Promise<T>): Promise<T> {
 /** What `apply` would change, without changing anything. Health is unknown outside the daemon. */
 export function planOnce(config: Config, warn: (m: string) => void): Promise<OneShotResult> {
   return withPort(async (port) => {
-    const cycle = computeCycle(config, await observe(port, config, {}, (file, m) => warn(`${file}: ${m}`)));
+    const cycle = computeCycle(config, await observe(port, config, { warn: (file, m) => warn(`${file}: ${m}`), nft: runNft }));
     cycle.plan.warnings.push(...(await firewallMarkWarnings(config)), ...execWarnings(config));
-    return { ...cycle, pinning: await observePinning(config) };
+    return cycle;
   });
 }
 
+/**
+ * `uplinkd apply`: the name files and the sysctl, then the engine's cycle once (runOnce: observe, plan,
+ * diff, apply; the same functions the daemon's cycles run), then its warnings through `warn`.
+ */
 export function applyOnce(config: Config, warn: (m: string) => void): Promise<ApplyResult> {
   return withPort(async (port) => {
-    const cycle = computeCycle(config, await observe(port, config, {}, (file, m) => warn(`${file}: ${m}`)));
-    cycle.plan.warnings.push(...(await firewallMarkWarnings(config)), ...execWarnings(config));
-    for (const w of cycle.plan.warnings) warn(w);
-    const pinning = await observePinning(config);
-    if (pinning.warning) warn(pinning.warning);
     await syncOwnedNames(config);
     if (config.multipathHashPolicy !== undefined) await setMultipathHashPolicy(config.multipathHashPolicy);
-    // Pinning first: the marks mean nothing until the fwmark rules exist, and the rules match nothing until marks do.
-    let pinningApplied: PinningChange | undefined;
-    let pinningFailed: UplinkdError | undefined;
-    try {
-      pinningApplied = await applyPinning(pinning);
-    } catch (err) {
-      pinningFailed = asUplinkdError(err);
-    }
-    const result = await reconcile(port, cycle.changes);
-    return { ...cycle, pinning, ...result, ...(pinningApplied ? { pinningApplied } : {}), ...(pinningFailed ? { pinningFailed } : {}) };
+    const { cycle, result } = await runOnce(port, config, { warn: (file, m) => warn(`${file}: ${m}`), nft: runNft });
+    cycle.plan.warnings.push(...(await firewallMarkWarnings(config)), ...execWarnings(config));
+    for (const w of cycle.plan.warnings) warn(w);
+    if (cycle.pinning.warning) warn(cycle.pinning.warning);
+    const { nftApplied, nftFailed, ...applied } = result;
+    return { ...cycle, ...applied, ...(nftApplied ? { pinningApplied: nftApplied } : {}), ...(nftFailed ? { pinningFailed: nftFailed } : {}) };
   });
 }
 
@@ -83,21 +76,11 @@ export async function markNeighbourWarnings(config: Config): Promise<string[]> {
   return [...rules, ...(await firewallMarkWarnings(config))];
 }
 
+/** `uplinkd down`: removes every object of config's protocol, `table ip uplinkd` and the name files. */
 export function downOnce(config: Config): Promise<DownResult> {
   return withPort(async (port) => {
-    let pinningRemoved = false;
-    let pinningFailed: UplinkdError | undefined;
-    try {
-      pinningRemoved = await removePinning();
-    } catch (err) {
-      pinningFailed = asUplinkdError(err);
-    }
-    const result = await reconcile(port, teardownChanges(config, await port.snapshot()));
+    const { nftApplied, nftFailed, ...result } = await applyChanges(port, await observeTeardown(port, config, runNft), runNft);
     await removeOwnedNames(config);
-    return { ...result, pinningRemoved, ...(pinningFailed ? { pinningFailed } : {}) };
+    return { ...result, pinningRemoved: nftApplied !== undefined, ...(nftFailed ? { pinningFailed: nftFailed } : {}) };
   });
-}
-
-function asUplinkdError(err: unknown): UplinkdError {
-  return err instanceof UplinkdError ? err : new UplinkdError('io', err instanceof Error ? err.message : String(err), { cause: err });
 }

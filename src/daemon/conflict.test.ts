@@ -40,3 +40,9 @@ test('a window without restorations forgives the object', () => {
   assert.equal(l.restore('k', 20_001).allow, true);
   assert.deepEqual(l.active(40_000), []);
 });
+
+test('active objects carry the description given with the restoration', () => {
+  const l = new ConflictLimiter(policy);
+  l.restore('k', 0, 'ip rule add from 198.51.100.2/32 lookup 1001');
+  assert.deepEqual(l.active(1).map((c) => [c.key, c.object]), [['k', 'ip rule add from 198.51.100.2/32 lookup 1001']]);
+});

@@ -21,6 +21,8 @@ export type RestoreDecision =
   | { allow: false; retryAt: number; escalated: boolean; restorations: number; backoffMs: number };
 
 interface ObjectState {
+  /** What the object is, for status (e.g. the iproute2 command that adds it). */
+  object: string;
   times: number[];
   backoffMs: number;
   blockedUntil: number;
@@ -30,6 +32,7 @@ interface ObjectState {
 
 export interface ConflictInfo {
   key: string;
+  object: string;
   restorations: number;
   /** Epoch ms until which restoration is held back; absent when not backing off. */
   blockedUntil?: number;
@@ -41,9 +44,12 @@ export class ConflictLimiter {
 
   constructor(private readonly policy: ConflictPolicy = CONFLICT_DEFAULTS) {}
 
-  /** Asks to restore the object `key` at time `now`; records the restoration when allowed. */
-  restore(key: string, now: number): RestoreDecision {
-    const state = this.objects.get(key) ?? { times: [], backoffMs: 0, blockedUntil: 0, probation: false };
+  /**
+   * Asks to restore the object `key` (its identity) at time `now` (epoch ms); records the restoration when
+   * allowed. `object` describes it in active() (default: the key).
+   */
+  restore(key: string, now: number, object = key): RestoreDecision {
+    const state = this.objects.get(key) ?? { object, times: [], backoffMs: 0, blockedUntil: 0, probation: false };
     this.objects.set(key, state);
     state.times = state.times.filter((t) => t > now - this.policy.windowMs);
     if (now < state.blockedUntil) {
@@ -77,15 +83,17 @@ export class ConflictLimiter {
         this.objects.delete(key);
         continue;
       }
-      out.push({ key, restorations, backoffMs: s.backoffMs, ...(s.blockedUntil > now ? { blockedUntil: s.blockedUntil } : {}) });
+      out.push({ key, object: s.object, restorations, backoffMs: s.backoffMs, ...(s.blockedUntil > now ? { blockedUntil: s.blockedUntil } : {}) });
     }
     return out;
   }
 }
 
 /** Who probably fights over an object of this kind, for the conflict warning. */
-export function conflictHint(kind: Change['kind']): string {
+export function conflictHint(kind: Change['kind'] | 'nft'): string {
   switch (kind) {
+    case 'nft':
+      return 'another program keeps removing or changing table ip uplinkd (a firewall service reloading its ruleset with nft flush ruleset?)';
     case 'rule':
       return 'another program keeps removing this rule (foreign-rule cleanup, e.g. systemd-networkd ManageForeignRoutingPolicyRules=yes?)';
     case 'route':

@@ -4,15 +4,15 @@ import { mkdirSync, mkdtempSync, rmdirSync, unlinkSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { loadConfig } from '../config/load';
-import { routeInterest } from '../engine/cycle';
+import { routeInterest, runOnce } from '../engine/cycle';
 import { UplinkdError } from '../errors';
 import { FakePort } from '../../test/support/fake-port';
 import { createLogger, parseLine } from '../log';
-import type { Address, Link, Route, Rule } from '../model/types';
-import { formatRule } from '../model/text';
+import type { Address, KernelState, Link, Route, Rule } from '../model/types';
+import { formatChange, formatRule } from '../model/text';
 import { CONFLICT_DEFAULTS } from './conflict';
-import { Daemon, type HealthChangeLike, type HealthSource } from './daemon';
-import { CountingPort, VirtualTimers } from '../../test/support/daemon';
+import { Daemon, RETRY_MIN_MS, type HealthChangeLike, type HealthSource } from './daemon';
+import { CountingPort, FakeNft, VirtualTimers } from '../../test/support/daemon';
 import type { HealthVerdict } from '../model/facts';
 
 const LINKS: Link[] = [
@@ -49,22 +49,28 @@ function configText(opts: { weight1?: number; monitor1?: string } = {}): string 
   ].join('\n');
 }
 
+function baseKernel(): KernelState {
+  return { links: LINKS, addresses: BASE_ADDRESSES, routes: [], rules: [], nexthops: [] };
+}
+
 interface Harness {
   daemon: Daemon;
   kernel: FakePort;
   port: CountingPort;
+  nft: FakeNft;
   timers: VirtualTimers;
   lines: string[];
   file: string;
   events: (name: string) => Record<string, string>[];
 }
 
-async function startHarness(options: { health?: HealthSource; monitor1?: string } = {}): Promise<Harness> {
+async function startHarness(options: { health?: HealthSource; monitor1?: string; kernel?: KernelState; nft?: FakeNft } = {}): Promise<Harness> {
   const file = path.join(mkdtempSync(path.join(tmpdir(), 'uplinkd-daemon-')), 'uplinkd.yaml');
   writeFileSync(file, configText({ monitor1: options.monitor1 }));
-  const kernel = new FakePort({ links: LINKS, addresses: BASE_ADDRESSES, routes: [], rules: [], nexthops: [] });
+  const kernel = new FakePort(options.kernel ?? baseKernel());
   const port = new CountingPort(kernel);
   const timers = new VirtualTimers();
+  const nft = options.nft ?? new FakeNft();
   const lines: string[] = [];
   const log = createLogger({ level: 'debug', sink: (l) => lines.push(l), now: () => timers.now });
   const daemon = new Daemon({
@@ -74,6 +80,7 @@ async function startHarness(options: { health?: HealthSource; monitor1?: string 
     loadConfig,
     log,
     system: { sync: async () => undefined, remove: async () => undefined },
+    nft: nft.run,
     health: options.health,
     now: () => timers.now,
     timers,
@@ -81,7 +88,7 @@ async function startHarness(options: { health?: HealthSource; monitor1?: string 
   });
   await untilDone(daemon.start(), timers);
   const events = (name: string) => lines.map(parseLine).filter((f) => f.event === name);
-  return { daemon, kernel, port, timers, lines, file, events };
+  return { daemon, kernel, port, nft, timers, lines, file, events };
 }
 
 /** Advances virtual time until `p` settles (start and reload wait for their cycles). */
@@ -344,12 +351,15 @@ test('a restart adopts what is there: no writes when the kernel already matches'
     loadConfig,
     log: createLogger({ sink: () => undefined }),
     system: { sync: async () => undefined, remove: async () => undefined },
+    nft: h.nft.run,
     now: () => timers.now,
     timers,
     watchLeases: false,
   });
+  const nftWrites = h.nft.writes().length;
   await untilDone(second.start(), timers);
   assert.equal(port.writes.length, 0);
+  assert.equal(h.nft.writes().length, nftWrites, 'table ip uplinkd adopted as it is');
   await second.stop({ cleanup: false });
 });
 
@@ -477,4 +487,129 @@ test('under an event storm cycles are spaced so they take at most about a quarte
   await h.timers.advance(6); // the 5 ms debounce
   assert.equal(h.port.snapshots, quiet + 1, 'after the storm a lone event gets its cycle right after the debounce');
   await h.daemon.stop({ cleanup: false });
+});
+
+const installed = (nft: FakeNft): boolean => (nft.table?.length ?? 0) > 0;
+
+test('table ip uplinkd flushed by a firewall reload is restored by the next periodic resync cycle, as drift', async () => {
+  const h = await startHarness();
+  assert.ok(h.nft.table && h.nft.table.length > 0, 'installed by the first cycle');
+  assert.match(h.daemon.status().pinning, /^flow pinning: in place/);
+  const lists = () => h.nft.calls.filter((c) => c.args[1] === 'list').length;
+  const listed = lists();
+  h.nft.flushRuleset(); // `nft flush ruleset`: no rtnetlink event
+  // Kernel events between resyncs replan without an nft process: the table depends on the config alone.
+  await h.kernel.apply({ op: 'add', kind: 'route', route: { table: 254, dst: '10.9.0.0/16', type: 'unicast', protocol: 4, scope: 'link', dev: 'if0' } });
+  await h.timers.advance(100);
+  assert.ok(h.daemon.status().cycles >= 2, 'the event made a cycle');
+  assert.equal(lists(), listed, 'no nft list between resyncs');
+  await h.timers.advance(30_000);
+  assert.ok(h.nft.table && h.nft.table.length > 0, 'restored at the resync');
+  const restore = h.events('apply').filter((f) => /^nft -f - <<< 'table ip uplinkd/.test(f.change));
+  assert.equal(restore.length, 2, 'installed at start, restored once');
+  assert.match(restore[1]!.cause, /periodic resync/);
+  assert.match(restore[1]!.reason ?? '', /drift/);
+  assert.match(h.daemon.status().pinning, /^flow pinning: in place/);
+  await h.timers.advance(30_000);
+  assert.equal(h.events('apply').filter((f) => /^nft/.test(f.change)).length, 2, 'the next resync finds it in place');
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('nft refusing the table: routing goes on, status says pinning is off, and a retry installs it once nft accepts', async () => {
+  const nft = new FakeNft();
+  nft.refuse = 'Error: Could not process rule: No such file or directory';
+  const h = await startHarness({ nft });
+  const state = await h.kernel.snapshot();
+  assert.ok(hasRule(state.rules, /from 198\.51\.100\.2\/32 lookup 1001/), 'routing applied');
+  assert.ok(!installed(nft), 'no table');
+  const status = h.daemon.status();
+  assert.match(status.pinning, /^flow pinning: off: cannot install table ip uplinkd: .*Could not process rule/);
+  assert.equal(status.pinningInPlace, false);
+  assert.equal(status.inSync, false);
+  assert.ok(h.events('pinning').some((f) => f.level === 'error' && /routing goes on/.test(f.msg ?? '')));
+  nft.refuse = undefined;
+  await h.timers.advance(RETRY_MIN_MS + 50);
+  assert.ok(installed(nft), 'installed by the retry');
+  assert.match(h.daemon.status().pinning, /^flow pinning: in place/);
+  assert.equal(h.daemon.status().inSync, true);
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('the daemon\'s cycle and uplinkd apply (the engine\'s runOnce) make the same changes for the same facts', async () => {
+  // Facts with something of every kind to do: a stale rule and route of ours, a foreign rule, a stale nftables table.
+  const initial = (): KernelState => ({
+    ...baseKernel(),
+    rules: [
+      { priority: 10100, action: 'lookup', table: 1001, protocol: 117, src: '198.51.100.9/32' },
+      { priority: 10150, action: 'lookup', table: 77, protocol: 4, src: '192.0.2.9/32' },
+    ],
+    routes: [{ table: 1001, dst: '0.0.0.0/0', type: 'unicast', protocol: 117, scope: 'universe', gateway: '198.51.100.254', dev: 'if1' }],
+  });
+  const staleTable = ['isp1: pin arriving #0000000000000000'];
+  const daemonNft = new FakeNft();
+  daemonNft.table = [...staleTable];
+  const h = await startHarness({ kernel: initial(), nft: daemonNft });
+  const onceNft = new FakeNft();
+  onceNft.table = [...staleTable];
+  const once = new FakePort(initial());
+  const { result } = await runOnce(once, await loadConfig(h.file), { nft: onceNft.run, readLeases: async () => [] });
+
+  assert.equal(result.failed.length, 0);
+  assert.ok(result.applied.length > 5);
+  assert.deepEqual(h.port.writes.map(formatChange), result.applied.map(formatChange), 'the same netlink changes in the same order');
+  assert.ok(result.applied.some((c) => c.op === 'del' && c.kind === 'rule'), 'the stale rule goes');
+  assert.ok(result.applied.some((c) => c.op === 'replace' && c.kind === 'route'), 'the stale default is replaced');
+  assert.equal(result.nftApplied?.op, 'install');
+  assert.deepEqual(daemonNft.writes(), onceNft.writes(), 'the same nft -f script');
+  assert.deepEqual(ruleText(once.current().rules), ruleText(h.kernel.current().rules));
+  assert.deepEqual(once.current().routes.map((r) => formatChange({ op: 'add', kind: 'route', route: r })).sort(),
+    h.kernel.current().routes.map((r) => formatChange({ op: 'add', kind: 'route', route: r })).sort());
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('drift is counted by identity: restoring a deleted object is drift, a change the plan made (a new weight) is not', async () => {
+  const h = await startHarness();
+  h.kernel.setInterfaces(LINKS, [...BASE_ADDRESSES, addr('if2', '203.0.113.120', true)]);
+  await h.kernel.apply({ op: 'add', kind: 'route', route: dhcpDefault('203.0.113.1') });
+  await h.timers.advance(100);
+  const group = (await h.kernel.snapshot()).nexthops.find((n) => n.group)!;
+  assert.equal(group.group?.length, 2);
+  await h.kernel.apply({ op: 'del', kind: 'nexthop', nexthop: group });
+  await h.timers.advance(100);
+  const restored = h.events('apply').filter((f) => /nexthop/.test(f.change) && /drift/.test(f.reason ?? ''));
+  assert.ok(restored.length > 0, h.lines.join('\n'));
+  // Deleting the group took the route using it too: both are restorations, each described as the command that adds it.
+  const objects = h.daemon.status().conflicts.map((c) => c.object);
+  assert.ok(objects.some((o) => /^ip nexthop add id 1000 group/.test(o)), objects.join('\n'));
+  assert.ok(objects.some((o) => /^ip route add default nhid 1000 table 1000/.test(o)), objects.join('\n'));
+  const before = h.events('apply').length;
+  writeFileSync(h.file, configText({ weight1: 3 }));
+  await untilDone(h.daemon.reload(), h.timers);
+  const after = h.events('apply').slice(before);
+  assert.ok(after.some((f) => /^ip nexthop replace id 1000 group 1001,3\/1002/.test(f.change)), `the new weight is applied: ${after.map((f) => f.change).join('; ')}`);
+  assert.ok(after.every((f) => f.reason === undefined), `not drift: ${after.map((f) => f.change).join('; ')}`);
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('stop --cleanup removes table ip uplinkd with the routing, through the same apply', async () => {
+  const h = await startHarness();
+  assert.ok(h.nft.table);
+  await h.daemon.stop({ cleanup: true });
+  assert.equal(h.nft.table, undefined);
+  assert.ok(h.events('apply').some((f) => f.change === 'nft delete table ip uplinkd' && f.cause === 'stop --cleanup'));
+});
+
+test('nft runs only inside cycles, one process at a time, whatever reloads, resyncs and nudges come together', async () => {
+  const h = await startHarness();
+  for (let round = 0; round < 3; round++) {
+    h.nft.flushRuleset();
+    const reload = h.daemon.reload();
+    h.daemon.nudge('hook');
+    await h.timers.advance(30_000);
+    await untilDone(reload, h.timers);
+    assert.ok(installed(h.nft), `round ${round}: restored`);
+  }
+  assert.equal(h.nft.maxActive, 1);
+  await h.daemon.stop({ cleanup: true });
+  assert.equal(h.nft.maxActive, 1);
 });

@@ -3,10 +3,17 @@
 // coalesce) one cycle reads the kernel and leases, plans, diffs and applies the smallest
 // change, logging each change with the causes that triggered it.
 //
+// The cycle itself is the engine's (src/engine/cycle.ts: observe, plan, diff, apply, the same
+// functions `uplinkd apply` runs); this file adds the policy around it: debounce, retry with
+// backoff, storm spacing, drift accounting by object identity, conflict limiting and status.
+// Flow pinning's nftables table is one of the cycle's objects: nft changes send no rtnetlink
+// events, so the table is read again only by periodic resyncs, reloads, the first cycle and retries
+// after a failed nft change (a firewall reload that flushed it is restored by the next resync).
+//
 // Our own changes come back as kernel events too. They are not filtered: they cost one
 // more snapshot, whose diff is empty, and an empty diff writes nothing, so the loop stops.
 import { servedPolicies, type ServedPolicy } from './policy-status';
-import { observe, routeInterest, teardownChanges } from '../engine/cycle';
+import { applyChanges, computeCycle, observe, observeTeardown, routeInterest, teardownChanges, type Cycle } from '../engine/cycle';
 import { segmentRegExp } from '../facts/glob';
 import type { HealthStats } from '../health/state';
 import * as fs from 'node:fs';
@@ -17,12 +24,13 @@ import { routeOfInterest, type KernelPort } from '../kernel/port';
 import type { LogFields, Logger } from '../log';
 import type { HealthVerdict, Lease } from '../model/facts';
 import type { Change, KernelState } from '../model/types';
-import { describeDefaultPath, plan as makePlan, type UplinkStatus } from '../plan/planner';
+import type { NftRunner, ObservedPinning } from '../nft/nft';
+import { formatPinningChange, observedAfter, pinningIdentity, pinningInPlace, planPinning, type PinningChange } from '../nft/pinning';
+import { describeDefaultPath, type UplinkStatus } from '../plan/planner';
 import { formatChange } from '../model/text';
-import { diff } from '../reconcile/diff';
-import { reconcile } from '../reconcile/reconcile';
+import { objectIdentity } from '../model/identity';
 import { CONFLICT_DEFAULTS, ConflictLimiter, conflictHint, type ConflictPolicy } from './conflict';
-import { objectKey } from '../model/identity';
+import { PlannedUplinks } from './planned-uplinks';
 
 /** The health monitor as the daemon sees it (src/health): current verdicts and a 'change' event. */
 export interface HealthSource {
@@ -72,7 +80,11 @@ export interface DaemonOptions {
   loadConfig: (file: string) => Promise<Config>;
   log: Logger;
   system: SystemSettings;
+  /** Runs nft for flow pinning's table (src/nft/nft.ts runNft; tests pass a fake). */
+  nft: NftRunner;
   health?: HealthSource;
+  /** Where the daemon publishes each cycle's uplinks (the health monitor reads its endpoints there). */
+  uplinks?: PlannedUplinks;
   /** Epoch ms; injectable for tests. */
   now?: () => number;
   timers?: Timers;
@@ -101,6 +113,10 @@ export interface DaemonStatus {
   uplinks: UplinkStatus[];
   /** Per policy: the uplink it uses now and why (src/daemon/policy-status.ts). */
   policies?: ServedPolicy[];
+  /** Flow pinning's status line (src/nft/pinning.ts). */
+  pinning: string;
+  /** Pinning's table matches the config; absent when pinning is disabled or not checked yet. */
+  pinningInPlace?: boolean;
   warnings: string[];
   facts: {
     leases: Lease[];
@@ -164,14 +180,17 @@ export class Daemon {
   /** Config replaced by a reload whose ownership criteria may differ: its leftovers go once. */
   private retired: Config | undefined;
 
-  /** Keys of the owned objects believed present after the last cycle: re-adding one is drift. */
+  /** Identities (objectIdentity, pinningIdentity) of the owned objects in place after the last cycle: re-adding one is drift. */
   private present = new Set<string>();
+  /** `table ip uplinkd` as the last cycle left it; undefined: read it in the next cycle. */
+  private nftKnown: ObservedPinning | undefined;
+  private pinning: { status: string; inPlace?: boolean } = { status: 'flow pinning: not checked yet' };
+  private readonly planned: PlannedUplinks;
   private startedAt = 0;
   private cycles = 0;
   private totals = { applied: 0, failed: 0 };
   private last: DaemonStatus['lastCycle'];
   private inSync = false;
-  private uplinks: UplinkStatus[] = [];
   private warnings: string[] = [];
   private policies: ServedPolicy[] = [];
   private facts: DaemonStatus['facts'] = { leases: [], health: {}, links: [], addresses: [] };
@@ -183,6 +202,7 @@ export class Daemon {
     this.timers = opts.timers ?? REAL_TIMERS;
     this.log = opts.log;
     this.limiter = new ConflictLimiter(opts.conflict ?? CONFLICT_DEFAULTS);
+    this.planned = opts.uplinks ?? new PlannedUplinks();
   }
 
   /** Loads the config (throws UplinkdError('config') when invalid), subscribes and converges once. */
@@ -231,9 +251,11 @@ export class Daemon {
     await this.running;
     const config = this.config;
     if (options.cleanup && config) {
-      const changes = teardownChanges(config, await this.opts.port.snapshot());
-      const result = await reconcile(this.opts.port, changes);
-      for (const c of result.applied) this.log.info('apply', { change: formatChange(c), cause: 'stop --cleanup' });
+      const cause = 'stop --cleanup';
+      const result = await applyChanges(this.opts.port, await observeTeardown(this.opts.port, config, this.opts.nft), this.opts.nft);
+      if (result.nftApplied) this.log.info('apply', { change: formatPinningChange(result.nftApplied), cause });
+      if (result.nftFailed) this.log.error('pinning', { error: result.nftFailed.message, cause });
+      for (const c of result.applied) this.log.info('apply', { change: formatChange(c), cause });
       for (const f of result.failed) this.log.error('apply-failed', { change: formatChange(f.change), error: f.error.message });
       await this.opts.system.remove(config);
     }
@@ -263,6 +285,7 @@ export class Daemon {
     if (previous && previous.paths.controlSocket !== next.paths.controlSocket) {
       this.log.warn('reload', { msg: 'paths.controlSocket changed: takes effect at the next restart' });
     }
+    this.nftKnown = undefined; // the table depends on the config: read it again
     this.opts.health?.reconfigure?.(next);
     await this.syncSystem(next);
     for (const w of this.watchers.values()) w.close();
@@ -287,14 +310,9 @@ export class Daemon {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** The planner's view of one uplink after the last cycle (the health monitor's probe endpoints). */
   /** The configuration in force (the last one that loaded), once started. */
   currentConfig(): Config | undefined {
     return this.config;
-  }
-
-  uplink(name: string): UplinkStatus | undefined {
-    return this.uplinks.find((u) => u.name === name);
   }
 
   status(): DaemonStatus {
@@ -307,13 +325,15 @@ export class Daemon {
       lastCycle: this.last,
       inSync: this.inSync,
       totals: { ...this.totals },
-      uplinks: this.uplinks,
+      uplinks: this.planned.all(),
       policies: this.policies,
+      pinning: this.pinning.status,
+      ...(this.pinning.inPlace !== undefined ? { pinningInPlace: this.pinning.inPlace } : {}),
       warnings: this.warnings,
       facts: this.facts,
       health: this.opts.health?.stats?.() ?? {},
       conflicts: this.limiter.active(now).map((c) => ({
-        object: describeKey(c.key),
+        object: c.object,
         restorations: c.restorations,
         backoffMs: c.backoffMs,
         ...(c.blockedUntil !== undefined ? { retryAt: new Date(c.blockedUntil).toISOString() } : {}),
@@ -391,98 +411,116 @@ export class Daemon {
       });
   }
 
+  /** One engine cycle (observe, plan, diff, apply) with the daemon's policy on what it applies. */
   private async cycle(causes: string[]): Promise<void> {
     const config = this.config;
     if (!config) throw new UplinkdError('config', 'no configuration loaded');
     const cause = joinCauses(causes);
     const health = this.opts.health?.verdicts() ?? {};
-    const { kernel, leases } = await observe(this.opts.port, config, health,
-      (file, message) => this.log.warn('lease', { file, msg: message }), this.opts.readLeases, this.retired);
-    const plan = makePlan(config, { kernel, leases, health });
-    const changes = diff(plan.desired, kernel, config);
+    const observation = await observe(this.opts.port, config, {
+      health,
+      warn: (file, message) => this.log.warn('lease', { file, msg: message }),
+      readLeases: this.opts.readLeases,
+      retired: this.retired,
+      nft: this.nftKnown ? { known: this.nftKnown } : this.opts.nft,
+    });
+    const cycle = computeCycle(config, observation);
+    const { kernel, leases } = cycle.facts;
     this.cycles++;
-    this.noteUplinks(plan.uplinks, cause);
-    this.policies = servedPolicies(plan.policies);
-    this.noteWarnings(plan.warnings);
+    this.noteUplinks(cycle.plan.uplinks, cause);
+    this.policies = servedPolicies(cycle.plan.policies);
+    this.noteWarnings(cycle.plan.warnings);
     this.facts = summarizeFacts(kernel, leases, health);
 
-    const desiredKeys = new Set(
-      [
-        ...plan.desired.routes.map((route): Change => ({ op: 'add', kind: 'route', route })),
-        ...plan.desired.rules.map((rule): Change => ({ op: 'add', kind: 'rule', rule })),
-        ...plan.desired.nexthops.map((nexthop): Change => ({ op: 'add', kind: 'nexthop', nexthop })),
-      ].map(objectKey),
-    );
-    const wanted = [...changes, ...this.retiredLeftovers(kernel, changes, desiredKeys)];
-
-    const toApply: Change[] = [];
-    const drift = new Set<Change>();
+    const desired = desiredIdentities(cycle);
     const held = new Set<string>();
-    for (const change of wanted) {
-      const key = objectKey(change);
-      if (change.op !== 'del' && this.present.has(key)) {
-        // We had this exact object in place and nothing in the plan changed it: someone else did.
-        const decision = this.limiter.restore(key, this.now());
-        if (!decision.allow) {
-          held.add(key);
-          if (decision.escalated) {
-            const text = formatChange({ ...change, op: 'add' } as Change);
-            this.log.warn('conflict', {
-              object: text,
-              restorations: decision.restorations,
-              retry_in_ms: decision.backoffMs,
-              msg: conflictHint(change.kind),
-            });
-            this.record('conflict', `${text}: ${conflictHint(change.kind)}`, cause);
-          }
-          this.wakeAt(decision.retryAt, `conflict backoff over for ${formatChange({ ...change, op: 'add' } as Change)}`);
-          continue;
-        }
-        drift.add(change);
+    const drift = new Set<string>();
+    /** Whether to apply a change to the object `id` (described by `text`): not when it fights another program too often. */
+    const admit = (id: string, text: string, kind: Change['kind'] | 'nft'): boolean => {
+      if (!this.present.has(id)) return true;
+      // We had this exact object in place and nothing in the plan changed it: someone else did.
+      const decision = this.limiter.restore(id, this.now(), text);
+      if (decision.allow) {
+        drift.add(id);
+        return true;
       }
-      toApply.push(change);
-    }
+      held.add(id);
+      if (decision.escalated) {
+        this.log.warn('conflict', { object: text, restorations: decision.restorations, retry_in_ms: decision.backoffMs, msg: conflictHint(kind) });
+        this.record('conflict', `${text}: ${conflictHint(kind)}`, cause);
+      }
+      this.wakeAt(decision.retryAt, `conflict backoff over for ${text}`);
+      return false;
+    };
+    const netlink = [...cycle.changes, ...this.retiredLeftovers(kernel, cycle.changes, desired)]
+      .filter((c) => c.op === 'del' || admit(objectIdentity(c), formatChange({ ...c, op: 'add' } as Change), c.kind));
+    const nftChange = cycle.pinning.change;
+    const nft = nftChange && (nftChange.op === 'delete' || admit(pinningIdentity(nftChange.ruleset), formatPinningChange(nftChange), 'nft'))
+      ? nftChange : undefined;
 
-    const result = await reconcile(this.opts.port, toApply);
-    this.totals.applied += result.applied.length;
-    this.totals.failed += result.failed.length;
-    for (const c of result.applied) {
-      const fields: LogFields = { change: formatChange(c), cause };
-      if (drift.has(c)) fields.reason = 'drift: restoring an object uplinkd owns';
-      this.log.info('apply', fields);
-      this.record('apply', formatChange(c), drift.has(c) ? `drift; ${cause}` : cause);
-    }
+    const result = await applyChanges(this.opts.port, { netlink, ...(nft ? { nft } : {}) }, this.opts.nft);
+    const applied = result.applied.length + (result.nftApplied ? 1 : 0);
+    const failed = result.failed.length + (result.nftFailed ? 1 : 0);
+    this.totals.applied += applied;
+    this.totals.failed += failed;
+    if (result.nftApplied) this.logApplied(formatPinningChange(result.nftApplied), nftIdentity(result.nftApplied), drift, cause);
+    for (const c of result.applied) this.logApplied(formatChange(c), objectIdentity(c), drift, cause);
     for (const f of result.failed) {
       this.log.error('apply-failed', { change: formatChange(f.change), error: f.error.message, cause });
       this.record('apply-failed', `${formatChange(f.change)}: ${f.error.message}`, cause);
     }
-    if (result.applied.length === 0 && result.failed.length === 0) this.log.debug('in-sync', { cause });
+    this.notePinning(config, observation.nft, result, cause);
+    if (applied === 0 && failed === 0) this.log.debug('in-sync', { cause });
 
-    const failedKeys = new Set(result.failed.map((f) => objectKey(f.change)));
     // Held-back objects stay in: when their backoff ends, re-adding them is drift again.
-    this.present = new Set([...desiredKeys].filter((k) => !failedKeys.has(k)));
-    if (result.failed.length === 0) this.retired = undefined;
-    if (result.failed.length > 0) this.scheduleRetry(`${result.failed.length} change(s) failed`);
+    this.present = desired;
+    for (const f of result.failed) this.present.delete(objectIdentity(f.change));
+    if (cycle.pinning.desired && (result.nftFailed || observation.nft.kind === 'unavailable')) this.present.delete(pinningIdentity(cycle.pinning.desired));
+    if (failed === 0) this.retired = undefined;
+    if (failed > 0) this.scheduleRetry(`${failed} change(s) failed`);
     else this.retryDelay = 0;
-    this.inSync = result.failed.length === 0 && held.size === 0;
-    this.last = {
-      at: new Date(this.now()).toISOString(),
-      causes,
-      applied: result.applied.length,
-      failed: result.failed.length,
-      deferred: held.size,
-    };
+    this.inSync = failed === 0 && held.size === 0;
+    this.last = { at: new Date(this.now()).toISOString(), causes, applied, failed, deferred: held.size };
   }
 
-  /** After a reload that changed protocol, tables or the rule band: what the old config owned and the new one does not want. */
-  private retiredLeftovers(kernel: KernelState, changes: Change[], desiredKeys: Set<string>): Change[] {
+  private logApplied(text: string, id: string | undefined, drift: Set<string>, cause: string): void {
+    const isDrift = id !== undefined && drift.has(id);
+    const fields: LogFields = { change: text, cause };
+    if (isDrift) fields.reason = 'drift: restoring an object uplinkd owns';
+    this.log.info('apply', fields);
+    this.record('apply', text, isDrift ? `drift; ${cause}` : cause);
+  }
+
+  /**
+   * Flow pinning's state after a cycle: the table as the cycle left it (read again next cycle when
+   * the nft change failed), its status line, and a warning when it changed to one. An nft failure
+   * leaves pinning off and routing going.
+   */
+  private notePinning(config: Config, observed: ObservedPinning, result: { nftApplied?: PinningChange; nftFailed?: UplinkdError }, cause: string): void {
+    if (result.nftFailed) {
+      const message = result.nftFailed.message;
+      this.log.error('pinning', { error: message, msg: 'flow pinning is off; routing goes on', cause });
+      this.record('apply-failed', message, cause);
+      this.nftKnown = undefined;
+      this.pinning = { status: `flow pinning: off: ${message}`, ...(config.pinning?.enabled ? { inPlace: false } : {}) };
+      return;
+    }
+    this.nftKnown = result.nftApplied ? observedAfter(result.nftApplied) : observed;
+    const now = planPinning(config, this.nftKnown);
+    if (now.warning && now.status !== this.pinning.status) this.log.warn('pinning', { msg: now.warning });
+    const inPlace = pinningInPlace(now);
+    this.pinning = { status: now.status, ...(inPlace !== undefined ? { inPlace } : {}) };
+  }
+
+  /** After a reload that changed the protocol: what the old config owned and the new one does not want. */
+  private retiredLeftovers(kernel: KernelState, changes: Change[], desired: Set<string>): Change[] {
     if (!this.retired) return [];
-    const planned = new Set(changes.map(objectKey));
-    return teardownChanges(this.retired, kernel).filter((c) => !planned.has(objectKey(c)) && !desiredKeys.has(objectKey(c)));
+    const planned = new Set(changes.map(objectIdentity));
+    return teardownChanges(this.retired, kernel).filter((c) => !planned.has(objectIdentity(c)) && !desired.has(objectIdentity(c)));
   }
 
   private noteUplinks(uplinks: UplinkStatus[], cause: string): void {
-    const before = new Map(this.uplinks.map((u) => [u.name, u]));
+    const before = new Map(this.planned.all().map((u) => [u.name, u]));
     for (const u of uplinks) {
       const old = before.get(u.name);
       const summary = uplinkSummary(u);
@@ -490,7 +528,7 @@ export class Daemon {
       this.log.info('uplink', { uplink: u.name, state: u.state, default: u.inDefault, address: u.address, gateway: u.gateway, why: u.reason, cause });
       this.record('uplink', `${u.name}: ${summary}`, cause);
     }
-    this.uplinks = uplinks;
+    this.planned.set(uplinks);
   }
 
   private noteWarnings(warnings: string[]): void {
@@ -508,6 +546,7 @@ export class Daemon {
     if (ms <= 0 || this.stopped) return;
     this.resyncTimer = this.timers.setTimeout(() => {
       this.watchLeaseDirs(); // directories that appeared since (a DHCP client started late)
+      this.nftKnown = undefined; // a firewall reload (`nft flush ruleset`) sends no event: look again
       this.markDirty('periodic resync');
       this.scheduleResync();
     }, ms);
@@ -563,12 +602,19 @@ function uplinkSummary(u: UplinkStatus): string {
   return `${u.state}, ${u.inDefault ? `in default (weight ${u.weight})` : 'not in default'}, ${addr}, gateway ${describeDefaultPath(u)} (${u.reason})`;
 }
 
-function describeKey(key: string): string {
-  const space = key.indexOf(' ');
-  const kind = key.slice(0, space) as Change['kind'];
-  const object = JSON.parse(key.slice(space + 1)) as never;
-  const change = (kind === 'route' ? { op: 'add', kind, route: object } : kind === 'rule' ? { op: 'add', kind, rule: object } : { op: 'add', kind, nexthop: object }) as Change;
-  return formatChange(change);
+/** The identities of everything the cycle wants in place: its routes, rules, nexthops and nftables table. */
+function desiredIdentities(cycle: Cycle): Set<string> {
+  const { routes, rules, nexthops } = cycle.plan.desired;
+  const ids = new Set<string>();
+  for (const route of routes) ids.add(objectIdentity({ kind: 'route', route }));
+  for (const rule of rules) ids.add(objectIdentity({ kind: 'rule', rule }));
+  for (const nexthop of nexthops) ids.add(objectIdentity({ kind: 'nexthop', nexthop }));
+  if (cycle.pinning.desired) ids.add(pinningIdentity(cycle.pinning.desired));
+  return ids;
+}
+
+function nftIdentity(change: PinningChange): string | undefined {
+  return change.op === 'install' ? pinningIdentity(change.ruleset) : undefined;
 }
 
 function summarizeFacts(kernel: KernelState, leases: Lease[], health: Record<string, HealthVerdict>): DaemonStatus['facts'] {

@@ -15,12 +15,8 @@ import type { DaemonStatus } from './daemon';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics';
 import { renderStatusPage } from './status-page';
 
-/** DaemonStatus plus what run.ts knows besides the daemon: flow pinning's state. */
+/** DaemonStatus plus what run.ts knows besides the daemon: the health history. */
 export interface ServedStatus extends DaemonStatus {
-  /** Flow pinning's status line. */
-  pinning?: string;
-  /** Pinning's table matches the config; undefined when pinning is disabled or not checked yet. */
-  pinningInPlace?: boolean;
   /** The monitored uplinks' last hour (src/health/history.ts); absent when nothing is monitored. */
   history?: HistorySnapshot;
 }

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/types';
-import { applyPinning, formatPinningChange, observePinning, removeOwnedNames, removePinning, syncOwnedNames, type PinningPlan } from '../engine/cycle';
+import { removeOwnedNames, syncOwnedNames } from '../engine/cycle';
 import { EXIT, UplinkdError } from '../errors';
 import { readLeases } from '../facts/leases';
 import { NetlinkKernelPort } from '../kernel/netlink-port';
@@ -14,8 +14,9 @@ import { setMultipathHashPolicy } from '../system/sysctl';
 import { startControlServer, queryDaemon, type ControlServer } from './control';
 import { healthActions } from '../health/actions';
 import { HealthHistory } from '../health/history';
-import { HealthMonitor, type HealthChange, type UplinkEndpoint } from '../health/monitor';
-import type { UplinkStatus } from '../plan/planner';
+import { HealthMonitor, type HealthChange } from '../health/monitor';
+import { runNft } from '../nft/nft';
+import { PlannedUplinks } from './planned-uplinks';
 import { Daemon, type SystemSettings } from './daemon';
 import { packageVersion, StatusHttp, type ServedStatus } from './http';
 import { formatDaemonStatus } from './status-text';
@@ -27,54 +28,19 @@ export interface RunOptions {
   cleanupOnExit: boolean;
 }
 
-/** The last known state of flow pinning's nftables table, for `uplinkd status`. */
-interface PinningState {
-  status: string;
-  /** The table matches the config; undefined when pinning is disabled or not checked yet (metrics). */
-  inPlace?: boolean;
-}
-
-function pinningInPlace(plan: PinningPlan): boolean | undefined {
-  return plan.desired === undefined ? undefined : plan.observed.kind === 'present' && plan.change === undefined;
-}
-
 /**
- * Makes flow pinning's nftables table match the config (one `nft -f -` when it differs) and
- * notes the outcome. Never throws: routing goes on without pinning.
+ * Name files, the multipath sysctl and warnings about other programs' marks: at start, reload and
+ * stop --cleanup. Flow pinning's nftables table is not here: it is part of every cycle (src/engine/cycle.ts).
  */
-async function syncPinning(config: Config, log: Logger, state: PinningState, cause: string): Promise<void> {
-  try {
-    const plan = await observePinning(config);
-    if (plan.warning && plan.status !== state.status) log.warn('pinning', { msg: plan.warning });
-    const change = await applyPinning(plan);
-    if (change) log.info('apply', { change: formatPinningChange(change), cause });
-    const current = change ? await observePinning(config) : plan;
-    state.status = current.status;
-    state.inPlace = pinningInPlace(current);
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    log.error('pinning', { error: message, msg: 'flow pinning is off; routing goes on' });
-    state.status = `flow pinning: off: ${message}`;
-    state.inPlace = config.pinning?.enabled ? false : undefined;
-  }
-}
-
-/** Name files, the multipath sysctl and flow pinning's nftables table: at start, reload and stop --cleanup. */
-function systemSettings(log: Logger, pinning: PinningState): SystemSettings {
+function systemSettings(log: Logger): SystemSettings {
   return {
     async sync(config: Config) {
-      await syncPinning(config, log, pinning, 'start or reload');
       for (const msg of await firewallMarkWarnings(config)) log.warn('pinning', { msg });
       for (const msg of execWarnings(config)) log.warn('exec', { msg });
       await syncOwnedNames(config);
       if (config.multipathHashPolicy !== undefined) await setMultipathHashPolicy(config.multipathHashPolicy);
     },
     async remove(config: Config) {
-      try {
-        if (await removePinning()) log.info('apply', { change: formatPinningChange({ op: 'delete' }), cause: 'stop --cleanup' });
-      } catch (err) {
-        log.error('pinning', { error: err instanceof Error ? err.message : String(err) });
-      }
       await removeOwnedNames(config);
     },
   };
@@ -114,47 +80,34 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     throw err;
   }
   const port = await NetlinkKernelPort.open();
-  const pinning: PinningState = { status: 'flow pinning: not checked yet' };
-  // Probes go out through each uplink as the last plan resolved it; uplinks without `monitor:` are not probed.
-  // (Not called before health.start(), so `daemon` exists by then.)
-  const health: HealthMonitor = new HealthMonitor(config, (name): UplinkEndpoint | undefined => {
-    const u: UplinkStatus | undefined = daemon.uplink(name);
-    return u && { interface: u.interface, address: u.address, gateway: u.gateway };
-  });
-  const daemon: Daemon = new Daemon({
+  // Built in dependency order: the daemon publishes each plan's uplinks in `planned`, and the health
+  // monitor probes through each uplink as the last plan resolved it (uplinks without `monitor:` are not probed).
+  const planned = new PlannedUplinks();
+  const health = new HealthMonitor(config, planned.endpoint);
+  const daemon = new Daemon({
     configFile: opts.configFile,
     port,
     readLeases,
     loadConfig,
     log,
-    system: systemSettings(log, pinning),
+    system: systemSettings(log),
+    nft: runNft,
     health,
+    uplinks: planned,
   });
   // After the replan that a health change causes: clear the dead uplink's connections, run the hooks.
   health.on('change', healthActions({
     hooksDir: () => (daemon.currentConfig() ?? config).paths.hooksDir,
     log,
     afterReplan: () => daemon.whenIdle(),
-    lastResort: (name) => daemon.uplink(name)?.lastResort === true,
+    lastResort: (name) => planned.get(name)?.lastResort === true,
   }));
   // The status page's last hour: a sample of every monitored uplink each second, each change with its reason.
   const history = new HealthHistory();
   health.on('change', (c: HealthChange) => history.change(c.uplink, { at: c.stats.since, from: c.from, to: c.to, reason: c.reason }));
   const sampling = setInterval(() => history.sample(Date.now(), health.stats()), 1_000);
   sampling.unref();
-  // nft changes send no rtnetlink events, and a firewall reload (`nft flush ruleset`) takes our
-  // table too: check it at every resync period (one `nft list` process) and restore it if needed.
-  const pinningCheck = setInterval(() => {
-    const current = daemon.currentConfig();
-    if (current) void syncPinning(current, log, pinning, 'periodic check: table ip uplinkd missing or changed');
-  }, config.daemon.resyncMs);
-  pinningCheck.unref();
-  const served = (): ServedStatus => ({
-    ...daemon.status(),
-    pinning: pinning.status,
-    ...(pinning.inPlace !== undefined ? { pinningInPlace: pinning.inPlace } : {}),
-    history: history.snapshot(Date.now()),
-  });
+  const served = (): ServedStatus => ({ ...daemon.status(), history: history.snapshot(Date.now()) });
   // Status page and metrics (http.listen): follows reloads; failing to bind never stops routing.
   const http = new StatusHttp({ status: served, version: packageVersion() }, log);
   const reload = async () => {
@@ -171,7 +124,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
         status: () => {
           const s = served();
           // The pinning line goes right under the uplink table.
-          return { ...s, text: formatDaemonStatus(s).replace('\n\n', `\n\n${pinning.status}\n`) };
+          return { ...s, text: formatDaemonStatus(s).replace('\n\n', `\n\n${s.pinning}\n`) };
         },
         reload,
         resync: (cause) => daemon.nudge(cause),
@@ -182,7 +135,6 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     health.start();
     await http.configure(daemon.currentConfig()?.http?.listen);
   } catch (err) {
-    clearInterval(pinningCheck);
     clearInterval(sampling);
     await control?.close();
     await daemon.stop({ cleanup: false });
@@ -215,8 +167,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
         }
       };
       void (async () => {
-        clearInterval(pinningCheck);
-        clearInterval(sampling);
+            clearInterval(sampling);
         await step('health', () => health.stop());
         const ok = await step('daemon', () => daemon.stop({ cleanup: opts.cleanupOnExit }));
         await step('http', () => http.close());

@@ -13,6 +13,7 @@ function status(health: DaemonStatus['health']): DaemonStatus {
     cycles: 3,
     inSync: true,
     uplinks: [],
+    pinning: 'flow pinning: disabled in the configuration',
     warnings: [],
     facts: { leases: [], health: {}, links: [], addresses: [] },
     health,

@@ -1,39 +1,84 @@
+// The one cycle the CLI (`plan`, `apply`, `down`, `status`) and the daemon share:
+//   observe (kernel snapshot + DHCP leases + uplinkd's nftables table)
+//   -> computeCycle (pure: plan, then diff; the nftables table is planned and diffed beside the routing)
+//   -> applyChanges (the nft change, then the netlink changes through the reconciler).
+// The daemon adds only its policy around these (debounce, retry, storm spacing, drift and conflicts).
 import type { Config } from '../config/types';
+import { UplinkdError } from '../errors';
 import type { KernelPort, RouteInterest } from '../kernel/port';
 import type { Facts, HealthVerdict } from '../model/facts';
 import type { Change, DesiredState, KernelState } from '../model/types';
 import { readLeases } from '../facts/leases';
+import { readPinning, type NftRunner, type ObservedPinning } from '../nft/nft';
 import { ownedTables, plan, type Plan } from '../plan/planner';
 import { diff } from '../reconcile/diff';
-import { reconcile } from '../reconcile/reconcile';
+import { reconcile, type ReconcileResult } from '../reconcile/reconcile';
 import { syncOwnedNames, removeOwnedNames } from './names';
-import { applyPinning, formatPinningChange, observePinning, removePinning, type PinningChange, type PinningPlan } from '../nft/pinning';
+import {
+  applyPinningChange, formatPinningChange, planPinning, teardownPinning, type PinningChange, type PinningPlan,
+} from '../nft/pinning';
 import { MAIN_TABLE } from '../model/types';
 
+/** What one observation found: the planner's facts and the state of `table ip uplinkd`. */
+export interface Observation {
+  facts: Facts;
+  nft: ObservedPinning;
+}
+
+/** One planned cycle: the facts, the plan, the netlink changes and flow pinning's table (wanted, found, the change between). */
 export interface Cycle {
   facts: Facts;
   plan: Plan;
+  /** The smallest ordered netlink change (src/reconcile/diff.ts). */
   changes: Change[];
+  /** The desired table (or none), the observed one and the nft change between them (src/nft/pinning.ts). */
+  pinning: PinningPlan;
+}
+
+/** The changes of one cycle as applyChanges takes them. */
+export interface CycleChanges {
+  netlink: Change[];
+  nft?: PinningChange;
+}
+
+/** What applyChanges did: the reconciler's result plus the nft change made or refused. */
+export interface CycleResult extends ReconcileResult {
+  nftApplied?: PinningChange;
+  nftFailed?: UplinkdError;
 }
 
 export type LeaseReader = typeof readLeases;
 
+export interface ObserveOptions {
+  /** Uplink name -> health verdict (the daemon's monitor); empty outside the daemon. */
+  health?: Record<string, HealthVerdict>;
+  /** Lease files that cannot be read or parsed. */
+  warn?: (file: string, message: string) => void;
+  readLeases?: LeaseReader;
+  /** A config replaced by a reload whose leftovers are still read (routeInterest). */
+  retired?: Config;
+  /**
+   * The nftables table: read with this runner (one `nft -j list table ip uplinkd` process), or a
+   * state already known (the daemon between resyncs: nft changes send no rtnetlink events, and the
+   * table depends on the config alone, so only another program's firewall reload can change it).
+   */
+  nft: NftRunner | { known: ObservedPinning };
+}
+
 /**
- * Reads what the planner looks at: the kernel, then the DHCP clients' lease files (whose
- * interface indexes, for systemd-networkd's, are named from the same snapshot).
+ * Reads what the planner looks at: the kernel (routes as routeInterest says) and the nftables table,
+ * then the DHCP clients' lease files (whose interface indexes, for systemd-networkd's, are named from
+ * the same snapshot). Errors: the port's UplinkdError; nft failures are an 'unavailable' observation.
  */
-export async function observe(
-  port: KernelPort,
-  config: Config,
-  health: Record<string, HealthVerdict>,
-  warn: (file: string, message: string) => void,
-  leaseReader: LeaseReader = readLeases,
-  retired?: Config,
-): Promise<Facts> {
-  const kernel = await port.snapshot(routeInterest(config, retired));
+export async function observe(port: KernelPort, config: Config, options: ObserveOptions): Promise<Observation> {
+  const nftSource = options.nft;
+  const [kernel, nft] = await Promise.all([
+    port.snapshot(routeInterest(config, options.retired)),
+    typeof nftSource === 'function' ? readPinning(nftSource) : Promise.resolve(nftSource.known),
+  ]);
   const interfaceNames = new Map(kernel.links.map((l) => [l.index, l.name]));
-  const leases = await leaseReader(config.paths.leases, { interfaceNames, warn });
-  return { kernel, leases, health };
+  const leases = await (options.readLeases ?? readLeases)(config.paths.leases, { interfaceNames, warn: options.warn });
+  return { facts: { kernel, leases, health: options.health ?? {} }, nft };
 }
 
 /**
@@ -52,19 +97,68 @@ export function routeInterest(config: Config, retired?: Config): RouteInterest {
   return { tables: [...tables].sort((a, b) => a - b), protocols: [...protocols].sort((a, b) => a - b) };
 }
 
-/** One planning pass: facts -> desired state -> the smallest change. Pure past `observe`. */
-export function computeCycle(config: Config, facts: Facts): Cycle {
-  const p = plan(config, facts);
-  return { facts, plan: p, changes: diff(p.desired, facts.kernel, config) };
+/**
+ * One planning pass, pure: facts -> desired state (routes, rules, nexthops; the nftables table or
+ * none) -> the smallest change (netlink changes in diff's order; replace or delete `table ip uplinkd`).
+ */
+export function computeCycle(config: Config, observation: Observation): Cycle {
+  const p = plan(config, observation.facts);
+  return {
+    facts: observation.facts,
+    plan: p,
+    changes: diff(p.desired, observation.facts.kernel, config),
+    pinning: planPinning(config, observation.nft),
+  };
 }
 
 const EMPTY: DesiredState = { routes: [], rules: [], nexthops: [] };
 
-/** The changes that remove everything uplinkd owns from `kernel`. */
+/** The netlink changes that remove everything uplinkd owns (by `config`'s protocol) from `kernel`. */
 export function teardownChanges(config: Config, kernel: KernelState): Change[] {
   return diff(EMPTY, kernel, config);
 }
 
+/**
+ * Applies one cycle's changes: the nft change first (the fwmark rules match nothing until the marks
+ * exist), then the netlink changes in order through reconcile(). A failed nft change does not stop
+ * the routing: it is returned as `nftFailed` (UplinkdError), as failed netlink changes are in `failed`.
+ */
+export async function applyChanges(port: KernelPort, changes: CycleChanges, nft: NftRunner): Promise<CycleResult> {
+  let nftApplied: PinningChange | undefined;
+  let nftFailed: UplinkdError | undefined;
+  if (changes.nft) {
+    try {
+      await applyPinningChange(changes.nft, nft);
+      nftApplied = changes.nft;
+    } catch (err) {
+      nftFailed = err instanceof UplinkdError ? err : new UplinkdError('io', err instanceof Error ? err.message : String(err), { cause: err });
+    }
+  }
+  const result = await reconcile(port, changes.netlink);
+  return { ...result, ...(nftApplied ? { nftApplied } : {}), ...(nftFailed ? { nftFailed } : {}) };
+}
+
+/** The changes a cycle wants applied as they are (the CLI's `apply`; the daemon filters them first). */
+function cycleChanges(cycle: Cycle): CycleChanges {
+  return { netlink: cycle.changes, ...(cycle.pinning.change ? { nft: cycle.pinning.change } : {}) };
+}
+
+/** observe -> computeCycle -> applyChanges, once: what `uplinkd apply` does to the kernel (src/cli/oneshot.ts applyOnce). */
+export async function runOnce(port: KernelPort, config: Config, options: ObserveOptions & { nft: NftRunner }): Promise<{ cycle: Cycle; result: CycleResult }> {
+  const cycle = computeCycle(config, await observe(port, config, options));
+  return { cycle, result: await applyChanges(port, cycleChanges(cycle), options.nft) };
+}
+
+/**
+ * What `uplinkd down` and `uplinkd run --cleanup` remove: every route, rule and nexthop of
+ * `config`'s protocol in the whole kernel (any table, an earlier configuration's too) and
+ * `table ip uplinkd` when it is there. Reads the kernel and the table, changes nothing.
+ */
+export async function observeTeardown(port: KernelPort, config: Config, nft: NftRunner): Promise<CycleChanges> {
+  const [kernel, table] = await Promise.all([port.snapshot(), readPinning(nft)]);
+  const change = teardownPinning(table);
+  return { netlink: teardownChanges(config, kernel), ...(change ? { nft: change } : {}) };
+}
+
 export { reconcile, syncOwnedNames, removeOwnedNames };
-// Flow pinning's nftables table: read, planned and changed beside the routing (src/nft).
-export { applyPinning, formatPinningChange, observePinning, removePinning, type PinningChange, type PinningPlan };
+export { formatPinningChange, type PinningChange, type PinningPlan };

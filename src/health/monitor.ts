@@ -1,6 +1,6 @@
 // HealthMonitor: probe rounds on timers for every uplink with a `monitor:`, one state machine
 // (state.ts) per uplink, `change` events for the daemon. Wiring (src/daemon/run.ts):
-//   const health = new HealthMonitor(config, (name) => daemon.uplink(name));   // UplinkStatus fits UplinkEndpoint
+//   const health = new HealthMonitor(config, planned.endpoint);   // PlannedUplinks, filled by the daemon after each cycle
 //   Daemon gets `health` (verdicts() -> facts.health, 'change' -> replan, reconfigure on reload);
 //   health.on('change', healthActions({ hooksDir: () => config.paths.hooksDir, log, afterReplan: () => daemon.whenIdle() }));
 //   health.start(); ... health.stop();

@@ -1,29 +1,54 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { objectKey } from './identity';
-import type { Change } from './types';
+import { objectIdentity } from './identity';
+import type { Change, Nexthop, Route, Rule } from './types';
 
-test('object keys ignore the op, field order and absent fields, and differ between objects', () => {
+test('object identities ignore the op (a Change is an OwnedObject), field order and absent fields, and differ between objects', () => {
   const a: Change = { op: 'add', kind: 'rule', rule: { priority: 10100, action: 'lookup', table: 1001, protocol: 117, src: '198.51.100.2/32' } };
   const b: Change = { op: 'del', kind: 'rule', rule: { src: '198.51.100.2/32', protocol: 117, table: 1001, action: 'lookup', priority: 10100, oif: undefined } };
   const c: Change = { op: 'add', kind: 'rule', rule: { priority: 10100, action: 'lookup', table: 1002, protocol: 117, src: '198.51.100.2/32' } };
-  assert.equal(objectKey(a), objectKey(b));
-  assert.notEqual(objectKey(a), objectKey(c));
+  assert.equal(objectIdentity(a), objectIdentity(b));
+  assert.notEqual(objectIdentity(a), objectIdentity(c));
 });
 
 test('object keys ignore what the kernel echoes: linkdown, an nhid route\'s resolved path, a full fwmask, "from all"', () => {
   const route = { table: 1001, dst: '0.0.0.0/0', type: 'unicast', protocol: 117, scope: 'universe', nhid: 1001 } as const;
   assert.equal(
-    objectKey({ op: 'add', kind: 'route', route }),
-    objectKey({ op: 'replace', kind: 'route', route: { ...route, gateway: '198.51.100.1', dev: 'if1', linkdown: true } }),
+    objectIdentity({ kind: 'route', route }),
+    objectIdentity({ kind: 'route', route: { ...route, gateway: '198.51.100.1', dev: 'if1', linkdown: true } }),
   );
   const rule = { priority: 10050, action: 'lookup', table: 1001, protocol: 117, fwmark: 0x1000000, fwmask: 0x7f000000 } as const;
-  assert.equal(objectKey({ op: 'add', kind: 'rule', rule }), objectKey({ op: 'add', kind: 'rule', rule: { ...rule, src: '0.0.0.0/0' } }));
-  assert.notEqual(objectKey({ op: 'add', kind: 'rule', rule }), objectKey({ op: 'add', kind: 'rule', rule: { ...rule, dport: { start: 53, end: 53 } } }));
+  assert.equal(objectIdentity({ kind: 'rule', rule }), objectIdentity({ kind: 'rule', rule: { ...rule, src: '0.0.0.0/0' } }));
+  assert.notEqual(objectIdentity({ kind: 'rule', rule }), objectIdentity({ kind: 'rule', rule: { ...rule, dport: { start: 53, end: 53 } } }));
   const group = { id: 1000, protocol: 117, group: [{ id: 1002, weight: 1 }, { id: 1001, weight: 3 }] };
   assert.equal(
-    objectKey({ op: 'add', kind: 'nexthop', nexthop: group }),
-    objectKey({ op: 'add', kind: 'nexthop', nexthop: { ...group, group: [...group.group].reverse() } }),
+    objectIdentity({ kind: 'nexthop', nexthop: group }),
+    objectIdentity({ kind: 'nexthop', nexthop: { ...group, group: [...group.group].reverse() } }),
   );
-  assert.notEqual(objectKey({ op: 'add', kind: 'nexthop', nexthop: group }), objectKey({ op: 'add', kind: 'route', route }));
+  assert.notEqual(objectIdentity({ kind: 'nexthop', nexthop: group }), objectIdentity({ kind: 'route', route }));
+});
+
+test('objectIdentity: the planned object and the kernel\'s report of it are one identity; any field uplinkd sets makes another', () => {
+  const planned: Rule = { priority: 10100, action: 'lookup', table: 1001, protocol: 117, src: '198.51.100.2/32' };
+  // As the kernel reports it: fields in another order, the full fwmask of no mark, "from all" destination, an undefined key.
+  const reported: Rule = { src: '198.51.100.2/32', dst: '0.0.0.0/0', protocol: 117, table: 1001, action: 'lookup', priority: 10100, oif: undefined };
+  assert.equal(objectIdentity({ kind: 'rule', rule: planned }), objectIdentity({ kind: 'rule', rule: reported }));
+  assert.notEqual(objectIdentity({ kind: 'rule', rule: planned }), objectIdentity({ kind: 'rule', rule: { ...planned, table: 1002 } }));
+  assert.notEqual(objectIdentity({ kind: 'rule', rule: planned }), objectIdentity({ kind: 'rule', rule: { ...planned, ipProto: 6 } }));
+
+  const route: Route = { table: 1000, dst: '0.0.0.0/0', type: 'unicast', protocol: 117, scope: 'universe', nhid: 1000 };
+  // The kernel echoes the group's gateway and device on an nhid route: not part of the route.
+  const echoed: Route = { ...route, dst: 'default', gateway: '198.51.100.1', dev: 'if1' };
+  assert.equal(objectIdentity({ kind: 'route', route }), objectIdentity({ kind: 'route', route: echoed }));
+  const via: Route = { table: 1001, dst: '0.0.0.0/0', type: 'unicast', protocol: 117, scope: 'universe', gateway: '198.51.100.1', dev: 'if1' };
+  assert.notEqual(objectIdentity({ kind: 'route', route: via }), objectIdentity({ kind: 'route', route: { ...via, gateway: '198.51.100.254' } }));
+
+  const group: Nexthop = { id: 1000, protocol: 117, group: [{ id: 1001, weight: 1 }, { id: 1002, weight: 3 }], resilient: { buckets: 128, idleTimer: 120, unbalancedTimer: 0 } };
+  const reordered: Nexthop = { ...group, group: [{ id: 1002, weight: 3 }, { id: 1001, weight: 1 }] };
+  assert.equal(objectIdentity({ kind: 'nexthop', nexthop: group }), objectIdentity({ kind: 'nexthop', nexthop: reordered }), 'member order is not identity');
+  const reweighted: Nexthop = { ...group, group: [{ id: 1001, weight: 2 }, { id: 1002, weight: 3 }] };
+  assert.notEqual(objectIdentity({ kind: 'nexthop', nexthop: group }), objectIdentity({ kind: 'nexthop', nexthop: reweighted }));
+  // One kind's identity never equals another's.
+  assert.match(objectIdentity({ kind: 'nexthop', nexthop: group }), /^nexthop /);
+  assert.match(objectIdentity({ kind: 'route', route }), /^route /);
 });

@@ -3,7 +3,7 @@
 // resolved gateway of an nhid route, fwmask 0xffffffff, "from all"); the canonical forms keep
 // only what decides whether an object is the one uplinkd wants.
 import { parseIpv4 } from './ipv4';
-import type { Change, MultipathHop, Nexthop, Route, Rule } from './types';
+import type { MultipathHop, Nexthop, Route, Rule } from './types';
 
 const ALL = '0.0.0.0/0';
 const U32_MAX = 0xffffffff;
@@ -111,19 +111,24 @@ export function sameNexthop(a: Nexthop, b: Nexthop): boolean {
   return JSON.stringify(canonicalNexthop(a)) === JSON.stringify(canonicalNexthop(b));
 }
 
+/** An object uplinkd owns in the kernel, as a change names it (a Change is one of these plus its op). */
+export type OwnedObject = { kind: 'route'; route: Route } | { kind: 'rule'; rule: Rule } | { kind: 'nexthop'; nexthop: Nexthop };
+
 /**
- * The identity of the object a change adds, replaces or deletes, whatever the change's op: "<kind> <JSON of its
- * canonical form>" (canonicalRoute/Rule/Nexthop build their fields in one order and drop what the kernel adds),
- * so field order, absent fields and kernel echoes do not make two keys of one object.
+ * The whole identity of an owned object: its kind and its canonical form (every field uplinkd sets, in a
+ * fixed order; what the kernel adds dropped), e.g. `route {"table":1001,"dst":"0.0.0.0/0",...}`. Equal for
+ * the object the planner wants and the one the kernel reports back, whatever the field order; a changed
+ * gateway, weight or priority gives another identity. The daemon counts drift by it (src/daemon/daemon.ts)
+ * and the conflict limiter keys restorations by it (src/daemon/conflict.ts).
  */
-export function objectKey(change: Change): string {
-  switch (change.kind) {
+export function objectIdentity(o: OwnedObject): string {
+  switch (o.kind) {
     case 'route':
-      return `route ${JSON.stringify(canonicalRoute(change.route))}`;
+      return `route ${JSON.stringify(canonicalRoute(o.route))}`;
     case 'rule':
-      return `rule ${JSON.stringify(canonicalRule(change.rule))}`;
+      return `rule ${JSON.stringify(canonicalRule(o.rule))}`;
     case 'nexthop':
-      return `nexthop ${JSON.stringify(canonicalNexthop(change.nexthop))}`;
+      return `nexthop ${JSON.stringify(canonicalNexthop(o.nexthop))}`;
   }
 }
 

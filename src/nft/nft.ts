@@ -1,6 +1,7 @@
-// Talking to nftables through the `nft` tool: one process per read or change, and changes
-// only at start, apply and reload (the table depends on the config alone), never per packet
-// or kernel event. Only `table ip uplinkd` is ever read, replaced or deleted.
+// Talking to nftables through the `nft` tool: one process per read or change, only inside a
+// cycle (src/engine/cycle.ts) that reads the table (apply, the daemon's start, reload, periodic
+// resync; the table depends on the config alone), never per packet or kernel event. Only
+// `table ip uplinkd` is ever read, replaced or deleted.
 import { spawn } from 'node:child_process';
 import { UplinkdError } from '../errors';
 import { ensureExecCgroups } from './exec';

@@ -4,7 +4,7 @@ import { UplinkdError } from '../errors';
 import { testConfig } from '../../test/support/test-config';
 import type { Config } from '../config/types';
 import { readPinning, type NftResult, type NftRunner } from './nft';
-import { applyPinning, formatPinningChange, planPinning, removePinning } from './pinning';
+import { applyPinning, applyPinningChange, formatPinningChange, observedAfter, pinningIdentity, pinningInPlace, planPinning, teardownPinning } from './pinning';
 import { renderPinning } from './ruleset';
 
 const on: Config = testConfig([{ name: 'isp1', interface: 'if1' }, { name: 'isp2', interface: 'if2' }], { pinning: { enabled: true, markMask: 0x00ff0000 } });
@@ -79,14 +79,28 @@ test('applyPinning runs one nft -f - with the whole script; failures are Uplinkd
   await assert.rejects(applyPinning(plan, refused), (e: unknown) => e instanceof UplinkdError && e.code === 'kernel' && /Could not process rule/.test(e.message));
 });
 
-test('removePinning deletes only when the table is there, and only our table', async () => {
-  const absent = fakeNft(ABSENT);
-  assert.equal(await removePinning(absent.run), false);
-  assert.equal(absent.calls.length, 1);
-  const present = fakeNft({ stdout: listingOf(['b'.repeat(16)]) });
-  assert.equal(await removePinning(present.run), true);
-  assert.deepEqual(present.calls[1], { args: ['-f', '-'], input: 'table ip uplinkd\ndelete table ip uplinkd\n' });
-  assert.equal(await removePinning(async () => ENOENT), false);
+test('teardownPinning deletes only when the table is there, and only our table', async () => {
+  assert.equal(teardownPinning({ kind: 'absent' }), undefined);
+  assert.equal(teardownPinning({ kind: 'unavailable', reason: 'nft is not installed' }), undefined);
+  const change = teardownPinning({ kind: 'present', rules: 1, hash: 'b'.repeat(16) });
+  assert.deepEqual(change, { op: 'delete' });
+  const { run, calls } = fakeNft(ABSENT);
+  await applyPinningChange(change!, run);
+  assert.deepEqual(calls, [{ args: ['-f', '-'], input: 'table ip uplinkd\ndelete table ip uplinkd\n' }]);
+});
+
+test('observedAfter: an install reads back as the table in place, a delete as absent', () => {
+  const plan = planPinning(on, { kind: 'absent' });
+  const after = observedAfter(plan.change!);
+  const again = planPinning(on, after);
+  assert.equal(again.change, undefined);
+  assert.equal(pinningInPlace(again), true);
+  assert.equal(pinningInPlace(plan), false);
+  assert.deepEqual(observedAfter({ op: 'delete' }), { kind: 'absent' });
+  assert.equal(pinningInPlace(planPinning(off, { kind: 'absent' })), undefined);
+  const otherMask: Config = { ...on, pinning: { enabled: true, markMask: 0x7f000000 } };
+  assert.equal(pinningIdentity(renderPinning(on)!), pinningIdentity(renderPinning(on)!));
+  assert.notEqual(pinningIdentity(renderPinning(on)!), pinningIdentity(renderPinning(otherMask)!), 'another table is another identity');
 });
 
 test('plan lines: one line by default, the runnable script with full', () => {

@@ -1,5 +1,5 @@
-// Flow pinning as plan/apply/down see it: what the config wants, what the kernel has,
-// the one change between them, and a status line. planPinning is pure.
+// Flow pinning's table as the engine's cycle sees it (src/engine/cycle.ts): what the config wants,
+// what the kernel has, the one change between them, and a status line. planPinning is pure.
 import type { Config } from '../config/types';
 import { hex32, pinMarks } from './marks';
 import { deletePinning, installPinning, readPinning, runNft, type NftRunner, type ObservedPinning } from './nft';
@@ -66,18 +66,41 @@ export async function observePinning(config: Config, run: NftRunner = runNft): P
   return planPinning(config, await readPinning(run));
 }
 
-/** Applies the plan's change, if any; throws UplinkdError when nft refuses it. */
+/**
+ * Makes one change to `table ip uplinkd` with one `nft -f -` (install: the whole table in one
+ * transaction; delete: only our table). Throws UplinkdError ('io': nft cannot run; 'kernel': nft refused).
+ */
+export async function applyPinningChange(change: PinningChange, run: NftRunner = runNft): Promise<void> {
+  if (change.op === 'install') await installPinning(change.ruleset, run);
+  else await deletePinning(run);
+}
+
+/** Applies the plan's change, if any, and returns it; throws as applyPinningChange. */
 export async function applyPinning(plan: PinningPlan, run: NftRunner = runNft): Promise<PinningChange | undefined> {
   if (!plan.change) return undefined;
-  if (plan.change.op === 'install') await installPinning(plan.change.ruleset, run);
-  else await deletePinning(run);
+  await applyPinningChange(plan.change, run);
   return plan.change;
 }
 
-/** `uplinkd down`: deletes the table when it is there; true when it was. nft missing: nothing to delete. */
-export async function removePinning(run: NftRunner = runNft): Promise<boolean> {
-  const observed = await readPinning(run);
-  if (observed.kind !== 'present') return false;
-  await deletePinning(run);
-  return true;
+/** `uplinkd down`: delete the table when it is there (only then); nft missing: nothing to delete. */
+export function teardownPinning(observed: ObservedPinning): PinningChange | undefined {
+  return observed.kind === 'present' ? { op: 'delete' } : undefined;
+}
+
+/** What `nft -j list table ip uplinkd` reads after `change` succeeded (the hash every rule carries). */
+export function observedAfter(change: PinningChange): ObservedPinning {
+  return change.op === 'install' ? { kind: 'present', hash: change.ruleset.hash, rules: change.ruleset.rules } : { kind: 'absent' };
+}
+
+/** The table matches the config; undefined when pinning is disabled (metrics: uplinkd_pinning_in_place). */
+export function pinningInPlace(plan: PinningPlan): boolean | undefined {
+  return plan.desired === undefined ? undefined : plan.observed.kind === 'present' && plan.change === undefined;
+}
+
+/**
+ * The identity of the table as wanted, for drift accounting beside objectIdentity (src/reconcile/identity.ts):
+ * `nft table ip uplinkd #<hash>`; the hash covers the whole script (src/nft/ruleset.ts).
+ */
+export function pinningIdentity(ruleset: PinningRuleset): string {
+  return `nft table ${PIN_TABLE} #${ruleset.hash}`;
 }

@@ -2,6 +2,8 @@
 // that counts what the daemon does and can hide events (as a netlink overrun would).
 import type { KernelEvent, KernelPort, RouteInterest } from '../../src/kernel/port';
 import type { Change, KernelState } from '../../src/model/types';
+import type { NftResult, NftRunner } from '../../src/nft/nft';
+import { DELETE_SCRIPT } from '../../src/nft/ruleset';
 import type { Timers } from '../../src/daemon/daemon';
 import type { ServedStatus } from '../../src/daemon/http';
 
@@ -71,6 +73,60 @@ export class CountingPort implements KernelPort {
 
   close(): void {
     this.kernel.close();
+  }
+}
+
+/**
+ * A fake `nft` holding only `table ip uplinkd`: `-f -` installs the script given (its rules are the
+ * lines whose comment ends in `#<hash>`) or deletes the table (DELETE_SCRIPT); `-j list table ip uplinkd`
+ * answers as nft does (JSON, or exit 1 "No such file or directory"). Records every call.
+ */
+export class FakeNft {
+  /** The rules' comments of the table in place; undefined: no table. */
+  table: string[] | undefined;
+  calls: { args: string[]; input?: string }[] = [];
+  /** While set, `nft -f` fails with this message (exit 1), as nft refusing a ruleset. */
+  refuse: string | undefined;
+
+  /** nft processes running now, and the most that ever ran at once. */
+  active = 0;
+  maxActive = 0;
+
+  readonly run: NftRunner = async (args, input) => {
+    this.active++;
+    this.maxActive = Math.max(this.maxActive, this.active);
+    try {
+      await new Promise((resolve) => setImmediate(resolve)); // a process takes a while
+      return this.answer(args, input);
+    } finally {
+      this.active--;
+    }
+  };
+
+  private answer(args: string[], input: string | undefined): NftResult {
+    this.calls.push({ args, ...(input !== undefined ? { input } : {}) });
+    if (args[0] === '-j' && args[1] === 'list') {
+      if (!this.table) return { code: 1, stdout: '', stderr: 'Error: No such file or directory\nlist table ip uplinkd\n' };
+      const rules = this.table.map((comment) => ({ rule: { family: 'ip', table: 'uplinkd', comment } }));
+      return { code: 0, stdout: JSON.stringify({ nftables: [{ table: { family: 'ip', name: 'uplinkd' } }, ...rules] }), stderr: '' };
+    }
+    if (args[0] === '-f') {
+      if (this.refuse) return { code: 1, stdout: '', stderr: this.refuse };
+      if (input === DELETE_SCRIPT) this.table = undefined;
+      else this.table = [...(input ?? '').matchAll(/comment "([^"]*#[0-9a-f]{16})"/g)].map((m) => m[1]!);
+      return { code: 0, stdout: '', stderr: '' };
+    }
+    return { code: 2, stdout: '', stderr: `fake nft: unexpected ${args.join(' ')}` };
+  }
+
+  /** Another program's `nft flush ruleset` (a firewall reload): our table is gone, no event is sent. */
+  flushRuleset(): void {
+    this.table = undefined;
+  }
+
+  /** The `nft -f` calls made (installs and deletes). */
+  writes(): string[] {
+    return this.calls.filter((c) => c.args[0] === '-f').map((c) => c.input ?? '');
   }
 }
 
