@@ -51,6 +51,12 @@ export function planOnce(config: Config, warn: (m: string) => void): Promise<One
   });
 }
 
+/**
+ * `uplinkd apply`: observes the kernel once over netlink, plans, writes iproute2 name files and the multipath sysctl,
+ * applies flow pinning's nftables table, then reconciles the routing changes (in diff() order). Warnings go to `warn`.
+ * A refused change or nft failure does not throw: it is in `failed` / `pinningFailed`. Throws UplinkdError when the
+ * netlink socket cannot be opened ('netlink') or a name file cannot be written ('io').
+ */
 export function applyOnce(config: Config, warn: (m: string) => void): Promise<ApplyResult> {
   return withPort(async (port) => {
     const cycle = computeCycle(config, await observe(port, config, {}, (file, m) => warn(`${file}: ${m}`)));
@@ -83,6 +89,11 @@ export async function markNeighbourWarnings(config: Config): Promise<string[]> {
   return [...rules, ...(await firewallMarkWarnings(config))];
 }
 
+/**
+ * `uplinkd down`: deletes the `ip uplinkd` nftables table, every route, rule and nexthop carrying uplinkd's protocol
+ * (teardownChanges()) and the iproute2 name files uplinkd wrote; nothing else. Refusals are in `failed` /
+ * `pinningFailed`, not thrown.
+ */
 export function downOnce(config: Config): Promise<DownResult> {
   return withPort(async (port) => {
     let pinningRemoved = false;

@@ -1,6 +1,9 @@
 // One-line, iproute2-like text for kernel objects, for error messages and event summaries.
 import type { Address, Link, Nexthop, Route, Rule } from '../model/types';
 
+/**
+ * A route in one line, iproute2-like but with numbers for tables and protocols, for logs and error messages (not valid `ip` input; plan/text.ts writes that).
+ */
 export function describeRoute(r: Route): string {
   const parts: string[] = [r.type === 'unicast' ? '' : r.type, r.dst === '0.0.0.0/0' ? 'default' : r.dst];
   if (r.nhid !== undefined) parts.push(`nhid ${r.nhid}`);
@@ -14,6 +17,7 @@ export function describeRoute(r: Route): string {
   return parts.filter(Boolean).join(' ');
 }
 
+/** A rule in one line for logs and error messages: priority first, numbers for tables, protocols and marks. */
 export function describeRule(r: Rule): string {
   const parts = [`priority ${r.priority}`, r.invert ? 'not' : '', `from ${r.src ?? 'all'}`];
   if (r.dst) parts.push(`to ${r.dst}`);
@@ -33,6 +37,7 @@ export function describeRule(r: Rule): string {
   return parts.filter(Boolean).join(' ');
 }
 
+/** A nexthop in one line for logs and error messages (resilient timers in seconds, as `ip nexthop` shows them). */
 export function describeNexthop(n: Nexthop): string {
   const parts = [`id ${n.id}`];
   if (n.group) parts.push(`group ${n.group.map((m) => `${m.id},${m.weight}`).join('/')}`);
@@ -47,10 +52,12 @@ export function describeNexthop(n: Nexthop): string {
   return parts.join(' ');
 }
 
+/** A link in one line for logs: name, ifindex, kind, administrative state and carrier (IFF_LOWER_UP). */
 export function describeLink(l: Link): string {
   return `link ${l.name} (index ${l.index}${l.kind ? `, ${l.kind}` : ''}) ${l.up ? 'up' : 'down'}${l.lowerUp ? ' carrier' : ''}`;
 }
 
+/** An IPv4 address in one line for logs: address/prefixlen, device, and IFA_F_DYNAMIC / IFA_F_SECONDARY as words. */
 export function describeAddress(a: Address): string {
   return `address ${a.address}/${a.prefixlen} on ${a.dev}${a.dynamic ? ' dynamic' : ''}${a.secondary ? ' secondary' : ''}`;
 }
