@@ -36,6 +36,11 @@ export interface ConflictInfo {
   backoffMs: number;
 }
 
+/**
+ * Per-object drift restoration limiter (keys are the objects' identities): allows up to `policy.limit` restorations
+ * in a sliding `policy.windowMs`, then holds the object back for `baseBackoffMs`, doubling (to `maxBackoffMs`) while
+ * the conflict continues. Times are epoch milliseconds, given by the caller (testable with a virtual clock).
+ */
 export class ConflictLimiter {
   private readonly objects = new Map<string, ObjectState>();
 

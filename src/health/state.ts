@@ -174,6 +174,7 @@ export interface HealthStats {
   lastError: string | null;
 }
 
+/** The state of an uplink not probed yet: `unknown` since `at` (epoch ms), no probes, no RTT estimate. */
 export function initialHealth(at: number): HealthState {
   return {
     state: 'unknown', since: at, reason: 'not probed yet', probes: [], srttMs: null, rttvarMs: 0,
@@ -181,6 +182,7 @@ export function initialHealth(at: number): HealthState {
   };
 }
 
+/** Records a probe sent (id, round, target, `sentAt` epoch ms); returns a new state, `h` is not changed. */
 export function probeSent(h: HealthState, p: Omit<ProbeRecord, 'answeredAt' | 'rttMs' | 'error'>): HealthState {
   return { ...h, probes: [...h.probes, { ...p }] };
 }
@@ -491,6 +493,10 @@ export function resetHealth(h: HealthState, at: number, reason: string): Step {
   return { health: fresh, change: { from: h.state, to: 'unknown', reason }, burst: false };
 }
 
+/**
+ * The figures shown for an uplink at `at` (epoch ms): its state and reason, RTT and jitter in ms and loss in percent
+ * over the last `t` window (windowStats(): the best target's loss), per-target figures, the suspicion being checked.
+ */
 export function healthStats(h: HealthState, at: number, t: Thresholds): HealthStats {
   const w = windowStats(h, at, t);
   return {
