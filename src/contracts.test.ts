@@ -123,9 +123,12 @@ function undocumentedExports(file: string, text: string): Finding[] {
   return out;
 }
 
-// A name says "duration" or "size" when its last word is one of these (`timeout`, `probeInterval`,
-// `RESYNC_INTERVAL`, `bufferSize`); it carries its unit when one of its words is a unit (`timeoutMs`, `TTL_S`).
+// A name says "duration", "time" or "size" when its last word is one of these (`timeout`, `probeInterval`,
+// `RESYNC_INTERVAL`, `bufferSize`, `idleTimer`, `sentAt`, `blockedUntil`); it carries its unit when one of its
+// words is a unit (`timeoutMs`, `TTL_S`). A point in time needs its clock too, so its comment says e.g. "epoch ms".
 const QUANTITY_WORDS = new Set(['timeout', 'interval', 'delay', 'backoff', 'period', 'duration', 'size', 'ttl', 'linger', 'grace']);
+// Points in time and timers; not in UPPER_SNAKE names, which are protocol numbers (`NHA_RES_GROUP_IDLE_TIMER`).
+const TIME_WORDS = new Set(['timer', 'deadline', 'at', 'until', 'since']);
 const UNIT_WORDS = new Set(['ms', 'millis', 'milliseconds', 's', 'sec', 'secs', 'seconds', 'us', 'ns', 'minutes', 'bytes', 'kb', 'kib', 'mb', 'mib', 'pages', 'packets']);
 // A unit in the comment, as a word.
 const UNIT_IN_TEXT = /\b(ms|milliseconds?|s|secs?|seconds?|µs|us|microseconds?|ns|nanoseconds?|minutes?|hours?|bytes?|octets?|KiB|MiB|kB|MB|packets?|entries|jiffies|centiseconds?|cs)\b/;
@@ -140,7 +143,39 @@ function nameWords(name: string): string[] {
 
 function isUnitlessQuantityName(name: string): boolean {
   const words = nameWords(name);
-  return QUANTITY_WORDS.has(words[words.length - 1] ?? '') && !words.some((w) => UNIT_WORDS.has(w));
+  const last = words[words.length - 1] ?? '';
+  const upperSnake = name === name.toUpperCase();
+  return (QUANTITY_WORDS.has(last) || (TIME_WORDS.has(last) && !upperSnake)) && !words.some((w) => UNIT_WORDS.has(w));
+}
+
+/** Inside a function body or a private member: not part of what a module offers. */
+function isLocal(node: ts.Node): boolean {
+  for (let p = node.parent; p; p = p.parent) {
+    if (ts.isBlock(p) || ts.isArrowFunction(p) || (ts.isClassElement(p) && isPrivate(p))) return true;
+  }
+  return false;
+}
+
+/** A parameter callers see: of a function declaration, method or signature that is not private. */
+function isPublicParameter(node: ts.ParameterDeclaration): boolean {
+  const fn = node.parent;
+  if (isLocal(fn) || ts.isArrowFunction(fn) || ts.isFunctionExpression(fn)) return false;
+  if (ts.isMethodDeclaration(fn) || ts.isConstructorDeclaration(fn)) return !isPrivate(fn);
+  if (ts.isFunctionDeclaration(fn)) return (ts.getModifiers(fn) ?? []).some((m) => m.kind === ts.SyntaxKind.ExportKeyword);
+  return true;
+}
+
+/**
+ * The doc comments that describe `node`: its own and those of the declarations around it up to the module or class
+ * member it belongs to (a field of an inline object type is described by its property's or function's comment).
+ */
+function docAround(node: ts.Node): string {
+  let text = '';
+  for (let p: ts.Node = node; !ts.isSourceFile(p); p = p.parent) {
+    text += jsDocText(p);
+    if (ts.isSourceFile(p.parent) || ts.isClassLike(p.parent) || ts.isInterfaceDeclaration(p.parent)) break;
+  }
+  return text;
 }
 
 function isNumberType(t: ts.TypeNode | undefined, init: ts.Expression | undefined): boolean {
@@ -152,27 +187,27 @@ function isNumberType(t: ts.TypeNode | undefined, init: ts.Expression | undefine
   return init !== undefined && ts.isNumericLiteral(init);
 }
 
-/** Numbers named as a duration or size whose name and doc comment give no unit. */
+/** Numbers callers see (not locals, not private) named as a duration, time or size whose name and doc comment give no unit. */
 function unitlessQuantities(file: string, text: string): Finding[] {
   const sf = ts.createSourceFile(file, text, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
   const out: Finding[] = [];
   const check = (node: ts.Node, name: string, type: ts.TypeNode | undefined, init: ts.Expression | undefined, doc: string): void => {
     if (isUnitlessQuantityName(name) && isNumberType(type, init) && !UNIT_IN_TEXT.test(doc)) {
       const line = sf.getLineAndCharacterOfPosition(node.getStart(sf)).line + 1;
-      out.push({ file, line, name, problem: 'duration or size without a unit in its name or doc comment' });
+      out.push({ file, line, name, problem: 'time or size without a unit in its name or doc comment' });
     }
   };
   const visit = (node: ts.Node): void => {
-    if (ts.isPropertySignature(node) && ts.isIdentifier(node.name)) {
-      check(node, node.name.text, node.type, undefined, jsDocText(node));
-    } else if (ts.isPropertyDeclaration(node) && ts.isIdentifier(node.name)) {
+    if (ts.isPropertySignature(node) && ts.isIdentifier(node.name) && !isLocal(node)) {
+      check(node, node.name.text, node.type, undefined, docAround(node));
+    } else if (ts.isPropertyDeclaration(node) && ts.isIdentifier(node.name) && !isPrivate(node)) {
       check(node, node.name.text, node.type, node.initializer, jsDocText(node));
-    } else if (ts.isVariableDeclaration(node) && ts.isIdentifier(node.name)) {
+    } else if (ts.isVariableDeclaration(node) && ts.isIdentifier(node.name) && !isLocal(node)) {
       // A const's comment sits on its statement.
-      check(node, node.name.text, node.type, node.initializer, jsDocText(node.parent.parent));
-    } else if (ts.isParameter(node) && ts.isIdentifier(node.name)) {
+      check(node, node.name.text, node.type, node.initializer, docAround(node));
+    } else if (ts.isParameter(node) && ts.isIdentifier(node.name) && isPublicParameter(node)) {
       // A parameter is described in its function's comment.
-      check(node, node.name.text, node.type, node.initializer, jsDocText(node.parent));
+      check(node, node.name.text, node.type, node.initializer, docAround(node));
     }
     ts.forEachChild(node, visit);
   };
@@ -292,6 +327,9 @@ test('the checker names a duration or size with no unit, and accepts a unit in t
     '  /** Waits; `delay` is in seconds. */',
     '  wait(delay: number): void;',
     '  sleep(delay: number): void;',
+    '  sentAt: number;',
+    '  /** When it began, epoch ms. */',
+    '  since: number;',
     '  /** Text such as "5s". */',
     '  interval: string;',
     '  size: number | undefined;',
@@ -301,13 +339,21 @@ test('the checker names a duration or size with no unit, and accepts a unit in t
     '/** Socket buffer, bytes. */',
     'export const bufferSize = 4096;',
     'export const RESYNC_INTERVAL_MS = 30000;',
+    '/** A netlink attribute type, not a time. */',
+    'export const NHA_RES_GROUP_IDLE_TIMER = 2;',
+    'function local(): void { const delay = 5; const at = (since: number) => since; }',
+    'class C { private openedAt = 0; }',
+    'export function judge(at: number): void {}',
+    'function helper(at: number): void {}',
   ].join('\n');
   assert.deepEqual(unitlessQuantities('src/planted.ts', planted).map(format), [
-    'src/planted.ts:3: timeout: duration or size without a unit in its name or doc comment',
-    'src/planted.ts:4: probeInterval: duration or size without a unit in its name or doc comment',
-    'src/planted.ts:13: delay: duration or size without a unit in its name or doc comment',
-    'src/planted.ts:16: size: duration or size without a unit in its name or doc comment',
-    'src/planted.ts:19: RCVBUF_SIZE: duration or size without a unit in its name or doc comment',
+    'src/planted.ts:3: timeout: time or size without a unit in its name or doc comment',
+    'src/planted.ts:4: probeInterval: time or size without a unit in its name or doc comment',
+    'src/planted.ts:13: delay: time or size without a unit in its name or doc comment',
+    'src/planted.ts:14: sentAt: time or size without a unit in its name or doc comment',
+    'src/planted.ts:19: size: time or size without a unit in its name or doc comment',
+    'src/planted.ts:22: RCVBUF_SIZE: time or size without a unit in its name or doc comment',
+    'src/planted.ts:30: at: time or size without a unit in its name or doc comment',
   ]);
 });
 

@@ -15,14 +15,16 @@ export interface ConflictPolicy {
 
 export const CONFLICT_DEFAULTS: ConflictPolicy = { limit: 5, windowMs: 10_000, baseBackoffMs: 2_000, maxBackoffMs: 300_000 };
 
+/** Whether a restoration may happen now; when not, until when (`retryAt`, epoch ms) and the backoff in ms. */
 export type RestoreDecision =
   | { allow: true }
-  /** `escalated`: this call started a (longer) backoff, so the caller should warn once. */
+  /** `retryAt`: epoch ms; `escalated`: this call started a (longer) backoff, so the caller should warn once. */
   | { allow: false; retryAt: number; escalated: boolean; restorations: number; backoffMs: number };
 
 interface ObjectState {
   times: number[];
   backoffMs: number;
+  /** Epoch ms until which restoration is held back; 0 when not backing off. */
   blockedUntil: number;
   /** A backoff happened and the window has not been quiet since: the next restoration backs off again. */
   probation: boolean;

@@ -93,7 +93,7 @@ interface LoopContext {
 interface NameEntry {
   ip?: string;
   error?: string;
-  /** When to look the name up again. */
+  /** When to look the name up again, epoch ms (the monitor's clock). */
   refreshAt: number;
   pending?: Promise<unknown>;
 }

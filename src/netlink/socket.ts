@@ -88,7 +88,7 @@ interface Pending {
   op: Op;
   replies: NlMessage[];
   interrupted: boolean;
-  /** performance.now() after which it times out. */
+  /** performance.now() (ms) after which it times out. */
   deadline: number;
 }
 
