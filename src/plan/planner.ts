@@ -225,16 +225,16 @@ function routable(link: Link | undefined): boolean {
  *
  * Returns `desired`, sorted by identity (compareRoutes, compareRules, compareNexthops), all with protocol
  * `config.protocol`:
- *  - per uplink, in its table (`cfg.table`): the link route of its connected network with `src` its address, its
- *    default (`via gateway [onlink]`, or `dev IF` on a point-to-point link), the LAN networks (connected.ts), the
- *    other uplinks' networks and 127.0.0.0/8 (LARTC HOWTO 4.2.1 split access), only while the interface exists and
- *    is up (the kernel refuses routes through a down device);
+ *  - per uplink, in its table (`cfg.table`): the link route of its connected network with `src` its address and its
+ *    default (`via gateway [onlink]`, or `dev IF` on a point-to-point link), both only while its interface exists
+ *    and is up (the kernel refuses routes through a down device); the LAN networks (connected.ts); the other
+ *    uplinks' networks whose interfaces are up; 127.0.0.0/8 (LARTC HOWTO 4.2.1 split access);
  *  - rules at `config.rulePriority` + RULE_OFFSET: `fwmark/mask lookup` per pinned uplink (+50), `from ADDR/32
- *    lookup` (+100) and `oif IF lookup` (+110) per uplink, the policies' rules (policies.ts), `lookup main
- *    suppress_prefixlength 0` (+200), `lookup tableBase` (+300);
+ *    lookup` (+100, once it has an address) and `oif IF lookup` (+110) per uplink, the policies' rules
+ *    (policies.ts), `lookup main suppress_prefixlength 0` (+200), `lookup tableBase` (+300);
  *  - a nexthop per usable uplink (id = its table) and a resilient group (id = tableBase, weights 1..256) of the
- *    uplinks chosen for the default (`balance`: every usable one of the lowest tier; else the first), with
- *    `default nhid tableBase` in table tableBase.
+ *    uplinks chosen for the default (usable and not kept out as degraded, unless all are; of those the lowest
+ *    tier; `balance`: all of that tier, else its first), with `default nhid tableBase` in table tableBase.
  * Also `uplinks`, one status per configured uplink (state, reason, address, gateway and where it was learned,
  * health, weight), `warnings` for people, and `policies`, each policy's uplink now.
  *
