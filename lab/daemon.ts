@@ -53,6 +53,10 @@ export async function stopDaemon(d: RunningDaemon, signal: NodeJS.Signals): Prom
   clearTimeout(killer);
 }
 
+/**
+ * The first log line of the daemon matching `pattern`, polled every 20 ms for up to `timeoutMs` milliseconds.
+ * Throws if the daemon exits first (with its log), UplinkdError('lab') on timeout.
+ */
 export async function waitForLine(d: RunningDaemon, pattern: RegExp, timeoutMs: number): Promise<string> {
   return waitFor(`log line ${pattern}`, async () => {
     if (d.child.exitCode !== null) throw new Error(`uplinkd exited with ${d.child.exitCode}:\n${d.lines.join('\n')}`);

@@ -26,6 +26,11 @@ export function showCommand(cmd: string, args: readonly string[]): string {
   return [cmd, ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
+/**
+ * Runs `cmd args` (no shell) with `opts.input` on stdin; killed (SIGKILL) after `opts.timeoutMs` (default 20 000 ms).
+ * Resolves with exit code and output; rejects with UplinkdError('lab') when it cannot start, times out or exits
+ * non-zero, unless `opts.allowFail`.
+ */
 export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const timeoutMs = opts.timeoutMs ?? 20_000;
   return new Promise((resolve, reject) => {
@@ -116,6 +121,7 @@ export function startInNs(
   });
 }
 
+/** Resolves after `ms` milliseconds. */
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Polls `probe` every `everyMs` until it returns a value other than undefined, or throws after `timeoutMs`. */

@@ -1,6 +1,9 @@
 // A LabInfo as labUp would return it, for unit tests of what is derived from it (no namespaces).
 import type { LabInfo } from './topology';
 
+/**
+ * The default lab's LabInfo with prefix `ux-` (isp1 static, isp2 DHCP on `isp2Interface`), built without namespaces.
+ */
 export function sampleLab(isp2Interface = 'if2'): LabInfo {
   return {
     prefix: 'ux-',

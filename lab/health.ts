@@ -69,6 +69,10 @@ export async function defaultMembers(lab: LabInfo): Promise<string[]> {
   return lab.uplinks.filter((_, i) => ids.has(DEFAULT_GROUP + 1 + i)).map((u) => u.name);
 }
 
+/**
+ * Waits (polling every 20 ms, up to `timeoutMs` milliseconds) until the router's balance group holds exactly the
+ * uplinks `names`, in lab order; UplinkdError('lab') saying what it holds otherwise.
+ */
 export async function waitForDefault(lab: LabInfo, names: string[], timeoutMs: number): Promise<void> {
   const want = names.join(',');
   let last: string[] = [];
@@ -80,16 +84,23 @@ export async function waitForDefault(lab: LabInfo, names: string[], timeoutMs: n
   });
 }
 
+/** The daemon's `status` answer over its control socket, with the status text. */
 export type DaemonView = DaemonStatus & { text: string };
 
+/** Asks the daemon listening on control socket `socket` for its status. */
 export async function daemonStatus(socket: string): Promise<DaemonView> {
   return (await queryDaemon(socket, { cmd: 'status' })) as DaemonView;
 }
 
+/** The daemon's current health verdict for `uplink`; undefined when it is not monitored. */
 export async function verdictOf(socket: string, uplink: string): Promise<HealthVerdict | undefined> {
   return (await daemonStatus(socket)).facts.health[uplink];
 }
 
+/**
+ * Waits (polling every 50 ms, up to `timeoutMs` milliseconds) until the daemon judges `uplink` to be `state`;
+ * UplinkdError('lab') saying the last verdict otherwise.
+ */
 export async function waitForVerdict(socket: string, uplink: string, state: HealthVerdict, timeoutMs: number): Promise<void> {
   let last: HealthVerdict | undefined;
   await waitFor(`${uplink} to be ${state}`, async () => {

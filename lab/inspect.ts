@@ -44,10 +44,12 @@ export interface RouteJson {
   nhid?: number;
 }
 
+/** The IPv4 rules of namespace `ns` as `ip -N -4 -j rule show` prints them (numeric names). */
 export function rules(ns: string): Promise<RuleJson[]> {
   return ipJson<RuleJson>(ns, ['-N', '-4', 'rule', 'show']);
 }
 
+/** The IPv4 routes of table `table` in namespace `ns`, as `ip -N -4 -j route show table T` prints them. */
 export function routesOfTable(ns: string, table: number | string): Promise<RouteJson[]> {
   return ipJson<RouteJson>(ns, ['-N', '-4', 'route', 'show', 'table', String(table)]);
 }

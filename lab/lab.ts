@@ -237,6 +237,7 @@ function signal(pids: number[], sig: NodeJS.Signals): void {
   }
 }
 
+/** The names of the host's network namespaces (`ip netns list`), for finding a lab's leftovers by prefix. */
 export async function listNamespaces(): Promise<string[]> {
   const r = await run('ip', ['netns', 'list'], { allowFail: true });
   return r.stdout.split('\n').map((l) => l.split(' ')[0]).filter(Boolean);

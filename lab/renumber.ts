@@ -34,6 +34,7 @@ export async function dhclient(lab: LabInfo, ifname: string, extra: string[]): P
   await fs.rm(pidFile, { force: true });
 }
 
+/** Whether process `pid` exists (signal 0). */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);

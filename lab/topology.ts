@@ -140,6 +140,7 @@ export function checkPrefix(prefix: string): void {
     throw new UplinkdError('lab', `bad lab prefix '${prefix}': use 1-12 of a-z, 0-9 and '-', starting with a letter`);
 }
 
+/** The directory holding a lab's config, leases and pid files: `<stateRoot>/<prefix>`. */
 export function stateDirOf(prefix: string, stateRoot = DEFAULT_STATE_ROOT): string {
   return `${stateRoot}/${prefix}`;
 }

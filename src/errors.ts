@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'permission'  // the process lacks a capability the command needs
   | 'lab';        // lab setup failed
 
+/** Where a configuration problem is: line and column are 1-based. */
 export interface ConfigLocation {
   file: string;
   line: number;
@@ -16,6 +17,11 @@ export interface ConfigLocation {
   field: string;
 }
 
+/**
+ * The error uplinkd throws: `code` (ErrorCode) for callers and tests, a message for people, and `detail`:
+ * `location` of a config problem, `errno` name of a kernel refusal (e.g. `EEXIST`), `kernelMessage` (the extended
+ * ACK's NLMSGERR_ATTR_MSG), `cause` (the underlying error).
+ */
 export class UplinkdError extends Error {
   constructor(
     readonly code: ErrorCode,

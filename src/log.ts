@@ -2,10 +2,14 @@
 //   ts=2024-05-01T10:00:00.000Z level=info event=apply change="ip rule add ..." cause="address ... added on if2"
 // Lines go to a sink (stderr by default, so journald picks them up); tests inject an array sink.
 
+/** Log levels, lowest first; a logger writes its level and above. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogValue = string | number | boolean | undefined | null;
 export type LogFields = Record<string, LogValue>;
 
+/**
+ * Writes one logfmt line per call: `event` names what happened, `fields` the details (undefined/null fields are left out).
+ */
 export interface Logger {
   debug(event: string, fields?: LogFields): void;
   info(event: string, fields?: LogFields): void;
@@ -13,10 +17,12 @@ export interface Logger {
   error(event: string, fields?: LogFields): void;
 }
 
+/** Where formatted lines go, one call per line without the newline. */
 export type LogSink = (line: string) => void;
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
+/** True when `text` is a LogLevel name (the UPLINKD_LOG_LEVEL environment variable). */
 export function isLogLevel(text: string): text is LogLevel {
   return Object.prototype.hasOwnProperty.call(RANK, text);
 }
@@ -28,6 +34,10 @@ export function formatValue(value: Exclude<LogValue, undefined | null>): string 
   return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
 }
 
+/**
+ * One logfmt line: `ts=` (ISO 8601 UTC from `ts`, milliseconds since the epoch), `level=`, `event=`, then the fields
+ * in insertion order, values quoted by formatValue(); undefined and null fields are left out.
+ */
 export function formatLine(ts: number, level: LogLevel, event: string, fields: LogFields = {}): string {
   const parts = [`ts=${new Date(ts).toISOString()}`, `level=${level}`, `event=${formatValue(event)}`];
   for (const [key, value] of Object.entries(fields)) {
@@ -44,6 +54,10 @@ export interface LoggerOptions {
   now?: () => number;
 }
 
+/**
+ * A Logger writing formatLine() lines at or above `options.level` (default info) to `options.sink` (default stderr,
+ * which journald collects), stamped with `options.now()` (milliseconds since the epoch, default Date.now).
+ */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const min = RANK[options.level ?? 'info'];
   const sink = options.sink ?? ((line: string) => process.stderr.write(line + '\n'));

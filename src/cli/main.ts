@@ -54,6 +54,11 @@ commands:
 
 -c/--config FILE defaults to ${DEFAULT_CONFIG}. uplinkd --version prints the version.`;
 
+/**
+ * Runs one `uplinkd` command line (`argv` without node and the script) and returns the process exit code: EXIT.ok,
+ * EXIT.invalid (2) for a bad command line or configuration (UplinkdError 'usage' or 'config'), EXIT.failure (1) for
+ * anything else. Never throws: errors are printed to stderr, a configuration error as `file:line:column: field: ...`.
+ */
 export async function main(argv: string[]): Promise<number> {
   try {
     // exec: everything after `--` is the command, never uplinkd's options.

@@ -51,7 +51,10 @@ export function planOnce(config: Config, warn: (m: string) => void): Promise<One
 
 /**
  * `uplinkd apply`: the name files and the sysctl, then the engine's cycle once (runOnce: observe, plan,
- * diff, apply; the same functions the daemon's cycles run), then its warnings through `warn`.
+ * diff, apply; the same functions the daemon's cycles run: flow pinning's nftables table first, then the routing
+ * changes in diff() order), then its warnings through `warn`. A refused change or nft failure does not throw: it is
+ * in `failed` / `pinningFailed`. Throws UplinkdError when the netlink socket cannot be opened ('netlink') or a name
+ * file cannot be written ('io').
  */
 export function applyOnce(config: Config, warn: (m: string) => void): Promise<ApplyResult> {
   return withPort(async (port) => {
@@ -76,7 +79,11 @@ export async function markNeighbourWarnings(config: Config): Promise<string[]> {
   return [...rules, ...(await firewallMarkWarnings(config))];
 }
 
-/** `uplinkd down`: removes every object of config's protocol, `table ip uplinkd` and the name files. */
+/**
+ * `uplinkd down`: deletes the `ip uplinkd` nftables table, every route, rule and nexthop carrying config's protocol
+ * (observeTeardown) and the iproute2 name files uplinkd wrote; nothing else. Refusals are in `failed` /
+ * `pinningFailed`, not thrown.
+ */
 export function downOnce(config: Config): Promise<DownResult> {
   return withPort(async (port) => {
     const { nftApplied, nftFailed, ...result } = await applyChanges(port, await observeTeardown(port, config, runNft), runNft);

@@ -20,6 +20,10 @@ function checkUnique(r: Reader, seen: Map<string, Field>, value: string, f: Fiel
   }
 }
 
+/**
+ * Checks that span uplinks, reported on `r` with the line of the first use: each uplink name, interface and static
+ * address used once, and no interface both a LAN entry and an uplink. Uplinks may share a subnet.
+ */
 export function checkUplinkSet(r: Reader, drafts: UplinkDraft[], lan: LanEntry[]): void {
   const names = new Map<string, Field>();
   const interfaces = new Map<string, Field>();

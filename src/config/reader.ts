@@ -16,6 +16,11 @@ export interface Field {
   at: Node | null;
 }
 
+/**
+ * Reads a parsed YAML document (the `yaml` package's Document) field by field and collects every problem with its
+ * file, line, column (1-based, from the LineCounter) and dotted field path, instead of stopping at the first:
+ * readers return undefined for a bad value, and the loader throws one UplinkdError('config') listing `problems`.
+ */
 export class Reader {
   readonly problems: Problem[] = [];
   /** Paths of known keys suggested for a typo: their absence is not reported again. */
@@ -27,16 +32,19 @@ export class Reader {
     private readonly lines: LineCounter,
   ) {}
 
+  /** The document's top-level value, path ''. */
   root(): Field {
     return { node: this.deref(this.doc.contents), path: '', at: this.doc.contents };
   }
 
+  /** Where `at` starts in the file (line and column 1-based; the file start when `at` has no range), for `field`. */
   locate(at: Node | null | undefined, field: string): ConfigLocation {
     const offset = at?.range?.[0] ?? 0;
     const { line, col } = this.lines.linePos(offset);
     return { file: this.file, line, column: col, field };
   }
 
+  /** Records a problem with `field` at `at`'s position; `message` says what was expected and what was found. */
   report(at: Node | null | undefined, field: string, message: string): void {
     this.problems.push({ location: this.locate(at, field), message });
   }
@@ -84,6 +92,9 @@ export class Reader {
     return undefined;
   }
 
+  /**
+   * A list's items as fields `path[i]`; reports `expected a list of <what>` and returns undefined for anything else.
+   */
   seq(f: Field, what: string): Field[] | undefined {
     if (!isSeq(f.node)) {
       this.report(f.at, f.path, `expected a list of ${what}, got ${describe(f.node)}`);
@@ -95,12 +106,14 @@ export class Reader {
     });
   }
 
+  /** A non-empty string; reports `expected <what>` and returns undefined otherwise (numbers are not strings here). */
   string(f: Field, what = 'a string'): string | undefined {
     if (isScalar(f.node) && typeof f.node.value === 'string' && f.node.value !== '') return f.node.value;
     this.report(f.at, f.path, `expected ${what}, got ${describe(f.node)}`);
     return undefined;
   }
 
+  /** A YAML boolean (true/false); reports and returns undefined otherwise. */
   bool(f: Field): boolean | undefined {
     if (isScalar(f.node) && typeof f.node.value === 'boolean') return f.node.value;
     this.report(f.at, f.path, `expected true or false, got ${describe(f.node)}`);
@@ -122,6 +135,7 @@ export class Reader {
     return n;
   }
 
+  /** One of the given strings; reports `expected one of ...` and returns undefined otherwise. */
   oneOf<T extends string>(f: Field, options: readonly T[]): T | undefined {
     if (isScalar(f.node) && typeof f.node.value === 'string' && (options as readonly string[]).includes(f.node.value))
       return f.node.value as T;
@@ -152,6 +166,7 @@ export class Reader {
   }
 }
 
+/** True for a field with no value (`key:` or `key: null`), which readers treat as absent. */
 export function isEmpty(f: Field): boolean {
   return f.node === null || (isScalar(f.node) && f.node.value === null);
 }

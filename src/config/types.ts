@@ -108,7 +108,10 @@ export interface Config {
   rulePriority: number;
   /** Route/rule/nexthop protocol number marking uplinkd's objects. */
   protocol: number;
-  /** Resilient nexthop group parameters for the balanced default. */
+  /**
+   * Resilient nexthop group parameters for the balanced default (`ip nexthop ... type resilient`): bucket count,
+   * idle and unbalanced timers in seconds (NHA_RES_GROUP_*, include/uapi/linux/nexthop.h).
+   */
   resilient: { buckets: number; idleTimer: number; unbalancedTimer: number };
   /** Absent means off (configs built in code); the loader always sets it. */
   pinning?: PinningConfig;

@@ -31,6 +31,11 @@ export interface UplinkDraft {
   monitor?: MonitorConfig;
 }
 
+/**
+ * Reads one `uplinks[i]` mapping into a draft (name, interface, static address/peer/gateway or dhcp, weight, tier,
+ * table, monitor); each bad field is reported on `r` and left out of the draft. Undefined when `f` is not a mapping.
+ * Checks across uplinks (unique names, tables) are checkUplinkSet()'s and assignTables()'s.
+ */
 export function readUplink(r: Reader, f: Field): UplinkDraft | undefined {
   const fields = r.map(f, UPLINK_KEYS);
   if (!fields) return undefined;
@@ -89,6 +94,10 @@ export function readUplink(r: Reader, f: Field): UplinkDraft | undefined {
   return draft;
 }
 
+/**
+ * An interface name: a non-empty string of at most 15 characters (IFNAMSIZ - 1, include/uapi/linux/if.h) without '/', ':'
+ * or whitespace, not '.' or '..' (net/core/dev.c dev_valid_name()); reports and returns undefined otherwise.
+ */
 export function readIfname(r: Reader, f: Field): string | undefined {
   const name = r.string(f, 'an interface name');
   if (name === undefined) return undefined;

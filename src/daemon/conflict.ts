@@ -15,9 +15,10 @@ export interface ConflictPolicy {
 
 export const CONFLICT_DEFAULTS: ConflictPolicy = { limit: 5, windowMs: 10_000, baseBackoffMs: 2_000, maxBackoffMs: 300_000 };
 
+/** Whether a restoration may happen now; when not, until when (`retryAt`, epoch ms) and the backoff in ms. */
 export type RestoreDecision =
   | { allow: true }
-  /** `escalated`: this call started a (longer) backoff, so the caller should warn once. */
+  /** `retryAt`: epoch ms; `escalated`: this call started a (longer) backoff, so the caller should warn once. */
   | { allow: false; retryAt: number; escalated: boolean; restorations: number; backoffMs: number };
 
 interface ObjectState {
@@ -25,6 +26,7 @@ interface ObjectState {
   object: string;
   times: number[];
   backoffMs: number;
+  /** Epoch ms until which restoration is held back; 0 when not backing off. */
   blockedUntil: number;
   /** A backoff happened and the window has not been quiet since: the next restoration backs off again. */
   probation: boolean;
@@ -39,6 +41,11 @@ export interface ConflictInfo {
   backoffMs: number;
 }
 
+/**
+ * Per-object drift restoration limiter (keys are the objects' identities): allows up to `policy.limit` restorations
+ * in a sliding `policy.windowMs`, then holds the object back for `baseBackoffMs`, doubling (to `maxBackoffMs`) while
+ * the conflict continues. Times are epoch milliseconds, given by the caller (testable with a virtual clock).
+ */
 export class ConflictLimiter {
   private readonly objects = new Map<string, ObjectState>();
 

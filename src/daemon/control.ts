@@ -18,12 +18,18 @@ export interface ControlHandlers {
   resync(cause: string): void;
 }
 
+/** A running control socket; close() stops listening and removes the socket file. */
 export interface ControlServer {
   close(): Promise<void>;
 }
 
 const MAX_REQUEST = 64 * 1024;
 
+/**
+ * Listens on the unix socket `socketPath` (directory created 0700, socket 0600 from the moment it exists) and answers
+ * one JSON request per line with `handlers` (requests of one connection in order; at most 64 KiB per request line).
+ * Throws UplinkdError('io') when the path is not a socket, another uplinkd answers on it, or it cannot listen.
+ */
 export async function startControlServer(socketPath: string, handlers: ControlHandlers, log: Logger): Promise<ControlServer> {
   await prepareSocketPath(socketPath);
   const server = net.createServer((conn) => serve(conn, handlers, log));

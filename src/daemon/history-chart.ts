@@ -38,6 +38,7 @@ export function niceCeiling(value: number): number {
 interface Scale {
   from: number;
   to: number;
+  /** The x coordinate (SVG user units) of time `at`, epoch ms. */
   x(at: number): number;
 }
 

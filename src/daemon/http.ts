@@ -124,6 +124,7 @@ export class StatusHttp {
     return this.queue;
   }
 
+  /** Stops listening (configure(undefined)), after any configure() still queued. */
   close(): Promise<void> {
     return this.configure(undefined);
   }

@@ -12,6 +12,9 @@ export interface ServedPolicy {
   rules: string[];
 }
 
+/**
+ * Policy statuses as the control socket and HTTP endpoint serve them: plain JSON, rules as `ip rule` text (formatRule()).
+ */
 export function servedPolicies(policies: readonly PolicyStatus[]): ServedPolicy[] {
   return policies.map((p) => ({
     name: p.name, priority: p.priority, ...(p.uplink !== undefined && { uplink: p.uplink }), action: p.action, reason: p.reason,

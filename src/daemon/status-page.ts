@@ -6,9 +6,11 @@ import { renderHistory } from './history-chart';
 import type { ServedStatus } from './http';
 import { formatDuration } from './status-text';
 
+/** The page's `<meta http-equiv="refresh">` period, in seconds. */
 export const REFRESH_SECONDS = 5;
 const EVENTS_SHOWN = 20;
 
+/** `text` safe inside HTML elements and quoted attributes: & < > " ' as character references. */
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
@@ -63,13 +65,16 @@ function summary(s: ServedStatus): string[] {
   return out;
 }
 
-/** The whole page for one status taken at `now` (epoch ms). */
 /** `11:03:33.229` with the full timestamp on hover: the date is the same for most events and made the column wrap. */
 function timeOfDay(iso: string): string {
   const time = /T(\d\d:\d\d:\d\d(?:\.\d+)?)/.exec(iso)?.[1] ?? iso;
   return `<time datetime="${escapeHtml(iso)}" title="${escapeHtml(iso)}">${escapeHtml(time)}</time>`;
 }
 
+/**
+ * The whole HTML page for one status taken at `now` (epoch ms): uplinks, health, policies, pinning, warnings and the
+ * last events, every value escaped; it reloads itself every REFRESH_SECONDS seconds.
+ */
 export function renderStatusPage(s: ServedStatus, now: number): string {
   const parts = [
     '<!doctype html>',

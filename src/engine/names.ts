@@ -12,6 +12,10 @@ export async function syncOwnedNames(config: Config): Promise<void> {
   await writeOwnedFile(config.paths.rtProtos, renderRtProtos([{ number: config.protocol, name: 'uplinkd' }]));
 }
 
+/**
+ * Removes the rt_tables.d and rt_protos.d files syncOwnedNames() wrote (config.paths), only if uplinkd wrote them
+ * (removeOwnedFile()); throws UplinkdError('io') when one cannot be removed.
+ */
 export async function removeOwnedNames(config: Config): Promise<void> {
   await removeOwnedFile(config.paths.rtTables);
   await removeOwnedFile(config.paths.rtProtos);

@@ -19,6 +19,10 @@ export interface CommandResult {
 
 export type CommandRunner = (file: string, args: string[]) => Promise<CommandResult>;
 
+/**
+ * The `conntrack` arguments deleting the IPv4 flows whose replies go to `address` (`-D -f ipv4 --reply-dst A`):
+ * the uplink's own and the LAN's masqueraded flows, nothing else. Throws UplinkdError('usage') for a non-IPv4 address.
+ */
 export function conntrackArgs(address: string): string[] {
   if (!isIpv4(address)) throw new UplinkdError('usage', `not an IPv4 address: '${address}'`);
   return ['-D', '-f', 'ipv4', '--reply-dst', address];

@@ -77,6 +77,11 @@ interface Ring {
 
 const round = (value: number, digits: number): number => Number(value.toFixed(digits));
 
+/**
+ * Per-uplink health history of the last `spanMs` (default 1 hour) in buckets of `bucketMs` (default 5 s): RTT, loss
+ * and worst verdict per bucket, plus up to HISTORY_MAX_CHANGES state changes. Times are epoch milliseconds given by
+ * the caller; memory is fixed per uplink (spanMs / bucketMs slots).
+ */
 export class HealthHistory {
   readonly spanMs: number;
   readonly bucketMs: number;

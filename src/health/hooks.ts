@@ -114,6 +114,10 @@ export class HookQueue {
     private readonly options: HookOptions = {},
   ) {}
 
+  /**
+   * Runs the hook directory's executables for `change` once every earlier batch has finished; resolves with each
+   * hook's outcome (a failing or timed-out hook is an outcome, logged, not a rejection).
+   */
   run(change: HealthChange): Promise<HookOutcome[]> {
     const next = this.tail.then(() => runHooks(this.dir(), hookEnvironment(change), this.options));
     this.tail = next.catch(() => undefined);

@@ -23,6 +23,10 @@ const UNREACH_CODES: Record<number, string> = {
   13: 'administratively prohibited',
 };
 
+/**
+ * The Internet checksum (RFC 1071; ICMP's, RFC 792): one's complement of the one's-complement sum of the 16-bit
+ * big-endian words, an odd last byte padded with zero. Returns a u16; a packet whose checksum field holds it sums to 0.
+ */
 export function internetChecksum(buf: Buffer): number {
   let sum = 0;
   for (let i = 0; i + 1 < buf.length; i += 2) sum += buf.readUInt16BE(i);

@@ -93,11 +93,16 @@ interface LoopContext {
 interface NameEntry {
   ip?: string;
   error?: string;
-  /** When to look the name up again. */
+  /** When to look the name up again, epoch ms (the monitor's clock). */
   refreshAt: number;
   pending?: Promise<unknown>;
 }
 
+/**
+ * Probes every monitored uplink (those with `monitor.targets`) through its own interface and judges it with the
+ * state machine in state.ts; emits `change` (HealthChange) when an uplink's verdict changes. Names among the targets
+ * are resolved over IPv4 and looked up again later. Times come from `options.now` (epoch ms).
+ */
 export class HealthMonitor extends EventEmitter {
   private loops: Map<string, UplinkLoop>;
   private running = false;
@@ -127,6 +132,7 @@ export class HealthMonitor extends EventEmitter {
     for (const loop of this.loops.values()) loop.start();
   }
 
+  /** Stops every uplink's probe loop and timers; the last verdicts stay readable. start() resumes. */
   stop(): void {
     this.running = false;
     for (const loop of this.loops.values()) loop.stop();
@@ -147,6 +153,7 @@ export class HealthMonitor extends EventEmitter {
     return Object.fromEntries([...this.loops].map(([name, loop]) => [name, loop.health.state]));
   }
 
+  /** RTT and jitter (ms) and loss (percent) over the current window, per monitored uplink, for status and metrics. */
   stats(): Record<string, HealthStats> {
     return Object.fromEntries([...this.loops].map(([name, loop]) => [name, loop.stats()]));
   }

@@ -29,6 +29,10 @@ export function addonCandidates(dir = __dirname): string[] {
 
 let loaded: IcmpAddon | undefined;
 
+/**
+ * The native ICMP addon (src/health/native, built by node-gyp at install): from $UPLINKD_ICMP_ADDON, the checkout's
+ * build or the package's; loaded once. Throws UplinkdError('io') naming the places looked in when it is not built.
+ */
 export function loadIcmpAddon(): IcmpAddon {
   if (loaded) return loaded;
   const candidates = addonCandidates();

@@ -97,6 +97,7 @@ function settleOnce(resolve: (r: ProbeReply) => void, waitMs: number, cleanup: (
 
 interface Pending {
   target: string;
+  /** performance.now() at sending, ms: the RTT is measured on the monotonic clock. */
   sentAt: number;
   finish: (r: ProbeReply) => void;
 }

@@ -60,9 +60,11 @@ export interface ProbeRecord {
   /** Probes of one round share it; rounds count up. */
   round: number;
   target: string;
+  /** When it was sent, epoch ms (the monitor's clock). */
   sentAt: number;
   /** A confirmation burst's probe rather than a steady-state one. */
   burst: boolean;
+  /** When its answer came, epoch ms; absent while unanswered. */
   answeredAt?: number;
   rttMs?: number;
   /** Why the probe failed at once: "host unreachable (from 198.51.100.1)". */
@@ -86,6 +88,7 @@ export interface Refusal {
 
 /** Cumulative packet counters of the uplink's interface (/proc/net/dev), and the probes sent by then. */
 export interface TrafficSample {
+  /** When it was read, epoch ms (the monitor's clock). */
   at: number;
   rxPackets: number;
   txPackets: number;
@@ -99,6 +102,7 @@ export interface TrafficSample {
 }
 
 export interface Suspicion {
+  /** When the suspicion began, epoch ms (the monitor's clock). */
   since: number;
   /** Plain words: why the uplink is being checked in a burst. */
   cause: string;
@@ -110,7 +114,7 @@ export interface Suspicion {
 
 export interface HealthState {
   state: HealthVerdict;
-  /** When `state` was entered. */
+  /** When `state` was entered, epoch ms (the monitor's clock). */
   since: number;
   /** Why the uplink is in `state`, in plain words (status shows it beside RTT and loss). */
   reason: string;
@@ -119,6 +123,7 @@ export interface HealthState {
   /** Smoothed RTT and its variation (RFC 6298 2.2/2.3), ms; null before the first answer. */
   srttMs: number | null;
   rttvarMs: number;
+  /** When the last answer came, epoch ms; null before the first. */
   lastAnswerAt: number | null;
   suspect: Suspicion | null;
   traffic: TrafficSample[];
@@ -159,6 +164,7 @@ export interface TargetStats {
 
 export interface HealthStats {
   state: HealthVerdict;
+  /** When `state` was entered, epoch ms. */
   since: number;
   /** Why the uplink is in this state. */
   reason: string;
@@ -174,6 +180,7 @@ export interface HealthStats {
   lastError: string | null;
 }
 
+/** The state of an uplink not probed yet: `unknown` since `at` (epoch ms), no probes, no RTT estimate. */
 export function initialHealth(at: number): HealthState {
   return {
     state: 'unknown', since: at, reason: 'not probed yet', probes: [], srttMs: null, rttvarMs: 0,
@@ -181,13 +188,15 @@ export function initialHealth(at: number): HealthState {
   };
 }
 
+/** Records a probe sent (id, round, target, `sentAt` epoch ms); returns a new state, `h` is not changed. */
 export function probeSent(h: HealthState, p: Omit<ProbeRecord, 'answeredAt' | 'rttMs' | 'error'>): HealthState {
   return { ...h, probes: [...h.probes, { ...p }] };
 }
 
 /**
  * An answer to probe `id`, on time or late. It is proof of life: it ends a suspicion. The RTT
- * feeds the smoothed RTT (RFC 6298: alpha 1/8, beta 1/4). Unknown ids (pruned probes) are ignored.
+ * feeds the smoothed RTT (RFC 6298: alpha 1/8, beta 1/4). `at` is epoch ms, `rttMs` ms. Unknown ids (pruned probes)
+ * are ignored.
  */
 export function probeAnswered(h: HealthState, a: { id: number; at: number; rttMs: number }): HealthState {
   const i = h.probes.findIndex((p) => p.id === a.id);
@@ -202,7 +211,7 @@ export function probeAnswered(h: HealthState, a: { id: number; at: number; rttMs
 
 /**
  * Probe `id` failed at once (an ICMP error quoting it, a socket error): it is lost, and its round
- * counts as unanswered without waiting for the RTO. With `refusal`, the path refused it (see Refusal).
+ * counts as unanswered without waiting for the RTO. With `refusal`, the path refused it (see Refusal). `at`: epoch ms.
  */
 export function probeFailed(h: HealthState, f: { id: number; at: number; error: string; refusal?: Refusal }): HealthState {
   const i = h.probes.findIndex((p) => p.id === f.id);
@@ -227,7 +236,7 @@ export function rtoMs(h: HealthState, t: Pick<Thresholds, 'timeoutMs'>): number 
   return Math.min(LATE_MS, Math.max(t.timeoutMs, est));
 }
 
-/** The judgement at time `at`: state changes, and whether a burst round is wanted. */
+/** The judgement at time `at` (epoch ms) under thresholds `t`: state changes, and whether a burst round is wanted. */
 export function evaluate(h0: HealthState, at: number, t: Thresholds): Step {
   const horizon = at - Math.max(t.window * t.intervalMs, (t.upAfter + BURST_EXTRA + 1) * t.intervalMs) - LATE_MS;
   let h: HealthState = h0.probes.length > 0 && h0.probes[0].sentAt < horizon ? { ...h0, probes: h0.probes.filter((p) => p.sentAt >= horizon) } : h0;
@@ -484,13 +493,17 @@ function windowStats(h: HealthState, at: number, t: Thresholds): WindowStats {
   return { resolvedRounds: rounds.size, lossPct: best, rttMs: all.length ? mean(all) : null, jitterMs: jitterN ? jitterSum / jitterN : null, targets };
 }
 
-/** Back to unknown (e.g. the uplink lost its address and is no longer probed). */
+/** Back to unknown at `at` (epoch ms), e.g. when the uplink lost its address and is no longer probed. */
 export function resetHealth(h: HealthState, at: number, reason: string): Step {
   const fresh = { ...initialHealth(at), lastError: h.lastError, reason };
   if (h.state === 'unknown') return { health: { ...fresh, since: h.since }, burst: false };
   return { health: fresh, change: { from: h.state, to: 'unknown', reason }, burst: false };
 }
 
+/**
+ * The figures shown for an uplink at `at` (epoch ms): its state and reason, RTT and jitter in ms and loss in percent
+ * over the last `t` window (windowStats(): the best target's loss), per-target figures, the suspicion being checked.
+ */
 export function healthStats(h: HealthState, at: number, t: Thresholds): HealthStats {
   const w = windowStats(h, at, t);
   return {

@@ -3,12 +3,13 @@ import type { Change, KernelState, Route } from '../model/types';
 /** What changed in the kernel, as far as a subscriber needs to know to replan. */
 export type KernelEventKind = 'link' | 'address' | 'route' | 'rule' | 'nexthop';
 
+/** One kernel notification (RTM_NEW* / RTM_DEL* of include/uapi/linux/rtnetlink.h), reduced to what replanning needs. */
 export interface KernelEvent {
   kind: KernelEventKind;
   action: 'new' | 'del';
   /** Human-readable summary for logs in model/text's form, e.g. "addr if1 198.51.100.7/24". */
   summary: string;
-  /** When the message was read (performance.now()). */
+  /** When the message was read: performance.now(), milliseconds since process start. */
   at: number;
   /** The route, for route events: whether it concerns uplinkd (routeOfInterest) without parsing `summary`. */
   route?: Route;
@@ -29,6 +30,7 @@ export function routeOfInterest(route: Pick<Route, 'table' | 'dst' | 'protocol'>
   return route.dst === '0.0.0.0/0' || interest.protocols.includes(route.protocol) || interest.tables.includes(route.table);
 }
 
+/** The one door to the kernel: everything uplinkd reads from or writes to rtnetlink goes through a KernelPort. */
 export interface KernelPort {
   /**
    * Read links, addresses, routes, rules and nexthops (IPv4). Routes: all of them, or with `interest`
@@ -46,5 +48,6 @@ export interface KernelPort {
    * resync from a snapshot.
    */
   subscribe(onEvent: (e: KernelEvent) => void, onOverrun: (reason?: string) => void): () => void;
+  /** Releases the port's sockets (or child process); pending calls reject. */
   close(): void;
 }

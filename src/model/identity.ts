@@ -13,7 +13,10 @@ function canonicalPrefix(p: string | undefined): string | undefined {
   return p;
 }
 
-/** The kernel's identity of a route: a second route with the same key is EEXIST, replace swaps it. */
+/**
+ * The kernel's identity of an IPv4 route: `table dst metric` (RTA_TABLE, rtm_dst_len/RTA_DST, RTA_PRIORITY; tos is
+ * never set by uplinkd). A second route with the same key is EEXIST; NLM_F_REPLACE swaps it.
+ */
 export function routeKey(r: Route): string {
   return `${r.table} ${canonicalPrefix(r.dst) ?? ALL} ${r.metric ?? 0}`;
 }
@@ -85,11 +88,20 @@ export function canonicalRule(r: Rule): Rule {
   return c;
 }
 
+/**
+ * A rule's identity as a string: canonicalRule() without the protocol, JSON-encoded. Two rules with one key are one
+ * rule to the kernel (a second add is EEXIST, fib_rules.c rule_exists()), whoever made them.
+ */
 export function ruleKey(r: Rule): string {
   const { protocol: _protocol, ...rest } = canonicalRule(r);
   return JSON.stringify(rest);
 }
 
+/**
+ * The fields uplinkd sets on a nexthop, normalised: id and protocol, then either the group (members sorted by id,
+ * NHA_GROUP; with NHA_RES_GROUP buckets and idle/unbalanced timers, in seconds as the config holds them), or
+ * blackhole, or gateway, dev and onlink (include/uapi/linux/nexthop.h).
+ */
 export function canonicalNexthop(n: Nexthop): Nexthop {
   const c: Nexthop = { id: n.id, protocol: n.protocol };
   if (n.group) {
@@ -107,6 +119,7 @@ export function canonicalNexthop(n: Nexthop): Nexthop {
   return c;
 }
 
+/** canonicalNexthop(a) equals canonicalNexthop(b): replacing one with the other would change nothing. */
 export function sameNexthop(a: Nexthop, b: Nexthop): boolean {
   return JSON.stringify(canonicalNexthop(a)) === JSON.stringify(canonicalNexthop(b));
 }
@@ -155,10 +168,12 @@ function prefixOrder(p: string | undefined): number {
   return order;
 }
 
+/** Orders IPv4 prefixes (`a.b.c.d/len`, undefined or `default` = 0.0.0.0/0) by address, then length; a negative number, 0 or a positive number. */
 export function comparePrefixes(a: string | undefined, b: string | undefined): number {
   return prefixOrder(a) - prefixOrder(b);
 }
 
+/** Orders IPv4 addresses numerically (undefined first); a negative number, 0 or a positive number. */
 export function compareIps(a: string | undefined, b: string | undefined): number {
   return ipNumber(a) - ipNumber(b);
 }
@@ -167,16 +182,19 @@ function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** Total order on routes: table, dst, metric, then the canonical form; plan() and diff() sort with it. */
 export function compareRoutes(a: Route, b: Route): number {
   return a.table - b.table || comparePrefixes(a.dst, b.dst) || (a.metric ?? 0) - (b.metric ?? 0)
     || compareText(JSON.stringify(canonicalRoute(a)), JSON.stringify(canonicalRoute(b)));
 }
 
+/** Total order on rules: priority (the kernel's evaluation order), src, then the canonical form. */
 export function compareRules(a: Rule, b: Rule): number {
   return a.priority - b.priority || comparePrefixes(a.src, b.src)
     || compareText(JSON.stringify(canonicalRule(a)), JSON.stringify(canonicalRule(b)));
 }
 
+/** Total order on nexthops: id, then the canonical form. */
 export function compareNexthops(a: Nexthop, b: Nexthop): number {
   return a.id - b.id || compareText(JSON.stringify(canonicalNexthop(a)), JSON.stringify(canonicalNexthop(b)));
 }

@@ -8,6 +8,7 @@ const OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
 const IPV4_RE = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
 const CIDR_RE = /^([^/]+)\/(3[0-2]|[12]?[0-9])$/;
 
+/** True for a strict dotted quad (four decimal octets 0..255, no leading zeros). */
 export function isIpv4(text: string): boolean {
   return IPV4_RE.test(text);
 }
@@ -25,6 +26,7 @@ export function parseIpv4(text: string): number {
   return ((+m[1] << 24) | (+m[2] << 16) | (+m[3] << 8) | +m[4]) >>> 0;
 }
 
+/** Unsigned 32-bit number -> dotted quad (inverse of parseIpv4()). */
 export function formatIpv4(n: number): Ipv4 {
   return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 }

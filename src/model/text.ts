@@ -1,7 +1,7 @@
 // iproute2-like text for kernel objects, both ways.
 // format*: the argument part of an `ip route|rule|nexthop` command (valid when pasted after
 // `ip route add`, etc.); formatChange: the whole command. parseSnapshot: a line-per-object
-// description of kernel state used by tests and `--snapshot` files.
+// description of kernel state, written by unit tests to build the fake kernel's state (src/kernel/fake-port.ts).
 import { UplinkdError } from '../errors';
 import { isCidr, isIpv4 } from './ipv4';
 import type {
@@ -14,25 +14,30 @@ const PROTOCOL_NAMES: [string, number][] = [['unspec', 0], ['redirect', 1], ['ke
 const ROUTE_TYPES: RouteType[] = ['unicast', 'local', 'broadcast', 'blackhole', 'unreachable', 'prohibit'];
 const RULE_ACTIONS = ['blackhole', 'unreachable', 'prohibit'] as const;
 
+/** The default route's destination as the model writes it (iproute2 prints and accepts `default`). */
 export const DEFAULT_DST = '0.0.0.0/0';
 
 function fail(message: string): never {
   throw new UplinkdError('usage', message);
 }
 
+/** A table number as iproute2 prints it: `main` (254), `local` (255), `default` (253), else the number. */
 export function formatTable(n: number): string {
   return TABLE_NAMES.find(([, v]) => v === n)?.[0] ?? String(n);
 }
 
+/** Inverse of formatTable(): `main`, `local`, `default` or a number (decimal or 0x hex, < 2^32). Throws UplinkdError('usage') otherwise. */
 export function parseTable(text: string): number {
   const named = TABLE_NAMES.find(([name]) => name === text);
   return named ? named[1] : parseUint(text, 'table');
 }
 
+/** A route/rule/nexthop protocol (rtm_protocol, include/uapi/linux/rtnetlink.h RTPROT_*) by the name every iproute2 knows, else the number. */
 export function formatProtocol(n: number): string {
   return PROTOCOL_NAMES.find(([, v]) => v === n)?.[0] ?? String(n);
 }
 
+/** Inverse of formatProtocol(): an RTPROT_* name (`kernel`, `boot`, `static`, `dhcp`, ...) or a number. Throws UplinkdError('usage') otherwise. */
 export function parseProtocol(text: string): number {
   const named = PROTOCOL_NAMES.find(([name]) => name === text);
   return named ? named[1] : parseUint(text, 'protocol');
@@ -74,6 +79,11 @@ function parseScope(text: string): RouteScope {
 
 // ---- formatting ----
 
+/**
+ * A route as the arguments of `ip route add` (iproute2 order: type, dst, nhid | via/dev/onlink, src, scope, table,
+ * proto, metric, then `nexthop` hops last). Only what the model holds; a route via a nexthop object prints its
+ * nhid, not the gateway the kernel echoes.
+ */
 export function formatRoute(r: Route): string {
   const parts: string[] = [];
   if (r.type !== 'unicast' && r.type !== 'other') parts.push(r.type);
@@ -96,6 +106,11 @@ export function formatRoute(r: Route): string {
   return parts.join(' ');
 }
 
+/**
+ * A rule as the arguments of `ip rule add`: `[not] from P [to P] [iif|oif|fwmark|tos|dscp|ipproto|sport|dport|l3mdev]
+ * lookup T|ACTION [suppress_prefixlength N] priority N protocol P`; selectors uplinkd does not model print as
+ * `[name]` (not valid for `ip`, shown for people).
+ */
 export function formatRule(r: Rule): string {
   const parts: string[] = [];
   if (r.invert) parts.push('not');
@@ -122,6 +137,7 @@ export function formatRule(r: Rule): string {
 /** iproute2 names of the protocols a rule's ipproto can name (/etc/protocols); others as numbers. */
 const IP_PROTOS: [string, number][] = [['icmp', 1], ['tcp', 6], ['udp', 17], ['sctp', 132]];
 
+/** A rule's ipproto (FRA_IP_PROTO, an IANA protocol number) by the name `ip rule` accepts for tcp, udp, icmp, sctp, else the number. */
 export function formatIpProto(n: number): string {
   return IP_PROTOS.find(([, v]) => v === n)?.[0] ?? String(n);
 }
@@ -141,6 +157,7 @@ function formatGroup(members: NexthopGroupMember[]): string {
   return members.map((m) => `${m.id},${m.weight}`).join('/');
 }
 
+/** A nexthop as the arguments of `ip nexthop add`: `id N` then `group ID,W/... [type resilient buckets N idle_timer S unbalanced_timer S]` (timers in seconds), `blackhole`, or `via/dev/onlink`, then `proto P`. */
 export function formatNexthop(n: Nexthop): string {
   const parts = ['id', String(n.id)];
   if (n.group !== undefined) {
@@ -172,6 +189,7 @@ export function formatChange(c: Change): string {
   }
 }
 
+/** A link as a snapshot line: `link NAME up|down [lower_up] [pointopoint] [kind K] index N`. */
 export function formatLink(l: Link): string {
   const parts = ['link', l.name, l.up ? 'up' : 'down'];
   if (l.lowerUp) parts.push('lower_up');
@@ -181,6 +199,7 @@ export function formatLink(l: Link): string {
   return parts.join(' ');
 }
 
+/** An address as a snapshot line: `addr DEV A/LEN` (or `A peer P/LEN`) `[dynamic] [secondary] [scope S]`. */
 export function formatAddress(a: Address): string {
   const parts = a.peer !== undefined ? ['addr', a.dev, a.address, 'peer', `${a.peer}/${a.prefixlen}`] : ['addr', a.dev, `${a.address}/${a.prefixlen}`];
   if (a.dynamic) parts.push('dynamic');
@@ -260,6 +279,11 @@ function parseAddr(w: Words): Address {
   return a;
 }
 
+/**
+ * Parses the arguments of `ip route add` (what formatRoute() writes, and the iproute2 spellings it accepts:
+ * `default`/`all`, a bare address as /32, `global`/`universe`). Defaults as iproute2's: table main, protocol boot,
+ * scope as defaultScope() (host for local, link for broadcast and direct unicast, else global). Throws UplinkdError('usage') naming the word it cannot read.
+ */
 export function parseRoute(text: string): Route {
   const w = new Words(words(text));
   let dst: string | undefined;
@@ -325,6 +349,7 @@ function defaultScope(type: RouteType, r: Pick<Route, 'gateway' | 'nhid' | 'mult
   return 'universe';
 }
 
+/** Parses the arguments of `ip rule add` (what formatRule() writes); protocol defaults to 0 as in iproute2. Throws UplinkdError('usage') naming the word it cannot read. */
 export function parseRule(text: string): Rule {
   const w = new Words(words(text));
   const r: Rule = { priority: 0, action: 'lookup', table: 0, protocol: 0 };
@@ -376,6 +401,7 @@ function parseGroup(text: string): NexthopGroupMember[] {
   });
 }
 
+/** Parses the arguments of `ip nexthop add` (what formatNexthop() writes); protocol defaults to boot. Throws UplinkdError('usage') naming the word it cannot read. */
 export function parseNexthop(text: string): Nexthop {
   const w = new Words(words(text));
   const n: Nexthop = { id: 0, protocol: 3 };

@@ -89,9 +89,9 @@ export interface NexthopGroupMember {
 
 export interface ResilientParams {
   buckets: number;
-  /** seconds */
+  /** NHA_RES_GROUP_IDLE_TIMER in seconds (on the wire in clock_t, USER_HZ = 100 a second; src/netlink/nexthop.ts converts). */
   idleTimer: number;
-  /** seconds; 0 = never force */
+  /** NHA_RES_GROUP_UNBALANCED_TIMER in seconds (clock_t on the wire); 0 = never force a migration. */
   unbalancedTimer: number;
 }
 

@@ -11,12 +11,20 @@ export function encodeLinkDumpRequest(): Buffer {
   return Buffer.concat([Buffer.alloc(C.IFINFOMSG_LEN), u32Attr(C.IFLA_EXT_MASK, C.RTEXT_FILTER_SKIP_STATS)]);
 }
 
+/**
+ * RTM_GETADDR dump request payload: a struct ifaddrmsg (include/uapi/linux/if_addr.h) with ifa_family AF_INET, so only IPv4 addresses.
+ */
 export function encodeAddressDumpRequest(): Buffer {
   const h = Buffer.alloc(C.IFADDRMSG_LEN);
   h.writeUInt8(C.AF_INET, 0);
   return h;
 }
 
+/**
+ * Decodes an RTM_NEWLINK/RTM_DELLINK payload (struct ifinfomsg + IFLA_* attributes, include/uapi/linux/if_link.h)
+ * into a Link: ifindex, IFLA_IFNAME, IFF_UP, IFF_LOWER_UP, IFF_POINTOPOINT and the IFLA_LINKINFO kind.
+ * Throws UplinkdError('netlink') for a short header or a link without a name.
+ */
 export function decodeLink(payload: Buffer): Link {
   requireLen(payload, C.IFINFOMSG_LEN, 'ifinfomsg');
   const flags = payload.readUInt32LE(8);

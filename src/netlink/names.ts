@@ -9,6 +9,7 @@ export interface IfNames {
   nameOf(index: number): string;
 }
 
+/** The IfNames lookup over one list of links (a link dump), as the codec needs it. */
 export function ifNamesFrom(links: Pick<Link, 'index' | 'name'>[]): IfNames {
   const byName = new Map(links.map((l) => [l.name, l.index]));
   const byIndex = new Map(links.map((l) => [l.index, l.name]));

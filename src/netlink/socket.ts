@@ -23,6 +23,7 @@ export interface RawSocketLike {
   on(event: 'message' | 'truncatedMessage', listener: (msg: Buffer, info?: DatagramInfo) => void): unknown;
   on(event: 'error', listener: (err: Error & { code?: string }) => void): unknown;
   addMembership(group: number): void;
+  /** SO_RCVBUF: `size` in bytes (the kernel doubles it and caps it at net.core.rmem_max). */
   setRecvBufferSize(size: number): unknown;
   address(): { port: number };
   unref(): void;
@@ -87,7 +88,7 @@ interface Pending {
   op: Op;
   replies: NlMessage[];
   interrupted: boolean;
-  /** performance.now() after which it times out. */
+  /** performance.now() (ms) after which it times out. */
   deadline: number;
 }
 
@@ -176,6 +177,9 @@ export class NetlinkClient {
     }
   }
 
+  /**
+   * Closes the socket: every pending and queued request is rejected with UplinkdError('netlink', closed); idempotent.
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;

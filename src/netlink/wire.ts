@@ -7,6 +7,9 @@ import {
   NLMSGERR_ATTR_MSG, NLMSGERR_ATTR_OFFS, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK_TLVS, NLM_F_CAPPED,
 } from './constants';
 
+/**
+ * One netlink message: struct nlmsghdr's nlmsg_type, nlmsg_flags, nlmsg_seq, nlmsg_pid (include/uapi/linux/netlink.h) and its payload.
+ */
 export interface NlMessage {
   type: number;
   flags: number;
@@ -16,12 +19,18 @@ export interface NlMessage {
   payload: Buffer;
 }
 
+/** NLMSG_ALIGN / NLA_ALIGN: `n` bytes rounded up to a multiple of 4 (include/uapi/linux/netlink.h). */
 export const align4 = (n: number): number => (n + 3) & ~3;
 
+/** The typed error for a message that does not parse: UplinkdError('netlink') saying `what` is wrong. */
 export function malformed(what: string): UplinkdError {
   return new UplinkdError('netlink', `malformed netlink message: ${what}`);
 }
 
+/**
+ * One netlink message: a 16-byte nlmsghdr (nlmsg_len = header + payload, host byte order) and the payload,
+ * padded to 4 bytes (NLMSG_ALIGN). `seq` and `pid` are taken as u32.
+ */
 export function encodeMessage(type: number, flags: number, seq: number, pid: number, payload: Buffer): Buffer {
   const len = NLMSG_HDRLEN + payload.length;
   const buf = Buffer.alloc(align4(len));
@@ -76,6 +85,7 @@ export function splitDatagram(buf: Buffer): SplitDatagram {
   return { messages };
 }
 
+/** A decoded NLMSG_ERROR (or NLMSG_DONE) status. */
 export interface NlError {
   /** 0 for an ACK, else a positive errno. */
   errno: number;
@@ -91,6 +101,7 @@ const errnoNames = new Map<number, string>(
   Object.entries(osConstants.errno).map(([name, n]) => [n, name] as [number, string]),
 );
 
+/** The errno name for a positive errno (`17` -> `EEXIST`, Node's os.constants.errno), else `errno N`. */
 export function errnoName(errno: number): string {
   return errnoNames.get(errno) ?? `errno ${errno}`;
 }
@@ -140,6 +151,10 @@ export function doneErrno(msg: NlMessage): number {
   return decodeDone(msg).errno;
 }
 
+/**
+ * An NLMSG_ERROR answering `request` with `errno` (0 = ACK), in the capped form (int error + the request's
+ * nlmsghdr, NLM_F_CAPPED on the ACK), as the kernel sends it; for fake kernels and crafted-datagram tests.
+ */
 export function encodeAck(seq: number, pid: number, errno: number, request: NlMessage): Buffer {
   // The capped form: int error + the request's header only.
   const p = Buffer.alloc(4 + NLMSG_HDRLEN);
@@ -154,11 +169,15 @@ export function encodeAck(seq: number, pid: number, errno: number, request: NlMe
 
 // ---- attributes ----
 
+/**
+ * One netlink attribute (struct nlattr): nla_type without the NLA_F_NESTED / NLA_F_NET_BYTEORDER bits, and its value.
+ */
 export interface Attr {
   type: number;
   value: Buffer;
 }
 
+/** struct nlattr flag of a nested attribute (include/uapi/linux/netlink.h). */
 export const NLA_F_NESTED = 0x8000;
 const NLA_TYPE_MASK = 0x3fff; // strips NLA_F_NESTED / NLA_F_NET_BYTEORDER
 
@@ -191,11 +210,17 @@ export function eachAttr(
   }
 }
 
+/**
+ * The u32 (host byte order) at buf[off], whose attribute value is `len` bytes; UplinkdError('netlink') naming `what` if shorter than 4.
+ */
 export function u32At(buf: Buffer, off: number, len: number, what: string): number {
   if (len < 4) throw malformed(`${what}: want 4 bytes, got ${len}`);
   return buf.readUInt32LE(off);
 }
 
+/**
+ * The IPv4 address (network byte order, 4 bytes) at buf[off] as dotted quad; UplinkdError('netlink') naming `what` unless `len` is 4.
+ */
 export function ipv4At(buf: Buffer, off: number, len: number, what: string): string {
   if (len !== 4) throw malformed(`${what}: want a 4-byte IPv4 address, got ${len} bytes`);
   return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
@@ -208,6 +233,7 @@ export function attrMap(buf: Buffer, start = 0): Map<number, Buffer> {
   return m;
 }
 
+/** One attribute: struct nlattr (nla_len = 4 + value length, nla_type) and the value, padded to 4 bytes (NLA_ALIGN). */
 export function attr(type: number, value: Buffer): Buffer {
   const len = 4 + value.length;
   const buf = Buffer.alloc(align4(len));
@@ -219,16 +245,20 @@ export function attr(type: number, value: Buffer): Buffer {
 
 /** Nested attribute, flagged NLA_F_NESTED: strict kernel validation (e.g. nexthops) demands it. */
 export const nested = (type: number, children: Buffer[]): Buffer => attr(type | NLA_F_NESTED, Buffer.concat(children));
+/** A flag attribute: present means true, no value (NLA_FLAG). */
 export const flagAttr = (type: number): Buffer => attr(type, Buffer.alloc(0));
 
+/** A u8 attribute (NLA_U8). */
 export function u8Attr(type: number, v: number): Buffer {
   return attr(type, Buffer.from([v & 0xff]));
 }
+/** A u16 attribute in host byte order (NLA_U16). */
 export function u16Attr(type: number, v: number): Buffer {
   const b = Buffer.alloc(2);
   b.writeUInt16LE(v, 0);
   return attr(type, b);
 }
+/** A u32 attribute in host byte order (NLA_U32); `v` is taken modulo 2^32. */
 export function u32Attr(type: number, v: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt32LE(v >>> 0, 0);
@@ -238,26 +268,36 @@ export function u32Attr(type: number, v: number): Buffer {
 export function strAttr(type: number, s: string): Buffer {
   return attr(type, Buffer.from(s + '\0', 'utf8'));
 }
+/**
+ * An IPv4 address attribute, 4 bytes in network byte order (RTA_DST, RTA_GATEWAY, FRA_SRC, ...). Throws as ipv4ToBuffer().
+ */
 export function ipv4Attr(type: number, ip: string): Buffer {
   return attr(type, ipv4ToBuffer(ip));
 }
 
+/** An attribute value's u8; UplinkdError('netlink') naming `what` when empty. */
 export function readU8(v: Buffer, what: string): number {
   if (v.length < 1) throw malformed(`${what}: want 1 byte, got ${v.length}`);
   return v.readUInt8(0);
 }
+/** An attribute value's u16 (host byte order); UplinkdError('netlink') naming `what` when shorter than 2 bytes. */
 export function readU16(v: Buffer, what: string): number {
   if (v.length < 2) throw malformed(`${what}: want 2 bytes, got ${v.length}`);
   return v.readUInt16LE(0);
 }
+/** An attribute value's u32 (host byte order); UplinkdError('netlink') naming `what` when shorter than 4 bytes. */
 export function readU32(v: Buffer, what: string): number {
   if (v.length < 4) throw malformed(`${what}: want 4 bytes, got ${v.length}`);
   return v.readUInt32LE(0);
 }
+/** An NLA_NUL_STRING / NLA_STRING value as text, up to its first NUL. */
 export function readStr(v: Buffer): string {
   const nul = v.indexOf(0);
   return v.toString('utf8', 0, nul < 0 ? v.length : nul);
 }
+/**
+ * A 4-byte IPv4 attribute value (network byte order) as dotted quad; UplinkdError('netlink') naming `what` otherwise.
+ */
 export function readIpv4(v: Buffer, what: string): string {
   if (v.length !== 4) throw malformed(`${what}: want a 4-byte IPv4 address, got ${v.length} bytes`);
   return `${v[0]}.${v[1]}.${v[2]}.${v[3]}`;
@@ -271,10 +311,14 @@ export function ipv4ToBuffer(ip: string): Buffer {
   return Buffer.from(ip.split('.').map(Number));
 }
 
+/** A prefix as text from its address attribute and length (rtm_dst_len, frh_src_len); no attribute means 0.0.0.0. */
 export function ipv4Cidr(v: Buffer | undefined, len: number, what: string): string {
   return `${v ? readIpv4(v, what) : '0.0.0.0'}/${len}`;
 }
 
+/**
+ * Checks that a payload holds its fixed header (struct rtmsg, fib_rule_hdr, nhmsg, ...): UplinkdError('netlink') naming `what` when shorter than `len` bytes.
+ */
 export function requireLen(payload: Buffer, len: number, what: string): void {
   if (payload.length < len) throw malformed(`${what} header: want ${len} bytes, got ${payload.length}`);
 }

@@ -18,6 +18,10 @@ export interface NftResult {
 /** Runs `nft args` with `input` on stdin (tests inject a fake). */
 export type NftRunner = (args: string[], input?: string) => Promise<NftResult>;
 
+/**
+ * The real NftRunner: spawns `nft` from PATH; killed (SIGKILL) after 10 s. Never rejects: a missing binary is
+ * `error` (ENOENT), a failure a non-zero `code` with nft's stderr.
+ */
 export const runNft: NftRunner = (args, input) =>
   new Promise((resolve) => {
     const child = spawn('nft', args, { stdio: ['pipe', 'pipe', 'pipe'] });

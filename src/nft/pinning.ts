@@ -5,8 +5,10 @@ import { hex32, pinMarks } from './marks';
 import { deletePinning, installPinning, readPinning, runNft, type NftRunner, type ObservedPinning } from './nft';
 import { DELETE_SCRIPT, PIN_TABLE, renderPinning, type PinningRuleset } from './ruleset';
 
+/** The one nftables change pinning may need: replace `table ip uplinkd` with the rendered ruleset, or delete it. */
 export type PinningChange = { op: 'install'; ruleset: PinningRuleset } | { op: 'delete' };
 
+/** Flow pinning's desired and observed `table ip uplinkd`, the change between them, and what to tell people. */
 export interface PinningPlan {
   /** The table the config wants; undefined when pinning is disabled. */
   desired?: PinningRuleset;
@@ -22,6 +24,11 @@ function matches(desired: PinningRuleset, observed: ObservedPinning): boolean {
   return observed.kind === 'present' && observed.hash === desired.hash && observed.rules === desired.rules;
 }
 
+/**
+ * Pure: compares the table the config wants (renderPinning(); none when pinning is disabled) with the observed one by
+ * its content hash and rule count. Change `install` when it is absent or differs, `delete` when pinning is disabled but
+ * the table is there, none when nft is unavailable (then `warning` says so, as pinning is wanted and cannot be had).
+ */
 export function planPinning(config: Config, observed: ObservedPinning): PinningPlan {
   const desired = renderPinning(config);
   if (!desired) {
@@ -62,6 +69,10 @@ export function formatPinningChange(change: PinningChange, full = false): string
   return `nft -f - <<< 'table ${PIN_TABLE} { ... }' (${change.ruleset.rules} rules: ${change.ruleset.summary})`;
 }
 
+/**
+ * Reads `table ip uplinkd` with `run` (default: the nft tool) and plans against it (planPinning()). nft missing or
+ * failing is an `unavailable` observation, not an error.
+ */
 export async function observePinning(config: Config, run: NftRunner = runNft): Promise<PinningPlan> {
   return planPinning(config, await readPinning(run));
 }

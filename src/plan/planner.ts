@@ -21,8 +21,13 @@ import {
 import { DEFAULT_DST, formatRoute, formatNexthop } from '../model/text';
 import { MAIN_TABLE } from '../model/types';
 
+/**
+ * Why an uplink does (`ready`) or does not carry traffic: its interface is missing (`waiting`), down or without
+ * carrier (`link-down`), it lacks an address or gateway, or health checks say down (`unhealthy`).
+ */
 export type UplinkState = 'ready' | 'waiting' | 'link-down' | 'no-address' | 'no-gateway' | 'unhealthy';
 
+/** What the planner found about one uplink: shown by `uplinkd status`, the status page and the metrics. */
 export interface UplinkStatus {
   name: string;
   interface: string;
@@ -62,6 +67,7 @@ export function describeDefaultPath(u: UplinkStatus): string {
   return u.gatewaySource && u.gatewaySource !== 'config' ? `${path} (${u.gatewaySource})` : path;
 }
 
+/** plan()'s result. */
 export interface Plan {
   desired: DesiredState;
   uplinks: UplinkStatus[];
@@ -72,6 +78,7 @@ export interface Plan {
 
 /** Rule priorities relative to config.rulePriority (docs/design.md, rule layout). */
 export const RULE_OFFSET = { pinned: 50, from: 100, oif: 110, suppressMain: 200, balance: 300 } as const;
+/** Loopback network (RFC 1122 3.2.1.3), routed to `lo` in every uplink table as in LARTC 4.2.1. */
 export const LOOPBACK_NET = '127.0.0.0/8';
 
 /** What the planner worked out about one uplink before deciding the default route. */
@@ -211,6 +218,28 @@ function routable(link: Link | undefined): boolean {
   return link !== undefined && link.up;
 }
 
+/**
+ * The kernel objects uplinkd wants, from the configuration and what is observed (docs/design.md, "What uplinkd
+ * owns"). Pure and deterministic: the result depends on the sets in `facts`, not their order. Throws nothing:
+ * what cannot be done (a missing interface, no gateway yet, a foreign object in the way) is a status or a warning.
+ *
+ * Returns `desired`, sorted by identity (compareRoutes, compareRules, compareNexthops), all with protocol
+ * `config.protocol`:
+ *  - per uplink, in its table (`cfg.table`): the link route of its connected network with `src` its address and its
+ *    default (`via gateway [onlink]`, or `dev IF` on a point-to-point link), both only while its interface exists
+ *    and is up (the kernel refuses routes through a down device); the LAN networks (connected.ts); the other
+ *    uplinks' networks whose interfaces are up; 127.0.0.0/8 (LARTC HOWTO 4.2.1 split access);
+ *  - rules at `config.rulePriority` + RULE_OFFSET: `fwmark/mask lookup` per pinned uplink (+50), `from ADDR/32
+ *    lookup` (+100, once it has an address) and `oif IF lookup` (+110) per uplink, the policies' rules
+ *    (policies.ts), `lookup main suppress_prefixlength 0` (+200), `lookup tableBase` (+300);
+ *  - a nexthop per usable uplink (id = its table) and a resilient group (id = tableBase, weights 1..256) of the
+ *    uplinks chosen for the default (usable and not kept out as degraded, unless all are; of those the lowest
+ *    tier; `balance`: all of that tier, else its first), with `default nhid tableBase` in table tableBase.
+ * Also `uplinks`, one status per configured uplink (state, reason, address, gateway and where it was learned,
+ * health, weight), `warnings` for people, and `policies`, each policy's uplink now.
+ *
+ * The plan says WHAT, never in what order: diff() orders the changes (make before break).
+ */
 export function plan(config: Config, facts: Facts): Plan {
   const warnings: string[] = [];
   const { kernel } = facts;

@@ -8,9 +8,10 @@ import {
 } from '../model/identity';
 
 /**
- * Which observed objects belong to uplinkd: those carrying its protocol number, in any table and
- * at any priority, so that what an earlier configuration made (other tables, another rule band)
- * is still recognised and removed rather than left behind.
+ * Which observed objects belong to uplinkd: those carrying its protocol number (`config.protocol`, default 117;
+ * rtm_protocol of routes, FRA_PROTOCOL of rules, NHA_PROTOCOL of nexthops), in any table and at any priority, so
+ * that what an earlier configuration made (other tables, another rule band) is still recognised and removed rather
+ * than left behind. Returns one predicate per object kind.
  */
 export function ownership(config: Config): {
   route: (r: Route) => boolean; rule: (r: Rule) => boolean; nexthop: (n: Nexthop) => boolean;
@@ -22,7 +23,10 @@ export function ownership(config: Config): {
   };
 }
 
-/** The kernel cannot turn a nexthop into a group (or back), nor change a resilient group's bucket count. */
+/**
+ * The kernel cannot turn a nexthop into a group (or back), nor change a resilient group's bucket count
+ * (net/ipv4/nexthop.c refuses both on NLM_F_REPLACE): such a change is a delete and an add.
+ */
 function needsRecreate(old: Nexthop, want: Nexthop): boolean {
   if (Boolean(old.group) !== Boolean(want.group) || Boolean(old.resilient) !== Boolean(want.resilient)) return true;
   return old.resilient !== undefined && want.resilient !== undefined && old.resilient.buckets !== want.resilient.buckets;
@@ -45,6 +49,39 @@ function groupByKey<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
   return m;
 }
 
+/**
+ * The smallest ordered list of changes that turns `observed` (a kernel dump) into `desired` (plan().desired).
+ *
+ * Shapes: `desired` and `observed` hold routes, rules and nexthops (src/model/types.ts); `config.protocol` (default
+ * 117, rtm_protocol / FRA_PROTOCOL / NHA_PROTOCOL) decides which observed objects are uplinkd's (ownership()). Pure:
+ * the result depends on the sets given, not on their order (every list is sorted by src/reconcile/identity.ts).
+ * Throws nothing.
+ *
+ * Identities (the kernel's own): a route is table+dst+metric (a second add is EEXIST; NLM_F_REPLACE swaps it in
+ * place, so a changed route is one `replace`); a nexthop is its id (changed in place with `replace`, except that
+ * the kernel cannot turn a nexthop into a group or back, nor change a resilient group's bucket count: then it is
+ * deleted and added again); a rule is every field but its protocol (the kernel has no rule replace, so a changed
+ * rule is an `add` of the new one and a `del` of the old one). Only uplinkd's objects are changed or deleted; a
+ * desired object whose identity a foreign object holds is skipped (the planner warns); extra owned copies of one
+ * identity are deleted.
+ *
+ * Order, the contract the reconciler relies on (it applies the list in this order, see reconcile()):
+ *  1. deletes of nexthops that must be recreated, groups before plain nexthops (a group goes before the members
+ *     it holds). This is the only break before make, forced by the kernel;
+ *  2. nexthop adds and replaces, plain nexthops before groups (NHA_GROUP may name only existing nexthops);
+ *     a group holding a recreated member is replaced too, since deleting the member took it out of the group;
+ *  3. route adds and replaces, routes with a device only before routes through a gateway or a nexthop id (the
+ *     gateway must be reachable by a link route first; an nhid route needs its nexthop from step 2); a route
+ *     using a recreated nexthop is replaced, since deleting the nexthop deleted it;
+ *  4. rule adds: only once the tables they point at hold their routes;
+ *  5. rule deletes: after the adds, so a renumbered address or a moved rule is never without a rule
+ *     (make before break);
+ *  6. route deletes: after no rule points traffic at them any more;
+ *  7. nexthop deletes, groups before plain nexthops: after the routes using them are gone (deleting a nexthop
+ *     silently deletes its routes and shrinks its groups).
+ * Within a step, objects are sorted by identity (compareNexthops, compareRoutes, compareRules). Deletes carry the
+ * canonical form (what identifies the object, not every attribute the kernel echoed).
+ */
 export function diff(desired: DesiredState, observed: KernelState, config: Config): Change[] {
   const owns = ownership(config);
   const isGroup = (n: Nexthop): boolean => n.group !== undefined;

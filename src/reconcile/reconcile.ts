@@ -4,6 +4,7 @@ import { UplinkdError } from '../errors';
 import type { KernelPort } from '../kernel/port';
 import type { Change } from '../model/types';
 
+/** What reconcile() did: the changes the kernel took and those it refused, each in change order. */
 export interface ReconcileResult {
   applied: Change[];
   failed: { change: Change; error: UplinkdError }[];
@@ -13,9 +14,11 @@ export interface ReconcileResult {
 export const RECONCILE_WINDOW = 64;
 
 /**
- * Calls port.apply() for the changes in their order without waiting for each, at most `window`
- * unfinished at a time: a port that sends in call order (KernelPort.apply) keeps the kernel seeing
- * them in order, and a later change that depends on a failed one fails as it would one by one.
+ * Calls port.apply() for the changes in their order (diff()'s order, which this keeps) without waiting for each,
+ * at most `window` (a count of changes, default RECONCILE_WINDOW) unfinished at a time: a port that sends in call
+ * order (KernelPort.apply) keeps the kernel seeing them in order, and a later change that depends on a failed one
+ * fails as it would one by one. Never throws: each refused change is in `failed` with its UplinkdError (a thrown
+ * non-UplinkdError becomes code 'kernel'); the port tolerates EEXIST on add and ENOENT on del itself.
  * Results are in change order whatever order they finished in.
  */
 export async function reconcile(port: KernelPort, changes: Change[], window = RECONCILE_WINDOW): Promise<ReconcileResult> {

@@ -16,6 +16,10 @@ function defaultColumn(u: UplinkStatus): string {
   return u.inDefault ? `yes (weight ${u.weight})` : 'no';
 }
 
+/**
+ * The uplink table `plan` and `status` print: one row per uplink (address/prefixlen, default path, table, state,
+ * whether and with what weight it is in the default, why), columns padded with table().
+ */
 export function uplinkTable(uplinks: UplinkStatus[]): string {
   const rows = [['UPLINK', 'INTERFACE', 'ADDRESS', 'GATEWAY', 'TABLE', 'STATE', 'DEFAULT', 'WHY']];
   for (const u of uplinks) {
@@ -53,6 +57,10 @@ function warningLines(cycle: PlannedCycle): string[] {
   return warnings.map((w) => `warning: ${w}`);
 }
 
+/**
+ * `uplinkd plan` as text: uplink table, policies, warnings, then `N changes:` in apply order (`+` add, `~` replace,
+ * `-` delete, as `ip` commands; the nftables change first) or `no changes`.
+ */
 export function formatPlanText(cycle: PlannedCycle): string {
   const lines = [uplinkTable(cycle.plan.uplinks), '', ...policyLines(cycle.plan.policies, true), ...warningLines(cycle)];
   const n = changeCount(cycle);
@@ -61,6 +69,9 @@ export function formatPlanText(cycle: PlannedCycle): string {
   return lines.join('\n');
 }
 
+/**
+ * `uplinkd status` without a daemon: uplink table, policies, warnings, pinning status, and how the kernel differs from the plan.
+ */
 export function formatStatusText(cycle: PlannedCycle): string {
   const lines = [uplinkTable(cycle.plan.uplinks), '', ...policyLines(cycle.plan.policies, false), ...warningLines(cycle), cycle.pinning.status];
   lines.push('daemon: not running (this is the kernel as it is now)');

@@ -13,12 +13,14 @@ export class VirtualTimers implements Timers {
   private queue: { id: number; due: number; fn: () => void }[] = [];
   private nextId = 1;
 
+  /** Queues `fn` to run when the virtual clock reaches now + `ms` (milliseconds, negative as 0); returns a handle. */
   setTimeout(fn: () => void, ms: number): unknown {
     const id = this.nextId++;
     this.queue.push({ id, due: this.now + Math.max(0, ms), fn });
     return id;
   }
 
+  /** Cancels a queued timer; an unknown handle is ignored. */
   clearTimeout(handle: unknown): void {
     this.queue = this.queue.filter((t) => t.id !== handle);
   }
@@ -44,6 +46,10 @@ export async function settle(): Promise<void> {
   for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
+/**
+ * A KernelPort wrapper for daemon tests: records every change applied (`writes`) and snapshot taken, can mute events
+ * (`muted`) and replace apply()'s outcome (`applyHook`); otherwise passes everything to `kernel`.
+ */
 export class CountingPort implements KernelPort {
   writes: Change[] = [];
   snapshots = 0;
@@ -52,6 +58,7 @@ export class CountingPort implements KernelPort {
 
   constructor(readonly kernel: KernelPort) {}
 
+  /** Counts the snapshot and takes it from the wrapped kernel. */
   snapshot(interest?: RouteInterest): Promise<KernelState> {
     this.snapshots++;
     return this.kernel.snapshot(interest);
@@ -60,21 +67,27 @@ export class CountingPort implements KernelPort {
   /** When set and it returns a promise, that is apply()'s outcome instead of the kernel's (lost answers, refusals). */
   applyHook: ((change: Change) => Promise<void> | undefined) | undefined;
 
+  /** Records the change, then applies it through `applyHook` when that returns a promise, else the wrapped kernel. */
   apply(change: Change): Promise<void> {
     this.writes.push(change);
     return this.applyHook?.(change) ?? this.kernel.apply(change);
   }
 
+  /** The wrapped kernel's events, dropped while `muted`; overruns always pass. */
   subscribe(onEvent: (e: KernelEvent) => void, onOverrun: () => void): () => void {
     return this.kernel.subscribe((e) => {
       if (!this.muted) onEvent(e);
     }, onOverrun);
   }
 
+  /** Closes the wrapped kernel. */
   close(): void {
     this.kernel.close();
   }
 }
+
+/** The time sampleStatus() describes, epoch ms. */
+export const SAMPLE_NOW = Date.parse('2026-11-21T10:00:00Z');
 
 /**
  * A fake `nft` holding only `table ip uplinkd`: `-f -` installs the script given (its rules are the
@@ -134,8 +147,6 @@ export class FakeNft {
  * A daemon status as the HTTP endpoint serves it, at SAMPLE_NOW: isp1 ready and monitored (up),
  * isp2 waiting and monitored but not probed yet (unknown, no RTT/loss), pinning in place.
  */
-export const SAMPLE_NOW = Date.parse('2026-11-21T10:00:00Z');
-
 export function sampleStatus(): ServedStatus {
   return {
     pid: 4242,

@@ -20,6 +20,11 @@ function kernelError(errno: string, message: string): UplinkdError {
 
 const sameRuleExactly = (a: Rule, b: Rule): boolean => JSON.stringify(canonicalRule(a)) === JSON.stringify(canonicalRule(b));
 
+/**
+ * An in-memory KernelPort for unit tests, with the rtnetlink behaviour listed at the top of this file; refusals reject
+ * with UplinkdError('kernel') carrying the errno name the kernel would give (ENODEV, ENETDOWN, ENETUNREACH, EINVAL), and
+ * failures can be injected per change.
+ */
 export class FakePort implements KernelPort {
   /** Every change passed to apply() that did not fail, in order (tolerated EEXIST/ENOENT included). */
   readonly applied: Change[] = [];
@@ -57,6 +62,9 @@ export class FakePort implements KernelPort {
     return structuredClone(this.state);
   }
 
+  /**
+   * Applies one change as the kernel would and notifies subscribers; rejects with UplinkdError('kernel', errno) where the kernel would refuse.
+   */
   async apply(change: Change): Promise<void> {
     const fault = this.faults.find((f) => f.match(change));
     if (fault) throw kernelError(fault.errno, `injected failure: ${formatChange(change)}`);
@@ -69,12 +77,14 @@ export class FakePort implements KernelPort {
     this.emit(change.kind, change.op === 'del' ? 'del' : 'new', formatChange(change), change.kind === 'route' ? change.route : undefined);
   }
 
+  /** Delivers an event for each applied change and each link or address setInterfaces() changes, and overrun() calls; returns the unsubscribe function. */
   subscribe(onEvent: (e: KernelEvent) => void, onOverrun: () => void): () => void {
     const sub = { onEvent, onOverrun };
     this.subscribers.add(sub);
     return () => this.subscribers.delete(sub);
   }
 
+  /** Drops every subscriber. */
   close(): void {
     this.subscribers.clear();
   }

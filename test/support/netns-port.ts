@@ -15,6 +15,11 @@ import type { KernelEvent, KernelPort, RouteInterest } from '../../src/kernel/po
 type Waiter = { resolve(v: unknown): void; reject(e: Error): void };
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
+/**
+ * A KernelPort inside network namespace `netns`: a child process there runs NetlinkKernelPort and this class forwards
+ * calls to it as JSON lines. Rejections keep the child's UplinkdError code; if the child exits, every pending and later
+ * call rejects with UplinkdError('io') quoting its stderr.
+ */
 export class NetnsKernelPort implements KernelPort {
   private nextId = 1;
   private readonly waiting = new Map<number, Waiter>();
@@ -46,10 +51,12 @@ export class NetnsKernelPort implements KernelPort {
     return port;
   }
 
+  /** The namespace's kernel state, as NetlinkKernelPort.snapshot() reads it there. */
   snapshot(interest?: RouteInterest): Promise<KernelState> {
     return this.call({ method: 'snapshot', ...(interest ? { interest } : {}) }) as Promise<KernelState>;
   }
 
+  /** Applies one change in the namespace (EEXIST on add, ENOENT/ESRCH on del tolerated as in NetlinkKernelPort). */
   async apply(change: Change): Promise<void> {
     await this.call({ method: 'apply', change });
   }
@@ -65,6 +72,7 @@ export class NetnsKernelPort implements KernelPort {
     };
   }
 
+  /** Ends the child (stdin closed; SIGKILL after 2 s if it has not exited). */
   close(): void {
     this.child.stdin.end();
     const t = setTimeout(() => this.child.kill('SIGKILL'), 2000);

@@ -19,6 +19,7 @@ export interface TestUplink {
   onDegraded?: MonitorConfig['onDegraded'];
 }
 
+/** A complete Config for unit tests: the given uplinks (DHCP when they have no `address`) over DEFAULTS, with `more` overriding any top-level field. */
 export function testConfig(uplinks: TestUplink[], more: Partial<Omit<Config, 'uplinks'>> = {}): Config {
   const tableBase = more.tableBase ?? DEFAULTS.tableBase;
   return {

@@ -14,18 +14,19 @@ export interface PathModel {
    * about the probe arriving `afterMs` later (it is received through the interface).
    */
   probe(target: string, sentAt: number): number | null | (Refusal & { afterMs: number });
-  /** Packets (other than probes and their answers) sent and received in the tick ending at `at`. */
+  /** Packets (other than probes and their answers) sent and received in the tick ending at `at` (virtual ms). */
   traffic?(at: number): { tx: number; rx: number };
 }
 
 export interface SimResult {
   health: HealthState;
+  /** State changes, each with its virtual time `at` in ms. */
   changes: (Transition & { at: number })[];
   /** Probes sent per target. */
   probes: Map<string, number>;
 }
 
-/** Runs from `start` (virtual ms) for `durationMs`; `from` continues an earlier run. */
+/** Runs for `durationMs` from virtual time 0 (ms), or from `from.at` with `from.health` to continue an earlier run. */
 export function simulate(t: Thresholds, path: PathModel, durationMs: number, from?: { health: HealthState; at: number }): SimResult {
   let h = from?.health ?? initialHealth(0);
   let now = from?.at ?? 0;
@@ -91,7 +92,8 @@ export function simulate(t: Thresholds, path: PathModel, durationMs: number, fro
 
 /**
  * A per-source ICMP rate limit at the target as the kernel's icmp_ratelimit or nft `limit rate`
- * does it: a token bucket of `perSecond` tokens a second holding at most `burst`.
+ * does it: a token bucket of `perSecond` tokens a second holding at most `burst`. The returned function says
+ * whether a packet at `at` (virtual ms, non-decreasing) passes.
  */
 export function tokenBucket(perSecond: number, burst: number): (at: number) => boolean {
   let tokens = burst;
