@@ -120,7 +120,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
   const health: HealthMonitor = new HealthMonitor(config, (name): UplinkEndpoint | undefined => {
     const u: UplinkStatus | undefined = daemon.uplink(name);
     return u && { interface: u.interface, address: u.address, gateway: u.gateway };
-  });
+  }, { log });
   const daemon: Daemon = new Daemon({
     configFile: opts.configFile,
     port,

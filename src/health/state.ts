@@ -27,8 +27,14 @@ export type Thresholds = Pick<
 export const DEGRADED_EXIT_SHARE = 0.75;
 /** Answers are awaited this long after their probe and still count as proof of life (a 3 s queue is slow, not dead). */
 export const LATE_MS = 8_000;
-/** Spacing of the confirmation burst's rounds. */
+/** Spacing of the confirmation burst's rounds after an unanswered probe (no other evidence yet). */
 export const BURST_MS = 100;
+/**
+ * Spacing of the burst's rounds when the suspicion is a traffic stall: the stall is itself strong
+ * evidence (packets leave, nothing comes back), so the confirmation goes as fast as the monitor
+ * judges (one round per 50 ms tick), and its first round leaves in the tick that saw the stall.
+ */
+export const STALL_BURST_MS = 50;
 /** Extra burst rounds beyond `down_after`, so that one rate-limited or lost round does not decide. */
 export const BURST_EXTRA = 2;
 /** Without a traffic verdict, a suspicion is confirmed after this much silence at least (idle links). */
@@ -102,6 +108,8 @@ export interface Suspicion {
   since: number;
   /** Plain words: why the uplink is being checked in a burst. */
   cause: string;
+  /** The suspicion is a traffic stall (not an unanswered probe): its burst is spaced STALL_BURST_MS. */
+  stall?: boolean;
   /** The interface's counters when the suspicion began (the last sample at or before `since`). */
   base?: TrafficSample;
   /** Packets received per second in the BASELINE_MS before the suspicion; 0 when unknown. */
@@ -221,6 +229,11 @@ export function trafficSample(h: HealthState, s: TrafficSample): HealthState {
   return { ...h, traffic: [...series, s].slice(-TRAFFIC_SAMPLES) };
 }
 
+/** How far apart the burst rounds of the current suspicion go, ms. */
+export function burstSpacingMs(h: HealthState): number {
+  return h.suspect?.stall ? STALL_BURST_MS : BURST_MS;
+}
+
 /** Retransmission timeout: an answer later than this makes the uplink suspect (but still counts if it comes). */
 export function rtoMs(h: HealthState, t: Pick<Thresholds, 'timeoutMs'>): number {
   const est = h.srttMs === null ? 0 : h.srttMs + 4 * h.rttvarMs;
@@ -334,7 +347,7 @@ function suspicion(h: HealthState, at: number, rto: number): Suspicion | null {
   const wasBusy = (rxPerSecond ?? 0) * ((last.at - first.at) / 1000) >= STALL_RX_EXPECTED;
   if (rx <= rxAllowed && (otherTx >= STALL_TX || (wasBusy && otherTx > 0)) && lastAnswer < first.at) {
     const busy = wasBusy ? ` (it received ${Math.round(rxPerSecond ?? 0)}/s before)` : '';
-    return { since: first.at, cause: `${otherTx} packets left through the interface in ${ms(last.at - first.at)} and ${rx === 0 ? 'none' : rx} came back${busy}` };
+    return { since: first.at, stall: true, cause: `${otherTx} packets left through the interface in ${ms(last.at - first.at)} and ${rx === 0 ? 'none' : rx} came back${busy}` };
   }
   return null;
 }
