@@ -2,10 +2,11 @@
 // (see docs/health.md for the arithmetic). Time scales:
 //   - steady state: one probe round (one probe per target) every `interval` (1 s);
 //   - suspicion: nothing answered within the retransmission timeout (RFC 6298 style, floor
-//     `timeout`), or packets leave through the interface and none come back (traffic stall);
-//     a suspicion asks the monitor for a short burst of probe rounds (BURST_MS apart);
+//     `timeout`), or a busy interface stops receiving while packets still leave (traffic stall);
+//     a suspicion asks the monitor for a short burst of probe rounds (BURST_MS apart; a stall,
+//     itself strong evidence, STALL_BURST_MS apart with the first one at once);
 //   - down: a suspicion confirmed: `down_after` burst rounds unanswered AND either the interface
-//     received nothing while traffic left (fast: about 0.7 s) or nothing at all answered for
+//     received nothing while traffic left (fast: about 0.55 s) or nothing at all answered for
 //     the silence window (max(SILENT_MIN_MS, 2 x slowest recent RTT), idle links), or the targets
 //     stayed silent for the dead window even though other packets arrive (DEAD_MIN_MS);
 //   - refused: the path answers our probes with ICMP errors (destination unreachable, time
@@ -43,9 +44,13 @@ export const SILENT_MIN_MS = 1_500;
 export const DEAD_MIN_MS = 6_000;
 /** A traffic stall: packets left through the interface during this long and none came back. */
 export const STALL_MS = 200;
-/** Packets (other than probes) that must leave during a stall for it to count. */
+/** Packets (other than probes) that must leave after a stall began for the fast verdict. */
 export const STALL_TX = 2;
-/** ... or one, when the interface received at least this many per STALL_MS before (a busy interface fell silent). */
+/**
+ * A stall is a busy interface falling silent: it received at least this many packets per STALL_MS
+ * before (20/s; probe answers alone are 2/s). Traffic that only leaves (a UDP export, a camera's
+ * stream) never came back, so its silence says nothing, and suspecting it would burst all the time.
+ */
 export const STALL_RX_EXPECTED = 4;
 /** Packets the interface may receive during a confirmed stall (a neighbour's ARP request or reply). */
 export const RX_ALLOWANCE = 1;
@@ -342,12 +347,14 @@ function suspicion(h: HealthState, at: number, rto: number): Suspicion | null {
   const otherTx = last.txPackets - first.txPackets - (last.probes - first.probes);
   const { rxPerSecond } = baseSample(samples, first.at);
   const rxAllowed = Math.max(RX_ALLOWANCE, RX_BASELINE_SHARE * (rxPerSecond ?? 0) * ((last.at - first.at) / 1000));
-  // A busy interface that suddenly receives nothing is suspect too, even when its senders have
-  // backed off (TCP retransmits exponentially once its ACKs stop) and little leaves meanwhile.
+  // One packet leaving is enough: a TCP sender backs off exponentially once its ACKs stop.
   const wasBusy = (rxPerSecond ?? 0) * ((last.at - first.at) / 1000) >= STALL_RX_EXPECTED;
-  if (rx <= rxAllowed && (otherTx >= STALL_TX || (wasBusy && otherTx > 0)) && lastAnswer < first.at) {
-    const busy = wasBusy ? ` (it received ${Math.round(rxPerSecond ?? 0)}/s before)` : '';
-    return { since: first.at, stall: true, cause: `${otherTx} packets left through the interface in ${ms(last.at - first.at)} and ${rx === 0 ? 'none' : rx} came back${busy}` };
+  if (rx <= rxAllowed && wasBusy && otherTx > 0 && lastAnswer < first.at) {
+    return {
+      since: first.at,
+      stall: true,
+      cause: `${otherTx} packets left through the interface in ${ms(last.at - first.at)} and ${rx === 0 ? 'none' : rx} came back (it received ${Math.round(rxPerSecond ?? 0)}/s before)`,
+    };
   }
   return null;
 }
