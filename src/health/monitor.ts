@@ -262,7 +262,8 @@ class UplinkLoop {
       // Steady rounds keep their rhythm; after a stall (a blocked event loop) they do not catch up in a rush.
       this.nextSteadyAt = Math.max(this.nextSteadyAt + this.config.intervalMs, now + this.config.intervalMs / 2);
       this.round(endpoint, false, now);
-    } else if (this.wantBurst && now - this.lastBurstAt >= burstSpacingMs(this.health)) {
+    } else if (this.wantBurst && now - this.lastBurstAt >= burstSpacingMs(this.health) - TICK_MS / 2) {
+      // (Half a tick of slack: the timer runs on the event loop's clock, so a tick may measure 49 ms.)
       this.lastBurstAt = now;
       this.round(endpoint, true, now);
     } else sent = false;

@@ -88,7 +88,7 @@ export function simulate(t: Thresholds, path: PathModel, durationMs: number, fro
     if (now >= nextSteady) {
       nextSteady += t.intervalMs;
       send(now, false);
-    } else if (wantBurst && now - lastBurst >= burstSpacingMs(h)) {
+    } else if (wantBurst && now - lastBurst >= burstSpacingMs(h) - TICK_MS / 2) {
       lastBurst = now;
       send(now, true);
     } else sent = false;
