@@ -145,7 +145,7 @@ export const healthDetectBenchmark: Benchmark = {
       '',
       `${samples.length} failures and recoveries, half with traffic. Targets: out of the default within 1000 ms p95 with traffic → **${fmt(busyP95)} ms** `
         + `(${busyP95 <= 1000 ? 'met' : 'NOT met'}), within 3000 ms idle → **${fmt(idleP95)} ms** (${idleP95 <= 3000 ? 'met' : 'NOT met'}). `
-        + 'docs/health.md predicts a verdict 0.5–0.6 s after the fault with traffic (plus the cycle, 10–30 ms on a quiet machine), 1.5–2.5 s idle, and 2–3 s for recovery. '
+        + 'docs/health.md predicts a verdict 0.5–0.6 s after the fault with traffic (plus the daemon\'s cycle), 1.5–2.5 s idle, and 2–3 s for recovery. '
         + `Writing the blackhole command took ${fmt(summarize(col('injectMs')).p50)} ms (p50) and is inside the numbers.`,
       '',
       '**Method.** The lab of `npm run demo` (namespaces `ulb-hd-*`: LAN host, router, providers isp1 and isp2, internet host '
