@@ -9,15 +9,15 @@ import { waitFor } from '../lab/exec';
 import { addSecondTarget, healthDaemonConfig, waitForDefault, waitForVerdict } from '../lab/health';
 import { labDown, labUp } from '../lab/lab';
 import type { LabInfo } from '../lab/topology';
-import { parseLine } from '../src/log';
+import { parseLine, type LogLevel } from '../src/log';
 import { STATE_ROOT } from './netns';
 
 export interface HealthLab {
   lab: LabInfo;
   socket: string;
   daemon: RunningDaemon | undefined;
-  /** (Re)starts the daemon, monitoring both uplinks or none; waits until both are up and in the default. */
-  start(monitor: boolean): Promise<RunningDaemon>;
+  /** (Re)starts the daemon (logging at `level`), monitoring both uplinks or none; waits until both are up and in the default. */
+  start(monitor: boolean, level?: LogLevel): Promise<RunningDaemon>;
   stopDaemon(): Promise<void>;
   /** Stops the daemon and removes the lab. */
   close(): Promise<void>;
@@ -33,12 +33,12 @@ export async function healthLab(short: string): Promise<HealthLab> {
     lab,
     socket,
     daemon: undefined,
-    async start(monitor) {
+    async start(monitor, level = 'info') {
       await h.stopDaemon();
       await addSecondTarget(lab);
       const config = path.join(lab.stateDir, monitor ? 'health.yaml' : 'plain.yaml');
       await fs.writeFile(config, healthDaemonConfig(lab, socket, monitor ? {} : { monitored: [] }));
-      h.daemon = await startDaemon(lab.ns.router, config);
+      h.daemon = await startDaemon(lab.ns.router, config, undefined, level);
       if (monitor) {
         await waitForVerdict(socket, 'isp1', 'up', 10_000);
         await waitForVerdict(socket, 'isp2', 'up', 10_000);

@@ -1,6 +1,7 @@
 // Running `uplinkd run` inside a namespace (the lab's router, a benchmark's) and reading its log,
 // for the demo, the tests and the benchmarks.
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { LogLevel } from '../src/log';
 import { leaseGlob } from './dhcp';
 import { renderLabConfig } from './config';
 import { nsArgv, waitFor } from './exec';
@@ -21,13 +22,13 @@ export function daemonConfig(lab: LabInfo, socket: string, extra = ''): string {
 }
 
 /**
- * Starts `uplinkd run -c config` in namespace `ns`; resolves once it logged readiness.
+ * Starts `uplinkd run -c config` in namespace `ns` (logging at `level`); resolves once it logged readiness.
  * `ip netns exec` execs node in place, so `child.pid` is the daemon's pid.
  */
-export async function startDaemon(ns: string, config: string, onLine?: (line: string) => void): Promise<RunningDaemon> {
+export async function startDaemon(ns: string, config: string, onLine?: (line: string) => void, level: LogLevel = 'info'): Promise<RunningDaemon> {
   const child = spawn('ip', nsArgv(ns, process.execPath, [UPLINKD_BIN, 'run', '-c', config]), {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, UPLINKD_LOG_LEVEL: 'info' },
+    env: { ...process.env, UPLINKD_LOG_LEVEL: level },
   });
   const d: RunningDaemon = { child, lines: [] };
   let partial = '';

@@ -307,7 +307,10 @@ test('health changes trigger a replan and feed facts.health', async () => {
   const h = await startHarness({ health });
   assert.ok((await h.kernel.snapshot()).routes.some((r) => r.table === 1000), 'default present');
   verdicts.isp1 = 'down';
+  const before = h.port.snapshots;
   for (const l of listeners) l({ uplink: 'isp1', from: 'up', to: 'down', reason: '6 rounds lost' });
+  await h.timers.advance(0);
+  assert.equal(h.port.snapshots, before + 1, 'a health verdict is replanned at once, without the 5 ms debounce');
   await h.timers.advance(50);
   // The only uplink judged down while its link is up: kept in the default as the last resort, loudly.
   assert.ok((await h.kernel.snapshot()).routes.some((r) => r.table === 1000), 'last resort keeps the balanced default');

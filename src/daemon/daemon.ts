@@ -175,7 +175,8 @@ export class Daemon {
   private readonly onHealth = (c: HealthChangeLike) => {
     this.log.info('health', { uplink: c.uplink, from: c.from, to: c.to, why: c.reason });
     this.record('health', `${c.uplink}: ${c.from} -> ${c.to}`, c.reason);
-    this.markDirty(`health of ${c.uplink}: ${c.from} -> ${c.to} (${c.reason})`);
+    // A verdict is already confirmed (there is no burst of them to gather): replan without the debounce.
+    this.markDirty(`health of ${c.uplink}: ${c.from} -> ${c.to} (${c.reason})`, true);
   };
   /** Config replaced by a reload whose ownership criteria may differ: its leftovers go once. */
   private retired: Config | undefined;
@@ -362,19 +363,24 @@ export class Daemon {
     for (const w of waiters) w();
   }
 
-  private markDirty(cause: string): void {
+  /** `urgent`: start the cycle without the debounce (still after a storm's gap). */
+  private markDirty(cause: string, urgent = false): void {
     if (this.stopped) return;
     if (!this.causes.includes(cause)) this.causes.push(cause);
-    if (this.running === undefined) this.armDebounce();
+    if (this.running === undefined) this.armDebounce(urgent);
   }
 
-  private armDebounce(): void {
-    if (this.debounce !== undefined || this.stopped) return;
+  private armDebounce(urgent = false): void {
+    if (this.stopped) return;
+    if (this.debounce !== undefined) {
+      if (!urgent) return;
+      this.timers.clearTimeout(this.debounce);
+    }
     const now = this.now();
     this.recentCycles = this.recentCycles.filter((c) => c.end > now - STORM_WINDOW_MS);
     const busyMs = this.recentCycles.reduce((sum, c) => sum + c.ms, 0);
     const gap = busyMs > STORM_DUTY * STORM_WINDOW_MS ? Math.min(STORM_GAP_MAX_MS, STORM_GAP_FACTOR * this.lastCycleMs) : 0;
-    const wait = Math.max(this.config?.daemon.debounceMs ?? 0, this.lastCycleEnd + gap - now);
+    const wait = Math.max(urgent ? 0 : this.config?.daemon.debounceMs ?? 0, this.lastCycleEnd + gap - now);
     this.debounce = this.timers.setTimeout(() => {
       this.debounce = undefined;
       this.kick();
@@ -416,6 +422,7 @@ export class Daemon {
     const config = this.config;
     if (!config) throw new UplinkdError('config', 'no configuration loaded');
     const cause = joinCauses(causes);
+    this.log.debug('cycle', { cause });
     const health = this.opts.health?.verdicts() ?? {};
     const observation = await observe(this.opts.port, config, {
       health,

@@ -83,7 +83,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
   // Built in dependency order: the daemon publishes each plan's uplinks in `planned`, and the health
   // monitor probes through each uplink as the last plan resolved it (uplinks without `monitor:` are not probed).
   const planned = new PlannedUplinks();
-  const health = new HealthMonitor(config, planned.endpoint);
+  const health = new HealthMonitor(config, planned.endpoint, { log });
   const daemon = new Daemon({
     configFile: opts.configFile,
     port,

@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +21,27 @@ const change = (from: HealthChange['from'], to: HealthChange['to'], more: Partia
 });
 
 describe('health actions', () => {
+  it('waits for the replan that the same change triggers, even when the daemon hears of it after this listener', async () => {
+    const emitter = new EventEmitter();
+    let daemonHeard = false;
+    let heardWhenAsked: boolean | undefined;
+    const act = healthActions({
+      hooksDir: () => path.join(os.tmpdir(), `ulhl-no-hooks-${process.pid}`),
+      log: createLogger({ sink: () => undefined }),
+      afterReplan: async () => {
+        heardWhenAsked ??= daemonHeard;
+      },
+      runCommand: async () => ({ code: 1, stdout: '', stderr: '0 flow entries have been deleted.\n' }),
+      rxPackets: () => 1000,
+    });
+    let done: Promise<void> | undefined;
+    emitter.on('change', (c: HealthChange) => (done = act(c)));
+    emitter.on('change', () => (daemonHeard = true));
+    emitter.emit('change', change('up', 'down'));
+    await done;
+    assert.equal(heardWhenAsked, true, 'the daemon had marked itself busy before the actions asked whether it is idle');
+  });
+
   it('after the replan, clears the dead uplink\'s connections, only when it went down', async () => {
     const steps: string[] = [];
     const lines: string[] = [];

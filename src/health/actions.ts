@@ -44,6 +44,10 @@ export function healthActions(options: HealthActionOptions): (change: HealthChan
   // One queue: hooks of successive changes never overlap and run in the order of the changes.
   const queue = new HookQueue(options.hooksDir, { log: options.log, timeoutMs: options.hookTimeoutMs });
   return async (change) => {
+    // The daemon hears of the change in the same emit, maybe after this listener: ask whether it
+    // is idle only once every listener has run, or the flows would be cleared (and a conntrack
+    // process started) before the replan, and re-created through the dead uplink.
+    await Promise.resolve();
     await options.afterReplan();
     const address = change.endpoint?.address;
     const spare = change.to === 'down' && address ? whySpare(change, options) : undefined;

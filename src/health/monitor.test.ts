@@ -2,6 +2,7 @@ import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULTS, MONITOR_DEFAULTS } from '../config/defaults';
 import type { Config, MonitorConfig, UplinkConfig } from '../config/types';
+import { createLogger, parseLine } from '../log';
 import { HealthMonitor, type HealthChange, type UplinkEndpoint } from './monitor';
 import type { ProbeReply, ProbeSource, ProbeTarget, Prober } from './probers';
 
@@ -111,6 +112,53 @@ describe('HealthMonitor', () => {
     const back = await nextChange(monitor, 'isp1', 'up');
     assert.equal(back.from, 'down');
     assert.match(back.reason, /^3 of the last \d probe rounds answered/);
+  });
+
+  it('a traffic stall sends its first burst round in the tick that saw it, then one per tick, and logs each step at debug level', async () => {
+    const net = new FakeNetwork();
+    const lines: string[] = [];
+    /** Debug lines with the tick (counters are read once per tick) that wrote them. */
+    const ticked: { fields: Record<string, string>; tick: number }[] = [];
+    let ticks = 0;
+    const endpoints: Record<string, UplinkEndpoint> = { isp1: { interface: 'if1', address: '198.51.100.7' } };
+    // A busy interface: 10 packets each way per read, until the path dies and only the sent ones grow.
+    let dead = false;
+    const c = { rxPackets: 0, txPackets: 0 };
+    const counters = () => {
+      ticks++;
+      c.txPackets += 10;
+      if (!dead) c.rxPackets += 10;
+      return { ...c };
+    };
+    const m = { ...MONITOR_DEFAULTS, targets: ['203.0.113.5', '192.0.2.53'] };
+    monitor = new HealthMonitor(config([{ ...uplink('isp1', 1), monitor: m }]), (n) => endpoints[n], {
+      createProber: net.create,
+      counters,
+      log: createLogger({
+        level: 'debug',
+        sink: (l) => {
+          lines.push(l);
+          ticked.push({ fields: parseLine(l), tick: ticks });
+        },
+      }),
+    });
+    const up = nextChange(monitor, 'isp1', 'up');
+    monitor.start();
+    await up;
+    await sleep(1_200);
+    net.answer.set('203.0.113.5', 'silent');
+    net.answer.set('192.0.2.53', 'silent');
+    dead = true;
+    const down = await nextChange(monitor, 'isp1', 'down');
+    assert.match(down.reason, /packets left through the interface .* none came back/);
+    const events = ticked.filter((e) => e.fields.event.startsWith('health_'));
+    const suspect = events.findIndex((e) => e.fields.event === 'health_suspect');
+    assert.ok(suspect >= 0, lines.join('\n'));
+    assert.match(events[suspect].fields.cause, /none came back \(it received \d+\/s before\)/);
+    const bursts = events.slice(suspect + 1);
+    assert.ok(bursts.length >= 2 && bursts.every((e) => e.fields.event === 'health_burst' && e.fields.spacing_ms === '50'), lines.join('\n'));
+    assert.equal(bursts[0].tick, events[suspect].tick, 'the first burst round leaves in the tick that saw the stall');
+    assert.equal(bursts[1].tick, bursts[0].tick + 1, 'the next one in the next tick');
   });
 
   it('leaves unmonitored uplinks out and does not probe an uplink without an address', async () => {

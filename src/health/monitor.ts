@@ -8,10 +8,11 @@ import { EventEmitter } from 'node:events';
 import dns from 'node:dns';
 import type { Config, MonitorConfig } from '../config/types';
 import { isIpv4 } from '../model/ipv4';
+import type { Logger } from '../log';
 import type { HealthVerdict } from '../model/facts';
 import { createProber, type ProbeSource, type ProbeTarget, type Prober } from './probers';
 import {
-  BURST_MS,
+  burstSpacingMs,
   evaluate,
   healthStats,
   initialHealth,
@@ -20,10 +21,12 @@ import {
   probeFailed,
   probeSent,
   resetHealth,
+  rtoMs,
   trafficSample,
   type HealthState,
   type HealthStats,
   type Step,
+  type Suspicion,
 } from './state';
 import { readNetDev, type InterfaceCounters } from './traffic';
 
@@ -59,6 +62,8 @@ export interface MonitorOptions {
   now?: () => number;
   /** Packet counters of an interface (default: /proc/net/dev); undefined when unknown. */
   counters?: (ifname: string) => InterfaceCounters | undefined;
+  /** Debug lines of each suspicion and burst round (`event=health_suspect`, `health_burst`, `health_clear`). */
+  log?: Logger;
 }
 
 /** How often each uplink's loop reads its counters and judges (and may send a burst round). */
@@ -88,6 +93,7 @@ interface LoopContext {
   target: (name: string) => ProbeTarget | string;
   emit: (change: HealthChange) => void;
   counters: (ifname: string) => InterfaceCounters | undefined;
+  log?: Logger;
 }
 
 interface NameEntry {
@@ -121,6 +127,7 @@ export class HealthMonitor extends EventEmitter {
       target: (name) => this.target(name, now()),
       emit: (change) => this.emit('change', change),
       counters: options.counters ?? sharedNetDev(now),
+      log: options.log,
     };
     this.loops = this.loopsFor(config, new Map());
   }
@@ -211,6 +218,10 @@ class UplinkLoop {
   private nextSteadyAt = 0;
   private lastBurstAt = -Infinity;
   private wantBurst = false;
+  /** Judgements scheduled at the RTO of burst rounds (between ticks, so an expiry is seen when it happens). */
+  private expiries = new Set<NodeJS.Timeout>();
+  /** The suspicion last written to the debug log. */
+  private suspectLogged: Suspicion | undefined;
   private endpoint: UplinkEndpoint | undefined;
 
   constructor(
@@ -231,6 +242,8 @@ class UplinkLoop {
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
+    for (const t of this.expiries) clearTimeout(t);
+    this.expiries.clear();
     this.closeProber();
   }
 
@@ -238,7 +251,7 @@ class UplinkLoop {
     return healthStats(this.health, this.ctx.now(), this.config);
   }
 
-  /** Every TICK_MS: counters, the steady round when due, a burst round when a suspicion wants one, the judgement. */
+  /** Every TICK_MS: counters, the steady round when due or a burst round when a suspicion wants one, the judgement. */
   private tick(): void {
     const now = this.ctx.now();
     const endpoint = this.ctx.endpoint(this.name);
@@ -251,15 +264,23 @@ class UplinkLoop {
     }
     const counters = this.ctx.counters(endpoint.interface);
     if (counters) this.health = trafficSample(this.health, { at: now, ...counters, probes: this.probesSent, refusals: this.refusalsReceived });
+    let sent = true;
     if (now >= this.nextSteadyAt) {
       // Steady rounds keep their rhythm; after a stall (a blocked event loop) they do not catch up in a rush.
       this.nextSteadyAt = Math.max(this.nextSteadyAt + this.config.intervalMs, now + this.config.intervalMs / 2);
       this.round(endpoint, false, now);
-    } else if (this.wantBurst && now - this.lastBurstAt >= BURST_MS) {
+    } else if (this.wantBurst && now - this.lastBurstAt >= burstSpacingMs(this.health) - TICK_MS / 2) {
+      // (Half a tick of slack: the timer runs on the event loop's clock, so a tick may measure 49 ms.)
+      this.lastBurstAt = now;
+      this.round(endpoint, true, now);
+    } else sent = false;
+    this.apply(evaluate(this.health, now, this.config));
+    // A traffic stall is strong evidence: its first burst round leaves in the tick that saw it.
+    const stall = this.health.suspect?.stall ? this.health.suspect : undefined;
+    if (!sent && this.wantBurst && stall && this.lastBurstAt < stall.since) {
       this.lastBurstAt = now;
       this.round(endpoint, true, now);
     }
-    this.apply(evaluate(this.health, now, this.config));
   }
 
   private round(endpoint: UplinkEndpoint, burst: boolean, now: number): void {
@@ -267,6 +288,15 @@ class UplinkLoop {
     const round = this.nextRound++;
     const generation = this.generation;
     const current = () => generation === this.generation && this.timer !== undefined;
+    if (burst) {
+      this.ctx.log?.debug('health_burst', { uplink: this.name, round, spacing_ms: burstSpacingMs(this.health) });
+      // The round is unanswered at sentAt + RTO: judge then, not up to a tick later.
+      const expiry = setTimeout(() => {
+        this.expiries.delete(expiry);
+        if (current()) this.apply(evaluate(this.health, this.ctx.now(), this.config));
+      }, rtoMs(this.health, this.config) + 1);
+      this.expiries.add(expiry);
+    }
     for (const name of this.config.targets) {
       const id = this.nextProbeId++;
       this.health = probeSent(this.health, { id, round, target: name, sentAt: now, burst });
@@ -296,6 +326,7 @@ class UplinkLoop {
   private apply(step: Step): void {
     this.health = step.health;
     this.wantBurst = step.burst;
+    this.logSuspicion(step);
     if (!step.change) return;
     this.ctx.emit({
       uplink: this.name,
@@ -303,6 +334,16 @@ class UplinkLoop {
       stats: this.stats(),
       ...(this.endpoint && { endpoint: this.endpoint }),
     });
+  }
+
+  /** Debug lines when a suspicion begins and when it ends without a verdict (an answer came). */
+  private logSuspicion(step: Step): void {
+    const was = this.suspectLogged;
+    const is = this.health.suspect ?? undefined;
+    if (is === was) return;
+    this.suspectLogged = is;
+    if (is) this.ctx.log?.debug('health_suspect', { uplink: this.name, since: new Date(is.since).toISOString(), cause: is.cause });
+    else if (was && !step.change) this.ctx.log?.debug('health_clear', { uplink: this.name, suspect_ms: this.ctx.now() - was.since, cause: was.cause });
   }
 
   private proberFor(source: ProbeSource): Prober | undefined {

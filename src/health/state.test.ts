@@ -49,6 +49,17 @@ describe('health judgement', () => {
     assert.equal(r.probes.get(B), 60);
   });
 
+  it('traffic that only leaves (nothing but probe answers comes back) is no stall: 1 probe per second per target, no false down under 20 % loss', () => {
+    for (const seed of [1, 2]) {
+      const random = prng(seed);
+      const oneWay: PathModel = { probe: () => (random() >= 0.2 && random() >= 0.2 ? 20 + random() * 5 : null), traffic: () => ({ tx: 5, rx: 0 }) };
+      const r = simulate(T, oneWay, 300_000);
+      assert.deepEqual(downs(r.changes), []);
+      // Bursts only when a steady round goes wholly unanswered (p² = 13 % of the seconds), at most 5 rounds each.
+      assert.ok((r.probes.get(A) ?? 0) <= 300 * 1.5, `${r.probes.get(A)} probes to ${A} in 300 s`);
+    }
+  });
+
   it('a dead path with traffic flowing is down within 1 s, whatever the phase of the steady round', () => {
     for (let phase = 0; phase < 1000; phase += 50) {
       const start = upAt10s(T, withTraffic(healthy()));
@@ -56,7 +67,8 @@ describe('health judgement', () => {
       const r = simulate(T, diesAt(dies, withTraffic(healthy())), 5_000, start);
       const d = downs(r.changes);
       assert.equal(d.length, 1, `phase ${phase}`);
-      assert.ok(d[0].at - dies <= 1000, `phase ${phase}: down after ${d[0].at - dies} ms`);
+      // The verdict within 0.7 s leaves the replan the rest of the issue's 1 s (docs/health.md).
+      assert.ok(d[0].at - dies <= 700, `phase ${phase}: down after ${d[0].at - dies} ms`);
       assert.match(d[0].reason, /packets left through the interface .* none came back/);
       assert.equal(d[0].pathSilent, true, 'confirmed dead: its connections may be cleared');
     }

@@ -2,10 +2,11 @@
 // (see docs/health.md for the arithmetic). Time scales:
 //   - steady state: one probe round (one probe per target) every `interval` (1 s);
 //   - suspicion: nothing answered within the retransmission timeout (RFC 6298 style, floor
-//     `timeout`), or packets leave through the interface and none come back (traffic stall);
-//     a suspicion asks the monitor for a short burst of probe rounds (BURST_MS apart);
+//     `timeout`), or a busy interface stops receiving while packets still leave (traffic stall);
+//     a suspicion asks the monitor for a short burst of probe rounds (BURST_MS apart; a stall,
+//     itself strong evidence, STALL_BURST_MS apart with the first one at once);
 //   - down: a suspicion confirmed: `down_after` burst rounds unanswered AND either the interface
-//     received nothing while traffic left (fast: about 0.7 s) or nothing at all answered for
+//     received nothing while traffic left (fast: about 0.55 s) or nothing at all answered for
 //     the silence window (max(SILENT_MIN_MS, 2 x slowest recent RTT), idle links), or the targets
 //     stayed silent for the dead window even though other packets arrive (DEAD_MIN_MS);
 //   - refused: the path answers our probes with ICMP errors (destination unreachable, time
@@ -27,8 +28,14 @@ export type Thresholds = Pick<
 export const DEGRADED_EXIT_SHARE = 0.75;
 /** Answers are awaited this long after their probe and still count as proof of life (a 3 s queue is slow, not dead). */
 export const LATE_MS = 8_000;
-/** Spacing of the confirmation burst's rounds. */
+/** Spacing of the confirmation burst's rounds after an unanswered probe (no other evidence yet). */
 export const BURST_MS = 100;
+/**
+ * Spacing of the burst's rounds when the suspicion is a traffic stall: the stall is itself strong
+ * evidence (packets leave, nothing comes back), so the confirmation goes as fast as the monitor
+ * judges (one round per 50 ms tick), and its first round leaves in the tick that saw the stall.
+ */
+export const STALL_BURST_MS = 50;
 /** Extra burst rounds beyond `down_after`, so that one rate-limited or lost round does not decide. */
 export const BURST_EXTRA = 2;
 /** Without a traffic verdict, a suspicion is confirmed after this much silence at least (idle links). */
@@ -37,9 +44,13 @@ export const SILENT_MIN_MS = 1_500;
 export const DEAD_MIN_MS = 6_000;
 /** A traffic stall: packets left through the interface during this long and none came back. */
 export const STALL_MS = 200;
-/** Packets (other than probes) that must leave during a stall for it to count. */
+/** Packets (other than probes) that must leave after a stall began for the fast verdict. */
 export const STALL_TX = 2;
-/** ... or one, when the interface received at least this many per STALL_MS before (a busy interface fell silent). */
+/**
+ * A stall is a busy interface falling silent: it received at least this many packets per STALL_MS
+ * before (20/s; probe answers alone are 2/s). Traffic that only leaves (a UDP export, a camera's
+ * stream) never came back, so its silence says nothing, and suspecting it would burst all the time.
+ */
 export const STALL_RX_EXPECTED = 4;
 /** Packets the interface may receive during a confirmed stall (a neighbour's ARP request or reply). */
 export const RX_ALLOWANCE = 1;
@@ -106,6 +117,8 @@ export interface Suspicion {
   since: number;
   /** Plain words: why the uplink is being checked in a burst. */
   cause: string;
+  /** The suspicion is a traffic stall (not an unanswered probe): its burst is spaced STALL_BURST_MS. */
+  stall?: boolean;
   /** The interface's counters when the suspicion began (the last sample at or before `since`). */
   base?: TrafficSample;
   /** Packets received per second in the BASELINE_MS before the suspicion; 0 when unknown. */
@@ -230,6 +243,11 @@ export function trafficSample(h: HealthState, s: TrafficSample): HealthState {
   return { ...h, traffic: [...series, s].slice(-TRAFFIC_SAMPLES) };
 }
 
+/** How far apart the burst rounds of the current suspicion go, ms. */
+export function burstSpacingMs(h: HealthState): number {
+  return h.suspect?.stall ? STALL_BURST_MS : BURST_MS;
+}
+
 /** Retransmission timeout: an answer later than this makes the uplink suspect (but still counts if it comes). */
 export function rtoMs(h: HealthState, t: Pick<Thresholds, 'timeoutMs'>): number {
   const est = h.srttMs === null ? 0 : h.srttMs + 4 * h.rttvarMs;
@@ -338,12 +356,14 @@ function suspicion(h: HealthState, at: number, rto: number): Suspicion | null {
   const otherTx = last.txPackets - first.txPackets - (last.probes - first.probes);
   const { rxPerSecond } = baseSample(samples, first.at);
   const rxAllowed = Math.max(RX_ALLOWANCE, RX_BASELINE_SHARE * (rxPerSecond ?? 0) * ((last.at - first.at) / 1000));
-  // A busy interface that suddenly receives nothing is suspect too, even when its senders have
-  // backed off (TCP retransmits exponentially once its ACKs stop) and little leaves meanwhile.
+  // One packet leaving is enough: a TCP sender backs off exponentially once its ACKs stop.
   const wasBusy = (rxPerSecond ?? 0) * ((last.at - first.at) / 1000) >= STALL_RX_EXPECTED;
-  if (rx <= rxAllowed && (otherTx >= STALL_TX || (wasBusy && otherTx > 0)) && lastAnswer < first.at) {
-    const busy = wasBusy ? ` (it received ${Math.round(rxPerSecond ?? 0)}/s before)` : '';
-    return { since: first.at, cause: `${otherTx} packets left through the interface in ${ms(last.at - first.at)} and ${rx === 0 ? 'none' : rx} came back${busy}` };
+  if (rx <= rxAllowed && wasBusy && otherTx > 0 && lastAnswer < first.at) {
+    return {
+      since: first.at,
+      stall: true,
+      cause: `${otherTx} packets left through the interface in ${ms(last.at - first.at)} and ${rx === 0 ? 'none' : rx} came back (it received ${Math.round(rxPerSecond ?? 0)}/s before)`,
+    };
   }
   return null;
 }

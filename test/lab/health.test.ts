@@ -221,7 +221,12 @@ describe('health monitoring and failover (issue 4)', { skip: NEEDS_ROOT }, () =>
       await restoreUpstream(lab, 'isp2');
     }
     await waitForVerdict(socket, 'isp2', 'up', UP_MS);
-    assert.equal((await readEnv(path.join(hookOut, 'isp2.up.env')))?.UPLINKD_OLD_STATE, 'down');
+    // Hooks run after the replan that follows the verdict: the file of the first `up` (from unknown) may still be there.
+    const upEnv = await waitFor('the good hook to record isp2 up again', async () => {
+      const e = await readEnv(path.join(hookOut, 'isp2.up.env'));
+      return e?.UPLINKD_OLD_STATE === 'down' ? e : undefined;
+    }, 15_000, 100);
+    assert.equal(upEnv.UPLINKD_STATE, 'up');
   });
 
   it('a whole tier down: the next tier carries the default; back up: traffic returns to the first tier', async () => {

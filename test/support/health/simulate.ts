@@ -1,9 +1,10 @@
 // A virtual-clock driver of the pure judgement (src/health/state.ts) for unit tests: it sends steady and
-// burst rounds exactly as HealthMonitor does (steady every interval, a burst round every BURST_MS
-// while one is wanted, a judgement every TICK_MS and on every answer) through a modelled path.
+// burst rounds exactly as HealthMonitor does (steady every interval, a burst round every
+// burstSpacingMs while one is wanted, the first one of a traffic stall in the tick that saw it; a
+// judgement every TICK_MS, on every answer and at each burst round's RTO) through a modelled path.
 import { TICK_MS } from '../../../src/health/monitor';
 import {
-  BURST_MS, evaluate, initialHealth, probeAnswered, probeFailed, probeSent, trafficSample,
+  burstSpacingMs, evaluate, initialHealth, probeAnswered, probeFailed, probeSent, rtoMs, trafficSample,
   type HealthState, type Refusal, type Thresholds, type Transition,
 } from '../../../src/health/state';
 
@@ -33,6 +34,7 @@ export function simulate(t: Thresholds, path: PathModel, durationMs: number, fro
   const end = now + durationMs;
   const changes: SimResult['changes'] = [];
   const probes = new Map<string, number>();
+  // Answers and errors arriving, and judgements due at a burst round's RTO (id -1).
   const pending: { at: number; id: number; rttMs: number; refusal?: Refusal }[] = [];
   // Continuing a run: probe ids and rounds go on from the earlier ones.
   let id = h.probes.reduce((m, p) => Math.max(m, p.id + 1), 0);
@@ -52,6 +54,7 @@ export function simulate(t: Thresholds, path: PathModel, durationMs: number, fro
   };
   const send = (at: number, burst: boolean) => {
     const r = round++;
+    if (burst) pending.push({ at: at + rtoMs(h, t) + 1, id: -1, rttMs: 0 });
     for (const target of t.targets) {
       const pid = id++;
       h = probeSent(h, { id: pid, round: r, target, sentAt: at, burst });
@@ -67,6 +70,10 @@ export function simulate(t: Thresholds, path: PathModel, durationMs: number, fro
     pending.sort((a, b) => a.at - b.at);
     while (pending.length > 0 && pending[0].at <= now) {
       const a = pending.shift()!;
+      if (a.id < 0) {
+        apply(a.at);
+        continue;
+      }
       rx++;
       if (a.refusal) {
         refusals++;
@@ -78,14 +85,19 @@ export function simulate(t: Thresholds, path: PathModel, durationMs: number, fro
     tx += other.tx;
     rx += other.rx;
     h = trafficSample(h, { at: now, rxPackets: rx, txPackets: tx, probes: sentTotal, refusals });
+    let sent = true;
     if (now >= nextSteady) {
       nextSteady += t.intervalMs;
       send(now, false);
-    } else if (wantBurst && now - lastBurst >= BURST_MS) {
+    } else if (wantBurst && now - lastBurst >= burstSpacingMs(h) - TICK_MS / 2) {
+      lastBurst = now;
+      send(now, true);
+    } else sent = false;
+    apply(now);
+    if (!sent && wantBurst && h.suspect?.stall && lastBurst < h.suspect.since) {
       lastBurst = now;
       send(now, true);
     }
-    apply(now);
   }
   return { health: h, changes, probes };
 }
