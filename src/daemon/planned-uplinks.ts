@@ -4,6 +4,10 @@
 import type { UplinkEndpoint } from '../health/monitor';
 import type { UplinkStatus } from '../plan/planner';
 
+/**
+ * The last plan's uplinks by name (UplinkStatus: interface, address, gateway, state as planned); empty until the
+ * first cycle. `endpoint(name)` is what the health monitor probes through; undefined for an unknown or unplanned uplink.
+ */
 export class PlannedUplinks {
   private uplinks: UplinkStatus[] = [];
   private byName = new Map<string, UplinkStatus>();

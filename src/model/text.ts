@@ -1,7 +1,7 @@
 // iproute2-like text for kernel objects, both ways.
 // format*: the argument part of an `ip route|rule|nexthop` command (valid when pasted after
 // `ip route add`, etc.); formatChange: the whole command. parseSnapshot: a line-per-object
-// description of kernel state, written by unit tests to build the fake kernel's state (src/kernel/fake-port.ts).
+// description of kernel state, written by unit tests to build the fake kernel's state (test/support/fake-port.ts).
 import { UplinkdError } from '../errors';
 import { isCidr, isIpv4 } from './ipv4';
 import type {

@@ -109,7 +109,7 @@ export function pinningInPlace(plan: PinningPlan): boolean | undefined {
 }
 
 /**
- * The identity of the table as wanted, for drift accounting beside objectIdentity (src/reconcile/identity.ts):
+ * The identity of the table as wanted, for drift accounting beside objectIdentity (src/model/identity.ts):
  * `nft table ip uplinkd #<hash>`; the hash covers the whole script (src/nft/ruleset.ts).
  */
 export function pinningIdentity(ruleset: PinningRuleset): string {

@@ -54,7 +54,7 @@ function groupByKey<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
  *
  * Shapes: `desired` and `observed` hold routes, rules and nexthops (src/model/types.ts); `config.protocol` (default
  * 117, rtm_protocol / FRA_PROTOCOL / NHA_PROTOCOL) decides which observed objects are uplinkd's (ownership()). Pure:
- * the result depends on the sets given, not on their order (every list is sorted by src/reconcile/identity.ts).
+ * the result depends on the sets given, not on their order (every list is sorted by src/model/identity.ts).
  * Throws nothing.
  *
  * Identities (the kernel's own): a route is table+dst+metric (a second add is EEXIST; NLM_F_REPLACE swaps it in
