@@ -113,7 +113,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     }
     throw err;
   }
-  const port = await NetlinkKernelPort.open();
+  const port = await NetlinkKernelPort.open({ cache: true }); // the daemon's cycles read the view kept from notifications
   const pinning: PinningState = { status: 'flow pinning: not checked yet' };
   // Probes go out through each uplink as the last plan resolved it; uplinks without `monitor:` are not probed.
   // (Not called before health.start(), so `daemon` exists by then.)
