@@ -9,6 +9,7 @@ import { healthLossBenchmark } from './health-loss';
 import { healthCostBenchmark } from './health-cost';
 import { idleBenchmark } from './idle';
 import { busyRouterBenchmark } from './busy-router';
+import { statusBenchmark } from './status';
 
 export interface BenchOptions {
   /** Fewer iterations and shorter windows: a smoke run, numbers marked as such. */
@@ -29,6 +30,7 @@ export const BENCHMARKS: readonly Benchmark[] = [
   noopBenchmark,
   idleBenchmark,
   busyRouterBenchmark,
+  statusBenchmark,
   healthDetectBenchmark,
   healthLossBenchmark,
   healthCostBenchmark,

@@ -2,7 +2,10 @@
 // the kernel. Times a full apply from empty three (four) ways, tearing down between runs:
 // in-process applyOnce(), `uplinkd apply` as a new process, and the same change as a shell
 // script of `ip` commands, one process each (plus the same commands in one `ip -batch`).
-// After every apply it checks that uplinkd sees nothing left to change. Prints one JSON line.
+// After every apply it checks that uplinkd sees nothing left to change. Also the time the kernel
+// alone needs: the same changes pre-encoded, sent back to back without acks in datagrams of up to
+// 32 KiB (rtnetlink handles them inside sendmsg), then one acknowledged NLMSG_NOOP whose ack
+// comes after all of them. Prints one JSON line.
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -11,6 +14,15 @@ import { downOnce, applyOnce, planOnce } from '../../src/cli/oneshot';
 import { loadConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/types';
 import { UplinkdError } from '../../src/errors';
+import type { Change } from '../../src/model/types';
+import * as C from '../../src/netlink/constants';
+import { decodeLink, encodeLinkDumpRequest } from '../../src/netlink/link';
+import { ifNamesFrom, type IfNames } from '../../src/netlink/names';
+import { encodeNexthop } from '../../src/netlink/nexthop';
+import { encodeRoute } from '../../src/netlink/route';
+import { encodeRule } from '../../src/netlink/rule';
+import { NetlinkClient, openRouteSocket } from '../../src/netlink/socket';
+import { encodeMessage, splitDatagram } from '../../src/netlink/wire';
 
 export interface ApplyArgs {
   config: string;
@@ -25,6 +37,50 @@ export interface ApplyResult {
   cli: number[];
   script: number[];
   batch: number[];
+  /** ms: pre-encoded requests sent back to back, until the kernel has handled the last */
+  kernel: number[];
+}
+
+/** Each change from empty as one netlink message (all adds), packed into datagrams of up to 32 KiB. */
+function preEncode(changes: Change[], names: IfNames): Buffer[] {
+  const flags = C.NLM_F_REQUEST | C.NLM_F_CREATE | C.NLM_F_EXCL; // no NLM_F_ACK: only errors answer
+  const datagrams: Buffer[] = [];
+  let parts: Buffer[] = [];
+  let bytes = 0;
+  let seq = 1;
+  for (const c of changes) {
+    if (c.op !== 'add') throw new UplinkdError('lab', `a plan from empty should only add (got ${c.op})`);
+    const [type, payload] = c.kind === 'route' ? [C.RTM_NEWROUTE, encodeRoute(c.route, names)]
+      : c.kind === 'rule' ? [C.RTM_NEWRULE, encodeRule(c.rule)] : [C.RTM_NEWNEXTHOP, encodeNexthop(c.nexthop, names)];
+    const msg = encodeMessage(type, flags, seq++, 0, payload);
+    if (bytes + msg.length > 32 << 10) {
+      datagrams.push(Buffer.concat(parts));
+      parts = [];
+      bytes = 0;
+    }
+    parts.push(msg);
+    bytes += msg.length;
+  }
+  if (parts.length) datagrams.push(Buffer.concat(parts));
+  datagrams.push(encodeMessage(C.NLMSG_NOOP, C.NLM_F_REQUEST | C.NLM_F_ACK, 0x7fffffff, 0, Buffer.alloc(0)));
+  return datagrams;
+}
+
+/** Sends the datagrams back to back; resolves with the ms until the final NOOP's ack; any refusal fails. */
+function sendRaw(datagrams: Buffer[]): Promise<number> {
+  const sock = openRouteSocket();
+  return new Promise<number>((resolve, reject) => {
+    const t = performance.now();
+    sock.on('message', (buf: Buffer) => {
+      for (const m of splitDatagram(buf).messages) {
+        if (m.type !== C.NLMSG_ERROR) continue;
+        const errno = m.payload.readInt32LE(0);
+        if (errno !== 0) reject(new UplinkdError('lab', `kernel refused request ${m.seq}: errno ${-errno}`));
+        else if (m.seq === 0x7fffffff) resolve(performance.now() - t);
+      }
+    });
+    for (const d of datagrams) sock.send(d, { port: 0 }, (err) => { if (err) reject(err); });
+  }).finally(() => sock.close());
 }
 
 const ignore = () => undefined;
@@ -57,7 +113,12 @@ async function main(args: ApplyArgs): Promise<ApplyResult> {
   writeFileSync(script, commands.join('\n') + '\n');
   const batchInput = commands.map((c) => c.slice('ip '.length)).join('\n') + '\n';
 
-  const out: ApplyResult = { changes: commands.length, inProcess: [], cli: [], script: [], batch: [] };
+  const client = new NetlinkClient();
+  const names = ifNamesFrom((await client.dump(C.RTM_GETLINK, encodeLinkDumpRequest())).map((m) => decodeLink(m.payload)));
+  client.close();
+  const datagrams = preEncode((await planOnce(config, ignore)).changes, names);
+
+  const out: ApplyResult = { changes: commands.length, inProcess: [], cli: [], script: [], batch: [], kernel: [] };
   for (let rep = 0; rep < args.reps; rep++) {
     const t = performance.now();
     const r = await applyOnce(config, ignore);
@@ -77,6 +138,10 @@ async function main(args: ApplyArgs): Promise<ApplyResult> {
 
     out.batch.push(runTimed('ip', ['-batch', '-'], batchInput));
     await expectConverged(config, 'ip -batch');
+    await expectEmpty(config);
+
+    out.kernel.push(await sendRaw(datagrams));
+    await expectConverged(config, 'the pre-encoded requests');
     await expectEmpty(config);
   }
   return out;

@@ -1,13 +1,14 @@
 // Runs inside a benchmark router namespace with N static uplinks. Applies once, then times
 // reconcile cycles with nothing to change as the daemon runs them on every event and resync
-// (observe: snapshot then lease files; plan; diff); then the snapshot and the lease read each
-// alone; then each dump of the snapshot split into kernel round trip and decode.
+// (observe: snapshot from the daemon's kernel view, then lease files; plan; diff); the same cycle
+// with a port that dumps the kernel each time (the daemon before the view); then the snapshot (view
+// and dumps) and the lease read each alone; then each dump split into kernel round trip and decode.
 // Prints one JSON line.
 import { performance } from 'node:perf_hooks';
 import { applyOnce } from '../../src/cli/oneshot';
 import { loadConfig } from '../../src/config/load';
 import { UplinkdError } from '../../src/errors';
-import { observe } from '../../src/engine/cycle';
+import { observe, routeInterest } from '../../src/engine/cycle';
 import { readLeases } from '../../src/facts/leases';
 import { NetlinkKernelPort } from '../../src/kernel/netlink-port';
 import * as C from '../../src/netlink/constants';
@@ -42,8 +43,11 @@ export interface NoopResult {
   observe: number[];
   plan: number[];
   diff: number[];
-  /** ms, each alone, in separate cycles */
+  /** ms per cycle as above, but the port dumps the kernel for every snapshot (no view) */
+  totalDumping: number[];
+  /** ms, each alone, in separate cycles: the view's snapshot, a dumping port's snapshot, the lease files */
   snapshotAlone: number[];
+  snapshotDumping: number[];
   leasesAlone: number[];
   dumps: DumpTiming[];
 }
@@ -52,13 +56,22 @@ async function main(args: NoopArgs): Promise<NoopResult> {
   const config = await loadConfig(args.config);
   const applied = await applyOnce(config, () => undefined);
   if (applied.failed.length) throw new UplinkdError('lab', `apply failed: ${applied.failed[0].error.message}`);
-  const port = await NetlinkKernelPort.open();
+  const port = await NetlinkKernelPort.open({ cache: true }); // as src/daemon/run.ts opens it
+  const dumping = await NetlinkKernelPort.open();
   const out: NoopResult = {
     counts: { links: 0, addresses: 0, routes: 0, rules: 0, nexthops: 0 },
-    total: [], observe: [], plan: [], diff: [], snapshotAlone: [], leasesAlone: [], dumps: [],
+    total: [], observe: [], plan: [], diff: [], totalDumping: [], snapshotAlone: [], snapshotDumping: [], leasesAlone: [], dumps: [],
   };
   for (let i = 0; i < args.warmup + args.iterations; i++) {
-    // As Daemon.cycle() does it (src/daemon/daemon.ts): the engine's observe, then plan, then diff.
+    const t0 = performance.now();
+    const { facts: { kernel, leases } } = await observe(dumping, config, { warn: () => undefined, nft: { known: { kind: 'absent' } } });
+    const changes = diff(plan(config, { kernel, leases, health: {} }).desired, kernel, config);
+    const t1 = performance.now();
+    if (changes.length !== 0) throw new UplinkdError('lab', `no-op cycle (dumping) wants ${changes.length} changes`);
+    if (i >= args.warmup) out.totalDumping.push(t1 - t0);
+  }
+  for (let i = 0; i < args.warmup + args.iterations; i++) {
+    // As Daemon.cycle() does it (src/daemon/daemon.ts): the engine's observe, then plan, then diff (computeCycle).
     const t0 = performance.now();
     // Between resyncs the daemon reuses the nftables table's last known state (no nft process).
     const { facts: { kernel, leases } } = await observe(port, config, { warn: () => undefined, nft: { known: { kind: 'absent' } } });
@@ -78,17 +91,22 @@ async function main(args: NoopArgs): Promise<NoopResult> {
       rules: kernel.rules.length, nexthops: kernel.nexthops.length,
     };
   }
+  const interest = routeInterest(config);
   for (let i = 0; i < args.warmup + args.iterations; i++) {
     const t0 = performance.now();
-    await port.snapshot();
+    await port.snapshot(interest);
     const t1 = performance.now();
-    await readLeases(config.paths.leases);
+    await dumping.snapshot(interest);
     const t2 = performance.now();
+    await readLeases(config.paths.leases);
+    const t3 = performance.now();
     if (i < args.warmup) continue;
     out.snapshotAlone.push(t1 - t0);
-    out.leasesAlone.push(t2 - t1);
+    out.snapshotDumping.push(t2 - t1);
+    out.leasesAlone.push(t3 - t2);
   }
   port.close();
+  dumping.close();
 
   const client = new NetlinkClient();
   const links = (await client.dump(C.RTM_GETLINK, encodeLinkDumpRequest())).map((m) => decodeLink(m.payload));

@@ -1,14 +1,10 @@
+// Each command loads what it needs when it runs (`await import`): `uplinkd status` with a daemon
+// running needs the config and the control socket, not the planner, netlink or nftables code.
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/types';
 import { EXIT, UplinkdError } from '../errors';
 import { hasNetAdmin } from '../system/capabilities';
 import { parseCommandArgs, type CommandSpec, type ParsedArgs } from './args';
-import { applyOnce, downOnce, markNeighbourWarnings, planOnce, type OneShotResult } from './oneshot';
-import { changeCount, formatPlanText, formatStatusText } from '../render/render';
-import { formatPinningChange } from '../engine/cycle';
-import { formatChange } from '../model/text';
-import { configuredPlace, monitorWarnings } from '../config/monitor-warnings';
-import { execWarnings } from '../nft/exec';
 
 const DEFAULT_CONFIG = '/etc/uplinkd/uplinkd.yaml';
 
@@ -162,6 +158,8 @@ async function check(configFile: string): Promise<number> {
   const config = await loadConfig(configFile);
   for (const w of config.warnings ?? []) warn(w);
   console.log(`${configFile}: ok (${config.uplinks.length} uplinks, default ${config.default})`);
+  const [{ configuredPlace, monitorWarnings }, { execWarnings }, { markNeighbourWarnings }] = await Promise.all([
+    import('../config/monitor-warnings'), import('../nft/exec'), import('./oneshot')]);
   for (const w of monitorWarnings(config, configuredPlace(config))) warn(w);
   for (const w of execWarnings(config)) warn(w);
   try {
@@ -174,6 +172,8 @@ async function check(configFile: string): Promise<number> {
 
 async function planCommand(configFile: string, format: PlanFormat): Promise<number> {
   const config = await loadConfig(configFile);
+  const [{ planOnce }, { formatPinningChange }, { formatChange }, { formatPlanText }] = await Promise.all([
+    import('./oneshot'), import('../engine/cycle'), import('../model/text'), import('../render/render')]);
   const result = await planOnce(config, warn);
   if (format === 'json') {
     const nft = result.pinning.change;
@@ -195,6 +195,8 @@ function printLines(lines: string[]): void {
 
 async function applyCommand(configFile: string): Promise<number> {
   const config = await loadConfig(configFile);
+  const [{ applyOnce }, { formatPinningChange }, { formatChange }] = await Promise.all([
+    import('./oneshot'), import('../engine/cycle'), import('../model/text')]);
   const result = await applyOnce(config, warn);
   if (result.pinningApplied) console.log(formatPinningChange(result.pinningApplied));
   printLines(result.applied.map(formatChange));
@@ -218,8 +220,9 @@ async function execCommand(rest: string[]): Promise<number> {
 
 async function downCommand(configFile: string): Promise<number> {
   const config = await loadConfig(configFile);
+  const [{ downOnce }, { formatPinningChange }, { formatChange }, { removeExecCgroups }] = await Promise.all([
+    import('./oneshot'), import('../engine/cycle'), import('../model/text'), import('../nft/exec')]);
   const result = await downOnce(config);
-  const { removeExecCgroups } = await import('../nft/exec');
   for (const dir of await removeExecCgroups(config)) console.log(`rmdir ${dir}`);
   if (result.pinningRemoved) console.log(formatPinningChange({ op: 'delete' }));
   printLines(result.applied.map(formatChange));
@@ -237,7 +240,9 @@ async function statusCommand(configFile: string, json: boolean): Promise<number>
     console.log(json ? JSON.stringify(live, null, 2) : formatLiveStatus(live));
     return EXIT.ok;
   }
-  const result: OneShotResult = await planOnce(config, warn);
+  const [{ planOnce }, { formatPinningChange }, { formatChange }, { changeCount, formatStatusText }] = await Promise.all([
+    import('./oneshot'), import('../engine/cycle'), import('../model/text'), import('../render/render')]);
+  const result = await planOnce(config, warn);
   if (json) {
     const nft = result.pinning.change;
     const pending = [...(nft ? [formatPinningChange(nft)] : []), ...result.changes.map(formatChange)];

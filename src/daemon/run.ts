@@ -79,7 +79,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     }
     throw err;
   }
-  const port = await NetlinkKernelPort.open();
+  const port = await NetlinkKernelPort.open({ cache: true }); // the daemon's cycles read the view kept from notifications
   // Built in dependency order: the daemon publishes each plan's uplinks in `planned`, and the health
   // monitor probes through each uplink as the last plan resolved it (uplinks without `monitor:` are not probed).
   const planned = new PlannedUplinks();

@@ -1,8 +1,9 @@
-// KernelPort over rtnetlink: a handful of dumps for snapshot(), one acked request per change (pipelined),
-// and a subscriber socket for notifications. Names <-> ifindex are mapped here; the codec is pure.
+// KernelPort over rtnetlink: a handful of dumps for snapshot() (or, with `cache`, a view kept current
+// from notifications, as systemd-networkd keeps one), one acked request per change (pipelined), and one
+// subscriber socket for notifications. Names <-> ifindex are mapped here; the codec is pure.
 import { performance } from 'node:perf_hooks';
 import { UplinkdError } from '../errors';
-import type { Change, KernelState, Link, Route } from '../model/types';
+import type { Address, Change, KernelState, Link, Nexthop, Route, Rule } from '../model/types';
 import { routeOfInterest, type KernelEvent, type KernelEventKind, type KernelPort, type RouteInterest } from './port';
 import * as C from '../netlink/constants';
 import { formatAddress, formatLink, formatNexthop, formatRoute, formatRule } from '../model/text';
@@ -27,7 +28,21 @@ export interface NetlinkPortOptions {
    * table. Past it, table by table, so a full BGP table is not read on every cycle.
    */
   fullDumpMaxRoutes?: number;
+  /**
+   * Keep an incremental view of the kernel (links, addresses, routes of interest, rules, nexthops),
+   * filled by one dump and kept current from notifications; snapshot(interest) then answers from it
+   * (see KernelView). For the daemon; a one-shot command dumps (default false).
+   */
+  cache?: boolean;
+  /** With `cache`: the whole view is dumped again when its last full fill is older than this (ms, default VIEW_MAX_AGE_MS). */
+  viewMaxAgeMs?: number;
 }
+
+/**
+ * With `cache`, the view is re-read from dumps at least this often (ms): a safety net for what the
+ * kernel changes without notifying (see KernelView), not needed for correctness of what it notifies.
+ */
+export const VIEW_MAX_AGE_MS = 30_000;
 
 export const FULL_DUMP_MAX_ROUTES = 20_000;
 /**
@@ -54,7 +69,10 @@ const TOLERATED: Record<Change['op'], readonly string[]> = { add: ['EEXIST'], re
 export class NetlinkKernelPort implements KernelPort {
   private links = new Map<number, string>();
   private names: IfNames = ifNamesFrom([]);
-  private readonly subscriptions = new Set<Subscription>();
+  /** The one subscriber socket (opened by subscribe() or a cached snapshot), shared by the view and the listeners. */
+  private feed: Subscription | undefined;
+  private readonly listeners = new Set<{ onEvent(e: KernelEvent): void; onOverrun(reason?: string): void }>();
+  private readonly view: KernelView | undefined;
   /** Set while a change waits for the links to be re-read: later changes queue behind it. */
   private held: Promise<void> | undefined;
   /** The interest of the last scoped snapshot: route notifications outside it are not events. */
@@ -77,7 +95,9 @@ export class NetlinkKernelPort implements KernelPort {
     private readonly client: NetlinkClient,
     private readonly options: NetlinkPortOptions,
     private readonly log: (line: string) => void,
-  ) {}
+  ) {
+    if (options.cache) this.view = new KernelView();
+  }
 
   /** Open the request socket in the current network namespace and read the interface map. */
   static async open(options: NetlinkPortOptions = {}): Promise<NetlinkKernelPort> {
@@ -93,7 +113,46 @@ export class NetlinkKernelPort implements KernelPort {
     return port;
   }
 
+  /**
+   * With `cache` and an interest: the view, after a sync() on the subscriber socket (every notification
+   * queued before the call is applied first); kinds the view does not hold (yet, or after lost or
+   * undecodable notifications, a link event, a deleted address or nexthop, or VIEW_MAX_AGE_MS) are
+   * dumped, and kept from then on. Otherwise five dumps.
+   */
   async snapshot(interest?: RouteInterest): Promise<KernelState> {
+    const view = this.view;
+    if (!view || !interest) return this.dumpAll(interest);
+    this.openFeed();
+    if (JSON.stringify(interest) !== JSON.stringify(this.interest)) view.invalidate(['routes']);
+    if (performance.now() - view.filledAt >= (this.options.viewMaxAgeMs ?? VIEW_MAX_AGE_MS)) view.invalidate(ALL_KINDS);
+    try {
+      await this.feed!.sync();
+    } catch (e) {
+      this.log(`kernel view: ${(e as Error).message}: dumping`);
+      view.invalidate(ALL_KINDS);
+    }
+    const names = () => this.names;
+    const whole = ALL_KINDS.every((k) => !view.valid[k]);
+    const started = performance.now();
+    if (!view.valid.links) await view.fill('links', async () => this.readLinks(), (l) => [String(l.index), l]);
+    if (!view.valid.addresses) {
+      await view.fill('addresses', async () => this.decodeAll(await this.client.dump(C.RTM_GETADDR, encodeAddressDumpRequest()), C.RTM_NEWADDR,
+        (p) => decodeAddress(p, names())), (a) => [addressKey(a), a]);
+    }
+    if (!view.valid.routes) await view.fill('routes', () => this.readRoutes(interest), (r) => [JSON.stringify(r), r]);
+    if (!view.valid.rules) {
+      await view.fill('rules', async () => this.decodeAll(await this.client.dump(C.RTM_GETRULE, encodeRuleDumpRequest()), C.RTM_NEWRULE, decodeRule),
+        (r) => [JSON.stringify(r), r]);
+    }
+    if (!view.valid.nexthops) {
+      await view.fill('nexthops', async () => this.decodeAll(await this.client.dump(C.RTM_GETNEXTHOP, encodeNexthopDumpRequest()), C.RTM_NEWNEXTHOP,
+        (p) => decodeNexthop(p, names())), (n) => [String(n.id), n]);
+    }
+    if (whole) view.filledAt = started;
+    return view.state();
+  }
+
+  private async dumpAll(interest: RouteInterest | undefined): Promise<KernelState> {
     const links = await this.readLinks();
     const names = this.names;
     const addresses = this.decodeAll(await this.client.dump(C.RTM_GETADDR, encodeAddressDumpRequest()), C.RTM_NEWADDR,
@@ -139,39 +198,64 @@ export class NetlinkKernelPort implements KernelPort {
 
   /**
    * A notification that fails to decode is logged and skipped, and asks for a resync (`onOverrun`):
-   * what it said is unknown, so only a fresh snapshot is right.
+   * what it said is unknown, so only a fresh snapshot is right. All subscribers share one socket.
    */
   subscribe(onEvent: (e: KernelEvent) => void, onOverrun: (reason?: string) => void): () => void {
-    const sub = subscribe(SUBSCRIBED_GROUPS, (msgs) => {
-      const at = performance.now();
-      for (const m of msgs) {
-        let e: KernelEvent | undefined;
-        try {
-          e = this.toEvent(m, at);
-        } catch (err) {
-          const why = `skipping netlink notification (type ${m.type}): ${(err as Error).message}`;
-          this.log(why);
-          this.rediscover = true;
-          onOverrun(`${why}: full resync`);
-          continue;
-        }
-        if (e) onEvent(e);
-      }
-    }, (reason) => {
-      this.rediscover = true; // a lost route notification may have been the only news of a table
-      onOverrun(reason);
-    }, (err) => this.log(err.message), { socket: this.options.socket });
-    this.subscriptions.add(sub);
+    const listener = { onEvent, onOverrun };
+    this.listeners.add(listener);
+    try {
+      this.openFeed();
+    } catch (e) {
+      this.listeners.delete(listener);
+      throw e;
+    }
     return () => {
-      this.subscriptions.delete(sub);
-      sub.close();
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0 && !this.view) this.closeFeed();
     };
   }
 
   close(): void {
-    for (const s of this.subscriptions) s.close();
-    this.subscriptions.clear();
+    this.listeners.clear();
+    this.closeFeed();
     this.client.close();
+  }
+
+  private openFeed(): void {
+    if (this.feed) return;
+    this.feed = subscribe(SUBSCRIBED_GROUPS, (msgs) => this.onNotifications(msgs), (reason) => {
+      this.lost();
+      for (const l of [...this.listeners]) l.onOverrun(reason);
+    }, (err) => this.log(err.message), { socket: this.options.socket });
+  }
+
+  private closeFeed(): void {
+    this.feed?.close();
+    this.feed = undefined;
+    this.view?.invalidate(ALL_KINDS); // nothing keeps it current any more
+  }
+
+  /** Notifications were lost or not understood: the view is dumped again, and every table walked. */
+  private lost(): void {
+    this.rediscover = true; // a lost route notification may have been the only news of a table
+    this.view?.invalidate(ALL_KINDS);
+  }
+
+  private onNotifications(msgs: NlMessage[]): void {
+    const at = performance.now();
+    for (const m of msgs) {
+      let e: KernelEvent | undefined;
+      try {
+        e = this.toEvent(m, at);
+      } catch (err) {
+        const why = `skipping netlink notification (type ${m.type}): ${(err as Error).message}`;
+        this.log(why);
+        this.lost();
+        for (const l of [...this.listeners]) l.onOverrun(`${why}: full resync`);
+        continue;
+      }
+      if (e) for (const l of [...this.listeners]) l.onEvent(e);
+    }
   }
 
   /** Encodes `change`, re-reading the links once if it names an interface the map lacks; undefined = nothing to do. */
@@ -315,8 +399,10 @@ export class NetlinkKernelPort implements KernelPort {
     }
   }
 
+  /** Updates the interface map and the view from one notification; the event it makes, if any. */
   private toEvent(m: NlMessage, at: number): KernelEvent | undefined {
     const ev = (kind: KernelEventKind, action: 'new' | 'del', summary: string): KernelEvent => ({ kind, action, summary, at });
+    const view = this.view;
     switch (m.type) {
       case C.RTM_NEWLINK:
       case C.RTM_DELLINK: {
@@ -325,12 +411,19 @@ export class NetlinkKernelPort implements KernelPort {
         if (del) this.links.delete(link.index);
         else this.links.set(link.index, link.name);
         this.names = ifNamesFrom([...this.links].map(([index, name]) => ({ index, name })));
+        // A link going down or away takes its routes and nexthops along without notifications, carrier
+        // changes flip routes' linkdown, a rename changes every name: read everything again.
+        view?.invalidate(ALL_KINDS);
         return ev('link', del ? 'del' : 'new', formatLink(link));
       }
       case C.RTM_NEWADDR:
       case C.RTM_DELADDR: {
+        const del = m.type === C.RTM_DELADDR;
         const a = decodeAddress(m.payload, this.names);
-        return a && ev('address', m.type === C.RTM_DELADDR ? 'del' : 'new', formatAddress(a));
+        // Deleting an address drops the routes using it as source (fib_sync_down_addr) without notifications.
+        if (del) view?.invalidate(['routes']);
+        if (a) view?.apply('addresses', del ? 'del' : 'set', addressKey(a), a);
+        return a && ev('address', del ? 'del' : 'new', formatAddress(a));
       }
       case C.RTM_NEWROUTE:
       case C.RTM_DELROUTE: {
@@ -339,23 +432,133 @@ export class NetlinkKernelPort implements KernelPort {
         const interest = this.interest;
         if (head && interest && !routeOfInterest(head, interest)) return undefined;
         const r = decodeRoute(m.payload, this.names);
-        if (r && interest && m.type === C.RTM_NEWROUTE && !interest.tables.includes(r.table)) this.extraTables.add(r.table);
-        return r && { ...ev('route', m.type === C.RTM_DELROUTE ? 'del' : 'new', `route ${formatRoute(r)}`), route: r };
+        const del = m.type === C.RTM_DELROUTE;
+        if (r && interest && !del && !interest.tables.includes(r.table)) this.extraTables.add(r.table);
+        if (r && view) {
+          if (!interest) view.invalidate(['routes']);
+          else if (!del && m.flags & C.NLM_F_REPLACE) view.replaceRoute(r);
+          else view.apply('routes', del ? 'del' : 'set', JSON.stringify(r), r);
+        }
+        return r && { ...ev('route', del ? 'del' : 'new', `route ${formatRoute(r)}`), route: r };
       }
       case C.RTM_NEWRULE:
       case C.RTM_DELRULE: {
+        const del = m.type === C.RTM_DELRULE;
         const r = decodeRule(m.payload);
-        return r && ev('rule', m.type === C.RTM_DELRULE ? 'del' : 'new', `rule ${formatRule(r)}`);
+        if (r) view?.apply('rules', del ? 'del' : 'set', JSON.stringify(r), r);
+        return r && ev('rule', del ? 'del' : 'new', `rule ${formatRule(r)}`);
       }
       case C.RTM_NEWNEXTHOP:
       case C.RTM_DELNEXTHOP: {
+        const del = m.type === C.RTM_DELNEXTHOP;
         const n = decodeNexthop(m.payload, this.names);
-        return n && ev('nexthop', m.type === C.RTM_DELNEXTHOP ? 'del' : 'new', `nexthop ${formatNexthop(n)}`);
+        // Routes on a deleted nexthop go with it, and a replaced one changes the gateway dumps show for
+        // its routes; a deleted member leaves its groups: read them again.
+        view?.invalidate(del ? ['routes', 'nexthops'] : ['routes']);
+        if (n && !del) view?.apply('nexthops', 'set', String(n.id), n);
+        return n && ev('nexthop', del ? 'del' : 'new', `nexthop ${formatNexthop(n)}`);
       }
       default:
         return undefined;
     }
   }
+}
+
+type ViewKind = 'links' | 'addresses' | 'routes' | 'rules' | 'nexthops';
+const ALL_KINDS: readonly ViewKind[] = ['links', 'addresses', 'routes', 'rules', 'nexthops'];
+interface ViewObjects { links: Link; addresses: Address; routes: Route; rules: Rule; nexthops: Nexthop }
+
+/**
+ * The kernel as the last dumps and the notifications since say it, per kind, keyed by identity:
+ * link by ifindex, address by device, local and prefix, nexthop by id, route and rule by their whole
+ * content (the kernel's notifications carry the whole object, so a delete finds it; routes appended
+ * beside one another stay apart). A kind is valid from a dump until something says it may differ
+ * from a fresh dump: lost notifications, or what the kernel changes without notifying (routes flushed
+ * with a link, an address or a nexthop; linkdown flags). Notifications that arrive while a kind is
+ * being dumped are applied on top of the dump: each sets or deletes one key, so applying one the dump
+ * already reflects leaves the same result.
+ */
+class KernelView {
+  private readonly maps: { [K in ViewKind]: Map<string, ViewObjects[K]> } = {
+    links: new Map(), addresses: new Map(), routes: new Map(), rules: new Map(), nexthops: new Map(),
+  };
+  readonly valid: Record<ViewKind, boolean> = { links: false, addresses: false, routes: false, rules: false, nexthops: false };
+  /** Bumped by invalidate(): a fill that saw it change is not valid. */
+  private readonly epoch: Record<ViewKind, number> = { links: 0, addresses: 0, routes: 0, rules: 0, nexthops: 0 };
+  /** Notifications held back while the kind is being dumped. */
+  private readonly held: { [K in ViewKind]?: (() => void)[] } = {};
+  /** performance.now() of the last fill of every kind at once; -Infinity before. */
+  filledAt = -Infinity;
+
+  invalidate(kinds: readonly ViewKind[]): void {
+    for (const k of kinds) {
+      this.valid[k] = false;
+      this.epoch[k]++;
+    }
+  }
+
+  /** Replaces the kind with `read()`'s answer, then applies the notifications that came meanwhile. */
+  async fill<K extends ViewKind>(kind: K, read: () => Promise<ViewObjects[K][]>, keyed: (o: ViewObjects[K]) => [string, ViewObjects[K]]): Promise<void> {
+    const epoch = this.epoch[kind];
+    const held: (() => void)[] = [];
+    this.held[kind] = held;
+    try {
+      const objects = await read();
+      this.maps[kind].clear();
+      for (const o of objects) {
+        const [key, value] = keyed(o);
+        this.maps[kind].set(key, value);
+      }
+    } finally {
+      this.held[kind] = undefined;
+    }
+    for (const f of held) f();
+    if (this.epoch[kind] === epoch) this.valid[kind] = true;
+  }
+
+  apply<K extends ViewKind>(kind: K, op: 'set' | 'del', key: string, value: ViewObjects[K]): void {
+    const held = this.held[kind];
+    if (held) {
+      held.push(() => this.apply(kind, op, key, value));
+      return;
+    }
+    if (!this.valid[kind]) return;
+    if (op === 'set') this.maps[kind].set(key, value);
+    else this.maps[kind].delete(key);
+  }
+
+  /**
+   * NLM_F_REPLACE: the route took the place of the one with its table, prefix and metric (fib_table_insert).
+   * With several such routes (appended) which one went is not said: read the routes again.
+   */
+  replaceRoute(r: Route): void {
+    const held = this.held.routes;
+    if (held) {
+      held.push(() => this.replaceRoute(r));
+      return;
+    }
+    if (!this.valid.routes) return;
+    const routes = this.maps.routes;
+    const same = [...routes].filter(([, o]) => o.table === r.table && o.dst === r.dst && (o.metric ?? 0) === (r.metric ?? 0));
+    if (same.length > 1) {
+      this.invalidate(['routes']);
+      return;
+    }
+    for (const [key] of same) routes.delete(key);
+    routes.set(JSON.stringify(r), r);
+  }
+
+  /** The view as a snapshot (fresh arrays; the objects are shared and must not be changed). */
+  state(): KernelState {
+    const m = this.maps;
+    return { links: [...m.links.values()], addresses: [...m.addresses.values()], routes: [...m.routes.values()],
+      rules: [...m.rules.values()], nexthops: [...m.nexthops.values()] };
+  }
+}
+
+/** An IPv4 address's identity on its device (the kernel's: local address, prefix length and peer). */
+function addressKey(a: Address): string {
+  return `${a.dev} ${a.address}/${a.prefixlen} ${a.peer ?? ''}`;
 }
 
 /** The object in iproute2-like syntax, for error messages (made only when one is). */

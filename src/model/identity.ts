@@ -21,6 +21,37 @@ export function routeKey(r: Route): string {
   return `${r.table} ${canonicalPrefix(r.dst) ?? ALL} ${r.metric ?? 0}`;
 }
 
+/**
+ * A map keyed by a route's kernel identity (routeKey: table, prefix, metric) without building the key
+ * string: nested maps on the fields as they are, since a no-op cycle looks up every route of the
+ * kernel and of the plan (thousands at 64 uplinks) and the strings were most of the diff's time.
+ */
+export class RouteMap<V> {
+  private readonly tables = new Map<number, Map<string, Map<number, V>>>();
+
+  get(r: Pick<Route, 'table' | 'dst' | 'metric'>): V | undefined {
+    return this.tables.get(r.table)?.get(canonicalPrefix(r.dst) ?? ALL)?.get(r.metric ?? 0);
+  }
+
+  has(r: Pick<Route, 'table' | 'dst' | 'metric'>): boolean {
+    return this.get(r) !== undefined;
+  }
+
+  set(r: Pick<Route, 'table' | 'dst' | 'metric'>, value: V): void {
+    let prefixes = this.tables.get(r.table);
+    if (!prefixes) this.tables.set(r.table, (prefixes = new Map()));
+    const dst = canonicalPrefix(r.dst) ?? ALL;
+    let metrics = prefixes.get(dst);
+    if (!metrics) prefixes.set(dst, (metrics = new Map()));
+    metrics.set(r.metric ?? 0, value);
+  }
+
+  /** In insertion order of tables, then prefixes, then metrics. */
+  *values(): IterableIterator<V> {
+    for (const prefixes of this.tables.values()) for (const metrics of prefixes.values()) yield* metrics.values();
+  }
+}
+
 /** The fields uplinkd sets on a route, normalised. */
 export function canonicalRoute(r: Route): Route {
   const c: Route = { table: r.table, dst: canonicalPrefix(r.dst) ?? ALL, type: r.type, protocol: r.protocol, scope: r.scope };

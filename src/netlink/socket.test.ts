@@ -381,3 +381,17 @@ test('big requests are split over datagrams; a failed send rejects the requests 
   assert.deepEqual((await after).map((m) => m.payload[0]), [7]);
   c.close();
 });
+
+test('subscriber sync: NLMSG_NOOP with NLM_F_ACK on the subscriber socket; resolves once the notifications queued before its ack were delivered', async () => {
+  // The kernel queues notifications, then the ack: both arrive in one datagram here.
+  const fake = new FakeSocket((req, s) => s.reply(encodeMessage(24, 0, 0, 0, Buffer.alloc(12)), encodeAck(req.seq, 1234, 0, req),
+    encodeMessage(25, 0, 0, 0, Buffer.alloc(12))));
+  const got: number[] = [];
+  const sub = subscribe([7], (msgs) => got.push(...msgs.map((m) => m.type)), () => undefined, () => undefined, { socket: () => fake });
+  await sub.sync();
+  assert.deepEqual(got, [24, 25], 'the notifications around the ack are delivered in order; the ack itself is not a notification');
+  assert.equal(fake.sent[0]!.type, 1); // NLMSG_NOOP
+  assert.equal(fake.sent[0]!.flags, NLM_F_REQUEST | NLM_F_ACK);
+  sub.close();
+  await assert.rejects(sub.sync(), (e: unknown) => e instanceof UplinkdError && e.detail.errno === 'ECANCELED');
+});

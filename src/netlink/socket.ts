@@ -381,8 +381,18 @@ export interface SubscriberOptions {
 }
 
 export interface Subscription {
+  /**
+   * Resolves once every notification the kernel queued before this call has been handed to
+   * `onMessages`: it sends an NLMSG_NOOP request with NLM_F_ACK on the subscriber socket itself, and
+   * the kernel queues its ack behind them (net/netlink/af_netlink.c netlink_rcv_skb acks control
+   * messages). Rejects with UplinkdError('netlink', ..., { errno: 'ETIMEDOUT' }) after SYNC_TIMEOUT_MS.
+   */
+  sync(): Promise<void>;
   close(): void;
 }
+
+/** A sync() whose ack has not come by then fails (ms); the caller falls back to dumping. */
+export const SYNC_TIMEOUT_MS = 1000;
 
 /**
  * Join rtnetlink multicast groups on a socket of its own. Each datagram's messages go to
@@ -406,12 +416,31 @@ export function subscribe(
     sock.close();
     throw new UplinkdError('netlink', `cannot subscribe to rtnetlink groups: ${(e as Error).message}`, { cause: e });
   }
+  /** sync() calls waiting for their ack, by sequence number. */
+  const syncs = new Map<number, { resolve(): void; reject(e: Error): void; timer: NodeJS.Timeout }>();
+  let seq = Math.floor(Math.random() * 0x7fffffff);
   const onDatagram = (buf: Buffer, info?: DatagramInfo) => {
     if (info && info.port !== 0) {
       onError(new UplinkdError('netlink', `ignoring a netlink notification from port ${info.port}: only the kernel (port 0) is trusted`));
       return;
     }
-    const { messages, error } = splitDatagram(buf);
+    const { messages: all, error } = splitDatagram(buf);
+    let messages = all;
+    if (syncs.size > 0) {
+      messages = [];
+      for (const m of all) {
+        const waiter = m.type === NLMSG_ERROR ? syncs.get(m.seq) : undefined;
+        if (!waiter) {
+          messages.push(m);
+          continue;
+        }
+        // The notifications before the ack were delivered first (above, in order).
+        if (messages.length > 0) onMessages(messages.splice(0));
+        syncs.delete(m.seq);
+        clearTimeout(waiter.timer);
+        waiter.resolve();
+      }
+    }
     if (messages.length > 0) onMessages(messages);
     if (info?.truncated !== undefined) onOverrun(`netlink notification truncated (${buf.length} of ${info.truncated} bytes): full resync`);
     else if (error) onOverrun(`${error.message}: full resync`);
@@ -424,9 +453,38 @@ export function subscribe(
   });
   let closed = false;
   return {
+    sync() {
+      if (closed) return Promise.reject(closedError());
+      seq = (seq + 1) >>> 0 || 1;
+      const mySeq = seq;
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          syncs.delete(mySeq);
+          reject(new UplinkdError('netlink', `no ack to a sync on the subscriber socket within ${SYNC_TIMEOUT_MS} ms`, { errno: 'ETIMEDOUT' }));
+        }, SYNC_TIMEOUT_MS);
+        syncs.set(mySeq, { resolve, reject, timer });
+        const fail = (why: string) => {
+          if (!syncs.delete(mySeq)) return;
+          clearTimeout(timer);
+          reject(requestFailed(NLMSG_NOOP, why));
+        };
+        try {
+          sock.send(encodeMessage(NLMSG_NOOP, NLM_F_REQUEST | NLM_F_ACK, mySeq, 0, Buffer.alloc(0)), { port: 0 }, (err) => {
+            if (err) fail(err.code ?? err.message);
+          });
+        } catch (e) {
+          fail((e as Error).message);
+        }
+      });
+    },
     close() {
       if (!closed) sock.close();
       closed = true;
+      for (const w of syncs.values()) {
+        clearTimeout(w.timer);
+        w.reject(closedError());
+      }
+      syncs.clear();
     },
   };
 }

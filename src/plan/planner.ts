@@ -5,7 +5,7 @@ import type { Config, UplinkConfig } from '../config/types';
 import type { Facts, HealthVerdict } from '../model/facts';
 import type { Cidr, DesiredState, Ipv4, KernelState, Link, Nexthop, Route, Rule } from '../model/types';
 import {
-  compareNexthops, compareRoutes, compareRules, routeKey,
+  compareNexthops, compareRoutes, compareRules, RouteMap,
 } from '../model/identity';
 import { pinMarks } from '../nft/marks';
 import { monitorWarnings } from '../config/monitor-warnings';
@@ -251,11 +251,10 @@ export function plan(config: Config, facts: Facts): Plan {
   // Networks behind every non-uplink interface (LAN, bridges, tunnels), src/plan/connected.ts.
   const lanRoutes = localNetworks(config, kernel, warnings);
 
-  const routes = new Map<string, Route>();
+  const routes = new RouteMap<Route>();
   // First route for a key wins (the kernel holds one route per table+dst+metric).
   const addRoute = (r: Route): void => {
-    const key = routeKey(r);
-    if (!routes.has(key)) routes.set(key, r);
+    if (!routes.has(r)) routes.set(r, r);
   };
   const rules: Rule[] = [];
   const rule = (offset: number, r: Omit<Rule, 'priority' | 'protocol' | 'action'>): void => {

@@ -4,7 +4,7 @@
 import type { Config } from '../config/types';
 import type { Change, DesiredState, KernelState, Nexthop, Route, Rule } from '../model/types';
 import {
-  canonicalNexthop, canonicalRoute, canonicalRule, compareNexthops, compareRoutes, compareRules, routeKey, ruleKey, sameNexthop, sameRoute,
+  canonicalNexthop, canonicalRoute, canonicalRule, compareNexthops, compareRoutes, compareRules, RouteMap, ruleKey, sameNexthop, sameRoute,
 } from '../model/identity';
 
 /**
@@ -117,22 +117,23 @@ export function diff(desired: DesiredState, observed: KernelState, config: Confi
   const nhDeletes = [...ownedNh.values()].filter((n) => !desiredNhIds.has(n.id));
 
   // Routes, by table+dst+metric.
-  const ownedRoutes = new Map<string, Route[]>();
-  const foreignRouteKeys = new Set<string>();
+  const ownedRoutes = new RouteMap<Route[]>();
+  const foreignRouteKeys = new RouteMap<true>();
   for (const r of observed.routes) {
-    const key = routeKey(r);
-    if (!owns.route(r)) foreignRouteKeys.add(key);
-    else if (ownedRoutes.has(key)) ownedRoutes.get(key)!.push(r);
-    else ownedRoutes.set(key, [r]);
+    if (!owns.route(r)) foreignRouteKeys.set(r, true);
+    else {
+      const same = ownedRoutes.get(r);
+      if (same) same.push(r);
+      else ownedRoutes.set(r, [r]);
+    }
   }
   const routeUpserts: { op: 'add' | 'replace'; route: Route }[] = [];
-  const desiredRouteKeys = new Set<string>();
+  const desiredRouteKeys = new RouteMap<true>();
   for (const want of desired.routes) {
-    const key = routeKey(want);
-    desiredRouteKeys.add(key);
-    const have = ownedRoutes.get(key)?.[0];
+    desiredRouteKeys.set(want, true);
+    const have = ownedRoutes.get(want)?.[0];
     if (!have) {
-      if (!foreignRouteKeys.has(key)) routeUpserts.push({ op: 'add', route: want });
+      if (!foreignRouteKeys.has(want)) routeUpserts.push({ op: 'add', route: want });
     } else if (!sameRoute(have, want) || (want.nhid !== undefined && disturbed.has(want.nhid))) {
       routeUpserts.push({ op: 'replace', route: want });
     }
@@ -140,18 +141,18 @@ export function diff(desired: DesiredState, observed: KernelState, config: Confi
   // Sorting only what changes: a no-op cycle over thousands of routes sorts nothing.
   routeUpserts.sort((a, b) => routeAddOrder(a.route, b.route));
   const routeDeletes: Route[] = [];
-  for (const [key, routes] of ownedRoutes) routeDeletes.push(...(desiredRouteKeys.has(key) ? routes.slice(1) : routes));
+  for (const routes of ownedRoutes.values()) routeDeletes.push(...(desiredRouteKeys.has(routes[0]!) ? routes.slice(1) : routes));
 
   // Rules, by every field: a changed rule is a new rule.
   const ownedRules = groupByKey(observed.rules.filter(owns.rule), ruleKey);
   const foreignRuleKeys = new Set(observed.rules.filter((r) => !owns.rule(r)).map(ruleKey));
-  const ruleAdds: Change[] = [];
+  const ruleAdds: Rule[] = [];
   const desiredRuleKeys = new Set<string>();
-  for (const want of [...desired.rules].sort(compareRules)) {
+  for (const want of desired.rules) {
     const key = ruleKey(want);
     if (desiredRuleKeys.has(key)) continue;
     desiredRuleKeys.add(key);
-    if (!ownedRules.has(key) && !foreignRuleKeys.has(key)) ruleAdds.push({ op: 'add', kind: 'rule', rule: want });
+    if (!ownedRules.has(key) && !foreignRuleKeys.has(key)) ruleAdds.push(want);
   }
   const ruleDeletes: Rule[] = [];
   for (const [key, rules] of ownedRules) ruleDeletes.push(...(desiredRuleKeys.has(key) ? rules.slice(1) : rules));
@@ -167,7 +168,8 @@ export function diff(desired: DesiredState, observed: KernelState, config: Confi
     ...upserts.filter((c) => !upsertIsGroup(c)),
     ...upserts.filter(upsertIsGroup),
     ...routeUpserts.map(({ op, route }): Change => ({ op, kind: 'route', route })),
-    ...ruleAdds,
+    // Sorting only what changes, as for routes (of duplicates, which differ at most in protocol, the first listed is added).
+    ...ruleAdds.sort(compareRules).map((rule): Change => ({ op: 'add', kind: 'rule', rule })),
     ...ruleDeletes.sort(compareRules).map((rule): Change => ({ op: 'del', kind: 'rule', rule: canonicalRule(rule) })),
     ...routeDeletes.sort(compareRoutes).map((route): Change => ({ op: 'del', kind: 'route', route: canonicalRoute(route) })),
     ...nhDeletes.filter(isGroup).sort(compareNexthops).map(nhDel),

@@ -1,0 +1,50 @@
+// Runs inside a benchmark router namespace: times whole `uplinkd status` processes (node start-up,
+// module loading, config, then the daemon's answer or a one-shot plan) and, for scale, `node -e 0`.
+// Prints one JSON line.
+import { spawnSync } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import { UplinkdError } from '../../src/errors';
+
+export interface StatusArgs {
+  config: string;
+  uplinkdBin: string;
+  warmup: number;
+  iterations: number;
+}
+
+export interface StatusResult {
+  /** ms per `node bin/uplinkd status -c CONFIG`, wall time of the whole process */
+  status: number[];
+  /** ms per `node -e 0` */
+  node: number[];
+  /** whether the answer came from a running daemon (its status text) or from a one-shot plan */
+  fromDaemon: boolean;
+}
+
+function timed(args: string[]): { ms: number; stdout: string } {
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const ms = performance.now() - t0;
+  if (r.status !== 0) throw new UplinkdError('lab', `${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  return { ms, stdout: r.stdout };
+}
+
+function main(args: StatusArgs): StatusResult {
+  const out: StatusResult = { status: [], node: [], fromDaemon: false };
+  for (let i = 0; i < args.warmup + args.iterations; i++) {
+    const s = timed([args.uplinkdBin, 'status', '-c', args.config]);
+    const n = timed(['-e', '0']);
+    if (i < args.warmup) continue;
+    out.status.push(s.ms);
+    out.node.push(n.ms);
+    out.fromDaemon = /^daemon: running/m.test(s.stdout); // src/daemon/status-text.ts; the one-shot text says 'not running'
+  }
+  return out;
+}
+
+try {
+  process.stdout.write(`${JSON.stringify(main(JSON.parse(process.argv[2] ?? '{}') as StatusArgs))}\n`);
+} catch (e) {
+  process.stderr.write(`status probe: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.exitCode = 1;
+}
