@@ -148,6 +148,13 @@ const STORM_DUTY = 0.25;
 const STORM_GAP_FACTOR = 4;
 const STORM_GAP_MAX_MS = 1_000;
 
+/**
+ * `uplinkd run`'s policy around the engine's one cycle (src/engine/cycle.ts): kernel events, health changes,
+ * reloads and the periodic resync mark it dirty; a debounce (`daemon.debounce`, ms; none for health verdicts)
+ * coalesces them into one cycle at a time; failed changes are retried with backoff (RETRY_MIN_MS doubling to
+ * RETRY_MAX_MS); storms are spaced; drift (an owned object re-added) is counted by objectIdentity and limited per
+ * object (ConflictLimiter). Never throws out of a cycle: failures are logged, recorded in status() and retried.
+ */
 export class Daemon {
   private config: Config | undefined;
   private configFile: string;
@@ -316,6 +323,7 @@ export class Daemon {
     return this.config;
   }
 
+  /** What `uplinkd status` and the status page show: the last cycle's plan, uplinks, health, pinning, recent events (epoch ms). */
   status(): DaemonStatus {
     const now = this.now();
     return {

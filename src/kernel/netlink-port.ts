@@ -66,6 +66,13 @@ const OP_FLAGS = { add: C.NLM_F_CREATE | C.NLM_F_EXCL, replace: C.NLM_F_CREATE |
 /** Which errnos mean "already so". */
 const TOLERATED: Record<Change['op'], readonly string[]> = { add: ['EEXIST'], replace: [], del: ['ENOENT', 'ESRCH'] };
 
+/**
+ * The KernelPort over rtnetlink (include/uapi/linux/rtnetlink.h): snapshot() dumps links, addresses, routes of
+ * interest, rules and nexthops (or, opened with `cache`, answers from a view kept current from notifications and
+ * re-dumped when the kernel changes things without notifying); apply() sends one acked request per change,
+ * pipelined, tolerating EEXIST on add and ENOENT/ESRCH on delete; subscribe() delivers decoded events. Open with
+ * NetlinkKernelPort.open(); throws UplinkdError('netlink') when the socket cannot be opened.
+ */
 export class NetlinkKernelPort implements KernelPort {
   private links = new Map<number, string>();
   private names: IfNames = ifNamesFrom([]);
@@ -215,6 +222,7 @@ export class NetlinkKernelPort implements KernelPort {
     };
   }
 
+  /** Drops every listener and closes the notification socket and the request socket. */
   close(): void {
     this.listeners.clear();
     this.closeFeed();

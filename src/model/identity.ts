@@ -29,14 +29,17 @@ export function routeKey(r: Route): string {
 export class RouteMap<V> {
   private readonly tables = new Map<number, Map<string, Map<number, V>>>();
 
+  /** The value stored for the route with r's table, prefix and metric, or undefined. */
   get(r: Pick<Route, 'table' | 'dst' | 'metric'>): V | undefined {
     return this.tables.get(r.table)?.get(canonicalPrefix(r.dst) ?? ALL)?.get(r.metric ?? 0);
   }
 
+  /** Whether a value is stored for r's table, prefix and metric. */
   has(r: Pick<Route, 'table' | 'dst' | 'metric'>): boolean {
     return this.get(r) !== undefined;
   }
 
+  /** Stores `value` for r's table, prefix and metric, replacing any earlier one. */
   set(r: Pick<Route, 'table' | 'dst' | 'metric'>, value: V): void {
     let prefixes = this.tables.get(r.table);
     if (!prefixes) this.tables.set(r.table, (prefixes = new Map()));
