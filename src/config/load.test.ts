@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -429,6 +430,11 @@ test('loadConfig reads a file and names it in errors', async () => {
       e instanceof UplinkdError && e.code === 'config' && e.detail.errno === 'ENOENT' && e.message.includes(missing));
     await assert.rejects(loadConfig(dir), (e: unknown) =>
       e instanceof UplinkdError && e.detail.errno === 'EISDIR' && e.message.includes(dir));
+    // A FIFO would block a plain open(2) until a writer came: refused at once, naming what was expected.
+    const fifo = join(dir, 'fifo.yaml');
+    execFileSync('mkfifo', [fifo]);
+    await assert.rejects(loadConfig(fifo), (e: unknown) => e instanceof UplinkdError && e.code === 'config'
+      && e.message === `${fifo}: cannot read the configuration: is a FIFO (named pipe), expected a regular file`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -1,9 +1,9 @@
 // YAML configuration -> Config. Every problem is collected in one pass and reported as
 // "FILE:LINE:COLUMN: FIELD: message" in a single UplinkdError('config').
-import { readFile } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { UplinkdError } from '../errors';
+import { MAX_CONFIG_BYTES, readRegularFile } from '../system/regular-file';
 import { assignTables, checkUplinkSet, type LanEntry } from './cross';
 import { DEFAULTS } from './defaults';
 import { readHttp } from './http';
@@ -38,17 +38,20 @@ export function parseConfig(text: string, file: string): Config {
   throw configError(r.problems);
 }
 
-/** Reads and parses the configuration file; unreadable files are UplinkdError('config') naming the file. */
+/**
+ * Reads and parses the configuration file; an unreadable file (missing, not a regular file such
+ * as a FIFO or a directory, over MAX_CONFIG_BYTES) is UplinkdError('config') naming the file and
+ * what was expected. Never blocks on a FIFO (readRegularFile).
+ */
 export async function loadConfig(file: string): Promise<Config> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = (await readRegularFile(file, MAX_CONFIG_BYTES)).toString('utf8');
   } catch (e) {
-    const errno = (e as NodeJS.ErrnoException).code;
-    const why = errno === 'ENOENT' ? 'no such file' : errno === 'EACCES' ? 'permission denied'
-      : errno === 'EISDIR' ? 'is a directory' : (e as Error).message;
+    const err = e as UplinkdError;
+    const why = err.message.startsWith(`${file}: `) ? err.message.slice(file.length + 2) : err.message;
     throw new UplinkdError('config', `${file}: cannot read the configuration: ${why}`, {
-      errno, cause: e, location: { file, line: 0, column: 0, field: '' },
+      errno: err.detail?.errno, cause: e, location: { file, line: 0, column: 0, field: '' },
     });
   }
   return parseConfig(text, file);

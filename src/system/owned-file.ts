@@ -4,6 +4,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { UplinkdError } from '../errors';
+import { MAX_STATE_BYTES, readRegularFile } from './regular-file';
 
 export const OWNED_HEADER = '# Managed by uplinkd; removed by `uplinkd down`.';
 
@@ -16,10 +17,10 @@ function ioError(message: string, err: unknown): UplinkdError {
 
 async function readIfExists(file: string): Promise<string | undefined> {
   try {
-    return await fs.readFile(file, 'utf8');
+    return (await readRegularFile(file, MAX_STATE_BYTES)).toString('utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw ioError(`cannot read ${file}`, err);
+    if ((err as UplinkdError).detail?.errno === 'ENOENT') return undefined;
+    throw new UplinkdError('io', `cannot read ${(err as Error).message}`, { errno: (err as UplinkdError).detail?.errno, cause: err });
   }
 }
 
