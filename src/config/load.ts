@@ -3,6 +3,7 @@
 import { isAbsolute } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { UplinkdError } from '../errors';
+import { escapeControl } from '../log';
 import { MAX_CONFIG_BYTES, readRegularFile } from '../system/regular-file';
 import { assignTables, checkUplinkSet, type LanEntry } from './cross';
 import { DEFAULTS } from './defaults';
@@ -12,7 +13,7 @@ import { isEmpty, Reader, type Field, type Problem } from './reader';
 import type { Config, DefaultMode } from './types';
 import { MAX_TABLE, readIfname, readUplink, type UplinkDraft } from './uplinks';
 import { stableSlots } from './identity';
-import { markMaskProblem, markShift, RESERVED_PROTOCOLS, RESERVED_TABLES } from './values';
+import { markMaskProblem, markShift, RESERVED_PROTOCOLS, RESERVED_TABLES, quoted } from './values';
 
 const TOP_KEYS = [
   'uplinks', 'lan', 'default', 'table_base', 'rule_priority', 'protocol', 'resilient', 'multipath_hash', 'pinning', 'paths', 'daemon', 'http',
@@ -50,7 +51,7 @@ export async function loadConfig(file: string): Promise<Config> {
   } catch (e) {
     const err = e as UplinkdError;
     const why = err.message.startsWith(`${file}: `) ? err.message.slice(file.length + 2) : err.message;
-    throw new UplinkdError('config', `${file}: cannot read the configuration: ${why}`, {
+    throw new UplinkdError('config', escapeControl(`${file}: cannot read the configuration: ${why}`), {
       errno: err.detail?.errno, cause: e, location: { file, line: 0, column: 0, field: '' },
     });
   }
@@ -69,7 +70,7 @@ function configError(unsorted: Problem[]): UplinkdError {
   const problems = [...unsorted].sort((a, b) =>
     a.location.line - b.location.line || a.location.column - b.location.column);
   const lines = problems.map(({ location: l, message }) =>
-    `${l.file}:${l.line}:${l.column}: ${l.field ? `${l.field}: ` : ''}${message}`);
+    `${escapeControl(l.file)}:${l.line}:${l.column}: ${l.field ? `${l.field}: ` : ''}${message}`);
   // detail.cause carries every problem for callers that want them all (tests, editors).
   return new UplinkdError('config', lines.join('\n'), { location: problems[0]?.location, cause: problems });
 }
@@ -182,7 +183,7 @@ function readTableBase(r: Reader, f: Field): number | undefined {
   const n = r.number(f, 1, MAX_TABLE - 1);
   const reserved = n === undefined ? undefined : RESERVED_TABLES.get(n);
   if (reserved) {
-    r.report(f.at, f.path, `${n} is the kernel's '${reserved}' table (expected another table number, e.g. 1000)`);
+    r.report(f.at, f.path, `${n} is the kernel's ${quoted(reserved)} table (expected another table number, e.g. 1000)`);
     return undefined;
   }
   return n;
@@ -234,7 +235,7 @@ function readPaths(r: Reader, f: Field, config: Config): void {
     const field = fields.get(key);
     const value = field && r.string(field, 'an absolute path');
     if (field && value !== undefined && !isAbsolute(value)) {
-      r.report(field.at, field.path, `'${value}' is relative (expected an absolute path)`);
+      r.report(field.at, field.path, `${quoted(value)} is relative (expected an absolute path)`);
       return undefined;
     }
     return value;

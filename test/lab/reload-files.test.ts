@@ -1,9 +1,11 @@
 // Files the daemon reads are never allowed to hang it: a config path that became a FIFO on
 // SIGHUP, or a FIFO matching the lease glob, is refused with a clear reason while the daemon keeps
-// its last good state, and SIGTERM still ends it. Real daemon process in a namespace of its own.
+// its last good state, and SIGTERM still ends it. A config of random bytes is rejected with a log
+// line of plain text (no raw ESC/CR/NUL/BS). Real daemon process in a namespace of its own.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -25,7 +27,7 @@ async function until(what: string, done: () => boolean, log: () => string, ms = 
   }
 }
 
-test('a FIFO as config on SIGHUP or as a lease file is refused with the reason; state is kept; SIGTERM ends the daemon', { skip: NEEDS_ROOT }, async () => {
+test('a FIFO as config on SIGHUP or as a lease file, or random bytes as config, are refused with the reason in plain text; state is kept; SIGTERM ends the daemon', { skip: NEEDS_ROOT }, async () => {
   removeNs();
   const dir = mkdtempSync(path.join(tmpdir(), 'uplinkd-rb-files-'));
   try {
@@ -72,6 +74,18 @@ test('a FIFO as config on SIGHUP or as a lease file is refused with the reason; 
       assert.ok(line.includes(`${config}: cannot read the configuration: is a FIFO (named pipe), expected a regular file`), line);
       assert.equal(child.exitCode, null, 'still running');
       assert.ok(ourRule(), 'the last good state stays');
+
+      // Random bytes as config (`head -c 300 /dev/urandom`): rejected, and the log line stays plain text.
+      rmSync(config);
+      writeFileSync(config, randomBytes(300));
+      const before = log.split('\n').filter((l) => l.includes('event=reload-rejected')).length;
+      child.kill('SIGHUP');
+      await until('a second reload-rejected', () => log.split('\n').filter((l) => l.includes('event=reload-rejected')).length > before, () => log);
+      const lines = log.split('\n').filter((l) => l.includes('event=reload-rejected'));
+      assert.doesNotMatch(lines.at(-1)!, /[\u0000-\u001f\u007f-\u009f]/, JSON.stringify(lines.at(-1)));
+      assert.match(lines.at(-1)!, /error=".*uplinkd\.yaml:\d+:\d+: /);
+      assert.ok(ourRule(), 'the last good state stays');
+      assert.equal(child.exitCode, null, 'still running');
 
       child.kill('SIGTERM');
       assert.equal(await exited, 0, log);
