@@ -44,3 +44,15 @@ test('tiers and monitor sections per uplink reach the loaded config', () => {
   assert.equal(c.uplinks[0].monitor?.downAfter, 5);
   assert.equal(c.uplinks[1].monitor, undefined);
 });
+
+test('each lab world has its own control socket and hooks directory, so two daemons run side by side', () => {
+  // The guest's blog (ub-) and PPPoE (up-) worlds, as their generators call renderLabConfig.
+  const world = (prefix: string) => ({ ...LAB, prefix, stateDir: `/run/uplinkd-lab/${prefix}`, configPath: `/run/uplinkd-lab/${prefix}/uplinkd.yaml` });
+  const [blog, pppoe] = ['ub-', 'up-'].map((p) => parseConfig(renderLabConfig(world(p)), world(p).configPath));
+  assert.equal(blog.paths.controlSocket, '/run/uplinkd-lab/ub-/control.sock');
+  assert.equal(pppoe.paths.controlSocket, '/run/uplinkd-lab/up-/control.sock');
+  assert.equal(blog.paths.hooksDir, '/run/uplinkd-lab/ub-/hooks.d');
+  assert.equal(pppoe.paths.hooksDir, '/run/uplinkd-lab/up-/hooks.d');
+  const overridden = parseConfig(renderLabConfig(LAB, { controlSocket: '/tmp/x.sock', hooksDir: '/tmp/h' }), 'x.yaml');
+  assert.deepEqual([overridden.paths.controlSocket, overridden.paths.hooksDir], ['/tmp/x.sock', '/tmp/h']);
+});

@@ -17,8 +17,8 @@ export interface RunningDaemon {
 /** The lab config plus the daemon's socket and the lease globs of the clients the lab may use. */
 export function daemonConfig(lab: LabInfo, socket: string, extra = ''): string {
   const globs = [leaseGlob('dhclient', lab.stateDir), leaseGlob('udhcpc', lab.stateDir), leaseGlob('dhcpcd', lab.stateDir)];
-  const text = renderLabConfig({ ...lab, leaseGlobs: globs });
-  return `${text}  control_socket: ${JSON.stringify(socket)}\ndaemon:\n  debounce: 5ms\n  resync_interval: 5s\n${extra}`;
+  const text = renderLabConfig({ ...lab, leaseGlobs: globs }, { controlSocket: socket });
+  return `${text}daemon:\n  debounce: 5ms\n  resync_interval: 5s\n${extra}`;
 }
 
 /**

@@ -54,11 +54,11 @@ export function healthDaemonConfig(lab: LabInfo, socket: string, opts: HealthCon
       ...(opts.weights && { weights: opts.weights }),
       ...(opts.tiers && { tiers: opts.tiers }),
       monitor: Object.fromEntries((opts.monitored ?? ['isp1', 'isp2']).map((n) => [n, monitor])),
+      controlSocket: socket,
+      ...(opts.hooksDir && { hooksDir: opts.hooksDir }),
     },
   );
-  // renderLabConfig ends inside `paths:`, so more path keys can follow directly.
-  const paths = [`  control_socket: ${JSON.stringify(socket)}`, ...(opts.hooksDir ? [`  hooks_dir: ${JSON.stringify(opts.hooksDir)}`] : [])];
-  return `${text}${paths.join('\n')}\ndaemon:\n  debounce: 5ms\n  resync_interval: 5s\n`;
+  return `${text}daemon:\n  debounce: 5ms\n  resync_interval: 5s\n`;
 }
 
 /** Names of the uplinks in the default nexthop group now, in config order ([] when there is no group). */

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLogger, formatLine, parseLine } from './log';
+import { createLogger, escapeControl, formatLine, parseLine } from './log';
 
 test('one logfmt line per event: quoted values round-trip', () => {
   const line = formatLine(Date.UTC(2024, 0, 1), 'info', 'apply', {
@@ -27,4 +27,36 @@ test('levels below the minimum are dropped', () => {
   log.error('reload-rejected');
   assert.deepEqual(lines.map((l) => parseLine(l).event), ['conflict', 'reload-rejected']);
   assert.equal(parseLine(lines[0]!).level, 'warn');
+});
+
+/** Every character a terminal acts on: C0, DEL, C1, separators, bidi controls, BOM. */
+const CONTROLS = [
+  ...Array.from({ length: 0x20 }, (_, i) => String.fromCharCode(i)),
+  ...Array.from({ length: 0x21 }, (_, i) => String.fromCharCode(0x7f + i)),
+  '\u200e', '\u200f', '\u2028', '\u2029', '\u202a', '\u202e', '\u2066', '\u2069', '\ufeff',
+];
+const UNSAFE_RE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/;
+
+test('a logfmt line never carries a control or formatting character, and parseLine gets every one back', () => {
+  // What `head -c 300 /dev/urandom > uplinkd.yaml` puts into a reload-rejected error, and every control besides.
+  const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+  const hostile = `${bytes.toString('latin1')}${CONTROLS.join('')}\x1b[2J\x1b]0;title\x07 back\\slash "quote" \\x41`;
+  const line = formatLine(0, 'error', 'reload-rejected', { error: hostile, file: '/etc/up\rlinkd.yaml' });
+  assert.doesNotMatch(line, UNSAFE_RE, JSON.stringify(line));
+  assert.match(line, /error="\\x00\\x01/);
+  assert.match(line, /\\x1b\[2J/);
+  assert.match(line, /\\u202e/);
+  const fields = parseLine(line);
+  assert.equal(fields.error, hostile);
+  assert.equal(fields.file, '/etc/up\rlinkd.yaml');
+});
+
+test('escapeControl escapes every control or formatting character, keeping only the ones asked for', () => {
+  const text = `a\nb${CONTROLS.join('')}c`;
+  assert.doesNotMatch(escapeControl(text), UNSAFE_RE);
+  const kept = escapeControl(text, '\n');
+  assert.equal(kept.split('\n').length, 3, 'the two newlines stay');
+  assert.doesNotMatch(kept.replace(/\n/g, ''), UNSAFE_RE);
+  assert.equal(escapeControl('\x1b[31mred\u009b'), '\\x1b[31mred\\x9b');
+  assert.equal(escapeControl('plain text, ünïcödé'), 'plain text, ünïcödé');
 });

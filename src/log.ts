@@ -27,11 +27,37 @@ export function isLogLevel(text: string): text is LogLevel {
   return Object.prototype.hasOwnProperty.call(RANK, text);
 }
 
-/** A logfmt value: bare when it is a plain token, else double-quoted with \" \\ \n escaped. */
+/**
+ * Characters a terminal or log viewer acts on instead of showing: C0 controls, DEL, C1 controls
+ * (ECMA-48: ESC, CSI, OSC start escape sequences), the Unicode line and paragraph separators, the
+ * bidirectional formatting characters ("Trojan Source", CVE-2021-42574) and the BOM.
+ */
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+function escapeChar(c: string): string {
+  const code = c.charCodeAt(0);
+  return NAMED[c] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);
+}
+
+/**
+ * `text` with every control or formatting character (UNSAFE) written as an escape: \n \r \t,
+ * \xHH below U+0100, else \uXXXX; characters in `keep` (e.g. '\n' for multi-line CLI errors)
+ * stay. Backslashes are left alone: for display, not a reversible encoding (formatValue is).
+ */
+export function escapeControl(text: string, keep = ''): string {
+  return text.replace(UNSAFE, (c) => (keep.includes(c) ? c : escapeChar(c)));
+}
+
+/**
+ * A logfmt value: bare when it is a plain token, else double-quoted with \\ and \" escaped and
+ * every control or formatting character escaped as in escapeControl (parseLine reverses it), so a
+ * log line is always one line of plain characters whatever bytes a file held.
+ */
 export function formatValue(value: Exclude<LogValue, undefined | null>): string {
   const text = String(value);
   if (text !== '' && /^[A-Za-z0-9_.:/@+\-,]+$/.test(text)) return text;
-  return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
+  return `"${text.replace(/[\\"]/g, (c) => `\\${c}`).replace(UNSAFE, escapeChar)}"`;
 }
 
 /**
@@ -73,7 +99,15 @@ export function parseLine(line: string): Record<string, string> {
   const out: Record<string, string> = {};
   const re = /([A-Za-z0-9_.-]+)=(?:"((?:[^"\\]|\\.)*)"|(\S*))/g;
   for (let m = re.exec(line); m; m = re.exec(line)) {
-    out[m[1]] = m[2] !== undefined ? m[2].replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c)) : m[3];
+    out[m[1]] = m[2] !== undefined ? unescapeValue(m[2]) : m[3];
   }
   return out;
+}
+
+const UNESCAPED: Record<string, string> = { n: '\n', r: '\r', t: '\t' };
+
+/** The inverse of formatValue's escapes inside double quotes. */
+function unescapeValue(quoted: string): string {
+  return quoted.replace(/\\(x[0-9a-f]{2}|u[0-9a-f]{4}|.)/g, (_, e: string) =>
+    e.length > 1 ? String.fromCharCode(parseInt(e.slice(1), 16)) : UNESCAPED[e] ?? e);
 }

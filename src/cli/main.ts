@@ -3,6 +3,8 @@
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/types';
 import { EXIT, UplinkdError } from '../errors';
+import { escapeControl } from '../log';
+import { jsonText } from './output';
 import { hasNetAdmin } from '../system/capabilities';
 import { parseCommandArgs, type CommandSpec, type ParsedArgs } from './args';
 
@@ -139,10 +141,11 @@ function requireNetAdmin(command: string): void {
 
 function reportError(err: unknown): number {
   if (err instanceof UplinkdError) {
-    console.error(err.code === 'config' ? err.message : `uplinkd: ${err.message}`);
+    // Messages quote files, names and kernel text: nothing in them may drive the terminal.
+    console.error(escapeControl(err.code === 'config' ? err.message : `uplinkd: ${err.message}`, '\n'));
     return err.code === 'config' || err.code === 'usage' ? EXIT.invalid : EXIT.failure;
   }
-  console.error(`uplinkd: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+  console.error(escapeControl(`uplinkd: ${err instanceof Error ? err.stack ?? err.message : String(err)}`, '\n'));
   return EXIT.failure;
 }
 
@@ -178,7 +181,7 @@ async function planCommand(configFile: string, format: PlanFormat): Promise<numb
   if (format === 'json') {
     const nft = result.pinning.change;
     const changes = [...(nft ? [formatPinningChange(nft)] : []), ...result.changes.map(formatChange)];
-    console.log(JSON.stringify({ uplinks: result.plan.uplinks, policies: result.plan.policies, warnings: result.plan.warnings, pinning: result.pinning.status, changes }, null, 2));
+    console.log(jsonText({ uplinks: result.plan.uplinks, policies: result.plan.policies, warnings: result.plan.warnings, pinning: result.pinning.status, changes }));
   } else if (format === 'ip') {
     if (result.pinning.change) console.log(formatPinningChange(result.pinning.change, true));
     printLines(result.changes.map(formatChange));
@@ -237,7 +240,7 @@ async function statusCommand(configFile: string, json: boolean): Promise<number>
   const config = await loadConfig(configFile);
   const live = await liveStatus(config);
   if (live !== undefined) {
-    console.log(json ? JSON.stringify(live, null, 2) : formatLiveStatus(live));
+    console.log(json ? jsonText(live) : formatLiveStatus(live));
     return EXIT.ok;
   }
   const [{ planOnce }, { formatPinningChange }, { formatChange }, { changeCount, formatStatusText }] = await Promise.all([
@@ -246,7 +249,7 @@ async function statusCommand(configFile: string, json: boolean): Promise<number>
   if (json) {
     const nft = result.pinning.change;
     const pending = [...(nft ? [formatPinningChange(nft)] : []), ...result.changes.map(formatChange)];
-    console.log(JSON.stringify({ daemon: false, inSync: changeCount(result) === 0, pending, pinning: result.pinning.status, uplinks: result.plan.uplinks, policies: result.plan.policies, warnings: result.plan.warnings }, null, 2));
+    console.log(jsonText({ daemon: false, inSync: changeCount(result) === 0, pending, pinning: result.pinning.status, uplinks: result.plan.uplinks, policies: result.plan.policies, warnings: result.plan.warnings }));
   } else {
     console.log(formatStatusText(result));
   }
@@ -265,7 +268,8 @@ async function liveStatus(config: Config): Promise<unknown | undefined> {
 
 function formatLiveStatus(live: unknown): string {
   const text = (live as { text?: unknown }).text;
-  return typeof text === 'string' ? text : JSON.stringify(live, null, 2);
+  // The daemon's text quotes lease files, interface names and kernel messages.
+  return typeof text === 'string' ? escapeControl(text, '\n') : jsonText(live);
 }
 
 /**
@@ -300,7 +304,7 @@ async function labCommand(command: string, options: Record<string, string | true
       isp2: providerMode(options.isp2),
       dhcpClient: dhcpClientOption(options.client),
     });
-    console.log(JSON.stringify(info, null, 2));
+    console.log(jsonText(info));
     return EXIT.ok;
   }
   await labDown(prefix);
@@ -326,5 +330,5 @@ function hookCause(): string {
 }
 
 function warn(message: string): void {
-  console.error(`uplinkd: warning: ${message}`);
+  console.error(`uplinkd: warning: ${escapeControl(message)}`);
 }

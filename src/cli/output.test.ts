@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
+import { jsonText } from './output';
 
 const OUTPUT = path.join(__dirname, 'output.js');
 
@@ -34,4 +35,12 @@ test('control: without it the same writes crash with an unhandled EPIPE error', 
   const { code, stderr } = await runWithReaderGone(WRITES);
   assert.match(stderr, /EPIPE/);
   assert.equal(code, 1);
+});
+
+test('jsonText: the same JSON value, with no character a terminal would act on', () => {
+  const hostile = `a\x00\x1b[2J\x7f\u009b31m\u2028\u202eb\ufeff`;
+  const text = jsonText({ error: hostile, list: [hostile] });
+  assert.doesNotMatch(text, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/);
+  assert.deepEqual(JSON.parse(text), { error: hostile, list: [hostile] });
+  assert.match(text, /\\u009b31m/);
 });

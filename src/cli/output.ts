@@ -14,3 +14,14 @@ export function dropOutputOnClosedPipe(streams: readonly NodeJS.WritableStream[]
     });
   }
 }
+
+/**
+ * JSON.stringify(value, null, 2) that a terminal shows as text: JSON.stringify escapes only
+ * U+0000..U+001F (RFC 8259 section 7), so DEL, the C1 controls (U+0080..U+009F, which include CSI),
+ * the line/paragraph separators and the bidi formatting characters are written as \uXXXX too.
+ * Still valid JSON with the same value.
+ */
+export function jsonText(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

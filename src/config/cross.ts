@@ -2,7 +2,7 @@
 import type { Field, Reader } from './reader';
 import { stableSlots, TABLE_SLOTS } from './identity';
 import { MAX_TABLE, type UplinkDraft } from './uplinks';
-import { RESERVED_TABLES } from './values';
+import { RESERVED_TABLES, quoted } from './values';
 
 export interface LanEntry {
   name: string;
@@ -14,7 +14,7 @@ function checkUnique(r: Reader, seen: Map<string, Field>, value: string, f: Fiel
   const first = seen.get(value);
   if (first) {
     const line = r.locate(first.at, first.path).line;
-    r.report(f.at, f.path, `${what} '${value}' is also used by ${first.path} (line ${line}) (expected each ${what} once)`);
+    r.report(f.at, f.path, `${what} ${quoted(value)} is also used by ${first.path} (line ${line}) (expected each ${what} once)`);
   } else {
     seen.set(value, f);
   }
@@ -41,7 +41,7 @@ export function checkUplinkSet(r: Reader, drafts: UplinkDraft[], lan: LanEntry[]
     if (uplink) {
       const line = r.locate(uplink.at, uplink.path).line;
       r.report(entry.field.at, entry.field.path,
-        `'${entry.name}' is also ${uplink.path} (line ${line}) (expected an interface to be either LAN or uplink, not both)`);
+        `${quoted(entry.name)} is also ${uplink.path} (line ${line}) (expected an interface to be either LAN or uplink, not both)`);
     }
   }
 
@@ -86,7 +86,7 @@ export function assignTables(r: Reader, drafts: UplinkDraft[], tableBase: number
     const fix = 'choose another number';
     const reserved = RESERVED_TABLES.get(table);
     const user = seen.get(table);
-    if (reserved) r.report(at.at, path, `table ${table} is the kernel's '${reserved}' table (${fix})`);
+    if (reserved) r.report(at.at, path, `table ${table} is the kernel's ${quoted(reserved)} table (${fix})`);
     else if (table === tableBase) r.report(at.at, path, `table ${table} is table_base, the balanced default's table (${fix})`);
     else if (user) r.report(at.at, path, `table ${table} is also the table of ${user} (${fix})`);
     seen.set(table, d.field.path);

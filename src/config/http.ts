@@ -2,6 +2,7 @@
 import { isIpv4 } from '../model/ipv4';
 import type { Field, Reader } from './reader';
 import type { HttpListen } from './types';
+import { quoted } from './values';
 
 const HTTP_KEYS = ['listen'];
 const EXPECTED = 'host:port with an IPv4 address or localhost and a port from 1 to 65535, e.g. 127.0.0.1:9117';
@@ -15,7 +16,7 @@ export function readHttp(r: Reader, f: Field): { listen: HttpListen } | undefine
   if (!field || text === undefined) return undefined;
   const parsed = parseListen(text);
   if (typeof parsed === 'string') {
-    r.report(field.at, field.path, `'${text}': ${parsed} (expected ${EXPECTED})`);
+    r.report(field.at, field.path, `${quoted(text)}: ${parsed} (expected ${EXPECTED})`);
     return undefined;
   }
   return { listen: parsed };
@@ -27,8 +28,8 @@ export function parseListen(text: string): HttpListen | string {
   if (colon < 0) return 'no port';
   const host = text.slice(0, colon);
   const portText = text.slice(colon + 1);
-  if (host !== 'localhost' && !isIpv4(host)) return `'${host}' is not an IPv4 address or localhost`;
-  if (!/^[0-9]{1,5}$/.test(portText)) return `'${portText}' is not a port number`;
+  if (host !== 'localhost' && !isIpv4(host)) return `${quoted(host)} is not an IPv4 address or localhost`;
+  if (!/^[0-9]{1,5}$/.test(portText)) return `${quoted(portText)} is not a port number`;
   const port = Number(portText);
   if (port < 1 || port > 65535) return `port ${port} is out of range`;
   return { host: host === 'localhost' ? '127.0.0.1' : host, port };

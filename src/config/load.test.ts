@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -429,7 +430,43 @@ test('loadConfig reads a file and names it in errors', async () => {
       e instanceof UplinkdError && e.code === 'config' && e.detail.errno === 'ENOENT' && e.message.includes(missing));
     await assert.rejects(loadConfig(dir), (e: unknown) =>
       e instanceof UplinkdError && e.detail.errno === 'EISDIR' && e.message.includes(dir));
+    // A FIFO would block a plain open(2) until a writer came: refused at once, naming what was expected.
+    const fifo = join(dir, 'fifo.yaml');
+    execFileSync('mkfifo', [fifo]);
+    await assert.rejects(loadConfig(fifo), (e: unknown) => e instanceof UplinkdError && e.code === 'config'
+      && e.message === `${fifo}: cannot read the configuration: is a FIFO (named pipe), expected a regular file`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('config errors escape control characters from the file and quote at most an excerpt of a value', () => {
+  // What a binary file (head -c 300 /dev/urandom) or a hostile key brings: ESC sequences, CR, NUL, BS, C1, bidi.
+  const junk = '\x1b[2J\r\x00\x08\u009b31m\u202e';
+  const text = [
+    'uplinks:',
+    `  - name: "isp${junk}${'x'.repeat(200)}"`,
+    '    interface: wan0',
+    `    address: "198.51.100.2/24${junk}${'x'.repeat(200)}"`,
+    '    gateway: 198.51.100.1',
+    `    "bogus${junk}": 1`,
+    '',
+  ].join('\n');
+  const file = 'dir/with\x1b]0;title\x07/uplinkd.yaml';
+  const err = (() => { try { parseConfig(text, file); } catch (e) { return e; } })();
+  assert.ok(err instanceof UplinkdError && err.code === 'config');
+  assert.doesNotMatch(err.message, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e]/, JSON.stringify(err.message));
+  const lines = err.message.split('\n');
+  assert.equal(lines.length, 3, 'one line per problem, the junk adds none');
+  assert.ok(lines.every((l) => l.startsWith('dir/with\\x1b]0;title\\x07/uplinkd.yaml:')), err.message);
+  assert.match(err.message, /unknown key 'bogus\\x1b\[2J\\r\\x00\\x08\\x9b31m\\u202e'/);
+  // The 200-character address is quoted as an excerpt.
+  assert.match(err.message, /uplinks\[0\]\.address: '198\.51\.100\.2\/24\\x1b\[2J\\r\\x00\\x08\\x9b31m\\u202ex{33}…' /);
+});
+
+test('a file of random bytes is rejected with one plain-text line', () => {
+  const bytes = Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 167 + 13) % 256));
+  const err = (() => { try { parseConfig(bytes.toString('utf8'), 'uplinkd.yaml'); } catch (e) { return e; } })();
+  assert.ok(err instanceof UplinkdError && err.code === 'config');
+  assert.doesNotMatch(err.message, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, JSON.stringify(err.message));
 });

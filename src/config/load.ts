@@ -1,9 +1,10 @@
 // YAML configuration -> Config. Every problem is collected in one pass and reported as
 // "FILE:LINE:COLUMN: FIELD: message" in a single UplinkdError('config').
-import { readFile } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { UplinkdError } from '../errors';
+import { escapeControl } from '../log';
+import { MAX_CONFIG_BYTES, readRegularFile } from '../system/regular-file';
 import { assignTables, checkUplinkSet, type LanEntry } from './cross';
 import { DEFAULTS } from './defaults';
 import { readHttp } from './http';
@@ -12,7 +13,7 @@ import { isEmpty, Reader, type Field, type Problem } from './reader';
 import type { Config, DefaultMode } from './types';
 import { MAX_TABLE, readIfname, readUplink, type UplinkDraft } from './uplinks';
 import { stableSlots } from './identity';
-import { markMaskProblem, markShift, RESERVED_PROTOCOLS, RESERVED_TABLES } from './values';
+import { markMaskProblem, markShift, RESERVED_PROTOCOLS, RESERVED_TABLES, quoted } from './values';
 
 const TOP_KEYS = [
   'uplinks', 'lan', 'default', 'table_base', 'rule_priority', 'protocol', 'resilient', 'multipath_hash', 'pinning', 'paths', 'daemon', 'http',
@@ -38,17 +39,20 @@ export function parseConfig(text: string, file: string): Config {
   throw configError(r.problems);
 }
 
-/** Reads and parses the configuration file; unreadable files are UplinkdError('config') naming the file. */
+/**
+ * Reads and parses the configuration file; an unreadable file (missing, not a regular file such
+ * as a FIFO or a directory, over MAX_CONFIG_BYTES) is UplinkdError('config') naming the file and
+ * what was expected. Never blocks on a FIFO (readRegularFile).
+ */
 export async function loadConfig(file: string): Promise<Config> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = (await readRegularFile(file, MAX_CONFIG_BYTES)).toString('utf8');
   } catch (e) {
-    const errno = (e as NodeJS.ErrnoException).code;
-    const why = errno === 'ENOENT' ? 'no such file' : errno === 'EACCES' ? 'permission denied'
-      : errno === 'EISDIR' ? 'is a directory' : (e as Error).message;
-    throw new UplinkdError('config', `${file}: cannot read the configuration: ${why}`, {
-      errno, cause: e, location: { file, line: 0, column: 0, field: '' },
+    const err = e as UplinkdError;
+    const why = err.message.startsWith(`${file}: `) ? err.message.slice(file.length + 2) : err.message;
+    throw new UplinkdError('config', escapeControl(`${file}: cannot read the configuration: ${why}`), {
+      errno: err.detail?.errno, cause: e, location: { file, line: 0, column: 0, field: '' },
     });
   }
   return parseConfig(text, file);
@@ -66,7 +70,7 @@ function configError(unsorted: Problem[]): UplinkdError {
   const problems = [...unsorted].sort((a, b) =>
     a.location.line - b.location.line || a.location.column - b.location.column);
   const lines = problems.map(({ location: l, message }) =>
-    `${l.file}:${l.line}:${l.column}: ${l.field ? `${l.field}: ` : ''}${message}`);
+    `${escapeControl(l.file)}:${l.line}:${l.column}: ${l.field ? `${l.field}: ` : ''}${message}`);
   // detail.cause carries every problem for callers that want them all (tests, editors).
   return new UplinkdError('config', lines.join('\n'), { location: problems[0]?.location, cause: problems });
 }
@@ -179,7 +183,7 @@ function readTableBase(r: Reader, f: Field): number | undefined {
   const n = r.number(f, 1, MAX_TABLE - 1);
   const reserved = n === undefined ? undefined : RESERVED_TABLES.get(n);
   if (reserved) {
-    r.report(f.at, f.path, `${n} is the kernel's '${reserved}' table (expected another table number, e.g. 1000)`);
+    r.report(f.at, f.path, `${n} is the kernel's ${quoted(reserved)} table (expected another table number, e.g. 1000)`);
     return undefined;
   }
   return n;
@@ -231,7 +235,7 @@ function readPaths(r: Reader, f: Field, config: Config): void {
     const field = fields.get(key);
     const value = field && r.string(field, 'an absolute path');
     if (field && value !== undefined && !isAbsolute(value)) {
-      r.report(field.at, field.path, `'${value}' is relative (expected an absolute path)`);
+      r.report(field.at, field.path, `${quoted(value)} is relative (expected an absolute path)`);
       return undefined;
     }
     return value;

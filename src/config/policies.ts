@@ -7,6 +7,7 @@ import { MAX_RULE_PORT, type Cidr, type PortRange } from '../model/types';
 import { describe, isEmpty, type Field, type Reader } from './reader';
 import type { NatConfig, PolicyConfig, UplinkConfig } from './types';
 import { readIfname, type UplinkDraft } from './uplinks';
+import { quoted } from './values';
 
 /** Policies that fit between the planner's first policy priority (+210, 3 apart: plan/policies.ts) and the balance rule (+300). */
 export const MAX_POLICIES = 30;
@@ -52,8 +53,8 @@ export function readPolicies(r: Reader, policiesField: Field | undefined, drafts
     if (!earlier) continue;
     const loc = r.locate(later.field.at, later.field.path);
     const first = r.locate(earlier.field.at, earlier.field.path);
-    warnings.push(`${loc.file}:${loc.line}:${loc.column}: ${later.field.path}: policy '${later.policy.name}' never matches: `
-      + `every packet it selects is taken first by ${earlier.field.path} '${earlier.policy.name}' (line ${first.line}); `
+    warnings.push(`${loc.file}:${loc.line}:${loc.column}: ${later.field.path}: policy ${quoted(later.policy.name)} never matches: `
+      + `every packet it selects is taken first by ${earlier.field.path} ${quoted(earlier.policy.name)} (line ${first.line}); `
       + 'move it up or narrow the earlier one');
   }
   config.policies = policies.map((p) => p.policy);
@@ -66,7 +67,7 @@ function readNat(r: Reader, f: Field): NatConfig | undefined {
     const snat = fields && r.required(f, fields, 'snat', 'the source address, e.g. 198.51.100.2');
     const address = snat && r.string(snat, 'an IPv4 address');
     if (snat && address !== undefined && !isIpv4(address)) {
-      r.report(snat.at, snat.path, `'${address}' is not an IPv4 address (expected e.g. 198.51.100.2)`);
+      r.report(snat.at, snat.path, `${quoted(address)} is not an IPv4 address (expected e.g. 198.51.100.2)`);
       return undefined;
     }
     return address !== undefined && snat ? { kind: 'snat', address } : undefined;
@@ -87,11 +88,11 @@ function readPolicy(r: Reader, f: Field, uplinks: Set<string>, names: Map<string
   let name = nameField && r.string(nameField, 'a name');
   if (nameField && name !== undefined) {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/.test(name)) {
-      r.report(nameField.at, nameField.path, `'${name}' is not a policy name (expected up to 32 letters, digits, _ . or -)`);
+      r.report(nameField.at, nameField.path, `${quoted(name)} is not a policy name (expected up to 32 letters, digits, _ . or -)`);
       name = bad();
     } else if (names.has(name)) {
       const first = names.get(name)!;
-      r.report(nameField.at, nameField.path, `policy name '${name}' is also used by ${first.path} (line ${r.locate(first.at, first.path).line}) (expected each name once)`);
+      r.report(nameField.at, nameField.path, `policy name ${quoted(name)} is also used by ${first.path} (line ${r.locate(first.at, first.path).line}) (expected each name once)`);
       name = bad();
     } else {
       names.set(name, nameField);
@@ -168,10 +169,10 @@ function readPolicy(r: Reader, f: Field, uplinks: Set<string>, names: Map<string
       const u = r.string(item, 'an uplink name');
       if (u === undefined) bad();
       else if (!uplinks.has(u)) {
-        r.report(item.at, item.path, `unknown uplink '${u}' (expected one of: ${[...uplinks].join(', ')})`);
+        r.report(item.at, item.path, `unknown uplink ${quoted(u)} (expected one of: ${[...uplinks].join(', ')})`);
         bad();
       } else if (use.includes(u)) {
-        r.report(item.at, item.path, `uplink '${u}' is listed twice (expected each uplink once)`);
+        r.report(item.at, item.path, `uplink ${quoted(u)} is listed twice (expected each uplink once)`);
         bad();
       } else use.push(u);
     }
@@ -199,14 +200,14 @@ function readNet(r: Reader, f: Field): Cidr | undefined {
   if (text === undefined) return undefined;
   if (isIpv4(text)) return `${text}/32`;
   if (!isCidr(text)) {
-    r.report(f.at, f.path, `'${text}' is not an address or network (expected e.g. 192.168.10.20 or 192.168.20.0/24)`);
+    r.report(f.at, f.path, `${quoted(text)} is not an address or network (expected e.g. 192.168.10.20 or 192.168.20.0/24)`);
     return undefined;
   }
   const { ip, prefixlen } = parseCidr(text);
   const net = (parseIpv4(ip) & maskOf(prefixlen)) >>> 0;
   if (net !== parseIpv4(ip)) {
     const fixed = [net >>> 24, (net >>> 16) & 255, (net >>> 8) & 255, net & 255].join('.');
-    r.report(f.at, f.path, `'${text}' has host bits set (expected the network ${fixed}/${prefixlen}, or the address ${ip} alone)`);
+    r.report(f.at, f.path, `${quoted(text)} has host bits set (expected the network ${fixed}/${prefixlen}, or the address ${ip} alone)`);
     return undefined;
   }
   return text;
@@ -274,7 +275,7 @@ export function readExec(r: Reader, f: Field, config: { exec?: { cgroup: string 
   const name = cg && r.string(cg, 'a cgroup v2 directory name');
   if (!cg || name === undefined) return;
   if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/.test(name) || name.split('/').some((p) => p === '.' || p === '..')) {
-    r.report(cg.at, cg.path, `'${name}' is not a relative cgroup path (expected names of letters, digits, _ . - separated by /)`);
+    r.report(cg.at, cg.path, `${quoted(name)} is not a relative cgroup path (expected names of letters, digits, _ . - separated by /)`);
     return;
   }
   config.exec = { cgroup: name };

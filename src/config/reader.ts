@@ -2,7 +2,8 @@
 // FILE:LINE:COLUMN and the field path instead of stopping at the first one.
 import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml';
 import type { ConfigLocation } from '../errors';
-import { closest, parseDuration } from './values';
+import { escapeControl } from '../log';
+import { closest, parseDuration, quoted } from './values';
 
 export interface Problem {
   location: ConfigLocation;
@@ -44,15 +45,18 @@ export class Reader {
     return { file: this.file, line, column: col, field };
   }
 
-  /** Records a problem with `field` at `at`'s position; `message` says what was expected and what was found. */
+  /**
+   * Records a problem with `field` at `at`'s position; `message` says what was expected and what was found.
+   * Control characters a key or value brought into the field or message are escaped.
+   */
   report(at: Node | null | undefined, field: string, message: string): void {
-    this.problems.push({ location: this.locate(at, field), message });
+    this.problems.push({ location: this.locate(at, escapeControl(field)), message: escapeControl(message) });
   }
 
   /** Reports a syntax error at a source offset (no field). */
   reportAt(offset: number, message: string): void {
     const { line, col } = this.lines.linePos(offset);
-    this.problems.push({ location: { file: this.file, line, column: col, field: '' }, message });
+    this.problems.push({ location: { file: this.file, line, column: col, field: '' }, message: escapeControl(message) });
   }
 
   /**
@@ -69,9 +73,9 @@ export class Reader {
       const keyNode = pair.key as Node | null;
       const key = isScalar(keyNode) ? String(keyNode.value) : undefined;
       if (key === undefined || !keys.includes(key)) {
-        const shown = key === undefined ? 'a non-scalar key' : `unknown key '${key}'`;
+        const shown = key === undefined ? 'a non-scalar key' : `unknown key ${quoted(key)}`;
         const hint = key === undefined ? undefined : closest(key, keys);
-        const suggestion = hint ? `, did you mean '${hint}'?` : '';
+        const suggestion = hint ? `, did you mean ${quoted(hint)}?` : '';
         if (hint) this.suggested.add(join(f.path, hint));
         this.report(keyNode, join(f.path, key ?? '?'), `${shown}${suggestion} (expected one of: ${keys.join(', ')})`);
         continue;
@@ -183,7 +187,7 @@ export function describe(node: Node | null): string {
   if (isScalar(node)) {
     const v = node.value;
     if (v === null) return 'nothing';
-    if (typeof v === 'string') return `the string '${v}'`;
+    if (typeof v === 'string') return `the string ${quoted(v)}`;
     if (typeof v === 'number') return `the number ${v}`;
     if (typeof v === 'boolean') return String(v);
   }

@@ -4,7 +4,7 @@ import type { Ipv4 } from '../model/types';
 import { MONITOR_DEFAULTS, DEFAULTS } from './defaults';
 import type { Field, Reader } from './reader';
 import type { MonitorConfig, ProbeMethod, UplinkConfig } from './types';
-import { ifnameProblem, isHostname, tableNameProblem } from './values';
+import { ifnameProblem, isHostname, tableNameProblem, quoted } from './values';
 
 export const UPLINK_KEYS = ['name', 'interface', 'dhcp', 'learn', 'address', 'peer', 'gateway', 'weight', 'tier', 'table', 'monitor', 'nat'];
 export const MONITOR_KEYS = [
@@ -122,7 +122,7 @@ function readHostAddress(r: Reader, f: Field): UplinkConfig['address'] {
   const text = r.string(f, 'an address with prefix length, e.g. 198.51.100.2/24');
   if (text === undefined) return undefined;
   if (!isCidr(text)) {
-    const hint = isIpv4(text) ? 'the prefix length is missing' : `'${text}' is not an IPv4 address with prefix length`;
+    const hint = isIpv4(text) ? 'the prefix length is missing' : `${quoted(text)} is not an IPv4 address with prefix length`;
     r.report(f.at, f.path, `${hint} (expected a.b.c.d/len, e.g. 198.51.100.2/24)`);
     return undefined;
   }
@@ -152,7 +152,7 @@ function readIpv4Field(r: Reader, f: Field, what: string): Ipv4 | undefined {
   const ip = r.string(f, 'an IPv4 address');
   if (ip === undefined) return undefined;
   if (!isIpv4(ip)) {
-    r.report(f.at, f.path, `'${ip}' is not an IPv4 address (expected a.b.c.d)`);
+    r.report(f.at, f.path, `${quoted(ip)} is not an IPv4 address (expected a.b.c.d)`);
     return undefined;
   }
   const unusable = unusableAddress(ip);
@@ -199,9 +199,9 @@ function readMonitor(r: Reader, f: Field): MonitorConfig | undefined {
     const target = r.string(item, 'an IPv4 address or host name');
     if (target === undefined) continue;
     if (!isIpv4(target) && !isHostname(target)) {
-      r.report(item.at, item.path, `'${target}' is neither an IPv4 address nor a host name`);
+      r.report(item.at, item.path, `${quoted(target)} is neither an IPv4 address nor a host name`);
     } else if (m.targets.includes(target)) {
-      r.report(item.at, item.path, `'${target}' is listed twice (expected each target once)`);
+      r.report(item.at, item.path, `${quoted(target)} is listed twice (expected each target once)`);
     } else {
       m.targets.push(target);
     }

@@ -1,4 +1,19 @@
 // Pure checks for single configuration values (names, durations, numbers the kernel reserves).
+import { escapeControl } from '../log';
+
+/** Longest excerpt of a config value quoted in a message, characters. */
+const EXCERPT_CHARS = 60;
+
+/**
+ * A value from the file as a message shows it: in single quotes, control and formatting
+ * characters escaped (escapeControl), cut to EXCERPT_CHARS with "…" so a binary or huge file
+ * cannot flood or drive the terminal or log.
+ */
+export function quoted(value: unknown): string {
+  const text = String(value);
+  const cut = text.length > EXCERPT_CHARS ? `${text.slice(0, EXCERPT_CHARS)}…` : text;
+  return `'${escapeControl(cut)}'`;
+}
 
 /** Table numbers the kernel gives meaning to: unspec, default, main, local. */
 export const RESERVED_TABLES: ReadonlyMap<number, string> = new Map([
@@ -23,15 +38,15 @@ export function tableNameProblem(name: string): string | undefined {
   if (!/^[A-Za-z][A-Za-z0-9_.-]{0,31}$/.test(name))
     return 'expected a letter followed by up to 31 letters, digits, _ . or - (it becomes the table name)';
   if (RESERVED_TABLE_NAMES.includes(name.toLowerCase()))
-    return `'${name}' is an iproute2 table name already (expected a name other than ${RESERVED_TABLE_NAMES.join(', ')})`;
+    return `${quoted(name)} is an iproute2 table name already (expected a name other than ${RESERVED_TABLE_NAMES.join(', ')})`;
   return undefined;
 }
 
 /** Why `name` cannot be a Linux interface name (dev_valid_name), or undefined when it can. */
 export function ifnameProblem(name: string): string | undefined {
-  if (name.length > 15) return `'${name}' is longer than 15 characters (IFNAMSIZ)`;
+  if (name.length > 15) return `${quoted(name)} is longer than 15 characters (IFNAMSIZ)`;
   if (name === '.' || name === '..' || /[\s/:]/.test(name))
-    return `'${name}' is not a valid interface name (no '/', ':' or whitespace, not '.' or '..')`;
+    return `${quoted(name)} is not a valid interface name (no '/', ':' or whitespace, not '.' or '..')`;
   return undefined;
 }
 

@@ -46,6 +46,9 @@ function systemSettings(log: Logger): SystemSettings {
   };
 }
 
+/** How long a stop may take before the daemon ends regardless, ms (systemd's TimeoutStopSec is 90 s). */
+const STOP_DEADLINE_MS = 10_000;
+
 /**
  * Runs until SIGTERM/SIGINT; resolves with the exit code. Signals are handled from the first
  * instant: before `ready`, SIGHUP is remembered (one reload once started) and SIGTERM/SIGINT stop
@@ -166,6 +169,13 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
           return false;
         }
       };
+      // A step stuck in I/O (a hung file read, an nft that never returns) must not keep the
+      // daemon alive: past the deadline it ends anyway (bin/uplinkd exits with the code).
+      const deadline = setTimeout(() => {
+        log.error('stop', { msg: `not stopped after ${STOP_DEADLINE_MS} ms (stuck I/O?): exiting anyway` });
+        resolve(EXIT.failure);
+      }, STOP_DEADLINE_MS);
+      deadline.unref();
       void (async () => {
             clearInterval(sampling);
         await step('health', () => health.stop());
@@ -175,6 +185,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
         port.close();
         unrouteSignals();
         process.off('unhandledRejection', onUnhandled);
+        clearTimeout(deadline);
         resolve(ok ? EXIT.ok : EXIT.failure);
       })();
     };

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import type { DhcpClient, Lease } from '../model/facts';
 import { UplinkdError } from '../errors';
 import { expandGlob } from './glob';
+import { MAX_STATE_BYTES, readRegularFile, readRegularFileStat } from '../system/regular-file';
 import { parseDhclientLeases } from './dhclient';
 import { isDhcpMessage, parseDhcpcdLease } from './dhcpcd';
 import { parseNetworkdLease } from './networkd';
@@ -48,7 +49,7 @@ export async function readInterfaceNames(sysClassNet = '/sys/class/net'): Promis
   await Promise.all(
     entries.map(async (name) => {
       try {
-        const index = Number((await fs.readFile(path.join(sysClassNet, name, 'ifindex'), 'utf8')).trim());
+        const index = Number((await readRegularFile(path.join(sysClassNet, name, 'ifindex'), MAX_STATE_BYTES)).toString('utf8').trim());
         if (Number.isInteger(index)) names.set(index, name);
       } catch {
         // interface vanished between readdir and read: not ours to report
@@ -93,10 +94,11 @@ export async function readLeases(globs: string[], options: ReadLeasesOptions = {
   const perFile = await Promise.all(
     files.map(async (file) => {
       try {
-        const stat = await fs.stat(file);
-        if (!stat.isFile()) return [];
-        return parseLeaseFile(file, await fs.readFile(file), Math.floor(stat.mtimeMs), interfaceNames);
+        const { bytes, stat } = await readRegularFileStat(file, MAX_STATE_BYTES);
+        return parseLeaseFile(file, bytes, Math.floor(stat.mtimeMs), interfaceNames);
       } catch (err) {
+        // A directory matching a glob (`/var/lib/dhcp/*`) is not a lease file; a FIFO or device is worth a warning.
+        if (err instanceof UplinkdError && err.detail.errno === 'EISDIR') return [];
         warn(file, err instanceof UplinkdError ? err.message : `cannot read: ${(err as Error).message}`);
         return [];
       }

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { OWNED_HEADER, removeOwnedFile, writeOwnedFile } from './owned-file';
+import { CREATED_MARKER, OWNED_HEADER, removeOwnedFile, writeOwnedFile } from './owned-file';
 import { UplinkdError } from '../errors';
 
 function tempDir(t: { after: (fn: () => void) => void }): string {
@@ -18,7 +18,28 @@ test('writeOwnedFile creates the directory and writes header + content, leaving 
   assert.equal(await writeOwnedFile(file, '1000\tuplinkd\n'), true);
   assert.equal(readFileSync(file, 'utf8'), '# Managed by uplinkd; removed by `uplinkd down`.\n1000\tuplinkd\n');
   assert.equal(statSync(file).mode & 0o777, 0o644);
-  assert.deepEqual(readdirSync(path.dirname(file)), ['uplinkd.conf']);
+  // The directory it created carries the marker that lets `down` remove it.
+  assert.deepEqual(readdirSync(path.dirname(file)).sort(), [CREATED_MARKER, 'uplinkd.conf']);
+});
+
+test('removeOwnedFile removes the directory writeOwnedFile created once it is empty, never an admin\'s', async (t) => {
+  const dir = tempDir(t);
+  // Created by uplinkd, nothing else in it: goes with the file (parents it created stay).
+  const created = path.join(dir, 'iproute2', 'rt_tables.d');
+  await writeOwnedFile(path.join(created, 'uplinkd.conf'), 'a\n');
+  assert.equal(await removeOwnedFile(path.join(created, 'uplinkd.conf')), 'removed');
+  assert.deepEqual(readdirSync(path.join(dir, 'iproute2')), []);
+  // Created by uplinkd, then an admin added a file: stays, with that file.
+  await writeOwnedFile(path.join(created, 'uplinkd.conf'), 'a\n');
+  writeFileSync(path.join(created, 'admin.conf'), '100 admin\n');
+  assert.equal(await removeOwnedFile(path.join(created, 'uplinkd.conf')), 'removed');
+  assert.deepEqual(readdirSync(created).sort(), [CREATED_MARKER, 'admin.conf']);
+  // The admin's own directory (no marker): stays even when empty.
+  const admins = path.join(dir, 'rt_protos.d');
+  mkdirSync(admins);
+  await writeOwnedFile(path.join(admins, 'uplinkd.conf'), 'a\n');
+  assert.equal(await removeOwnedFile(path.join(admins, 'uplinkd.conf')), 'removed');
+  assert.deepEqual(readdirSync(admins), []);
 });
 
 test('writeOwnedFile: unchanged content is not rewritten, changed content replaces ours', async (t) => {

@@ -4,6 +4,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { UplinkdError } from '../errors';
+import { MAX_STATE_BYTES, readRegularFile } from './regular-file';
 
 export const OWNED_HEADER = '# Managed by uplinkd; removed by `uplinkd down`.';
 
@@ -16,10 +17,10 @@ function ioError(message: string, err: unknown): UplinkdError {
 
 async function readIfExists(file: string): Promise<string | undefined> {
   try {
-    return await fs.readFile(file, 'utf8');
+    return (await readRegularFile(file, MAX_STATE_BYTES)).toString('utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw ioError(`cannot read ${file}`, err);
+    if ((err as UplinkdError).detail?.errno === 'ENOENT') return undefined;
+    throw new UplinkdError('io', `cannot read ${(err as Error).message}`, { errno: (err as UplinkdError).detail?.errno, cause: err });
   }
 }
 
@@ -41,7 +42,10 @@ export async function writeOwnedFile(file: string, content: string): Promise<boo
   }
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.uplinkd-${process.pid}.tmp`);
   try {
-    await fs.mkdir(path.dirname(file), { recursive: true });
+    // mkdir(recursive) returns the first directory it created: when that includes the file's own
+    // directory, a marker records it so that removeOwnedFile removes it once empty, and never an admin's.
+    const created = await fs.mkdir(path.dirname(file), { recursive: true });
+    if (created !== undefined) await fs.writeFile(path.join(path.dirname(file), CREATED_MARKER), `${OWNED_HEADER}\n`);
     await fs.writeFile(tmp, text, { mode: 0o644 });
     await fs.rename(tmp, file);
   } catch (err) {
@@ -51,7 +55,10 @@ export async function writeOwnedFile(file: string, content: string): Promise<boo
   return true;
 }
 
-/** Removes `file` only if uplinkd wrote it. */
+/**
+ * Removes `file` only if uplinkd wrote it; then its directory too when writeOwnedFile created it
+ * (CREATED_MARKER) and nothing else is left in it. Directories above it are left alone.
+ */
 export async function removeOwnedFile(file: string): Promise<'removed' | 'absent' | 'foreign'> {
   const existing = await readIfExists(file);
   if (existing === undefined) return 'absent';
@@ -62,5 +69,22 @@ export async function removeOwnedFile(file: string): Promise<'removed' | 'absent
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
     throw ioError(`cannot remove ${file}`, err);
   }
+  await removeCreatedDir(path.dirname(file));
   return 'removed';
+}
+
+/** Name of the marker file in a directory writeOwnedFile created (a dotfile: `ip` reads only *.conf). */
+export const CREATED_MARKER = '.uplinkd-created';
+
+async function removeCreatedDir(dir: string): Promise<void> {
+  try {
+    const entries = await fs.readdir(dir);
+    if (entries.length !== 1 || entries[0] !== CREATED_MARKER) return;
+    await fs.rm(path.join(dir, CREATED_MARKER));
+    // rmdir(2), not rm -r: fails with ENOTEMPTY if an admin put a file there meanwhile.
+    await fs.rmdir(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTEMPTY') throw ioError(`cannot remove ${dir}`, err);
+  }
 }
