@@ -12,7 +12,8 @@ import ts from 'typescript';
 const LAYERS: readonly (readonly string[])[] = [
   ['errors.ts', 'log.ts'],
   ['model'],
-  ['system', 'netlink', 'config'],
+  ['system'],
+  ['netlink', 'config'],
   ['facts', 'kernel'],
   ['nft', 'health'],
   ['plan'],
@@ -191,9 +192,9 @@ test('planted violations are found, with file, line and import', () => {
   ]);
   assert.deepEqual(layerViolations(sources), [
     "src/cli/main.ts:1 imports '../../lab/lab': the product may not import the lab (only src/cli/main.ts, dynamically)",
-    "src/config/load.ts:1 imports '../netlink/rule': config (level 2) may not import netlink (level 2), only folders below it",
+    "src/config/load.ts:1 imports '../netlink/rule': config (level 3) may not import netlink (level 3), only folders below it",
     "src/daemon/run.ts:1 imports '../../lab/lab': the product may not import the lab (only src/cli/main.ts, dynamically)",
-    "src/kernel/port.test.ts:1 imports '../../test/support/fake-port': that test double reaches src/reconcile, at or above kernel (level 3)",
+    "src/kernel/port.test.ts:1 imports '../../test/support/fake-port': that test double reaches src/reconcile, at or above kernel (level 4)",
     "src/kernel/port.ts:1 imports '../../test/support/fake-port': src/ may not import test/support/fake-port.ts (only unit tests may import test/support)",
     "src/nft/nft.test.ts:1 imports '../../test/support/fake-port': that test double reaches src/reconcile, at or above nft (level 4)",
     "src/plan/planner.ts:2 imports '../reconcile/diff': plan (level 5) may not import reconcile (level 6), only folders below it",
