@@ -196,8 +196,8 @@ test('planted violations are found, with file, line and import', () => {
     "src/daemon/run.ts:1 imports '../../lab/lab': the product may not import the lab (only src/cli/main.ts, dynamically)",
     "src/kernel/port.test.ts:1 imports '../../test/support/fake-port': that test double reaches src/reconcile, at or above kernel (level 4)",
     "src/kernel/port.ts:1 imports '../../test/support/fake-port': src/ may not import test/support/fake-port.ts (only unit tests may import test/support)",
-    "src/nft/nft.test.ts:1 imports '../../test/support/fake-port': that test double reaches src/reconcile, at or above nft (level 4)",
-    "src/plan/planner.ts:2 imports '../reconcile/diff': plan (level 5) may not import reconcile (level 6), only folders below it",
+    "src/nft/nft.test.ts:1 imports '../../test/support/fake-port': that test double reaches src/reconcile, at or above nft (level 5)",
+    "src/plan/planner.ts:2 imports '../reconcile/diff': plan (level 6) may not import reconcile (level 7), only folders below it",
     'src/widgets/w.ts: src/widgets is not in the layer table (src/layers.test.ts LAYERS)',
   ]);
 });
