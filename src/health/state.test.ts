@@ -213,6 +213,23 @@ describe('health judgement', () => {
     assert.equal(back.health.state, 'up');
   });
 
+  it('after an outage the recovered uplink is not degraded by the rounds lost while it was down', () => {
+    // Down for 30 s (the outage's 30 lost rounds are half the 60-round window), then a clean path.
+    for (const t of [ONE, T]) {
+      const start = upAt10s(t);
+      const down = simulate(t, diesAt(10_000), 30_000, start);
+      assert.equal(down.health.state, 'down');
+      const back = simulate(t, healthy(), 60_000, { health: down.health, at: 40_000 });
+      assert.deepEqual(back.changes.map((c) => c.to), ['up'], `${t.targets.length} targets: ${JSON.stringify(back.changes)}`);
+      assert.equal(healthStats(back.health, 100_000, t).lossPct, 0);
+    }
+    // The window still judges the recovered path: real loss after the recovery degrades it.
+    const start = upAt10s(ONE);
+    const down = simulate(ONE, diesAt(10_000), 30_000, start);
+    const lossyBack = simulate(ONE, lossy(0.3, 11), 120_000, { health: down.health, at: 40_000 });
+    assert.ok(lossyBack.changes.some((c) => c.to === 'degraded' && /loss/.test(c.reason)));
+  });
+
   it('resets to unknown with a reason, once', () => {
     const start = upAt10s();
     const s = resetHealth(start.health, 11_000, 'if1 has no address: not probed');

@@ -385,7 +385,9 @@ function judgeRecovery(h: HealthState, at: number, t: Thresholds, rto: number): 
   const good = recent.filter(Boolean).length;
   if (good >= t.upAfter && recent[recent.length - 1]) {
     const rtt = h.srttMs === null ? '' : ` (rtt ${ms(h.srttMs)})`;
-    return { ...enter(h, 'up', at, `${good} of the last ${recent.length} probe rounds answered${rtt}`), burst: false };
+    // The loss and RTT window restarts here: the rounds lost (or answered late) while the uplink
+    // was down measure the outage, not the recovered path, and must not make it `degraded`.
+    return { ...enter({ ...h, probes: [] }, 'up', at, `${good} of the last ${recent.length} probe rounds answered${rtt}`), burst: false };
   }
   return { health: h, burst: false };
 }
