@@ -230,6 +230,27 @@ describe('health judgement', () => {
     assert.ok(lossyBack.changes.some((c) => c.to === 'degraded' && /loss/.test(c.reason)));
   });
 
+  it('a target whose probes fail before leaving (a name that does not resolve) is noted with that cause', () => {
+    const NAME = 'probe.example.net';
+    const t: Thresholds = { ...T, targets: [A, NAME] };
+    let h = initialHealth(0);
+    for (let round = 0; round < 30; round++) {
+      const at = round * 1000;
+      h = probeSent(h, { id: 2 * round, round, target: A, sentAt: at, burst: false });
+      h = probeSent(h, { id: 2 * round + 1, round, target: NAME, sentAt: at, burst: false });
+      h = probeFailed(h, { id: 2 * round + 1, at, error: 'cannot resolve (EAI_AGAIN)' });
+      h = probeAnswered(h, { id: 2 * round, at: at + 20, rttMs: 20 });
+      h = evaluate(h, at + 20, t).health;
+    }
+    const s = healthStats(h, 30_000, t);
+    assert.equal(s.state, 'up');
+    const named = s.targets.find((x) => x.target === NAME)!;
+    assert.equal(named.lossPct, 100);
+    assert.match(named.note ?? '', /cannot resolve \(EAI_AGAIN\)/);
+    assert.doesNotMatch(named.note ?? '', /does not answer|blocks probes/);
+    assert.match(s.lastError ?? '', /cannot resolve/);
+  });
+
   it('resets to unknown with a reason, once', () => {
     const start = upAt10s();
     const s = resetHealth(start.health, 11_000, 'if1 has no address: not probed');

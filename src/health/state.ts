@@ -435,7 +435,8 @@ interface WindowStats {
  */
 function windowStats(h: HealthState, at: number, t: Thresholds): WindowStats {
   const from = at - t.window * t.intervalMs - LATE_MS;
-  const per = new Map<string, { sent: number; lost: number; rtts: number[]; refusal?: Refusal }>();
+  // `error`: why the target's latest lost probe failed before anything came back (e.g. its name cannot be resolved).
+  const per = new Map<string, { sent: number; lost: number; rtts: number[]; refusal?: Refusal; error?: string }>();
   const rounds = new Set<number>();
   for (const target of t.targets) per.set(target, { sent: 0, lost: 0, rtts: [] });
   for (const p of h.probes) {
@@ -448,11 +449,13 @@ function windowStats(h: HealthState, at: number, t: Thresholds): WindowStats {
     s.sent++;
     if (lost) s.lost++;
     if (p.refusal) s.refusal = p.refusal;
+    if (lost) s.error = p.refusal ? undefined : p.error;
     if (p.rttMs !== undefined) s.rtts.push(p.rttMs);
     rounds.add(p.round);
   }
   const targets: TargetStats[] = [];
   const refusals = new Map<string, Refusal>();
+  const errors = new Map<string, string>();
   let best: number | null = null;
   let bestName = '';
   const all: number[] = [];
@@ -462,6 +465,7 @@ function windowStats(h: HealthState, at: number, t: Thresholds): WindowStats {
     const lossPct = s.sent === 0 ? null : (100 * s.lost) / s.sent;
     targets.push({ target, lossPct, rttMs: s.rtts.length ? mean(s.rtts) : null });
     if (s.refusal) refusals.set(target, s.refusal);
+    if (s.error) errors.set(target, s.error);
     if (lossPct !== null && (best === null || lossPct < best)) {
       best = lossPct;
       bestName = target;
@@ -475,8 +479,12 @@ function windowStats(h: HealthState, at: number, t: Thresholds): WindowStats {
   for (const ts of targets) {
     if (best === null || ts.lossPct === null || ts.target === bestName) continue;
     const r = refusals.get(ts.target);
+    const error = errors.get(ts.target);
     if (r && ts.lossPct >= best + 20) {
       ts.note = `${r.from ?? 'the path'} answers '${r.words}' for it while ${bestName} answers: the way to this target is broken, not the uplink`;
+    } else if (error && ts.lossPct >= best + 20) {
+      // The probe never left (the name cannot be resolved, the socket refused it): say so, not "does not answer".
+      ts.note = `${error}: not probed while ${bestName} answers; this target, not the uplink, needs fixing`;
     } else if (ts.lossPct >= best + 20 && ts.lossPct < 100) {
       ts.note = `answers ${pct(100 - ts.lossPct)} while ${bestName} answers ${pct(100 - best)}: this target limits or drops probes, the path does not`;
     } else if (ts.lossPct === 100 && best < 100) {
