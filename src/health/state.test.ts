@@ -251,6 +251,19 @@ describe('health judgement', () => {
     assert.match(s.lastError ?? '', /cannot resolve/);
   });
 
+  it('an answer without an RTT sample (a retransmitted probe) is proof of life and leaves the smoothed RTT alone', () => {
+    const start = upAt10s();
+    let h = probeSent(start.health, { id: 1e6, round: 1e6, target: A, sentAt: 10_000, burst: false });
+    const s = evaluate(h, 10_400, T);
+    assert.ok(s.health.suspect, 'suspect: not answered within the RTO');
+    h = probeAnswered(s.health, { id: 1e6, at: 11_050 });
+    assert.equal(h.suspect, null);
+    assert.equal(h.lastAnswerAt, 11_050);
+    assert.equal(h.srttMs, start.health.srttMs);
+    assert.equal(h.probes.find((p) => p.id === 1e6)?.rttMs, undefined);
+    assert.equal(healthStats(h, 11_050, T).rttMs, 20, 'the window\'s RTT has no 1 s sample');
+  });
+
   it('resets to unknown with a reason, once', () => {
     const start = upAt10s();
     const s = resetHealth(start.health, 11_000, 'if1 has no address: not probed');

@@ -187,12 +187,17 @@ export function probeSent(h: HealthState, p: Omit<ProbeRecord, 'answeredAt' | 'r
 
 /**
  * An answer to probe `id`, on time or late. It is proof of life: it ends a suspicion. The RTT
- * feeds the smoothed RTT (RFC 6298: alpha 1/8, beta 1/4). Unknown ids (pruned probes) are ignored.
+ * feeds the smoothed RTT (RFC 6298: alpha 1/8, beta 1/4); without `rttMs` (a probe the kernel may
+ * have retransmitted, RFC 6298 §3) there is no sample. Unknown ids (pruned probes) are ignored.
  */
-export function probeAnswered(h: HealthState, a: { id: number; at: number; rttMs: number }): HealthState {
+export function probeAnswered(h: HealthState, a: { id: number; at: number; rttMs?: number }): HealthState {
   const i = h.probes.findIndex((p) => p.id === a.id);
   if (i < 0 || h.probes[i].answeredAt !== undefined) return h;
   const probes = [...h.probes];
+  if (a.rttMs === undefined) {
+    probes[i] = { ...probes[i], answeredAt: a.at };
+    return { ...h, probes, lastAnswerAt: Math.max(h.lastAnswerAt ?? a.at, a.at), suspect: null };
+  }
   probes[i] = { ...probes[i], answeredAt: a.at, rttMs: a.rttMs };
   const r = a.rttMs;
   const srttMs = h.srttMs === null ? r : 0.875 * h.srttMs + 0.125 * r;
