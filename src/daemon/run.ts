@@ -10,6 +10,7 @@ import { NetlinkKernelPort } from '../kernel/netlink-port';
 import { createLogger, isLogLevel, type Logger } from '../log';
 import { execWarnings } from '../nft/exec';
 import { firewallMarkWarnings } from '../nft/neighbours-io';
+import { pinMarks } from '../nft/marks';
 import { setMultipathHashPolicy } from '../system/sysctl';
 import { startControlServer, queryDaemon, type ControlServer } from './control';
 import { healthActions } from '../health/actions';
@@ -103,7 +104,12 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     hooksDir: () => (daemon.currentConfig() ?? config).paths.hooksDir,
     log,
     afterReplan: () => daemon.whenIdle(),
-    lastResort: (name) => planned.get(name)?.lastResort === true,
+    uplinks: () => daemon.status().uplinks,
+    pinMark: (name) => {
+      const current = daemon.currentConfig() ?? config;
+      const pin = pinMarks(current).find((m) => m.uplink === name);
+      return pin && { mark: pin.mark, mask: current.pinning!.markMask };
+    },
   }));
   // The status page's last hour: a sample of every monitored uplink each second, each change with its reason.
   const history = new HealthHistory();

@@ -7,6 +7,7 @@
 // ctnetlink (filtered dump + delete) correctly already; a codec of our own would be more code.
 import { execFile } from 'node:child_process';
 import { isIpv4 } from '../model/ipv4';
+import { hex32 } from '../nft/marks';
 import { UplinkdError } from '../errors';
 
 export interface CommandResult {
@@ -26,6 +27,16 @@ export type CommandRunner = (file: string, args: string[]) => Promise<CommandRes
 export function conntrackArgs(address: string): string[] {
   if (!isIpv4(address)) throw new UplinkdError('usage', `not an IPv4 address: '${address}'`);
   return ['-D', '-f', 'ipv4', '--reply-dst', address];
+}
+
+/**
+ * Arguments deleting the IPv4 conntrack entries whose conntrack mark has `mark` in the bits of
+ * `mask` (conntrack(8) `--mark MARK/MASK`): the flows pinned to one uplink (docs/pinning.md),
+ * whether or not they were masqueraded. Throws UplinkdError('usage') for a mark outside its mask.
+ */
+export function conntrackMarkArgs(mark: number, mask: number): string[] {
+  if (mark === 0 || (mark & ~mask) !== 0) throw new UplinkdError('usage', `mark ${hex32(mark)} is not a non-zero value inside mask ${hex32(mask)}`);
+  return ['-D', '-f', 'ipv4', '--mark', `${hex32(mark)}/${hex32(mask)}`];
 }
 
 /** How many flows the tool says it deleted; undefined when it did not say. */
@@ -49,11 +60,22 @@ const runCommand: CommandRunner = (file, args) =>
  * nothing matched ("0 flow entries have been deleted"): that is success.
  */
 export async function clearUplinkConntrack(address: string, run: CommandRunner = runCommand): Promise<number> {
-  const args = conntrackArgs(address);
+  return deleteFlows(conntrackArgs(address), address, run);
+}
+
+/**
+ * Deletes the conntrack entries carrying pinning mark `mark` in the bits of `mask` (see
+ * conntrackMarkArgs); resolves with how many. Errors as clearUplinkConntrack.
+ */
+export async function clearMarkedConntrack(mark: number, mask: number, run: CommandRunner = runCommand): Promise<number> {
+  return deleteFlows(conntrackMarkArgs(mark, mask), `mark ${hex32(mark)}/${hex32(mask)}`, run);
+}
+
+async function deleteFlows(args: string[], what: string, run: CommandRunner): Promise<number> {
   const r = await run('conntrack', args);
   if (r.error) {
     const why = r.error.code === 'ENOENT' ? 'conntrack is not installed (Debian package conntrack)' : r.error.message;
-    throw new UplinkdError('io', `cannot clear connections of ${address}: ${why}`, { errno: r.error.code, cause: r.error });
+    throw new UplinkdError('io', `cannot clear connections of ${what}: ${why}`, { errno: r.error.code, cause: r.error });
   }
   const deleted = deletedCount(r.stderr + r.stdout);
   if (deleted !== undefined && (r.code === 0 || r.code === 1)) return deleted;

@@ -50,6 +50,8 @@ class FakeNetwork {
   closed: ProbeSource[] = [];
   probes: { source: ProbeSource; target: ProbeTarget }[] = [];
   failOpen: string | undefined;
+  /** Source addresses whose probes all vanish (a path dead behind that uplink). */
+  silentFrom = new Set<string>();
 
   create = (_method: MonitorConfig['method'], source: ProbeSource): Prober => {
     if (this.failOpen) throw new Error(this.failOpen);
@@ -57,7 +59,7 @@ class FakeNetwork {
     return {
       probe: (target, waitMs) => {
         this.probes.push({ source, target });
-        const a = this.answer.get(target.ip) ?? { ok: true, rttMs: 1 };
+        const a = this.silentFrom.has(source.address) ? 'silent' : this.answer.get(target.ip) ?? { ok: true, rttMs: 1 };
         if (a === 'silent') return new Promise((r) => setTimeout(() => r({ ok: false, error: 'timeout' }), waitMs));
         if ('lateMs' in a) return new Promise((r) => setTimeout(() => r({ ok: true, rttMs: a.lateMs }), a.lateMs));
         return Promise.resolve(a);
@@ -159,6 +161,59 @@ describe('HealthMonitor', () => {
     assert.ok(bursts.length >= 2 && bursts.every((e) => e.fields.event === 'health_burst' && e.fields.spacing_ms === '50'), lines.join('\n'));
     assert.equal(bursts[0].tick, events[suspect].tick, 'the first burst round leaves in the tick that saw the stall');
     assert.equal(bursts[1].tick, bursts[0].tick + 1, 'the next one in the next tick');
+  });
+
+  describe('uplinks probing the same targets', () => {
+    const endpoints: Record<string, UplinkEndpoint> = {
+      isp1: { interface: 'if1', address: '198.51.100.7', gateway: '198.51.100.1' },
+      isp2: { interface: 'if2', address: '192.0.2.7', gateway: '192.0.2.1' },
+    };
+    async function bothUp(net: FakeNetwork, targets: string[]): Promise<HealthMonitor> {
+      const m = new HealthMonitor(config([uplink('isp1', 1, { targets }), uplink('isp2', 2, { targets })]), (n) => endpoints[n], {
+        createProber: net.create, counters: () => undefined,
+      });
+      const up = Promise.all([nextChange(m, 'isp1', 'up'), nextChange(m, 'isp2', 'up')]);
+      m.start();
+      await up;
+      return m;
+    }
+
+    it('the only shared target dies: all go down in the same moment (one replan, no route flap)', async () => {
+      const net = new FakeNetwork();
+      const m = (monitor = await bothUp(net, ['203.0.113.5']));
+      const downs: string[] = [];
+      m.on('change', (c) => downs.push(`${c.uplink} ${c.to}`));
+      net.answer.set('203.0.113.5', 'silent');
+      const first = await new Promise<HealthChange>((resolve) => m.once('change', resolve));
+      assert.equal(first.to, 'down');
+      // The other uplink's verdict came in the same turn of the event loop: no replan can run between them.
+      assert.deepEqual(downs.sort(), ['isp1 down', 'isp2 down']);
+    });
+
+    it('one uplink\'s path dies and 80 ms later the shared targets die for every uplink: still together', async () => {
+      const net = new FakeNetwork();
+      const m = (monitor = await bothUp(net, ['203.0.113.5', '192.0.2.53']));
+      const downs: string[] = [];
+      m.on('change', (c) => downs.push(`${c.uplink} ${c.to}`));
+      net.silentFrom.add(endpoints.isp1.address!);
+      await sleep(80);
+      net.answer.set('203.0.113.5', 'silent');
+      net.answer.set('192.0.2.53', 'silent');
+      await new Promise<HealthChange>((resolve) => m.once('change', resolve));
+      assert.deepEqual(downs.sort(), ['isp1 down', 'isp2 down']);
+    });
+
+    it('a path dead behind one uplink while the shared targets answer through the other: down at once, the other stays up', async () => {
+      const net = new FakeNetwork();
+      const m = (monitor = await bothUp(net, ['203.0.113.5', '192.0.2.53']));
+      const changes: string[] = [];
+      m.on('change', (c) => changes.push(`${c.uplink} ${c.to}`));
+      net.silentFrom.add(endpoints.isp1.address!);
+      await nextChange(m, 'isp1', 'down');
+      await sleep(300);
+      assert.deepEqual(changes, ['isp1 down']);
+      assert.equal(m.verdicts().isp2, 'up');
+    });
   });
 
   it('leaves unmonitored uplinks out and does not probe an uplink without an address', async () => {

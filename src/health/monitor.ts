@@ -78,6 +78,15 @@ export const REOPEN_MS = 1_000;
  * that was deleted and created again (a PPP reconnect with the same address) would otherwise stay dead.
  */
 export const REOPEN_DOWN_MS = 5_000;
+/**
+ * A down verdict is held back at most this long while the other uplinks probing the same targets
+ * are checked: when they fail too, the cause is shared (the target itself died, a total outage) and
+ * they all go down in the same moment, so the route never flaps (one removed, re-added as the last
+ * resort a few ms later); as soon as a shared target answers through another uplink (one round
+ * trip after asking), this path is dead and the verdict applies. Long enough for an idle sharer to
+ * confirm its own down (SILENT_MIN_MS after its first unanswered probe).
+ */
+export const CORRELATION_HOLD_MS = 3_000;
 
 export interface HealthMonitor {
   on(event: 'change', listener: (change: HealthChange) => void): this;
@@ -94,6 +103,10 @@ interface LoopContext {
   emit: (change: HealthChange) => void;
   counters: (ifname: string) => InterfaceCounters | undefined;
   log?: Logger;
+  /** True while `loop`'s down verdict must wait for the uplinks sharing its targets (HealthMonitor.holdDown). */
+  holdDown: (loop: UplinkLoop, at: number) => boolean;
+  /** After `loop` went down: the held verdicts of the uplinks sharing its targets are judged again now. */
+  releaseSharers: (loop: UplinkLoop, at: number) => void;
 }
 
 interface NameEntry {
@@ -128,6 +141,10 @@ export class HealthMonitor extends EventEmitter {
       emit: (change) => this.emit('change', change),
       counters: options.counters ?? sharedNetDev(now),
       log: options.log,
+      holdDown: (loop, at) => this.holdDown(loop, at),
+      releaseSharers: (loop, at) => {
+        for (const other of this.sharers(loop)) if (other.held) other.judgeAgain(at);
+      },
     };
     this.loops = this.loopsFor(config, new Map());
   }
@@ -163,6 +180,34 @@ export class HealthMonitor extends EventEmitter {
   /** RTT and jitter (ms) and loss (percent) over the current window, per monitored uplink, for status and metrics. */
   stats(): Record<string, HealthStats> {
     return Object.fromEntries([...this.loops].map(([name, loop]) => [name, loop.stats()]));
+  }
+
+  /** The other probed uplinks monitoring at least one of `loop`'s targets. */
+  private sharers(loop: UplinkLoop): UplinkLoop[] {
+    const mine = new Set(loop.config.targets);
+    return [...this.loops.values()].filter((o) => o !== loop && o.health.state !== 'unknown' && o.config.targets.some((t) => mine.has(t)));
+  }
+
+  /**
+   * Whether `loop`'s down verdict waits (CORRELATION_HOLD_MS at most): not when no other uplink
+   * probes its targets, nor when a shared target answered through another uplink since this
+   * uplink's suspicion began (the target lives: this path is dead), nor when every sharer is down
+   * or waiting too (a shared cause: all go down now, together). Otherwise the sharers that are not
+   * yet checking are asked for one round now, to learn quickly which of the two it is.
+   */
+  private holdDown(loop: UplinkLoop, at: number): boolean {
+    const sharers = this.sharers(loop);
+    if (sharers.length === 0) return false;
+    const held = (loop.held ??= { since: at, asked: false });
+    const from = Math.min(held.since, loop.health.suspect?.since ?? held.since);
+    const mine = new Set(loop.config.targets);
+    const alive = sharers.some((o) => o.health.probes.some((p) => mine.has(p.target) && p.answeredAt !== undefined && p.sentAt >= from));
+    if (alive || sharers.every((o) => o.health.state === 'down' || o.held) || at - held.since >= CORRELATION_HOLD_MS) return false;
+    if (!held.asked) {
+      held.asked = true;
+      for (const o of sharers) if (!o.health.suspect && o.health.state !== 'down') o.roundNow();
+    }
+    return true;
   }
 
   private loopsFor(config: Config, previous: Map<string, UplinkLoop>): Map<string, UplinkLoop> {
@@ -202,6 +247,8 @@ export class HealthMonitor extends EventEmitter {
 
 class UplinkLoop {
   health: HealthState;
+  /** A down verdict waiting for the uplinks sharing its targets (HealthMonitor.holdDown). */
+  held: { since: number; asked: boolean } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private prober: Prober | undefined;
   private proberKey = '';
@@ -323,17 +370,37 @@ class UplinkLoop {
     }
   }
 
-  private apply(step: Step): void {
+  /** A steady round at the next tick (another uplink's down verdict waits for what this one sees). */
+  roundNow(): void {
+    this.nextSteadyAt = Math.min(this.nextSteadyAt, this.ctx.now());
+  }
+
+  /** The judgement now, out of turn (a held down verdict released by another uplink's). */
+  judgeAgain(at: number): void {
+    this.held = undefined;
+    this.apply(evaluate(this.health, at, this.config), true);
+  }
+
+  private apply(step: Step, released = false): void {
+    const down = step.change?.to === 'down';
+    if (down && !released && this.ctx.holdDown(this, step.health.since)) {
+      // The verdict is reached again at the next judgement; meanwhile the state stays as it was.
+      this.wantBurst = false;
+      return;
+    }
+    if (!down) this.held = undefined;
     this.health = step.health;
     this.wantBurst = step.burst;
     this.logSuspicion(step);
     if (!step.change) return;
+    this.held = undefined;
     this.ctx.emit({
       uplink: this.name,
       ...step.change,
       stats: this.stats(),
       ...(this.endpoint && { endpoint: this.endpoint }),
     });
+    if (down) this.ctx.releaseSharers(this, step.health.since);
   }
 
   /** Debug lines when a suspicion begins and when it ends without a verdict (an answer came). */

@@ -5,7 +5,7 @@
 // main default route via uplink 2, so uplink 1's probes reach the targets only if they are bound right.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -166,6 +166,30 @@ describe('probes through each uplink (network namespaces)', { skip }, () => {
         seen.push(probeThrough('isp1', method, ['203.0.113.99'], PORTS[method])[0]);
       }
       assert.deepEqual(seen[seen.length - 1], expected[method], `${method}: ${JSON.stringify(seen)}`);
+    }
+  });
+
+  it('a connect answered only on its retransmitted SYN is proof of life without an RTT sample (Karn), for tcp and http', async () => {
+    for (const method of ['tcp', 'http'] as const) {
+      const clean = probeThrough('isp1', method, [TARGETS[0]], PORTS[method])[0];
+      assert.ok(clean.ok && clean.rttMs !== undefined, `${method}: a first-try connect is one round trip: ${JSON.stringify(clean)}`);
+      // The answers to the first SYN vanish (an outage that ends 300 ms later): the kernel's retransmission after 1 s is answered.
+      inT('ip', 'route', 'add', 'blackhole', `${UPLINKS.isp1.address}/32`);
+      const u = UPLINKS.isp1;
+      const args = JSON.stringify({ method, address: u.address, interface: u.interface, targets: [TARGETS[0]], port: PORTS[method], waitMs: 4_000 });
+      const before = packetsVia('t1');
+      const reply = new Promise<string>((resolve, reject) =>
+        execFile('ip', ['netns', 'exec', R, process.execPath, path.join(FIXTURES, 'netns-probe.js'), 'probe', args], (err, out) => (err ? reject(err) : resolve(out))),
+      );
+      try {
+        // The first SYN has reached the target (and its answer vanished); the path comes back before the retransmission.
+        for (let i = 0; i < 200 && packetsVia('t1') === before; i++) await new Promise((r) => setTimeout(r, 20));
+        await new Promise((r) => setTimeout(r, 300));
+      } finally {
+        inT('ip', 'route', 'del', 'blackhole', `${UPLINKS.isp1.address}/32`);
+      }
+      const [late] = JSON.parse(await reply) as ProbeReply[];
+      assert.deepEqual(late, { ok: true }, `${method}: ${JSON.stringify(late)}`);
     }
   });
 

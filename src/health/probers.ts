@@ -13,8 +13,12 @@ import { echoRequest, parseIcmp } from './icmp-packet';
 import { loadIcmpAddon, type IcmpAddon, type IcmpHandle } from './native';
 import type { Refusal } from './state';
 
-/** With `refusal`, the failure is the path refusing the probe (an ICMP error about it, state.ts Refusal). */
-export type ProbeReply = { ok: true; rttMs: number } | { ok: false; error: string; refusal?: Refusal };
+/**
+ * With `refusal`, the failure is the path refusing the probe (an ICMP error about it, state.ts Refusal).
+ * An answer without `rttMs` is proof of life without an RTT sample: the kernel may have sent the
+ * probe more than once, and which copy was answered is unknown (Karn's algorithm, RFC 6298 §3).
+ */
+export type ProbeReply = { ok: true; rttMs?: number } | { ok: false; error: string; refusal?: Refusal };
 
 export interface ProbeTarget {
   /** As configured (an address or a host name; HTTP(S) sends it as Host and SNI). */
@@ -79,6 +83,18 @@ export function connectFailure(err: unknown): ProbeReply {
   const code = (err as NodeJS.ErrnoException)?.code;
   const error = describeErrno(err);
   return code === 'EHOSTUNREACH' || code === 'ENETUNREACH' ? { ok: false, error, refusal: { words: error } } : { ok: false, error };
+}
+
+/**
+ * The kernel retransmits an unanswered SYN after its initial RTO, TCP_TIMEOUT_INIT = 1 s
+ * (include/net/tcp.h; RFC 6298 §2.1), then 3 s, 7 s... A connect that took this long or longer
+ * may have been answered on a retransmission, so its duration is no round trip (RFC 6298 §3).
+ */
+export const SYN_RTO_MS = 1_000;
+
+/** The RTT sample of a TCP handshake that took `ms`: one round trip, or none when the SYN may have been sent again. */
+export function handshakeRtt(ms: number): { rttMs?: number } {
+  return ms < SYN_RTO_MS ? { rttMs: ms } : {};
 }
 
 /** Settles a probe once: the first of answer, failure or deadline wins. */
@@ -184,10 +200,10 @@ class TcpProber implements Prober {
         if (socket.connecting || socket.destroyed) socket.destroy();
         else socket.resetAndDestroy();
       });
-      socket.once('connect', () => finish({ ok: true, rttMs: performance.now() - sentAt }));
+      socket.once('connect', () => finish({ ok: true, ...handshakeRtt(performance.now() - sentAt) }));
       socket.once('error', (err: NodeJS.ErrnoException) => {
-        // A refusal comes from the target itself: the path through the uplink works.
-        if (err.code === 'ECONNREFUSED') finish({ ok: true, rttMs: performance.now() - sentAt });
+        // A refusal (RST to the SYN) comes from the target itself: the path through the uplink works.
+        if (err.code === 'ECONNREFUSED') finish({ ok: true, ...handshakeRtt(performance.now() - sentAt) });
         else finish(connectFailure(err));
       });
     });
@@ -231,9 +247,13 @@ class HttpProber implements Prober {
         this.requests.delete(req);
         req.destroy();
       });
+      // The RTT sample is the TCP handshake (one round trip); the request, TLS and the server's work
+      // take more round trips and the server's time, and the response is the proof of life.
+      let handshake: { rttMs?: number } = {};
+      req.once('socket', (socket) => socket.once('connect', () => (handshake = handshakeRtt(performance.now() - sentAt))));
       req.once('response', (res) => {
         res.resume();
-        finish({ ok: true, rttMs: performance.now() - sentAt });
+        finish({ ok: true, ...handshake });
       });
       req.once('error', (err) => finish(connectFailure(err)));
       req.end();
@@ -250,6 +270,9 @@ class DnsProber implements Prober {
   private readonly socket: dgram.Socket;
   private readonly pending = new Map<number, Pending>();
   private failure: string | undefined;
+  // Query ids count up (from a random start), as ICMP sequence numbers do: an id comes back only
+  // after 65536 queries, so a late answer to an old query is never taken for a new one's.
+  private nextId = Math.floor(Math.random() * 0x10000);
 
   constructor(source: ProbeSource, private readonly port: number) {
     this.socket = dgram.createSocket('udp4');
@@ -270,8 +293,8 @@ class DnsProber implements Prober {
   probe(target: ProbeTarget, waitMs: number): Promise<ProbeReply> {
     return new Promise((resolve) => {
       if (this.failure) return resolve({ ok: false, error: this.failure });
-      let id = Math.floor(Math.random() * 0x10000);
-      while (this.pending.has(id)) id = (id + 1) & 0xffff;
+      const id = this.nextId;
+      this.nextId = (this.nextId + 1) & 0xffff;
       const finish = settleOnce(resolve, waitMs, () => this.pending.delete(id));
       this.pending.set(id, { target: target.ip, sentAt: performance.now(), finish });
       this.socket.send(dnsQuery(id), this.port, target.ip, (err) => {

@@ -225,6 +225,57 @@ describe('health judgement', () => {
     assert.equal(back.health.state, 'up');
   });
 
+  it('after an outage the recovered uplink is not degraded by the rounds lost while it was down', () => {
+    // Down for 30 s (the outage's 30 lost rounds are half the 60-round window), then a clean path.
+    for (const t of [ONE, T]) {
+      const start = upAt10s(t);
+      const down = simulate(t, diesAt(10_000), 30_000, start);
+      assert.equal(down.health.state, 'down');
+      const back = simulate(t, healthy(), 60_000, { health: down.health, at: 40_000 });
+      assert.deepEqual(back.changes.map((c) => c.to), ['up'], `${t.targets.length} targets: ${JSON.stringify(back.changes)}`);
+      assert.equal(healthStats(back.health, 100_000, t).lossPct, 0);
+    }
+    // The window still judges the recovered path: real loss after the recovery degrades it.
+    const start = upAt10s(ONE);
+    const down = simulate(ONE, diesAt(10_000), 30_000, start);
+    const lossyBack = simulate(ONE, lossy(0.3, 11), 120_000, { health: down.health, at: 40_000 });
+    assert.ok(lossyBack.changes.some((c) => c.to === 'degraded' && /loss/.test(c.reason)));
+  });
+
+  it('a target whose probes fail before leaving (a name that does not resolve) is noted with that cause', () => {
+    const NAME = 'probe.example.net';
+    const t: Thresholds = { ...T, targets: [A, NAME] };
+    let h = initialHealth(0);
+    for (let round = 0; round < 30; round++) {
+      const at = round * 1000;
+      h = probeSent(h, { id: 2 * round, round, target: A, sentAt: at, burst: false });
+      h = probeSent(h, { id: 2 * round + 1, round, target: NAME, sentAt: at, burst: false });
+      h = probeFailed(h, { id: 2 * round + 1, at, error: 'cannot resolve (EAI_AGAIN)' });
+      h = probeAnswered(h, { id: 2 * round, at: at + 20, rttMs: 20 });
+      h = evaluate(h, at + 20, t).health;
+    }
+    const s = healthStats(h, 30_000, t);
+    assert.equal(s.state, 'up');
+    const named = s.targets.find((x) => x.target === NAME)!;
+    assert.equal(named.lossPct, 100);
+    assert.match(named.note ?? '', /cannot resolve \(EAI_AGAIN\)/);
+    assert.doesNotMatch(named.note ?? '', /does not answer|blocks probes/);
+    assert.match(s.lastError ?? '', /cannot resolve/);
+  });
+
+  it('an answer without an RTT sample (a retransmitted probe) is proof of life and leaves the smoothed RTT alone', () => {
+    const start = upAt10s();
+    let h = probeSent(start.health, { id: 1e6, round: 1e6, target: A, sentAt: 10_000, burst: false });
+    const s = evaluate(h, 10_400, T);
+    assert.ok(s.health.suspect, 'suspect: not answered within the RTO');
+    h = probeAnswered(s.health, { id: 1e6, at: 11_050 });
+    assert.equal(h.suspect, null);
+    assert.equal(h.lastAnswerAt, 11_050);
+    assert.equal(h.srttMs, start.health.srttMs);
+    assert.equal(h.probes.find((p) => p.id === 1e6)?.rttMs, undefined);
+    assert.equal(healthStats(h, 11_050, T).rttMs, 20, 'the window\'s RTT has no 1 s sample');
+  });
+
   it('resets to unknown with a reason, once', () => {
     const start = upAt10s();
     const s = resetHealth(start.health, 11_000, 'if1 has no address: not probed');

@@ -208,13 +208,18 @@ export function probeSent(h: HealthState, p: Omit<ProbeRecord, 'answeredAt' | 'r
 
 /**
  * An answer to probe `id`, on time or late. It is proof of life: it ends a suspicion. The RTT
- * feeds the smoothed RTT (RFC 6298: alpha 1/8, beta 1/4). `at` is epoch ms, `rttMs` ms. Unknown ids (pruned probes)
- * are ignored.
+ * feeds the smoothed RTT (RFC 6298: alpha 1/8, beta 1/4); without `rttMs` (a probe the kernel may
+ * have retransmitted, RFC 6298 §3) there is no sample. `at` is epoch ms, `rttMs` ms. Unknown ids
+ * (pruned probes) are ignored.
  */
-export function probeAnswered(h: HealthState, a: { id: number; at: number; rttMs: number }): HealthState {
+export function probeAnswered(h: HealthState, a: { id: number; at: number; rttMs?: number }): HealthState {
   const i = h.probes.findIndex((p) => p.id === a.id);
   if (i < 0 || h.probes[i].answeredAt !== undefined) return h;
   const probes = [...h.probes];
+  if (a.rttMs === undefined) {
+    probes[i] = { ...probes[i], answeredAt: a.at };
+    return { ...h, probes, lastAnswerAt: Math.max(h.lastAnswerAt ?? a.at, a.at), suspect: null };
+  }
   probes[i] = { ...probes[i], answeredAt: a.at, rttMs: a.rttMs };
   const r = a.rttMs;
   const srttMs = h.srttMs === null ? r : 0.875 * h.srttMs + 0.125 * r;
@@ -414,7 +419,9 @@ function judgeRecovery(h: HealthState, at: number, t: Thresholds, rto: number): 
   const good = recent.filter(Boolean).length;
   if (good >= t.upAfter && recent[recent.length - 1]) {
     const rtt = h.srttMs === null ? '' : ` (rtt ${ms(h.srttMs)})`;
-    return { ...enter(h, 'up', at, `${good} of the last ${recent.length} probe rounds answered${rtt}`), burst: false };
+    // The loss and RTT window restarts here: the rounds lost (or answered late) while the uplink
+    // was down measure the outage, not the recovered path, and must not make it `degraded`.
+    return { ...enter({ ...h, probes: [] }, 'up', at, `${good} of the last ${recent.length} probe rounds answered${rtt}`), burst: false };
   }
   return { health: h, burst: false };
 }
@@ -462,7 +469,8 @@ interface WindowStats {
  */
 function windowStats(h: HealthState, at: number, t: Thresholds): WindowStats {
   const from = at - t.window * t.intervalMs - LATE_MS;
-  const per = new Map<string, { sent: number; lost: number; rtts: number[]; refusal?: Refusal }>();
+  // `error`: why the target's latest lost probe failed before anything came back (e.g. its name cannot be resolved).
+  const per = new Map<string, { sent: number; lost: number; rtts: number[]; refusal?: Refusal; error?: string }>();
   const rounds = new Set<number>();
   for (const target of t.targets) per.set(target, { sent: 0, lost: 0, rtts: [] });
   for (const p of h.probes) {
@@ -475,11 +483,13 @@ function windowStats(h: HealthState, at: number, t: Thresholds): WindowStats {
     s.sent++;
     if (lost) s.lost++;
     if (p.refusal) s.refusal = p.refusal;
+    if (lost) s.error = p.refusal ? undefined : p.error;
     if (p.rttMs !== undefined) s.rtts.push(p.rttMs);
     rounds.add(p.round);
   }
   const targets: TargetStats[] = [];
   const refusals = new Map<string, Refusal>();
+  const errors = new Map<string, string>();
   let best: number | null = null;
   let bestName = '';
   const all: number[] = [];
@@ -489,6 +499,7 @@ function windowStats(h: HealthState, at: number, t: Thresholds): WindowStats {
     const lossPct = s.sent === 0 ? null : (100 * s.lost) / s.sent;
     targets.push({ target, lossPct, rttMs: s.rtts.length ? mean(s.rtts) : null });
     if (s.refusal) refusals.set(target, s.refusal);
+    if (s.error) errors.set(target, s.error);
     if (lossPct !== null && (best === null || lossPct < best)) {
       best = lossPct;
       bestName = target;
@@ -502,8 +513,12 @@ function windowStats(h: HealthState, at: number, t: Thresholds): WindowStats {
   for (const ts of targets) {
     if (best === null || ts.lossPct === null || ts.target === bestName) continue;
     const r = refusals.get(ts.target);
+    const error = errors.get(ts.target);
     if (r && ts.lossPct >= best + 20) {
       ts.note = `${r.from ?? 'the path'} answers '${r.words}' for it while ${bestName} answers: the way to this target is broken, not the uplink`;
+    } else if (error && ts.lossPct >= best + 20) {
+      // The probe never left (the name cannot be resolved, the socket refused it): say so, not "does not answer".
+      ts.note = `${error}: not probed while ${bestName} answers; this target, not the uplink, needs fixing`;
     } else if (ts.lossPct >= best + 20 && ts.lossPct < 100) {
       ts.note = `answers ${pct(100 - ts.lossPct)} while ${bestName} answers ${pct(100 - best)}: this target limits or drops probes, the path does not`;
     } else if (ts.lossPct === 100 && best < 100) {
