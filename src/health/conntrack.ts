@@ -5,9 +5,10 @@
 // a live uplink instead of leaving with the dead uplink's source address and vanishing.
 // The `conntrack` tool is used: one process per state change, not per probe, and it speaks
 // ctnetlink (filtered dump + delete) correctly already; a codec of our own would be more code.
+import { hex32 } from '../model/text';
 import { execFile } from 'node:child_process';
 import { isIpv4 } from '../model/ipv4';
-import { hex32 } from '../nft/marks';
+
 import { UplinkdError } from '../errors';
 
 export interface CommandResult {

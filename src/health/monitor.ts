@@ -103,9 +103,9 @@ interface LoopContext {
   emit: (change: HealthChange) => void;
   counters: (ifname: string) => InterfaceCounters | undefined;
   log?: Logger;
-  /** True while `loop`'s down verdict must wait for the uplinks sharing its targets (HealthMonitor.holdDown). */
+  /** True while `loop`'s down verdict must wait for the uplinks sharing its targets (HealthMonitor.holdDown); `at` epoch ms. */
   holdDown: (loop: UplinkLoop, at: number) => boolean;
-  /** After `loop` went down: the held verdicts of the uplinks sharing its targets are judged again now. */
+  /** After `loop` went down: the held verdicts of the uplinks sharing its targets are judged again now (`at`, epoch ms). */
   releaseSharers: (loop: UplinkLoop, at: number) => void;
 }
 
@@ -247,7 +247,7 @@ export class HealthMonitor extends EventEmitter {
 
 class UplinkLoop {
   health: HealthState;
-  /** A down verdict waiting for the uplinks sharing its targets (HealthMonitor.holdDown). */
+  /** A down verdict waiting for the uplinks sharing its targets (HealthMonitor.holdDown); `since` in epoch ms. */
   held: { since: number; asked: boolean } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private prober: Prober | undefined;

@@ -479,3 +479,8 @@ export function parseSnapshot(text: string): KernelState {
   });
   return state;
 }
+
+/** 0x00010000: marks and masks as nft and `ip rule` print them. */
+export function hex32(n: number): string {
+  return `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
+}

@@ -19,8 +19,3 @@ export function pinMarks(config: Config): PinMark[] {
   const shift = markShift(pinning.markMask);
   return config.uplinks.map((u) => ({ uplink: u.name, interface: u.interface, table: u.table, mark: (u.markIndex << shift) >>> 0 }));
 }
-
-/** 0x00010000: marks and masks as nft and `ip rule` print them. */
-export function hex32(n: number): string {
-  return `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
-}

@@ -2,9 +2,10 @@
 // owns (pinning.mark_mask). Pure: the inputs are the kernel's policy rules, the JSON of
 // `nft -j list ruleset` (libnftables-json(5)) and the text of `iptables-save`; the output is
 // one warning per foreign use, saying what to change (docs/pinning.md, "Foreign marks").
+import { hex32 } from '../model/text';
 import type { Rule } from '../model/types';
 import { DEFAULTS } from '../config/defaults';
-import { hex32 } from './marks';
+
 
 /** One place where another program matches or writes marks: `value` under `mask` (0xffffffff = the whole mark). */
 export interface MarkUse {

@@ -1,7 +1,8 @@
 // Flow pinning's table as the engine's cycle sees it (src/engine/cycle.ts): what the config wants,
 // what the kernel has, the one change between them, and a status line. planPinning is pure.
+import { hex32 } from '../model/text';
 import type { Config } from '../config/types';
-import { hex32, pinMarks } from './marks';
+import { pinMarks } from './marks';
 import { deletePinning, installPinning, readPinning, runNft, type NftRunner, type ObservedPinning } from './nft';
 import { DELETE_SCRIPT, PIN_TABLE, renderPinning, type PinningRuleset } from './ruleset';
 

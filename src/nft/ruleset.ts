@@ -12,9 +12,10 @@
 //
 // Every rule's comment ends with `#<hash>` of the whole table, so reading the table back tells
 // whether it is exactly what this config wants (readPinning in nft.ts).
+import { hex32 } from '../model/text';
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/types';
-import { hex32, pinMarks } from './marks';
+import { pinMarks } from './marks';
 import { natRules } from './nat';
 import { cgroup2Root, execCgroups, type ExecCgroup } from './exec';
 

@@ -4,6 +4,7 @@
 // new connections follow the new balance; `down` removes only uplinkd's nftables table;
 // deleting a masquerading uplink's address takes its conntrack entries along (kernel);
 // the daemon installs the table and restores it; without nft everything but pinning works.
+import { hex32 } from '../../src/model/text';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -11,7 +12,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseConfig } from '../../src/config/load';
 import { queryDaemon } from '../../src/daemon/control';
-import { hex32, pinMarks, type PinMark } from '../../src/nft/marks';
+import { pinMarks, type PinMark } from '../../src/nft/marks';
 import { renderLabConfig } from '../../lab/config';
 import { daemonConfig, startDaemon, stopDaemon, waitForLine } from '../../lab/daemon';
 import { inNs, ipIn, nsArgv, sleep, startInNs, waitFor } from '../../lab/exec';
