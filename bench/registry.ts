@@ -9,6 +9,7 @@ import { healthLossBenchmark } from './health-loss';
 import { healthCostBenchmark } from './health-cost';
 import { idleBenchmark } from './idle';
 import { busyRouterBenchmark } from './busy-router';
+import { guestSoakBenchmark } from './guest-soak';
 
 export interface BenchOptions {
   /** Fewer iterations and shorter windows: a smoke run, numbers marked as such. */
@@ -32,4 +33,5 @@ export const BENCHMARKS: readonly Benchmark[] = [
   healthDetectBenchmark,
   healthLossBenchmark,
   healthCostBenchmark,
+  guestSoakBenchmark,
 ];
