@@ -10,6 +10,7 @@ import { healthCostBenchmark } from './health-cost';
 import { idleBenchmark } from './idle';
 import { busyRouterBenchmark } from './busy-router';
 import { statusBenchmark } from './status';
+import { guestSoakBenchmark } from './guest-soak';
 
 export interface BenchOptions {
   /** Fewer iterations and shorter windows: a smoke run, numbers marked as such. */
@@ -34,4 +35,5 @@ export const BENCHMARKS: readonly Benchmark[] = [
   healthDetectBenchmark,
   healthLossBenchmark,
   healthCostBenchmark,
+  guestSoakBenchmark,
 ];

@@ -17,7 +17,7 @@ const HEADER = `# Benchmarks
 Produced by \`npm run bench\` (as root; \`-- --only NAME\` runs one benchmark, \`-- --quick\` is a smoke run with
 fewer iterations). Each benchmark builds its own network namespaces (\`ulb-*\`), runs uplinkd and its measuring
 process inside them, and removes them afterwards; nothing in the host namespace is touched and no packet leaves
-the namespaces. Each section below says when, on what machine and how its numbers were measured; a run rewrites
+the namespaces (\`guest-soak\` builds its lab inside a user-mode Linux guest, docs/guest-lab.md). Each section below says when, on what machine and how its numbers were measured; a run rewrites
 only the sections of the benchmarks it ran. Targets come from the issues (3: sections 1–4; 4: health); they are reported, not asserted.`;
 
 export interface Args {

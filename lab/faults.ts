@@ -1,11 +1,14 @@
 // Faults a provider can have while its link to the router stays up, for the health tests, the
 // demo and the benchmarks: a dead upstream (blackhole, or ICMP errors), random loss, slow answers. Each one lives
 // in the provider's (or the internet host's) namespace only and is undone by its counterpart.
+// The target faults (rate limit, silent target) use the lab's firewall (lab.firewall): nftables on
+// the host kernel, a chain of their own in legacy iptables in the full-kernel guest (docs/guest-lab.md).
 import type { ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { UplinkdError } from '../src/errors';
 import type { Cidr } from '../src/model/types';
 import { inNs, ipIn, startInNs } from './exec';
+import { ownChainPackets, removeOwnChain, replaceOwnChain, type OwnChain } from './firewall';
 import { PROVIDER_BACKBONE_IF, type LabInfo } from './topology';
 
 export type ProviderName = 'isp1' | 'isp2';
@@ -108,7 +111,7 @@ function stopQuietly(child: ChildProcess): void {
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
 }
 
-/** nftables table of the ICMP rate limit fault (on the internet host). */
+/** nftables table (legacy iptables: chain) of the ICMP rate limit fault (on the internet host). */
 export const RATE_LIMIT_TABLE = 'lab_ratelimit';
 
 /**
@@ -120,6 +123,10 @@ export const RATE_LIMIT_TABLE = 'lab_ratelimit';
 export async function rateLimitIcmp(lab: LabInfo, perSecond: number, from?: Cidr): Promise<void> {
   if (!Number.isInteger(perSecond) || perSecond < 1) throw new UplinkdError('usage', `rate must be a positive integer, not ${perSecond}`);
   await clearRateLimit(lab);
+  if (lab.firewall === 'iptables') {
+    await replaceOwnChain(lab.ns.inet, rateLimitChain(perSecond, from));
+    return;
+  }
   await inNs(lab.ns.inet, 'nft', ['-f', '-'], {
     input: `table ip ${RATE_LIMIT_TABLE} {
   set per_source {
@@ -137,23 +144,46 @@ export async function rateLimitIcmp(lab: LabInfo, perSecond: number, from?: Cidr
   });
 }
 
+/**
+ * The rate limit in legacy iptables: xt_hashlimit keyed by source and destination address
+ * (iptables-extensions(8) `hashlimit`), dropping echo requests above `perSecond` (burst as many),
+ * entries forgotten after a minute as in the nft set.
+ */
+export function rateLimitChain(perSecond: number, from?: Cidr): OwnChain {
+  return {
+    table: 'filter',
+    hook: 'INPUT',
+    chain: RATE_LIMIT_TABLE,
+    rules: [
+      `${from ? `-s ${from} ` : ''}-p icmp --icmp-type echo-request -m hashlimit --hashlimit-above ${perSecond}/sec --hashlimit-burst ${perSecond} ` +
+        `--hashlimit-mode srcip,dstip --hashlimit-name ${RATE_LIMIT_TABLE} --hashlimit-htable-expire 60000 -m comment --comment "icmp limit ${perSecond}/s per source" -j DROP`,
+    ],
+  };
+}
+
 /** Undoes rateLimitIcmp (idempotent). */
 export async function clearRateLimit(lab: LabInfo): Promise<void> {
-  await inNs(lab.ns.inet, 'nft', ['delete', 'table', 'ip', RATE_LIMIT_TABLE], { allowFail: true });
+  if (lab.firewall === 'iptables') await removeOwnChain(lab.ns.inet, { table: 'filter', hook: 'INPUT', chain: RATE_LIMIT_TABLE });
+  else await inNs(lab.ns.inet, 'nft', ['delete', 'table', 'ip', RATE_LIMIT_TABLE], { allowFail: true });
 }
 
 /** Echo requests the rate limit dropped so far. */
 export async function rateLimited(lab: LabInfo): Promise<number> {
+  if (lab.firewall === 'iptables') return (await ownChainPackets(lab.ns.inet, { table: 'filter', chain: RATE_LIMIT_TABLE }))[0] ?? 0;
   const r = await inNs(lab.ns.inet, 'nft', ['list', 'table', 'ip', RATE_LIMIT_TABLE], { allowFail: true });
   return Number(/counter packets (\d+)/.exec(r.stdout)?.[1] ?? 0);
 }
 
-/** nftables table of the silent-target fault (on the internet host). */
+/** nftables table (legacy iptables: chain) of the silent-target fault (on the internet host). */
 export const SILENT_TARGET_TABLE = 'lab_silent';
 
 /** A probe target stops answering (ICMP echo to `address` dropped on the internet host); everything else works. */
 export async function silenceTarget(lab: LabInfo, address: string): Promise<void> {
   await unsilenceTarget(lab);
+  if (lab.firewall === 'iptables') {
+    await replaceOwnChain(lab.ns.inet, { ...SILENT_CHAIN, rules: [`-d ${address} -p icmp --icmp-type echo-request -j DROP`] });
+    return;
+  }
   await inNs(lab.ns.inet, 'nft', ['-f', '-'], {
     input: `table ip ${SILENT_TARGET_TABLE} {
   chain input {
@@ -165,9 +195,12 @@ export async function silenceTarget(lab: LabInfo, address: string): Promise<void
   });
 }
 
+const SILENT_CHAIN = { table: 'filter', hook: 'INPUT', chain: SILENT_TARGET_TABLE } as const;
+
 /** Undoes silenceTarget (idempotent). */
 export async function unsilenceTarget(lab: LabInfo): Promise<void> {
-  await inNs(lab.ns.inet, 'nft', ['delete', 'table', 'ip', SILENT_TARGET_TABLE], { allowFail: true });
+  if (lab.firewall === 'iptables') await removeOwnChain(lab.ns.inet, SILENT_CHAIN);
+  else await inNs(lab.ns.inet, 'nft', ['delete', 'table', 'ip', SILENT_TARGET_TABLE], { allowFail: true });
 }
 
 /**

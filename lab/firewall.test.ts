@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { iptablesRestore, nftRuleset, type LabRule } from './firewall';
+import { iptablesRestore, nftRuleset, ownChainRemoval, ownChainRestore, parseChainPackets, type LabRule } from './firewall';
 
 const RULES: LabRule[] = [
   { kind: 'source-filter', iif: 'cust', allowed: '198.51.100.0/24', comment: 'spoofed customer source' },
@@ -38,4 +38,25 @@ test('a lab on legacy iptables gets a config with pinning off (pinning needs nft
   assert.equal(parseConfig(renderLabConfig({ ...sampleLab(), firewall: 'iptables' }), 'lab.yaml').pinning?.enabled, false);
   assert.equal(parseConfig(renderLabConfig({ ...sampleLab(), firewall: 'nft' }), 'lab.yaml').pinning?.enabled, true);
   assert.equal(parseConfig(renderLabConfig(sampleLab()), 'lab.yaml').pinning?.enabled, true);
+});
+
+test('own iptables chain: added with a jump from its hook, removed with jump, rules and chain, nothing else named', () => {
+  const c = { table: 'filter', hook: 'INPUT', chain: 'lab_silent', rules: ['-d 192.0.2.53 -p icmp --icmp-type echo-request -j DROP'] } as const;
+  assert.equal(
+    ownChainRestore({ ...c, rules: [...c.rules] }),
+    '*filter\n:lab_silent - [0:0]\n-I INPUT -j lab_silent\n-A lab_silent -d 192.0.2.53 -p icmp --icmp-type echo-request -j DROP\nCOMMIT\n',
+  );
+  assert.equal(ownChainRemoval(c), '*filter\n-D INPUT -j lab_silent\n-F lab_silent\n-X lab_silent\nCOMMIT\n');
+});
+
+test('iptables -L -v -x listing: packets per rule in order, header lines skipped', () => {
+  const listing = [
+    'Chain lab_probes (1 references)',
+    '    pkts      bytes target     prot opt in     out     source               destination',
+    '      31     2604            icmp --  *      *       198.51.100.10        192.0.2.80           icmptype 8',
+    '       0        0            icmp --  *      *       198.51.100.10        192.0.2.53           icmptype 8',
+    '',
+  ].join('\n');
+  assert.deepEqual(parseChainPackets(listing), [31, 0]);
+  assert.deepEqual(parseChainPackets(''), []);
 });

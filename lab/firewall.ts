@@ -68,3 +68,55 @@ export async function installRules(ns: string, firewall: LabFirewall, rules: rea
   else if (firewall === 'iptables') await inNs(ns, 'iptables-legacy-restore', [], { input: iptablesRestore(rules) });
   else throw new UplinkdError('lab', `unknown lab firewall ${String(firewall)}`);
 }
+
+/**
+ * A chain of the lab's own in legacy iptables (for faults and counters on kernels without
+ * nftables' ip family): `chain` in `table`, jumped to first from the built-in chain `hook`, holding
+ * `rules` (iptables rule specs without `-A chain`). Removing it touches nothing else in the table.
+ */
+export interface OwnChain {
+  table: 'filter' | 'mangle' | 'raw';
+  hook: 'PREROUTING' | 'INPUT' | 'FORWARD' | 'OUTPUT' | 'POSTROUTING';
+  chain: string;
+  rules: string[];
+}
+
+/** `iptables-legacy-restore --noflush` text adding the chain (iptables-restore(8); the chain must not exist yet). */
+export function ownChainRestore(c: OwnChain): string {
+  return [`*${c.table}`, `:${c.chain} - [0:0]`, `-I ${c.hook} -j ${c.chain}`, ...c.rules.map((r) => `-A ${c.chain} ${r}`), 'COMMIT', ''].join('\n');
+}
+
+/** `iptables-legacy-restore --noflush` text removing the chain: the jump, its rules, the chain itself. */
+export function ownChainRemoval(c: Pick<OwnChain, 'table' | 'hook' | 'chain'>): string {
+  return [`*${c.table}`, `-D ${c.hook} -j ${c.chain}`, `-F ${c.chain}`, `-X ${c.chain}`, 'COMMIT', ''].join('\n');
+}
+
+/** Replaces our chain in namespace `ns` (removes an earlier copy first: a re-declared chain would get a second jump). */
+export async function replaceOwnChain(ns: string, c: OwnChain): Promise<void> {
+  await removeOwnChain(ns, c);
+  await inNs(ns, 'iptables-legacy-restore', ['--noflush'], { input: ownChainRestore(c) });
+}
+
+/** Removes our chain from namespace `ns` (idempotent: a missing chain fails the whole restore, which changes nothing). */
+export async function removeOwnChain(ns: string, c: Pick<OwnChain, 'table' | 'hook' | 'chain'>): Promise<void> {
+  await inNs(ns, 'iptables-legacy-restore', ['--noflush'], { input: ownChainRemoval(c), allowFail: true });
+}
+
+/**
+ * Packet counters of each rule of our chain, in rule order (iptables -L -v -x: exact numbers);
+ * [] when the chain does not exist.
+ */
+export async function ownChainPackets(ns: string, c: Pick<OwnChain, 'table' | 'chain'>): Promise<number[]> {
+  const r = await inNs(ns, 'iptables-legacy', ['-t', c.table, '-L', c.chain, '-n', '-v', '-x'], { allowFail: true });
+  return r.code === 0 ? parseChainPackets(r.stdout) : [];
+}
+
+/** The `pkts` column of `iptables -L CHAIN -n -v -x` output, one number per rule. */
+export function parseChainPackets(listing: string): number[] {
+  return listing
+    .split('\n')
+    .slice(2) // "Chain X (1 references)" and the column header
+    .map((l) => /^\s*(\d+)\s+\d+\s/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]));
+}

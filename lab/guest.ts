@@ -26,7 +26,7 @@ export const LAB_MODULES = [
   'ppp_generic', 'pppoe', 'pppox', 'ppp_async', 'ppp_synctty', 'tun',
   // legacy iptables: the guest kernel's nf_tables has no ip/inet family (docs/guest-lab.md)
   'ip_tables', 'iptable_filter', 'iptable_nat', 'iptable_mangle', 'nf_nat', 'nf_conntrack', 'nf_conntrack_netlink',
-  'xt_MASQUERADE', 'xt_conntrack', 'xt_addrtype', 'xt_mark', 'xt_connmark', 'xt_statistic', 'xt_comment',
+  'xt_MASQUERADE', 'xt_conntrack', 'xt_addrtype', 'xt_mark', 'xt_connmark', 'xt_statistic', 'xt_comment', 'xt_hashlimit',
 ];
 
 /** Why the guest cannot run here (the message names the package), or undefined when it can. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseConfig } from '../src/config/load';
 import { MONITOR_DEFAULTS } from '../src/config/defaults';
-import { healthDaemonConfig, SECOND_TARGET } from './health';
+import { healthDaemonConfig, SECOND_TARGET, targetCountChain } from './health';
 import { sampleLab } from './fixture';
 
 const LAB = sampleLab();
@@ -25,4 +25,15 @@ test('tiers, settings and the monitored set are passed through', () => {
   assert.equal(c.uplinks[1].monitor?.downAfter, 3);
   assert.equal(c.default, 'failover');
   assert.equal(parseConfig(healthDaemonConfig(LAB, '/s', { monitored: [] }), 'p.yaml').uplinks.some((u) => u.monitor), false);
+});
+
+test('probe counters at the targets: one rule per uplink source and target, in mangle INPUT, counting only (no verdict)', () => {
+  const c = targetCountChain(['198.51.100.10', '203.0.113.10'], ['192.0.2.80', SECOND_TARGET]);
+  assert.deepEqual([c.table, c.hook], ['mangle', 'INPUT']);
+  assert.deepEqual(c.rules, [
+    '-s 198.51.100.10 -d 192.0.2.80 -p icmp --icmp-type echo-request',
+    '-s 198.51.100.10 -d 192.0.2.53 -p icmp --icmp-type echo-request',
+    '-s 203.0.113.10 -d 192.0.2.80 -p icmp --icmp-type echo-request',
+    '-s 203.0.113.10 -d 192.0.2.53 -p icmp --icmp-type echo-request',
+  ]);
 });

@@ -12,6 +12,7 @@ import { renderLabConfig, type LabConfigOptions, type LabMonitor } from './confi
 import { leaseGlob } from './dhcp';
 import { startDaemon, type RunningDaemon } from './daemon';
 import { inNs, ipIn, ipJson, waitFor } from './exec';
+import { ownChainPackets, replaceOwnChain, type OwnChain } from './firewall';
 import type { ProviderName } from './faults';
 import { PROVIDER_CUSTOMER_IF, type LabInfo } from './topology';
 import { flowsPerUplink, tcpTally, ECHO_PORT } from './traffic';
@@ -175,4 +176,30 @@ export async function probeCount(lab: LabInfo, provider: ProviderName): Promise<
     if (c?.name === 'replies') Object.assign(out, { replies: c.packets, replyBytes: c.bytes });
   }
   return out;
+}
+
+/** Our chain of probe counters on the internet host (legacy iptables; mangle INPUT sees every arrival, before any filter). */
+const TARGET_COUNT_CHAIN = { table: 'mangle', hook: 'INPUT', chain: 'lab_target_probes' } as const;
+
+/** One counting rule per (source, target) pair, sources outer: echo requests arriving at the target. */
+export function targetCountChain(sources: readonly Ipv4[], targets: readonly string[]): OwnChain {
+  return { ...TARGET_COUNT_CHAIN, rules: sources.flatMap((s) => targets.map((t) => `-s ${s} -d ${t} -p icmp --icmp-type echo-request`)) };
+}
+
+/**
+ * Counts, at the targets themselves (the internet host's input), the echo requests each uplink
+ * address in `sources` sends to each of labTargets(lab). Legacy iptables only (the full-kernel
+ * guest); on nftables labs use countProbes at the provider. Restarts the counters from zero.
+ * Throws UplinkdError('lab') on an nftables lab.
+ */
+export async function countProbesAtTargets(lab: LabInfo, sources: readonly Ipv4[]): Promise<void> {
+  if (lab.firewall !== 'iptables') throw new UplinkdError('lab', 'countProbesAtTargets needs the iptables lab (the full-kernel guest); use countProbes on nftables');
+  await replaceOwnChain(lab.ns.inet, targetCountChain(sources, labTargets(lab)));
+}
+
+/** The counters of countProbesAtTargets: requests per `source>target` key (empty when not installed). */
+export async function probesAtTargets(lab: LabInfo, sources: readonly Ipv4[]): Promise<Record<string, number>> {
+  const packets = await ownChainPackets(lab.ns.inet, TARGET_COUNT_CHAIN);
+  const keys = sources.flatMap((s) => labTargets(lab).map((t) => `${s}>${t}`));
+  return Object.fromEntries(packets.length === keys.length ? keys.map((k, i) => [k, packets[i]]) : []);
 }
