@@ -214,6 +214,27 @@ describe('HealthMonitor', () => {
       assert.deepEqual(changes, ['isp1 down']);
       assert.equal(m.verdicts().isp2, 'up');
     });
+
+    it('a suspicion asks the uplinks sharing its targets for a round at once, not at their next steady round', async () => {
+      const net = new FakeNetwork();
+      const targets = ['203.0.113.5', '192.0.2.53'];
+      // isp2's steady round comes every 30 s: any probe of its after the first rounds is one it was asked for.
+      const m = (monitor = new HealthMonitor(config([uplink('isp1', 1, { targets }), uplink('isp2', 2, { targets, intervalMs: 30_000 })]),
+        (n) => endpoints[n], { createProber: net.create, counters: () => undefined }));
+      const up = Promise.all([nextChange(m, 'isp1', 'up'), nextChange(m, 'isp2', 'up')]);
+      m.start();
+      await up;
+      await sleep(100);
+      const start = net.probes.length;
+      net.silentFrom.add(endpoints.isp1.address!);
+      await nextChange(m, 'isp1', 'down');
+      const sources = net.probes.slice(start).map((p) => (p.source.address === endpoints.isp2.address ? 'isp2' : 'isp1'));
+      // Asked when the verdict is due, isp2's round would follow all of isp1's burst rounds; asked at the
+      // suspicion, it goes out while isp1's burst is still running.
+      const firstIsp2 = sources.indexOf('isp2');
+      assert.ok(firstIsp2 >= 0 && firstIsp2 < sources.lastIndexOf('isp1'), `probe order after the path died: ${sources.join(' ')}`);
+      assert.equal(m.verdicts().isp2, 'up');
+    });
   });
 
   it('leaves unmonitored uplinks out and does not probe an uplink without an address', async () => {

@@ -107,6 +107,8 @@ interface LoopContext {
   holdDown: (loop: UplinkLoop, at: number) => boolean;
   /** After `loop` went down: the held verdicts of the uplinks sharing its targets are judged again now (`at`, epoch ms). */
   releaseSharers: (loop: UplinkLoop, at: number) => void;
+  /** A suspicion of `loop` began: the uplinks sharing its targets probe them now, so a down verdict need not wait for them. */
+  suspected: (loop: UplinkLoop) => void;
 }
 
 interface NameEntry {
@@ -144,6 +146,9 @@ export class HealthMonitor extends EventEmitter {
       holdDown: (loop, at) => this.holdDown(loop, at),
       releaseSharers: (loop, at) => {
         for (const other of this.sharers(loop)) if (other.held) other.judgeAgain(at);
+      },
+      suspected: (loop) => {
+        for (const other of this.sharers(loop)) if (!other.health.suspect && other.health.state !== 'down') other.roundNow();
       },
     };
     this.loops = this.loopsFor(config, new Map());
@@ -403,12 +408,16 @@ class UplinkLoop {
     if (down) this.ctx.releaseSharers(this, step.health.since);
   }
 
-  /** Debug lines when a suspicion begins and when it ends without a verdict (an answer came). */
+  /**
+   * When a suspicion begins: the sharers are asked for a round (their answers, a few ms later, tell a dead path from
+   * dead targets before the verdict is due) and a debug line; when it ends without a verdict (an answer came), a debug line.
+   */
   private logSuspicion(step: Step): void {
     const was = this.suspectLogged;
     const is = this.health.suspect ?? undefined;
     if (is === was) return;
     this.suspectLogged = is;
+    if (is && !was) this.ctx.suspected(this);
     if (is) this.ctx.log?.debug('health_suspect', { uplink: this.name, since: new Date(is.since).toISOString(), cause: is.cause });
     else if (was && !step.change) this.ctx.log?.debug('health_clear', { uplink: this.name, suspect_ms: this.ctx.now() - was.since, cause: was.cause });
   }
