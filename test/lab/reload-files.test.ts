@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { nsArgv } from '../../lab/exec';
 import { UPLINKD_BIN } from '../../lab/inspect';
-import { NEEDS_ROOT } from './support';
+import { NEEDS_ROOT, oneUplinkNamespace } from './support';
 
 const NS = `rb${process.pid % 1000}-rel`;
 const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -31,30 +31,10 @@ test('a FIFO as config on SIGHUP or as a lease file, or random bytes as config, 
   removeNs();
   const dir = mkdtempSync(path.join(tmpdir(), 'uplinkd-rb-files-'));
   try {
-    ip('netns', 'add', NS);
-    ip('-n', NS, 'link', 'set', 'lo', 'up');
-    ip('-n', NS, 'link', 'add', 'wan0', 'type', 'veth', 'peer', 'name', 'wan0p');
-    ip('-n', NS, 'addr', 'add', '198.51.100.2/24', 'dev', 'wan0');
-    ip('-n', NS, 'link', 'set', 'wan0', 'up');
-    ip('-n', NS, 'link', 'set', 'wan0p', 'up');
     mkdirSync(path.join(dir, 'leases'));
     // A FIFO where a lease file is expected: a blocking read would stall the first cycle forever.
     execFileSync('mkfifo', [path.join(dir, 'leases', 'wan0.lease')]);
-    const config = path.join(dir, 'uplinkd.yaml');
-    writeFileSync(config, [
-      'uplinks:',
-      '  - name: isp1',
-      '    interface: wan0',
-      '    address: 198.51.100.2/24',
-      '    gateway: 198.51.100.1',
-      'paths:',
-      `  control_socket: ${JSON.stringify(path.join(dir, 'control.sock'))}`,
-      `  rt_tables: ${JSON.stringify(path.join(dir, 'rt_tables.conf'))}`,
-      `  rt_protos: ${JSON.stringify(path.join(dir, 'rt_protos.conf'))}`,
-      `  hooks_dir: ${JSON.stringify(path.join(dir, 'hooks.d'))}`,
-      `  leases: [${JSON.stringify(path.join(dir, 'leases', '*.lease'))}]`,
-      '',
-    ].join('\n'));
+    const config = oneUplinkNamespace(NS, dir, [path.join(dir, 'leases', '*.lease')]);
     const child = spawn('ip', nsArgv(NS, process.execPath, [UPLINKD_BIN, 'run', '-c', config]), { stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => { log += d; });

@@ -4,12 +4,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { nsArgv } from '../../lab/exec';
 import { UPLINKD_BIN } from '../../lab/inspect';
-import { NEEDS_ROOT } from './support';
+import { NEEDS_ROOT, oneUplinkNamespace } from './support';
 
 const NS = `up1${process.pid % 1000}-sig`;
 const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -32,27 +32,7 @@ test('a SIGHUP right at start, before ready, is queued as a reload; the daemon l
   removeNs();
   const dir = mkdtempSync(path.join(tmpdir(), 'uplinkd-signals-'));
   try {
-    ip('netns', 'add', NS);
-    ip('-n', NS, 'link', 'set', 'lo', 'up');
-    ip('-n', NS, 'link', 'add', 'wan0', 'type', 'veth', 'peer', 'name', 'wan0p');
-    ip('-n', NS, 'addr', 'add', '198.51.100.2/24', 'dev', 'wan0');
-    ip('-n', NS, 'link', 'set', 'wan0', 'up');
-    ip('-n', NS, 'link', 'set', 'wan0p', 'up');
-    const config = path.join(dir, 'uplinkd.yaml');
-    writeFileSync(config, [
-      'uplinks:',
-      '  - name: isp1',
-      '    interface: wan0',
-      '    address: 198.51.100.2/24',
-      '    gateway: 198.51.100.1',
-      'paths:',
-      `  control_socket: ${JSON.stringify(path.join(dir, 'control.sock'))}`,
-      `  rt_tables: ${JSON.stringify(path.join(dir, 'rt_tables.conf'))}`,
-      `  rt_protos: ${JSON.stringify(path.join(dir, 'rt_protos.conf'))}`,
-      `  hooks_dir: ${JSON.stringify(path.join(dir, 'hooks.d'))}`,
-      '  leases: []',
-      '',
-    ].join('\n'));
+    const config = oneUplinkNamespace(NS, dir);
     const child = spawn('ip', nsArgv(NS, process.execPath, [UPLINKD_BIN, 'run', '-c', config]), { stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => { log += d; });

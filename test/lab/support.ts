@@ -1,7 +1,8 @@
 // Shared pieces of the lab tests: root check, a lab per test file, and the
 // acceptance checks that the plain and the VLAN lab both run.
 import assert from 'node:assert/strict';
-import { promises as fs } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { promises as fs, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { renderLabConfig, type LabConfigOptions } from '../../lab/config';
 import { uplinkd, routesOfTable, rules } from '../../lab/inspect';
@@ -108,4 +109,35 @@ export async function withLab<T>(opts: LabOptions & { prefix: string }, fn: (lab
   } finally {
     await labDown(opts.prefix);
   }
+}
+
+/**
+ * Fills the new namespace `ns` with one static uplink, wan0 198.51.100.2/24 (its veth peer wan0p beside it, both up),
+ * and writes a daemon config for it into `dir`: control socket, iproute2 name files and hooks there, lease files from
+ * the globs `leases`. Returns the config's path. Throws (execFileSync) if an `ip` command fails.
+ */
+export function oneUplinkNamespace(ns: string, dir: string, leases: string[] = []): string {
+  const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  ip('netns', 'add', ns);
+  ip('-n', ns, 'link', 'set', 'lo', 'up');
+  ip('-n', ns, 'link', 'add', 'wan0', 'type', 'veth', 'peer', 'name', 'wan0p');
+  ip('-n', ns, 'addr', 'add', '198.51.100.2/24', 'dev', 'wan0');
+  ip('-n', ns, 'link', 'set', 'wan0', 'up');
+  ip('-n', ns, 'link', 'set', 'wan0p', 'up');
+  const config = path.join(dir, 'uplinkd.yaml');
+  writeFileSync(config, [
+    'uplinks:',
+    '  - name: isp1',
+    '    interface: wan0',
+    '    address: 198.51.100.2/24',
+    '    gateway: 198.51.100.1',
+    'paths:',
+    `  control_socket: ${JSON.stringify(path.join(dir, 'control.sock'))}`,
+    `  rt_tables: ${JSON.stringify(path.join(dir, 'rt_tables.conf'))}`,
+    `  rt_protos: ${JSON.stringify(path.join(dir, 'rt_protos.conf'))}`,
+    `  hooks_dir: ${JSON.stringify(path.join(dir, 'hooks.d'))}`,
+    `  leases: [${leases.map((l) => JSON.stringify(l)).join(', ')}]`,
+    '',
+  ].join('\n'));
+  return config;
 }
