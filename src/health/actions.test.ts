@@ -28,6 +28,29 @@ const noHooks = path.join(os.tmpdir(), `ulhl-no-hooks-${process.pid}`);
 const isp2Carries = () => [isp('isp1', 'down'), isp('isp2', 'up')];
 const pinMark = (name: string) => (name === 'isp1' ? { mark: 0x1a000000, mask: 0x7f000000 } : undefined);
 
+/**
+ * Health actions whose log lines and conntrack commands are recorded (every command reports 0 flows deleted), with
+ * the uplinks' default states from `statuses`, the interface at `rxPackets` received and a grace of `graceMs` ms.
+ */
+function recordingActions(statuses: () => UplinkDefaultState[], rxPackets: number, graceMs: number) {
+  const lines: string[] = [];
+  const ran: string[] = [];
+  const act = healthActions({
+    hooksDir: () => noHooks,
+    log: createLogger({ sink: (l) => lines.push(l) }),
+    afterReplan: async () => undefined,
+    runCommand: async (file, args) => {
+      ran.push(`${file} ${args.join(' ')}`);
+      return { code: 0, stdout: '', stderr: '0 flow entries have been deleted.' };
+    },
+    uplinks: statuses,
+    pinMark,
+    rxPackets: () => rxPackets,
+    graceMs,
+  });
+  return { act, lines, ran };
+}
+
 describe('health actions', () => {
   it('waits for the replan that the same change triggers, even when the daemon hears of it after this listener', async () => {
     const emitter = new EventEmitter();
@@ -87,22 +110,8 @@ describe('health actions', () => {
   });
 
   it('keeps the connections of a path not confirmed dead, still receiving, kept as the last resort, or failing with every other uplink', async () => {
-    const lines: string[] = [];
-    const ran: string[] = [];
     let statuses = isp2Carries();
-    const act = healthActions({
-      hooksDir: () => noHooks,
-      log: createLogger({ sink: (l) => lines.push(l) }),
-      afterReplan: async () => undefined,
-      runCommand: async (file, args) => {
-        ran.push(`${file} ${args.join(' ')}`);
-        return { code: 0, stdout: '', stderr: '0 flow entries have been deleted.' };
-      },
-      uplinks: () => statuses,
-      pinMark,
-      rxPackets: () => 1500,
-      graceMs: 20,
-    });
+    const { act, lines, ran } = recordingActions(() => statuses, 1500, 20);
     await act(change('up', 'down', { pathSilent: false }));
     await act(change('up', 'down', { rxPackets: 1000 }));
     statuses = [isp('isp1', 'down', { inDefault: true, lastResort: true }), isp('isp2', 'down', { inDefault: true, lastResort: true })];
@@ -123,22 +132,8 @@ describe('health actions', () => {
   });
 
   it('a down that does not hold for the grace period, or whose uplink fails with the others meanwhile, keeps its connections', async () => {
-    const lines: string[] = [];
-    const ran: string[] = [];
     let statuses = isp2Carries();
-    const act = healthActions({
-      hooksDir: () => noHooks,
-      log: createLogger({ sink: (l) => lines.push(l) }),
-      afterReplan: async () => undefined,
-      runCommand: async (file, args) => {
-        ran.push(`${file} ${args.join(' ')}`);
-        return { code: 0, stdout: '', stderr: '0 flow entries have been deleted.' };
-      },
-      uplinks: () => statuses,
-      pinMark,
-      rxPackets: () => 1000,
-      graceMs: 50,
-    });
+    const { act, lines, ran } = recordingActions(() => statuses, 1000, 50);
     // Down, then up again 10 ms later: the first episode's clearing is called off.
     const first = act(change('up', 'down'));
     await new Promise((r) => setTimeout(r, 10));
