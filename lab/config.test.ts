@@ -20,7 +20,7 @@ test('the lab config is valid for the config loader: static isp1, DHCP isp2, wei
   );
   assert.deepEqual(c.lan, ['if0']);
   assert.equal(c.default, 'balance');
-  assert.equal(c.multipathHashPolicy, 1);
+  assert.equal(c.multipathHash, 'l4');
   assert.deepEqual(c.paths.leases, LAB.leaseGlobs);
 });
 

@@ -61,7 +61,7 @@ export function lossRuleset(percent: number): string {
   return `table ip ${LOSS_TABLE} {
   chain forward {
     type filter hook forward priority -10; policy accept;
-    numgen random mod 100 < ${percent} counter drop comment "random loss ${percent}%"
+    ${percent === 100 ? '' : `numgen random mod 100 < ${percent} `}counter drop comment "random loss ${percent}%"
   }
 }
 `;

@@ -7,7 +7,7 @@ import {
   applyChanges, computeCycle, observe, observeTeardown, removeOwnedNames, runOnce, syncOwnedNames, type Cycle, type PinningChange,
 } from '../engine/cycle';
 import { runNft } from '../nft/nft';
-import { setMultipathHashPolicy } from '../system/sysctl';
+import { setMultipathHash } from '../system/sysctl';
 import { firewallMarkWarnings } from '../nft/neighbours-io';
 import { execWarnings } from '../nft/exec';
 import { fwmarkRuleWarnings } from '../plan/mark-warnings';
@@ -59,9 +59,9 @@ export function planOnce(config: Config, warn: (m: string) => void): Promise<One
 export function applyOnce(config: Config, warn: (m: string) => void): Promise<ApplyResult> {
   return withPort(async (port) => {
     await syncOwnedNames(config);
-    if (config.multipathHashPolicy !== undefined) await setMultipathHashPolicy(config.multipathHashPolicy);
+    const hashNote = config.multipathHash === undefined ? undefined : (await setMultipathHash(config.multipathHash)).note;
     const { cycle, result } = await runOnce(port, config, { warn: (file, m) => warn(`${file}: ${m}`), nft: runNft });
-    cycle.plan.warnings.push(...(await firewallMarkWarnings(config)), ...execWarnings(config));
+    cycle.plan.warnings.push(...(await firewallMarkWarnings(config)), ...execWarnings(config), ...(hashNote ? [`multipath_hash: ${hashNote}`] : []));
     for (const w of cycle.plan.warnings) warn(w);
     if (cycle.pinning.warning) warn(cycle.pinning.warning);
     const { nftApplied, nftFailed, ...applied } = result;

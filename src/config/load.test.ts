@@ -88,7 +88,7 @@ test('the issue example is accepted with its values and the defaults', () => {
   assert.equal(c.rulePriority, 10000);
   assert.equal(c.protocol, 117);
   assert.deepEqual(c.resilient, DEFAULTS.resilient);
-  assert.equal(c.multipathHashPolicy, undefined);
+  assert.equal(c.multipathHash, undefined);
   assert.deepEqual(c.paths, DEFAULTS.paths);
   assert.notEqual(c.paths.leases, DEFAULTS.paths.leases, 'defaults must be copied, not shared');
   assert.deepEqual(c.daemon, DEFAULTS.daemon);
@@ -144,7 +144,7 @@ daemon: {resync_interval: 2m, debounce: 20}
   assert.equal(c.rulePriority, 20000);
   assert.equal(c.protocol, 200);
   assert.deepEqual(c.resilient, { buckets: 64, idleTimer: 10, unbalancedTimer: 120 });
-  assert.equal(c.multipathHashPolicy, 1);
+  assert.equal(c.multipathHash, 'l4');
   assert.deepEqual(c.paths, {
     rtTables: '/run/t.conf', rtProtos: '/run/p.conf', leases: ['/x/*.lease'],
     controlSocket: '/run/x.sock', hooksDir: '/etc/x/hooks',
@@ -160,7 +160,7 @@ daemon: {resync_interval: 2m, debounce: 20}
     targets: ['203.0.113.5', 'probe.example.net'], method: 'tcp', port: 443, intervalMs: 250, timeoutMs: 1500,
     quorum: 2, downAfter: 3, upAfter: 5, window: 20, degradedLossPct: 12.5, degradedRttMs: 1000, onDegraded: 'reduce',
   });
-  assert.equal(parseConfig(`${MONITOR_EXAMPLE}multipath_hash: l3\n`, FILE).multipathHashPolicy, 0);
+  assert.equal(parseConfig(`${MONITOR_EXAMPLE}multipath_hash: l3\n`, FILE).multipathHash, 'l3');
 });
 
 test('YAML syntax errors name file, line and column', () => {

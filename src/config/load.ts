@@ -110,8 +110,8 @@ function readConfig(r: Reader): Config | undefined {
   if (protocol) config.protocol = readProtocol(r, protocol) ?? config.protocol;
   const hash = opt('multipath_hash');
   if (hash) {
-    const policy = r.oneOf(hash, ['l3', 'l4'] as const);
-    if (policy) config.multipathHashPolicy = policy === 'l3' ? 0 : 1;
+    const mode = r.oneOf(hash, ['l3', 'l4'] as const);
+    if (mode) config.multipathHash = mode;
   }
 
   const lan: LanEntry[] = [];

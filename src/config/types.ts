@@ -115,8 +115,8 @@ export interface Config {
   resilient: { buckets: number; idleTimer: number; unbalancedTimer: number };
   /** Absent means off (configs built in code); the loader always sets it. */
   pinning?: PinningConfig;
-  /** Set net.ipv4.fib_multipath_hash_policy (0 = L3, 1 = L4) when given. */
-  multipathHashPolicy?: 0 | 1;
+  /** When given, the multipath hash uplinkd sets (system/sysctl.ts multipathHashSysctls): addresses, or the 5-tuple. */
+  multipathHash?: 'l3' | 'l4';
   paths: {
     /** iproute2 table-name file uplinkd owns. */
     rtTables: string;

@@ -11,7 +11,7 @@ import { createLogger, isLogLevel, type Logger } from '../log';
 import { execWarnings } from '../nft/exec';
 import { firewallMarkWarnings } from '../nft/neighbours-io';
 import { pinMarks } from '../nft/marks';
-import { setMultipathHashPolicy } from '../system/sysctl';
+import { setMultipathHash } from '../system/sysctl';
 import { startControlServer, queryDaemon, type ControlServer } from './control';
 import { healthActions } from '../health/actions';
 import { HealthHistory } from '../health/history';
@@ -39,7 +39,10 @@ function systemSettings(log: Logger): SystemSettings {
       for (const msg of await firewallMarkWarnings(config)) log.warn('pinning', { msg });
       for (const msg of execWarnings(config)) log.warn('exec', { msg });
       await syncOwnedNames(config);
-      if (config.multipathHashPolicy !== undefined) await setMultipathHashPolicy(config.multipathHashPolicy);
+      if (config.multipathHash !== undefined) {
+        const { note } = await setMultipathHash(config.multipathHash);
+        if (note) log.warn('multipath_hash', { msg: note });
+      }
     },
     async remove(config: Config) {
       await removeOwnedNames(config);

@@ -3,19 +3,43 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { setMultipathHashPolicy } from './sysctl';
+import { FIVE_TUPLE_FIELDS, multipathHashSysctls, setMultipathHash } from './sysctl';
 import { UplinkdError } from '../errors';
 
-// Against a stand-in file: the real one belongs to the host namespace (see sysctl.real.test.ts).
-test('returns the previous value and writes the new one', async (t) => {
+test('l3 is policy 0; l4 is policy 3 over the 5-tuple, or policy 1 with a note on kernels without hash fields', () => {
+  assert.deepEqual(multipathHashSysctls('l3', true), { policy: 0 });
+  assert.deepEqual(multipathHashSysctls('l3', false), { policy: 0 });
+  assert.deepEqual(multipathHashSysctls('l4', true), { policy: 3, fields: 0x37 });
+  const old = multipathHashSysctls('l4', false);
+  assert.equal(old.policy, 1);
+  assert.match(old.note ?? '', /fib_multipath_hash_fields \(Linux 5\.12\+\).*pinning/);
+});
+
+// Against stand-in files: the real ones belong to the host namespace (see system.real.test.ts).
+test('writes the fields, then the policy, only when they differ; returns the previous values', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'ulsysctl-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const file = path.join(dir, 'fib_multipath_hash_policy');
-  writeFileSync(file, '0\n');
-  assert.deepEqual(await setMultipathHashPolicy(1, file), { previous: 0 });
-  assert.equal(readFileSync(file, 'utf8'), '1\n');
-  const before = statSync(file).mtimeMs;
-  assert.deepEqual(await setMultipathHashPolicy(1, file), { previous: 1 });
-  assert.equal(statSync(file).mtimeMs, before);
-  await assert.rejects(setMultipathHashPolicy(0, path.join(dir, 'missing')), UplinkdError);
+  const policy = path.join(dir, 'fib_multipath_hash_policy');
+  const fields = path.join(dir, 'fib_multipath_hash_fields');
+  writeFileSync(policy, '1\n');
+  writeFileSync(fields, '0x0007\n');
+  assert.deepEqual(await setMultipathHash('l4', dir), { policy: 3, fields: FIVE_TUPLE_FIELDS, previous: { policy: 1, fields: 7 } });
+  assert.equal(readFileSync(policy, 'utf8'), '3\n');
+  assert.equal(readFileSync(fields, 'utf8'), '55\n');
+  const before = [statSync(policy).mtimeMs, statSync(fields).mtimeMs];
+  assert.deepEqual(await setMultipathHash('l4', dir), { policy: 3, fields: FIVE_TUPLE_FIELDS, previous: { policy: 3, fields: 55 } });
+  assert.deepEqual([statSync(policy).mtimeMs, statSync(fields).mtimeMs], before);
+  assert.deepEqual(await setMultipathHash('l3', dir), { policy: 0, previous: { policy: 3, fields: 55 } });
+  assert.equal(readFileSync(fields, 'utf8'), '55\n', 'l3 leaves the fields alone');
+});
+
+test('a kernel without fib_multipath_hash_fields gets policy 1 and the note; a missing policy file is an io error', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ulsysctl-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(path.join(dir, 'fib_multipath_hash_policy'), '0\n');
+  const r = await setMultipathHash('l4', dir);
+  assert.equal(r.policy, 1);
+  assert.ok(r.note);
+  assert.equal(readFileSync(path.join(dir, 'fib_multipath_hash_policy'), 'utf8'), '1\n');
+  await assert.rejects(setMultipathHash('l4', path.join(dir, 'missing')), (e: unknown) => e instanceof UplinkdError && e.code === 'io' && /fib_multipath_hash_policy/.test(e.message));
 });

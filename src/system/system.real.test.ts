@@ -15,18 +15,20 @@ const inNs = (args: string[]): string => run('ip', ['netns', 'exec', NS, ...args
 const skip = process.getuid?.() === 0 ? false : 'needs root (network namespaces)';
 
 test('sysctl and iproute2 name files inside a namespace', { skip }, async (t) => {
-  const hostPolicy = run('cat', ['/proc/sys/net/ipv4/fib_multipath_hash_policy']);
+  const host = () => ['policy', 'fields'].map((k) => run('cat', [`/proc/sys/net/ipv4/fib_multipath_hash_${k}`]));
+  const hostBefore = host();
   try {
     await writeOwnedFile(`${ETC}/iproute2/rt_tables.d/uplinkd.conf`, renderRtTables([{ number: 1001, name: 'uplinkd-wan1' }]));
     await writeOwnedFile(`${ETC}/iproute2/rt_protos.d/uplinkd.conf`, renderRtProtos([{ number: 117, name: 'uplinkd' }]));
     run('ip', ['netns', 'add', NS]);
 
-    await t.test('setMultipathHashPolicy changes only the namespace', () => {
+    await t.test('setMultipathHash changes only the namespace', () => {
       const sysctl = JSON.stringify(path.join(__dirname, 'sysctl.js'));
-      const code = `require(${sysctl}).setMultipathHashPolicy(1).then((r) => process.stdout.write(JSON.stringify(r)))`;
-      assert.deepEqual(JSON.parse(inNs([process.execPath, '-e', code])), { previous: 0 });
-      assert.equal(inNs(['cat', '/proc/sys/net/ipv4/fib_multipath_hash_policy']), '1\n');
-      assert.equal(run('cat', ['/proc/sys/net/ipv4/fib_multipath_hash_policy']), hostPolicy);
+      const code = `require(${sysctl}).setMultipathHash('l4').then((r) => process.stdout.write(JSON.stringify(r)))`;
+      assert.deepEqual(JSON.parse(inNs([process.execPath, '-e', code])), { policy: 3, fields: 0x37, previous: { policy: 0, fields: 7 } });
+      assert.equal(inNs(['cat', '/proc/sys/net/ipv4/fib_multipath_hash_policy']), '3\n');
+      assert.equal(Number(inNs(['cat', '/proc/sys/net/ipv4/fib_multipath_hash_fields'])), 0x37);
+      assert.deepEqual(host(), hostBefore);
     });
 
     await t.test('ip reads the table and protocol names', () => {
