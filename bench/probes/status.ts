@@ -2,6 +2,9 @@
 // module loading, config, then the daemon's answer or a one-shot plan) and, for scale, `node -e 0`.
 // Prints one JSON line.
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { UplinkdError } from '../../src/errors';
 
@@ -10,6 +13,11 @@ export interface StatusArgs {
   uplinkdBin: string;
   warmup: number;
   iterations: number;
+  /**
+   * Also time `status` made to find the socket by parsing the file (UPLINKD_RUNTIME_DIR naming an empty
+   * directory, so there is no socket record): the path every status took before the records (issue 7).
+   */
+  parsed: boolean;
 }
 
 export interface StatusResult {
@@ -17,27 +25,37 @@ export interface StatusResult {
   status: number[];
   /** ms per `node -e 0` */
   node: number[];
+  /** ms per `status` that parsed the file to find the socket (when StatusArgs.parsed) */
+  parsed: number[];
   /** whether the answer came from a running daemon (its status text) or from a one-shot plan */
   fromDaemon: boolean;
 }
 
-function timed(args: string[]): { ms: number; stdout: string } {
+function timed(args: string[], env: NodeJS.ProcessEnv = process.env): { ms: number; stdout: string } {
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env });
   const ms = performance.now() - t0;
   if (r.status !== 0) throw new UplinkdError('lab', `${args.join(' ')} exited ${r.status}: ${r.stderr}`);
   return { ms, stdout: r.stdout };
 }
 
 function main(args: StatusArgs): StatusResult {
-  const out: StatusResult = { status: [], node: [], fromDaemon: false };
-  for (let i = 0; i < args.warmup + args.iterations; i++) {
-    const s = timed([args.uplinkdBin, 'status', '-c', args.config]);
-    const n = timed(['-e', '0']);
-    if (i < args.warmup) continue;
-    out.status.push(s.ms);
-    out.node.push(n.ms);
-    out.fromDaemon = /^daemon: running/m.test(s.stdout); // src/daemon/status-text.ts; the one-shot text says 'not running'
+  const out: StatusResult = { status: [], node: [], parsed: [], fromDaemon: false };
+  const noRecords = mkdtempSync(path.join(os.tmpdir(), 'uplinkd-no-records-'));
+  try {
+    for (let i = 0; i < args.warmup + args.iterations; i++) {
+      const s = timed([args.uplinkdBin, 'status', '-c', args.config]);
+      const n = timed(['-e', '0']);
+      const p = args.parsed ? timed([args.uplinkdBin, 'status', '-c', args.config], { ...process.env, UPLINKD_RUNTIME_DIR: noRecords }) : undefined;
+      if (i < args.warmup) continue;
+      out.status.push(s.ms);
+      out.node.push(n.ms);
+      if (p) out.parsed.push(p.ms);
+      // src/daemon/status-text.ts; the one-shot text says 'not running'
+      out.fromDaemon = /^daemon: running/m.test(s.stdout) && (!p || /^daemon: running/m.test(p.stdout));
+    }
+  } finally {
+    rmSync(noRecords, { recursive: true, force: true });
   }
   return out;
 }
