@@ -27,8 +27,16 @@ export interface StatusResult {
   node: number[];
   /** ms per `status` that parsed the file to find the socket (when StatusArgs.parsed) */
   parsed: number[];
+  /** Modules (files, ours, npm's and Node's own) one run of each loads: NODE_DEBUG=module's `load` lines. */
+  modules: { status: number; parsed?: number; node: number };
   /** whether the answer came from a running daemon (its status text) or from a one-shot plan */
   fromDaemon: boolean;
+}
+
+/** Distinct modules one run of `node ARGS` loads (NODE_DEBUG=module prints `MODULE pid: load "FILE" for module ...`). */
+function modulesLoaded(args: string[], env: NodeJS.ProcessEnv): number {
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], env: { ...env, NODE_DEBUG: 'module' } });
+  return new Set([...r.stderr.matchAll(/^MODULE \d+: load "([^"]+)" for module/gm)].map((m) => m[1])).size;
 }
 
 function timed(args: string[], env: NodeJS.ProcessEnv = process.env): { ms: number; stdout: string } {
@@ -40,13 +48,20 @@ function timed(args: string[], env: NodeJS.ProcessEnv = process.env): { ms: numb
 }
 
 function main(args: StatusArgs): StatusResult {
-  const out: StatusResult = { status: [], node: [], parsed: [], fromDaemon: false };
+  const out: StatusResult = { status: [], node: [], parsed: [], fromDaemon: false, modules: { status: 0, node: 0 } };
   const noRecords = mkdtempSync(path.join(os.tmpdir(), 'uplinkd-no-records-'));
+  const status = [args.uplinkdBin, 'status', '-c', args.config];
+  const parsedEnv = { ...process.env, UPLINKD_RUNTIME_DIR: noRecords };
   try {
+    out.modules = {
+      status: modulesLoaded(status, process.env),
+      ...(args.parsed ? { parsed: modulesLoaded(status, parsedEnv) } : {}),
+      node: modulesLoaded(['-e', '0'], process.env),
+    };
     for (let i = 0; i < args.warmup + args.iterations; i++) {
-      const s = timed([args.uplinkdBin, 'status', '-c', args.config]);
+      const s = timed(status);
       const n = timed(['-e', '0']);
-      const p = args.parsed ? timed([args.uplinkdBin, 'status', '-c', args.config], { ...process.env, UPLINKD_RUNTIME_DIR: noRecords }) : undefined;
+      const p = args.parsed ? timed(status, parsedEnv) : undefined;
       if (i < args.warmup) continue;
       out.status.push(s.ms);
       out.node.push(n.ms);
