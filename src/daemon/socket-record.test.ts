@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { packageVersion, recordedSocket, recordPath, removeSocketRecord, runtimeDir, writeSocketRecord } from './socket-record';
+import { parserIdentity, recordedSocket, recordPath, removeSocketRecord, runtimeDir, writeSocketRecord } from './socket-record';
 
 describe('socket record', () => {
   let tmp: string;
@@ -32,7 +32,7 @@ describe('socket record', () => {
     assert.equal((await fs.stat(record)).mode & 0o777, 0o600);
     assert.equal((await fs.stat(path.dirname(record))).mode & 0o777, 0o700);
     const stored = JSON.parse(await fs.readFile(record, 'utf8')) as Record<string, unknown>;
-    assert.deepEqual(stored, { version: packageVersion(), file: await fs.realpath(file), text: TEXT, controlSocket: '/run/x/control.sock', pid: process.pid });
+    assert.deepEqual(stored, { parser: parserIdentity(), file: await fs.realpath(file), text: TEXT, controlSocket: '/run/x/control.sock', pid: process.pid });
   });
 
   it('finds the record through another name of the same file (relative path, symlink)', async () => {
@@ -53,10 +53,15 @@ describe('socket record', () => {
     assert.equal(recordedSocket(file, run), '/run/x/control.sock', 'the same text again: the same socket');
   });
 
-  it('gives nothing for another version, a record of another file, a missing or malformed record', async () => {
+  it('names the parser by version and compiled files', () => {
+    assert.match(parserIdentity(), /^\S+ .*load\.js:\d+:[\d.]+( |$)/);
+    assert.doesNotMatch(parserIdentity(), /\.test\.js/);
+  });
+
+  it('gives nothing for another parser (version or build), a record of another file, a missing or malformed record', async () => {
     const { file, record } = await recorded('d.yaml');
     const stored = JSON.parse(await fs.readFile(record, 'utf8')) as Record<string, unknown>;
-    await fs.writeFile(record, JSON.stringify({ ...stored, version: `${packageVersion()}-other` }));
+    await fs.writeFile(record, JSON.stringify({ ...stored, parser: `${parserIdentity()}-other` }));
     assert.equal(recordedSocket(file, run), undefined);
     await fs.writeFile(record, JSON.stringify({ ...stored, file: '/etc/other.yaml' }));
     assert.equal(recordedSocket(file, run), undefined);

@@ -1,16 +1,17 @@
 // Where a running daemon listens, found without parsing YAML: `uplinkd status`, `hook` and `reload`
 // need only the control socket, and loading the YAML parser is most of their time (docs/benchmarks.md).
 //
-// A record is a memo of one fact the real parser established: "this text parses, with this uplinkd
-// version, to a valid configuration whose paths.control_socket is S". The daemon writes one after
-// each load it adopts (start, reload), keyed by the file's real path; the CLI uses S only when the
-// file's text now is the recorded text and the version is its own, so S is exactly what parsing the
-// file now would give (the parser reads nothing but the text: src/config/load.ts), and a file that
-// no longer parses or names another socket never matches: the CLI then parses it as before (same
-// errors, same exit codes). Records live in the runtime directory ($UPLINKD_RUNTIME_DIR, default
-// /run/uplinkd: the unit's RuntimeDirectory, 0700 root) and are removed when the daemon stops; a
-// stale one (kill -9) only costs a failed connect, after which the CLI parses the file as before.
-import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, realpathSync, promises as fs } from 'node:fs';
+// A record is a memo of one fact the real parser established: "this text parses, with this parser,
+// to a valid configuration whose paths.control_socket is S". The daemon writes one after each load
+// it adopts (start, reload), keyed by the file's real path; the CLI uses S only when the file's text
+// now is the recorded text and the parser is its own (version and compiled files: parserIdentity),
+// so S is exactly what parsing the file now would give (the parser reads nothing but the text:
+// src/config/load.ts), and a file that no longer parses or names another socket never matches: the
+// CLI then parses it as before (same errors, same exit codes). Records live in the runtime directory
+// ($UPLINKD_RUNTIME_DIR, default /run/uplinkd: the unit's RuntimeDirectory, 0700 root) and are removed
+// when the daemon stops; a stale one (kill -9) only costs a failed connect, after which the CLI
+// parses the file as before.
+import { closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, readSync, realpathSync, statSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { MAX_CONFIG_BYTES } from '../system/regular-file';
 
@@ -30,10 +31,38 @@ export function packageVersion(): string {
   }
 }
 
+/**
+ * Which parser this is: the package version, and the size and mtime (ms) of each compiled file of
+ * src/config (`load.js:12345:1764540000000 ...`), so that a rebuilt parser in a checkout (same
+ * version) does not trust a record its predecessor wrote. Taken once, when this module loads: a
+ * daemon (which loads it at start, with the parser) keeps naming the parser it runs even if the
+ * files are rebuilt under it. 'unknown' for the files when they cannot be listed.
+ */
+export function parserIdentity(): string {
+  return PARSER;
+}
+
+function currentParser(): string {
+  let files: string;
+  try {
+    const dir = path.join(__dirname, '..', 'config');
+    files = readdirSync(dir).filter((f) => f.endsWith('.js') && !f.endsWith('.test.js')).sort()
+      .map((f) => {
+        const st = statSync(path.join(dir, f));
+        return `${f}:${st.size}:${st.mtimeMs}`;
+      }).join(' ');
+  } catch {
+    files = 'unknown';
+  }
+  return `${packageVersion()} ${files}`;
+}
+
+const PARSER = currentParser();
+
 /** What a record holds (JSON, one file per configuration file). */
 export interface SocketRecord {
-  /** uplinkd version whose parser read the file. */
-  version: string;
+  /** parserIdentity() of the daemon that parsed the file. */
+  parser: string;
   /** Real path (realpath(3)) of the configuration file. */
   file: string;
   /**
@@ -66,7 +95,7 @@ export function recordPath(dir: string, realFile: string): string {
 export async function writeSocketRecord(file: string, bytes: Buffer, controlSocket: string, dir = runtimeDir()): Promise<string> {
   const realFile = await fs.realpath(file);
   const target = recordPath(dir, realFile);
-  const record: SocketRecord = { version: packageVersion(), file: realFile, text: bytes.toString('utf8'), controlSocket, pid: process.pid };
+  const record: SocketRecord = { parser: parserIdentity(), file: realFile, text: bytes.toString('utf8'), controlSocket, pid: process.pid };
   await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
   const tmp = `${target}.${process.pid}.tmp`;
   await fs.writeFile(tmp, `${JSON.stringify(record)}\n`, { mode: 0o600 });
@@ -87,8 +116,8 @@ export async function removeSocketRecord(target: string): Promise<void> {
 
 /**
  * The control socket the configuration file `file` names, when a daemon's record proves it without
- * parsing: the record for the file's real path exists, was written by this uplinkd version and
- * holds the file's current text. Otherwise (no record, another version, the file changed,
+ * parsing: the record for the file's real path exists, was written by this same parser (parserIdentity)
+ * and holds the file's current text. Otherwise (no record, another parser, the file changed,
  * unreadable, not a regular file, over MAX_CONFIG_BYTES) undefined: the caller parses the file as
  * usual, which also reports any configuration error. Never throws. Synchronous on purpose: the
  * first asynchronous fs call starts libuv's thread pool, which costs more than these few reads.
@@ -97,7 +126,7 @@ export function recordedSocket(file: string, dir = runtimeDir()): string | undef
   try {
     const realFile = realpathSync(file);
     const record = JSON.parse(readFileSync(recordPath(dir, realFile), 'utf8')) as Partial<SocketRecord>;
-    if (record.version !== packageVersion() || record.file !== realFile || typeof record.controlSocket !== 'string') return undefined;
+    if (record.parser !== parserIdentity() || record.file !== realFile || typeof record.controlSocket !== 'string') return undefined;
     const bytes = regularFileBytes(file);
     return bytes !== undefined && record.text === bytes.toString('utf8') ? record.controlSocket : undefined;
   } catch {
