@@ -248,7 +248,7 @@ async function loadConfig(file: string): Promise<Config> {
 
 /**
  * The control socket `configFile` names: from the running daemon's socket record when that proves it
- * (same bytes, same version), else by parsing the file (UplinkdError('config') when it is invalid).
+ * (same text, same parser), else by parsing the file (UplinkdError('config') when it is invalid).
  */
 async function controlSocket(configFile: string): Promise<string> {
   const { recordedSocket } = await import('../daemon/socket-record');
@@ -265,7 +265,7 @@ async function statusCommand(configFile: string, json: boolean): Promise<number>
     return EXIT.ok;
   }
   const config = await loadConfig(configFile);
-  // The recorded socket did not answer: it is the parsed one too (same bytes), no need to ask again.
+  // The recorded socket did not answer: it is the parsed one too (same text, same parser), no need to ask again.
   const live = recorded === undefined ? await liveStatus(config.paths.controlSocket) : undefined;
   if (live !== undefined) {
     console.log(json ? jsonText(live) : formatLiveStatus(live));

@@ -52,7 +52,7 @@ function systemSettings(log: Logger): SystemSettings {
 /**
  * Writes the socket record of `file` (src/daemon/socket-record.ts) so that `uplinkd status` finds this
  * daemon without parsing YAML. The bytes are read and parsed again here, so the record states what
- * the parser made of exactly the bytes it hashes, even if the file changed since the daemon loaded it.
+ * the parser made of exactly the text it holds, even if the file changed since the daemon loaded it.
  * Returns the record's path, or undefined (logged) when the file does not parse or the directory is not
  * writable: the CLI then parses the file, as it always could.
  */
