@@ -10,12 +10,14 @@ import { after, before, describe, it } from 'node:test';
 import { startDaemon, stopDaemon, type RunningDaemon } from '../../lab/daemon';
 import { ipIn, LAB_RUNTIME_DIR, labEnv, run } from '../../lab/exec';
 import { uplinkd } from '../../lab/inspect';
+import { labDown } from '../../lab/lab';
+import { stateDirOf } from '../../lab/topology';
 import { recordPath } from '../../src/daemon/socket-record';
 import { NEEDS_ROOT } from './support';
 
 const PREFIX = `s8${process.pid % 1000}-`;
 const NS = `${PREFIX}r`;
-const STATE = `/run/uplinkd-lab/${PREFIX}state`;
+const STATE = stateDirOf(PREFIX);
 const CONFIG = path.join(STATE, 'uplinkd.yaml');
 
 function configText(socket = path.join(STATE, 'control.sock'), weight = 1): string {
@@ -141,5 +143,22 @@ describe('status from the socket record (issue 7)', { skip: NEEDS_ROOT }, () => 
     await stopDaemon(daemon, 'SIGTERM');
     daemon = undefined;
     await assert.rejects(fs.access(recordPath(LAB_RUNTIME_DIR, CONFIG)), { code: 'ENOENT' });
+  });
+
+  it('lab down removes the record a killed lab daemon left (and no one else\'s)', async () => {
+    const other = recordPath(LAB_RUNTIME_DIR, `${STATE}-other/uplinkd.yaml`);
+    await fs.mkdir(path.dirname(other), { recursive: true, mode: 0o700 });
+    await fs.writeFile(other, '{}\n', { mode: 0o600 });
+    try {
+      daemon = await startDaemon(NS, CONFIG);
+      await stopDaemon(daemon, 'SIGKILL');
+      daemon = undefined;
+      await fs.access(recordPath(LAB_RUNTIME_DIR, CONFIG));
+      await labDown(PREFIX);
+      await assert.rejects(fs.access(recordPath(LAB_RUNTIME_DIR, CONFIG)), { code: 'ENOENT' });
+      await fs.access(other); // a path that only begins like the lab's state directory
+    } finally {
+      await fs.rm(other, { force: true });
+    }
   });
 });
