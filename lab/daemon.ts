@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { LogLevel } from '../src/log';
 import { leaseGlob } from './dhcp';
 import { renderLabConfig } from './config';
-import { nsArgv, waitFor } from './exec';
+import { labEnv, nsArgv, waitFor } from './exec';
 import { UPLINKD_BIN } from './inspect';
 import type { LabInfo } from './topology';
 
@@ -28,7 +28,7 @@ export function daemonConfig(lab: LabInfo, socket: string, extra = ''): string {
 export async function startDaemon(ns: string, config: string, onLine?: (line: string) => void, level: LogLevel = 'info'): Promise<RunningDaemon> {
   const child = spawn('ip', nsArgv(ns, process.execPath, [UPLINKD_BIN, 'run', '-c', config]), {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, UPLINKD_LOG_LEVEL: level },
+    env: labEnv({ UPLINKD_LOG_LEVEL: level }),
   });
   const d: RunningDaemon = { child, lines: [] };
   let partial = '';

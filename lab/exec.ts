@@ -3,6 +3,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { UplinkdError } from '../src/errors';
 
+/**
+ * uplinkd's runtime directory (UPLINKD_RUNTIME_DIR: the daemon's socket records, src/daemon/socket-record.ts)
+ * for everything the lab runs, so lab daemons never write to the host's /run/uplinkd.
+ */
+export const LAB_RUNTIME_DIR = '/run/uplinkd-lab/run';
+
+/** This process's environment with UPLINKD_RUNTIME_DIR set to LAB_RUNTIME_DIR, plus `extra`. */
+export function labEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { ...process.env, UPLINKD_RUNTIME_DIR: LAB_RUNTIME_DIR, ...extra };
+}
+
 export interface RunOptions {
   /** Kill the process (SIGKILL) after this many ms; default 20 s. */
   timeoutMs?: number;
@@ -10,6 +21,7 @@ export interface RunOptions {
   input?: string;
   /** Resolve with the result instead of throwing when the exit code is not 0. */
   allowFail?: boolean;
+  /** Default: labEnv(). */
   env?: NodeJS.ProcessEnv;
 }
 
@@ -34,7 +46,7 @@ export function showCommand(cmd: string, args: readonly string[]): string {
 export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const timeoutMs = opts.timeoutMs ?? 20_000;
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? labEnv() });
     let stdout = '';
     let stderr = '';
     let timedOut = false;

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { UplinkdError } from '../src/errors';
 import { renderLabConfig } from './config';
 import { leaseFile, leaseGlob, startDhcpClient, startDhcpServer } from './dhcp';
-import { inNs, ipIn, run, sleep, type RunResult } from './exec';
+import { inNs, ipIn, LAB_RUNTIME_DIR, run, sleep, type RunResult } from './exec';
 import { installRules, labFirewall, type LabRule } from './firewall';
 import {
   checkPrefix,
@@ -204,9 +204,28 @@ export async function labDown(prefix = DEFAULT_PREFIX, stateRoot = DEFAULT_STATE
   for (const n of present) await run('ip', ['netns', 'del', n], { allowFail: true });
   for (const n of names) await fs.rm(path.join('/etc/netns', n), { recursive: true, force: true });
   await fs.rm(stateDirOf(prefix, stateRoot), { recursive: true, force: true });
+  await removeSocketRecordsUnder(stateDirOf(prefix, stateRoot));
   const left = (await listNamespaces()).filter((n) => names.includes(n));
   if (left.length > 0) throw new UplinkdError('lab', `could not delete namespaces ${left.join(', ')}`);
   return { namespaces: present, killed };
+}
+
+/**
+ * Socket records (src/daemon/socket-record.ts) of configuration files under `dir` in LAB_RUNTIME_DIR: a lab
+ * daemon killed with SIGKILL leaves its record, which would name a socket that is gone.
+ */
+async function removeSocketRecordsUnder(dir: string): Promise<void> {
+  const records = path.join(LAB_RUNTIME_DIR, 'config');
+  const names = await fs.readdir(records).catch(() => [] as string[]);
+  for (const name of names) {
+    let file: string;
+    try {
+      file = decodeURIComponent(name.replace(/\.json$/, ''));
+    } catch {
+      continue; // not a record's name
+    }
+    if (file.startsWith(`${dir}/`)) await fs.rm(path.join(records, name), { force: true });
+  }
 }
 
 /** Every process inside the namespaces was started by the lab (or a benchmark): TERM them, then KILL what is left. */

@@ -2,6 +2,9 @@
 // module loading, config, then the daemon's answer or a one-shot plan) and, for scale, `node -e 0`.
 // Prints one JSON line.
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { UplinkdError } from '../../src/errors';
 
@@ -10,6 +13,11 @@ export interface StatusArgs {
   uplinkdBin: string;
   warmup: number;
   iterations: number;
+  /**
+   * Also time `status` made to find the socket by parsing the file (UPLINKD_RUNTIME_DIR naming an empty
+   * directory, so there is no socket record): the path every status took before the records (issue 7).
+   */
+  parsed: boolean;
 }
 
 export interface StatusResult {
@@ -17,27 +25,52 @@ export interface StatusResult {
   status: number[];
   /** ms per `node -e 0` */
   node: number[];
+  /** ms per `status` that parsed the file to find the socket (when StatusArgs.parsed) */
+  parsed: number[];
+  /** Modules (files, ours, npm's and Node's own) one run of each loads: NODE_DEBUG=module's `load` lines. */
+  modules: { status: number; parsed?: number; node: number };
   /** whether the answer came from a running daemon (its status text) or from a one-shot plan */
   fromDaemon: boolean;
 }
 
-function timed(args: string[]): { ms: number; stdout: string } {
+/** Distinct modules one run of `node ARGS` loads (NODE_DEBUG=module prints `MODULE pid: load "FILE" for module ...`). */
+function modulesLoaded(args: string[], env: NodeJS.ProcessEnv): number {
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], env: { ...env, NODE_DEBUG: 'module' } });
+  return new Set([...r.stderr.matchAll(/^MODULE \d+: load "([^"]+)" for module/gm)].map((m) => m[1])).size;
+}
+
+function timed(args: string[], env: NodeJS.ProcessEnv = process.env): { ms: number; stdout: string } {
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env });
   const ms = performance.now() - t0;
   if (r.status !== 0) throw new UplinkdError('lab', `${args.join(' ')} exited ${r.status}: ${r.stderr}`);
   return { ms, stdout: r.stdout };
 }
 
 function main(args: StatusArgs): StatusResult {
-  const out: StatusResult = { status: [], node: [], fromDaemon: false };
-  for (let i = 0; i < args.warmup + args.iterations; i++) {
-    const s = timed([args.uplinkdBin, 'status', '-c', args.config]);
-    const n = timed(['-e', '0']);
-    if (i < args.warmup) continue;
-    out.status.push(s.ms);
-    out.node.push(n.ms);
-    out.fromDaemon = /^daemon: running/m.test(s.stdout); // src/daemon/status-text.ts; the one-shot text says 'not running'
+  const out: StatusResult = { status: [], node: [], parsed: [], fromDaemon: false, modules: { status: 0, node: 0 } };
+  const noRecords = mkdtempSync(path.join(os.tmpdir(), 'uplinkd-no-records-'));
+  const status = [args.uplinkdBin, 'status', '-c', args.config];
+  const parsedEnv = { ...process.env, UPLINKD_RUNTIME_DIR: noRecords };
+  try {
+    out.modules = {
+      status: modulesLoaded(status, process.env),
+      ...(args.parsed ? { parsed: modulesLoaded(status, parsedEnv) } : {}),
+      node: modulesLoaded(['-e', '0'], process.env),
+    };
+    for (let i = 0; i < args.warmup + args.iterations; i++) {
+      const s = timed(status);
+      const n = timed(['-e', '0']);
+      const p = args.parsed ? timed(status, parsedEnv) : undefined;
+      if (i < args.warmup) continue;
+      out.status.push(s.ms);
+      out.node.push(n.ms);
+      if (p) out.parsed.push(p.ms);
+      // src/daemon/status-text.ts; the one-shot text says 'not running'
+      out.fromDaemon = /^daemon: running/m.test(s.stdout) && (!p || /^daemon: running/m.test(p.stdout));
+    }
+  } finally {
+    rmSync(noRecords, { recursive: true, force: true });
   }
   return out;
 }

@@ -1,6 +1,6 @@
-// Each command loads what it needs when it runs (`await import`): `uplinkd status` with a daemon
-// running needs the config and the control socket, not the planner, netlink or nftables code.
-import { loadConfig } from '../config/load';
+// Each command loads what it needs when it runs (`await import`): `uplinkd status` (and `hook`,
+// `reload`) with a daemon running need only the control socket, found from the daemon's socket
+// record (src/daemon/socket-record.ts) without loading the YAML parser, the planner, netlink or nftables.
 import type { Config } from '../config/types';
 import { EXIT, UplinkdError } from '../errors';
 import { escapeControl } from '../log';
@@ -82,21 +82,25 @@ export async function main(argv: string[]): Promise<number> {
         return await runDaemon({ configFile, cleanupOnExit: args.options.cleanup === true });
       }
       case 'reload': {
-        const config = await loadConfig(configFile);
-        const { reloadDaemon } = await import('../daemon/run');
-        return await reloadDaemon(config.paths.controlSocket);
+        const socket = await controlSocket(configFile);
+        const { queryDaemon } = await import('../daemon/control');
+        await queryDaemon(socket, { cmd: 'reload' });
+        console.log('uplinkd: configuration reloaded');
+        return EXIT.ok;
       }
       case 'hook': {
-        const config = await loadConfig(configFile);
-        const { hookNudge } = await import('../daemon/run');
+        // A DHCP client's hook: ask the daemon for a resync now, without waiting long.
+        const socket = await controlSocket(configFile);
+        const { queryDaemon } = await import('../daemon/control');
         const cause = typeof args.options.cause === 'string' ? args.options.cause : hookCause();
-        return await hookNudge(config.paths.controlSocket, cause);
+        await queryDaemon(socket, { cmd: 'resync', cause }, 5_000);
+        return EXIT.ok;
       }
       case 'lab up':
       case 'lab down':
         return await labCommand(args.command, args.options);
       case '--version': {
-        const { packageVersion } = await import('../daemon/http');
+        const { packageVersion } = await import('../daemon/socket-record');
         console.log(`uplinkd ${packageVersion()}`);
         return EXIT.ok;
       }
@@ -236,9 +240,33 @@ async function downCommand(configFile: string): Promise<number> {
   return failed ? EXIT.failure : EXIT.ok;
 }
 
+/** The configuration file parsed and checked (src/config/load.ts, loaded only by the commands that need it). */
+async function loadConfig(file: string): Promise<Config> {
+  const load = await import('../config/load');
+  return load.loadConfig(file);
+}
+
+/**
+ * The control socket `configFile` names: from the running daemon's socket record when that proves it
+ * (same text, same parser), else by parsing the file (UplinkdError('config') when it is invalid).
+ */
+async function controlSocket(configFile: string): Promise<string> {
+  const { recordedSocket } = await import('../daemon/socket-record');
+  return recordedSocket(configFile) ?? (await loadConfig(configFile)).paths.controlSocket;
+}
+
 async function statusCommand(configFile: string, json: boolean): Promise<number> {
+  // With a daemon running, its record names the socket: print its answer without parsing the file.
+  const { recordedSocket } = await import('../daemon/socket-record');
+  const recorded = recordedSocket(configFile);
+  const early = recorded === undefined ? undefined : await liveStatus(recorded);
+  if (early !== undefined) {
+    console.log(json ? jsonText(early) : formatLiveStatus(early));
+    return EXIT.ok;
+  }
   const config = await loadConfig(configFile);
-  const live = await liveStatus(config);
+  // The recorded socket did not answer: it is the parsed one too (same text, same parser), no need to ask again.
+  const live = recorded === undefined ? await liveStatus(config.paths.controlSocket) : undefined;
   if (live !== undefined) {
     console.log(json ? jsonText(live) : formatLiveStatus(live));
     return EXIT.ok;
@@ -256,11 +284,11 @@ async function statusCommand(configFile: string, json: boolean): Promise<number>
   return EXIT.ok;
 }
 
-/** The running daemon's own view, when one answers on the control socket. */
-async function liveStatus(config: Config): Promise<unknown | undefined> {
+/** The running daemon's own view, when one answers on the control socket `socket`. */
+async function liveStatus(socket: string): Promise<unknown | undefined> {
   const { queryDaemon } = await import('../daemon/control');
   try {
-    return await queryDaemon(config.paths.controlSocket, { cmd: 'status' });
+    return await queryDaemon(socket, { cmd: 'status' });
   } catch {
     return undefined;
   }

@@ -3,10 +3,8 @@
 //   GET /             a small self-contained status page
 //   GET /status.json  the daemon's status as JSON
 // Anything else is 404, any other method 405. Nothing here changes anything.
-import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import * as path from 'node:path';
 import type { HttpListen } from '../config/types';
 import type { HistorySnapshot } from '../health/history';
 import { UplinkdError } from '../errors';
@@ -158,14 +156,4 @@ function sameListen(a: HttpListen | undefined, b: HttpListen): boolean {
 
 function text(l: HttpListen): string {
   return `${l.host}:${l.port}`;
-}
-
-/** package.json's version (dist/src/daemon -> the package root), for uplinkd_build_info. */
-export function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version?: unknown };
-    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
-  } catch {
-    return 'unknown';
-  }
 }

@@ -1,7 +1,7 @@
 // `uplinkd run`: wires the netlink port, lease reader, daemon loop, control socket,
-// signals and systemd readiness. Also the client ends of `uplinkd reload` and `uplinkd hook`.
+// signals and systemd readiness. The client ends of `uplinkd reload` and `uplinkd hook` are in src/cli/main.ts.
 import { spawn } from 'node:child_process';
-import { loadConfig } from '../config/load';
+import { loadConfig, parseConfig } from '../config/load';
 import type { Config } from '../config/types';
 import { removeOwnedNames, syncOwnedNames } from '../engine/cycle';
 import { EXIT, UplinkdError } from '../errors';
@@ -11,15 +11,17 @@ import { createLogger, isLogLevel, type Logger } from '../log';
 import { execWarnings } from '../nft/exec';
 import { firewallMarkWarnings } from '../nft/neighbours-io';
 import { pinMarks } from '../nft/marks';
+import { MAX_CONFIG_BYTES, readRegularFile } from '../system/regular-file';
 import { setMultipathHash } from '../system/sysctl';
-import { startControlServer, queryDaemon, type ControlServer } from './control';
+import { startControlServer, type ControlServer } from './control';
 import { healthActions } from '../health/actions';
 import { HealthHistory } from '../health/history';
 import { HealthMonitor, type HealthChange } from '../health/monitor';
 import { runNft } from '../nft/nft';
 import { PlannedUplinks } from './planned-uplinks';
 import { Daemon, type SystemSettings } from './daemon';
-import { packageVersion, StatusHttp, type ServedStatus } from './http';
+import { StatusHttp, type ServedStatus } from './http';
+import { packageVersion, removeSocketRecord, writeSocketRecord } from './socket-record';
 import { formatDaemonStatus } from './status-text';
 import { holdSignals, routeSignals, type DaemonSignal } from './signals';
 
@@ -48,6 +50,24 @@ function systemSettings(log: Logger): SystemSettings {
       await removeOwnedNames(config);
     },
   };
+}
+
+/**
+ * Writes the socket record of `file` (src/daemon/socket-record.ts) so that `uplinkd status` finds this
+ * daemon without parsing YAML. The bytes are read and parsed again here, so the record states what
+ * the parser made of exactly the text it holds, even if the file changed since the daemon loaded it.
+ * Returns the record's path, or undefined (logged) when the file does not parse or the directory is not
+ * writable: the CLI then parses the file, as it always could.
+ */
+async function recordSocket(file: string, log: Logger): Promise<string | undefined> {
+  try {
+    const bytes = await readRegularFile(file, MAX_CONFIG_BYTES);
+    const config = parseConfig(bytes.toString('utf8'), file);
+    return await writeSocketRecord(file, bytes, config.paths.controlSocket);
+  } catch (err) {
+    log.warn('control', { msg: `no socket record for ${file} (uplinkd status will parse the file): ${err instanceof Error ? err.message : String(err)}` });
+    return undefined;
+  }
 }
 
 /** How long a stop may take before the daemon ends regardless, ms (systemd's TimeoutStopSec is 90 s). */
@@ -122,9 +142,17 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
   const served = (): ServedStatus => ({ ...daemon.status(), history: history.snapshot(Date.now()) });
   // Status page and metrics (http.listen): follows reloads; failing to bind never stops routing.
   const http = new StatusHttp({ status: served, version: packageVersion() }, log);
+  let record: string | undefined;
+  const publish = async (): Promise<void> => {
+    const next = await recordSocket(opts.configFile, log);
+    // The file's real path can change under a symlink: a record under the old one would be stale.
+    if (record !== undefined && next !== record) await removeSocketRecord(record);
+    record = next;
+  };
   const reload = async () => {
     const result = await daemon.reload();
     await http.configure(daemon.currentConfig()?.http?.listen);
+    if (result.ok) await publish();
     return result;
   };
   let control: ControlServer | undefined;
@@ -146,6 +174,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     await daemon.start();
     health.start();
     await http.configure(daemon.currentConfig()?.http?.listen);
+    await publish();
   } catch (err) {
     clearInterval(sampling);
     await control?.close();
@@ -191,6 +220,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
         const ok = await step('daemon', () => daemon.stop({ cleanup: opts.cleanupOnExit }));
         await step('http', () => http.close());
         await step('control', () => control?.close());
+        if (record !== undefined) await step('socket record', () => removeSocketRecord(record!));
         port.close();
         unrouteSignals();
         process.off('unhandledRejection', onUnhandled);
@@ -217,17 +247,4 @@ function notifySystemd(state: string, log: Logger): void {
   child.on('exit', (code) => {
     if (code !== 0) log.warn('notify', { msg: `systemd-notify ${args.join(' ')} exited with ${code}` });
   });
-}
-
-/** `uplinkd reload`: the daemon re-reads its file; a rejected file throws UplinkdError('config') with the check error. */
-export async function reloadDaemon(socketPath: string): Promise<number> {
-  await queryDaemon(socketPath, { cmd: 'reload' });
-  console.log('uplinkd: configuration reloaded');
-  return EXIT.ok;
-}
-
-/** `uplinkd hook`: asks the daemon for a resync now (from a DHCP client's hook). */
-export async function hookNudge(socketPath: string, cause: string): Promise<number> {
-  await queryDaemon(socketPath, { cmd: 'resync', cause }, 5_000);
-  return EXIT.ok;
 }

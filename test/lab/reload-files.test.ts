@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { nsArgv } from '../../lab/exec';
+import { labEnv, nsArgv } from '../../lab/exec';
 import { UPLINKD_BIN } from '../../lab/inspect';
 import { NEEDS_ROOT, oneUplinkNamespace } from './support';
 
@@ -35,7 +35,7 @@ test('a FIFO as config on SIGHUP or as a lease file, or random bytes as config, 
     // A FIFO where a lease file is expected: a blocking read would stall the first cycle forever.
     execFileSync('mkfifo', [path.join(dir, 'leases', 'wan0.lease')]);
     const config = oneUplinkNamespace(NS, dir, [path.join(dir, 'leases', '*.lease')]);
-    const child = spawn('ip', nsArgv(NS, process.execPath, [UPLINKD_BIN, 'run', '-c', config]), { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('ip', nsArgv(NS, process.execPath, [UPLINKD_BIN, 'run', '-c', config]), { stdio: ['ignore', 'ignore', 'pipe'], env: labEnv() });
     let log = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => { log += d; });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -7,7 +7,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { nsArgv } from '../../lab/exec';
+import { labEnv, nsArgv } from '../../lab/exec';
 import { UPLINKD_BIN } from '../../lab/inspect';
 import { NEEDS_ROOT, oneUplinkNamespace } from './support';
 
@@ -33,7 +33,7 @@ test('a SIGHUP right at start, before ready, is queued as a reload; the daemon l
   const dir = mkdtempSync(path.join(tmpdir(), 'uplinkd-signals-'));
   try {
     const config = oneUplinkNamespace(NS, dir);
-    const child = spawn('ip', nsArgv(NS, process.execPath, [UPLINKD_BIN, 'run', '-c', config]), { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('ip', nsArgv(NS, process.execPath, [UPLINKD_BIN, 'run', '-c', config]), { stdio: ['ignore', 'ignore', 'pipe'], env: labEnv() });
     let log = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => { log += d; });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parserIdentity, recordedSocket, recordPath, removeSocketRecord, runtimeDir, writeSocketRecord } from './socket-record';
+
+describe('socket record', () => {
+  let tmp: string;
+  let run: string;
+  before(async () => {
+    tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'uplinkd-record-'));
+    run = path.join(tmp, 'run');
+  });
+  after(async () => {
+    await fs.rm(tmp, { recursive: true, force: true });
+  });
+
+  const TEXT = 'uplinks: []\npaths:\n  control_socket: /run/x/control.sock\n';
+
+  async function recorded(name: string, text = TEXT): Promise<{ file: string; record: string }> {
+    const file = path.join(tmp, name);
+    await fs.writeFile(file, text);
+    return { file, record: await writeSocketRecord(file, Buffer.from(text), '/run/x/control.sock', run) };
+  }
+
+  it('gives the recorded socket while the file holds the text that parsed', async () => {
+    const { file, record } = await recorded('a.yaml');
+    assert.equal(recordedSocket(file, run), '/run/x/control.sock');
+    assert.equal(record, recordPath(run, await fs.realpath(file)));
+    assert.equal((await fs.stat(record)).mode & 0o777, 0o600);
+    assert.equal((await fs.stat(path.dirname(record))).mode & 0o777, 0o700);
+    const stored = JSON.parse(await fs.readFile(record, 'utf8')) as Record<string, unknown>;
+    assert.deepEqual(stored, { parser: parserIdentity(), file: await fs.realpath(file), text: TEXT, controlSocket: '/run/x/control.sock', pid: process.pid });
+  });
+
+  it('finds the record through another name of the same file (relative path, symlink)', async () => {
+    const { file } = await recorded('b.yaml');
+    const link = path.join(tmp, 'b-link.yaml');
+    await fs.symlink(file, link);
+    assert.equal(recordedSocket(link, run), '/run/x/control.sock');
+    assert.equal(recordedSocket(path.relative(process.cwd(), file), run), '/run/x/control.sock');
+  });
+
+  it('gives nothing once the file changed in any byte (also a same-length edit), so the caller parses it', async () => {
+    const { file } = await recorded('c.yaml');
+    await fs.writeFile(file, TEXT.replace('/run/x/', '/run/y/'));
+    assert.equal(recordedSocket(file, run), undefined);
+    await fs.writeFile(file, `${TEXT}# a comment\n`);
+    assert.equal(recordedSocket(file, run), undefined);
+    await fs.writeFile(file, TEXT);
+    assert.equal(recordedSocket(file, run), '/run/x/control.sock', 'the same text again: the same socket');
+  });
+
+  it('names the parser by version and compiled files', () => {
+    assert.match(parserIdentity(), /^\S+ .*load\.js:\d+:[\d.]+( |$)/);
+    assert.doesNotMatch(parserIdentity(), /\.test\.js/);
+  });
+
+  it('gives nothing for another parser (version or build), a record of another file, a missing or malformed record', async () => {
+    const { file, record } = await recorded('d.yaml');
+    const stored = JSON.parse(await fs.readFile(record, 'utf8')) as Record<string, unknown>;
+    await fs.writeFile(record, JSON.stringify({ ...stored, parser: `${parserIdentity()}-other` }));
+    assert.equal(recordedSocket(file, run), undefined);
+    await fs.writeFile(record, JSON.stringify({ ...stored, file: '/etc/other.yaml' }));
+    assert.equal(recordedSocket(file, run), undefined);
+    await fs.writeFile(record, '{"version":');
+    assert.equal(recordedSocket(file, run), undefined);
+    await fs.unlink(record);
+    assert.equal(recordedSocket(file, run), undefined);
+    assert.equal(recordedSocket(path.join(tmp, 'no-such.yaml'), run), undefined);
+  });
+
+  it('never blocks on a FIFO at the configuration path, and skips a directory there', async () => {
+    const { file } = await recorded('e.yaml');
+    await fs.unlink(file);
+    execFileSync('mkfifo', [file]);
+    // A record that claims the FIFO's path: the reader must not wait for a writer.
+    assert.equal(recordedSocket(file, run), undefined);
+    await fs.unlink(file);
+    await fs.mkdir(file);
+    assert.equal(recordedSocket(file, run), undefined);
+  });
+
+  it('is removed by the process that wrote it only', async () => {
+    const { file, record } = await recorded('f.yaml');
+    const stored = JSON.parse(await fs.readFile(record, 'utf8')) as Record<string, unknown>;
+    await fs.writeFile(record, JSON.stringify({ ...stored, pid: process.pid + 1 }));
+    await removeSocketRecord(record);
+    await fs.access(record);
+    await writeSocketRecord(file, Buffer.from(TEXT), '/run/x/control.sock', run);
+    await removeSocketRecord(record);
+    await assert.rejects(fs.access(record), { code: 'ENOENT' });
+    await removeSocketRecord(record); // already gone: no error
+  });
+
+  it('puts records under $UPLINKD_RUNTIME_DIR when it is absolute, else /run/uplinkd', () => {
+    assert.equal(runtimeDir({ UPLINKD_RUNTIME_DIR: '/tmp/r' }), '/tmp/r');
+    assert.equal(runtimeDir({ UPLINKD_RUNTIME_DIR: 'relative' }), '/run/uplinkd');
+    assert.equal(runtimeDir({}), '/run/uplinkd');
+    assert.equal(recordPath('/run/uplinkd', '/etc/uplinkd/uplinkd.yaml'), '/run/uplinkd/config/%2Fetc%2Fuplinkd%2Fuplinkd.yaml.json');
+  });
+});

@@ -1,0 +1,164 @@
+// `uplinkd status` (and `hook`, `reload`) with a daemon running find its control socket from the daemon's socket
+// record (src/daemon/socket-record.ts) without loading the YAML parser, and only while the file holds the text
+// the daemon's parser accepted: a file made invalid, or naming another socket, is parsed as before (same errors,
+// same exit codes); a record left by a killed daemon costs only a failed connect; a stopped daemon removes it.
+// A real daemon in a namespace of its own; real CLI processes, whose loaded modules NODE_DEBUG=module lists.
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startDaemon, stopDaemon, type RunningDaemon } from '../../lab/daemon';
+import { ipIn, LAB_RUNTIME_DIR, labEnv, run } from '../../lab/exec';
+import { uplinkd } from '../../lab/inspect';
+import { labDown } from '../../lab/lab';
+import { stateDirOf } from '../../lab/topology';
+import { recordPath } from '../../src/daemon/socket-record';
+import { NEEDS_ROOT } from './support';
+
+const PREFIX = `s8${process.pid % 1000}-`;
+const NS = `${PREFIX}r`;
+const STATE = stateDirOf(PREFIX);
+const CONFIG = path.join(STATE, 'uplinkd.yaml');
+
+function configText(socket = path.join(STATE, 'control.sock'), weight = 1): string {
+  return [
+    'uplinks:',
+    '  - {name: isp1, interface: up1, address: 10.81.1.2/24, gateway: 10.81.1.1, weight: 1}',
+    `  - {name: isp2, interface: up2, address: 10.81.2.2/24, gateway: 10.81.2.1, weight: ${weight}}`,
+    'lan: [lan0]',
+    'paths:',
+    `  rt_tables: ${STATE}/rt_tables.conf`,
+    `  rt_protos: ${STATE}/rt_protos.conf`,
+    `  control_socket: ${socket}`,
+    `  hooks_dir: ${STATE}/hooks.d`,
+    `  leases: ["${STATE}/leases/*.lease"]`,
+    '',
+  ].join('\n');
+}
+
+/** `uplinkd ARGS` in the router with NODE_DEBUG=module: its result and the files it loaded. */
+async function traced(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; loaded: string[] }> {
+  const r = await uplinkd(NS, args, { env: labEnv({ NODE_DEBUG: 'module' }) });
+  const loaded = [...r.stderr.matchAll(/^MODULE \d+: load "([^"]+)"/gm)].map((m) => m[1]!);
+  return { ...r, loaded };
+}
+
+/** What only parsing the file, planning or netlink needs: none of it may load when the record answers. */
+const HEAVY = /node_modules\/yaml\/|\/config\/load\.js$|\/netlink\/|\/plan\/|\/nft\//;
+
+async function removeAll(): Promise<void> {
+  await run('ip', ['netns', 'del', NS], { allowFail: true });
+  await fs.rm(STATE, { recursive: true, force: true });
+}
+
+describe('status from the socket record (issue 7)', { skip: NEEDS_ROOT }, () => {
+  let daemon: RunningDaemon | undefined;
+  before(async () => {
+    await removeAll();
+    await fs.mkdir(path.join(STATE, 'leases'), { recursive: true, mode: 0o700 });
+    await run('ip', ['netns', 'add', NS]);
+    await ipIn(NS, ['link', 'set', 'lo', 'up']);
+    for (const [dev, addr] of [['up1', '10.81.1.2/24'], ['up2', '10.81.2.2/24'], ['lan0', '192.168.81.1/24']] as const) {
+      await ipIn(NS, ['link', 'add', dev, 'type', 'veth', 'peer', 'name', `${dev}p`]);
+      await ipIn(NS, ['addr', 'add', addr, 'dev', dev]);
+      await ipIn(NS, ['link', 'set', dev, 'up']);
+      await ipIn(NS, ['link', 'set', `${dev}p`, 'up']);
+    }
+    await fs.writeFile(CONFIG, configText());
+    daemon = await startDaemon(NS, CONFIG);
+  });
+  after(async () => {
+    if (daemon) await stopDaemon(daemon, 'SIGKILL');
+    await fs.rm(recordPath(LAB_RUNTIME_DIR, CONFIG), { force: true });
+    await removeAll();
+  });
+
+  it('answers from the daemon without loading the YAML parser, the planner, netlink or nftables', async () => {
+    const text = await traced(['status', '-c', CONFIG]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, new RegExp(`^daemon: running \\(pid ${daemon!.child.pid},`, 'm'));
+    assert.ok(text.loaded.some((f) => f.endsWith('/daemon/socket-record.js')), 'the record was read');
+    assert.deepEqual(text.loaded.filter((f) => HEAVY.test(f)), []);
+    const json = await traced(['status', '--json', '-c', CONFIG]);
+    assert.equal(json.code, 0, json.stderr);
+    assert.equal((JSON.parse(json.stdout) as { pid: number }).pid, daemon!.child.pid);
+    assert.deepEqual(json.loaded.filter((f) => HEAVY.test(f)), []);
+    const hook = await traced(['hook', '-c', CONFIG, '--cause', 'test']);
+    assert.equal(hook.code, 0, hook.stderr);
+    assert.deepEqual(hook.loaded.filter((f) => HEAVY.test(f)), []);
+    const record = await fs.stat(recordPath(LAB_RUNTIME_DIR, CONFIG));
+    assert.equal(record.mode & 0o777, 0o600);
+  });
+
+  it('parses a changed file as before: an invalid one is the same config error, exit 2, for status, hook and reload', async () => {
+    const good = configText();
+    try {
+      await fs.writeFile(CONFIG, good.replace('gateway: 10.81.1.1', 'gateway: 10.81.1.300'));
+      for (const args of [['status', '-c', CONFIG], ['status', '--json', '-c', CONFIG], ['hook', '-c', CONFIG], ['reload', '-c', CONFIG]]) {
+        const r = await traced(args);
+        assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}: ${r.stdout}`);
+        assert.match(r.stderr, new RegExp(`^${CONFIG.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2:\\d+: uplinks\\[0\\]\\.gateway: `, 'm'));
+      }
+    } finally {
+      await fs.writeFile(CONFIG, good);
+    }
+    const back = await traced(['status', '-c', CONFIG]);
+    assert.match(back.stdout, /^daemon: running/m);
+    assert.deepEqual(back.loaded.filter((f) => HEAVY.test(f)), [], 'the text the daemon accepted again: the record answers again');
+  });
+
+  it('follows the socket the file names now: another socket (valid file) is not the daemon, as when parsing', async () => {
+    const good = configText();
+    try {
+      await fs.writeFile(CONFIG, configText(path.join(STATE, 'other.sock')));
+      const r = await uplinkd(NS, ['status', '--json', '-c', CONFIG]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((JSON.parse(r.stdout) as { daemon?: boolean }).daemon, false, 'no daemon listens on other.sock');
+    } finally {
+      await fs.writeFile(CONFIG, good);
+    }
+  });
+
+  it('after a reload the record holds the new text: status answers from it again', async () => {
+    await fs.writeFile(CONFIG, configText(undefined, 3));
+    const before_ = await traced(['status', '-c', CONFIG]);
+    assert.match(before_.stdout, /^daemon: running/m, 'the daemon, found by parsing the edited file');
+    assert.ok(before_.loaded.some((f) => /node_modules\/yaml\//.test(f)), 'the edited file differs from the record: parsed');
+    const r = await uplinkd(NS, ['reload', '-c', CONFIG]);
+    assert.equal(r.code, 0, r.stderr);
+    const after_ = await traced(['status', '-c', CONFIG]);
+    assert.match(after_.stdout, /isp2 .*weight 3/);
+    assert.deepEqual(after_.loaded.filter((f) => HEAVY.test(f)), []);
+  });
+
+  it('a record left by a killed daemon costs a failed connect only; a stopped daemon removes its record', async () => {
+    await stopDaemon(daemon!, 'SIGKILL');
+    daemon = undefined;
+    await fs.access(recordPath(LAB_RUNTIME_DIR, CONFIG)); // kill -9: nothing removed it
+    const stale = await uplinkd(NS, ['status', '--json', '-c', CONFIG]);
+    assert.equal(stale.code, 0, stale.stderr);
+    assert.equal((JSON.parse(stale.stdout) as { daemon?: boolean }).daemon, false);
+    daemon = await startDaemon(NS, CONFIG);
+    assert.match((await uplinkd(NS, ['status', '-c', CONFIG])).stdout, /^daemon: running/m);
+    await stopDaemon(daemon, 'SIGTERM');
+    daemon = undefined;
+    await assert.rejects(fs.access(recordPath(LAB_RUNTIME_DIR, CONFIG)), { code: 'ENOENT' });
+  });
+
+  it('lab down removes the record a killed lab daemon left (and no one else\'s)', async () => {
+    const other = recordPath(LAB_RUNTIME_DIR, `${STATE}-other/uplinkd.yaml`);
+    await fs.mkdir(path.dirname(other), { recursive: true, mode: 0o700 });
+    await fs.writeFile(other, '{}\n', { mode: 0o600 });
+    try {
+      daemon = await startDaemon(NS, CONFIG);
+      await stopDaemon(daemon, 'SIGKILL');
+      daemon = undefined;
+      await fs.access(recordPath(LAB_RUNTIME_DIR, CONFIG));
+      await labDown(PREFIX);
+      await assert.rejects(fs.access(recordPath(LAB_RUNTIME_DIR, CONFIG)), { code: 'ENOENT' });
+      await fs.access(other); // a path that only begins like the lab's state directory
+    } finally {
+      await fs.rm(other, { force: true });
+    }
+  });
+});
