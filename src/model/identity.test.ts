@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compareRoutes, compareRules, objectIdentity, sortRoutes, sortRules } from './identity';
+import { compareRoutes, compareRules, objectIdentity, RouteMap, sortRoutes, sortRules } from './identity';
 import { prng } from '../../test/support/prng';
 import type { Change, Nexthop, Route, Rule } from './types';
 
@@ -71,4 +71,21 @@ test('sortRoutes and sortRules order exactly as sorting with compareRoutes and c
     }));
     assert.deepEqual(sortRules(rules), [...rules].sort(compareRules));
   }
+});
+
+test('RouteMap: one entry per table, prefix and metric; "default" is 0.0.0.0/0 and no metric is metric 0', () => {
+  const m = new RouteMap<string>();
+  m.set({ table: 1001, dst: 'default' }, 'a');
+  assert.equal(m.get({ table: 1001, dst: '0.0.0.0/0', metric: 0 }), 'a');
+  assert.equal(m.get({ table: 1002, dst: '0.0.0.0/0' }), undefined, 'another table');
+  assert.equal(m.get({ table: 1001, dst: '0.0.0.0/0', metric: 100 }), undefined, 'another metric');
+  assert.equal(m.upsert({ table: 1001, dst: '0.0.0.0/0', metric: 100 }, () => 'b'), 'b');
+  assert.equal(m.upsert({ table: 1001, dst: '0.0.0.0/0', metric: 100 }, () => 'c'), 'b', 'upsert keeps what is there');
+  m.set({ table: 1001, dst: '10.0.0.0/8' }, 'd');
+  assert.equal(m.get({ table: 1001, dst: '10.0.0.0/8', metric: 0 }), 'd');
+  assert.equal(m.has({ table: 1001, dst: '10.0.0.0/16' }), false, 'another prefix length');
+  const seen: string[] = [];
+  m.forEach((v) => seen.push(v));
+  assert.deepEqual(seen, ['a', 'b', 'd']);
+  assert.deepEqual([...m.values()], seen);
 });

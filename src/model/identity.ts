@@ -22,16 +22,22 @@ export function routeKey(r: Route): string {
 }
 
 /**
- * A map keyed by a route's kernel identity (routeKey: table, prefix, metric) without building the key
- * string: nested maps on the fields as they are, since a no-op cycle looks up every route of the
- * kernel and of the plan (thousands at 64 uplinks) and the strings were most of the diff's time.
+ * A map keyed by a route's kernel identity (routeKey: table, prefix, metric) without building routeKey's string:
+ * a map per table, keyed by the prefix as it is (its string hash is cached by the engine), with ` <metric>` appended
+ * only for a metric other than 0 (a prefix holds no space, so the two never meet). A no-op cycle looks up every
+ * route of the kernel and of the plan (thousands at 64 uplinks) and per-route strings and maps were most of the diff's time.
  */
 export class RouteMap<V> {
-  private readonly tables = new Map<number, Map<string, Map<number, V>>>();
+  private readonly tables = new Map<number, Map<string, V>>();
+
+  private static key(r: Pick<Route, 'dst' | 'metric'>): string {
+    const dst = canonicalPrefix(r.dst) ?? ALL;
+    return r.metric ? `${dst} ${r.metric}` : dst;
+  }
 
   /** The value stored for the route with r's table, prefix and metric, or undefined. */
   get(r: Pick<Route, 'table' | 'dst' | 'metric'>): V | undefined {
-    return this.tables.get(r.table)?.get(canonicalPrefix(r.dst) ?? ALL)?.get(r.metric ?? 0);
+    return this.tables.get(r.table)?.get(RouteMap.key(r));
   }
 
   /** Whether a value is stored for r's table, prefix and metric. */
@@ -41,38 +47,32 @@ export class RouteMap<V> {
 
   /** Stores `value` for r's table, prefix and metric, replacing any earlier one. */
   set(r: Pick<Route, 'table' | 'dst' | 'metric'>, value: V): void {
-    let prefixes = this.tables.get(r.table);
-    if (!prefixes) this.tables.set(r.table, (prefixes = new Map()));
-    const dst = canonicalPrefix(r.dst) ?? ALL;
-    let metrics = prefixes.get(dst);
-    if (!metrics) prefixes.set(dst, (metrics = new Map()));
-    metrics.set(r.metric ?? 0, value);
+    let keys = this.tables.get(r.table);
+    if (!keys) this.tables.set(r.table, (keys = new Map()));
+    keys.set(RouteMap.key(r), value);
   }
 
-  /** In insertion order of tables, then prefixes, then metrics. */
+  /** In insertion order of tables, then of keys within a table. */
   *values(): IterableIterator<V> {
-    for (const prefixes of this.tables.values()) for (const metrics of prefixes.values()) yield* metrics.values();
+    for (const keys of this.tables.values()) yield* keys.values();
   }
 
   /**
    * The value stored for r's table, prefix and metric; when there is none, stores and returns `create()`.
-   * One walk down the nested maps where get() then set() would take two (the diff does this per kernel route).
+   * One lookup where get() then set() would take two (the diff does this per kernel route).
    */
   upsert(r: Pick<Route, 'table' | 'dst' | 'metric'>, create: () => V): V {
-    let prefixes = this.tables.get(r.table);
-    if (!prefixes) this.tables.set(r.table, (prefixes = new Map()));
-    const dst = canonicalPrefix(r.dst) ?? ALL;
-    let metrics = prefixes.get(dst);
-    if (!metrics) prefixes.set(dst, (metrics = new Map()));
-    const metric = r.metric ?? 0;
-    let value = metrics.get(metric);
-    if (value === undefined) metrics.set(metric, (value = create()));
+    let keys = this.tables.get(r.table);
+    if (!keys) this.tables.set(r.table, (keys = new Map()));
+    const key = RouteMap.key(r);
+    let value = keys.get(key);
+    if (value === undefined) keys.set(key, (value = create()));
     return value;
   }
 
   /** Calls `fn` with every value, in the order of values(), without a generator. */
   forEach(fn: (value: V) => void): void {
-    for (const prefixes of this.tables.values()) for (const metrics of prefixes.values()) for (const v of metrics.values()) fn(v);
+    for (const keys of this.tables.values()) for (const v of keys.values()) fn(v);
   }
 }
 

@@ -118,18 +118,19 @@ export function diff(desired: DesiredState, observed: KernelState, config: Confi
 
   // Routes, by table+dst+metric: one index of the observed routes (ours and foreign) per key, looked up once per
   // desired route; a no-op cycle at 64 uplinks walks 4,000 routes of each side here.
-  const routesByKey = new RouteMap<{ owned: Route[]; foreign: boolean; desired: boolean }>();
-  const newEntry = () => ({ owned: [] as Route[], foreign: false, desired: false });
+  const routesByKey = new RouteMap<{ owned?: Route; more?: Route[]; foreign: boolean; desired: boolean }>();
+  const newEntry = () => ({ owned: undefined, more: undefined, foreign: false, desired: false });
   for (const r of observed.routes) {
     const entry = routesByKey.upsert(r, newEntry);
-    if (owns.route(r)) entry.owned.push(r);
-    else entry.foreign = true;
+    if (!owns.route(r)) entry.foreign = true;
+    else if (!entry.owned) entry.owned = r;
+    else (entry.more ??= []).push(r);
   }
   const routeUpserts: { op: 'add' | 'replace'; route: Route }[] = [];
   for (const want of desired.routes) {
     const entry = routesByKey.upsert(want, newEntry);
     entry.desired = true;
-    const have = entry.owned[0];
+    const have = entry.owned;
     if (!have) {
       if (!entry.foreign) routeUpserts.push({ op: 'add', route: want });
     } else if (!sameRoute(have, want) || (want.nhid !== undefined && disturbed.has(want.nhid))) {
@@ -138,9 +139,11 @@ export function diff(desired: DesiredState, observed: KernelState, config: Confi
   }
   // Sorting only what changes: a no-op cycle over thousands of routes sorts nothing.
   routeUpserts.sort((a, b) => routeAddOrder(a.route, b.route));
+  // Of several owned routes with one key, the first observed is the one kept when it is wanted.
   const routeDeletes: Route[] = [];
-  routesByKey.forEach(({ owned, desired: wanted }) => {
-    if (owned.length > 0) routeDeletes.push(...(wanted ? owned.slice(1) : owned));
+  routesByKey.forEach(({ owned, more, desired: wanted }) => {
+    if (owned && !wanted) routeDeletes.push(owned);
+    if (more) routeDeletes.push(...more);
   });
 
   // Rules, by every field: a changed rule is a new rule.
