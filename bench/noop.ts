@@ -28,13 +28,14 @@ export const noopBenchmark: Benchmark = {
     const pct = (x: number) => `${Math.round((x / total.p50) * 100)} %`;
     const routes = r.dumps.find((d) => d.what === 'routes');
     const routeDump = routes ? summarize(routes.dump).p50 + summarize(routes.decode).p50 : 0;
-    const planDiff = summarize(r.plan.map((p, i) => p + r.diff[i])).p50;
+    const planDiff = summarize(r.plan.map((p, i) => p + r.diff[i] + r.pinning[i])).p50;
     const body = [
       table(['ms per cycle', 'p50', 'p90', 'p99', 'max'], [
         row('**total (as the daemon runs a cycle)**', r.total),
         row('observe: snapshot from the kernel view, then lease files (as the daemon)', r.observe),
         row('plan', r.plan),
         row('diff', r.diff),
+        row('nftables table: render and compare (planPinning)', r.pinning),
         row('total with a port that dumps the kernel for each snapshot (the daemon before the view)', r.totalDumping),
         row('snapshot alone, from the kernel view (sync on the subscriber socket + copy)', r.snapshotAlone),
         row('snapshot alone, dumping (scoped rtnetlink dumps + decode)', r.snapshotDumping),
@@ -42,7 +43,7 @@ export const noopBenchmark: Benchmark = {
       ]),
       '',
       `Target: under 5 ms → median **${fmt(total.p50)} ms**, p99 **${fmt(total.p99)} ms** (${r.total.length} cycles after ${args.warmup} warm-up). `
-        + `Of the median cycle, plan + diff take ${fmt(planDiff)} ms (${pct(planDiff)}), the snapshot alone ${fmt(snap.p50)} ms (${pct(snap.p50)}); `
+        + `Of the median cycle, plan + diff (with the nftables table's) take ${fmt(planDiff)} ms (${pct(planDiff)}), the snapshot alone ${fmt(snap.p50)} ms (${pct(snap.p50)}); `
         + `the same cycle dumping the kernel takes ${fmt(summarize(r.totalDumping).p50)} ms (median, same run). `
         + `The kernel held ${c.links} links, ${c.addresses} addresses, ${c.routes} IPv4 routes of interest, ${c.rules} rules and ${c.nexthops} nexthops; `
         + `dumping and decoding all routes (every table) takes ${fmt(routeDump)} ms, which the view avoids.`,
@@ -53,7 +54,7 @@ export const noopBenchmark: Benchmark = {
       '',
       `**Method.** Router namespace \`ulb-noop\` with ${N} static veth uplinks and \`lan0\` (as in benchmark 2), balance mode. A process inside `
         + 'it (bench/probes/noop.ts) applies once, then runs the daemon\'s cycle (`Daemon.cycle()` in src/daemon/daemon.ts) with one open '
-        + '`NetlinkKernelPort` opened as the daemon opens it (`cache: true`: the incremental kernel view, kept from notifications): `observe()` (src/engine/cycle.ts: `port.snapshot()`, then `readLeases()` with the snapshot\'s interface names), `plan()`, `diff()`; every cycle must find 0 changes. '
+        + '`NetlinkKernelPort` opened as the daemon opens it (`cache: true`: the incremental kernel view, kept from notifications): `observe()` (src/engine/cycle.ts: `port.snapshot()`, then `readLeases()` with the snapshot\'s interface names), `plan()`, `diff()` and `planPinning()` against the table as the daemon knows it after installing it (no nft process runs); every cycle must find 0 changes. '
         + 'Before that, the same cycles with a port without the view (every snapshot dumps links, addresses, the tables of interest, rules and nexthops). '
         + 'Then it times `port.snapshot()` (view and dumping) and `readLeases()` each alone, and each dump on a plain `NetlinkClient`, receiving and '
         + 'decoding separately.',

@@ -18,6 +18,9 @@ import { decodeNexthop, encodeNexthopDumpRequest } from '../../src/netlink/nexth
 import { decodeRoute, encodeRouteDumpRequest } from '../../src/netlink/route';
 import { decodeRule, encodeRuleDumpRequest } from '../../src/netlink/rule';
 import { NetlinkClient } from '../../src/netlink/socket';
+import type { ObservedPinning } from '../../src/nft/nft';
+import { observedAfter, planPinning } from '../../src/nft/pinning';
+import { renderPinning } from '../../src/nft/ruleset';
 import { plan } from '../../src/plan/planner';
 import { diff } from '../../src/reconcile/diff';
 
@@ -43,6 +46,8 @@ export interface NoopResult {
   observe: number[];
   plan: number[];
   diff: number[];
+  /** ms, planPinning(): the nftables table rendered and compared with its last known state */
+  pinning: number[];
   /** ms per cycle as above, but the port dumps the kernel for every snapshot (no view) */
   totalDumping: number[];
   /** ms, each alone, in separate cycles: the view's snapshot, a dumping port's snapshot, the lease files */
@@ -60,7 +65,7 @@ async function main(args: NoopArgs): Promise<NoopResult> {
   const dumping = await NetlinkKernelPort.open();
   const out: NoopResult = {
     counts: { links: 0, addresses: 0, routes: 0, rules: 0, nexthops: 0 },
-    total: [], observe: [], plan: [], diff: [], totalDumping: [], snapshotAlone: [], snapshotDumping: [], leasesAlone: [], dumps: [],
+    total: [], observe: [], plan: [], diff: [], pinning: [], totalDumping: [], snapshotAlone: [], snapshotDumping: [], leasesAlone: [], dumps: [],
   };
   for (let i = 0; i < args.warmup + args.iterations; i++) {
     const t0 = performance.now();
@@ -70,22 +75,29 @@ async function main(args: NoopArgs): Promise<NoopResult> {
     if (changes.length !== 0) throw new UplinkdError('lab', `no-op cycle (dumping) wants ${changes.length} changes`);
     if (i >= args.warmup) out.totalDumping.push(t1 - t0);
   }
+  // The table as the daemon knows it after installing it (the probe does not run nft: only the planning is timed).
+  const desiredTable = renderPinning(config);
+  const known: ObservedPinning = desiredTable ? observedAfter({ op: 'install', ruleset: desiredTable }) : { kind: 'absent' };
   for (let i = 0; i < args.warmup + args.iterations; i++) {
-    // As Daemon.cycle() does it (src/daemon/daemon.ts): the engine's observe, then plan, then diff (computeCycle).
+    // As Daemon.cycle() does it (src/daemon/daemon.ts): the engine's observe, then plan, diff and the nftables
+    // table's plan (computeCycle in src/engine/cycle.ts).
     const t0 = performance.now();
     // Between resyncs the daemon reuses the nftables table's last known state (no nft process).
-    const { facts: { kernel, leases } } = await observe(port, config, { warn: () => undefined, nft: { known: { kind: 'absent' } } });
+    const { facts: { kernel, leases } } = await observe(port, config, { warn: () => undefined, nft: { known } });
     const t1 = performance.now();
     const p = plan(config, { kernel, leases, health: {} });
     const t2 = performance.now();
     const changes = diff(p.desired, kernel, config);
     const t3 = performance.now();
-    if (changes.length !== 0) throw new UplinkdError('lab', `no-op cycle wants ${changes.length} changes`);
+    const nft = planPinning(config, known);
+    const t4 = performance.now();
+    if (changes.length !== 0 || nft.change) throw new UplinkdError('lab', `no-op cycle wants ${changes.length} changes${nft.change ? ' and an nft change' : ''}`);
     if (i < args.warmup) continue;
-    out.total.push(t3 - t0);
+    out.total.push(t4 - t0);
     out.observe.push(t1 - t0);
     out.plan.push(t2 - t1);
     out.diff.push(t3 - t2);
+    out.pinning.push(t4 - t3);
     out.counts = {
       links: kernel.links.length, addresses: kernel.addresses.length, routes: kernel.routes.length,
       rules: kernel.rules.length, nexthops: kernel.nexthops.length,

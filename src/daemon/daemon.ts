@@ -13,7 +13,7 @@
 // Our own changes come back as kernel events too. They are not filtered: they cost one
 // more snapshot, whose diff is empty, and an empty diff writes nothing, so the loop stops.
 import { servedPolicies, type ServedPolicy } from './policy-status';
-import { applyChanges, computeCycle, observe, observeTeardown, routeInterest, teardownChanges, type Cycle } from '../engine/cycle';
+import { applyChanges, computeCycle, observe, observeTeardown, routeInterest, teardownChanges } from '../engine/cycle';
 import { segmentRegExp } from '../facts/glob';
 import type { HealthStats } from '../health/state';
 import * as fs from 'node:fs';
@@ -23,9 +23,10 @@ import { UplinkdError } from '../errors';
 import { routeOfInterest, type KernelPort } from '../kernel/port';
 import type { LogFields, Logger } from '../log';
 import type { HealthVerdict, Lease } from '../model/facts';
-import type { Change, KernelState } from '../model/types';
+import type { Change, DesiredState, KernelState } from '../model/types';
 import type { NftRunner, ObservedPinning } from '../nft/nft';
 import { formatPinningChange, observedAfter, pinningIdentity, pinningInPlace, planPinning, type PinningChange } from '../nft/pinning';
+import type { PinningRuleset } from '../nft/ruleset';
 import { describeDefaultPath, type UplinkStatus } from '../plan/planner';
 import { formatChange } from '../model/text';
 import { objectIdentity } from '../model/identity';
@@ -189,7 +190,7 @@ export class Daemon {
   private retired: Config | undefined;
 
   /** Identities (objectIdentity, pinningIdentity) of the owned objects in place after the last cycle: re-adding one is drift. */
-  private present = new Set<string>();
+  private present = new DesiredIdentities();
   /** `table ip uplinkd` as the last cycle left it; undefined: read it in the next cycle. */
   private nftKnown: ObservedPinning | undefined;
   private pinning: { status: string; inPlace?: boolean } = { status: 'flow pinning: not checked yet' };
@@ -447,7 +448,7 @@ export class Daemon {
     this.noteWarnings(cycle.plan.warnings);
     this.facts = summarizeFacts(kernel, leases, health);
 
-    const desired = desiredIdentities(cycle);
+    const desired = new DesiredIdentities(cycle.plan.desired, cycle.pinning.desired);
     const held = new Set<string>();
     const drift = new Set<string>();
     /** Whether to apply a change to the object `id` (described by `text`): not when it fights another program too often. */
@@ -528,7 +529,7 @@ export class Daemon {
   }
 
   /** After a reload that changed the protocol: what the old config owned and the new one does not want. */
-  private retiredLeftovers(kernel: KernelState, changes: Change[], desired: Set<string>): Change[] {
+  private retiredLeftovers(kernel: KernelState, changes: Change[], desired: DesiredIdentities): Change[] {
     if (!this.retired) return [];
     const planned = new Set(changes.map(objectIdentity));
     return teardownChanges(this.retired, kernel).filter((c) => !planned.has(objectIdentity(c)) && !desired.has(objectIdentity(c)));
@@ -617,15 +618,35 @@ function uplinkSummary(u: UplinkStatus): string {
   return `${u.state}, ${u.inDefault ? `in default (weight ${u.weight})` : 'not in default'}, ${addr}, gateway ${describeDefaultPath(u)} (${u.reason})`;
 }
 
-/** The identities of everything the cycle wants in place: its routes, rules, nexthops and nftables table. */
-function desiredIdentities(cycle: Cycle): Set<string> {
-  const { routes, rules, nexthops } = cycle.plan.desired;
-  const ids = new Set<string>();
-  for (const route of routes) ids.add(objectIdentity({ kind: 'route', route }));
-  for (const rule of rules) ids.add(objectIdentity({ kind: 'rule', rule }));
-  for (const nexthop of nexthops) ids.add(objectIdentity({ kind: 'nexthop', nexthop }));
-  if (cycle.pinning.desired) ids.add(pinningIdentity(cycle.pinning.desired));
-  return ids;
+/**
+ * The identities (objectIdentity, pinningIdentity) of everything a cycle wants in place: its routes, rules, nexthops
+ * and nftables table. Built on first use: encoding thousands of objects is most of a cycle at 64 uplinks, and a
+ * cycle that finds nothing to change never asks (only a change is checked against the previous cycle's set).
+ */
+class DesiredIdentities {
+  private ids: Set<string> | undefined;
+
+  constructor(private readonly desired?: DesiredState, private readonly table?: PinningRuleset) {}
+
+  private all(): Set<string> {
+    if (this.ids) return this.ids;
+    const ids = new Set<string>();
+    if (this.desired) {
+      for (const route of this.desired.routes) ids.add(objectIdentity({ kind: 'route', route }));
+      for (const rule of this.desired.rules) ids.add(objectIdentity({ kind: 'rule', rule }));
+      for (const nexthop of this.desired.nexthops) ids.add(objectIdentity({ kind: 'nexthop', nexthop }));
+    }
+    if (this.table) ids.add(pinningIdentity(this.table));
+    return (this.ids = ids);
+  }
+
+  has(id: string): boolean {
+    return this.all().has(id);
+  }
+
+  delete(id: string): void {
+    this.all().delete(id);
+  }
 }
 
 function nftIdentity(change: PinningChange): string | undefined {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { objectIdentity } from './identity';
+import { compareRoutes, compareRules, objectIdentity, RouteMap, sortRoutes, sortRules } from './identity';
+import { prng } from '../../test/support/prng';
 import type { Change, Nexthop, Route, Rule } from './types';
 
 test('object identities ignore the op (a Change is an OwnedObject), field order and absent fields, and differ between objects', () => {
@@ -51,4 +52,40 @@ test('objectIdentity: the planned object and the kernel\'s report of it are one 
   // One kind's identity never equals another's.
   assert.match(objectIdentity({ kind: 'nexthop', nexthop: group }), /^nexthop /);
   assert.match(objectIdentity({ kind: 'route', route }), /^route /);
+});
+
+test('sortRoutes and sortRules order exactly as sorting with compareRoutes and compareRules (ties, equal keys, any input order)', () => {
+  const rnd = prng(7);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+  for (let round = 0; round < 50; round++) {
+    const routes: Route[] = Array.from({ length: 60 }, () => ({
+      table: pick([1000, 1001, 254]), dst: pick(['0.0.0.0/0', 'default', '10.0.0.0/8', '10.0.0.0/16', '192.168.1.0/24']),
+      type: 'unicast', protocol: pick([117, 4]), scope: pick(['link', 'universe'] as const),
+      ...(rnd() < 0.3 && { metric: pick([0, 100]) }), ...(rnd() < 0.5 && { dev: pick(['if1', 'if2']) }),
+      ...(rnd() < 0.3 && { gateway: pick(['10.0.0.1', '10.0.0.2']) }),
+    }));
+    assert.deepEqual(sortRoutes(routes), [...routes].sort(compareRoutes));
+    const rules: Rule[] = Array.from({ length: 60 }, () => ({
+      priority: pick([10100, 10110, 10200]), action: 'lookup', table: pick([1001, 1002, 254]), protocol: pick([117, 4]),
+      ...(rnd() < 0.5 && { src: pick(['198.51.100.2/32', '0.0.0.0/0', '10.0.0.0/8']) }), ...(rnd() < 0.5 && { oif: pick(['if1', 'if2']) }),
+    }));
+    assert.deepEqual(sortRules(rules), [...rules].sort(compareRules));
+  }
+});
+
+test('RouteMap: one entry per table, prefix and metric; "default" is 0.0.0.0/0 and no metric is metric 0', () => {
+  const m = new RouteMap<string>();
+  m.set({ table: 1001, dst: 'default' }, 'a');
+  assert.equal(m.get({ table: 1001, dst: '0.0.0.0/0', metric: 0 }), 'a');
+  assert.equal(m.get({ table: 1002, dst: '0.0.0.0/0' }), undefined, 'another table');
+  assert.equal(m.get({ table: 1001, dst: '0.0.0.0/0', metric: 100 }), undefined, 'another metric');
+  assert.equal(m.upsert({ table: 1001, dst: '0.0.0.0/0', metric: 100 }, () => 'b'), 'b');
+  assert.equal(m.upsert({ table: 1001, dst: '0.0.0.0/0', metric: 100 }, () => 'c'), 'b', 'upsert keeps what is there');
+  m.set({ table: 1001, dst: '10.0.0.0/8' }, 'd');
+  assert.equal(m.get({ table: 1001, dst: '10.0.0.0/8', metric: 0 }), 'd');
+  assert.equal(m.has({ table: 1001, dst: '10.0.0.0/16' }), false, 'another prefix length');
+  const seen: string[] = [];
+  m.forEach((v) => seen.push(v));
+  assert.deepEqual(seen, ['a', 'b', 'd']);
+  assert.deepEqual([...m.values()], seen);
 });

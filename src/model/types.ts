@@ -146,7 +146,8 @@ export interface KernelState {
 
 /** The kernel objects uplinkd wants to exist; all carry uplinkd's protocol number. */
 export interface DesiredState {
-  routes: Route[];
+  /** plan() shares this array (and its frozen routes) between plans with the same inputs (src/plan/table-routes.ts). */
+  routes: readonly Route[];
   rules: Rule[];
   nexthops: Nexthop[];
 }

@@ -146,3 +146,31 @@ test('nat: masquerade and snat per uplink in a chain of the same table, also wit
     }
   }
 });
+
+test('renderPinning remembers its last table: equal inputs share one frozen result, any changed input renders afresh', () => {
+  const base = renderPinning(config())!;
+  assert.equal(renderPinning(config())!, base, 'an equal config (another object) returns the remembered table');
+  assert.ok(Object.isFrozen(base) && Object.isFrozen(base.cgroups));
+  assert.throws(() => { (base as { rules: number }).rules = 0; }, TypeError);
+  const exec = (root: string) => renderPinning(config({ exec: { cgroup: 'uplinkd' } }), root)!;
+  const changed: [string, () => ReturnType<typeof renderPinning>][] = [
+    ['mask', () => renderPinning(config({ pinning: { enabled: true, markMask: 0x0000ff00 } }))],
+    ['an interface', () => renderPinning(testConfig([{ name: 'isp1', interface: 'if9' }, { name: 'isp2', interface: 'vlan102' }], { pinning: { enabled: true, markMask: 0x00ff0000 } }))],
+    ['NAT', () => {
+      const c = config();
+      c.uplinks[1]!.nat = { kind: 'masquerade' };
+      return renderPinning(c);
+    }],
+    ['exec cgroups', () => exec('/sys/fs/cgroup')],
+    ['the cgroup v2 mount point', () => exec('/sys/fs/cgroup/unified')],
+  ];
+  let previous = base;
+  for (const [what, render] of changed) {
+    const r = render()!;
+    assert.notEqual(r.hash, previous.hash, `${what}: a new table`);
+    assert.notEqual(r.table, previous.table, what);
+    previous = r;
+  }
+  assert.match(exec('/sys/fs/cgroup/unified').table, /socket cgroupv2 level 2 "unified\/uplinkd\/isp1"/);
+  assert.equal(renderPinning(config())!.table, base.table, 'and back again');
+});

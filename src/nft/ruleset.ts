@@ -15,7 +15,8 @@
 import { hex32 } from '../model/text';
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/types';
-import { pinMarks } from './marks';
+import { LastResult } from '../model/memo';
+import { pinMarks, type PinMark } from './marks';
 import { natRules } from './nat';
 import { cgroup2Root, execCgroups, type ExecCgroup } from './exec';
 
@@ -44,10 +45,15 @@ export function commentHash(comment: string | undefined): string | undefined {
   return comment === undefined ? undefined : /#([0-9a-f]{16})$/.exec(comment)?.[1];
 }
 
-/** uplinkd's table for `config` (pinning and per-uplink NAT), or undefined when neither is wanted. */
-export function renderPinning(config: Config, cgroupRoot = cgroup2Root()): PinningRuleset | undefined {
+/**
+ * uplinkd's table for `config` (pinning and per-uplink NAT), or undefined when neither is wanted. `cgroupRoot`: the
+ * cgroup v2 mount point for `exec` (read from /proc/self/mountinfo when not given; only when exec is configured).
+ * The result is frozen and shared: the daemon renders the table twice per cycle from a config that rarely changes,
+ * so a call whose marks, exec cgroups, NAT rules and mask are those of the previous call returns the previous result.
+ */
+export function renderPinning(config: Config, cgroupRoot?: string): PinningRuleset | undefined {
   const marks = pinMarks(config);
-  const cgroups = execCgroups(config, cgroupRoot);
+  const cgroups = config.exec ? execCgroups(config, cgroupRoot ?? cgroup2Root()) : [];
   // exec'd commands: their source address was chosen before the mark re-routed them (src/nft/exec.ts).
   const nat = [
     ...cgroups.map((c) => ({ uplink: c.uplink, text: `meta mark & ${hex32(config.pinning!.markMask)} == ${hex32(c.mark)} oifname "${c.interface}" masquerade` })),
@@ -55,6 +61,18 @@ export function renderPinning(config: Config, cgroupRoot = cgroup2Root()): Pinni
   ];
   if ((marks.length === 0 || !config.pinning) && nat.length === 0) return undefined;
   const markMask = config.pinning?.markMask ?? 0;
+  // The key holds everything build() reads.
+  return last.get(JSON.stringify([marks, cgroups, nat, markMask]), () => {
+    const r = build(marks, cgroups, nat, markMask);
+    r.cgroups.forEach((c) => Object.freeze(c));
+    Object.freeze(r.cgroups);
+    return Object.freeze(r);
+  });
+}
+
+const last = new LastResult<string, PinningRuleset>();
+
+function build(marks: PinMark[], cgroups: ExecCgroup[], nat: { uplink: string; text: string }[], markMask: number): PinningRuleset {
   const mask = hex32(markMask);
   const keep = hex32(~markMask);
   const uplinkIfs = `{ ${marks.map((m) => `"${m.interface}"`).join(', ')} }`;

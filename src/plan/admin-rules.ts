@@ -4,7 +4,7 @@
 import type { Config } from '../config/types';
 import { contains, parseCidr } from '../model/ipv4';
 import type { Rule } from '../model/types';
-import { compareRules } from '../model/identity';
+import { sortRules } from '../model/identity';
 import type { PolicyStatus } from './policies';
 import { formatRule } from '../model/text';
 
@@ -56,11 +56,13 @@ type RuleNamer = (ours: Rule) => string;
  * `ours` are uplinkd's desired rules, `name` names one of them (ruleName).
  */
 export function adminRuleMessages(config: Config, observed: Rule[], ours: Rule[], name: RuleNamer): string[] {
-  const mine = [...ours].sort(compareRules);
+  const admins = observed.filter((x) => x.protocol !== config.protocol && !isKernelDefault(x));
+  if (admins.length === 0) return []; // the usual case: nothing to sort ours for
+  const mine = sortRules(ours);
   const out: string[] = [];
   const pinned = mine.filter((r) => r.fwmark !== undefined);
   const splitAccess = mine.filter((r) => r.src !== undefined && r.src.endsWith('/32') && r.priority < config.rulePriority + 200);
-  for (const r of observed.filter((x) => x.protocol !== config.protocol && !isKernelDefault(x)).sort(compareRules)) {
+  for (const r of sortRules(admins)) {
     const after = mine.filter((o) => o.priority > r.priority);
     const shadowed = after.filter((o) => shadows(r, o));
     const what: string[] = [];

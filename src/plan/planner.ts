@@ -3,10 +3,8 @@
 // sorted before use, so the order the kernel reported things in does not matter.
 import type { Config, UplinkConfig } from '../config/types';
 import type { Facts, HealthVerdict } from '../model/facts';
-import type { Cidr, DesiredState, Ipv4, KernelState, Link, Nexthop, Route, Rule } from '../model/types';
-import {
-  compareNexthops, compareRoutes, compareRules, RouteMap,
-} from '../model/identity';
+import type { Cidr, DesiredState, Ipv4, KernelState, Link, Nexthop, Rule } from '../model/types';
+import { compareNexthops, sortRoutes, sortRules } from '../model/identity';
 import { pinMarks } from '../nft/marks';
 import { monitorWarnings } from '../config/monitor-warnings';
 import { missingGatewayReason } from './lease-reason';
@@ -18,7 +16,8 @@ import {
   connectedNetwork, defaultRouteCandidates, gatewayPath, globalAddresses, isPointToPoint, learnedDefault,
   type DefaultCandidate, type DefaultPath, type UplinkAddress,
 } from './uplink-kinds';
-import { DEFAULT_DST, formatRoute, formatNexthop } from '../model/text';
+import { formatRoute, formatNexthop } from '../model/text';
+import { tableRoutes } from './table-routes';
 import { MAIN_TABLE } from '../model/types';
 
 /**
@@ -78,8 +77,6 @@ export interface Plan {
 
 /** Rule priorities relative to config.rulePriority (docs/design.md, rule layout). */
 export const RULE_OFFSET = { pinned: 50, from: 100, oif: 110, suppressMain: 200, balance: 300 } as const;
-/** Loopback network (RFC 1122 3.2.1.3), routed to `lo` in every uplink table as in LARTC 4.2.1. */
-export const LOOPBACK_NET = '127.0.0.0/8';
 
 /** What the planner worked out about one uplink before deciding the default route. */
 interface Uplink {
@@ -251,45 +248,14 @@ export function plan(config: Config, facts: Facts): Plan {
   // Networks behind every non-uplink interface (LAN, bridges, tunnels), src/plan/connected.ts.
   const lanRoutes = localNetworks(config, kernel, warnings);
 
-  const routes = new RouteMap<Route>();
-  // First route for a key wins (the kernel holds one route per table+dst+metric).
-  const addRoute = (r: Route): void => {
-    if (!routes.has(r)) routes.set(r, r);
-  };
   const rules: Rule[] = [];
   const rule = (offset: number, r: Omit<Rule, 'priority' | 'protocol' | 'action'>): void => {
     rules.push({ priority: config.rulePriority + offset, action: 'lookup', protocol: proto, ...r });
   };
 
-  for (const u of uplinks) {
-    const { cfg, status } = u;
-    const table = cfg.table;
-    if (status.address !== undefined && routable(u.link)) {
-      if (status.network !== undefined) {
-        addRoute({ table, dst: status.network, type: 'unicast', protocol: proto, scope: 'link', dev: cfg.interface, src: status.address });
-      }
-      if (status.gateway !== undefined) {
-        addRoute({
-          table, dst: DEFAULT_DST, type: 'unicast', protocol: proto, scope: 'universe', gateway: status.gateway, dev: cfg.interface,
-          ...(status.onlink && { onlink: true }),
-        });
-      } else if (status.deviceDefault) {
-        addRoute({ table, dst: DEFAULT_DST, type: 'unicast', protocol: proto, scope: 'link', dev: cfg.interface });
-      }
-    }
-    for (const lan of lanRoutes) {
-      addRoute(lan.gateway !== undefined
-        ? { table, dst: lan.dst, type: 'unicast', protocol: proto, scope: 'universe', gateway: lan.gateway, dev: lan.dev }
-        : { table, dst: lan.dst, type: 'unicast', protocol: proto, scope: 'link', dev: lan.dev });
-    }
-    for (const other of uplinks) {
-      if (other === u || other.status.network === undefined || !routable(other.link)) continue;
-      addRoute({ table, dst: other.status.network, type: 'unicast', protocol: proto, scope: 'link', dev: other.cfg.interface });
-    }
-    addRoute({ table, dst: LOOPBACK_NET, type: 'unicast', protocol: proto, scope: 'link', dev: 'lo' });
-
-    if (status.address !== undefined) rule(RULE_OFFSET.from, { src: `${status.address}/32`, table });
-    rule(RULE_OFFSET.oif, { oif: cfg.interface, table });
+  for (const { cfg, status } of uplinks) {
+    if (status.address !== undefined) rule(RULE_OFFSET.from, { src: `${status.address}/32`, table: cfg.table });
+    rule(RULE_OFFSET.oif, { oif: cfg.interface, table: cfg.table });
   }
   // Pinned connections (their packets carry the uplink's mark, src/nft) keep their uplink
   // whatever the balance does; depends on the config only, like the oif rules.
@@ -317,10 +283,21 @@ export function plan(config: Config, facts: Facts): Plan {
       group: chosen.map((u) => ({ id: u.cfg.table, weight: clampWeight(u.status.weight) })).sort((a, b) => a.id - b.id),
       resilient: { ...config.resilient },
     });
-    addRoute({ table: config.tableBase, dst: DEFAULT_DST, type: 'unicast', protocol: proto, scope: 'universe', nhid: config.tableBase });
   }
+  // The tables' routes (table-routes.ts), in a fixed field order so equal inputs have equal JSON.
+  const routes = tableRoutes({
+    protocol: proto,
+    uplinks: uplinks.map(({ cfg, link, status: s }) => ({
+      table: cfg.table, dev: cfg.interface, routable: routable(link),
+      ...(s.address !== undefined && { address: s.address }), ...(s.network !== undefined && { network: s.network }),
+      ...(s.gateway !== undefined && { gateway: s.gateway }), ...(s.onlink && { onlink: true }), ...(s.deviceDefault && { deviceDefault: true }),
+    })),
+    lan: lanRoutes,
+    ...(chosen.length > 0 && { balanceTable: config.tableBase }),
+  });
+  const sortedRules = sortRules(rules);
 
-  warnings.push(...adminRuleMessages(config, kernel.rules, rules, (r) => ruleName(config, policies.status, r)));
+  warnings.push(...adminRuleMessages(config, kernel.rules, sortedRules, (r) => ruleName(config, policies.status, r)));
   warnings.push(...collisionWarnings(config, kernel));
   warnings.push(...fwmarkRuleWarnings(config, kernel));
   warnings.push(...overlapWarnings(lanRoutes, uplinks.map((u) => u.status)));
@@ -328,8 +305,8 @@ export function plan(config: Config, facts: Facts): Plan {
 
   return {
     desired: {
-      routes: [...routes.values()].sort(compareRoutes),
-      rules: rules.sort(compareRules),
+      routes,
+      rules: sortedRules,
       nexthops: nexthops.sort(compareNexthops),
     },
     uplinks: uplinks.map((u) => u.status),
@@ -348,7 +325,7 @@ function collisionWarnings(config: Config, kernel: KernelState): string[] {
   const tables = ownedTables(config);
   const ids = new Set([config.tableBase, ...config.uplinks.map((u) => u.table)]);
   const out: string[] = [];
-  for (const r of kernel.routes.filter((r) => r.protocol !== config.protocol && tables.has(r.table)).sort(compareRoutes)) {
+  for (const r of sortRoutes(kernel.routes.filter((r) => r.protocol !== config.protocol && tables.has(r.table)))) {
     out.push(`collision: foreign route '${formatRoute(r)}' is in uplinkd's table ${r.table}`);
   }
   for (const n of kernel.nexthops.filter((n) => n.protocol !== config.protocol && ids.has(n.id)).sort(compareNexthops)) {

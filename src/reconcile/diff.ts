@@ -116,32 +116,35 @@ export function diff(desired: DesiredState, observed: KernelState, config: Confi
   }
   const nhDeletes = [...ownedNh.values()].filter((n) => !desiredNhIds.has(n.id));
 
-  // Routes, by table+dst+metric.
-  const ownedRoutes = new RouteMap<Route[]>();
-  const foreignRouteKeys = new RouteMap<true>();
+  // Routes, by table+dst+metric: one index of the observed routes (ours and foreign) per key, looked up once per
+  // desired route; a no-op cycle at 64 uplinks walks 4,000 routes of each side here.
+  const routesByKey = new RouteMap<{ owned?: Route; more?: Route[]; foreign: boolean; desired: boolean }>();
+  const newEntry = () => ({ owned: undefined, more: undefined, foreign: false, desired: false });
   for (const r of observed.routes) {
-    if (!owns.route(r)) foreignRouteKeys.set(r, true);
-    else {
-      const same = ownedRoutes.get(r);
-      if (same) same.push(r);
-      else ownedRoutes.set(r, [r]);
-    }
+    const entry = routesByKey.upsert(r, newEntry);
+    if (!owns.route(r)) entry.foreign = true;
+    else if (!entry.owned) entry.owned = r;
+    else (entry.more ??= []).push(r);
   }
   const routeUpserts: { op: 'add' | 'replace'; route: Route }[] = [];
-  const desiredRouteKeys = new RouteMap<true>();
   for (const want of desired.routes) {
-    desiredRouteKeys.set(want, true);
-    const have = ownedRoutes.get(want)?.[0];
+    const entry = routesByKey.upsert(want, newEntry);
+    entry.desired = true;
+    const have = entry.owned;
     if (!have) {
-      if (!foreignRouteKeys.has(want)) routeUpserts.push({ op: 'add', route: want });
+      if (!entry.foreign) routeUpserts.push({ op: 'add', route: want });
     } else if (!sameRoute(have, want) || (want.nhid !== undefined && disturbed.has(want.nhid))) {
       routeUpserts.push({ op: 'replace', route: want });
     }
   }
   // Sorting only what changes: a no-op cycle over thousands of routes sorts nothing.
   routeUpserts.sort((a, b) => routeAddOrder(a.route, b.route));
+  // Of several owned routes with one key, the first observed is the one kept when it is wanted.
   const routeDeletes: Route[] = [];
-  for (const routes of ownedRoutes.values()) routeDeletes.push(...(desiredRouteKeys.has(routes[0]!) ? routes.slice(1) : routes));
+  routesByKey.forEach(({ owned, more, desired: wanted }) => {
+    if (owned && !wanted) routeDeletes.push(owned);
+    if (more) routeDeletes.push(...more);
+  });
 
   // Rules, by every field: a changed rule is a new rule.
   const ownedRules = groupByKey(observed.rules.filter(owns.rule), ruleKey);
