@@ -78,7 +78,7 @@ export const MAX_REQUEST_WINDOW = 4096;
 const ANSWER_BYTES = 2048;
 /**
  * Asked for the request socket, bytes (the kernel doubles it): SO_RCVBUF is capped at net.core.rmem_max (208 KB
- * by default), so SO_RCVBUFFORCE (root) raises it past that, as iproute2 raises its own for `ip -batch`.
+ * by default), so SO_RCVBUFFORCE (root) raises it past that (iproute2 asks for 1 MB for `ip` too).
  */
 const REQUEST_RCVBUF = 4 << 20;
 
@@ -435,7 +435,7 @@ export class NetlinkClient {
 
   /** Answers were dropped (ENOBUFS, or the drop count grew): the requests outstanding now are suspects. */
   private overrun(): void {
-    this.log(`netlink request socket overrun (ENOBUFS): requests whose acks were dropped fail and are retried by the caller`);
+    this.log(`netlink request socket overrun (ENOBUFS, answers dropped): the requests outstanding whose answers were lost fail and are retried by the caller`);
     const suspects = [...this.pending.keys()].filter((seq) => !this.pending.get(seq)!.op.dump);
     if (suspects.length === 0) return;
     for (const seq of suspects) this.pending.get(seq)!.suspect = true;

@@ -4,8 +4,8 @@
  * (getsockname's nl_pid) among this process's descriptors, then NETLINK_EXT_ACK (the kernel's
  * message in error acks) and NETLINK_GET_STRICT_CHK (dump requests' filters honoured) are set
  * (include/uapi/linux/netlink.h; both since Linux 4.20). The request socket's receive buffer is raised
- * with SO_RCVBUFFORCE (socket(7): past net.core.rmem_max, needs CAP_NET_ADMIN), as iproute2 does for
- * `ip -batch`, so that many requests may be in flight without their answers overflowing it. The
+ * with SO_RCVBUFFORCE (socket(7): past net.core.rmem_max, needs CAP_NET_ADMIN), so that many requests
+ * may be in flight without their answers overflowing it. The
  * socket's drop count (SO_MEMINFO, SK_MEMINFO_DROPS) tells answers lost to a full buffer on a socket
  * with NETLINK_NO_ENOBUFS, whose overflow then raises no socket error (see src/netlink/sockopt.ts).
  */
