@@ -513,3 +513,19 @@ test('without a drop count (no addon) every change asks for its own ack', async 
   assert.ok(fake.sent.every((m) => m.flags & NLM_F_ACK));
   c.close();
 });
+
+test('subscriber with NETLINK_NO_ENOBUFS: a grown drop count, seen at the next datagram, asks for a resync', () => {
+  const fake = new FakeSocket(() => {});
+  const got: number[] = [];
+  const overruns: string[] = [];
+  subscribe([7], (msgs) => got.push(...msgs.map((m) => m.type)), (why) => overruns.push(why), () => undefined, { socket: () => fake });
+  fake.emit('message', encodeMessage(24, 0, 0, 0, Buffer.alloc(12)), { port: 0 });
+  assert.equal(overruns.length, 0);
+  fake.dropped = 3; // notifications that did not fit; no socket error says so
+  fake.emit('message', encodeMessage(25, 0, 0, 0, Buffer.alloc(12)), { port: 0 });
+  assert.deepEqual(got, [24, 25], 'what did arrive is still delivered');
+  assert.equal(overruns.length, 1);
+  assert.match(overruns[0]!, /3 dropped.*full resync/);
+  fake.emit('message', encodeMessage(24, 0, 0, 0, Buffer.alloc(12)), { port: 0 });
+  assert.equal(overruns.length, 1, 'the same drops are not reported twice');
+});
