@@ -128,6 +128,8 @@ interface Pending {
   unacked: boolean;
   /** Outstanding when ENOBUFS dropped answers: its refusal may be lost, so a later answer proves nothing. */
   suspect: boolean;
+  /** Its place in send order (sequence numbers wrap; this does not for 2^53 requests). */
+  order: number;
   /** performance.now() (ms) after which it times out. */
   deadline: number;
 }
@@ -180,6 +182,11 @@ export class NetlinkClient {
   private lostAckTimer: NodeJS.Timeout | undefined;
   /** The socket's drop count last read; undefined when it has none, and then change() asks for every ack. */
   private drops: number | undefined;
+  /** Requests sent so far: the next one's Pending.order. */
+  private sent = 0;
+  /** The unacked requests' sequence numbers in send order, from unackedHead: confirming walks only these, once each. */
+  private unacked: number[] = [];
+  private unackedHead = 0;
 
   constructor(options: ClientOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 5000;
@@ -341,7 +348,8 @@ export class NetlinkClient {
         send();
         datagram = { seqs: [], msgs: [], bytes: 0 };
       }
-      this.pending.set(this.seq, { op, replies: [], interrupted: false, unacked: op.silent, suspect: false, deadline });
+      this.pending.set(this.seq, { op, replies: [], interrupted: false, unacked: op.silent, suspect: false, order: this.sent++, deadline });
+      if (op.silent) this.unacked.push(this.seq);
       if (op.dump) this.dumping = true;
       datagram.seqs.push(this.seq);
       datagram.msgs.push(msg);
@@ -383,11 +391,23 @@ export class NetlinkClient {
     this.schedule();
   }
 
-  /** The answer to `seq` came: the silent requests sent before it were handled without error (see Pending.unacked). */
+  /**
+   * The answer to `seq` came: the silent requests sent before it were handled without error (see Pending.unacked),
+   * except suspects, which the ENOBUFS timer fails. Each unacked request is looked at once.
+   */
   private confirmBefore(seq: number): void {
-    for (const [s, p] of this.pending) {
-      if (s === seq) return;
-      if (p.unacked && !p.suspect) this.settle(s, () => p.op.resolve(outcomeOf(p)));
+    const answered = this.pending.get(seq);
+    if (!answered) return;
+    while (this.unackedHead < this.unacked.length) {
+      const s = this.unacked[this.unackedHead]!;
+      const p = this.pending.get(s);
+      if (p && p.order >= answered.order) break;
+      this.unackedHead++;
+      if (p?.unacked && !p.suspect) this.settle(s, () => p.op.resolve(outcomeOf(p)));
+    }
+    if (this.unackedHead === this.unacked.length || this.unackedHead >= 1024) {
+      this.unacked = this.unacked.slice(this.unackedHead);
+      this.unackedHead = 0;
     }
   }
 

@@ -248,15 +248,21 @@ export const nested = (type: number, children: Buffer[]): Buffer => attr(type | 
 /** A flag attribute: present means true, no value (NLA_FLAG). */
 export const flagAttr = (type: number): Buffer => attr(type, Buffer.alloc(0));
 
-/** A u8 attribute (NLA_U8). */
+/** A u8 attribute (NLA_U8), padded to 4 bytes with zeros. */
 export function u8Attr(type: number, v: number): Buffer {
-  return attr(type, Buffer.from([v & 0xff]));
+  const buf = Buffer.alloc(8);
+  buf.writeUInt16LE(5, 0);
+  buf.writeUInt16LE(type, 2);
+  buf[4] = v & 0xff;
+  return buf;
 }
-/** A u16 attribute in host byte order (NLA_U16). */
+/** A u16 attribute in host byte order (NLA_U16), padded to 4 bytes with zeros. */
 export function u16Attr(type: number, v: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeUInt16LE(v, 0);
-  return attr(type, b);
+  const buf = Buffer.alloc(8);
+  buf.writeUInt16LE(6, 0);
+  buf.writeUInt16LE(type, 2);
+  buf.writeUInt16LE(v, 4);
+  return buf;
 }
 /** A u32 attribute in host byte order (NLA_U32); `v` is taken modulo 2^32. Written in place: a full apply encodes thousands. */
 export function u32Attr(type: number, v: number): Buffer {
