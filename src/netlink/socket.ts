@@ -68,7 +68,7 @@ export interface ClientOptions {
 
 /** Most unanswered requests when the receive buffer's size is unknown (a test's socket). */
 export const REQUEST_WINDOW = 64;
-/** Most unanswered requests however large the receive buffer: more gains nothing measurable (docs/benchmarks.md, 2). */
+/** Most unanswered requests however large the receive buffer: their answers may take up to this × ANSWER_BYTES (8 MiB), what REQUEST_RCVBUF asks for. */
 export const MAX_REQUEST_WINDOW = 4096;
 /**
  * Receive buffer charged per answer, bytes: an ack or error is an skb of about 1 KB truesize (an error echoes
