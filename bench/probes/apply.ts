@@ -5,12 +5,15 @@
 // After every apply it checks that uplinkd sees nothing left to change. Also the time the kernel
 // alone needs: the same changes pre-encoded, sent back to back without acks in datagrams of up to
 // 32 KiB (rtnetlink handles them inside sendmsg), then one acknowledged NLMSG_NOOP whose ack
-// comes after all of them. Prints one JSON line.
+// comes after all of them. And reconcile() alone: the routing changes of the in-process apply, without
+// observing, planning or the nftables table. Prints one JSON line.
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { downOnce, applyOnce, planOnce } from '../../src/cli/oneshot';
+import { computeCycle, observe, reconcile } from '../../src/engine/cycle';
+import { NetlinkKernelPort } from '../../src/kernel/netlink-port';
 import { loadConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/types';
 import { UplinkdError } from '../../src/errors';
@@ -39,6 +42,8 @@ export interface ApplyResult {
   batch: number[];
   /** ms: pre-encoded requests sent back to back, until the kernel has handled the last */
   kernel: number[];
+  /** ms: reconcile() of the routing changes alone (port opened, kernel observed and plan made before the clock starts) */
+  routing: number[];
 }
 
 /** Each change from empty as one netlink message (all adds), packed into datagrams of up to 32 KiB. */
@@ -85,6 +90,23 @@ function sendRaw(datagrams: Buffer[]): Promise<number> {
 
 const ignore = () => undefined;
 
+/** ms of reconcile() alone for the plan from empty: what the in-process apply spends on the routing changes. */
+async function timeRouting(config: Config, expected: number): Promise<number> {
+  const port = await NetlinkKernelPort.open();
+  try {
+    // The table is left to the full apply: ip -batch, the comparison, has no nftables part either.
+    const cycle = computeCycle(config, await observe(port, config, { nft: { known: { kind: 'absent' } } }));
+    const t = performance.now();
+    const r = await reconcile(port, cycle.changes);
+    const ms = performance.now() - t;
+    if (r.failed.length || r.applied.length !== expected)
+      throw new UplinkdError('lab', `reconcile applied ${r.applied.length} of ${expected}, ${r.failed.length} failed`);
+    return ms;
+  } finally {
+    port.close();
+  }
+}
+
 function runTimed(cmd: string, args: string[], input?: string): number {
   const t = performance.now();
   const r = spawnSync(cmd, args, { input, stdio: [input === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'], encoding: 'utf8' });
@@ -118,7 +140,7 @@ async function main(args: ApplyArgs): Promise<ApplyResult> {
   client.close();
   const datagrams = preEncode((await planOnce(config, ignore)).changes, names);
 
-  const out: ApplyResult = { changes: commands.length, inProcess: [], cli: [], script: [], batch: [], kernel: [] };
+  const out: ApplyResult = { changes: commands.length, inProcess: [], cli: [], script: [], batch: [], kernel: [], routing: [] };
   for (let rep = 0; rep < args.reps; rep++) {
     const t = performance.now();
     const r = await applyOnce(config, ignore);
@@ -142,6 +164,10 @@ async function main(args: ApplyArgs): Promise<ApplyResult> {
 
     out.kernel.push(await sendRaw(datagrams));
     await expectConverged(config, 'the pre-encoded requests');
+    await expectEmpty(config);
+
+    out.routing.push(await timeRouting(config, commands.length));
+    await expectConverged(config, 'reconcile()');
     await expectEmpty(config);
   }
   return out;

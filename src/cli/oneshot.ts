@@ -51,17 +51,20 @@ export function planOnce(config: Config, warn: (m: string) => void): Promise<One
 
 /**
  * `uplinkd apply`: the name files and the sysctl, then the engine's cycle once (runOnce: observe, plan,
- * diff, apply; the same functions the daemon's cycles run: flow pinning's nftables table first, then the routing
+ * diff, apply; the same functions the daemon's cycles run: flow pinning's nftables table beside the routing
  * changes in diff() order), then its warnings through `warn`. A refused change or nft failure does not throw: it is
  * in `failed` / `pinningFailed`. Throws UplinkdError when the netlink socket cannot be opened ('netlink') or a name
  * file cannot be written ('io').
  */
 export function applyOnce(config: Config, warn: (m: string) => void): Promise<ApplyResult> {
   return withPort(async (port) => {
+    // Other programs' firewall rules are read (three processes) while the kernel is changed: the warnings need nothing of it.
+    const firewall = firewallMarkWarnings(config);
+    firewall.catch(() => undefined); // awaited below; a throw before then must not be unhandled
     await syncOwnedNames(config);
     const hashNote = config.multipathHash === undefined ? undefined : (await setMultipathHash(config.multipathHash)).note;
     const { cycle, result } = await runOnce(port, config, { warn: (file, m) => warn(`${file}: ${m}`), nft: runNft });
-    cycle.plan.warnings.push(...(await firewallMarkWarnings(config)), ...execWarnings(config), ...(hashNote ? [`multipath_hash: ${hashNote}`] : []));
+    cycle.plan.warnings.push(...(await firewall), ...execWarnings(config), ...(hashNote ? [`multipath_hash: ${hashNote}`] : []));
     for (const w of cycle.plan.warnings) warn(w);
     if (cycle.pinning.warning) warn(cycle.pinning.warning);
     const { nftApplied, nftFailed, ...applied } = result;

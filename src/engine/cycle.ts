@@ -1,7 +1,7 @@
 // The one cycle the CLI (`plan`, `apply`, `down`, `status`) and the daemon share:
 //   observe (kernel snapshot + DHCP leases + uplinkd's nftables table)
 //   -> computeCycle (pure: plan, then diff; the nftables table is planned and diffed beside the routing)
-//   -> applyChanges (the nft change, then the netlink changes through the reconciler).
+//   -> applyChanges (the nft change beside the netlink changes through the reconciler).
 // The daemon adds only its policy around these (debounce, retry, storm spacing, drift and conflicts).
 import type { Config } from '../config/types';
 import { UplinkdError } from '../errors';
@@ -119,23 +119,19 @@ export function teardownChanges(config: Config, kernel: KernelState): Change[] {
 }
 
 /**
- * Applies one cycle's changes: the nft change first (the fwmark rules match nothing until the marks
- * exist), then the netlink changes in order through reconcile(). A failed nft change does not stop
- * the routing: it is returned as `nftFailed` (UplinkdError), as failed netlink changes are in `failed`.
+ * Applies one cycle's changes: the nft change (one `nft` process) and the netlink changes (in order
+ * through reconcile()) side by side, since neither needs the other first: a fwmark rule matches nothing
+ * until the marks exist, and a marked packet without its fwmark rule is routed by main, as before uplinkd.
+ * A failed nft change does not stop the routing: it is returned as `nftFailed` (UplinkdError), as failed
+ * netlink changes are in `failed`. Never rejects.
  */
 export async function applyChanges(port: KernelPort, changes: CycleChanges, nft: NftRunner): Promise<CycleResult> {
-  let nftApplied: PinningChange | undefined;
-  let nftFailed: UplinkdError | undefined;
-  if (changes.nft) {
-    try {
-      await applyPinningChange(changes.nft, nft);
-      nftApplied = changes.nft;
-    } catch (err) {
-      nftFailed = err instanceof UplinkdError ? err : new UplinkdError('io', err instanceof Error ? err.message : String(err), { cause: err });
-    }
-  }
-  const result = await reconcile(port, changes.netlink);
-  return { ...result, ...(nftApplied ? { nftApplied } : {}), ...(nftFailed ? { nftFailed } : {}) };
+  const pinning = changes.nft ? applyPinningChange(changes.nft, nft).then(
+    () => ({ nftApplied: changes.nft! }),
+    (err: unknown) => ({ nftFailed: err instanceof UplinkdError ? err : new UplinkdError('io', err instanceof Error ? err.message : String(err), { cause: err }) }),
+  ) : Promise.resolve({});
+  const [result, nftOutcome] = await Promise.all([reconcile(port, changes.netlink), pinning]);
+  return { ...result, ...nftOutcome };
 }
 
 /** The changes a cycle wants applied as they are (the CLI's `apply`; the daemon filters them first). */

@@ -283,9 +283,9 @@ export class NetlinkKernelPort implements KernelPort {
     }
   }
 
-  /** Hands the request to the client now (synchronously: the client sends in call order) and waits for its ack. */
+  /** Hands the request to the client now (synchronously: the client sends in call order) and waits until it is handled. */
   private async send(change: Change, req: Request): Promise<void> {
-    const acked = this.client.request(req.type, req.flags, req.payload);
+    const acked = this.client.change(req.type, req.flags, req.payload);
     // Deleting a route whose nexthop object is gone fails with EINVAL; the kernel dropped such routes
     // together with the nexthop, so the route is gone too. The question goes right behind the delete,
     // so its answer is the kernel's state when the delete was handled, not after later changes.

@@ -37,6 +37,8 @@ export const NLMSGERR_ATTR_OFFS = 2;
 // socket options at SOL_NETLINK
 export const SOL_NETLINK = 270;
 export const NETLINK_CAP_ACK = 10;
+/** Overflow of the receive buffer sets no socket error (no ENOBUFS); the drops are counted (include/uapi/linux/netlink.h). */
+export const NETLINK_NO_ENOBUFS = 5;
 export const NETLINK_EXT_ACK = 11;
 export const NETLINK_GET_STRICT_CHK = 12;
 

@@ -6,7 +6,7 @@ import {
   NLMSGERR_ATTR_MSG, NLMSGERR_ATTR_OFFS, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_DUMP,
   NLM_F_DUMP_INTR, NLM_F_MULTI, NLM_F_REQUEST,
 } from './constants';
-import { DUMP_TRIES, NetlinkClient, subscribe, type RawSocketLike } from './socket';
+import { DUMP_TRIES, MAX_REQUEST_WINDOW, NetlinkClient, REQUEST_WINDOW, subscribe, windowFor, type RawSocketLike } from './socket';
 import { encodeAck, encodeMessage, parseMessages, strAttr, u32Attr, type NlMessage } from './wire';
 
 /** A fake kernel: records requests (and the datagrams they came in), answers through `reply`. */
@@ -17,6 +17,9 @@ class FakeSocket extends EventEmitter implements RawSocketLike {
   closed = false;
   /** When set, send() reports this errno and the kernel sees nothing. */
   sendErrno: string | undefined;
+  /** Answers the kernel dropped for a full buffer (sk_drops, read as with NETLINK_NO_ENOBUFS). */
+  dropped = 0;
+  receiveDrops?: () => number | undefined = () => this.dropped;
   constructor(private readonly kernel: (req: NlMessage, sock: FakeSocket) => void) { super(); }
   send(msg: Uint8Array, _o: { port?: number }, cb: (err?: Error) => void): void {
     const reqs = parseMessages(Buffer.from(msg));
@@ -394,4 +397,135 @@ test('subscriber sync: NLMSG_NOOP with NLM_F_ACK on the subscriber socket; resol
   assert.equal(fake.sent[0]!.flags, NLM_F_REQUEST | NLM_F_ACK);
   sub.close();
   await assert.rejects(sub.sync(), (e: unknown) => e instanceof UplinkdError && e.detail.errno === 'ECANCELED');
+});
+
+/** A fake kernel as netlink_rcv_skb answers: an error for a refused request, an ack only when NLM_F_ACK asks for one. */
+function rtnetlinkLike(refuse: Map<number, number>): FakeSocket {
+  return new FakeSocket((req, s) => {
+    const errno = refuse.get(req.payload[0]!) ?? 0;
+    if (errno || req.flags & NLM_F_ACK) s.reply(encodeAck(req.seq, 1234, errno, req));
+  });
+}
+
+test('change: no NLM_F_ACK but on the last request of each datagram; a later answer confirms the silent ones; a refusal is its own', async () => {
+  const fake = rtnetlinkLike(new Map([[3, 17]]));
+  const c = new NetlinkClient({ socket: () => fake });
+  const outcomes = [1, 2, 3, 4, 5].map((n) => c.change(24, 0x600, marked(n)).then(() => 'ok', (e: UplinkdError) => e.detail.errno));
+  assert.deepEqual(await Promise.all(outcomes), ['ok', 'ok', 'EEXIST', 'ok', 'ok']);
+  assert.deepEqual(fake.datagrams.map((d) => d.length), [1, 4]);
+  const acked = fake.sent.map((m) => (m.flags & NLM_F_ACK ? 'ack' : '-'));
+  assert.deepEqual(acked, ['ack', '-', '-', '-', 'ack'], 'a lone request and each datagram\'s last ask for the ack');
+  assert.ok(fake.sent.every((m) => (m.flags & ~NLM_F_ACK) === (NLM_F_REQUEST | 0x600)));
+  c.close();
+});
+
+test('change: a silent request stays outstanding until a later answer comes (no answer, no success)', async () => {
+  const { fake, held, answer } = holdingSocket();
+  const c = new NetlinkClient({ socket: () => fake, timeoutMs: 60_000 });
+  void c.request(24, 0, marked(0)); // keeps the socket busy so the next ones share a datagram
+  const silent = [1, 2, 3].map((n) => c.change(24, 0, marked(n)).then(() => 'ok', (e: UplinkdError) => e.detail.errno));
+  await tick();
+  let settled = 0;
+  for (const p of silent) void p.then(() => settled++);
+  answer(held[0]!); // the answer to the request before them proves nothing about them
+  await tick();
+  assert.equal(settled, 0);
+  answer(held.find((m) => m.payload[0] === 3)!); // the datagram's last, which asked for the ack
+  assert.deepEqual(await Promise.all(silent), ['ok', 'ok', 'ok']);
+  c.close();
+});
+
+test('ENOBUFS: the silent requests outstanding then fail even when a later ack arrives (their refusal may have been dropped)', async () => {
+  const { fake, held, answer } = holdingSocket();
+  const logged: string[] = [];
+  const c = new NetlinkClient({ socket: () => fake, log: (l) => logged.push(l) });
+  void c.request(24, 0, marked(0)).catch(() => undefined);
+  const before = [1, 2].map((n) => c.change(24, 0, marked(n)).then(() => 'ok', (e: UplinkdError) => e.detail.errno));
+  await tick();
+  fake.emit('error', Object.assign(new Error('recvmsg'), { code: 'ENOBUFS' }));
+  answer(held.find((m) => m.payload[0] === 2)!); // the datagram's ack, queued before the overflow
+  assert.deepEqual(await Promise.all(before), ['ENOBUFS', 'ok'], 'the acked one settles by its ack; the silent one cannot be confirmed');
+  held.splice(0);
+  const after = [3, 4].map((n) => c.change(24, 0, marked(n)).then(() => 'ok', (e: UplinkdError) => e.detail.errno));
+  await tick();
+  for (const m of held.filter((r) => r.flags & NLM_F_ACK)) answer(m);
+  assert.deepEqual(await Promise.all(after), ['ok', 'ok'], 'later requests settle as usual');
+  c.close();
+});
+
+test('window: as many requests in flight as the receive buffer holds answers for; raised with SO_RCVBUFFORCE when rmem_max caps it', async () => {
+  assert.equal(windowFor(425_984), 208, 'the default rmem_max: 208 KB, doubled');
+  assert.equal(windowFor(8 << 20), MAX_REQUEST_WINDOW);
+  assert.equal(windowFor(4096), REQUEST_WINDOW);
+  const sized = (force: (n: number) => string | undefined): FakeSocket => {
+    let rcvbuf = 425_984;
+    const fake = Object.assign(rtnetlinkLike(new Map()), {
+      getRecvBufferSize: () => rcvbuf,
+      forceRecvBufferSize: (n: number) => { const why = force(n); if (!why) rcvbuf = 2 * n; return why; },
+    });
+    return fake;
+  };
+  const logged: string[] = [];
+  const raised = sized(() => undefined);
+  const c1 = new NetlinkClient({ socket: () => raised, log: (l) => logged.push(l) });
+  const many = Array.from({ length: 3000 }, (_, i) => c1.change(24, 0, Buffer.from([i & 0xff, i >> 8, 0, 0])));
+  await Promise.all(many);
+  assert.equal(raised.datagrams.length <= 3, true, `3000 changes in ${raised.datagrams.length} datagrams`);
+  assert.deepEqual(raised.sent.map((m) => m.payload[0]! | (m.payload[1]! << 8)), Array.from({ length: 3000 }, (_, i) => i), 'in call order');
+  assert.equal(logged.length, 0);
+  c1.close();
+  const denied = sized(() => 'SO_RCVBUFFORCE failed: EPERM');
+  const c2 = new NetlinkClient({ socket: () => denied, log: (l) => logged.push(l) });
+  assert.equal(logged.length, 0, 'without CAP_NET_ADMIN the smaller buffer is expected');
+  c2.close();
+  const noAddon = sized(() => 'the netlink addon is not loaded (uplinkd_netlink.node not built (npm run build:native))');
+  const c3 = new NetlinkClient({ socket: () => noAddon, log: (l) => logged.push(l) });
+  assert.equal(logged.length, 1);
+  assert.match(logged[0]!, /stays at 416 KiB .*addon is not loaded.*at most 208 requests in flight/);
+  c3.close();
+});
+
+test('NETLINK_NO_ENOBUFS: a grown drop count makes the silent requests outstanding fail, though a later ack arrives', async () => {
+  const { fake, held, answer } = holdingSocket();
+  const logged: string[] = [];
+  const c = new NetlinkClient({ socket: () => fake, log: (l) => logged.push(l) });
+  void c.request(24, 0, marked(0)).catch(() => undefined);
+  const before = [1, 2].map((n) => c.change(24, 0, marked(n)).then(() => 'ok', (e: UplinkdError) => e.detail.errno));
+  await tick();
+  fake.dropped = 1; // an answer (maybe request 1's refusal) did not fit; no socket error says so
+  answer(held.find((m) => m.payload[0] === 2)!);
+  assert.deepEqual(await Promise.all(before), ['ENOBUFS', 'ok']);
+  assert.match(logged.join('\n'), /overrun/);
+  held.splice(0);
+  const after = c.change(24, 0, marked(3));
+  await tick();
+  answer(held[0]!);
+  await after;
+  c.close();
+});
+
+test('without a drop count (no addon) every change asks for its own ack', async () => {
+  const fake = rtnetlinkLike(new Map([[2, 17]]));
+  fake.receiveDrops = undefined;
+  const c = new NetlinkClient({ socket: () => fake, log: () => undefined });
+  const outcomes = [1, 2, 3].map((n) => c.change(24, 0, marked(n)).then(() => 'ok', (e: UplinkdError) => e.detail.errno));
+  assert.deepEqual(await Promise.all(outcomes), ['ok', 'EEXIST', 'ok']);
+  assert.ok(fake.sent.every((m) => m.flags & NLM_F_ACK));
+  c.close();
+});
+
+test('subscriber with NETLINK_NO_ENOBUFS: a grown drop count, seen at the next datagram, asks for a resync', () => {
+  const fake = new FakeSocket(() => {});
+  const got: number[] = [];
+  const overruns: string[] = [];
+  subscribe([7], (msgs) => got.push(...msgs.map((m) => m.type)), (why) => overruns.push(why), () => undefined, { socket: () => fake });
+  fake.emit('message', encodeMessage(24, 0, 0, 0, Buffer.alloc(12)), { port: 0 });
+  assert.equal(overruns.length, 0);
+  fake.dropped = 3; // notifications that did not fit; no socket error says so
+  fake.emit('message', encodeMessage(25, 0, 0, 0, Buffer.alloc(12)), { port: 0 });
+  assert.deepEqual(got, [24, 25], 'what did arrive is still delivered');
+  assert.equal(overruns.length, 1);
+  assert.match(overruns[0]!, /3 dropped.*full resync/);
+  fake.emit('message', encodeMessage(24, 0, 0, 0, Buffer.alloc(12)), { port: 0 });
+  assert.equal(overruns.length, 1, 'the same drops are not reported twice');
 });

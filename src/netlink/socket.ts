@@ -6,7 +6,7 @@ import { RawNetlinkSocket } from 'netlink/dist/raw';
 import { performance } from 'node:perf_hooks';
 import { UplinkdError } from '../errors';
 import { NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST } from './constants';
-import { enableNetlinkFeatures } from './sockopt';
+import { addonFailure, countOverruns, enableNetlinkFeatures, forceRecvBuffer } from './sockopt';
 import { decodeDone, decodeError, encodeMessage, splitDatagram, type NlError, type NlMessage } from './wire';
 
 const NETLINK_ROUTE = 0;
@@ -25,6 +25,15 @@ export interface RawSocketLike {
   addMembership(group: number): void;
   /** SO_RCVBUF: `size` in bytes (the kernel doubles it and caps it at net.core.rmem_max). */
   setRecvBufferSize(size: number): unknown;
+  /** SO_RCVBUF as the kernel keeps it (bytes, already doubled). */
+  getRecvBufferSize?(): number;
+  /** SO_RCVBUFFORCE of `size` bytes (past net.core.rmem_max; set by openRouteSocket): undefined when set, else why not. */
+  forceRecvBufferSize?(size: number): string | undefined;
+  /**
+   * Packets the kernel dropped for a full receive buffer so far (sk_drops), present when openRouteSocket set
+   * NETLINK_NO_ENOBUFS: such a socket reports overflow only here, never as an ENOBUFS error (countOverruns).
+   */
+  receiveDrops?(): number | undefined;
   address(): { port: number };
   unref(): void;
   close(): void;
@@ -37,27 +46,46 @@ export type SocketFactory = () => RawSocketLike;
 /** A NETLINK_ROUTE socket with extended ACKs and strict checking turned on where the kernel and addon allow. */
 export const openRouteSocket: SocketFactory = () => {
   const sock = new RawNetlinkSocket(NETLINK_ROUTE, { recvBufferSize: 0, sendBufferSize: 0 });
-  const features = enableNetlinkFeatures(sock.address().port);
-  return Object.assign(sock, { strictCheck: features.strictCheck });
+  const port = sock.address().port;
+  const features = enableNetlinkFeatures(port);
+  const drops = countOverruns(port);
+  return Object.assign(sock, {
+    strictCheck: features.strictCheck,
+    forceRecvBufferSize: (size: number) => forceRecvBuffer(port, size),
+    ...(drops ? { receiveDrops: drops } : {}),
+  });
 };
 
 export interface ClientOptions {
   /** Per request, ms (default 5000), counted from when the request is sent. */
   timeoutMs?: number;
-  /** Most requests outstanding at once (default REQUEST_WINDOW). */
+  /** Most requests outstanding at once (default: as many as the receive buffer holds answers for, windowFor()). */
   window?: number;
   socket?: SocketFactory;
   /** Where dropped datagrams (foreign sender, truncated, malformed) are reported (default: stderr). */
   log?: (line: string) => void;
 }
 
-/**
- * Most unanswered requests on one socket. Each queued ack is an skb of about 1 KB truesize charged to
- * the receive buffer (at least 208 KB); past it the kernel drops the ack and the request could only time out.
- */
+/** Most unanswered requests when the receive buffer's size is unknown (a test's socket). */
 export const REQUEST_WINDOW = 64;
-/** Asked for the request socket (the kernel caps it at net.core.rmem_max and doubles it): headroom for acks. */
-const REQUEST_RCVBUF = 1 << 20;
+/** Most unanswered requests however large the receive buffer: their answers may take up to this × ANSWER_BYTES (8 MiB), what REQUEST_RCVBUF asks for. */
+export const MAX_REQUEST_WINDOW = 4096;
+/**
+ * Receive buffer charged per answer, bytes: an ack or error is an skb of about 1 KB truesize (an error echoes
+ * the request and may carry the extended ACK's text); twice that for margin. Past the buffer the kernel drops
+ * answers (ENOBUFS) and their requests fail.
+ */
+const ANSWER_BYTES = 2048;
+/**
+ * Asked for the request socket, bytes (the kernel doubles it): SO_RCVBUF is capped at net.core.rmem_max (208 KB
+ * by default), so SO_RCVBUFFORCE (root) raises it past that (iproute2 asks for 1 MB for `ip` too).
+ */
+const REQUEST_RCVBUF = 4 << 20;
+
+/** Requests that may be unanswered at once on a socket whose receive buffer holds `rcvbuf` bytes (SO_RCVBUF as read back). */
+export function windowFor(rcvbuf: number): number {
+  return Math.min(MAX_REQUEST_WINDOW, Math.max(REQUEST_WINDOW, Math.floor(rcvbuf / ANSWER_BYTES)));
+}
 /** Requests sent together share one datagram up to this size (the kernel refuses more than SO_SNDBUF, >= 208 KB by default). */
 const MAX_DATAGRAM = 32 << 10;
 /** Tries of a dump the kernel keeps flagging NLM_F_DUMP_INTR (the objects changed while it ran). */
@@ -73,11 +101,16 @@ type Outcome = { replies: NlMessage[]; interrupted: boolean };
 
 const stderrLog = (line: string): void => { process.stderr.write(`${line}\n`); };
 
+/** The fallback's log line is written once per process. */
+let fallbackLogged = false;
+
 interface Op {
   type: number;
   flags: number;
   payload: Buffer;
   dump: boolean;
+  /** Sent without NLM_F_ACK (unless last in its datagram): the kernel answers only a refusal (netlink_rcv_skb). */
+  silent: boolean;
   /** For a dump: which replies to keep (a large dump is filtered as it arrives). */
   keep?: (m: NlMessage) => boolean;
   resolve(r: Outcome): void;
@@ -88,6 +121,15 @@ interface Pending {
   op: Op;
   replies: NlMessage[];
   interrupted: boolean;
+  /**
+   * Sent without NLM_F_ACK: it succeeded once the answer to a later request on this socket arrives, since the
+   * kernel handles a socket's requests in order inside sendmsg and queues a refusal before any later answer.
+   */
+  unacked: boolean;
+  /** Outstanding when ENOBUFS dropped answers: its refusal may be lost, so a later answer proves nothing. */
+  suspect: boolean;
+  /** Its place in send order (sequence numbers wrap; this does not for 2^53 requests). */
+  order: number;
   /** performance.now() (ms) after which it times out. */
   deadline: number;
 }
@@ -114,17 +156,22 @@ const closedError = () => new UplinkdError('netlink', 'netlink socket closed', {
  * another, each with its own ack or error); datagrams leave in call order too (RawNetlinkSocket writes
  * FIFO), so the kernel sees every request in call order. A dump runs alone: after the requests before it, before the ones after it
  * (the kernel runs one dump per socket, and its replies are not acks).
+ * change() requests go without NLM_F_ACK but the last of each datagram: the kernel answers only refusals, and one
+ * ack per datagram confirms the rest, so thousands of changes cost a few dozen answers to read, not one each.
+ * That needs the socket's drop count (RawSocketLike.receiveDrops: a dropped refusal must not pass for success);
+ * without it (the addon not loaded) every change asks for its own ack.
  * Rejections are UplinkdError('netlink', ..., { errno: 'EEXIST' | 'ETIMEDOUT' | ... }).
  */
 export class NetlinkClient {
   private readonly sock: RawSocketLike;
   private readonly timeoutMs: number;
-  private readonly window: number;
+  private readonly maxInFlight: number;
   private seq = Math.floor(Math.random() * 0x7fffffff);
   /** Sent and unanswered, by sequence number; in send order, which is deadline order. */
   private readonly pending = new Map<number, Pending>();
-  /** Not sent yet, in call order. */
-  private readonly waiting: Op[] = [];
+  /** Not sent yet, in call order, from waiting[waitingHead] (taken by index: shift() is linear, thousands may wait). */
+  private waiting: Op[] = [];
+  private waitingHead = 0;
   private dumping = false;
   private flushQueued = false;
   /** Armed for the oldest pending request's deadline while any is pending. */
@@ -133,22 +180,36 @@ export class NetlinkClient {
   private readonly log: (line: string) => void;
   /** Armed after ENOBUFS: then the requests sent before it that are still unanswered lost their acks. */
   private lostAckTimer: NodeJS.Timeout | undefined;
+  /** The socket's drop count last read; undefined when it has none, and then change() asks for every ack. */
+  private drops: number | undefined;
+  /** Requests sent so far: the next one's Pending.order. */
+  private sent = 0;
+  /** The unacked requests' sequence numbers in send order, from unackedHead: confirming walks only these, once each. */
+  private unacked: number[] = [];
+  private unackedHead = 0;
 
   constructor(options: ClientOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 5000;
-    this.window = Math.max(1, options.window ?? REQUEST_WINDOW);
     this.log = options.log ?? stderrLog;
     this.sock = (options.socket ?? openRouteSocket)();
     // The socket must not keep a CLI alive; the timeout timer does while a request waits.
     this.sock.unref();
-    try {
-      this.sock.setRecvBufferSize(REQUEST_RCVBUF);
-    } catch {
-      // The default buffer holds the window's acks too; this is headroom.
+    const rcvbuf = this.raiseRecvBuffer();
+    this.drops = this.sock.receiveDrops?.();
+    if (this.drops === undefined && this.sock.forceRecvBufferSize && !fallbackLogged) {
+      fallbackLogged = true;
+      const why = addonFailure() || 'the kernel has no SO_MEMINFO drop count';
+      this.log(`netlink: ${why}: every change waits for its own ack (slower bulk apply)`);
     }
+    this.maxInFlight = Math.max(1, options.window ?? (rcvbuf === undefined ? REQUEST_WINDOW : windowFor(rcvbuf)));
     this.sock.on('message', (buf, info) => this.onDatagram(buf, info));
     this.sock.on('truncatedMessage', (buf, info) => this.onDatagram(buf, info));
     this.sock.on('error', (err) => this.onSocketError(err));
+  }
+
+  /** Most requests unanswered at once: ClientOptions.window, else what the receive buffer holds answers for (windowFor()). */
+  get window(): number {
+    return this.maxInFlight;
   }
 
   /** The kernel applies dump requests' filters (NETLINK_GET_STRICT_CHK is on); else every object comes back. */
@@ -159,6 +220,16 @@ export class NetlinkClient {
   /** Send one message with NLM_F_REQUEST|NLM_F_ACK|flags; resolves with any replies once acked. */
   async request(type: number, flags: number, payload: Buffer): Promise<NlMessage[]> {
     return (await this.enqueue(type, NLM_F_REQUEST | NLM_F_ACK | flags, payload, false)).replies;
+  }
+
+  /**
+   * A request that answers nothing but a refusal (RTM_NEW*, RTM_DEL*; flags as NLM_F_CREATE|NLM_F_EXCL), sent with
+   * NLM_F_REQUEST|flags and NLM_F_ACK only when it ends its datagram. Resolves once the kernel has handled it
+   * without error (its ack, or a later request's answer); rejects as request() does.
+   */
+  change(type: number, flags: number, payload: Buffer): Promise<void> {
+    const silent = this.drops !== undefined;
+    return this.enqueue(type, NLM_F_REQUEST | (silent ? 0 : NLM_F_ACK) | flags, payload, false, undefined, silent).then(() => undefined);
   }
 
   /**
@@ -185,7 +256,10 @@ export class NetlinkClient {
     this.closed = true;
     if (this.lostAckTimer) clearTimeout(this.lostAckTimer);
     this.rejectPending(closedError);
-    for (const op of this.waiting.splice(0)) op.reject(closedError());
+    const left = this.waiting.slice(this.waitingHead);
+    this.waiting = [];
+    this.waitingHead = 0;
+    for (const op of left) op.reject(closedError());
     this.sock.close();
   }
 
@@ -193,11 +267,11 @@ export class NetlinkClient {
    * Queues the message, which leaves in call order: at once on an idle socket (no delay for a lone
    * request or dump), else once this turn of the event loop is over, with whatever else was asked meanwhile.
    */
-  private enqueue(type: number, flags: number, payload: Buffer, dump: boolean, keep?: (m: NlMessage) => boolean): Promise<Outcome> {
+  private enqueue(type: number, flags: number, payload: Buffer, dump: boolean, keep?: (m: NlMessage) => boolean, silent = false): Promise<Outcome> {
     if (this.closed) return Promise.reject(closedError());
     return new Promise((resolve, reject) => {
-      this.waiting.push({ type, flags, payload, dump, keep, resolve, reject });
-      if (this.pending.size === 0 && this.waiting.length === 1) this.flush();
+      this.waiting.push({ type, flags, payload, dump, silent, keep, resolve, reject });
+      if (this.pending.size === 0 && this.waiting.length - this.waitingHead === 1) this.flush();
       else this.schedule();
     });
   }
@@ -207,7 +281,7 @@ export class NetlinkClient {
    * requests made meanwhile (a caller refilling the window as acks arrive) share a datagram.
    */
   private schedule(): void {
-    if (this.flushQueued || this.waiting.length === 0) return;
+    if (this.flushQueued || this.waitingHead === this.waiting.length) return;
     this.flushQueued = true;
     setImmediate(() => {
       this.flushQueued = false;
@@ -217,26 +291,45 @@ export class NetlinkClient {
 
   private flush(): void {
     const batch: Op[] = [];
-    while (!this.closed && !this.dumping && this.waiting.length > 0) {
-      const next = this.waiting[0]!;
+    while (!this.closed && !this.dumping && this.waitingHead < this.waiting.length) {
+      const next = this.waiting[this.waitingHead]!;
       if (next.dump) {
         if (batch.length > 0 || this.pending.size > 0) break;
-        this.waiting.shift();
+        this.take();
         this.transmit([next]);
         return;
       }
-      if (this.pending.size + batch.length >= this.window) break;
-      batch.push(this.waiting.shift()!);
+      if (this.pending.size + batch.length >= this.maxInFlight) break;
+      batch.push(this.take());
     }
     if (batch.length > 0) this.transmit(batch);
   }
 
-  /** Sends `ops` in order, in as few datagrams as MAX_DATAGRAM allows. */
+  /** The oldest waiting op, removed; the array is dropped once all are taken. */
+  private take(): Op {
+    const op = this.waiting[this.waitingHead++]!;
+    if (this.waitingHead === this.waiting.length) {
+      this.waiting = [];
+      this.waitingHead = 0;
+    } else if (this.waitingHead >= 1024 && 2 * this.waitingHead >= this.waiting.length) {
+      this.waiting = this.waiting.slice(this.waitingHead); // amortised: never more than the ops taken since
+      this.waitingHead = 0;
+    }
+    return op;
+  }
+
+  /** Sends `ops` in order, in as few datagrams as MAX_DATAGRAM allows, each ending with a request that asks for an ack. */
   private transmit(ops: Op[]): void {
     const deadline = performance.now() + this.timeoutMs;
     let datagram: { seqs: number[]; msgs: Buffer[]; bytes: number } = { seqs: [], msgs: [], bytes: 0 };
     const send = () => {
       const { seqs, msgs } = datagram;
+      const last = this.pending.get(seqs[seqs.length - 1]!)!;
+      if (last.unacked) {
+        // Its ack confirms the silent requests before it in this datagram.
+        last.unacked = false;
+        msgs[msgs.length - 1]!.writeUInt16LE(last.op.flags | NLM_F_ACK, 6); // struct nlmsghdr: nlmsg_flags at byte 6
+      }
       const failed = (errno: string) => {
         for (const seq of seqs) this.settle(seq, (p) => p.op.reject(requestFailed(p.op.type, errno)));
       };
@@ -255,7 +348,8 @@ export class NetlinkClient {
         send();
         datagram = { seqs: [], msgs: [], bytes: 0 };
       }
-      this.pending.set(this.seq, { op, replies: [], interrupted: false, deadline });
+      this.pending.set(this.seq, { op, replies: [], interrupted: false, unacked: op.silent, suspect: false, order: this.sent++, deadline });
+      if (op.silent) this.unacked.push(this.seq);
       if (op.dump) this.dumping = true;
       datagram.seqs.push(this.seq);
       datagram.msgs.push(msg);
@@ -297,14 +391,57 @@ export class NetlinkClient {
     this.schedule();
   }
 
+  /**
+   * The answer to `seq` came: the silent requests sent before it were handled without error (see Pending.unacked),
+   * except suspects, which the ENOBUFS timer fails. Each unacked request is looked at once.
+   */
+  private confirmBefore(seq: number): void {
+    const answered = this.pending.get(seq);
+    if (!answered) return;
+    while (this.unackedHead < this.unacked.length) {
+      const s = this.unacked[this.unackedHead]!;
+      const p = this.pending.get(s);
+      if (p && p.order >= answered.order) break;
+      this.unackedHead++;
+      if (p?.unacked && !p.suspect) this.settle(s, () => p.op.resolve(outcomeOf(p)));
+    }
+    if (this.unackedHead === this.unacked.length || this.unackedHead >= 1024) {
+      this.unacked = this.unacked.slice(this.unackedHead);
+      this.unackedHead = 0;
+    }
+  }
+
+  /**
+   * SO_RCVBUF raised to REQUEST_RCVBUF, with SO_RCVBUFFORCE past net.core.rmem_max where the addon and
+   * CAP_NET_ADMIN allow; returns the size the kernel keeps (bytes), undefined when the socket cannot say.
+   */
+  private raiseRecvBuffer(): number | undefined {
+    try {
+      this.sock.setRecvBufferSize(REQUEST_RCVBUF);
+    } catch {
+      // The size read back below says what we have.
+    }
+    const size = this.sock.getRecvBufferSize?.();
+    if (size === undefined || size >= 2 * REQUEST_RCVBUF || !this.sock.forceRecvBufferSize) return size;
+    const why = this.sock.forceRecvBufferSize(REQUEST_RCVBUF);
+    if (why === undefined) return this.sock.getRecvBufferSize!();
+    // Without CAP_NET_ADMIN (a read-only command as a user) the smaller window is expected; anything else is news.
+    if (!why.includes('EPERM')) {
+      this.log(`netlink: the request socket's receive buffer stays at ${size >> 10} KiB (net.core.rmem_max): ${why}; `
+        + `at most ${windowFor(size)} requests in flight`);
+    }
+    return size;
+  }
+
   private rejectPending(error: (op: Op) => Error): void {
     for (const seq of [...this.pending.keys()]) this.settle(seq, (p) => p.op.reject(error(p.op)));
   }
 
   /**
-   * ENOBUFS: the receive queue overflowed and some acks were dropped; the kernel reports it before
-   * the datagrams still queued, so those answers come next. Only the requests whose ack never comes
-   * fail (with ENOBUFS); the others settle normally. Any other socket error: nothing says whose answer
+   * ENOBUFS: the receive queue overflowed and some answers were dropped; the kernel reports it before
+   * the datagrams still queued, so those answers come next. The acked requests whose ack never comes
+   * fail (with ENOBUFS), and so do the silent ones outstanding then (their refusal may be the answer
+   * dropped, so no later ack confirms them); the others settle normally. Any other socket error: nothing says whose answer
    * is lost, so every outstanding request fails with it.
    */
   private onSocketError(err: Error & { code?: string }): void {
@@ -313,9 +450,15 @@ export class NetlinkClient {
       this.rejectPending((op) => requestFailed(op.type, errno));
       return;
     }
-    this.log(`netlink request socket overrun (ENOBUFS): requests whose acks were dropped fail and are retried by the caller`);
+    this.overrun();
+  }
+
+  /** Answers were dropped (ENOBUFS, or the drop count grew): the requests outstanding now are suspects. */
+  private overrun(): void {
+    this.log(`netlink request socket overrun (ENOBUFS, answers dropped): the requests outstanding whose answers were lost fail and are retried by the caller`);
     const suspects = [...this.pending.keys()].filter((seq) => !this.pending.get(seq)!.op.dump);
     if (suspects.length === 0) return;
+    for (const seq of suspects) this.pending.get(seq)!.suspect = true;
     if (this.lostAckTimer) clearTimeout(this.lostAckTimer);
     this.lostAckTimer = setTimeout(() => {
       this.lostAckTimer = undefined;
@@ -334,6 +477,12 @@ export class NetlinkClient {
       return;
     }
     if (this.pending.size === 0) return; // a late answer to a request that timed out
+    // Before any answer here confirms silent requests: a grown drop count means some answer before it may be lost.
+    const drops = this.drops === undefined ? undefined : this.sock.receiveDrops?.();
+    if (drops !== undefined && drops > this.drops!) {
+      this.drops = drops;
+      this.overrun();
+    }
     const { messages, error, brokenSeq } = splitDatagram(buf);
     const truncated = info?.truncated !== undefined;
     if (truncated) this.log(`netlink datagram truncated: ${buf.length} of ${info!.truncated} bytes read`);
@@ -362,6 +511,7 @@ export class NetlinkClient {
         this.settle(m.seq, () => p.op.reject(e as UplinkdError));
         return;
       }
+      this.confirmBefore(m.seq);
       this.settle(m.seq, () => (err.errno === 0 ? p.op.resolve(outcomeOf(p)) : p.op.reject(refused(p.op.type, err))));
     } else if (m.type === NLMSG_DONE) {
       const err = decodeDone(m);
@@ -397,7 +547,8 @@ export const SYNC_TIMEOUT_MS = 1000;
 /**
  * Join rtnetlink multicast groups on a socket of its own. Each datagram's messages go to
  * `onMessages`. Notifications were lost, and the caller must resync, when `onOverrun(reason)` is
- * called: ENOBUFS (the queue overflowed) or a datagram cut short (MSG_TRUNC or a length running past
+ * called: the queue overflowed (ENOBUFS, or with NETLINK_NO_ENOBUFS a drop count grown since the last
+ * datagram, noticed at the next one: a sync() brings one) or a datagram cut short (MSG_TRUNC or a length running past
  * its end; its whole messages are still delivered first). Datagrams not from the kernel (port 0)
  * are dropped and reported to `onError`, as are other socket errors. Never throws from a callback.
  */
@@ -419,6 +570,8 @@ export function subscribe(
   /** sync() calls waiting for their ack, by sequence number. */
   const syncs = new Map<number, { resolve(): void; reject(e: Error): void; timer: NodeJS.Timeout }>();
   let seq = Math.floor(Math.random() * 0x7fffffff);
+  /** With NETLINK_NO_ENOBUFS (openRouteSocket) an overflow shows only as a grown drop count, read per datagram. */
+  let drops = sock.receiveDrops?.();
   const onDatagram = (buf: Buffer, info?: DatagramInfo) => {
     if (info && info.port !== 0) {
       onError(new UplinkdError('netlink', `ignoring a netlink notification from port ${info.port}: only the kernel (port 0) is trusted`));
@@ -442,8 +595,11 @@ export function subscribe(
       }
     }
     if (messages.length > 0) onMessages(messages);
+    const dropped = drops === undefined ? undefined : sock.receiveDrops?.();
     if (info?.truncated !== undefined) onOverrun(`netlink notification truncated (${buf.length} of ${info.truncated} bytes): full resync`);
     else if (error) onOverrun(`${error.message}: full resync`);
+    else if (dropped !== undefined && dropped > drops!) onOverrun(`netlink socket overrun (${dropped - drops!} dropped), events were lost: full resync`);
+    if (dropped !== undefined) drops = dropped;
   };
   sock.on('message', onDatagram);
   sock.on('truncatedMessage', onDatagram);

@@ -1,13 +1,21 @@
-// SOL_NETLINK options for the request and notification sockets, through the small addon in
-// src/netlink/native (the `netlink` package has no setsockopt). Without the addon the sockets
-// work as before: refusals without the kernel's text, dumps unfiltered (filtered here instead).
+// SOL_NETLINK options and SO_RCVBUFFORCE for the request and notification sockets, through the
+// small addon in src/netlink/native (the `netlink` package has no such setsockopt). Without the addon
+// the sockets work as before: refusals without the kernel's text, dumps unfiltered (filtered here
+// instead), the request socket's receive buffer capped at net.core.rmem_max (fewer requests in flight).
 import fs from 'node:fs';
+import { constants } from 'node:os';
 import path from 'node:path';
-import { NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK } from './constants';
+import { NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK, NETLINK_NO_ENOBUFS } from './constants';
 
 interface NetlinkAddon {
   /** 0 when every option was set, an errno when one failed, -1 when no NETLINK_ROUTE socket of this process has the port id. */
   setNetlinkOptions(port: number, options: [number, number][]): number;
+  /** SO_RCVBUFFORCE of `bytes`: 0 when set, an errno (EPERM without CAP_NET_ADMIN), -1 when no socket has the port id. */
+  forceRecvBuffer(port: number, bytes: number): number;
+  /** The descriptor of this process's NETLINK_ROUTE socket bound to the port id, or -1. */
+  socketFd(port: number): number;
+  /** SO_MEMINFO's SK_MEMINFO_DROPS of the descriptor: packets dropped for a full receive buffer; -errno on failure. */
+  socketDrops(fd: number): number;
 }
 
 const ADDON_FILE = 'uplinkd_netlink.node';
@@ -21,14 +29,18 @@ function candidates(dir = __dirname): string[] {
 }
 
 let addon: NetlinkAddon | null | undefined;
+/** Why the addon is not loaded, for the fallback's log line. */
+let loadFailure = '';
 
 function load(): NetlinkAddon | null {
   if (addon !== undefined) return addon;
   const file = candidates().find((p) => fs.existsSync(p));
   try {
     addon = file ? (require(file) as NetlinkAddon) : null;
-  } catch {
+    if (!file) loadFailure = `${ADDON_FILE} not built (npm run build:native)`;
+  } catch (e) {
     addon = null;
+    loadFailure = `${ADDON_FILE}: ${(e as Error).message}`;
   }
   return addon;
 }
@@ -54,4 +66,51 @@ export function enableNetlinkFeatures(port: number): NetlinkFeatures {
   } catch {
     return { extAck: false, strictCheck: false };
   }
+}
+
+/**
+ * Sets SO_RCVBUFFORCE (socket(7); the kernel doubles `bytes` and ignores net.core.rmem_max; needs
+ * CAP_NET_ADMIN) on this process's NETLINK_ROUTE socket bound to `port`. Never throws: returns
+ * undefined when set, else why not (the addon is not loaded, or the errno), for the caller's log line.
+ */
+export function forceRecvBuffer(port: number, bytes: number): string | undefined {
+  const a = load();
+  if (!a) return `the netlink addon is not loaded (${loadFailure})`;
+  try {
+    const r = a.forceRecvBuffer(port, bytes);
+    if (r === 0) return undefined;
+    const name = Object.entries(constants.errno).find(([, v]) => v === r)?.[0] ?? `errno ${r}`;
+    return r === -1 ? `no netlink socket of this process has port ${port}` : `SO_RCVBUFFORCE failed: ${name}`;
+  } catch (e) {
+    return `SO_RCVBUFFORCE failed: ${(e as Error).message}`;
+  }
+}
+
+/**
+ * Turns the socket's receive-buffer overflow from a socket error into a count: sets NETLINK_NO_ENOBUFS
+ * (include/uapi/linux/netlink.h) on this process's NETLINK_ROUTE socket bound to `port` and returns a
+ * reader of its drop count (SO_MEMINFO SK_MEMINFO_DROPS, Linux >= 4.6: answers or notifications lost).
+ * Why: the `netlink` package's poll handler aborts the process (an uncaught C++ exception) when epoll
+ * reports the EPOLLERR that ENOBUFS raises, so the error must never be raised. Undefined (nothing set)
+ * without the addon or on an older kernel. Never throws; the reader returns undefined once it fails.
+ */
+export function countOverruns(port: number): (() => number | undefined) | undefined {
+  const a = load();
+  if (!a) return undefined;
+  try {
+    const fd = a.socketFd(port);
+    if (fd < 0 || a.socketDrops(fd) < 0) return undefined;
+    if (a.setNetlinkOptions(port, [[NETLINK_NO_ENOBUFS, 1]]) !== 0) return undefined;
+    return () => {
+      const n = a.socketDrops(fd);
+      return n < 0 ? undefined : n;
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why the addon is not loaded ('' when it is). */
+export function addonFailure(): string {
+  return load() ? '' : loadFailure;
 }

@@ -2,7 +2,7 @@
 // the machines we target) for the headers and integer attributes; addresses are network order.
 import { constants as osConstants } from 'node:os';
 import { UplinkdError } from '../errors';
-import { isIpv4 } from '../model/ipv4';
+import { isIpv4, parseIpv4 } from '../model/ipv4';
 import {
   NLMSGERR_ATTR_MSG, NLMSGERR_ATTR_OFFS, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK_TLVS, NLM_F_CAPPED,
 } from './constants';
@@ -248,21 +248,29 @@ export const nested = (type: number, children: Buffer[]): Buffer => attr(type | 
 /** A flag attribute: present means true, no value (NLA_FLAG). */
 export const flagAttr = (type: number): Buffer => attr(type, Buffer.alloc(0));
 
-/** A u8 attribute (NLA_U8). */
+/** A u8 attribute (NLA_U8), padded to 4 bytes with zeros. */
 export function u8Attr(type: number, v: number): Buffer {
-  return attr(type, Buffer.from([v & 0xff]));
+  const buf = Buffer.alloc(8);
+  buf.writeUInt16LE(5, 0);
+  buf.writeUInt16LE(type, 2);
+  buf[4] = v & 0xff;
+  return buf;
 }
-/** A u16 attribute in host byte order (NLA_U16). */
+/** A u16 attribute in host byte order (NLA_U16), padded to 4 bytes with zeros. */
 export function u16Attr(type: number, v: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeUInt16LE(v, 0);
-  return attr(type, b);
+  const buf = Buffer.alloc(8);
+  buf.writeUInt16LE(6, 0);
+  buf.writeUInt16LE(type, 2);
+  buf.writeUInt16LE(v, 4);
+  return buf;
 }
-/** A u32 attribute in host byte order (NLA_U32); `v` is taken modulo 2^32. */
+/** A u32 attribute in host byte order (NLA_U32); `v` is taken modulo 2^32. Written in place: a full apply encodes thousands. */
 export function u32Attr(type: number, v: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(v >>> 0, 0);
-  return attr(type, b);
+  const buf = Buffer.allocUnsafe(8);
+  buf.writeUInt16LE(8, 0);
+  buf.writeUInt16LE(type, 2);
+  buf.writeUInt32LE(v >>> 0, 4);
+  return buf;
 }
 /** NUL-terminated string, as the kernel expects for names. */
 export function strAttr(type: number, s: string): Buffer {
@@ -272,7 +280,11 @@ export function strAttr(type: number, s: string): Buffer {
  * An IPv4 address attribute, 4 bytes in network byte order (RTA_DST, RTA_GATEWAY, FRA_SRC, ...). Throws as ipv4ToBuffer().
  */
 export function ipv4Attr(type: number, ip: string): Buffer {
-  return attr(type, ipv4ToBuffer(ip));
+  const buf = Buffer.allocUnsafe(8);
+  buf.writeUInt16LE(8, 0);
+  buf.writeUInt16LE(type, 2);
+  buf.writeUInt32BE(ipv4Number(ip), 4);
+  return buf;
 }
 
 /** An attribute value's u8; UplinkdError('netlink') naming `what` when empty. */
@@ -307,8 +319,15 @@ export function readIpv4(v: Buffer, what: string): string {
 
 /** A dotted quad (model/ipv4's rule: no leading zeros) as 4 bytes in network order. */
 export function ipv4ToBuffer(ip: string): Buffer {
+  const buf = Buffer.allocUnsafe(4);
+  buf.writeUInt32BE(ipv4Number(ip), 0);
+  return buf;
+}
+
+/** A dotted quad as an unsigned number; UplinkdError('netlink') when it is not one (model/ipv4's rule). */
+function ipv4Number(ip: string): number {
   if (!isIpv4(ip)) throw new UplinkdError('netlink', `not an IPv4 address: ${JSON.stringify(ip)}`);
-  return Buffer.from(ip.split('.').map(Number));
+  return parseIpv4(ip);
 }
 
 /** A prefix as text from its address attribute and length (rtm_dst_len, frh_src_len); no attribute means 0.0.0.0. */

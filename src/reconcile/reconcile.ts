@@ -10,8 +10,11 @@ export interface ReconcileResult {
   failed: { change: Change; error: UplinkdError }[];
 }
 
-/** Changes handed to the port before the first of them has to finish (the netlink client's own window). */
-export const RECONCILE_WINDOW = 64;
+/**
+ * Changes handed to the port before the first of them has to finish: the netlink client's largest window
+ * (MAX_REQUEST_WINDOW in src/netlink/socket.ts), which queues the rest itself when its receive buffer is smaller.
+ */
+export const RECONCILE_WINDOW = 4096;
 
 /**
  * Calls port.apply() for the changes in their order (diff()'s order, which this keeps) without waiting for each,
