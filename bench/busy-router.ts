@@ -4,6 +4,8 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Benchmark } from './registry';
+import { parseConfig } from '../src/config/load';
+import { ownedTables } from '../src/plan/planner';
 import { startDaemon, stopDaemon } from '../lab/daemon';
 import { ipIn } from '../lab/exec';
 import { buildRouter, runProbe, stateDir, writeFile } from './netns';
@@ -16,7 +18,8 @@ const UPLINKS: BenchUplink[] = [
   { name: 'isp1', interface: 'wan0', weight: 1 }, // DHCP: renumbered by the probe
   { name: 'isp2', interface: 'wan1', address: '10.30.0.2/24', gateway: '10.30.0.1', weight: 1 },
 ];
-const FOREIGN_TABLE = 1000 + 2000; // not one of uplinkd's (table_base 1000 and the uplinks' 1001, 1002)
+/** Not one of uplinkd's tables (table_base 1000 and the uplinks' tables derived from their names): checked at run time. */
+const FOREIGN_TABLE = 3000;
 
 /** The i-th /24 of the foreign table: 11.0.0.0/24 onwards, as a full table's prefixes would be spread. */
 const prefix = (i: number): string => `${11 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}.0/24`;
@@ -45,7 +48,10 @@ export const busyRouterBenchmark: Benchmark = {
     const loadSeconds = (Date.now() - t0) / 1000;
     lines.length = 0;
 
-    const config = await writeFile(router, 'uplinkd.yaml', renderConfig(UPLINKS, stateDir(router)));
+    const text = renderConfig(UPLINKS, stateDir(router));
+    const parsed = parseConfig(text, 'uplinkd.yaml');
+    if (ownedTables(parsed).has(FOREIGN_TABLE)) throw new Error(`table ${FOREIGN_TABLE} is one of uplinkd's: pick another foreign table`);
+    const config = await writeFile(router, 'uplinkd.yaml', text);
     const startedAt = Date.now();
     const daemon = await startDaemon(router, config);
     const readyMs = Date.now() - startedAt;
@@ -61,7 +67,8 @@ export const busyRouterBenchmark: Benchmark = {
       }
       churn.stdin.write(`${batch.join('\n')}\n`);
     }, 100);
-    const args: RenumberArgs = { iface: 'wan0', table: 1001, rulePriority: 10100, warmup: 3, iterations: quick ? 10 : 100, gapMs: 200, timeoutMs: 10_000 };
+    // isp1's table is derived from its name (src/config/identity.ts), as in the renumber benchmark.
+    const args: RenumberArgs = { iface: 'wan0', table: parsed.uplinks[0]!.table, rulePriority: 10100, warmup: 3, iterations: quick ? 10 : 100, gapMs: 200, timeoutMs: 10_000 };
     let r: RenumberResult;
     let before = usage(pid);
     let after = before;
@@ -80,8 +87,9 @@ export const busyRouterBenchmark: Benchmark = {
       churn.stdin.end();
       await stopDaemon(daemon, 'SIGTERM');
     }
+    if (r.samples.length === 0) throw new Error(`no renumbering converged (timeouts ${r.timeouts}); daemon log:\n${daemon.lines.join('\n')}`);
     const converged = r.samples.map((s) => Math.max(s.rule, s.connected, s.defaultRoute));
-    const s = summarize(converged.length ? converged : [NaN]);
+    const s = summarize(converged);
     const cpu = ((after.ticks - before.ticks) / 100) / (windowMs / 1000) * 100;
     const body = [
       table(['measure', 'value', 'target'], [
