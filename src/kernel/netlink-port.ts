@@ -83,6 +83,8 @@ export class NetlinkKernelPort implements KernelPort {
    * in a table of its own): dumped table by table. Found by discovery (readRoutes) and by notifications.
    */
   private readonly extraTables = new Set<number>();
+  /** Nexthops by id as the last nexthop dump and the notifications since say; undefined before a dump and after lost notifications. */
+  private nexthopsKnown: Map<number, Nexthop> | undefined;
   private rediscover = true;
   /** Discover now, whatever REDISCOVER_MIN_INTERVAL_MS says: nothing was discovered yet, or what decides it changed. */
   private mustDiscover = true;
@@ -143,8 +145,7 @@ export class NetlinkKernelPort implements KernelPort {
         (r) => [JSON.stringify(r), r]);
     }
     if (!view.valid.nexthops) {
-      await view.fill('nexthops', async () => this.decodeAll(await this.client.dump(C.RTM_GETNEXTHOP, encodeNexthopDumpRequest()), C.RTM_NEWNEXTHOP,
-        (p) => decodeNexthop(p, names())), (n) => [String(n.id), n]);
+      await view.fill('nexthops', () => this.readNexthops(), (n) => [String(n.id), n]);
     }
     if (whole) view.filledAt = started;
     return view.state();
@@ -157,8 +158,7 @@ export class NetlinkKernelPort implements KernelPort {
       (p) => decodeAddress(p, names));
     const routes = await this.readRoutes(interest);
     const rules = this.decodeAll(await this.client.dump(C.RTM_GETRULE, encodeRuleDumpRequest()), C.RTM_NEWRULE, decodeRule);
-    const nexthops = this.decodeAll(await this.client.dump(C.RTM_GETNEXTHOP, encodeNexthopDumpRequest()), C.RTM_NEWNEXTHOP,
-      (p) => decodeNexthop(p, names));
+    const nexthops = await this.readNexthops();
     return { links, addresses, routes, rules, nexthops };
   }
 
@@ -237,6 +237,7 @@ export class NetlinkKernelPort implements KernelPort {
   /** Notifications were lost or not understood: the view is dumped again, and the tables discovered again. */
   private lost(): void {
     this.rediscover = true; // a lost route notification may have been the only news of a table
+    this.nexthopsKnown = undefined;
     this.view?.invalidate(ALL_KINDS);
   }
 
@@ -333,8 +334,7 @@ export class NetlinkKernelPort implements KernelPort {
     let nexthops: Map<number, Nexthop> | undefined;
     const keep = async (routes: Route[]): Promise<Route[]> => {
       if (!nexthops && routes.some((r) => r.nhid !== undefined && !interest.tables.includes(r.table) && !interest.protocols.includes(r.protocol))) {
-        const all = this.decodeAll(await this.client.dump(C.RTM_GETNEXTHOP, encodeNexthopDumpRequest()), C.RTM_NEWNEXTHOP, (p) => decodeNexthop(p, this.names));
-        nexthops = new Map(all.map((n) => [n.id, n]));
+        nexthops = new Map((await this.readNexthops()).map((n) => [n.id, n]));
       }
       return routes.filter((r) => routeOfInterest(r, interest, nexthops ?? new Map()));
     };
@@ -381,10 +381,31 @@ export class NetlinkKernelPort implements KernelPort {
     return routes;
   }
 
-  /** The ids of the view's nexthops on a device of interest (see nexthopUsesDevice), as text; undefined when the view does not know its nexthops. */
-  private nexthopsOnDevices(interest: RouteInterest): string | undefined {
-    const nexthops = this.view?.nexthopMap();
-    return nexthops && [...nexthops.keys()].filter((id) => nexthopUsesDevice(id, interest.devices, nexthops)).sort((a, b) => a - b).join();
+  /** All nexthops, from a dump; they also become nexthopsKnown. */
+  private async readNexthops(): Promise<Nexthop[]> {
+    const all = this.decodeAll(await this.client.dump(C.RTM_GETNEXTHOP, encodeNexthopDumpRequest()), C.RTM_NEWNEXTHOP,
+      (p) => decodeNexthop(p, this.names));
+    this.nexthopsKnown = new Map(all.map((n) => [n.id, n]));
+    return all;
+  }
+
+  /**
+   * Applies a nexthop notification to nexthopsKnown; true when a nexthop that existed before it (or a
+   * group holding one) is now on one of `devices` (interface names) and was not: routes on it elsewhere may have
+   * become routes of interest. A new id has no routes yet, and a delete only takes routes away.
+   */
+  private movedOntoDevice(n: Nexthop, del: boolean, devices: readonly string[]): boolean {
+    const known = this.nexthopsKnown;
+    if (!known) return !del; // not known since lost notifications: assume so
+    if (del) {
+      known.delete(n.id);
+      return false;
+    }
+    const existed = known.has(n.id);
+    const on = (id: number) => nexthopUsesDevice(id, devices, known);
+    const before = new Set([...known.keys()].filter(on));
+    known.set(n.id, n);
+    return [...known.keys()].some((id) => !before.has(id) && on(id) && (id !== n.id || existed));
   }
 
   /** The ifindexes of interest.devices that exist now. */
@@ -504,15 +525,13 @@ export class NetlinkKernelPort implements KernelPort {
       case C.RTM_DELNEXTHOP: {
         const del = m.type === C.RTM_DELNEXTHOP;
         const n = decodeNexthop(m.payload, this.names);
-        const interest = this.interest;
-        // A nexthop moved onto or off a device of interest changes which default routes on it are of
-        // interest, in tables not read yet: discover again. (A delete only takes routes away.)
-        const usesBefore = interest && this.nexthopsOnDevices(interest);
         // Routes on a deleted nexthop go with it, and a replaced one changes the gateway dumps show for
         // its routes; a deleted member leaves its groups: read them again.
         view?.invalidate(del ? ['routes', 'nexthops'] : ['routes']);
         if (n && !del) view?.apply('nexthops', 'set', String(n.id), n);
-        if (interest && !del && (usesBefore === undefined || usesBefore !== this.nexthopsOnDevices(interest))) this.mustDiscover = true;
+        // A nexthop moved onto a device of interest makes the default routes on it of interest, maybe in
+        // tables not read yet: discover again.
+        if (n && this.movedOntoDevice(n, del, this.interest?.devices ?? []) && this.interest) this.mustDiscover = true;
         return n && ev('nexthop', del ? 'del' : 'new', `nexthop ${formatNexthop(n)}`);
       }
       default:
