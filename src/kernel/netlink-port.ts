@@ -348,10 +348,10 @@ export class NetlinkKernelPort implements KernelPort {
     };
     if (!this.client.strictCheck) return keep((await dump({}))!);
 
-    const walk = this.mustDiscover || (this.rediscover && performance.now() - this.discoveredAt >= REDISCOVER_MIN_INTERVAL_MS);
+    const discover = this.mustDiscover || (this.rediscover && performance.now() - this.discoveredAt >= REDISCOVER_MIN_INTERVAL_MS);
     const routes: Route[] = [];
     for (const table of interest.tables) routes.push(...((await dump({ table })) ?? []).filter((r) => r.table === table));
-    if (walk) {
+    if (discover) {
       this.rediscover = false;
       this.mustDiscover = false;
       this.discoveredAt = performance.now();
