@@ -376,7 +376,7 @@ test('weak monitoring is logged as a warning once: a target that is the uplink\'
   await h.daemon.stop({ cleanup: false });
 });
 
-test('churn in a foreign table (a BGP feed) starts no cycle and is never read; a default route in that table is', async () => {
+test('churn in a foreign table (a BGP feed) starts no cycle and is never read; a default route there on an uplink\'s interface is', async () => {
   const h = await startHarness();
   await h.timers.advance(100);
   const before = h.port.snapshots;
@@ -389,7 +389,10 @@ test('churn in a foreign table (a BGP feed) starts no cycle and is never read; a
   assert.ok(!seen.routes.some((r) => r.table === 3000), 'the foreign table is not part of the snapshot');
   await h.kernel.apply({ op: 'add', kind: 'route', route: { ...bgp(0), dst: '0.0.0.0/0', metric: 7 } });
   await h.timers.advance(100);
-  assert.equal(h.port.snapshots - before, 2, 'a default route there is a fact (a DHCP gateway): one cycle');
+  assert.equal(h.port.snapshots - before, 1, 'a default route on if0 (no uplink\'s) is not a fact either');
+  await h.kernel.apply({ op: 'add', kind: 'route', route: { ...bgp(0), dst: '0.0.0.0/0', metric: 8, dev: 'if2' } });
+  await h.timers.advance(100);
+  assert.equal(h.port.snapshots - before, 2, 'a default route on isp2\'s if2 there is a fact (a DHCP gateway): one cycle');
   await h.daemon.stop({ cleanup: false });
 });
 

@@ -85,16 +85,19 @@ export async function observe(port: KernelPort, config: Config, options: Observe
  * The routes planning and diff look at (src/plan/planner.ts, src/reconcile/diff.ts): every route of
  * uplinkd's tables (collisions) and of main (the connected networks copied into each uplink table,
  * src/plan/connected.ts), routes of its protocol in any table (what it owns, also what an earlier
- * configuration `retired` made), and default routes in any table (DHCP clients' gateways).
+ * configuration `retired` made), and default routes on the uplinks' interfaces in any table (DHCP
+ * clients' gateways, src/plan/uplink-kinds.ts defaultRouteCandidates).
  */
 export function routeInterest(config: Config, retired?: Config): RouteInterest {
   const tables = new Set([...ownedTables(config), MAIN_TABLE]);
   const protocols = new Set([config.protocol]);
+  const devices = new Set(config.uplinks.map((u) => u.interface));
   if (retired) {
     for (const t of ownedTables(retired)) tables.add(t);
     protocols.add(retired.protocol);
+    for (const u of retired.uplinks) devices.add(u.interface);
   }
-  return { tables: [...tables].sort((a, b) => a - b), protocols: [...protocols].sort((a, b) => a - b) };
+  return { tables: [...tables].sort((a, b) => a - b), protocols: [...protocols].sort((a, b) => a - b), devices: [...devices].sort() };
 }
 
 /**

@@ -345,39 +345,49 @@ test('NetlinkKernelPort in a network namespace', async (t) => {
       assert.deepEqual(overruns, []);
     });
 
-    await t.test('scoped snapshot: uplinkd\'s tables whole, its protocol and default routes anywhere; a foreign table is neither read nor an event', async () => {
-      const interest = { tables: [1001], protocols: [P] };
+    await t.test('scoped snapshot: uplinkd\'s tables whole, its protocol anywhere, default routes on its devices anywhere; a foreign table is neither read nor an event', async () => {
+      const interest = { tables: [1001], protocols: [P], devices: ['va'] };
       const key = (r: Route) => JSON.stringify(r);
-      const expected = async () => (await p.snapshot()).routes.filter((r) => routeOfInterest(r, interest)).map(key).sort();
-      // Table by table (as past FULL_DUMP_MAX_ROUTES) through a port of its own; `p` dumps everything at once (a small kernel).
-      const q = await NetnsKernelPort.open(NS, { fullDumpMaxRoutes: 0 });
-      const scoped = async () => (await q.snapshot(interest)).routes.map(key).sort();
-      const scopedWhole = async () => (await p.snapshot(interest)).routes.map(key).sort();
-      const batch = Array.from({ length: 300 }, (_, i) => `route add 100.64.${i >> 4}.${(i & 15) * 16}/28 dev va table 3900 proto 186`).join('\n');
-      execFileSync('ip', ['-n', NS, '-batch', '-'], { input: `${batch}\n` });
-      ip('-n', NS, 'route', 'add', 'default', 'via', '10.91.0.2', 'dev', 'va', 'table', '3901', 'proto', 'dhcp', 'metric', '5');
-      ip('-n', NS, 'route', 'add', '10.97.0.0/24', 'dev', 'va', 'table', '3902', 'proto', String(P));
-      ip('-n', NS, 'route', 'add', '10.98.0.0/24', 'dev', 'va', 'table', '1001', 'proto', 'static');
-      const first = await scoped();
-      assert.deepEqual(first, await expected());
-      assert.deepEqual(await scopedWhole(), first);
-      assert.ok(!first.some((r) => r.includes('"table":3900')), `nothing of the foreign table: ${first.filter((r) => r.includes('3900')).slice(0, 3).join(' ')}`);
-      assert.ok(first.some((r) => r.includes('"table":3901')) && first.some((r) => r.includes('"table":3902')) && first.some((r) => r.includes('10.98.0.0/24')));
+      const expected = async () => {
+        const s = await p.snapshot();
+        return s.routes.filter((r) => routeOfInterest(r, interest, new Map(s.nexthops.map((n) => [n.id, n])))).map(key).sort();
+      };
+      // A port of its own: discovery with kernel-filtered dumps, then table by table; `p` has read scoped snapshots before.
+      const q = await NetnsKernelPort.open(NS);
+      try {
+        const scoped = async () => (await q.snapshot(interest)).routes.map(key).sort();
+        const scopedWhole = async () => (await p.snapshot(interest)).routes.map(key).sort();
+        const batch = Array.from({ length: 300 }, (_, i) => `route add 100.64.${i >> 4}.${(i & 15) * 16}/28 dev va table 3900 proto 186`).join('\n');
+        execFileSync('ip', ['-n', NS, '-batch', '-'], { input: `${batch}\n` });
+        ip('-n', NS, 'route', 'add', 'default', 'via', '10.91.0.2', 'dev', 'va', 'table', '3901', 'proto', 'dhcp', 'metric', '5');
+        ip('-n', NS, 'link', 'set', 'va2', 'up');
+        ip('-n', NS, 'route', 'add', 'default', 'dev', 'va2', 'table', '3903', 'proto', 'dhcp'); // not on a device of interest
+        ip('-n', NS, 'route', 'add', '10.97.0.0/24', 'dev', 'va', 'table', '3902', 'proto', String(P));
+        ip('-n', NS, 'route', 'add', '10.98.0.0/24', 'dev', 'va', 'table', '1001', 'proto', 'static');
+        const first = await scoped();
+        assert.deepEqual(first, await expected());
+        assert.deepEqual(await scopedWhole(), first);
+        assert.ok(!first.some((r) => r.includes('"table":3900')), `nothing of the foreign table: ${first.filter((r) => r.includes('3900')).slice(0, 3).join(' ')}`);
+        assert.ok(first.some((r) => r.includes('"table":3901')) && first.some((r) => r.includes('"table":3902')) && first.some((r) => r.includes('10.98.0.0/24')));
+        assert.ok(!first.some((r) => r.includes('"table":3903')), 'a default route on another device is not read');
 
-      const events: KernelEvent[] = [];
-      const stop = q.subscribe((e) => events.push(e), () => undefined);
-      await q.snapshot(interest);
-      execFileSync('ip', ['-n', NS, '-batch', '-'], { input: `${batch.replaceAll('route add', 'route del')}\n` });
-      ip('-n', NS, 'route', 'add', 'default', 'via', '10.91.0.2', 'dev', 'va', 'table', '3905', 'proto', 'dhcp');
-      await waitFor('default route event in a new table', () => events.some((e) => e.kind === 'route' && e.route?.table === 3905));
-      assert.ok(!events.some((e) => e.route?.table === 3900), 'no events for the foreign table\'s 300 deletions');
-      stop();
-      ip('-n', NS, 'route', 'del', 'default', 'table', '3901');
-      const later = await scoped();
-      assert.deepEqual(later, await expected(), 'the new table is read (learned from its notification), the emptied one is not');
-      assert.ok(later.some((r) => r.includes('"table":3905')) && !later.some((r) => r.includes('"table":3901')));
-      assert.deepEqual(await scopedWhole(), later);
-      q.close();
+        const events: KernelEvent[] = [];
+        const stop = q.subscribe((e) => events.push(e), () => undefined);
+        await q.snapshot(interest);
+        execFileSync('ip', ['-n', NS, '-batch', '-'], { input: `${batch.replaceAll('route add', 'route del')}\n` });
+        ip('-n', NS, 'route', 'add', 'default', 'via', '10.91.0.2', 'dev', 'va', 'table', '3905', 'proto', 'dhcp');
+        await waitFor('default route event in a new table', () => events.some((e) => e.kind === 'route' && e.route?.table === 3905));
+        assert.ok(!events.some((e) => e.route?.table === 3900), 'no events for the foreign table\'s 300 deletions');
+        stop();
+        ip('-n', NS, 'route', 'del', 'default', 'table', '3901');
+        ip('-n', NS, 'route', 'del', 'default', 'table', '3903');
+        const later = await scoped();
+        assert.deepEqual(later, await expected(), 'the new table is read (learned from its notification), the emptied one is not');
+        assert.ok(later.some((r) => r.includes('"table":3905')) && !later.some((r) => r.includes('"table":3901')));
+        assert.deepEqual(await scopedWhole(), later);
+      } finally {
+        q.close();
+      }
     });
   } finally {
     port?.close();

@@ -4,13 +4,13 @@
 import { performance } from 'node:perf_hooks';
 import { UplinkdError } from '../errors';
 import type { Address, Change, KernelState, Link, Nexthop, Route, Rule } from '../model/types';
-import { routeOfInterest, type KernelEvent, type KernelEventKind, type KernelPort, type RouteInterest } from './port';
+import { mayBeOfInterest, nexthopUsesDevice, routeOfInterest, type KernelEvent, type KernelEventKind, type KernelPort, type RouteInterest } from './port';
 import * as C from '../netlink/constants';
 import { formatAddress, formatLink, formatNexthop, formatRoute, formatRule } from '../model/text';
 import { decodeAddress, decodeLink, encodeAddressDumpRequest, encodeLinkDumpRequest } from '../netlink/link';
 import { ifNamesFrom, type IfNames } from '../netlink/names';
 import { decodeNexthop, encodeNexthop, encodeNexthopDelete, encodeNexthopDumpRequest } from '../netlink/nexthop';
-import { decodeRoute, encodeRoute, encodeRouteDumpRequest, peekRoute } from '../netlink/route';
+import { decodeRoute, encodeRoute, encodeRouteDumpRequest, peekRoute, type RouteDumpFilter } from '../netlink/route';
 import { decodeRule, encodeRule, encodeRuleDumpRequest } from '../netlink/rule';
 import { NetlinkClient, subscribe, type SocketFactory, type Subscription } from '../netlink/socket';
 import type { NlMessage } from '../netlink/wire';
@@ -22,12 +22,6 @@ export interface NetlinkPortOptions {
   log?: (line: string) => void;
   /** Socket factory, for tests. */
   socket?: SocketFactory;
-  /**
-   * Scoped snapshots dump every table at once (filtering as the datagrams arrive) while the kernel
-   * holds fewer routes than this (default FULL_DUMP_MAX_ROUTES): one dump is cheaper than one per
-   * table. Past it, table by table, so a full BGP table is not read on every cycle.
-   */
-  fullDumpMaxRoutes?: number;
   /**
    * Keep an incremental view of the kernel (links, addresses, routes of interest, rules, nexthops),
    * filled by one dump and kept current from notifications; snapshot(interest) then answers from it
@@ -44,12 +38,12 @@ export interface NetlinkPortOptions {
  */
 export const VIEW_MAX_AGE_MS = 30_000;
 
-export const FULL_DUMP_MAX_ROUTES = 20_000;
 /**
- * After lost notifications, every table is walked again at most this often (ms): on a router whose
- * foreign table churns, the walk (seconds for a million routes) would itself overflow the
- * notification queue and repeat forever. Known tables are re-read at once; only a default route
- * that appeared in a new table while notifications were lost waits for the next walk.
+ * After lost notifications, the tables holding routes of interest are discovered again at most this
+ * often (ms): discovery is filtered kernel-side, but the kernel still walks every table for each
+ * protocol and device of interest (about 0.1 s of system time per walk of a million routes), and a
+ * churning foreign table may keep overflowing the notification queue. Known tables are re-read at
+ * once; only a route of interest that appeared in a new table while notifications were lost waits.
  */
 export const REDISCOVER_MIN_INTERVAL_MS = 60_000;
 
@@ -86,17 +80,16 @@ export class NetlinkKernelPort implements KernelPort {
   private interest: RouteInterest | undefined;
   /**
    * Tables outside interest.tables known to hold routes of interest (a DHCP client's default route
-   * in a table of its own): dumped table by table. Found by one dump of every table (at the first
-   * scoped snapshot, after lost notifications, when the interest changes) and by notifications.
+   * in a table of its own): dumped table by table. Found by discovery (readRoutes) and by notifications.
    */
   private readonly extraTables = new Set<number>();
+  /** Nexthops by id as the last nexthop dump and the notifications since say; undefined before a dump and after lost notifications. */
+  private nexthopsKnown: Map<number, Nexthop> | undefined;
   private rediscover = true;
-  /** The interest changed or nothing was walked yet: walk now, whatever REDISCOVER_MIN_INTERVAL_MS says. */
+  /** Discover now, whatever REDISCOVER_MIN_INTERVAL_MS says: nothing was discovered yet, or what decides it changed. */
   private mustDiscover = true;
-  /** performance.now() of the last walk of every table. */
+  /** performance.now() of the last discovery. */
   private discoveredAt = -Infinity;
-  /** The last full dump saw fewer routes than options.fullDumpMaxRoutes. */
-  private smallKernel = false;
 
   private constructor(
     private readonly client: NetlinkClient,
@@ -152,8 +145,7 @@ export class NetlinkKernelPort implements KernelPort {
         (r) => [JSON.stringify(r), r]);
     }
     if (!view.valid.nexthops) {
-      await view.fill('nexthops', async () => this.decodeAll(await this.client.dump(C.RTM_GETNEXTHOP, encodeNexthopDumpRequest()), C.RTM_NEWNEXTHOP,
-        (p) => decodeNexthop(p, names())), (n) => [String(n.id), n]);
+      await view.fill('nexthops', () => this.readNexthops(), (n) => [String(n.id), n]);
     }
     if (whole) view.filledAt = started;
     return view.state();
@@ -166,8 +158,7 @@ export class NetlinkKernelPort implements KernelPort {
       (p) => decodeAddress(p, names));
     const routes = await this.readRoutes(interest);
     const rules = this.decodeAll(await this.client.dump(C.RTM_GETRULE, encodeRuleDumpRequest()), C.RTM_NEWRULE, decodeRule);
-    const nexthops = this.decodeAll(await this.client.dump(C.RTM_GETNEXTHOP, encodeNexthopDumpRequest()), C.RTM_NEWNEXTHOP,
-      (p) => decodeNexthop(p, names));
+    const nexthops = await this.readNexthops();
     return { links, addresses, routes, rules, nexthops };
   }
 
@@ -243,9 +234,10 @@ export class NetlinkKernelPort implements KernelPort {
     this.view?.invalidate(ALL_KINDS); // nothing keeps it current any more
   }
 
-  /** Notifications were lost or not understood: the view is dumped again, and every table walked. */
+  /** Notifications were lost or not understood: the view is dumped again, and the tables discovered again. */
   private lost(): void {
     this.rediscover = true; // a lost route notification may have been the only news of a table
+    this.nexthopsKnown = undefined;
     this.view?.invalidate(ALL_KINDS);
   }
 
@@ -317,9 +309,14 @@ export class NetlinkKernelPort implements KernelPort {
   }
 
   /**
-   * All routes, or those of `interest`. With strict checking the kernel dumps table by table
-   * (interest.tables and the extra tables), so a foreign million-route table is never read; only
-   * discovery reads every table, keeping just the routes of interest as the datagrams arrive.
+   * All routes, or those of `interest`. With strict checking every dump is filtered kernel-side, so a
+   * foreign million-route table is never read: each of interest.tables by table, and the tables found
+   * to hold other routes of interest (extraTables) by table. Those are found by discovery: one dump per
+   * protocol of interest (rtm_protocol) and one per device of interest (RTA_OIF), each over every table
+   * but answered with only the matching routes; run at the first read, when the interest changes, when
+   * a device of interest gets another ifindex or a nexthop moves onto or off one, and after lost
+   * notifications (then at most every REDISCOVER_MIN_INTERVAL_MS). Without strict checking one dump of
+   * everything, filtered as the datagrams arrive.
    */
   private async readRoutes(interest: RouteInterest | undefined): Promise<Route[]> {
     const decode = (p: Buffer) => decodeRoute(p, this.names);
@@ -329,44 +326,92 @@ export class NetlinkKernelPort implements KernelPort {
     }
     if (JSON.stringify(interest) !== JSON.stringify(this.interest)) this.mustDiscover = true;
     this.interest = interest;
-    const walk = this.mustDiscover || (this.rediscover && performance.now() - this.discoveredAt >= REDISCOVER_MIN_INTERVAL_MS);
     const wanted = (m: NlMessage): boolean => {
       const head = peekRoute(m.payload);
-      return head === undefined ? m.type === C.RTM_NEWROUTE : routeOfInterest(head, interest);
+      return head === undefined ? m.type === C.RTM_NEWROUTE : mayBeOfInterest(head, interest);
     };
-    if (walk || this.smallKernel || !this.client.strictCheck) {
+    // A default route on a nexthop object needs the nexthops to judge: read them only if one is met.
+    let nexthops: Map<number, Nexthop> | undefined;
+    const keep = async (routes: Route[]): Promise<Route[]> => {
+      if (!nexthops && routes.some((r) => r.nhid !== undefined && !interest.tables.includes(r.table) && !interest.protocols.includes(r.protocol))) {
+        nexthops = new Map((await this.readNexthops()).map((n) => [n.id, n]));
+      }
+      return routes.filter((r) => routeOfInterest(r, interest, nexthops ?? new Map()));
+    };
+    const dump = async (filter: RouteDumpFilter): Promise<Route[] | undefined> => {
+      try {
+        return this.decodeAll(await this.client.dump(C.RTM_GETROUTE, encodeRouteDumpRequest(filter), wanted), C.RTM_NEWROUTE, decode);
+      } catch (e) {
+        if (filter.table !== undefined && e instanceof UplinkdError && e.detail.errno === 'ENOENT') return undefined; // no such table (yet, or any more)
+        throw e;
+      }
+    };
+    if (!this.client.strictCheck) return keep((await dump({}))!);
+
+    const discover = this.mustDiscover || (this.rediscover && performance.now() - this.discoveredAt >= REDISCOVER_MIN_INTERVAL_MS);
+    const routes: Route[] = [];
+    for (const table of interest.tables) routes.push(...((await dump({ table })) ?? []).filter((r) => r.table === table));
+    if (discover) {
       this.rediscover = false;
       this.mustDiscover = false;
       this.discoveredAt = performance.now();
-      let seen = 0;
-      const counted = (m: NlMessage): boolean => {
-        seen++;
-        return wanted(m);
-      };
-      const routes = this.decodeAll(await this.client.dump(C.RTM_GETROUTE, encodeRouteDumpRequest(), counted), C.RTM_NEWROUTE, decode)
-        .filter((r) => routeOfInterest(r, interest));
-      this.smallKernel = seen < (this.options.fullDumpMaxRoutes ?? FULL_DUMP_MAX_ROUTES);
-      this.extraTables.clear();
-      for (const r of routes) if (!interest.tables.includes(r.table)) this.extraTables.add(r.table);
-      return routes;
-    }
-    const routes: Route[] = [];
-    for (const table of [...new Set([...interest.tables, ...this.extraTables])]) {
-      let msgs: NlMessage[];
-      try {
-        msgs = await this.client.dump(C.RTM_GETROUTE, encodeRouteDumpRequest(table), wanted);
-      } catch (e) {
-        if (e instanceof UplinkdError && e.detail.errno === 'ENOENT') { // no such table (yet, or any more)
-          this.extraTables.delete(table);
-          continue;
-        }
-        throw e;
+      const others: Route[] = [];
+      for (const protocol of interest.protocols) {
+        others.push(...((await dump({ protocol }))!).filter((r) => r.protocol === protocol && !interest.tables.includes(r.table)));
       }
-      const found = this.decodeAll(msgs, C.RTM_NEWROUTE, decode).filter((r) => r.table === table && routeOfInterest(r, interest));
+      const seen = new Set<string>();
+      for (const oif of this.deviceIndexes(interest)) {
+        for (const r of (await dump({ oif }))!) {
+          if (r.dst !== '0.0.0.0/0' || interest.tables.includes(r.table) || interest.protocols.includes(r.protocol)) continue;
+          const key = JSON.stringify(r); // a multipath route over two devices of interest comes in both dumps
+          if (!seen.has(key)) others.push(r);
+          seen.add(key);
+        }
+      }
+      const found = await keep(others);
+      this.extraTables.clear();
+      for (const r of found) this.extraTables.add(r.table);
+      return [...routes, ...found];
+    }
+    for (const table of [...this.extraTables].filter((t) => !interest.tables.includes(t))) {
+      const found = await keep(((await dump({ table })) ?? []).filter((r) => r.table === table));
       if (found.length === 0) this.extraTables.delete(table);
       routes.push(...found);
     }
     return routes;
+  }
+
+  /** All nexthops, from a dump; they also become nexthopsKnown. */
+  private async readNexthops(): Promise<Nexthop[]> {
+    const all = this.decodeAll(await this.client.dump(C.RTM_GETNEXTHOP, encodeNexthopDumpRequest()), C.RTM_NEWNEXTHOP,
+      (p) => decodeNexthop(p, this.names));
+    this.nexthopsKnown = new Map(all.map((n) => [n.id, n]));
+    return all;
+  }
+
+  /**
+   * Applies a nexthop notification to nexthopsKnown; true when a nexthop that existed before it (or a
+   * group holding one) is now on one of `devices` (interface names) and was not: routes on it elsewhere may have
+   * become routes of interest. A new id has no routes yet, and a delete only takes routes away.
+   */
+  private movedOntoDevice(n: Nexthop, del: boolean, devices: readonly string[]): boolean {
+    const known = this.nexthopsKnown;
+    if (!known) return !del; // not known since lost notifications: assume so
+    if (del) {
+      known.delete(n.id);
+      return false;
+    }
+    const existed = known.has(n.id);
+    const on = (id: number) => nexthopUsesDevice(id, devices, known);
+    const before = new Set([...known.keys()].filter(on));
+    known.set(n.id, n);
+    return [...known.keys()].some((id) => !before.has(id) && on(id) && (id !== n.id || existed));
+  }
+
+  /** The ifindexes of interest.devices that exist now. */
+  private deviceIndexes(interest: RouteInterest): number[] {
+    const byName = new Map([...this.links].map(([index, name]) => [name, index]));
+    return interest.devices.flatMap((d) => byName.get(d) ?? []);
   }
 
   private async readLinks(): Promise<Link[]> {
@@ -416,9 +461,12 @@ export class NetlinkKernelPort implements KernelPort {
       case C.RTM_DELLINK: {
         const link = decodeLink(m.payload);
         const del = m.type === C.RTM_DELLINK;
+        const devicesBefore = this.interest && this.deviceIndexes(this.interest).join();
         if (del) this.links.delete(link.index);
         else this.links.set(link.index, link.name);
         this.names = ifNamesFrom([...this.links].map(([index, name]) => ({ index, name })));
+        // A device of interest renamed, created or re-created: its routes in other tables are found again.
+        if (this.interest && devicesBefore !== this.deviceIndexes(this.interest).join()) this.mustDiscover = true;
         // A link going down or away takes its routes and nexthops along without notifications, carrier
         // changes flip routes' linkdown, a rename changes every name: read everything again.
         view?.invalidate(ALL_KINDS);
@@ -438,16 +486,33 @@ export class NetlinkKernelPort implements KernelPort {
         // A foreign table's churn (a BGP feed) is not decoded: only routes of interest are events.
         const head = peekRoute(m.payload);
         const interest = this.interest;
-        if (head && interest && !routeOfInterest(head, interest)) return undefined;
-        const r = decodeRoute(m.payload, this.names);
         const del = m.type === C.RTM_DELROUTE;
-        if (r && interest && !del && !interest.tables.includes(r.table)) this.extraTables.add(r.table);
-        if (r && view) {
+        const replace = !del && (m.flags & C.NLM_F_REPLACE) !== 0;
+        // A replace also says the route it replaced is gone, which may have been one of interest:
+        // decoded only when the view holds a route of that table.
+        if (head && interest && !mayBeOfInterest(head, interest) && !(replace && view?.holdsTable(head.table))) return undefined;
+        const r = decodeRoute(m.payload, this.names);
+        if (!r) return undefined;
+        if (interest) {
+          const judged = r.nhid !== undefined && r.dst === '0.0.0.0/0' && !interest.tables.includes(r.table) && !interest.protocols.includes(r.protocol);
+          const nexthops = judged ? view?.nexthopMap() : undefined;
+          if (judged && view && !nexthops) {
+            view.invalidate(['routes']); // which device it uses is not known here: read the routes again
+            this.extraTables.add(r.table);
+            return { ...ev('route', del ? 'del' : 'new', `route ${formatRoute(r)}`), route: r };
+          }
+          if (!routeOfInterest(r, interest, nexthops)) {
+            if (replace) view?.dropReplaced(r);
+            return undefined;
+          }
+          if (!del && !interest.tables.includes(r.table)) this.extraTables.add(r.table);
+        }
+        if (view) {
           if (!interest) view.invalidate(['routes']);
-          else if (!del && m.flags & C.NLM_F_REPLACE) view.replaceRoute(r);
+          else if (replace) view.replaceRoute(r);
           else view.apply('routes', del ? 'del' : 'set', JSON.stringify(r), r);
         }
-        return r && { ...ev('route', del ? 'del' : 'new', `route ${formatRoute(r)}`), route: r };
+        return { ...ev('route', del ? 'del' : 'new', `route ${formatRoute(r)}`), route: r };
       }
       case C.RTM_NEWRULE:
       case C.RTM_DELRULE: {
@@ -464,6 +529,9 @@ export class NetlinkKernelPort implements KernelPort {
         // its routes; a deleted member leaves its groups: read them again.
         view?.invalidate(del ? ['routes', 'nexthops'] : ['routes']);
         if (n && !del) view?.apply('nexthops', 'set', String(n.id), n);
+        // A nexthop moved onto a device of interest makes the default routes on it of interest, maybe in
+        // tables not read yet: discover again.
+        if (n && this.movedOntoDevice(n, del, this.interest?.devices ?? []) && this.interest) this.mustDiscover = true;
         return n && ev('nexthop', del ? 'del' : 'new', `nexthop ${formatNexthop(n)}`);
       }
       default:
@@ -554,6 +622,34 @@ class KernelView {
     }
     for (const [key] of same) routes.delete(key);
     routes.set(JSON.stringify(r), r);
+  }
+
+  /** Removes the routes a replace notification of a route not of interest took the place of (see replaceRoute). */
+  dropReplaced(r: Route): void {
+    const held = this.held.routes;
+    if (held) {
+      held.push(() => this.dropReplaced(r));
+      return;
+    }
+    if (!this.valid.routes) return;
+    const same = [...this.maps.routes].filter(([, o]) => o.table === r.table && o.dst === r.dst && (o.metric ?? 0) === (r.metric ?? 0));
+    if (same.length > 1) this.invalidate(['routes']);
+    else for (const [key] of same) this.maps.routes.delete(key);
+  }
+
+  /** Whether the view holds a route in `table` (or may: while the routes are being dumped). */
+  holdsTable(table: number): boolean {
+    if (this.held.routes) return true;
+    for (const r of this.maps.routes.values()) if (r.table === table) return true;
+    return false;
+  }
+
+  /** The nexthops by id, when the view knows them now (valid and not being dumped). */
+  nexthopMap(): ReadonlyMap<number, Nexthop> | undefined {
+    if (!this.valid.nexthops || this.held.nexthops) return undefined;
+    const byId = new Map<number, Nexthop>();
+    for (const n of this.maps.nexthops.values()) byId.set(n.id, n);
+    return byId;
   }
 
   /** The view as a snapshot (fresh arrays; the objects are shared and must not be changed). */

@@ -1,4 +1,4 @@
-import type { Change, KernelState, Route } from '../model/types';
+import type { Change, KernelState, Nexthop, Route } from '../model/types';
 
 /** What changed in the kernel, as far as a subscriber needs to know to replan. */
 export type KernelEventKind = 'link' | 'address' | 'route' | 'rule' | 'nexthop';
@@ -17,17 +17,54 @@ export interface KernelEvent {
 
 /**
  * The routes a snapshot reads, so a router carrying a full BGP table in a table of its own is not
- * dumped on every cycle: every route of `tables` (uplinkd's own), and in any other table only the
- * default routes (0.0.0.0/0: DHCP clients' gateways) and the routes of `protocols` (what uplinkd owns).
+ * dumped on every cycle: every route of `tables` (uplinkd's own and main), in any table the routes of
+ * `protocols` (what uplinkd owns), and in any table the default routes (0.0.0.0/0: DHCP clients'
+ * gateways) that use one of `devices` (the uplinks' interfaces): directly, in a multipath hop, or
+ * through their nexthop object or a member of its group. That last rule is the kernel's RTA_OIF dump
+ * filter (net/ipv4/fib_semantics.c fib_info_nh_uses_dev), so all of these can be read with filtered
+ * dumps, without reading a foreign table.
  */
 export interface RouteInterest {
   tables: number[];
   protocols: number[];
+  /** Interface names. */
+  devices: string[];
 }
 
-/** Whether `route` is one a snapshot with `interest` reads (see RouteInterest). */
-export function routeOfInterest(route: Pick<Route, 'table' | 'dst' | 'protocol'>, interest: RouteInterest): boolean {
-  return route.dst === '0.0.0.0/0' || interest.protocols.includes(route.protocol) || interest.tables.includes(route.table);
+/** The part of a route that can be read without decoding it (netlink/route.ts peekRoute). */
+export type RouteHeadFields = Pick<Route, 'table' | 'dst' | 'protocol'>;
+
+/**
+ * Whether a route with this table, destination and protocol may be one `interest` reads: false means
+ * certainly not (its notification need not be decoded); true needs routeOfInterest on the whole route.
+ */
+export function mayBeOfInterest(head: RouteHeadFields, interest: RouteInterest): boolean {
+  return head.dst === '0.0.0.0/0' || interest.protocols.includes(head.protocol) || interest.tables.includes(head.table);
+}
+
+/**
+ * Whether `route` is one a snapshot with `interest` reads (see RouteInterest). `nexthops` resolves a
+ * default route's nexthop object (id -> nexthop); without it such a route counts as of interest (the
+ * safe side for events), with it a missing id counts as not (the kernel has no route on a missing nexthop).
+ */
+export function routeOfInterest(
+  route: RouteHeadFields & Pick<Route, 'dev' | 'multipath' | 'nhid'>,
+  interest: RouteInterest,
+  nexthops?: ReadonlyMap<number, Nexthop>,
+): boolean {
+  if (interest.tables.includes(route.table) || interest.protocols.includes(route.protocol)) return true;
+  if (route.dst !== '0.0.0.0/0') return false;
+  const devices = interest.devices;
+  if (route.nhid !== undefined) return nexthops ? nexthopUsesDevice(route.nhid, devices, nexthops) : true;
+  return (route.dev !== undefined && devices.includes(route.dev)) || (route.multipath ?? []).some((h) => devices.includes(h.dev));
+}
+
+/** Whether nexthop `id` (or a member of its group) is on one of `devices` (net/ipv4/nexthop.c nexthop_uses_dev). */
+export function nexthopUsesDevice(id: number, devices: readonly string[], nexthops: ReadonlyMap<number, Nexthop>): boolean {
+  const nh = nexthops.get(id);
+  if (!nh) return false;
+  if (nh.group) return nh.group.some((m) => { const member = nexthops.get(m.id); return member?.dev !== undefined && devices.includes(member.dev); });
+  return nh.dev !== undefined && devices.includes(nh.dev);
 }
 
 /** The one door to the kernel: everything uplinkd reads from or writes to rtnetlink goes through a KernelPort. */

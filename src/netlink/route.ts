@@ -75,14 +75,28 @@ export function encodeRoute(r: Route, names: IfNames, forDelete = false): Buffer
   return Buffer.concat([rtmsg(len, r.table, r.protocol, scope, routeTypeNumber(r.type), flags), ...attrs]);
 }
 
+/** What a filtered RTM_GETROUTE dump returns: only routes with all of the given fields. */
+export interface RouteDumpFilter {
+  /** Only this table (rtm_table and RTA_TABLE). */
+  table?: number;
+  /** Only routes of this protocol (rtm_protocol), 1..255. */
+  protocol?: number;
+  /** Only routes using this interface (RTA_OIF, an ifindex): directly, in a multipath hop or through their nexthop object. */
+  oif?: number;
+}
+
 /**
- * Payload for an RTM_GETROUTE dump of IPv4 routes: all tables, or only `table` (rtm_table and
- * RTA_TABLE; the kernel honours it on a socket with NETLINK_GET_STRICT_CHK, see ip_valid_fib_dump_req
- * in net/ipv4/fib_frontend.c, and answers ENOENT for a table that does not exist).
+ * Payload for an RTM_GETROUTE dump of IPv4 routes: all of them, or those `filter` selects. The kernel
+ * applies the filter on a socket with NETLINK_GET_STRICT_CHK (ip_valid_fib_dump_req in
+ * net/ipv4/fib_frontend.c, fn_trie_dump_leaf in net/ipv4/fib_trie.c): only the selected routes are
+ * sent, and a filtered dump of a table that does not exist fails with ENOENT. Without strict checking
+ * the filter is ignored and every route comes back.
  */
-export function encodeRouteDumpRequest(table?: number): Buffer {
-  if (table === undefined) return rtmsg(0, C.RT_TABLE_UNSPEC, 0, 0, 0);
-  return Buffer.concat([rtmsg(0, table, 0, 0, 0), u32Attr(C.RTA_TABLE, table)]);
+export function encodeRouteDumpRequest(filter: RouteDumpFilter = {}): Buffer {
+  const attrs: Buffer[] = [];
+  if (filter.table !== undefined) attrs.push(u32Attr(C.RTA_TABLE, filter.table));
+  if (filter.oif !== undefined) attrs.push(u32Attr(C.RTA_OIF, filter.oif));
+  return Buffer.concat([rtmsg(0, filter.table ?? C.RT_TABLE_UNSPEC, filter.protocol ?? 0, 0, 0), ...attrs]);
 }
 
 /** The fields of an RTM_NEWROUTE payload that say whether it concerns us, read without decoding it (undefined when not IPv4 or too short). */

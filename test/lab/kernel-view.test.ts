@@ -16,7 +16,7 @@ import { NEEDS_ROOT } from './support';
 const PREFIX = `p7v${process.pid % 1000}-`;
 const NS = `${PREFIX}r`;
 const PEER = `${PREFIX}p`;
-const INTEREST: RouteInterest = { tables: [254, 1001, 1002], protocols: [117] };
+const INTEREST: RouteInterest = { tables: [254, 1001, 1002], protocols: [117], devices: ['v0', 'v1'] };
 const BATCHES = 60;
 const DEVS = ['v0', 'v1', 'v2', 'v3'];
 
@@ -81,7 +81,8 @@ function randomChange(rnd: () => number): string[] {
 function comparable(s: KernelState): Record<string, string[]> {
   const lines = (xs: unknown[]) => xs.map((x) => JSON.stringify(x)).sort();
   return {
-    links: lines(s.links), addresses: lines(s.addresses), routes: lines(s.routes.filter((r) => routeOfInterest(r, INTEREST))),
+    links: lines(s.links), addresses: lines(s.addresses),
+    routes: lines(s.routes.filter((r) => routeOfInterest(r, INTEREST, new Map(s.nexthops.map((n) => [n.id, n]))))),
     rules: lines(s.rules), nexthops: lines(s.nexthops),
   };
 }

@@ -39,8 +39,8 @@ export class FakePort implements KernelPort {
   /** The state as the kernel would report it: nhid routes echo their nexthops, linkdown set, marks with a full mask. */
   async snapshot(interest?: RouteInterest): Promise<KernelState> {
     const s = structuredClone(this.state);
-    if (interest) s.routes = s.routes.filter((r) => routeOfInterest(r, interest));
     const nexthops = new Map(s.nexthops.map((n) => [n.id, n]));
+    if (interest) s.routes = s.routes.filter((r) => routeOfInterest(r, interest, nexthops));
     const carrierless = (dev: string | undefined): boolean => dev !== undefined && dev !== 'lo' && !this.link(dev)?.lowerUp;
     for (const r of s.routes) {
       const nh = r.nhid !== undefined ? nexthops.get(r.nhid) : undefined;

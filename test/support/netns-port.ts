@@ -38,7 +38,7 @@ export class NetnsKernelPort implements KernelPort {
   }
 
   /** Start the child in `netns` and wait until its port has read the interface map. `options` go to its NetlinkKernelPort. */
-  static async open(netns: string, options: Pick<NetlinkPortOptions, 'fullDumpMaxRoutes' | 'timeoutMs' | 'cache'> = {}): Promise<NetnsKernelPort> {
+  static async open(netns: string, options: Pick<NetlinkPortOptions, 'timeoutMs' | 'cache'> = {}): Promise<NetnsKernelPort> {
     const child = spawn('ip', ['netns', 'exec', netns, process.execPath, join(__dirname, 'netns-child.js'), JSON.stringify(options)],
       { stdio: ['pipe', 'pipe', 'pipe'] });
     const port = new NetnsKernelPort(child, netns);
