@@ -291,7 +291,7 @@ export class Daemon {
     this.configFile = target;
     if (previous && ownershipChanged(previous, next)) this.retired = previous;
     if (previous && previous.paths.controlSocket !== next.paths.controlSocket) {
-      this.log.warn('reload', { msg: 'paths.controlSocket changed: takes effect at the next restart' });
+      this.log.warn('reload', { msg: 'paths.control_socket changed: takes effect at the next restart' });
     }
     this.nftKnown = undefined; // the table depends on the config: read it again
     this.opts.health?.reconfigure?.(next);
