@@ -196,7 +196,10 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     throw err;
   }
   notifySystemd('READY=1', log);
-  log.info('ready', { control: config.paths.controlSocket, cleanup_on_exit: opts.cleanupOnExit });
+  // Ready means started, with the truth about the first cycle: converged=false when the kernel refused
+  // changes (they are retried, and shown on their uplinks' status lines).
+  const first = daemon.status();
+  log.info('ready', { control: listening, converged: first.inSync, failed: first.lastCycle?.failed ?? 0, held_back: first.lastCycle?.deferred ?? 0, cleanup_on_exit: opts.cleanupOnExit });
 
   return new Promise<number>((resolve) => {
     let stopping = false;
