@@ -22,7 +22,6 @@ test('each command takes its own options and values', () => {
   assert.deepEqual(up.options, { vlan: true, prefix: 'x-', isp1: 'dhcp', isp2: 'static', client: 'dhcpcd' });
   assert.deepEqual(parseCommandLine(['lab', 'up', '--kernel', 'full']).options, { kernel: 'full' });
   assert.deepEqual(parseCommandLine(['lab', 'down', '--prefix', 'x-']).options, { prefix: 'x-' });
-  assert.equal(parseCommandLine([]).command, 'help');
 });
 
 test('an option another command takes, or none does, is a usage error naming it and the command', () => {
@@ -61,6 +60,7 @@ test('a missing value, a value on a flag, an unknown command or lab action', () 
   usageError(['check', '-c'], '-c needs a value');
   usageError(['status', '--json=yes'], '--json takes no value');
   usageError(['frob'], "unknown command 'frob'");
+  usageError([], 'a command is needed', 'usage: uplinkd <command>');
   usageError(['lab'], 'lab needs up or down');
   usageError(['lab', 'sideways'], "unknown lab action 'sideways'");
 });

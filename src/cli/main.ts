@@ -16,7 +16,7 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   plan: { usage: 'uplinkd plan [-c FILE] [--format text|ip|json]', valued: ['config', 'format'] },
   apply: { usage: 'uplinkd apply [-c FILE]', valued: ['config'] },
   status: { usage: 'uplinkd status [-c FILE] [--json]', valued: ['config'], flags: ['json'] },
-  down: { usage: 'uplinkd down [-c FILE]', valued: ['config'] },
+  down: { usage: 'uplinkd down [-c FILE] [--force]', valued: ['config'], flags: ['force'] },
   exec: { usage: 'uplinkd exec [-c FILE] UPLINK -- COMMAND [ARGS...]', valued: ['config'], positional: 1 },
   run: { usage: 'uplinkd run [-c FILE] [--cleanup]', valued: ['config'], flags: ['cleanup'] },
   reload: { usage: 'uplinkd reload [-c FILE]', valued: ['config'] },
@@ -40,7 +40,7 @@ commands:
   plan    [-c FILE] [--format text|ip|json] show what apply would change
   apply   [-c FILE]                         make the kernel match the configuration
   status  [-c FILE] [--json]                uplinks, addresses, gateways, tables, states
-  down    [-c FILE]                         remove everything uplinkd made
+  down    [-c FILE] [--force]               remove everything uplinkd made (refused while its daemon runs)
   exec    [-c FILE] UPLINK -- COMMAND...    run a command whose traffic leaves through UPLINK
   run     [-c FILE] [--cleanup]             run the daemon (follows the kernel, DHCP, health)
   reload  [-c FILE]                         make the running daemon re-read its file
@@ -75,22 +75,23 @@ export async function main(argv: string[]): Promise<number> {
         return await statusCommand(configFile, args.options.json === true);
       case 'down':
         requireNetAdmin('down');
-        return await downCommand(configFile);
+        return await downCommand(configFile, args.options.force === true);
       case 'run': {
         requireNetAdmin('run');
         const { runDaemon } = await import('../daemon/run');
         return await runDaemon({ configFile, cleanupOnExit: args.options.cleanup === true });
       }
       case 'reload': {
-        const socket = await controlSocket(configFile);
         const { queryDaemon } = await import('../daemon/control');
-        await queryDaemon(socket, { cmd: 'reload' });
+        // The daemon parses: a rejected file is its answer (UplinkdError 'config', exit 2), and it logs it.
+        const answer = await queryDaemon(await controlSocket(configFile, args.options.config !== undefined), { cmd: 'reload' });
+        for (const note of (answer as { notes?: unknown } | undefined)?.notes as unknown[] ?? []) warn(String(note));
         console.log('uplinkd: configuration reloaded');
         return EXIT.ok;
       }
       case 'hook': {
-        // A DHCP client's hook: ask the daemon for a resync now, without waiting long.
-        const socket = await controlSocket(configFile);
+        // A DHCP client's hook: ask the daemon for a resync now, without waiting long, even when the file is broken.
+        const socket = await controlSocket(configFile, args.options.config !== undefined);
         const { queryDaemon } = await import('../daemon/control');
         const cause = typeof args.options.cause === 'string' ? args.options.cause : hookCause();
         await queryDaemon(socket, { cmd: 'resync', cause }, 5_000);
@@ -122,7 +123,8 @@ export async function main(argv: string[]): Promise<number> {
  * unknown command or `lab` action, or an option or argument the command does not take.
  */
 export function parseCommandLine(argv: readonly string[]): ParsedArgs {
-  const [word = 'help', ...rest] = argv;
+  if (argv.length === 0) throw new UplinkdError('usage', `a command is needed\n${USAGE}`);
+  const [word, ...rest] = argv as [string, ...string[]];
   if (word === 'lab') {
     const [action, ...labRest] = rest;
     const spec = COMMANDS[`lab ${action}`];
@@ -164,7 +166,7 @@ function formatOption(value: string | true | undefined): PlanFormat {
 async function check(configFile: string): Promise<number> {
   const config = await loadConfig(configFile);
   for (const w of config.warnings ?? []) warn(w);
-  console.log(`${configFile}: ok (${config.uplinks.length} uplinks, default ${config.default})`);
+  console.log(`${configFile}: ok (${plural(config.uplinks.length, 'uplink')}, default ${config.default})`);
   const [{ configuredPlace, monitorWarnings }, { execWarnings }, { markNeighbourWarnings }] = await Promise.all([
     import('../config/monitor-warnings'), import('../nft/exec'), import('./oneshot')]);
   for (const w of monitorWarnings(config, configuredPlace(config))) warn(w);
@@ -225,12 +227,23 @@ async function execCommand(rest: string[]): Promise<number> {
   return execInUplink(config, args.positional[0]!, rest.slice(dash + 1));
 }
 
-async function downCommand(configFile: string): Promise<number> {
-  const config = await loadConfig(configFile);
+async function downCommand(configFile: string, force: boolean): Promise<number> {
+  // A running daemon would restore at once what down removes (as drift), and leave the name files gone.
+  const running = await runningDaemon(configFile);
+  const config = running ? undefined : await loadConfig(configFile);
+  const socket = running?.socket ?? config!.paths.controlSocket;
+  const pid = running ? running.status.pid : ((await liveStatus(socket)) as { pid?: unknown } | undefined)?.pid;
+  if (pid !== undefined && !force) {
+    throw new UplinkdError('io', `a daemon runs ${configFile} (pid ${String(pid)}, control socket ${socket}): it would restore what down removes. `
+      + 'Stop it instead: `systemctl stop uplinkd` leaves routing in place; a daemon started with `uplinkd run --cleanup` removes everything it made when stopped. '
+      + '`uplinkd down --force` removes it anyway (the daemon puts most of it back at its next cycle).');
+  }
+  if (pid !== undefined) warn(`a daemon runs ${configFile} (pid ${String(pid)}): it will restore what down removes`);
+  const current = config ?? await loadConfig(configFile);
   const [{ downOnce }, { formatPinningChange }, { formatChange }, { removeExecCgroups }] = await Promise.all([
     import('./oneshot'), import('../engine/cycle'), import('../model/text'), import('../nft/exec')]);
-  const result = await downOnce(config);
-  for (const dir of await removeExecCgroups(config)) console.log(`rmdir ${dir}`);
+  const result = await downOnce(current);
+  for (const dir of await removeExecCgroups(current)) console.log(`rmdir ${dir}`);
   if (result.pinningRemoved) console.log(formatPinningChange({ op: 'delete' }));
   printLines(result.applied.map(formatChange));
   if (result.pinningFailed) console.error(`uplinkd: failed: ${result.pinningFailed.message}`);
@@ -246,27 +259,56 @@ async function loadConfig(file: string): Promise<Config> {
   return load.loadConfig(file);
 }
 
+/** A daemon found through its socket record: where it listens and its status answer. */
+interface RunningDaemon {
+  socket: string;
+  status: { pid?: unknown; configRealPath?: unknown; text?: unknown };
+  /** The file holds the text the daemon adopted. */
+  sameText: boolean;
+}
+
 /**
- * The control socket `configFile` names: from the running daemon's socket record when that proves it
- * (same text, same parser), else by parsing the file (UplinkdError('config') when it is invalid).
+ * The daemon that adopted `configFile`, found from its socket record (src/daemon/socket-record.ts)
+ * whatever the file says now (edited socket, broken file): the record names its socket, and the
+ * daemon answering there confirms it runs this file (configRealPath). undefined when there is no
+ * record, nobody answers, or the daemon there runs another file.
  */
-async function controlSocket(configFile: string): Promise<string> {
-  const { recordedSocket } = await import('../daemon/socket-record');
-  return recordedSocket(configFile) ?? (await loadConfig(configFile)).paths.controlSocket;
+async function runningDaemon(configFile: string): Promise<RunningDaemon | undefined> {
+  const { findSocketRecord } = await import('../daemon/socket-record');
+  const found = findSocketRecord(configFile);
+  if (found === undefined) return undefined;
+  const status = (await liveStatus(found.controlSocket)) as RunningDaemon['status'] | undefined;
+  if (status === undefined || status.configRealPath !== found.file) return undefined;
+  return { socket: found.controlSocket, status, sameText: found.sameText };
+}
+
+/**
+ * Where the daemon for `configFile` listens: the running daemon's, found from its record
+ * (runningDaemon), else the socket the file names (parsing it: UplinkdError('config') when invalid).
+ * With no record and no file: UplinkdError('io') "no daemon", naming the default path when `-c` was
+ * not given (`explicit` false).
+ */
+async function controlSocket(configFile: string, explicit: boolean): Promise<string> {
+  const running = await runningDaemon(configFile);
+  if (running !== undefined) return running.socket;
+  const { existsSync } = await import('node:fs');
+  if (!existsSync(configFile)) {
+    throw new UplinkdError('io', `no daemon: none runs ${configFile}, and there is no such file${explicit ? '' : ' (the default; give -c FILE)'}`);
+  }
+  return (await loadConfig(configFile)).paths.controlSocket;
 }
 
 async function statusCommand(configFile: string, json: boolean): Promise<number> {
-  // With a daemon running, its record names the socket: print its answer without parsing the file.
-  const { recordedSocket } = await import('../daemon/socket-record');
-  const recorded = recordedSocket(configFile);
-  const early = recorded === undefined ? undefined : await liveStatus(recorded);
-  if (early !== undefined) {
-    console.log(json ? jsonText(early) : formatLiveStatus(early));
+  // With a daemon running, its record names the socket: print its answer, whatever the file says now.
+  const running = await runningDaemon(configFile);
+  if (running !== undefined) {
+    const notes = running.sameText ? [] : await fileNotes(configFile);
+    if (json) console.log(jsonText(notes.length ? { ...running.status, fileChanged: true, fileNotes: notes } : running.status));
+    else console.log([formatLiveStatus(running.status), ...notes.map((n) => `warning: ${escapeControl(n, '\n')}`)].join('\n'));
     return EXIT.ok;
   }
   const config = await loadConfig(configFile);
-  // The recorded socket did not answer: it is the parsed one too (same text, same parser), no need to ask again.
-  const live = recorded === undefined ? await liveStatus(config.paths.controlSocket) : undefined;
+  const live = await liveStatus(config.paths.controlSocket);
   if (live !== undefined) {
     console.log(json ? jsonText(live) : formatLiveStatus(live));
     return EXIT.ok;
@@ -282,6 +324,27 @@ async function statusCommand(configFile: string, json: boolean): Promise<number>
     console.log(formatStatusText(result));
   }
   return EXIT.ok;
+}
+
+/**
+ * What `status` adds when the file differs from the text the running daemon adopted: that it changed,
+ * and, when it does not parse, the error (FILE:LINE:COL: field: ...) and that the daemon keeps its
+ * last good configuration.
+ */
+async function fileNotes(configFile: string): Promise<string[]> {
+  const changed = 'the file changed since the daemon loaded it: `uplinkd reload` to apply';
+  try {
+    await loadConfig(configFile);
+    return [changed];
+  } catch (err) {
+    if (!(err instanceof UplinkdError)) throw err;
+    return [changed, `${err.message} (the daemon keeps its last good configuration)`];
+  }
+}
+
+/** `n thing` or `n things`. */
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
 /** The running daemon's own view, when one answers on the control socket `socket`. */

@@ -43,7 +43,7 @@ test('mark_mask: hex in YAML, checked for one run of bits and room for every upl
   assert.match(notRun.message, /0x00f0f000 is not one run of bits/);
   assert.equal(parseConfig(`${UPLINKS}pinning: {mark_mask: 0x3}\n`, FILE).pinning?.markMask, 3, '0x3 holds marks 1, 2, 3');
   const tooNarrow = problem(`${UPLINKS}pinning: {mark_mask: 0x100}\n`);
-  assert.match(tooNarrow.message, /0x00000100 holds marks for 1 uplinks, not 3/);
+  assert.match(tooNarrow.message, /0x00000100 holds marks for 1 uplink, not 3/);
   assert.match(problem(`${UPLINKS}pinning: {mark_mask: 0}\n`).message, /out of range/);
   assert.match(problem(`${UPLINKS}pinning: {enable: true}\n`).message, /unknown key 'enable', did you mean 'enabled'/);
 });

@@ -53,6 +53,10 @@ test('bad kinds are refused with the field and what was expected', () => {
     /uplinks\[0\]\.learn: learn: true contradicts dhcp: false/);
   assert.match(problems('uplinks:\n  - {name: a, interface: ens5, address: 203.0.113.2/32, gateway: 203.0.113.2}\n')[0]!,
     /uplinks\[0\]\.gateway: 203\.0\.113\.2 is the uplink's own address/);
+  // A dhcp/learn that is not a boolean is the one error: not also "address missing", "gateway missing".
+  for (const [key, value] of [['dhcp', 'yes'], ['learn', 'on'], ['dhcp', '"true"']]) {
+    assert.deepEqual(problems(`uplinks:\n  - {name: a, interface: eth1, ${key}: ${value}}\n`).filter((l) => /uplinks\[0\]/.test(l)).map((l) => l.replace(/^.*?uplinks\[0\]\.(\w+).*$/, '$1')), [key], `${key}: ${value}`);
+  }
   // Without a peer, a gateway is still required.
   assert.match(problems('uplinks:\n  - {name: a, interface: ens5, address: 203.0.113.2/32}\n')[0]!,
     /uplinks\[0\]\.gateway: missing/);

@@ -68,7 +68,11 @@ export function readUplink(r: Reader, f: Field): UplinkDraft | undefined {
   const addressField = opt('address');
   const peerField = opt('peer');
   const gatewayField = opt('gateway');
-  if (draft.dhcp) {
+  // A dhcp/learn that is not a boolean (`dhcp: yes`) was reported; whether address and gateway belong
+  // is unknown then, so saying they are missing (or not allowed) would only bury the real error.
+  if ((dhcpField && dhcp === undefined) || (learnField && learn === undefined)) {
+    // nothing more to check about the address
+  } else if (draft.dhcp) {
     for (const extra of [addressField, peerField, gatewayField]) {
       if (extra) r.report(extra.at, extra.path,
         `not allowed with ${learnKey}: true (it is learned from the system; remove it or set ${learnKey}: false)`);

@@ -102,7 +102,7 @@ export function markMaskProblem(mask: number, uplinks: number): string | undefin
   if (!Number.isInteger(mask) || mask <= 0 || mask > 0xffffffff) return `${mask} is not a 32-bit mask (expected e.g. 0x7f000000)`;
   const run = mask >>> markShift(mask);
   if ((run & (run + 1)) !== 0) return `${hex} is not one run of bits (expected e.g. 0x7f000000)`;
-  if (uplinks > run) return `${hex} holds marks for ${run} uplinks, not ${uplinks} (expected a wider mask)`;
+  if (uplinks > run) return `${hex} holds marks for ${run} uplink${run === 1 ? '' : 's'}, not ${uplinks} (expected a wider mask)`;
   return undefined;
 }
 

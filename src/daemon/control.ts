@@ -13,8 +13,11 @@ export type ControlResponse = { ok: true; result?: unknown } | { ok: false; code
 
 export interface ControlHandlers {
   status(): unknown;
-  /** Resolves with an UplinkdError-like rejection text when the new config is invalid. */
-  reload(): Promise<{ ok: true } | { ok: false; error: string }>;
+  /**
+   * Resolves with an UplinkdError-like rejection text when the new config is invalid; `notes` are
+   * things the user should know about an adopted one (sent as the answer's result).
+   */
+  reload(): Promise<{ ok: true; notes?: string[] } | { ok: false; error: string }>;
   resync(cause: string): void;
 }
 
@@ -130,7 +133,7 @@ async function handle(line: string, handlers: ControlHandlers, log: Logger): Pro
       case 'reload': {
         log.info('control', { cmd: 'reload' });
         const r = await handlers.reload();
-        return r.ok ? { ok: true } : { ok: false, code: 'config', error: r.error };
+        return r.ok ? { ok: true, result: { notes: r.notes ?? [] } } : { ok: false, code: 'config', error: r.error };
       }
       case 'resync': {
         const cause = typeof request.cause === 'string' && request.cause !== '' ? request.cause.slice(0, 200) : 'control resync';

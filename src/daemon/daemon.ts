@@ -13,6 +13,7 @@
 // Our own changes come back as kernel events too. They are not filtered: they cost one
 // more snapshot, whose diff is empty, and an empty diff writes nothing, so the loop stops.
 import { servedPolicies, type ServedPolicy } from './policy-status';
+import { withRefusals, type RefusedChange, type ServedUplink } from './refused';
 import { applyChanges, computeCycle, observe, observeTeardown, routeInterest, teardownChanges } from '../engine/cycle';
 import { segmentRegExp } from '../facts/glob';
 import type { HealthStats } from '../health/state';
@@ -111,7 +112,8 @@ export interface DaemonStatus {
   inSync: boolean;
   /** Changes applied and failed by all cycles since start (metrics counters). */
   totals?: { applied: number; failed: number };
-  uplinks: UplinkStatus[];
+  /** Per uplink; `refused` (and the end of `reason`) names the kernel's refusals of its changes in the last cycle. */
+  uplinks: ServedUplink[];
   /** Per policy: the uplink it uses now and why (src/daemon/policy-status.ts). */
   policies?: ServedPolicy[];
   /** Flow pinning's status line (src/nft/pinning.ts). */
@@ -198,6 +200,8 @@ export class Daemon {
   private startedAt = 0;
   private cycles = 0;
   private totals = { applied: 0, failed: 0 };
+  /** The last cycle's refused changes, shown on their uplinks' status lines. */
+  private refused: readonly RefusedChange[] = [];
   private last: DaemonStatus['lastCycle'];
   private inSync = false;
   private warnings: string[] = [];
@@ -292,7 +296,7 @@ export class Daemon {
     this.configFile = target;
     if (previous && ownershipChanged(previous, next)) this.retired = previous;
     if (previous && previous.paths.controlSocket !== next.paths.controlSocket) {
-      this.log.warn('reload', { msg: 'paths.controlSocket changed: takes effect at the next restart' });
+      this.log.warn('reload', { msg: 'paths.control_socket changed: takes effect at the next restart' });
     }
     this.nftKnown = undefined; // the table depends on the config: read it again
     this.opts.health?.reconfigure?.(next);
@@ -335,7 +339,7 @@ export class Daemon {
       lastCycle: this.last,
       inSync: this.inSync,
       totals: { ...this.totals },
-      uplinks: this.planned.all(),
+      uplinks: withRefusals(this.planned.all(), this.refused),
       policies: this.policies,
       pinning: this.pinning.status,
       ...(this.pinning.inPlace !== undefined ? { pinningInPlace: this.pinning.inPlace } : {}),
@@ -495,6 +499,7 @@ export class Daemon {
     if (failed === 0) this.retired = undefined;
     if (failed > 0) this.scheduleRetry(`${failed} change(s) failed`);
     else this.retryDelay = 0;
+    this.refused = result.failed;
     this.inSync = failed === 0 && held.size === 0;
     this.last = { at: new Date(this.now()).toISOString(), causes, applied, failed, deferred: held.size };
   }

@@ -1,6 +1,7 @@
 // `uplinkd run`: wires the netlink port, lease reader, daemon loop, control socket,
 // signals and systemd readiness. The client ends of `uplinkd reload` and `uplinkd hook` are in src/cli/main.ts.
 import { spawn } from 'node:child_process';
+import { realpath } from 'node:fs/promises';
 import { loadConfig, parseConfig } from '../config/load';
 import type { Config } from '../config/types';
 import { removeOwnedNames, syncOwnedNames } from '../engine/cycle';
@@ -53,17 +54,17 @@ function systemSettings(log: Logger): SystemSettings {
 }
 
 /**
- * Writes the socket record of `file` (src/daemon/socket-record.ts) so that `uplinkd status` finds this
- * daemon without parsing YAML. The bytes are read and parsed again here, so the record states what
- * the parser made of exactly the text it holds, even if the file changed since the daemon loaded it.
- * Returns the record's path, or undefined (logged) when the file does not parse or the directory is not
- * writable: the CLI then parses the file, as it always could.
+ * Writes the socket record of `file` (src/daemon/socket-record.ts) so that the CLI finds this daemon
+ * on `listening` (the socket it started on, whatever the file names now) without parsing YAML. The
+ * bytes are read and parsed again here, so the record holds a text the parser accepts, even if the
+ * file changed since the daemon loaded it. Returns the record's path, or undefined (logged) when the
+ * file does not parse or the directory is not writable: the CLI then parses the file, as it always could.
  */
-async function recordSocket(file: string, log: Logger): Promise<string | undefined> {
+async function recordSocket(file: string, listening: string, log: Logger): Promise<string | undefined> {
   try {
     const bytes = await readRegularFile(file, MAX_CONFIG_BYTES);
-    const config = parseConfig(bytes.toString('utf8'), file);
-    return await writeSocketRecord(file, bytes, config.paths.controlSocket);
+    parseConfig(bytes.toString('utf8'), file);
+    return await writeSocketRecord(file, bytes, listening);
   } catch (err) {
     log.warn('control', { msg: `no socket record for ${file} (uplinkd status will parse the file): ${err instanceof Error ? err.message : String(err)}` });
     return undefined;
@@ -143,8 +144,13 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
   // Status page and metrics (http.listen): follows reloads; failing to bind never stops routing.
   const http = new StatusHttp({ status: served, version: packageVersion() }, log);
   let record: string | undefined;
+  // The control socket stays where it started: a reload cannot move it (the record says so).
+  const listening = config.paths.controlSocket;
+  // The CLI checks that the daemon it reached through a record runs the file it was given.
+  let configRealPath = opts.configFile;
   const publish = async (): Promise<void> => {
-    const next = await recordSocket(opts.configFile, log);
+    configRealPath = await realpath(opts.configFile).catch(() => configRealPath);
+    const next = await recordSocket(opts.configFile, listening, log);
     // The file's real path can change under a symlink: a record under the old one would be stale.
     if (record !== undefined && next !== record) await removeSocketRecord(record);
     record = next;
@@ -152,19 +158,24 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
   const reload = async () => {
     const result = await daemon.reload();
     await http.configure(daemon.currentConfig()?.http?.listen);
-    if (result.ok) await publish();
-    return result;
+    if (!result.ok) return result;
+    await publish();
+    const now = daemon.currentConfig()?.paths.controlSocket;
+    const notes = now !== undefined && now !== listening
+      ? [`paths.control_socket changed to ${now}: the daemon keeps listening on ${listening} until it restarts`]
+      : [];
+    return { ok: true as const, notes };
   };
   let control: ControlServer | undefined;
   try {
     // The socket first: a second daemon must fail before it touches the kernel.
     control = await startControlServer(
-      config.paths.controlSocket,
+      listening,
       {
         status: () => {
           const s = served();
           // The pinning line goes right under the uplink table.
-          return { ...s, text: formatDaemonStatus(s).replace('\n\n', `\n\n${s.pinning}\n`) };
+          return { ...s, configRealPath, text: formatDaemonStatus(s).replace('\n\n', `\n\n${s.pinning}\n`) };
         },
         reload,
         resync: (cause) => daemon.nudge(cause),
@@ -185,7 +196,10 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     throw err;
   }
   notifySystemd('READY=1', log);
-  log.info('ready', { control: config.paths.controlSocket, cleanup_on_exit: opts.cleanupOnExit });
+  // Ready means started, with the truth about the first cycle: converged=false when the kernel refused
+  // changes (they are retried, and shown on their uplinks' status lines).
+  const first = daemon.status();
+  log.info('ready', { control: listening, converged: first.inSync, failed: first.lastCycle?.failed ?? 0, held_back: first.lastCycle?.deferred ?? 0, cleanup_on_exit: opts.cleanupOnExit });
 
   return new Promise<number>((resolve) => {
     let stopping = false;

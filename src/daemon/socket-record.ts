@@ -1,17 +1,17 @@
-// Where a running daemon listens, found without parsing YAML: `uplinkd status`, `hook` and `reload`
-// need only the control socket, and loading the YAML parser is most of their time (docs/benchmarks.md).
+// Where a running daemon listens, found without parsing YAML: `uplinkd status`, `hook`, `reload` and
+// `down` need only the control socket, and loading the YAML parser is most of their time
+// (docs/benchmarks.md). The record, not the file, is the authority on that socket: the daemon keeps
+// listening where it started even when the file is edited (another paths.control_socket) or broken
+// since, so the CLI must find it from the record whatever the file says now.
 //
-// A record is a memo of one fact the real parser established: "this text parses, with this parser,
-// to a valid configuration whose paths.control_socket is S". The daemon writes one after each load
-// it adopts (start, reload), keyed by the file's real path; the CLI uses S only when the file's text
-// now is the recorded text and the parser is its own (version and compiled files: parserIdentity),
-// so S is exactly what parsing the file now would give (the parser reads nothing but the text:
-// src/config/load.ts), and a file that no longer parses or names another socket never matches: the
-// CLI then parses it as before (same errors, same exit codes). Records live in the runtime directory
-// ($UPLINKD_RUNTIME_DIR, default /run/uplinkd: the unit's RuntimeDirectory, 0700 root) and are removed
-// when the daemon stops; a stale one (kill -9) only costs a failed connect, after which the CLI
-// parses the file as before.
-import { closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, readSync, realpathSync, statSync, promises as fs } from 'node:fs';
+// The daemon writes a record after each load it adopts (start, reload), keyed by the file's real
+// path: the adopted text and the socket it listens on. The CLI asks the daemon at that socket whether
+// it runs this file (status: configRealPath) before trusting it, and compares the text to tell the
+// user that the file changed since it was adopted. Records live in the runtime directory
+// ($UPLINKD_RUNTIME_DIR, default /run/uplinkd: the unit's RuntimeDirectory, 0700 root; records 0600)
+// and are removed by the daemon that wrote them when it stops; a stale one (kill -9) only costs a
+// failed connect, after which the CLI parses the file as before.
+import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, realpathSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { MAX_CONFIG_BYTES } from '../system/regular-file';
 
@@ -31,47 +31,16 @@ export function packageVersion(): string {
   }
 }
 
-/**
- * Which parser this is: the package version, and the size and mtime (ms) of each compiled file of
- * src/config (`load.js:12345:1764540000000 ...`), so that a rebuilt parser in a checkout (same
- * version) does not trust a record its predecessor wrote. Taken once, when this module loads: a
- * daemon (which loads it at start, with the parser) keeps naming the parser it runs even if the
- * files are rebuilt under it. 'unknown' for the files when they cannot be listed.
- */
-export function parserIdentity(): string {
-  return PARSER;
-}
-
-function currentParser(): string {
-  let files: string;
-  try {
-    const dir = path.join(__dirname, '..', 'config');
-    files = readdirSync(dir).filter((f) => f.endsWith('.js') && !f.endsWith('.test.js')).sort()
-      .map((f) => {
-        const st = statSync(path.join(dir, f));
-        return `${f}:${st.size}:${st.mtimeMs}`;
-      }).join(' ');
-  } catch {
-    files = 'unknown';
-  }
-  return `${packageVersion()} ${files}`;
-}
-
-const PARSER = currentParser();
-
 /** What a record holds (JSON, one file per configuration file). */
 export interface SocketRecord {
-  /** parserIdentity() of the daemon that parsed the file. */
-  parser: string;
   /** Real path (realpath(3)) of the configuration file. */
   file: string;
   /**
-   * The text that parsed: the file's bytes decoded as UTF-8, exactly what the parser reads (so two
-   * files that decode to the same text parse the same). Compared whole: no hash to trust, and
-   * node:crypto would cost the CLI more than the comparison.
+   * The text the daemon adopted: the file's bytes decoded as UTF-8, exactly what the parser reads.
+   * Compared whole: no hash to trust, and node:crypto would cost the CLI more than the comparison.
    */
   text: string;
-  /** paths.control_socket as the parser resolved it (default included). */
+  /** The socket the daemon listens on: paths.control_socket of the configuration it started with. */
   controlSocket: string;
   /** pid of the daemon that wrote it (for people reading the directory, and removal by its writer). */
   pid: number;
@@ -87,15 +56,14 @@ export function recordPath(dir: string, realFile: string): string {
 }
 
 /**
- * Records that `bytes`, read from `file`, parsed to a valid configuration with control socket
- * `controlSocket`. Written to a temporary file (0600, directories 0700) then renamed, so a reader
+ * Records that the daemon listening on `controlSocket` adopted `bytes`, read from `file`. Written to a temporary file (0600, directories 0700) then renamed, so a reader
  * never sees half a record. Returns the record's path (for removeSocketRecord). Throws the
  * fs error (e.g. EACCES, ENAMETOOLONG) when it cannot be written; callers treat that as "no record".
  */
 export async function writeSocketRecord(file: string, bytes: Buffer, controlSocket: string, dir = runtimeDir()): Promise<string> {
   const realFile = await fs.realpath(file);
   const target = recordPath(dir, realFile);
-  const record: SocketRecord = { parser: parserIdentity(), file: realFile, text: bytes.toString('utf8'), controlSocket, pid: process.pid };
+  const record: SocketRecord = { file: realFile, text: bytes.toString('utf8'), controlSocket, pid: process.pid };
   await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
   const tmp = `${target}.${process.pid}.tmp`;
   await fs.writeFile(tmp, `${JSON.stringify(record)}\n`, { mode: 0o600 });
@@ -114,24 +82,42 @@ export async function removeSocketRecord(target: string): Promise<void> {
   }
 }
 
+/** What findSocketRecord found for a configuration file. */
+export interface FoundRecord {
+  /** Where the daemon that adopted the file listens (its paths.control_socket when it started). */
+  controlSocket: string;
+  /** The file's real path (the record's key; the daemon's status names it as configRealPath). */
+  file: string;
+  /** The file now holds exactly the text the daemon adopted (false: edited, unreadable, not a regular file). */
+  sameText: boolean;
+}
+
 /**
- * The control socket the configuration file `file` names, when a daemon's record proves it without
- * parsing: the record for the file's real path exists, was written by this same parser (parserIdentity)
- * and holds the file's current text. Otherwise (no record, another parser, the file changed,
- * unreadable, not a regular file, over MAX_CONFIG_BYTES) undefined: the caller parses the file as
- * usual, which also reports any configuration error. Never throws. Synchronous on purpose: the
- * first asynchronous fs call starts libuv's thread pool, which costs more than these few reads.
+ * The record of the daemon that adopted the configuration file `file` (any name of it: relative,
+ * symlink), whatever the file says now: the record, not the file, knows where that daemon listens,
+ * so a file edited or broken since does not cut the CLI off from the daemon. undefined when there is
+ * no well-formed record for the file's real path (the caller then parses the file). The caller must
+ * still ask the daemon at `controlSocket` whether it runs this file (a record left by kill -9 names a
+ * socket nobody answers on, or another daemon's). Never throws. Synchronous on purpose: the first
+ * asynchronous fs call starts libuv's thread pool, which costs more than these few reads.
  */
-export function recordedSocket(file: string, dir = runtimeDir()): string | undefined {
+export function findSocketRecord(file: string, dir = runtimeDir()): FoundRecord | undefined {
+  let realFile: string;
+  let record: Partial<SocketRecord>;
   try {
-    const realFile = realpathSync(file);
-    const record = JSON.parse(readFileSync(recordPath(dir, realFile), 'utf8')) as Partial<SocketRecord>;
-    if (record.parser !== parserIdentity() || record.file !== realFile || typeof record.controlSocket !== 'string') return undefined;
-    const bytes = regularFileBytes(file);
-    return bytes !== undefined && record.text === bytes.toString('utf8') ? record.controlSocket : undefined;
+    realFile = realpathSync(file);
+    record = JSON.parse(readFileSync(recordPath(dir, realFile), 'utf8')) as Partial<SocketRecord>;
   } catch {
     return undefined;
   }
+  if (record.file !== realFile || typeof record.controlSocket !== 'string' || typeof record.text !== 'string') return undefined;
+  let bytes: Buffer | undefined;
+  try {
+    bytes = regularFileBytes(file);
+  } catch {
+    bytes = undefined;
+  }
+  return { controlSocket: record.controlSocket, file: realFile, sameText: bytes !== undefined && record.text === bytes.toString('utf8') };
 }
 
 /**

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startDaemon, stopDaemon, type RunningDaemon } from '../../lab/daemon';
+import { startDaemon, stopDaemon, waitForLine, type RunningDaemon } from '../../lab/daemon';
 import { ipIn, LAB_RUNTIME_DIR, labEnv, run } from '../../lab/exec';
 import { uplinkd } from '../../lab/inspect';
 import { labDown } from '../../lab/lab';
@@ -15,7 +15,7 @@ import { stateDirOf } from '../../lab/topology';
 import { recordPath } from '../../src/daemon/socket-record';
 import { NEEDS_ROOT } from './support';
 
-const PREFIX = `s8${process.pid % 1000}-`;
+const PREFIX = `f8a${process.pid % 1000}-`;
 const NS = `${PREFIX}r`;
 const STATE = stateDirOf(PREFIX);
 const CONFIG = path.join(STATE, 'uplinkd.yaml');
@@ -45,6 +45,16 @@ async function traced(args: string[]): Promise<{ code: number | null; stdout: st
 
 /** What only parsing the file, planning or netlink needs: none of it may load when the record answers. */
 const HEAVY = /node_modules\/yaml\/|\/config\/load\.js$|\/netlink\/|\/plan\/|\/nft\//;
+
+/** Waits (generous bound) until the daemon's last cycle names `cause`: the nudge reached it. */
+async function cycleCausedBy(cause: string): Promise<void> {
+  for (const end = Date.now() + 10_000; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
+    const r = await uplinkd(NS, ['status', '--json', '-c', CONFIG]);
+    const causes = (JSON.parse(r.stdout) as { lastCycle?: { causes: string[] } }).lastCycle?.causes ?? [];
+    if (causes.includes(cause)) return;
+  }
+  assert.fail(`no cycle caused by ${cause}`);
+}
 
 async function removeAll(): Promise<void> {
   await run('ip', ['netns', 'del', NS], { allowFail: true });
@@ -90,39 +100,80 @@ describe('status from the socket record (issue 7)', { skip: NEEDS_ROOT }, () => 
     assert.equal(record.mode & 0o777, 0o600);
   });
 
-  it('parses a changed file as before: an invalid one is the same config error, exit 2, for status, hook and reload', async () => {
+  it('a broken file does not cut the CLI off: status shows the daemon and the error, hook nudges, reload is rejected by the daemon (logged, exit 2)', async () => {
     const good = configText();
+    const where = new RegExp(`${CONFIG.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2:\\d+: uplinks\\[0\\]\\.gateway: `);
     try {
       await fs.writeFile(CONFIG, good.replace('gateway: 10.81.1.1', 'gateway: 10.81.1.300'));
-      for (const args of [['status', '-c', CONFIG], ['status', '--json', '-c', CONFIG], ['hook', '-c', CONFIG], ['reload', '-c', CONFIG]]) {
-        const r = await traced(args);
-        assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}: ${r.stdout}`);
-        assert.match(r.stderr, new RegExp(`^${CONFIG.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2:\\d+: uplinks\\[0\\]\\.gateway: `, 'm'));
-      }
+      const status = await uplinkd(NS, ['status', '-c', CONFIG]);
+      assert.equal(status.code, 0, status.stderr);
+      assert.match(status.stdout, new RegExp(`^daemon: running \\(pid ${daemon!.child.pid},`, 'm'));
+      assert.match(status.stdout, /^warning: the file changed since the daemon loaded it: `uplinkd reload` to apply$/m);
+      assert.match(status.stdout, where);
+      assert.match(status.stdout, /the daemon keeps its last good configuration/);
+      const json = await uplinkd(NS, ['status', '--json', '-c', CONFIG]);
+      assert.equal(json.code, 0, json.stderr);
+      const j = JSON.parse(json.stdout) as { pid: number; fileChanged?: boolean; fileNotes?: string[] };
+      assert.equal(j.pid, daemon!.child.pid);
+      assert.equal(j.fileChanged, true);
+      assert.match(j.fileNotes![1]!, where);
+      const hook = await uplinkd(NS, ['hook', '-c', CONFIG, '--cause', 'hook-broken-file']);
+      assert.equal(hook.code, 0, hook.stderr);
+      await cycleCausedBy('hook-broken-file');
+      const reload = await uplinkd(NS, ['reload', '-c', CONFIG]);
+      assert.equal(reload.code, 2, `${reload.stdout}${reload.stderr}`);
+      assert.match(reload.stderr, where);
+      await waitForLine(daemon!, /event=reload-rejected/, 10_000);
+      assert.match((await uplinkd(NS, ['status', '-c', CONFIG])).stdout, /^daemon: running/m, 'still running its last good configuration');
     } finally {
       await fs.writeFile(CONFIG, good);
     }
     const back = await traced(['status', '-c', CONFIG]);
     assert.match(back.stdout, /^daemon: running/m);
-    assert.deepEqual(back.loaded.filter((f) => HEAVY.test(f)), [], 'the text the daemon accepted again: the record answers again');
+    assert.doesNotMatch(back.stdout, /file changed/);
+    assert.deepEqual(back.loaded.filter((f) => HEAVY.test(f)), [], 'the text the daemon adopted: no parsing');
   });
 
-  it('follows the socket the file names now: another socket (valid file) is not the daemon, as when parsing', async () => {
+  it('an edited paths.control_socket: status, hook and reload still reach the daemon on the socket it listens on', async () => {
     const good = configText();
     try {
       await fs.writeFile(CONFIG, configText(path.join(STATE, 'other.sock')));
       const r = await uplinkd(NS, ['status', '--json', '-c', CONFIG]);
       assert.equal(r.code, 0, r.stderr);
-      assert.equal((JSON.parse(r.stdout) as { daemon?: boolean }).daemon, false, 'no daemon listens on other.sock');
+      assert.equal((JSON.parse(r.stdout) as { pid?: number }).pid, daemon!.child.pid);
+      const hook = await uplinkd(NS, ['hook', '-c', CONFIG, '--cause', 'hook-other-socket']);
+      assert.equal(hook.code, 0, hook.stderr);
+      await cycleCausedBy('hook-other-socket');
+      const reload = await uplinkd(NS, ['reload', '-c', CONFIG]);
+      assert.equal(reload.code, 0, reload.stderr);
+      assert.match(reload.stderr, /paths\.control_socket changed to .*other\.sock: the daemon keeps listening on .*control\.sock until it restarts/);
+      await waitForLine(daemon!, /paths\.control_socket changed/, 10_000);
+      // The record still names the socket the daemon listens on, though the adopted file names another.
+      const again = await uplinkd(NS, ['status', '-c', CONFIG]);
+      assert.match(again.stdout, /^daemon: running/m);
+      assert.doesNotMatch(again.stdout, /file changed/);
     } finally {
       await fs.writeFile(CONFIG, good);
+      await uplinkd(NS, ['reload', '-c', CONFIG]);
     }
+  });
+
+  it('down refuses while the daemon runs this config (exit 1, nothing removed); no daemon and no file says so', async () => {
+    const rulesBefore = (await ipIn(NS, ['rule', 'show'])).stdout;
+    const down = await uplinkd(NS, ['down', '-c', CONFIG]);
+    assert.equal(down.code, 1, down.stdout);
+    assert.match(down.stderr, /a daemon runs .*systemctl stop uplinkd.*--cleanup.*down --force/s);
+    assert.equal((await ipIn(NS, ['rule', 'show'])).stdout, rulesBefore, 'down removed nothing');
+    assert.match(rulesBefore, /from 10\.81\.1\.2 /, 'the daemon had made its rules');
+    const none = await uplinkd(NS, ['reload', '-c', path.join(STATE, 'no-such.yaml')]);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /no daemon: none runs .*no-such\.yaml, and there is no such file/);
   });
 
   it('after a reload the record holds the new text: status answers from it again', async () => {
     await fs.writeFile(CONFIG, configText(undefined, 3));
     const before_ = await traced(['status', '-c', CONFIG]);
-    assert.match(before_.stdout, /^daemon: running/m, 'the daemon, found by parsing the edited file');
+    assert.match(before_.stdout, /^daemon: running/m, 'the daemon, found from its record');
     assert.ok(before_.loaded.some((f) => /node_modules\/yaml\//.test(f)), 'the edited file differs from the record: parsed');
     const r = await uplinkd(NS, ['reload', '-c', CONFIG]);
     assert.equal(r.code, 0, r.stderr);

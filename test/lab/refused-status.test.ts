@@ -1,0 +1,75 @@
+// A change the kernel refuses on the first cycle (here a gateway that is the broadcast address of the
+// kernel's /25 while the file says /24: `EINVAL Nexthop has invalid gateway`): the daemon's `ready` says
+// converged=false, and `uplinkd status` shows the refusal on that uplink's line and in --json, while the
+// other uplink is fine. A real daemon and kernel in a namespace of its own.
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startDaemon, stopDaemon, waitForLine, type RunningDaemon } from '../../lab/daemon';
+import { ipIn, LAB_RUNTIME_DIR, run } from '../../lab/exec';
+import { uplinkd } from '../../lab/inspect';
+import { stateDirOf } from '../../lab/topology';
+import { recordPath } from '../../src/daemon/socket-record';
+import { NEEDS_ROOT } from './support';
+
+const PREFIX = `f8a${process.pid % 1000}-`;
+const NS = `${PREFIX}x`;
+const STATE = `${stateDirOf(PREFIX)}x`;
+const CONFIG = path.join(STATE, 'uplinkd.yaml');
+
+const TEXT = [
+  'uplinks:',
+  '  - {name: isp1, interface: up1, address: 10.82.1.2/24, gateway: 10.82.1.127}',
+  '  - {name: isp2, interface: up2, address: 10.82.2.2/24, gateway: 10.82.2.1}',
+  'pinning: {enabled: false}',
+  'paths:',
+  `  rt_tables: ${STATE}/rt_tables.conf`,
+  `  rt_protos: ${STATE}/rt_protos.conf`,
+  `  control_socket: ${STATE}/control.sock`,
+  `  hooks_dir: ${STATE}/hooks.d`,
+  `  leases: ["${STATE}/leases/*.lease"]`,
+  '',
+].join('\n');
+
+async function removeAll(): Promise<void> {
+  await run('ip', ['netns', 'del', NS], { allowFail: true });
+  await fs.rm(STATE, { recursive: true, force: true });
+}
+
+describe('refused changes on the status line (C2)', { skip: NEEDS_ROOT }, () => {
+  let daemon: RunningDaemon | undefined;
+  before(async () => {
+    await removeAll();
+    await fs.mkdir(path.join(STATE, 'leases'), { recursive: true, mode: 0o700 });
+    await run('ip', ['netns', 'add', NS]);
+    await ipIn(NS, ['link', 'set', 'lo', 'up']);
+    // isp1's address is a /25 in the kernel (the file says /24): its gateway 10.82.1.127 is the kernel's broadcast address.
+    for (const [dev, addr] of [['up1', '10.82.1.2/25'], ['up2', '10.82.2.2/24']] as const) {
+      await ipIn(NS, ['link', 'add', dev, 'type', 'veth', 'peer', 'name', `${dev}p`]);
+      await ipIn(NS, ['addr', 'add', addr, 'dev', dev]);
+      await ipIn(NS, ['link', 'set', dev, 'up']);
+      await ipIn(NS, ['link', 'set', `${dev}p`, 'up']);
+    }
+    await fs.writeFile(CONFIG, TEXT);
+  });
+  after(async () => {
+    if (daemon) await stopDaemon(daemon, 'SIGKILL');
+    await fs.rm(recordPath(LAB_RUNTIME_DIR, CONFIG), { force: true });
+    await removeAll();
+  });
+
+  it('ready says converged=false; the refused uplink\'s line and --json name the kernel\'s reason', async () => {
+    daemon = await startDaemon(NS, CONFIG);
+    const ready = await waitForLine(daemon, /event=ready/, 20_000);
+    const status = await uplinkd(NS, ['status', '-c', CONFIG]);
+    assert.match(ready, /converged=false failed=[1-9]/, status.stdout);
+    const text = await uplinkd(NS, ['status', '-c', CONFIG]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^isp1 .*refused: EINVAL .*gateway/m);
+    assert.doesNotMatch(text.stdout, /^isp2 .*refused/m);
+    const json = JSON.parse((await uplinkd(NS, ['status', '--json', '-c', CONFIG])).stdout) as { uplinks: { name: string; refused?: string[] }[] };
+    assert.match(json.uplinks.find((u) => u.name === 'isp1')!.refused!.join(), /^EINVAL .*gateway/);
+    assert.equal(json.uplinks.find((u) => u.name === 'isp2')!.refused, undefined);
+  });
+});
