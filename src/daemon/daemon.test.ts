@@ -616,3 +616,62 @@ test('nft runs only inside cycles, one process at a time, whatever reloads, resy
   await h.daemon.stop({ cleanup: true });
   assert.equal(h.nft.maxActive, 1);
 });
+
+test('link flaps, carrier flaps and address removals: what the kernel flushed is restored without conflict or apply-failed, and converges', async () => {
+  const h = await startHarness();
+  await h.timers.advance(100);
+  const converged = await h.kernel.snapshot();
+  const canon = (s: KernelState) => JSON.stringify([s.routes.map((r) => JSON.stringify(r)).sort(), s.rules.map(formatRule).sort(), s.nexthops.map((n) => JSON.stringify(n)).sort()]);
+  const withLink = (patch: Partial<Link>): Link[] => LINKS.map((l) => (l.name === 'if1' ? { ...l, ...patch } : l));
+  const flaps: [Link[], Address[]][] = [
+    [withLink({ up: false, lowerUp: false }), BASE_ADDRESSES], // ip link set if1 down
+    [withLink({ lowerUp: false }), BASE_ADDRESSES], // carrier loss
+    [LINKS, BASE_ADDRESSES.filter((a) => a.dev !== 'if1')], // ip addr del on if1
+  ];
+  for (let i = 0; i < 30; i++) {
+    const [links, addresses] = flaps[i % flaps.length]!;
+    h.kernel.setInterfaces(links, addresses);
+    // Fast flaps: sometimes back before any cycle ran, sometimes after one.
+    if (i % 2 === 0) await h.timers.advance(50);
+    h.kernel.setInterfaces(LINKS, BASE_ADDRESSES);
+    await h.timers.advance(50);
+  }
+  await h.timers.advance(1000);
+  assert.deepEqual(h.events('conflict'), []);
+  assert.deepEqual(h.events('apply-failed'), []);
+  assert.equal(h.daemon.status().conflicts.length, 0);
+  assert.ok(h.events('apply').length > 30, 'the flushed objects were restored');
+  assert.ok(h.events('apply').every((f) => f.reason === undefined), 'none of it is called drift');
+  assert.equal(canon(await h.kernel.snapshot()), canon(converged));
+  assert.equal(h.daemon.status().inSync, true);
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('a change refused because its link went down during the cycle waits for the link: no apply-failed, no retry loop', async () => {
+  const h = await startHarness();
+  await h.timers.advance(100);
+  // The link goes down between the snapshot and the apply: the nexthop through if1 is refused (ENETDOWN).
+  const nh = (await h.kernel.snapshot()).nexthops.find((n) => n.dev === 'if1')!;
+  await h.kernel.apply({ op: 'del', kind: 'nexthop', nexthop: nh });
+  let downed = false;
+  h.port.applyHook = () => {
+    if (!downed) {
+      downed = true;
+      h.kernel.setInterfaces(LINKS.map((l) => (l.name === 'if1' ? { ...l, up: false } : l)), BASE_ADDRESSES);
+    }
+    return undefined;
+  };
+  await h.timers.advance(100);
+  assert.ok(downed);
+  assert.deepEqual(h.events('apply-failed'), []);
+  assert.deepEqual(h.events('conflict'), []);
+  assert.equal(h.events('waiting-link').filter((f) => f.level === 'info').length, 1);
+  const writes = h.port.writes.length;
+  await h.timers.advance(10_000);
+  assert.equal(h.port.writes.length, writes, 'nothing retried while the link is down');
+  h.kernel.setInterfaces(LINKS, BASE_ADDRESSES);
+  await h.timers.advance(100);
+  assert.ok((await h.kernel.snapshot()).nexthops.some((n) => n.dev === 'if1'), 'restored when the link came up');
+  assert.equal(h.daemon.status().inSync, true);
+  await h.daemon.stop({ cleanup: false });
+});

@@ -31,6 +31,8 @@ import { formatChange } from '../model/text';
 import { objectIdentity } from '../model/identity';
 import { CONFLICT_DEFAULTS, ConflictLimiter, conflictHint, type ConflictPolicy } from './conflict';
 import { PlannedUplinks } from './planned-uplinks';
+import { throughDevices, waitingForLink } from './link-flush';
+import type { Nexthop } from '../model/types';
 
 /** The health monitor as the daemon sees it (src/health): current verdicts and a 'change' event. */
 export interface HealthSource {
@@ -190,6 +192,11 @@ export class Daemon {
 
   /** Identities (objectIdentity, pinningIdentity) of the owned objects in place after the last cycle: re-adding one is drift. */
   private present = new Set<string>();
+  /**
+   * Devices with a link event (down, up, carrier, gone) or an address removal since the last cycle began: the kernel
+   * may have flushed routes and nexthops through them itself, so re-adding those is not another program's drift.
+   */
+  private linkEvents = new Set<string>();
   /** `table ip uplinkd` as the last cycle left it; undefined: read it in the next cycle. */
   private nftKnown: ObservedPinning | undefined;
   private pinning: { status: string; inPlace?: boolean } = { status: 'flow pinning: not checked yet' };
@@ -225,6 +232,7 @@ export class Daemon {
       (e) => {
         // Routes in other programs' tables (a BGP feed) are none of our business: no cycle for them.
         if (e.route && this.config && !routeOfInterest(e.route, routeInterest(this.config, this.retired))) return;
+        if (e.dev && (e.kind === 'link' || (e.kind === 'address' && e.action === 'del'))) this.linkEvents.add(e.dev);
         this.markDirty(`${e.kind} ${e.action === 'new' ? 'new/changed' : 'deleted'}: ${e.summary}`);
       },
       (reason) => {
@@ -431,6 +439,8 @@ export class Daemon {
     if (!config) throw new UplinkdError('config', 'no configuration loaded');
     const cause = joinCauses(causes);
     this.log.debug('cycle', { cause });
+    const flushed = this.linkEvents;
+    this.linkEvents = new Set();
     const health = this.opts.health?.verdicts() ?? {};
     const observation = await observe(this.opts.port, config, {
       health,
@@ -448,11 +458,15 @@ export class Daemon {
     this.facts = summarizeFacts(kernel, leases, health);
 
     const desired = desiredIdentities(cycle);
+    // Links down or without carrier now: the kernel flushed (and refuses) what goes through them.
+    for (const l of kernel.links) if (!l.up || !l.lowerUp) flushed.add(l.name);
+    const nexthops = new Map<number, Nexthop>([...kernel.nexthops, ...cycle.plan.desired.nexthops].map((n) => [n.id, n]));
     const held = new Set<string>();
     const drift = new Set<string>();
     /** Whether to apply a change to the object `id` (described by `text`): not when it fights another program too often. */
-    const admit = (id: string, text: string, kind: Change['kind'] | 'nft'): boolean => {
+    const admit = (id: string, text: string, kind: Change['kind'] | 'nft', change?: Change): boolean => {
       if (!this.present.has(id)) return true;
+      if (change && throughDevices(change, flushed, nexthops)) return true; // the kernel's own flush, not drift
       // We had this exact object in place and nothing in the plan changed it: someone else did.
       const decision = this.limiter.restore(id, this.now(), text);
       if (decision.allow) {
@@ -468,12 +482,16 @@ export class Daemon {
       return false;
     };
     const netlink = [...cycle.changes, ...this.retiredLeftovers(kernel, cycle.changes, desired)]
-      .filter((c) => c.op === 'del' || admit(objectIdentity(c), formatChange({ ...c, op: 'add' } as Change), c.kind));
+      .filter((c) => c.op === 'del' || admit(objectIdentity(c), formatChange({ ...c, op: 'add' } as Change), c.kind, c));
     const nftChange = cycle.pinning.change;
     const nft = nftChange && (nftChange.op === 'delete' || admit(pinningIdentity(nftChange.ruleset), formatPinningChange(nftChange), 'nft'))
       ? nftChange : undefined;
 
-    const result = await applyChanges(this.opts.port, { netlink, ...(nft ? { nft } : {}) }, this.opts.nft);
+    const outcome = await applyChanges(this.opts.port, { netlink, ...(nft ? { nft } : {}) }, this.opts.nft);
+    // Refused because a link is down right now: its next link event starts a cycle; no backoff, no error.
+    const linkNow = new Set([...flushed, ...this.linkEvents]);
+    const waiting = outcome.failed.filter((f) => waitingForLink(f.change, f.error, linkNow, nexthops));
+    const result = { ...outcome, failed: outcome.failed.filter((f) => !waiting.includes(f)) };
     const applied = result.applied.length + (result.nftApplied ? 1 : 0);
     const failed = result.failed.length + (result.nftFailed ? 1 : 0);
     this.totals.applied += applied;
@@ -484,18 +502,24 @@ export class Daemon {
       this.log.error('apply-failed', { change: formatChange(f.change), error: f.error.message, cause });
       this.record('apply-failed', `${formatChange(f.change)}: ${f.error.message}`, cause);
     }
+    for (const w of waiting) this.log.debug('waiting-link', { change: formatChange(w.change), error: w.error.message, cause });
+    if (waiting.length > 0) {
+      const text = `${waiting.length} change(s) wait for their link to come up`;
+      this.log.info('waiting-link', { changes: waiting.length, msg: text });
+      this.record('waiting-link', text, cause);
+    }
     this.notePinning(config, observation.nft, result, cause);
     if (applied === 0 && failed === 0) this.log.debug('in-sync', { cause });
 
     // Held-back objects stay in: when their backoff ends, re-adding them is drift again.
     this.present = desired;
-    for (const f of result.failed) this.present.delete(objectIdentity(f.change));
+    for (const f of outcome.failed) this.present.delete(objectIdentity(f.change));
     if (cycle.pinning.desired && (result.nftFailed || observation.nft.kind === 'unavailable')) this.present.delete(pinningIdentity(cycle.pinning.desired));
     if (failed === 0) this.retired = undefined;
     if (failed > 0) this.scheduleRetry(`${failed} change(s) failed`);
     else this.retryDelay = 0;
-    this.inSync = failed === 0 && held.size === 0;
-    this.last = { at: new Date(this.now()).toISOString(), causes, applied, failed, deferred: held.size };
+    this.inSync = failed === 0 && held.size === 0 && waiting.length === 0;
+    this.last = { at: new Date(this.now()).toISOString(), causes, applied, failed, deferred: held.size + waiting.length };
   }
 
   private logApplied(text: string, id: string | undefined, drift: Set<string>, cause: string): void {
