@@ -11,6 +11,7 @@ import { createLogger, parseLine } from '../log';
 import type { Address, KernelState, Link, Route, Rule } from '../model/types';
 import { formatChange, formatRule } from '../model/text';
 import { CONFLICT_DEFAULTS } from './conflict';
+import { CAUSE_CHARS, CAUSES_SHOWN, CHANGES_SHOWN } from './log-volume';
 import { Daemon, RETRY_MIN_MS, type HealthChangeLike, type HealthSource } from './daemon';
 import { CountingPort, FakeNft, VirtualTimers } from '../../test/support/daemon';
 import type { HealthVerdict } from '../model/facts';
@@ -673,5 +674,32 @@ test('a change refused because its link went down during the cycle waits for the
   await h.timers.advance(100);
   assert.ok((await h.kernel.snapshot()).nexthops.some((n) => n.dev === 'if1'), 'restored when the link came up');
   assert.equal(h.daemon.status().inSync, true);
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('a large cycle logs a summary per kind and its first changes at info level, all at debug; causes are capped', async () => {
+  const h = await startHarness();
+  await h.timers.advance(100);
+  const before = h.lines.length;
+  // 60 LAN routes appear in main at once (each an event and a cause); each is copied into the uplink tables.
+  for (let i = 0; i < 60; i++) {
+    await h.kernel.apply({ op: 'add', kind: 'route', route: { table: 254, dst: `10.${i}.0.0/24`, type: 'unicast', protocol: 4, scope: 'link', dev: 'if0' } });
+  }
+  await h.timers.advance(200);
+  const lines = h.lines.slice(before).map(parseLine);
+  const infoApplies = lines.filter((f) => f.event === 'apply' && f.level === 'info');
+  const debugApplies = lines.filter((f) => f.event === 'apply' && f.level === 'debug');
+  const summaries = lines.filter((f) => f.event === 'apply-summary');
+  assert.equal(summaries.length, 1);
+  const total = Number(summaries[0]!.changes);
+  assert.ok(total >= 120, `every LAN route copied into both uplink tables: ${total}`);
+  assert.match(summaries[0]!.kinds, /add route: \d+/);
+  assert.equal(infoApplies.length, CHANGES_SHOWN);
+  assert.equal(infoApplies.length + debugApplies.length, total, 'every change is still logged at debug level');
+  for (const f of lines.filter((l) => l.cause !== undefined)) assert.match(f.cause, /and \d+ more$/);
+  assert.ok(lines.every((f) => (f.cause ?? '').length <= (CAUSE_CHARS + 2) * CAUSES_SHOWN + 20), 'cause fields are short');
+  const last = h.daemon.status().lastCycle!;
+  assert.equal(last.causes.length, CAUSES_SHOWN + 1);
+  assert.match(last.causes.at(-1)!, /^and \d+ more$/);
   await h.daemon.stop({ cleanup: false });
 });

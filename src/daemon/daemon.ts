@@ -32,6 +32,7 @@ import { objectIdentity } from '../model/identity';
 import { CONFLICT_DEFAULTS, ConflictLimiter, conflictHint, type ConflictPolicy } from './conflict';
 import { PlannedUplinks } from './planned-uplinks';
 import { throughDevices, waitingForLink } from './link-flush';
+import { capCauses, changeSummary, CHANGES_DETAIL_MAX, CHANGES_SHOWN, joinCauses } from './log-volume';
 import type { Nexthop } from '../model/types';
 
 /** The health monitor as the daemon sees it (src/health): current verdicts and a 'change' event. */
@@ -135,7 +136,6 @@ export interface DaemonStatus {
 export type ReloadResult = { ok: true } | { ok: false; error: string };
 
 const MAX_EVENTS = 50;
-const MAX_CAUSES = 8;
 /** A change the kernel refused (or whose answer was lost) is retried after this, doubling per failed cycle up to RETRY_MAX_MS, ms. */
 export const RETRY_MIN_MS = 250;
 export const RETRY_MAX_MS = 15_000;
@@ -419,7 +419,7 @@ export class Daemon {
         const message = err instanceof Error ? err.message : String(err);
         this.log.error('cycle-failed', { error: message, cause: joinCauses(causes) });
         this.record('cycle-failed', message, joinCauses(causes));
-        this.last = { at: new Date(this.now()).toISOString(), causes, applied: 0, failed: 0, deferred: 0, error: message };
+        this.last = { at: new Date(this.now()).toISOString(), causes: capCauses(causes), applied: 0, failed: 0, deferred: 0, error: message };
         this.inSync = false;
         this.scheduleRetry('the last cycle failed');
       })
@@ -496,8 +496,17 @@ export class Daemon {
     const failed = result.failed.length + (result.nftFailed ? 1 : 0);
     this.totals.applied += applied;
     this.totals.failed += failed;
-    if (result.nftApplied) this.logApplied(formatPinningChange(result.nftApplied), nftIdentity(result.nftApplied), drift, cause);
-    for (const c of result.applied) this.logApplied(formatChange(c), objectIdentity(c), drift, cause);
+    // A large cycle: one summary line, its first changes at info level, every change at debug level.
+    const large = applied > CHANGES_DETAIL_MAX;
+    if (large) {
+      const kinds = changeSummary(result.applied, result.nftApplied ? [`${result.nftApplied.op} nft`] : []);
+      this.log.info('apply-summary', { changes: applied, kinds, shown: CHANGES_SHOWN, msg: 'the other changes are logged at debug level', cause });
+      this.record('apply-summary', `${applied} changes (${kinds})`, cause);
+    }
+    let logged = 0;
+    const detail = () => !large || logged++ < CHANGES_SHOWN;
+    if (result.nftApplied) this.logApplied(formatPinningChange(result.nftApplied), nftIdentity(result.nftApplied), drift, cause, detail());
+    for (const c of result.applied) this.logApplied(formatChange(c), objectIdentity(c), drift, cause, detail());
     for (const f of result.failed) {
       this.log.error('apply-failed', { change: formatChange(f.change), error: f.error.message, cause });
       this.record('apply-failed', `${formatChange(f.change)}: ${f.error.message}`, cause);
@@ -519,13 +528,18 @@ export class Daemon {
     if (failed > 0) this.scheduleRetry(`${failed} change(s) failed`);
     else this.retryDelay = 0;
     this.inSync = failed === 0 && held.size === 0 && waiting.length === 0;
-    this.last = { at: new Date(this.now()).toISOString(), causes, applied, failed, deferred: held.size + waiting.length };
+    this.last = { at: new Date(this.now()).toISOString(), causes: capCauses(causes), applied, failed, deferred: held.size + waiting.length };
   }
 
-  private logApplied(text: string, id: string | undefined, drift: Set<string>, cause: string): void {
+  /** `shown`: at info level and in status's events; otherwise at debug level only (a large cycle's rest). */
+  private logApplied(text: string, id: string | undefined, drift: Set<string>, cause: string, shown: boolean): void {
     const isDrift = id !== undefined && drift.has(id);
     const fields: LogFields = { change: text, cause };
     if (isDrift) fields.reason = 'drift: restoring an object uplinkd owns';
+    if (!shown) {
+      this.log.debug('apply', fields);
+      return;
+    }
     this.log.info('apply', fields);
     this.record('apply', text, isDrift ? `drift; ${cause}` : cause);
   }
@@ -629,11 +643,6 @@ export class Daemon {
 /** Ownership is the protocol number (src/reconcile/diff.ts): only a new one hides the old objects. */
 function ownershipChanged(a: Config, b: Config): boolean {
   return a.protocol !== b.protocol;
-}
-
-function joinCauses(causes: string[]): string {
-  const shown = causes.slice(0, MAX_CAUSES).join('; ');
-  return causes.length > MAX_CAUSES ? `${shown}; and ${causes.length - MAX_CAUSES} more` : shown;
 }
 
 function uplinkSummary(u: UplinkStatus): string {
