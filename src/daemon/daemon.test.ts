@@ -501,12 +501,15 @@ test('table ip uplinkd flushed by a firewall reload is restored by the next peri
   assert.match(h.daemon.status().pinning, /^flow pinning: in place/);
   const lists = () => h.nft.calls.filter((c) => c.args[1] === 'list').length;
   const listed = lists();
+  const checked = h.daemon.status().pinning;
+  assert.match(checked, /^flow pinning: in place at the last check \d\d:\d\d:\d\d UTC \(checked every 30 s\)/);
   h.nft.flushRuleset(); // `nft flush ruleset`: no rtnetlink event
   // Kernel events between resyncs replan without an nft process: the table depends on the config alone.
   await h.kernel.apply({ op: 'add', kind: 'route', route: { table: 254, dst: '10.9.0.0/16', type: 'unicast', protocol: 4, scope: 'link', dev: 'if0' } });
   await h.timers.advance(100);
   assert.ok(h.daemon.status().cycles >= 2, 'the event made a cycle');
   assert.equal(lists(), listed, 'no nft list between resyncs');
+  assert.equal(h.daemon.status().pinning, checked, 'status names the time of the check it reports, not now');
   await h.timers.advance(30_000);
   assert.ok(h.nft.table && h.nft.table.length > 0, 'restored at the resync');
   const restore = h.events('apply').filter((f) => /^nft -f - <<< 'table ip uplinkd/.test(f.change));

@@ -200,6 +200,11 @@ export class Daemon {
   /** `table ip uplinkd` as the last cycle left it; undefined: read it in the next cycle. */
   private nftKnown: ObservedPinning | undefined;
   private pinning: { status: string; inPlace?: boolean } = { status: 'flow pinning: not checked yet' };
+  /**
+   * this.now() when `table ip uplinkd` was last read or written: between resyncs status reports the table as it
+   * was then (nft changes send no rtnetlink event), and says so.
+   */
+  private nftCheckedAt = 0;
   private readonly planned: PlannedUplinks;
   private startedAt = 0;
   private cycles = 0;
@@ -449,6 +454,7 @@ export class Daemon {
       retired: this.retired,
       nft: this.nftKnown ? { known: this.nftKnown } : this.opts.nft,
     });
+    if (!this.nftKnown) this.nftCheckedAt = this.now();
     const cycle = computeCycle(config, observation);
     const { kernel, leases } = cycle.facts;
     this.cycles++;
@@ -559,10 +565,12 @@ export class Daemon {
       return;
     }
     this.nftKnown = result.nftApplied ? observedAfter(result.nftApplied) : observed;
+    if (result.nftApplied) this.nftCheckedAt = this.now();
     const now = planPinning(config, this.nftKnown);
     if (now.warning && now.status !== this.pinning.status) this.log.warn('pinning', { msg: now.warning });
     const inPlace = pinningInPlace(now);
-    this.pinning = { status: now.status, ...(inPlace !== undefined ? { inPlace } : {}) };
+    const status = inPlace ? now.status.replace(/^flow pinning: in place/, `flow pinning: in place at the last check ${clock(this.nftCheckedAt)}${checkEvery(config)}`) : now.status;
+    this.pinning = { status, ...(inPlace !== undefined ? { inPlace } : {}) };
   }
 
   /** After a reload that changed the protocol: what the old config owned and the new one does not want. */
@@ -643,6 +651,17 @@ export class Daemon {
 /** Ownership is the protocol number (src/reconcile/diff.ts): only a new one hides the old objects. */
 function ownershipChanged(a: Config, b: Config): boolean {
   return a.protocol !== b.protocol;
+}
+
+/** HH:MM:SS UTC of an epoch-ms time. */
+function clock(ms: number): string {
+  return `${new Date(ms).toISOString().slice(11, 19)} UTC`;
+}
+
+/** How often the nftables table is read again (the periodic resync), for status. */
+function checkEvery(config: Config): string {
+  const ms = config.daemon.resyncMs;
+  return ms > 0 ? ` (checked every ${ms / 1000} s)` : ' (checked at start and reloads)';
 }
 
 function uplinkSummary(u: UplinkStatus): string {

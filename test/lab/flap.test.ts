@@ -5,8 +5,10 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { queryDaemon } from '../../src/daemon/control';
+import type { DaemonStatus } from '../../src/daemon/daemon';
 import { daemonConfig, startDaemon, stopDaemon, type RunningDaemon } from '../../lab/daemon';
-import { ipIn, waitFor } from '../../lab/exec';
+import { inNs, ipIn, waitFor } from '../../lab/exec';
 import { routingState } from '../../lab/inspect';
 import { labDown } from '../../lab/lab';
 import type { LabInfo } from '../../lab/topology';
@@ -18,10 +20,11 @@ const PREFIX = `f8b${process.pid % 1000}-`;
 describe('link flaps under a running daemon (B4)', { skip: NEEDS_ROOT }, () => {
   let lab: LabInfo;
   let daemon: RunningDaemon | undefined;
+  let socket: string;
 
   before(async () => {
     lab = await freshLab({ prefix: PREFIX, isp1: 'static', isp2: 'static' });
-    const socket = path.join(lab.stateDir, 'control.sock');
+    socket = path.join(lab.stateDir, 'control.sock');
     const config = path.join(lab.stateDir, 'daemon.yaml');
     await fs.writeFile(config, daemonConfig(lab, socket));
     daemon = await startDaemon(lab.ns.router, config);
@@ -47,6 +50,15 @@ describe('link flaps under a running daemon (B4)', { skip: NEEDS_ROOT }, () => {
     assert.ok(lines.some((l) => /event=apply /.test(l) && /link/.test(l)), 'restorations were made after link events');
     const isp2 = lab.uplinks.find((u) => u.name === 'isp2')!.address;
     assert.equal(await ping(lab.ns.inet, isp2, { count: 2, waitSec: 1 }), true, `ping ${isp2} from the internet host`);
+  });
+
+  it('after `nft delete table ip uplinkd`, status says when it last checked the table rather than claiming it is in place now (B1)', async () => {
+    const before = (await queryDaemon(socket, { cmd: 'status' })) as DaemonStatus;
+    const m = /^flow pinning: in place at the last check (\d\d:\d\d:\d\d UTC) \(checked every \d+ s\)/.exec(before.pinning);
+    assert.ok(m, before.pinning);
+    await inNs(lab.ns.router, 'nft', ['delete', 'table', 'ip', 'uplinkd']);
+    const after = (await queryDaemon(socket, { cmd: 'status' })) as DaemonStatus;
+    assert.ok(after.pinning.includes(`at the last check ${m[1]}`), `the check time stays the old one: ${after.pinning}`);
   });
 });
 
