@@ -39,8 +39,13 @@ describe('link flaps under a running daemon (B4)', { skip: NEEDS_ROOT }, () => {
     await settled(lab);
     const before = owned(await routingState(lab.ns.router));
     assert.ok(before.nexthops.length > 0 && before.routes.length > 0, 'uplinkd made nexthops and routes');
-    const flaps = Array.from({ length: 50 }, () => 'link set if2 down\nlink set if2 up\n').join('');
-    await ipIn(lab.ns.router, ['-batch', '-'], { input: flaps });
+    // As `for i in $(seq 50); do ip link set if2 down; ip link set if2 up; done`, with a pause now and then so the
+    // daemon runs cycles between flaps (restoring the same objects many times inside the conflict window).
+    for (let i = 0; i < 50; i++) {
+      await ipIn(lab.ns.router, ['link', 'set', 'if2', 'down']);
+      await ipIn(lab.ns.router, ['link', 'set', 'if2', 'up']);
+      if (i % 2 === 0) await new Promise((r) => setTimeout(r, 100));
+    }
     await waitFor('the flushed objects back', async () => (JSON.stringify(owned(await routingState(lab.ns.router))) === JSON.stringify(before) ? true : undefined), 20_000, 100);
     await settled(lab);
     assert.deepEqual(owned(await routingState(lab.ns.router)), before);
