@@ -8,9 +8,8 @@ import {
 } from '../engine/cycle';
 import { runNft } from '../nft/nft';
 import { setMultipathHash } from '../system/sysctl';
-import { firewallMarkWarnings } from '../nft/neighbours-io';
+import { allMarkWarnings, firewallMarkWarnings, readFirewallMarkUses } from '../nft/neighbours-io';
 import { execWarnings } from '../nft/exec';
-import { fwmarkRuleWarnings } from '../plan/mark-warnings';
 
 /** The engine's cycle (src/engine/cycle.ts), with flow pinning's table wanted, found and the change between. */
 export type OneShotResult = Cycle;
@@ -44,7 +43,7 @@ async function withPort<T>(fn: (port: KernelPort) => Promise<T>): Promise<T> {
 export function planOnce(config: Config, warn: (m: string) => void): Promise<OneShotResult> {
   return withPort(async (port) => {
     const cycle = computeCycle(config, await observe(port, config, { warn: (file, m) => warn(`${file}: ${m}`), nft: runNft }));
-    cycle.plan.warnings.push(...(await firewallMarkWarnings(config)), ...execWarnings(config));
+    cycle.plan.warnings.push(...(await firewallMarkWarnings(config, cycle.facts.kernel.rules)), ...execWarnings(config));
     return cycle;
   });
 }
@@ -59,12 +58,12 @@ export function planOnce(config: Config, warn: (m: string) => void): Promise<One
 export function applyOnce(config: Config, warn: (m: string) => void): Promise<ApplyResult> {
   return withPort(async (port) => {
     // Other programs' firewall rules are read (three processes) while the kernel is changed: the warnings need nothing of it.
-    const firewall = firewallMarkWarnings(config);
-    firewall.catch(() => undefined); // awaited below; a throw before then must not be unhandled
+    const firewallUses = config.pinning?.enabled ? readFirewallMarkUses() : Promise.resolve([]);
+    firewallUses.catch(() => undefined); // awaited below; a throw before then must not be unhandled
     await syncOwnedNames(config);
     const hashNote = config.multipathHash === undefined ? undefined : (await setMultipathHash(config.multipathHash)).note;
     const { cycle, result } = await runOnce(port, config, { warn: (file, m) => warn(`${file}: ${m}`), nft: runNft });
-    cycle.plan.warnings.push(...(await firewall), ...execWarnings(config), ...(hashNote ? [`multipath_hash: ${hashNote}`] : []));
+    cycle.plan.warnings.push(...(await firewallMarkWarnings(config, cycle.facts.kernel.rules, firewallUses)), ...execWarnings(config), ...(hashNote ? [`multipath_hash: ${hashNote}`] : []));
     for (const w of cycle.plan.warnings) warn(w);
     if (cycle.pinning.warning) warn(cycle.pinning.warning);
     const { nftApplied, nftFailed, ...applied } = result;
@@ -78,8 +77,7 @@ export function applyOnce(config: Config, warn: (m: string) => void): Promise<Ap
  * read (nft needs CAP_NET_ADMIN) are left out.
  */
 export async function markNeighbourWarnings(config: Config): Promise<string[]> {
-  const rules = await withPort(async (port) => fwmarkRuleWarnings(config, await port.snapshot()));
-  return [...rules, ...(await firewallMarkWarnings(config))];
+  return allMarkWarnings(config, (await withPort((port) => port.snapshot())).rules);
 }
 
 /**

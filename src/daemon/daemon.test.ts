@@ -11,6 +11,7 @@ import { createLogger, parseLine } from '../log';
 import type { Address, KernelState, Link, Route, Rule } from '../model/types';
 import { formatChange, formatRule } from '../model/text';
 import { CONFLICT_DEFAULTS } from './conflict';
+import { CAUSE_CHARS, CAUSES_SHOWN, CHANGES_SHOWN } from './log-volume';
 import { Daemon, RETRY_MIN_MS, type HealthChangeLike, type HealthSource } from './daemon';
 import { CountingPort, FakeNft, VirtualTimers } from '../../test/support/daemon';
 import type { HealthVerdict } from '../model/facts';
@@ -503,12 +504,15 @@ test('table ip uplinkd flushed by a firewall reload is restored by the next peri
   assert.match(h.daemon.status().pinning, /^flow pinning: in place/);
   const lists = () => h.nft.calls.filter((c) => c.args[1] === 'list').length;
   const listed = lists();
+  const checked = h.daemon.status().pinning;
+  assert.match(checked, /^flow pinning: in place at the last check \d\d:\d\d:\d\d UTC \(checked every 30 s\)/);
   h.nft.flushRuleset(); // `nft flush ruleset`: no rtnetlink event
   // Kernel events between resyncs replan without an nft process: the table depends on the config alone.
   await h.kernel.apply({ op: 'add', kind: 'route', route: { table: 254, dst: '10.9.0.0/16', type: 'unicast', protocol: 4, scope: 'link', dev: 'if0' } });
   await h.timers.advance(100);
   assert.ok(h.daemon.status().cycles >= 2, 'the event made a cycle');
   assert.equal(lists(), listed, 'no nft list between resyncs');
+  assert.equal(h.daemon.status().pinning, checked, 'status names the time of the check it reports, not now');
   await h.timers.advance(30_000);
   assert.ok(h.nft.table && h.nft.table.length > 0, 'restored at the resync');
   const restore = h.events('apply').filter((f) => /^nft -f - <<< 'table ip uplinkd/.test(f.change));
@@ -618,4 +622,90 @@ test('nft runs only inside cycles, one process at a time, whatever reloads, resy
   assert.equal(h.nft.maxActive, 1);
   await h.daemon.stop({ cleanup: true });
   assert.equal(h.nft.maxActive, 1);
+});
+
+test('link flaps, carrier flaps and address removals: what the kernel flushed is restored without conflict or apply-failed, and converges', async () => {
+  const h = await startHarness();
+  await h.timers.advance(100);
+  const converged = await h.kernel.snapshot();
+  const canon = (s: KernelState) => JSON.stringify([s.routes.map((r) => JSON.stringify(r)).sort(), s.rules.map(formatRule).sort(), s.nexthops.map((n) => JSON.stringify(n)).sort()]);
+  const withLink = (patch: Partial<Link>): Link[] => LINKS.map((l) => (l.name === 'if1' ? { ...l, ...patch } : l));
+  const flaps: [Link[], Address[]][] = [
+    [withLink({ up: false, lowerUp: false }), BASE_ADDRESSES], // ip link set if1 down
+    [withLink({ lowerUp: false }), BASE_ADDRESSES], // carrier loss
+    [LINKS, BASE_ADDRESSES.filter((a) => a.dev !== 'if1')], // ip addr del on if1
+  ];
+  for (let i = 0; i < 30; i++) {
+    const [links, addresses] = flaps[i % flaps.length]!;
+    h.kernel.setInterfaces(links, addresses);
+    // Fast flaps: sometimes back before any cycle ran, sometimes after one.
+    if (i % 2 === 0) await h.timers.advance(50);
+    h.kernel.setInterfaces(LINKS, BASE_ADDRESSES);
+    await h.timers.advance(50);
+  }
+  await h.timers.advance(1000);
+  assert.deepEqual(h.events('conflict'), []);
+  assert.deepEqual(h.events('apply-failed'), []);
+  assert.equal(h.daemon.status().conflicts.length, 0);
+  assert.ok(h.events('apply').length > 30, 'the flushed objects were restored');
+  assert.ok(h.events('apply').every((f) => f.reason === undefined), 'none of it is called drift');
+  assert.equal(canon(await h.kernel.snapshot()), canon(converged));
+  assert.equal(h.daemon.status().inSync, true);
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('a change refused because its link went down during the cycle waits for the link: no apply-failed, no retry loop', async () => {
+  const h = await startHarness();
+  await h.timers.advance(100);
+  // The link goes down between the snapshot and the apply: the nexthop through if1 is refused (ENETDOWN).
+  const nh = (await h.kernel.snapshot()).nexthops.find((n) => n.dev === 'if1')!;
+  await h.kernel.apply({ op: 'del', kind: 'nexthop', nexthop: nh });
+  let downed = false;
+  h.port.applyHook = () => {
+    if (!downed) {
+      downed = true;
+      h.kernel.setInterfaces(LINKS.map((l) => (l.name === 'if1' ? { ...l, up: false } : l)), BASE_ADDRESSES);
+    }
+    return undefined;
+  };
+  await h.timers.advance(100);
+  assert.ok(downed);
+  assert.deepEqual(h.events('apply-failed'), []);
+  assert.deepEqual(h.events('conflict'), []);
+  assert.equal(h.events('waiting-link').filter((f) => f.level === 'info').length, 1);
+  const writes = h.port.writes.length;
+  await h.timers.advance(10_000);
+  assert.equal(h.port.writes.length, writes, 'nothing retried while the link is down');
+  h.kernel.setInterfaces(LINKS, BASE_ADDRESSES);
+  await h.timers.advance(100);
+  assert.ok((await h.kernel.snapshot()).nexthops.some((n) => n.dev === 'if1'), 'restored when the link came up');
+  assert.equal(h.daemon.status().inSync, true);
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('a large cycle logs a summary per kind and its first changes at info level, all at debug; causes are capped', async () => {
+  const h = await startHarness();
+  await h.timers.advance(100);
+  const before = h.lines.length;
+  // 60 LAN routes appear in main at once (each an event and a cause); each is copied into the uplink tables.
+  for (let i = 0; i < 60; i++) {
+    await h.kernel.apply({ op: 'add', kind: 'route', route: { table: 254, dst: `10.${i}.0.0/24`, type: 'unicast', protocol: 4, scope: 'link', dev: 'if0' } });
+  }
+  await h.timers.advance(200);
+  const lines = h.lines.slice(before).map(parseLine);
+  const infoApplies = lines.filter((f) => f.event === 'apply' && f.level === 'info');
+  const debugApplies = lines.filter((f) => f.event === 'apply' && f.level === 'debug');
+  const summaries = lines.filter((f) => f.event === 'apply-summary');
+  assert.equal(summaries.length, 1);
+  const total = Number(summaries[0]!.changes);
+  assert.ok(total >= 120, `every LAN route copied into both uplink tables: ${total}`);
+  assert.match(summaries[0]!.kinds, /add route: \d+/);
+  assert.equal(infoApplies.length, CHANGES_SHOWN);
+  assert.equal(infoApplies.length + debugApplies.length, total, 'every change is still logged at debug level');
+  for (const f of lines.filter((l) => l.cause !== undefined)) assert.match(f.cause, /and \d+ more$/);
+  assert.ok(lines.every((f) => (f.cause ?? '').length <= (CAUSE_CHARS + 2) * CAUSES_SHOWN + 20), 'cause fields are short');
+  const last = h.daemon.status().lastCycle!;
+  assert.equal(last.causes.length, CAUSES_SHOWN + 1);
+  assert.match(last.causes.at(-1)!, /^and \d+ more$/);
+  await h.daemon.stop({ cleanup: false });
 });

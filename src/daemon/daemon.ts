@@ -33,6 +33,9 @@ import { formatChange } from '../model/text';
 import { objectIdentity } from '../model/identity';
 import { CONFLICT_DEFAULTS, ConflictLimiter, conflictHint, type ConflictPolicy } from './conflict';
 import { PlannedUplinks } from './planned-uplinks';
+import { throughDevices, waitingForLink } from './link-flush';
+import { capCauses, changeSummary, CHANGES_DETAIL_MAX, CHANGES_SHOWN, joinCauses } from './log-volume';
+import type { Nexthop } from '../model/types';
 
 /** The health monitor as the daemon sees it (src/health): current verdicts and a 'change' event. */
 export interface HealthSource {
@@ -136,7 +139,6 @@ export interface DaemonStatus {
 export type ReloadResult = { ok: true } | { ok: false; error: string };
 
 const MAX_EVENTS = 50;
-const MAX_CAUSES = 8;
 /** A change the kernel refused (or whose answer was lost) is retried after this, doubling per failed cycle up to RETRY_MAX_MS, ms. */
 export const RETRY_MIN_MS = 250;
 export const RETRY_MAX_MS = 15_000;
@@ -193,9 +195,19 @@ export class Daemon {
 
   /** Identities (objectIdentity, pinningIdentity) of the owned objects in place after the last cycle: re-adding one is drift. */
   private present = new DesiredIdentities();
+  /**
+   * Devices with a link event (down, up, carrier, gone) or an address removal since the last cycle began: the kernel
+   * may have flushed routes and nexthops through them itself, so re-adding those is not another program's drift.
+   */
+  private linkEvents = new Set<string>();
   /** `table ip uplinkd` as the last cycle left it; undefined: read it in the next cycle. */
   private nftKnown: ObservedPinning | undefined;
   private pinning: { status: string; inPlace?: boolean } = { status: 'flow pinning: not checked yet' };
+  /**
+   * this.now() when `table ip uplinkd` was last read or written: between resyncs status reports the table as it
+   * was then (nft changes send no rtnetlink event), and says so.
+   */
+  private nftCheckedAt = 0;
   private readonly planned: PlannedUplinks;
   private startedAt = 0;
   private cycles = 0;
@@ -230,6 +242,7 @@ export class Daemon {
       (e) => {
         // Routes in other programs' tables (a BGP feed) are none of our business: no cycle for them.
         if (e.route && this.config && !routeOfInterest(e.route, routeInterest(this.config, this.retired))) return;
+        if (e.dev && (e.kind === 'link' || (e.kind === 'address' && e.action === 'del'))) this.linkEvents.add(e.dev);
         this.markDirty(`${e.kind} ${e.action === 'new' ? 'new/changed' : 'deleted'}: ${e.summary}`);
       },
       (reason) => {
@@ -416,7 +429,7 @@ export class Daemon {
         const message = err instanceof Error ? err.message : String(err);
         this.log.error('cycle-failed', { error: message, cause: joinCauses(causes) });
         this.record('cycle-failed', message, joinCauses(causes));
-        this.last = { at: new Date(this.now()).toISOString(), causes, applied: 0, failed: 0, deferred: 0, error: message };
+        this.last = { at: new Date(this.now()).toISOString(), causes: capCauses(causes), applied: 0, failed: 0, deferred: 0, error: message };
         this.inSync = false;
         this.scheduleRetry('the last cycle failed');
       })
@@ -436,6 +449,8 @@ export class Daemon {
     if (!config) throw new UplinkdError('config', 'no configuration loaded');
     const cause = joinCauses(causes);
     this.log.debug('cycle', { cause });
+    const flushed = this.linkEvents;
+    this.linkEvents = new Set();
     const health = this.opts.health?.verdicts() ?? {};
     const observation = await observe(this.opts.port, config, {
       health,
@@ -444,6 +459,7 @@ export class Daemon {
       retired: this.retired,
       nft: this.nftKnown ? { known: this.nftKnown } : this.opts.nft,
     });
+    if (!this.nftKnown) this.nftCheckedAt = this.now();
     const cycle = computeCycle(config, observation);
     const { kernel, leases } = cycle.facts;
     this.cycles++;
@@ -453,11 +469,15 @@ export class Daemon {
     this.facts = summarizeFacts(kernel, leases, health);
 
     const desired = new DesiredIdentities(cycle.plan.desired, cycle.pinning.desired);
+    // Links down or without carrier now: the kernel flushed (and refuses) what goes through them.
+    for (const l of kernel.links) if (!l.up || !l.lowerUp) flushed.add(l.name);
+    const nexthops = new Map<number, Nexthop>([...kernel.nexthops, ...cycle.plan.desired.nexthops].map((n) => [n.id, n]));
     const held = new Set<string>();
     const drift = new Set<string>();
     /** Whether to apply a change to the object `id` (described by `text`): not when it fights another program too often. */
-    const admit = (id: string, text: string, kind: Change['kind'] | 'nft'): boolean => {
+    const admit = (id: string, text: string, kind: Change['kind'] | 'nft', change?: Change): boolean => {
       if (!this.present.has(id)) return true;
+      if (change && throughDevices(change, flushed, nexthops)) return true; // the kernel's own flush, not drift
       // We had this exact object in place and nothing in the plan changed it: someone else did.
       const decision = this.limiter.restore(id, this.now(), text);
       if (decision.allow) {
@@ -473,41 +493,65 @@ export class Daemon {
       return false;
     };
     const netlink = [...cycle.changes, ...this.retiredLeftovers(kernel, cycle.changes, desired)]
-      .filter((c) => c.op === 'del' || admit(objectIdentity(c), formatChange({ ...c, op: 'add' } as Change), c.kind));
+      .filter((c) => c.op === 'del' || admit(objectIdentity(c), formatChange({ ...c, op: 'add' } as Change), c.kind, c));
     const nftChange = cycle.pinning.change;
     const nft = nftChange && (nftChange.op === 'delete' || admit(pinningIdentity(nftChange.ruleset), formatPinningChange(nftChange), 'nft'))
       ? nftChange : undefined;
 
-    const result = await applyChanges(this.opts.port, { netlink, ...(nft ? { nft } : {}) }, this.opts.nft);
+    const outcome = await applyChanges(this.opts.port, { netlink, ...(nft ? { nft } : {}) }, this.opts.nft);
+    // Refused because a link is down right now: its next link event starts a cycle; no backoff, no error.
+    const linkNow = new Set([...flushed, ...this.linkEvents]);
+    const waiting = outcome.failed.filter((f) => waitingForLink(f.change, f.error, linkNow, nexthops));
+    const result = { ...outcome, failed: outcome.failed.filter((f) => !waiting.includes(f)) };
     const applied = result.applied.length + (result.nftApplied ? 1 : 0);
     const failed = result.failed.length + (result.nftFailed ? 1 : 0);
     this.totals.applied += applied;
     this.totals.failed += failed;
-    if (result.nftApplied) this.logApplied(formatPinningChange(result.nftApplied), nftIdentity(result.nftApplied), drift, cause);
-    for (const c of result.applied) this.logApplied(formatChange(c), objectIdentity(c), drift, cause);
+    // A large cycle: one summary line, its first changes at info level, every change at debug level.
+    const large = applied > CHANGES_DETAIL_MAX;
+    if (large) {
+      const kinds = changeSummary(result.applied, result.nftApplied ? [`${result.nftApplied.op} nft`] : []);
+      this.log.info('apply-summary', { changes: applied, kinds, shown: CHANGES_SHOWN, msg: 'the other changes are logged at debug level', cause });
+      this.record('apply-summary', `${applied} changes (${kinds})`, cause);
+    }
+    let logged = 0;
+    const detail = () => !large || logged++ < CHANGES_SHOWN;
+    if (result.nftApplied) this.logApplied(formatPinningChange(result.nftApplied), nftIdentity(result.nftApplied), drift, cause, detail());
+    for (const c of result.applied) this.logApplied(formatChange(c), objectIdentity(c), drift, cause, detail());
     for (const f of result.failed) {
       this.log.error('apply-failed', { change: formatChange(f.change), error: f.error.message, cause });
       this.record('apply-failed', `${formatChange(f.change)}: ${f.error.message}`, cause);
+    }
+    for (const w of waiting) this.log.debug('waiting-link', { change: formatChange(w.change), error: w.error.message, cause });
+    if (waiting.length > 0) {
+      const text = `${waiting.length} change(s) wait for their link to come up`;
+      this.log.info('waiting-link', { changes: waiting.length, msg: text });
+      this.record('waiting-link', text, cause);
     }
     this.notePinning(config, observation.nft, result, cause);
     if (applied === 0 && failed === 0) this.log.debug('in-sync', { cause });
 
     // Held-back objects stay in: when their backoff ends, re-adding them is drift again.
     this.present = desired;
-    for (const f of result.failed) this.present.delete(objectIdentity(f.change));
+    for (const f of outcome.failed) this.present.delete(objectIdentity(f.change));
     if (cycle.pinning.desired && (result.nftFailed || observation.nft.kind === 'unavailable')) this.present.delete(pinningIdentity(cycle.pinning.desired));
     if (failed === 0) this.retired = undefined;
     if (failed > 0) this.scheduleRetry(`${failed} change(s) failed`);
     else this.retryDelay = 0;
     this.refused = result.failed;
-    this.inSync = failed === 0 && held.size === 0;
-    this.last = { at: new Date(this.now()).toISOString(), causes, applied, failed, deferred: held.size };
+    this.inSync = failed === 0 && held.size === 0 && waiting.length === 0;
+    this.last = { at: new Date(this.now()).toISOString(), causes: capCauses(causes), applied, failed, deferred: held.size + waiting.length };
   }
 
-  private logApplied(text: string, id: string | undefined, drift: Set<string>, cause: string): void {
+  /** `shown`: at info level and in status's events; otherwise at debug level only (a large cycle's rest). */
+  private logApplied(text: string, id: string | undefined, drift: Set<string>, cause: string, shown: boolean): void {
     const isDrift = id !== undefined && drift.has(id);
     const fields: LogFields = { change: text, cause };
     if (isDrift) fields.reason = 'drift: restoring an object uplinkd owns';
+    if (!shown) {
+      this.log.debug('apply', fields);
+      return;
+    }
     this.log.info('apply', fields);
     this.record('apply', text, isDrift ? `drift; ${cause}` : cause);
   }
@@ -527,10 +571,12 @@ export class Daemon {
       return;
     }
     this.nftKnown = result.nftApplied ? observedAfter(result.nftApplied) : observed;
+    if (result.nftApplied) this.nftCheckedAt = this.now();
     const now = planPinning(config, this.nftKnown);
     if (now.warning && now.status !== this.pinning.status) this.log.warn('pinning', { msg: now.warning });
     const inPlace = pinningInPlace(now);
-    this.pinning = { status: now.status, ...(inPlace !== undefined ? { inPlace } : {}) };
+    const status = inPlace ? now.status.replace(/^flow pinning: in place/, `flow pinning: in place at the last check ${clock(this.nftCheckedAt)}${checkEvery(config)}`) : now.status;
+    this.pinning = { status, ...(inPlace !== undefined ? { inPlace } : {}) };
   }
 
   /** After a reload that changed the protocol: what the old config owned and the new one does not want. */
@@ -613,9 +659,15 @@ function ownershipChanged(a: Config, b: Config): boolean {
   return a.protocol !== b.protocol;
 }
 
-function joinCauses(causes: string[]): string {
-  const shown = causes.slice(0, MAX_CAUSES).join('; ');
-  return causes.length > MAX_CAUSES ? `${shown}; and ${causes.length - MAX_CAUSES} more` : shown;
+/** HH:MM:SS UTC of an epoch-ms time. */
+function clock(ms: number): string {
+  return `${new Date(ms).toISOString().slice(11, 19)} UTC`;
+}
+
+/** How often the nftables table is read again (the periodic resync), for status. */
+function checkEvery(config: Config): string {
+  const ms = config.daemon.resyncMs;
+  return ms > 0 ? ` (checked every ${ms / 1000} s)` : ' (checked at start and reloads)';
 }
 
 function uplinkSummary(u: UplinkStatus): string {

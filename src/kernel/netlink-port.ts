@@ -470,7 +470,7 @@ export class NetlinkKernelPort implements KernelPort {
         // A link going down or away takes its routes and nexthops along without notifications, carrier
         // changes flip routes' linkdown, a rename changes every name: read everything again.
         view?.invalidate(ALL_KINDS);
-        return ev('link', del ? 'del' : 'new', formatLink(link));
+        return { ...ev('link', del ? 'del' : 'new', formatLink(link)), dev: link.name };
       }
       case C.RTM_NEWADDR:
       case C.RTM_DELADDR: {
@@ -479,7 +479,7 @@ export class NetlinkKernelPort implements KernelPort {
         // Deleting an address drops the routes using it as source (fib_sync_down_addr) without notifications.
         if (del) view?.invalidate(['routes']);
         if (a) view?.apply('addresses', del ? 'del' : 'set', addressKey(a), a);
-        return a && ev('address', del ? 'del' : 'new', formatAddress(a));
+        return a && { ...ev('address', del ? 'del' : 'new', formatAddress(a)), dev: a.dev };
       }
       case C.RTM_NEWROUTE:
       case C.RTM_DELROUTE: {

@@ -13,6 +13,8 @@ export interface KernelEvent {
   at: number;
   /** The route, for route events: whether it concerns uplinkd (routeOfInterest) without parsing `summary`. */
   route?: Route;
+  /** The device, for link and address events (a link event or address removal may have flushed routes and nexthops through it). */
+  dev?: string;
 }
 
 /**

@@ -2,7 +2,8 @@
 // neighbours.ts. Each source is optional: a missing tool or a failing read is skipped.
 import { execFile } from 'node:child_process';
 import type { Config } from '../config/types';
-import { iptablesMarkUses, markNeighbourWarnings, nftMarkUses, type MarkUse } from './neighbours';
+import { iptablesMarkUses, markNeighbourWarnings, nftMarkUses, ruleMarkUses, type MarkUse } from './neighbours';
+import type { Rule } from '../model/types';
 import { PIN_TABLE } from './ruleset';
 
 function output(cmd: string, args: string[]): Promise<string | undefined> {
@@ -33,8 +34,26 @@ export async function readFirewallMarkUses(): Promise<MarkUse[]> {
   return uses;
 }
 
-/** Warnings for firewall rules whose marks overlap pinning.mark_mask; empty when pinning is off. */
-export async function firewallMarkWarnings(config: Config): Promise<string[]> {
+/**
+ * Warnings for firewall rules whose marks overlap pinning.mark_mask; empty when pinning is off. The
+ * suggested mask also avoids the foreign fwmark rules among `rules` (the kernel's policy rules); without
+ * them the suggestion says it weighed the firewall marks only. `uses`: the firewall's mark uses when the
+ * caller started reading them earlier (readFirewallMarkUses), else they are read now.
+ */
+export async function firewallMarkWarnings(config: Config, rules?: readonly Rule[], uses?: Promise<MarkUse[]>): Promise<string[]> {
   if (!config.pinning?.enabled) return [];
-  return markNeighbourWarnings(await readFirewallMarkUses(), config.pinning.markMask, config.uplinks.length);
+  return markNeighbourWarnings(await (uses ?? readFirewallMarkUses()), config.pinning.markMask, config.uplinks.length, rules && ruleMarkUses(rules, config.protocol));
+}
+
+/**
+ * `check`'s mark warnings: foreign fwmark rules among `rules` and firewall rules whose marks overlap
+ * pinning.mark_mask, each with the one mask suggestion that avoids all of them together.
+ */
+export async function allMarkWarnings(config: Config, rules: readonly Rule[]): Promise<string[]> {
+  if (!config.pinning?.enabled) return [];
+  const firewall = await readFirewallMarkUses();
+  const fwmarks = ruleMarkUses(rules, config.protocol);
+  const { markMask } = config.pinning;
+  const n = config.uplinks.length;
+  return [...markNeighbourWarnings(fwmarks, markMask, n, firewall), ...markNeighbourWarnings(firewall, markMask, n, fwmarks)];
 }

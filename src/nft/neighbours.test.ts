@@ -75,3 +75,35 @@ test('free mask: the widest untouched run below bit 31, or none', () => {
   assert.equal(freeMask([{ where: '', value: 0, mask: 0xffff0000 }, { where: '', value: 0, mask: 0x0000ff00 }], 2), 0x000000ff);
   assert.equal(freeMask([{ where: '', value: 0, mask: 0xfffffffe }], 2), undefined);
 });
+
+// The fresh user's case (B3): an ip rule on 0x1a000000/0x7f000000 and `table ip mine` setting mark 0x00000001.
+const MINE = { nftables: [{ rule: { family: 'ip', table: 'mine', chain: 'pre', expr: [{ mangle: { key: { meta: { key: 'mark' } }, value: 1 } }] } }] };
+
+test('one suggestion for all foreign uses together: an fwmark rule and an nft mark set at once give 0x00fffffe, free of both', () => {
+  const fwmarks = ruleMarkUses([rule({ priority: 90, fwmark: 0x1a000000, fwmask: 0x7f000000 })], 117);
+  const firewall = nftMarkUses(MINE, 'ip uplinkd');
+  const byRule = markNeighbourWarnings(fwmarks, 0x7f000000, 2, firewall);
+  assert.equal(byRule.length, 1);
+  assert.match(byRule[0]!, /set pinning\.mark_mask to 0x00fffffe \(no ip rule, nftables or iptables rule found uses those bits\)/);
+  // Following the advice ends it: neither source clashes with the suggested mask, so no new suggestion.
+  assert.deepEqual(markNeighbourWarnings(fwmarks, 0x00fffffe, 2, firewall), []);
+  assert.deepEqual(markNeighbourWarnings(firewall, 0x00fffffe, 2, fwmarks), []);
+  // From the firewall's side (a mask over bit 0), the same one suggestion.
+  const byNft = markNeighbourWarnings(firewall, 0x00ffffff, 2, fwmarks);
+  assert.equal(byNft.length, 1);
+  assert.match(byNft[0]!, /nft table ip mine chain pre uses mark 0x1, .* set pinning\.mark_mask to 0x00fffffe/);
+});
+
+test('no free run among all foreign uses together: says so instead of suggesting a clashing mask', () => {
+  const fwmarks = ruleMarkUses([rule({ fwmark: 0, fwmask: 0x7fff0000 })], 117);
+  const firewall = iptablesMarkUses('*mangle\n-A PREROUTING -j MARK --set-xmark 0x0/0x0000ffff\nCOMMIT\n');
+  assert.equal(freeMask([...fwmarks, ...firewall], 2), undefined);
+  const w = markNeighbourWarnings(fwmarks, 0x7f000000, 2, firewall);
+  assert.equal(w.length, 1);
+  assert.match(w[0]!, /no run of mark bits is free/);
+});
+
+test('a suggestion made without the firewall marks says it weighed the ip rules only', () => {
+  const w = markNeighbourWarnings(ruleMarkUses([rule({ fwmark: 0x1a000000, fwmask: 0x7f000000 })], 117), 0x7f000000, 2);
+  assert.match(w[0]!, /set pinning\.mark_mask to 0x00ffffff \(free of these uses only; `uplinkd check` weighs ip rules, nftables and iptables marks together\)/);
+});

@@ -164,7 +164,7 @@ export function overlap(use: MarkUse, ours: number): number {
  */
 export function freeMask(uses: readonly MarkUse[], uplinks: number, preferred = DEFAULTS.pinning.markMask): number | undefined {
   let taken = 0x80000000;
-  for (const u of uses) taken = (taken | (u.mask === FULL ? u.value : u.mask)) >>> 0;
+  for (const u of uses) taken = (taken | overlap(u, FULL)) >>> 0;
   if (((taken & preferred) >>> 0) === 0) return preferred;
   let best: { start: number; len: number } | undefined;
   for (let bit = 31; bit >= 0;) {
@@ -183,15 +183,18 @@ export function freeMask(uses: readonly MarkUse[], uplinks: number, preferred = 
 }
 
 /**
- * One warning per foreign mark use that touches `mask`, with the change that avoids them all:
- * `set pinning.mark_mask to 0x...` or, when no run of bits is free, what else to do. Empty when none.
+ * One warning per foreign mark use in `uses` that touches `mask`, with the change that avoids every
+ * foreign use found, `uses` and `others` together (ip rules' fwmark/mask, nft and iptables mark
+ * statements and matches): `set pinning.mark_mask to 0x...` or, when no run of bits is free, what
+ * else to do. Empty when none of `uses` clashes. `others` undefined: the other sources were not read,
+ * and the suggestion says so (`uplinkd check` reads them all).
  */
-export function markNeighbourWarnings(uses: readonly MarkUse[], mask: number, uplinks: number): string[] {
+export function markNeighbourWarnings(uses: readonly MarkUse[], mask: number, uplinks: number, others?: readonly MarkUse[]): string[] {
   const clashes = uses.filter((u) => overlap(u, mask) !== 0);
   if (clashes.length === 0) return [];
-  const free = freeMask(uses, uplinks);
+  const free = freeMask([...uses, ...(others ?? [])], uplinks);
   const fix = free !== undefined
-    ? `set pinning.mark_mask to ${hex32(free)} (no rule found uses those bits)`
+    ? `set pinning.mark_mask to ${hex32(free)} (${others ? 'no ip rule, nftables or iptables rule found uses those bits' : 'free of these uses only; `uplinkd check` weighs ip rules, nftables and iptables marks together'})`
     : 'no run of mark bits is free of other rules: move the other program\'s marks or set pinning: {enabled: false}';
   const seen = new Set<string>();
   const warnings: string[] = [];

@@ -115,20 +115,20 @@ export class FakePort implements KernelPort {
       const now = this.link(old.name);
       if (!now || (old.up && !now.up)) this.flushDevice(old.name, true);
       else if (old.lowerUp && !now.lowerUp) this.flushDevice(old.name, false);
-      if (!now) this.emit('link', 'del', formatLink(old));
+      if (!now) this.emit('link', 'del', formatLink(old), undefined, old.name);
     }
     for (const l of links) {
       const old = before.links.find((o) => o.name === l.name);
-      if (!old || old.up !== l.up || old.lowerUp !== l.lowerUp) this.emit('link', 'new', formatLink(l));
+      if (!old || old.up !== l.up || old.lowerUp !== l.lowerUp) this.emit('link', 'new', formatLink(l), undefined, l.name);
     }
     const key = (a: Address): string => `${a.dev} ${a.address}/${a.prefixlen}`;
     const nowKeys = new Set(addresses.map(key));
     const beforeKeys = new Set(before.addresses.map(key));
     for (const gone of before.addresses.filter((a) => !nowKeys.has(key(a)))) {
       if (!addresses.some((a) => a.address === gone.address)) this.state.routes = this.state.routes.filter((r) => r.src !== gone.address);
-      this.emit('address', 'del', formatAddress(gone));
+      this.emit('address', 'del', formatAddress(gone), undefined, gone.dev);
     }
-    for (const added of addresses.filter((a) => !beforeKeys.has(key(a)))) this.emit('address', 'new', formatAddress(added));
+    for (const added of addresses.filter((a) => !beforeKeys.has(key(a)))) this.emit('address', 'new', formatAddress(added), undefined, added.dev);
   }
 
   // ---- kernel semantics ----
@@ -137,8 +137,8 @@ export class FakePort implements KernelPort {
     return this.state.links.find((l) => l.name === name);
   }
 
-  private emit(kind: KernelEventKind, action: 'new' | 'del', summary: string, route?: Route): void {
-    const e: KernelEvent = { kind, action, summary, at: performance.now(), ...(route ? { route } : {}) };
+  private emit(kind: KernelEventKind, action: 'new' | 'del', summary: string, route?: Route, dev?: string): void {
+    const e: KernelEvent = { kind, action, summary, at: performance.now(), ...(route ? { route } : {}), ...(dev ? { dev } : {}) };
     for (const s of this.subscribers) s.onEvent(e);
   }
 
