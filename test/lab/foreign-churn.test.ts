@@ -8,9 +8,8 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isDeepStrictEqual } from 'node:util';
-import type { KernelState } from '../../src/model/types';
-import { routeOfInterest, type KernelEvent, type RouteInterest } from '../../src/kernel/port';
+import type { KernelEvent, RouteInterest } from '../../src/kernel/port';
+import { settledComparison } from '../support/kernel-view';
 import { NetnsKernelPort } from '../support/netns-port';
 import { NEEDS_ROOT } from './support';
 
@@ -31,16 +30,6 @@ const prefix = (i: number): string => `10.${100 + (i >> 16)}.${(i >> 8) & 255}.$
 
 function cleanup(): void {
   for (const ns of [NS, PEER]) if (exists(ns)) ip('netns', 'del', ns);
-}
-
-/** Each kind as sorted JSON lines, routes restricted to those of INTEREST. */
-function comparable(s: KernelState): Record<string, string[]> {
-  const lines = (xs: unknown[]) => xs.map((x) => JSON.stringify(x)).sort();
-  const nexthops = new Map(s.nexthops.map((n) => [n.id, n]));
-  return {
-    links: lines(s.links), addresses: lines(s.addresses), routes: lines(s.routes.filter((r) => routeOfInterest(r, INTEREST, nexthops))),
-    rules: lines(s.rules), nexthops: lines(s.nexthops),
-  };
 }
 
 describe('kernel view beside a churning foreign table', { skip: NEEDS_ROOT, timeout: 300_000 }, () => {
@@ -108,16 +97,7 @@ describe('kernel view beside a churning foreign table', { skip: NEEDS_ROOT, time
     let foundOutside = false;
     for (const [what, cmds] of steps) {
       inNs(cmds);
-      // Compare a view taken between two equal fresh dumps (the kernel finishes some changes later: carrier).
-      let dump = comparable(await fresh!.snapshot());
-      let view = comparable(await cached!.snapshot(INTEREST));
-      for (let tries = 0; tries < 20; tries++) {
-        const again = comparable(await fresh!.snapshot());
-        if (isDeepStrictEqual(again, dump)) break;
-        await sleep(100);
-        dump = comparable(await fresh!.snapshot());
-        view = comparable(await cached!.snapshot(INTEREST));
-      }
+      const { dump, view } = await settledComparison(fresh!, cached!, INTEREST);
       assert.deepEqual(view.routes, dump.routes, `after "${what}": the view's routes differ from a fresh dump`);
       assert.deepEqual(view, dump, `after "${what}": the view differs from a fresh dump`);
       if (what === 'our protocol in a foreign table') {

@@ -5,11 +5,9 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { isDeepStrictEqual } from 'node:util';
-import type { KernelState } from '../../src/model/types';
+import { settledComparison } from '../support/kernel-view';
 import { NetnsKernelPort } from '../support/netns-port';
-import { routeOfInterest, type RouteInterest } from '../../src/kernel/port';
+import type { RouteInterest } from '../../src/kernel/port';
 import { prng } from '../support/prng';
 import { NEEDS_ROOT } from './support';
 
@@ -77,16 +75,6 @@ function randomChange(rnd: () => number): string[] {
   }
 }
 
-/** Each kind as sorted JSON lines, routes restricted to those of INTEREST: what the two reads must agree on. */
-function comparable(s: KernelState): Record<string, string[]> {
-  const lines = (xs: unknown[]) => xs.map((x) => JSON.stringify(x)).sort();
-  return {
-    links: lines(s.links), addresses: lines(s.addresses),
-    routes: lines(s.routes.filter((r) => routeOfInterest(r, INTEREST, new Map(s.nexthops.map((n) => [n.id, n]))))),
-    rules: lines(s.rules), nexthops: lines(s.nexthops),
-  };
-}
-
 describe('incremental kernel view', { skip: NEEDS_ROOT, timeout: 300_000 }, () => {
   let cached: NetnsKernelPort | undefined;
   let fresh: NetnsKernelPort | undefined;
@@ -116,17 +104,7 @@ describe('incremental kernel view', { skip: NEEDS_ROOT, timeout: 300_000 }, () =
       const cmds = Array.from({ length: 1 + Math.floor(rnd() * 12) }, () => randomChange(rnd)).flat();
       batch(cmds);
       relink(rnd);
-      // The kernel finishes some changes later on its own (linkwatch sets carrier up to a second after a
-      // veth's peer comes up): compare only a view taken between two equal fresh dumps.
-      let dump = comparable(await fresh!.snapshot());
-      let view = comparable(await cached!.snapshot(INTEREST));
-      for (let tries = 0; tries < 20; tries++) {
-        const again = comparable(await fresh!.snapshot());
-        if (isDeepStrictEqual(again, dump)) break;
-        await sleep(100);
-        dump = comparable(await fresh!.snapshot());
-        view = comparable(await cached!.snapshot(INTEREST));
-      }
+      const { dump, view } = await settledComparison(fresh!, cached!, INTEREST);
       assert.deepEqual(view, dump, `seed ${seed}, batch ${b}: the view differs from a fresh dump after:\n${cmds.join('\n')}`);
       views++;
       counts = {
