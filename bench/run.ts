@@ -18,7 +18,9 @@ Produced by \`npm run bench\` (as root; \`-- --only NAME\` runs one benchmark, \
 fewer iterations). Each benchmark builds its own network namespaces (\`ulb-*\`), runs uplinkd and its measuring
 process inside them, and removes them afterwards; nothing in the host namespace is touched and no packet leaves
 the namespaces (\`guest-soak\` builds its lab inside a user-mode Linux guest, docs/guest-lab.md). Each section below says when, on what machine and how its numbers were measured; a run rewrites
-only the sections of the benchmarks it ran. Targets come from the issues (3: sections 1–4; 4: health); they are reported, not asserted.`;
+only the sections of the benchmarks it ran and drops text outside them: explanations and before/after comparisons from
+the development runs are in docs/benchmark-notes.md. Targets come from the issues (3: sections 1–4; 7: sections 2, 3, 5, 6; 4 and 10:
+health); they are reported, not asserted.`;
 
 export interface Args {
   only: string[];
