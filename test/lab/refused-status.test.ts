@@ -7,11 +7,11 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startDaemon, stopDaemon, waitForLine, type RunningDaemon } from '../../lab/daemon';
-import { ipIn, LAB_RUNTIME_DIR, run } from '../../lab/exec';
+import { LAB_RUNTIME_DIR } from '../../lab/exec';
 import { uplinkd } from '../../lab/inspect';
 import { stateDirOf } from '../../lab/topology';
 import { recordPath } from '../../src/daemon/socket-record';
-import { NEEDS_ROOT } from './support';
+import { NEEDS_ROOT, removeNamespace, vethNamespace } from './support';
 
 const PREFIX = `f8a${process.pid % 1000}-`;
 const NS = `${PREFIX}x`;
@@ -32,31 +32,17 @@ const TEXT = [
   '',
 ].join('\n');
 
-async function removeAll(): Promise<void> {
-  await run('ip', ['netns', 'del', NS], { allowFail: true });
-  await fs.rm(STATE, { recursive: true, force: true });
-}
-
 describe('refused changes on the status line (C2)', { skip: NEEDS_ROOT }, () => {
   let daemon: RunningDaemon | undefined;
   before(async () => {
-    await removeAll();
-    await fs.mkdir(path.join(STATE, 'leases'), { recursive: true, mode: 0o700 });
-    await run('ip', ['netns', 'add', NS]);
-    await ipIn(NS, ['link', 'set', 'lo', 'up']);
     // isp1's address is a /25 in the kernel (the file says /24): its gateway 10.82.1.127 is the kernel's broadcast address.
-    for (const [dev, addr] of [['up1', '10.82.1.2/25'], ['up2', '10.82.2.2/24']] as const) {
-      await ipIn(NS, ['link', 'add', dev, 'type', 'veth', 'peer', 'name', `${dev}p`]);
-      await ipIn(NS, ['addr', 'add', addr, 'dev', dev]);
-      await ipIn(NS, ['link', 'set', dev, 'up']);
-      await ipIn(NS, ['link', 'set', `${dev}p`, 'up']);
-    }
+    await vethNamespace(NS, STATE, [['up1', '10.82.1.2/25'], ['up2', '10.82.2.2/24']]);
     await fs.writeFile(CONFIG, TEXT);
   });
   after(async () => {
     if (daemon) await stopDaemon(daemon, 'SIGKILL');
     await fs.rm(recordPath(LAB_RUNTIME_DIR, CONFIG), { force: true });
-    await removeAll();
+    await removeNamespace(NS, STATE);
   });
 
   it('ready says converged=false; the refused uplink\'s line and --json name the kernel\'s reason', async () => {

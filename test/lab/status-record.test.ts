@@ -8,12 +8,12 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startDaemon, stopDaemon, waitForLine, type RunningDaemon } from '../../lab/daemon';
-import { ipIn, LAB_RUNTIME_DIR, labEnv, run } from '../../lab/exec';
+import { ipIn, LAB_RUNTIME_DIR, labEnv } from '../../lab/exec';
 import { uplinkd } from '../../lab/inspect';
 import { labDown } from '../../lab/lab';
 import { stateDirOf } from '../../lab/topology';
 import { recordPath } from '../../src/daemon/socket-record';
-import { NEEDS_ROOT } from './support';
+import { NEEDS_ROOT, removeNamespace, vethNamespace } from './support';
 
 const PREFIX = `f8a${process.pid % 1000}-`;
 const NS = `${PREFIX}r`;
@@ -56,31 +56,17 @@ async function cycleCausedBy(cause: string): Promise<void> {
   assert.fail(`no cycle caused by ${cause}`);
 }
 
-async function removeAll(): Promise<void> {
-  await run('ip', ['netns', 'del', NS], { allowFail: true });
-  await fs.rm(STATE, { recursive: true, force: true });
-}
-
 describe('status from the socket record (issue 7)', { skip: NEEDS_ROOT }, () => {
   let daemon: RunningDaemon | undefined;
   before(async () => {
-    await removeAll();
-    await fs.mkdir(path.join(STATE, 'leases'), { recursive: true, mode: 0o700 });
-    await run('ip', ['netns', 'add', NS]);
-    await ipIn(NS, ['link', 'set', 'lo', 'up']);
-    for (const [dev, addr] of [['up1', '10.81.1.2/24'], ['up2', '10.81.2.2/24'], ['lan0', '192.168.81.1/24']] as const) {
-      await ipIn(NS, ['link', 'add', dev, 'type', 'veth', 'peer', 'name', `${dev}p`]);
-      await ipIn(NS, ['addr', 'add', addr, 'dev', dev]);
-      await ipIn(NS, ['link', 'set', dev, 'up']);
-      await ipIn(NS, ['link', 'set', `${dev}p`, 'up']);
-    }
+    await vethNamespace(NS, STATE, [['up1', '10.81.1.2/24'], ['up2', '10.81.2.2/24'], ['lan0', '192.168.81.1/24']]);
     await fs.writeFile(CONFIG, configText());
     daemon = await startDaemon(NS, CONFIG);
   });
   after(async () => {
     if (daemon) await stopDaemon(daemon, 'SIGKILL');
     await fs.rm(recordPath(LAB_RUNTIME_DIR, CONFIG), { force: true });
-    await removeAll();
+    await removeNamespace(NS, STATE);
   });
 
   it('answers from the daemon without loading the YAML parser, the planner, netlink or nftables', async () => {

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { promises as fs, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { renderLabConfig, type LabConfigOptions } from '../../lab/config';
+import { ipIn, run } from '../../lab/exec';
 import { uplinkd, routesOfTable, rules } from '../../lab/inspect';
 import { labDown, labUp } from '../../lab/lab';
 import type { LabInfo, LabOptions } from '../../lab/topology';
@@ -140,4 +141,28 @@ export function oneUplinkNamespace(ns: string, dir: string, leases: string[] = [
     '',
   ].join('\n'));
   return config;
+}
+
+/**
+ * A namespace of its own for a daemon test: removes `ns` and `dir` left by an earlier run, creates `dir` with a
+ * `leases` subdirectory (0700) and the namespace with lo up and, per [device, address/prefix], a veth pair (peer
+ * `<device>p` beside it) with the address on the device, both ends up. Throws UplinkdError('lab') if `ip` fails.
+ */
+export async function vethNamespace(ns: string, dir: string, devices: readonly (readonly [string, string])[]): Promise<void> {
+  await removeNamespace(ns, dir);
+  await fs.mkdir(path.join(dir, 'leases'), { recursive: true, mode: 0o700 });
+  await run('ip', ['netns', 'add', ns]);
+  await ipIn(ns, ['link', 'set', 'lo', 'up']);
+  for (const [dev, addr] of devices) {
+    await ipIn(ns, ['link', 'add', dev, 'type', 'veth', 'peer', 'name', `${dev}p`]);
+    await ipIn(ns, ['addr', 'add', addr, 'dev', dev]);
+    await ipIn(ns, ['link', 'set', dev, 'up']);
+    await ipIn(ns, ['link', 'set', `${dev}p`, 'up']);
+  }
+}
+
+/** Deletes namespace `ns` and directory `dir`; either may be missing. */
+export async function removeNamespace(ns: string, dir: string): Promise<void> {
+  await run('ip', ['netns', 'del', ns], { allowFail: true });
+  await fs.rm(dir, { recursive: true, force: true });
 }
