@@ -435,16 +435,25 @@ test('change: a silent request stays outstanding until a later answer comes (no 
   c.close();
 });
 
-test('ENOBUFS: the silent requests outstanding then fail even when a later ack arrives (their refusal may have been dropped)', async () => {
+/**
+ * A busy request, then two changes sharing a datagram (only the second asks for an ack), then `overflow`, then that
+ * ack: the two changes' outcomes, and the client and socket to go on with.
+ */
+async function overflowWhileOutstanding(overflow: (fake: FakeSocket) => void) {
   const { fake, held, answer } = holdingSocket();
   const logged: string[] = [];
   const c = new NetlinkClient({ socket: () => fake, log: (l) => logged.push(l) });
   void c.request(24, 0, marked(0)).catch(() => undefined);
   const before = [1, 2].map((n) => c.change(24, 0, marked(n)).then(() => 'ok', (e: UplinkdError) => e.detail.errno));
   await tick();
-  fake.emit('error', Object.assign(new Error('recvmsg'), { code: 'ENOBUFS' }));
+  overflow(fake);
   answer(held.find((m) => m.payload[0] === 2)!); // the datagram's ack, queued before the overflow
-  assert.deepEqual(await Promise.all(before), ['ENOBUFS', 'ok'], 'the acked one settles by its ack; the silent one cannot be confirmed');
+  return { c, held, answer, logged, outcomes: await Promise.all(before) };
+}
+
+test('ENOBUFS: the silent requests outstanding then fail even when a later ack arrives (their refusal may have been dropped)', async () => {
+  const { c, held, answer, outcomes } = await overflowWhileOutstanding((fake) => fake.emit('error', Object.assign(new Error('recvmsg'), { code: 'ENOBUFS' })));
+  assert.deepEqual(outcomes, ['ENOBUFS', 'ok'], 'the acked one settles by its ack; the silent one cannot be confirmed');
   held.splice(0);
   const after = [3, 4].map((n) => c.change(24, 0, marked(n)).then(() => 'ok', (e: UplinkdError) => e.detail.errno));
   await tick();
@@ -486,15 +495,9 @@ test('window: as many requests in flight as the receive buffer holds answers for
 });
 
 test('NETLINK_NO_ENOBUFS: a grown drop count makes the silent requests outstanding fail, though a later ack arrives', async () => {
-  const { fake, held, answer } = holdingSocket();
-  const logged: string[] = [];
-  const c = new NetlinkClient({ socket: () => fake, log: (l) => logged.push(l) });
-  void c.request(24, 0, marked(0)).catch(() => undefined);
-  const before = [1, 2].map((n) => c.change(24, 0, marked(n)).then(() => 'ok', (e: UplinkdError) => e.detail.errno));
-  await tick();
-  fake.dropped = 1; // an answer (maybe request 1's refusal) did not fit; no socket error says so
-  answer(held.find((m) => m.payload[0] === 2)!);
-  assert.deepEqual(await Promise.all(before), ['ENOBUFS', 'ok']);
+  // An answer (maybe request 1's refusal) did not fit; no socket error says so.
+  const { c, held, answer, logged, outcomes } = await overflowWhileOutstanding((fake) => { fake.dropped = 1; });
+  assert.deepEqual(outcomes, ['ENOBUFS', 'ok']);
   assert.match(logged.join('\n'), /overrun/);
   held.splice(0);
   const after = c.change(24, 0, marked(3));
