@@ -608,33 +608,32 @@ class KernelView {
    * With several such routes (appended) which one went is not said: read the routes again.
    */
   replaceRoute(r: Route): void {
-    const held = this.held.routes;
-    if (held) {
-      held.push(() => this.replaceRoute(r));
-      return;
-    }
-    if (!this.valid.routes) return;
-    const routes = this.maps.routes;
-    const same = [...routes].filter(([, o]) => o.table === r.table && o.dst === r.dst && (o.metric ?? 0) === (r.metric ?? 0));
-    if (same.length > 1) {
-      this.invalidate(['routes']);
-      return;
-    }
-    for (const [key] of same) routes.delete(key);
-    routes.set(JSON.stringify(r), r);
+    if (this.removeReplaced(r, () => this.replaceRoute(r))) this.maps.routes.set(JSON.stringify(r), r);
   }
 
   /** Removes the routes a replace notification of a route not of interest took the place of (see replaceRoute). */
   dropReplaced(r: Route): void {
+    this.removeReplaced(r, () => this.dropReplaced(r));
+  }
+
+  /**
+   * Deletes the route `r` took the place of (same table, prefix and metric). False when nothing more may be done now:
+   * the routes are being dumped (`retry` runs after the dump), not in the view, or several matched (routes invalidated).
+   */
+  private removeReplaced(r: Route, retry: () => void): boolean {
     const held = this.held.routes;
     if (held) {
-      held.push(() => this.dropReplaced(r));
-      return;
+      held.push(retry);
+      return false;
     }
-    if (!this.valid.routes) return;
+    if (!this.valid.routes) return false;
     const same = [...this.maps.routes].filter(([, o]) => o.table === r.table && o.dst === r.dst && (o.metric ?? 0) === (r.metric ?? 0));
-    if (same.length > 1) this.invalidate(['routes']);
-    else for (const [key] of same) this.maps.routes.delete(key);
+    if (same.length > 1) {
+      this.invalidate(['routes']);
+      return false;
+    }
+    for (const [key] of same) this.maps.routes.delete(key);
+    return true;
   }
 
   /** Whether the view holds a route in `table` (or may: while the routes are being dumped). */
