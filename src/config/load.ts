@@ -45,9 +45,14 @@ export function parseConfig(text: string, file: string): Config {
  * what was expected. Never blocks on a FIFO (readRegularFile).
  */
 export async function loadConfig(file: string): Promise<Config> {
-  let text: string;
+  return (await loadConfigBytes(file)).config;
+}
+
+/** loadConfig, also giving the bytes it parsed (what a daemon adopting the config adopted). Errors as loadConfig. */
+export async function loadConfigBytes(file: string): Promise<{ config: Config; bytes: Buffer }> {
+  let bytes: Buffer;
   try {
-    text = (await readRegularFile(file, MAX_CONFIG_BYTES)).toString('utf8');
+    bytes = await readRegularFile(file, MAX_CONFIG_BYTES);
   } catch (e) {
     const err = e as UplinkdError;
     const why = err.message.startsWith(`${file}: `) ? err.message.slice(file.length + 2) : err.message;
@@ -55,7 +60,7 @@ export async function loadConfig(file: string): Promise<Config> {
       errno: err.detail?.errno, cause: e, location: { file, line: 0, column: 0, field: '' },
     });
   }
-  return parseConfig(text, file);
+  return { config: parseConfig(bytes.toString('utf8'), file), bytes };
 }
 
 /** The text the CLI prints for a configuration error: a count, then one line per problem. */

@@ -2,7 +2,7 @@
 // signals and systemd readiness. The client ends of `uplinkd reload` and `uplinkd hook` are in src/cli/main.ts.
 import { spawn } from 'node:child_process';
 import { realpath } from 'node:fs/promises';
-import { loadConfig, parseConfig } from '../config/load';
+import { loadConfig, loadConfigBytes } from '../config/load';
 import type { Config } from '../config/types';
 import { removeOwnedNames, syncOwnedNames } from '../engine/cycle';
 import { EXIT, UplinkdError } from '../errors';
@@ -12,7 +12,6 @@ import { createLogger, isLogLevel, type Logger } from '../log';
 import { execWarnings } from '../nft/exec';
 import { firewallMarkWarnings } from '../nft/neighbours-io';
 import { pinMarks } from '../nft/marks';
-import { MAX_CONFIG_BYTES, readRegularFile } from '../system/regular-file';
 import { setMultipathHash } from '../system/sysctl';
 import { startControlServer, type ControlServer } from './control';
 import { healthActions } from '../health/actions';
@@ -55,16 +54,13 @@ function systemSettings(log: Logger): SystemSettings {
 
 /**
  * Writes the socket record of `file` (src/daemon/socket-record.ts) so that the CLI finds this daemon
- * on `listening` (the socket it started on, whatever the file names now) without parsing YAML. The
- * bytes are read and parsed again here, so the record holds a text the parser accepts, even if the
- * file changed since the daemon loaded it. Returns the record's path, or undefined (logged) when the
- * file does not parse or the directory is not writable: the CLI then parses the file, as it always could.
+ * on `listening` (the socket it started on, whatever the file names now) without parsing YAML;
+ * `adopted` are the bytes the daemon loaded the running config from. Returns the record's path, or
+ * undefined (logged) when the directory is not writable: the CLI then parses the file, as it always could.
  */
-async function recordSocket(file: string, listening: string, log: Logger): Promise<string | undefined> {
+async function recordSocket(file: string, adopted: Buffer, listening: string, log: Logger): Promise<string | undefined> {
   try {
-    const bytes = await readRegularFile(file, MAX_CONFIG_BYTES);
-    parseConfig(bytes.toString('utf8'), file);
-    return await writeSocketRecord(file, bytes, listening);
+    return await writeSocketRecord(file, adopted, listening);
   } catch (err) {
     log.warn('control', { msg: `no socket record for ${file} (uplinkd status will parse the file): ${err instanceof Error ? err.message : String(err)}` });
     return undefined;
@@ -112,11 +108,17 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
   // monitor probes through each uplink as the last plan resolved it (uplinks without `monitor:` are not probed).
   const planned = new PlannedUplinks();
   const health = new HealthMonitor(config, planned.endpoint, { log });
+  // The bytes of the config the daemon loaded last: a start or reload that succeeded adopted exactly these.
+  let loadedBytes: Buffer | undefined;
   const daemon = new Daemon({
     configFile: opts.configFile,
     port,
     readLeases,
-    loadConfig,
+    loadConfig: async (file) => {
+      const { config: loaded, bytes } = await loadConfigBytes(file);
+      loadedBytes = bytes;
+      return loaded;
+    },
     log,
     system: systemSettings(log),
     nft: runNft,
@@ -150,7 +152,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
   let configRealPath = opts.configFile;
   const publish = async (): Promise<void> => {
     configRealPath = await realpath(opts.configFile).catch(() => configRealPath);
-    const next = await recordSocket(opts.configFile, listening, log);
+    const next = loadedBytes && (await recordSocket(opts.configFile, loadedBytes, listening, log));
     // The file's real path can change under a symlink: a record under the old one would be stale.
     if (record !== undefined && next !== record) await removeSocketRecord(record);
     record = next;
