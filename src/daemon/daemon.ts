@@ -15,7 +15,7 @@
 import { servedPolicies, type ServedPolicy } from './policy-status';
 import { withRefusals, type RefusedChange, type ServedUplink } from './refused';
 import { applyChanges, computeCycle, observe, observeTeardown, routeInterest, teardownChanges } from '../engine/cycle';
-import { segmentRegExp } from '../facts/glob';
+import { isGlob, nameMatcher } from '../facts/glob';
 import type { HealthStats } from '../health/state';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -636,11 +636,11 @@ export class Daemon {
     if (this.opts.watchLeases === false || !this.config) return;
     for (const glob of this.config.paths.leases) {
       const dir = path.dirname(glob);
-      if (/[*?]/.test(dir) || this.watchers.has(dir)) continue;
-      const pattern = segmentRegExp(path.basename(glob));
+      if (isGlob(dir) || this.watchers.has(dir)) continue;
+      const matches = nameMatcher(path.basename(glob));
       try {
         const watcher = fs.watch(dir, { persistent: false }, (_event, name) => {
-          if (name && pattern.test(String(name))) this.markDirty(`lease file ${path.join(dir, String(name))} changed`);
+          if (name && matches(String(name))) this.markDirty(`lease file ${path.join(dir, String(name))} changed`);
         });
         watcher.on('error', () => {
           watcher.close();

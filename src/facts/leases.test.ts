@@ -4,7 +4,6 @@ import { mkdtempSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { detectLeaseFormat, readInterfaceNames, readLeases } from './leases';
-import { expandGlob } from './glob';
 
 function dhcpMessage(yiaddr: number[], router: number[], seconds: number): Buffer {
   const bytes = Buffer.alloc(256);
@@ -81,24 +80,6 @@ test('detectLeaseFormat by content, then path', () => {
   assert.equal(detectLeaseFormat('/x/2', enc('{"Address":"1.2.3.4"}')), undefined);
   assert.equal(detectLeaseFormat('/x/e.lease', enc('interface=e\nip=1.2.3.4\n')), 'udhcpc');
   assert.equal(detectLeaseFormat('/x/duid', enc('00:01:00:01\n')), undefined);
-});
-
-test('expandGlob: * and ? within one segment, hidden files, sorted, missing dirs', async (t) => {
-  const root = mkdtempSync(path.join(tmpdir(), 'ulfact-glob-'));
-  t.after(() => rmSync(root, { recursive: true, force: true }));
-  for (const rel of ['a/x1.lease', 'a/x2.lease', 'a/.x3.lease', 'a/y.leases', 'b/x4.lease', 'b/c/x5.lease']) {
-    mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
-    writeFileSync(path.join(root, rel), '');
-  }
-  const rel = async (pattern: string): Promise<string[]> =>
-    (await expandGlob(path.join(root, pattern))).map((p) => path.relative(root, p));
-  assert.deepEqual(await rel('*/x?.lease'), ['a/x1.lease', 'a/x2.lease', 'b/x4.lease']);
-  assert.deepEqual(await rel('a/*.lease'), ['a/x1.lease', 'a/x2.lease']);
-  assert.deepEqual(await rel('a/.*.lease'), ['a/.x3.lease']);
-  assert.deepEqual(await rel('a/y.leases'), ['a/y.leases']);
-  assert.deepEqual(await rel('a/none'), []);
-  assert.deepEqual(await rel('zz/*/x'), []);
-  assert.deepEqual(await rel('a/x1.lease/*'), []);
 });
 
 test('readInterfaceNames maps ifindex files', async (t) => {

@@ -4,7 +4,7 @@
 // Followed from the kernel every cycle: bridges, tunnels and veths appear and go without a config change.
 // Why copies and not `lookup main` first: docs/design.md, "Connected networks".
 import type { Config } from '../config/types';
-import { segmentRegExp } from '../facts/glob';
+import { isGlob, nameMatcher } from '../facts/glob';
 import { networkOf, overlaps } from '../model/ipv4';
 import type { Cidr, Ipv4, KernelState } from '../model/types';
 import { comparePrefixes } from '../model/identity';
@@ -19,8 +19,6 @@ export interface LocalNetwork {
   dev: string;
   gateway?: Ipv4;
 }
-
-const isGlob = (s: string): boolean => /[*?]/.test(s);
 
 /**
  * The networks behind non-uplink interfaces: the networks of the addresses on `lan:` interfaces
@@ -38,11 +36,11 @@ export function localNetworks(config: Config, kernel: KernelState, warnings: str
     if (!have || metric < have.metric || (metric === have.metric && n.dev < have.dev)) out.set(n.dst, { ...n, metric });
   };
 
-  const patterns = config.lan.map((l) => (isGlob(l) ? segmentRegExp(l) : undefined));
+  const patterns = config.lan.map((l) => (isGlob(l) ? nameMatcher(l) : undefined));
   config.lan.forEach((l, i) => {
     if (!patterns[i] && !kernel.links.some((k) => k.name === l)) warnings.push(`LAN interface ${l} does not exist`);
   });
-  const isLan = (dev: string): boolean => config.lan.some((l, i) => (patterns[i] ? patterns[i]!.test(dev) : l === dev));
+  const isLan = (dev: string): boolean => config.lan.some((l, i) => (patterns[i] ? patterns[i]!(dev) : l === dev));
   for (const link of kernel.links) {
     if (!isLan(link.name) || uplinkIfs.has(link.name) || !upLinks.has(link.name)) continue;
     for (const a of globalAddresses(kernel, link.name)) add({ dst: networkOf(a.peer ?? a.address, a.prefixlen), dev: link.name }, -1);

@@ -1,0 +1,38 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { expandGlob, isGlob, nameMatcher } from './glob';
+
+test('expandGlob: * and ? within one segment, hidden files, braces, sorted, missing dirs, no directories', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'ulfact-glob-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  for (const rel of ['a/x1.lease', 'a/x2.lease', 'a/.x3.lease', 'a/y.leases', 'a/x1.lease.tmp', 'b/x4.lease', 'b/c/x5.lease']) {
+    mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+    writeFileSync(path.join(root, rel), '');
+  }
+  mkdirSync(path.join(root, 'a/d.lease'));
+  const rel = async (pattern: string): Promise<string[]> =>
+    (await expandGlob(path.join(root, pattern))).map((p) => path.relative(root, p));
+  assert.deepEqual(await rel('*/x?.lease'), ['a/x1.lease', 'a/x2.lease', 'b/x4.lease']);
+  assert.deepEqual(await rel('a/*.lease'), ['a/x1.lease', 'a/x2.lease']);
+  assert.deepEqual(await rel('a/.*.lease'), ['a/.x3.lease']);
+  assert.deepEqual(await rel('a/{y.leases,x2.lease}'), ['a/x2.lease', 'a/y.leases']);
+  assert.deepEqual(await rel('a/y.leases'), ['a/y.leases']);
+  assert.deepEqual(await rel('a/none'), []);
+  assert.deepEqual(await rel('zz/*/x'), []);
+  assert.deepEqual(await rel('a/x1.lease/*'), []);
+});
+
+test('nameMatcher and isGlob: interface-name patterns as in a shell', () => {
+  assert.equal(isGlob('br-*'), true);
+  assert.equal(isGlob('veth?'), true);
+  assert.equal(isGlob('eth0.101'), false);
+  assert.equal(isGlob('/var/lib/dhcp'), false);
+  const bridges = nameMatcher('br-*');
+  assert.deepEqual(['br-1a2b', 'br-', 'docker0', 'xbr-1'].filter(bridges), ['br-1a2b', 'br-']);
+  assert.deepEqual(['eth0.101', 'eth0.102', 'eth0', 'eth01x101'].filter(nameMatcher('eth0.*')), ['eth0.101', 'eth0.102']);
+  assert.deepEqual(['wg0', 'wg1', 'wg10'].filter(nameMatcher('wg[0-9]')), ['wg0', 'wg1']);
+  assert.deepEqual(['dhclient.eth0.leases', '.hidden.leases'].filter(nameMatcher('*.leases')), ['dhclient.eth0.leases']);
+});
