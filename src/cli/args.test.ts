@@ -59,6 +59,8 @@ test('a missing value, a value on a flag, an unknown command or lab action', () 
   usageError(['plan', '--format'], '--format needs a value', "'plan'");
   usageError(['check', '-c'], '-c needs a value');
   usageError(['status', '--json=yes'], '--json takes no value');
+  usageError(['plan', '--format', '-x'], '--format needs a value', '--format=VALUE');
+  usageError(['check', '--config'], '--config needs a value');
   usageError(['frob'], "unknown command 'frob'");
   usageError([], 'a command is needed', 'usage: uplinkd <command>');
   usageError(['lab'], 'lab needs up or down');
