@@ -2,7 +2,7 @@
 // signals and systemd readiness. The client ends of `uplinkd reload` and `uplinkd hook` are in src/cli/main.ts.
 import { spawn } from 'node:child_process';
 import { realpath } from 'node:fs/promises';
-import { loadConfig, loadConfigBytes } from '../config/load';
+import { loadConfigBytes } from '../config/load';
 import type { Config } from '../config/types';
 import { removeOwnedNames, syncOwnedNames } from '../engine/cycle';
 import { EXIT, UplinkdError } from '../errors';
@@ -91,9 +91,10 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     log.error('unhandled-rejection', { error: reason instanceof Error ? reason.stack ?? reason.message : String(reason), msg: 'bug: please report; the daemon keeps running' });
   };
   process.on('unhandledRejection', onUnhandled);
-  let config: Config;
+  // Loaded once: the health monitor and the daemon's start get the same config, even if the file changes meanwhile.
+  let loaded: { config: Config; bytes: Buffer } | undefined;
   try {
-    config = await loadConfig(opts.configFile);
+    loaded = await loadConfigBytes(opts.configFile);
   } catch (err) {
     unrouteSignals();
     process.off('unhandledRejection', onUnhandled);
@@ -103,6 +104,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     }
     throw err;
   }
+  const config = loaded.config;
   const port = await NetlinkKernelPort.open({ cache: true }); // the daemon's cycles read the view kept from notifications
   // Built in dependency order: the daemon publishes each plan's uplinks in `planned`, and the health
   // monitor probes through each uplink as the last plan resolved it (uplinks without `monitor:` are not probed).
@@ -115,9 +117,10 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     port,
     readLeases,
     loadConfig: async (file) => {
-      const { config: loaded, bytes } = await loadConfigBytes(file);
+      const { config: next, bytes } = loaded ?? (await loadConfigBytes(file));
+      loaded = undefined;
       loadedBytes = bytes;
-      return loaded;
+      return next;
     },
     log,
     system: systemSettings(log),

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { expandGlob, isGlob, nameMatcher } from './glob';
 
-test('expandGlob: * and ? within one segment, hidden files, braces, sorted, missing dirs, no directories', async (t) => {
+test('expandGlob: * and ? within one segment, hidden files, braces, sorted, missing dirs, directories too', async (t) => {
   const root = mkdtempSync(path.join(tmpdir(), 'ulfact-glob-'));
   t.after(() => rmSync(root, { recursive: true, force: true }));
   for (const rel of ['a/x1.lease', 'a/x2.lease', 'a/.x3.lease', 'a/y.leases', 'a/x1.lease.tmp', 'b/x4.lease', 'b/c/x5.lease']) {
@@ -16,7 +16,7 @@ test('expandGlob: * and ? within one segment, hidden files, braces, sorted, miss
   const rel = async (pattern: string): Promise<string[]> =>
     (await expandGlob(path.join(root, pattern))).map((p) => path.relative(root, p));
   assert.deepEqual(await rel('*/x?.lease'), ['a/x1.lease', 'a/x2.lease', 'b/x4.lease']);
-  assert.deepEqual(await rel('a/*.lease'), ['a/x1.lease', 'a/x2.lease']);
+  assert.deepEqual(await rel('a/*.lease'), ['a/d.lease', 'a/x1.lease', 'a/x2.lease']);
   assert.deepEqual(await rel('a/.*.lease'), ['a/.x3.lease']);
   assert.deepEqual(await rel('a/{y.leases,x2.lease}'), ['a/x2.lease', 'a/y.leases']);
   assert.deepEqual(await rel('a/y.leases'), ['a/y.leases']);

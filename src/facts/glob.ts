@@ -1,8 +1,8 @@
 // Glob patterns, with the shell's rules (`*`, `?`, `[...]`, `{a,b}`; a leading dot matched only by a
-// pattern's dot), through picomatch and tinyglobby: lease-file paths (paths.leases) and interface
+// pattern's dot), through picomatch and fast-glob: lease-file paths (paths.leases) and interface
 // names (lan:).
 import picomatch from 'picomatch';
-import { glob } from 'tinyglobby';
+import fg from 'fast-glob';
 
 /** True when `pattern` has glob syntax (otherwise it names one path or interface). */
 export function isGlob(pattern: string): boolean {
@@ -19,10 +19,11 @@ export function nameMatcher(pattern: string): (name: string) => boolean {
 }
 
 /**
- * Existing files matching an absolute or relative `pattern`, as absolute paths, sorted; a missing
- * directory matches nothing. Directories are not matched.
+ * Existing paths matching an absolute or relative `pattern`, as absolute paths, sorted; a missing or
+ * unreadable directory matches nothing (never throws). Every kind of entry is listed, a directory or
+ * a FIFO too, so that the lease reader can say why it skips one.
  */
 export async function expandGlob(pattern: string): Promise<string[]> {
-  const found = await glob(pattern, { absolute: true, onlyFiles: true, expandDirectories: false });
+  const found = await fg(pattern, { absolute: true, onlyFiles: false, suppressErrors: true });
   return found.sort();
 }
