@@ -53,8 +53,8 @@ for dir in "${deps[@]}"; do
 	cp -a "$dir" "$lib/$rel"
 done
 find "$lib/node_modules" -depth -type d -path '*/prebuilds/*' ! -name "linux-$node_arch" -prune -exec rm -rf {} +
-# Type declarations, source maps, readmes and dotfiles have no use at run time.
-find "$lib/node_modules" \( -name '*.map' -o -name '*.d.ts' -o -name '.*' -o -name '*.md' ! -iname 'license*' \) -type f -delete
+# Type declarations and TypeScript sources, source maps, readmes and dotfiles have no use at run time.
+find "$lib/node_modules" \( -name '*.map' -o -name '*.ts' -o -name '.*' -o -name '*.md' ! -iname 'license*' \) -type f -delete
 find "$lib/node_modules" -depth -type d -empty -delete
 
 install -m 0644 packaging/uplinkd.yaml "$stage/etc/uplinkd/uplinkd.yaml"
