@@ -14,6 +14,7 @@ import { firewallMarkWarnings } from '../nft/neighbours-io';
 import { pinMarks } from '../nft/marks';
 import { setMultipathHash } from '../system/sysctl';
 import { startControlServer, type ControlServer } from './control';
+import { holdInstanceLock, type InstanceLock } from './instance-lock';
 import { healthActions } from '../health/actions';
 import { HealthHistory } from '../health/history';
 import { HealthMonitor, type HealthChange } from '../health/monitor';
@@ -153,13 +154,17 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
   const listening = config.paths.controlSocket;
   // The CLI checks that the daemon it reached through a record runs the file it was given.
   let configRealPath = opts.configFile;
-  const publish = async (): Promise<void> => {
+  const publishNow = async (): Promise<void> => {
     configRealPath = await realpath(opts.configFile).catch(() => configRealPath);
     const next = loadedBytes && (await recordSocket(opts.configFile, loadedBytes, listening, log));
     // The file's real path can change under a symlink: a record under the old one would be stale.
     if (record !== undefined && next !== record) await removeSocketRecord(record);
     record = next;
   };
+  // One at a time: reloads from SIGHUP and the control socket may overlap, and interleaved
+  // publishes could remove the record just written or leave a stale one.
+  let publishing = Promise.resolve();
+  const publish = (): Promise<void> => (publishing = publishing.then(publishNow, publishNow));
   const reload = async () => {
     const result = await daemon.reload();
     await http.configure(daemon.currentConfig()?.http?.listen);
@@ -172,8 +177,10 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     return { ok: true as const, notes };
   };
   let control: ControlServer | undefined;
+  let lock: InstanceLock | undefined;
   try {
-    // The socket first: a second daemon must fail before it touches the kernel.
+    // The lock and the socket first: a second daemon must fail before it touches the kernel.
+    lock = await holdInstanceLock(config.protocol);
     control = await startControlServer(
       listening,
       {
@@ -195,6 +202,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     clearInterval(sampling);
     await control?.close();
     await daemon.stop({ cleanup: false });
+    await lock?.release();
     port.close();
     unrouteSignals();
     process.off('unhandledRejection', onUnhandled);
@@ -234,12 +242,13 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
       }, STOP_DEADLINE_MS);
       deadline.unref();
       void (async () => {
-            clearInterval(sampling);
+        clearInterval(sampling);
         await step('health', () => health.stop());
         const ok = await step('daemon', () => daemon.stop({ cleanup: opts.cleanupOnExit }));
         await step('http', () => http.close());
         await step('control', () => control?.close());
         if (record !== undefined) await step('socket record', () => removeSocketRecord(record!));
+        await step('instance lock', () => lock?.release());
         port.close();
         unrouteSignals();
         process.off('unhandledRejection', onUnhandled);

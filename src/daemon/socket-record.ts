@@ -11,7 +11,7 @@
 // ($UPLINKD_RUNTIME_DIR, default /run/uplinkd: the unit's RuntimeDirectory, 0700 root; records 0600)
 // and are removed by the daemon that wrote them when it stops; a stale one (kill -9) only costs a
 // failed connect, after which the CLI parses the file as before.
-import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, realpathSync, promises as fs } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readlinkSync, readSync, realpathSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { MAX_CONFIG_BYTES } from '../system/regular-file';
 
@@ -55,6 +55,9 @@ export function recordPath(dir: string, realFile: string): string {
   return path.join(dir, 'config', `${encodeURIComponent(realFile)}.json`);
 }
 
+/** Temporary files written by this process so far: each write's own name. */
+let writes = 0;
+
 /**
  * Records that the daemon listening on `controlSocket` adopted `bytes`, read from `file`. Written to a temporary file (0600, directories 0700) then renamed, so a reader
  * never sees half a record. Returns the record's path (for removeSocketRecord). Throws the
@@ -65,7 +68,8 @@ export async function writeSocketRecord(file: string, bytes: Buffer, controlSock
   const target = recordPath(dir, realFile);
   const record: SocketRecord = { file: realFile, text: bytes.toString('utf8'), controlSocket, pid: process.pid };
   await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
-  const tmp = `${target}.${process.pid}.tmp`;
+  // Unique per write: two reloads of one daemon may write at once (a shared name made one rename fail).
+  const tmp = `${target}.${process.pid}.${++writes}.tmp`;
   await fs.writeFile(tmp, `${JSON.stringify(record)}\n`, { mode: 0o600 });
   await fs.rename(tmp, target);
   return target;
@@ -105,7 +109,7 @@ export function findSocketRecord(file: string, dir = runtimeDir()): FoundRecord 
   let realFile: string;
   let record: Partial<SocketRecord>;
   try {
-    realFile = realpathSync(file);
+    realFile = lastRealPath(file);
     record = JSON.parse(readFileSync(recordPath(dir, realFile), 'utf8')) as Partial<SocketRecord>;
   } catch {
     return undefined;
@@ -118,6 +122,28 @@ export function findSocketRecord(file: string, dir = runtimeDir()): FoundRecord 
     bytes = undefined;
   }
   return { controlSocket: record.controlSocket, file: realFile, sameText: bytes !== undefined && record.text === bytes.toString('utf8') };
+}
+
+/**
+ * realpath(3) of `file`, or, when the file itself is gone (deleted, renamed, a symlink to nothing),
+ * the real path it had: its directory's real path and its name, following a dangling symlink to its
+ * target. So a daemon whose file was removed stays reachable through its record. Throws when not
+ * even the directory resolves.
+ */
+function lastRealPath(file: string, links = 0): string {
+  try {
+    return realpathSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || links >= 40) throw err; // 40: Linux's MAXSYMLINKS
+    let target: string | undefined;
+    try {
+      target = readlinkSync(file);
+    } catch {
+      // not a symlink: the file itself is gone
+    }
+    if (target !== undefined) return lastRealPath(path.resolve(path.dirname(file), target), links + 1);
+    return path.join(realpathSync(path.dirname(path.resolve(file))), path.basename(file));
+  }
 }
 
 /**
