@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLogger, escapeControl, formatLine, parseLine } from './log';
+import { createLogger, escapeControl, formatLine, parseLine, rateLimited, type LogFields } from './log';
 
 test('one logfmt line per event: quoted values round-trip', () => {
   const line = formatLine(Date.UTC(2024, 0, 1), 'info', 'apply', {
@@ -59,4 +59,20 @@ test('escapeControl escapes every control or formatting character, keeping only 
   assert.doesNotMatch(kept.replace(/\n/g, ''), UNSAFE_RE);
   assert.equal(escapeControl('\x1b[31mred\u009b'), '\\x1b[31mred\\x9b');
   assert.equal(escapeControl('plain text, ünïcödé'), 'plain text, ünïcödé');
+});
+
+test('rateLimited: the first line goes out, the flood behind it is one summary line with the count', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  const lines: LogFields[] = [];
+  const warn = rateLimited((f) => lines.push(f), 5_000);
+  for (let i = 1; i <= 83; i++) warn({ msg: `overrun ${i}` });
+  assert.deepEqual(lines, [{ msg: 'overrun 1' }]);
+  t.mock.timers.tick(5_000);
+  assert.deepEqual(lines, [{ msg: 'overrun 1' }, { msg: 'overrun 83', suppressed: 82 }]);
+  t.mock.timers.tick(5_000); // a quiet window: nothing more
+  assert.equal(lines.length, 2);
+  warn({ msg: 'later' }); // after a quiet window the next goes out at once
+  assert.deepEqual(lines.at(-1), { msg: 'later' });
+  t.mock.timers.tick(5_000);
+  assert.equal(lines.length, 3);
 });

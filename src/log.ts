@@ -111,3 +111,44 @@ function unescapeValue(quoted: string): string {
   return quoted.replace(/\\(x[0-9a-f]{2}|u[0-9a-f]{4}|.)/g, (_, e: string) =>
     e.length > 1 ? String.fromCharCode(parseInt(e.slice(1), 16)) : UNESCAPED[e] ?? e);
 }
+
+/** The clock rateLimited reads: now() in epoch ms, and a timer (the default's is unref'd). */
+export interface RateClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+}
+
+const REAL_CLOCK: RateClock = { now: Date.now, setTimeout: (fn, ms) => setTimeout(fn, ms).unref() };
+
+/**
+ * One kind of line that can come in floods (netlink overruns during a route flush, datagrams from a
+ * foreign process): `write` runs for the first call, then at most once per `windowMs` milliseconds;
+ * the calls held back in between are counted, and when the window ends one more line goes out with
+ * the last fields and `suppressed=N` (how many were held back). With the default clock a pending
+ * summary never keeps the process alive.
+ */
+export function rateLimited(write: (fields: LogFields) => void, windowMs: number, clock: RateClock = REAL_CLOCK): (fields: LogFields) => void {
+  let until = 0;
+  let held = 0;
+  let last: LogFields = {};
+  const endWindow = (): void => {
+    if (held === 0) {
+      until = 0;
+      return;
+    }
+    write({ ...last, suppressed: held });
+    held = 0;
+    until = clock.now() + windowMs;
+    clock.setTimeout(endWindow, windowMs);
+  };
+  return (fields) => {
+    if (clock.now() < until) {
+      held++;
+      last = fields;
+      return;
+    }
+    write(fields);
+    until = clock.now() + windowMs;
+    clock.setTimeout(endWindow, windowMs);
+  };
+}

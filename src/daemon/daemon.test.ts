@@ -265,6 +265,12 @@ test('a netlink overrun forces a full resync that finds changes whose events wer
   await h.timers.advance(100);
   assert.ok(hasRule((await h.kernel.snapshot()).rules, /from 198\.51\.100\.2/));
   assert.equal(h.events('overrun').length, 1);
+  // A flood of overruns (a big foreign table flushed): one line, then one with the count per 5 s window.
+  for (let i = 0; i < 50; i++) h.kernel.overrun();
+  await h.timers.advance(100);
+  assert.equal(h.events('overrun').length, 1);
+  await h.timers.advance(5_000);
+  assert.deepEqual(h.events('overrun').map((e) => e.suppressed), [undefined, '50']);
   await h.daemon.stop({ cleanup: false });
 });
 

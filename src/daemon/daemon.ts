@@ -22,7 +22,7 @@ import * as path from 'node:path';
 import type { Config } from '../config/types';
 import { UplinkdError } from '../errors';
 import { routeOfInterest, type KernelPort } from '../kernel/port';
-import type { LogFields, Logger } from '../log';
+import { rateLimited, type LogFields, type Logger } from '../log';
 import type { HealthVerdict, Lease } from '../model/facts';
 import type { Change, DesiredState, KernelState } from '../model/types';
 import type { NftRunner, ObservedPinning } from '../nft/nft';
@@ -166,6 +166,8 @@ export class Daemon {
   private readonly now: () => number;
   private readonly timers: Timers;
   private readonly log: Logger;
+  /** A flush of a big foreign table overruns the socket many times a second: one line, then a count per window. */
+  private readonly warnOverrun: (fields: LogFields) => void;
   private readonly limiter: ConflictLimiter;
 
   private causes: string[] = [];
@@ -226,6 +228,7 @@ export class Daemon {
     this.now = opts.now ?? Date.now;
     this.timers = opts.timers ?? REAL_TIMERS;
     this.log = opts.log;
+    this.warnOverrun = rateLimited((f) => this.log.warn('overrun', f), 5_000, { now: () => this.now(), setTimeout: (fn, ms) => this.timers.setTimeout(fn, ms) });
     this.limiter = new ConflictLimiter(opts.conflict ?? CONFLICT_DEFAULTS);
     this.planned = opts.uplinks ?? new PlannedUplinks();
   }
@@ -246,7 +249,7 @@ export class Daemon {
         this.markDirty(`${e.kind} ${e.action === 'new' ? 'new/changed' : 'deleted'}: ${e.summary}`);
       },
       (reason) => {
-        this.log.warn('overrun', { msg: reason ?? 'netlink socket overrun (ENOBUFS), events were lost: full resync' });
+        this.warnOverrun({ msg: reason ?? 'netlink socket overrun (ENOBUFS), events were lost: full resync' });
         this.markDirty('netlink overrun: full resync');
       },
     );

@@ -8,7 +8,7 @@ import { removeOwnedNames, syncOwnedNames } from '../engine/cycle';
 import { EXIT, UplinkdError } from '../errors';
 import { readLeases } from '../facts/leases';
 import { NetlinkKernelPort } from '../kernel/netlink-port';
-import { createLogger, isLogLevel, type Logger } from '../log';
+import { createLogger, isLogLevel, rateLimited, type Logger } from '../log';
 import { execWarnings } from '../nft/exec';
 import { firewallMarkWarnings } from '../nft/neighbours-io';
 import { pinMarks } from '../nft/marks';
@@ -106,7 +106,10 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     throw err;
   }
   const config = loaded.config;
-  const port = await NetlinkKernelPort.open({ cache: true }); // the daemon's cycles read the view kept from notifications
+  // The daemon's cycles read the view kept from notifications. What the port skips (malformed or
+  // foreign datagrams) is logged as logfmt lines, a flood of them as one line and a count.
+  const netlinkWarning = rateLimited((f) => log.warn('netlink', f), 5_000);
+  const port = await NetlinkKernelPort.open({ cache: true, log: (msg) => netlinkWarning({ msg }) });
   // Built in dependency order: the daemon publishes each plan's uplinks in `planned`, and the health
   // monitor probes through each uplink as the last plan resolved it (uplinks without `monitor:` are not probed).
   const planned = new PlannedUplinks();
