@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { appendFileSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UplinkdError, type ConfigLocation } from '../errors';
 import { DEFAULTS, MONITOR_DEFAULTS } from './defaults';
-import { describeConfigError, loadConfig, parseConfig } from './load';
+import { describeConfigError, loadConfig, loadConfigBytes, parseConfig } from './load';
 
 const FILE = '/etc/uplinkd/uplinkd.yaml';
 
@@ -469,4 +470,25 @@ test('a file of random bytes is rejected with one plain-text line', () => {
   const err = (() => { try { parseConfig(bytes.toString('utf8'), 'uplinkd.yaml'); } catch (e) { return e; } })();
   assert.ok(err instanceof UplinkdError && err.code === 'config');
   assert.doesNotMatch(err.message, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, JSON.stringify(err.message));
+});
+
+test('loadConfigBytes with settleMs waits for a file still being written, and adopts the whole of it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ulcfg-settle-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'uplinkd.yaml');
+  const first = 'uplinks:\n  - {name: isp1, interface: wan0, address: 198.51.100.2/24, gateway: 198.51.100.1}\n';
+  const rest = '  - {name: isp2, interface: wan1, address: 203.0.113.2/24, gateway: 203.0.113.1}\n';
+  writeFileSync(file, first); // a valid prefix: what a reload in mid-write would see
+  const loading = loadConfigBytes(file, 100);
+  await new Promise((r) => setTimeout(r, 30));
+  appendFileSync(file, rest);
+  const { config, bytes } = await loading;
+  assert.deepEqual(config.uplinks.map((u) => u.name), ['isp1', 'isp2']);
+  assert.equal(bytes.toString(), first + rest);
+  // A file not modified lately is read once, without waiting.
+  const old = new Date(Date.now() - 60_000);
+  utimesSync(file, old, old);
+  const started = process.hrtime.bigint();
+  await loadConfigBytes(file, 60_000);
+  assert.ok(process.hrtime.bigint() - started < 30_000_000_000n, 'no 60 s wait for an old file');
 });

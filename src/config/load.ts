@@ -4,7 +4,7 @@ import { isAbsolute } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { UplinkdError } from '../errors';
 import { escapeControl } from '../log';
-import { MAX_CONFIG_BYTES, readRegularFile } from '../system/regular-file';
+import { MAX_CONFIG_BYTES, readRegularFileStat } from '../system/regular-file';
 import { assignTables, checkUplinkSet, type LanEntry } from './cross';
 import { DEFAULTS } from './defaults';
 import { readHttp } from './http';
@@ -42,17 +42,20 @@ export function parseConfig(text: string, file: string): Config {
 /**
  * Reads and parses the configuration file; an unreadable file (missing, not a regular file such
  * as a FIFO or a directory, over MAX_CONFIG_BYTES) is UplinkdError('config') naming the file and
- * what was expected. Never blocks on a FIFO (readRegularFile).
+ * what was expected. Never blocks on a FIFO (readRegularFileStat).
  */
 export async function loadConfig(file: string): Promise<Config> {
   return (await loadConfigBytes(file)).config;
 }
 
-/** loadConfig, also giving the bytes it parsed (what a daemon adopting the config adopted). Errors as loadConfig. */
-export async function loadConfigBytes(file: string): Promise<{ config: Config; bytes: Buffer }> {
+/**
+ * loadConfig, also giving the bytes it parsed (what a daemon adopting the config adopted). `settleMs`
+ * (the daemon's): wait for a writer to finish, see settledBytes. Errors as loadConfig.
+ */
+export async function loadConfigBytes(file: string, settleMs = 0): Promise<{ config: Config; bytes: Buffer }> {
   let bytes: Buffer;
   try {
-    bytes = await readRegularFile(file, MAX_CONFIG_BYTES);
+    bytes = await settledBytes(file, settleMs);
   } catch (e) {
     const err = e as UplinkdError;
     const why = err.message.startsWith(`${file}: `) ? err.message.slice(file.length + 2) : err.message;
@@ -61,6 +64,26 @@ export async function loadConfigBytes(file: string): Promise<{ config: Config; b
     });
   }
   return { config: parseConfig(bytes.toString('utf8'), file), bytes };
+}
+
+/** Reads of a file still being written, at most (then its last bytes are taken, whatever they are). */
+const SETTLE_READS = 10;
+
+/**
+ * The file's bytes once a writer is done with it: a file modified less than `settleMs` ms ago is read
+ * again `settleMs` ms later until two reads agree (at most SETTLE_READS), so that a reload sent while
+ * a tool writes the file in place (`cat > file`, `cp`) does not adopt half of it. settleMs 0: one read.
+ */
+async function settledBytes(file: string, settleMs: number): Promise<Buffer> {
+  let { bytes, stat } = await readRegularFileStat(file, MAX_CONFIG_BYTES);
+  for (let reads = 1; settleMs > 0 && reads < SETTLE_READS && Date.now() - stat.mtimeMs < settleMs; reads++) {
+    await new Promise((resolve) => setTimeout(resolve, settleMs));
+    const again = await readRegularFileStat(file, MAX_CONFIG_BYTES);
+    const same = again.bytes.equals(bytes);
+    ({ bytes, stat } = again);
+    if (same) break;
+  }
+  return bytes;
 }
 
 /** The text the CLI prints for a configuration error: a count, then one line per problem. */

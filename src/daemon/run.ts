@@ -68,6 +68,12 @@ async function recordSocket(file: string, adopted: Buffer, listening: string, lo
   }
 }
 
+/**
+ * A config file modified less than this many ms ago is read again until it stops changing (a reload
+ * sent while a tool still writes the file must not adopt half of it: src/config/load.ts).
+ */
+const CONFIG_SETTLE_MS = 200;
+
 /** How long a stop may take before the daemon ends regardless, ms (systemd's TimeoutStopSec is 90 s). */
 const STOP_DEADLINE_MS = 10_000;
 
@@ -95,7 +101,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
   // Loaded once: the health monitor and the daemon's start get the same config, even if the file changes meanwhile.
   let loaded: { config: Config; bytes: Buffer } | undefined;
   try {
-    loaded = await loadConfigBytes(opts.configFile);
+    loaded = await loadConfigBytes(opts.configFile, CONFIG_SETTLE_MS);
   } catch (err) {
     unrouteSignals();
     process.off('unhandledRejection', onUnhandled);
@@ -121,7 +127,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     port,
     readLeases,
     loadConfig: async (file) => {
-      const { config: next, bytes } = loaded ?? (await loadConfigBytes(file));
+      const { config: next, bytes } = loaded ?? (await loadConfigBytes(file, CONFIG_SETTLE_MS));
       loaded = undefined;
       loadedBytes = bytes;
       return next;
