@@ -154,7 +154,10 @@ export async function runOnce(port: KernelPort, config: Config, options: Observe
  * `table ip uplinkd` when it is there. Reads the kernel and the table, changes nothing.
  */
 export async function observeTeardown(port: KernelPort, config: Config, nft: NftRunner): Promise<CycleChanges> {
-  const [kernel, table] = await Promise.all([port.snapshot(), readPinning(nft)]);
+  // Only what uplinkd owns: its protocol's routes (a filtered dump: the kernel walks every table but sends
+  // only those) and its tables; never a foreign table, which on a BGP router holds a million routes.
+  const owned: RouteInterest = { tables: [...ownedTables(config)].sort((a, b) => a - b), protocols: [config.protocol], devices: [] };
+  const [kernel, table] = await Promise.all([port.snapshot(owned), readPinning(nft)]);
   const change = teardownPinning(table);
   return { netlink: teardownChanges(config, kernel), ...(change ? { nft: change } : {}) };
 }
