@@ -2,6 +2,8 @@
 // that counts what the daemon does and can hide events (as a netlink overrun would).
 import type { KernelEvent, KernelPort, RouteInterest } from '../../src/kernel/port';
 import type { Change, KernelState } from '../../src/model/types';
+import { UplinkdError } from '../../src/errors';
+import type { NftWatch } from '../../src/nft/events';
 import type { NftResult, NftRunner } from '../../src/nft/nft';
 import { DELETE_SCRIPT } from '../../src/nft/ruleset';
 import type { Timers } from '../../src/daemon/daemon';
@@ -127,14 +129,32 @@ export class FakeNft {
       if (this.refuse) return { code: 1, stdout: '', stderr: this.refuse };
       if (input === DELETE_SCRIPT) this.table = undefined;
       else this.table = [...(input ?? '').matchAll(/comment "([^"]*#[0-9a-f]{16})"/g)].map((m) => m[1]!);
+      this.notify('nftables: table ip uplinkd changed (deltable, newchain, newrule, newtable) by nft');
       return { code: 0, stdout: '', stderr: '' };
     }
     return { code: 2, stdout: '', stderr: `fake nft: unexpected ${args.join(' ')}` };
   }
 
-  /** Another program's `nft flush ruleset` (a firewall reload): our table is gone, no event is sent. */
+  /** Another program's `nft flush ruleset` (a firewall reload): our table is gone, notified to watch()'s subscribers. */
   flushRuleset(): void {
     this.table = undefined;
+    this.notify('nftables: table ip uplinkd changed (delchain, delrule, deltable) by nft');
+  }
+
+  /** Subscribers of watch(); notified after the change, as the kernel's notifications arrive after the commit. */
+  private readonly listeners = new Set<(cause: string) => void>();
+  /** Set: watch() throws this, as when NETLINK_NETFILTER cannot be opened. */
+  watchRefused: string | undefined;
+
+  /** An NftWatch (src/nft/events.ts) fed by this fake's changes; the daemon gets it only where a test passes it. */
+  readonly watch: NftWatch = (onChange) => {
+    if (this.watchRefused) throw new UplinkdError('netlink', this.watchRefused);
+    this.listeners.add(onChange);
+    return () => this.listeners.delete(onChange);
+  };
+
+  private notify(cause: string): void {
+    for (const l of this.listeners) setImmediate(() => l(cause));
   }
 
   /** The `nft -f` calls made (installs and deletes). */
