@@ -5,7 +5,7 @@ import { UplinkdError } from '../errors';
 import { NFGENMSG_LEN, NFNL_SUBSYS_NFTABLES, NFNLGRP_NFTABLES, NFPROTO, NFT_MSG } from '../netlink/nftables';
 import type { DatagramInfo, RawSocketLike } from '../netlink/socket';
 import { attr, encodeMessage, strAttr, type NlMessage } from '../netlink/wire';
-import { ownTableCause, watchNftables } from './events';
+import { OwnTableChanges, watchNftables } from './events';
 
 function message(msg: number, family: number, attrs: Buffer[]): NlMessage {
   const gen = Buffer.alloc(NFGENMSG_LEN);
@@ -20,21 +20,27 @@ function newgen(pid: number, name: string): NlMessage {
 }
 const datagram = (msgs: NlMessage[]): Buffer => Buffer.concat(msgs.map((m) => encodeMessage(m.type, m.flags, m.seq, m.pid, m.payload)));
 
-test('only `table ip uplinkd` is a cause: same name in another family, other tables, and NEWGEN alone are not', () => {
-  assert.equal(ownTableCause([obj(NFT_MSG.NEWRULE, NFPROTO.INET, 'uplinkd'), obj(NFT_MSG.DELTABLE, NFPROTO.IPV4, 'filter'), newgen(7, 'firewalld')]), undefined);
-  assert.equal(ownTableCause([newgen(7, 'nft')]), undefined);
-  assert.equal(ownTableCause([]), undefined);
-  // `nft flush ruleset`: every table's rules, chains, then the tables, and the batch's end.
-  const flush = [
-    obj(NFT_MSG.DELRULE, NFPROTO.INET, 'filter'), obj(NFT_MSG.DELRULE, NFPROTO.IPV4, 'uplinkd'), obj(NFT_MSG.DELCHAIN, NFPROTO.IPV4, 'uplinkd'),
-    obj(NFT_MSG.DELTABLE, NFPROTO.INET, 'filter'), obj(NFT_MSG.DELTABLE, NFPROTO.IPV4, 'uplinkd'), newgen(4242, 'nft'),
-  ];
-  assert.equal(ownTableCause(flush), 'nftables: table ip uplinkd changed (delchain, delrule, deltable) by nft[4242]');
+test('only `table ip uplinkd` is a cause, once its batch ends (NEWGEN); same name in another family and other tables are not', () => {
+  const c = new OwnTableChanges();
+  assert.equal(c.add([obj(NFT_MSG.NEWRULE, NFPROTO.INET, 'uplinkd'), obj(NFT_MSG.DELTABLE, NFPROTO.IPV4, 'filter')]), undefined);
+  assert.equal(c.add([newgen(7, 'firewalld')]), undefined);
+  assert.equal(c.add([newgen(7, 'nft')]), undefined);
+  assert.equal(c.add([]), undefined);
+  // `nft flush ruleset`: every table's rules, chains, then the tables, over several datagrams; the batch's end alone.
+  assert.equal(c.add([obj(NFT_MSG.DELRULE, NFPROTO.INET, 'filter'), obj(NFT_MSG.DELRULE, NFPROTO.IPV4, 'uplinkd')]), undefined);
+  assert.equal(c.add([obj(NFT_MSG.DELCHAIN, NFPROTO.IPV4, 'uplinkd'), obj(NFT_MSG.DELTABLE, NFPROTO.INET, 'filter'), obj(NFT_MSG.DELTABLE, NFPROTO.IPV4, 'uplinkd')]), undefined);
+  assert.equal(c.add([newgen(4242, 'nft')]), 'nftables: table ip uplinkd changed (delchain, delrule, deltable) by nft[4242]');
+  assert.equal(c.add([newgen(4243, 'nft')]), undefined, 'the next batch starts empty');
+  assert.equal(c.add([obj(NFT_MSG.NEWTABLE, NFPROTO.IPV4, 'uplinkd'), message(NFT_MSG.NEWGEN, NFPROTO.UNSPEC, [])]), 'nftables: table ip uplinkd changed (newtable)');
 });
 
-test('a notification that does not parse may have been about our table: it is a cause, saying so', () => {
+test('a notification that does not parse may have been about our table: it is a cause at once, with what was pending', () => {
+  const c = new OwnTableChanges();
   const broken = message(NFT_MSG.NEWCHAIN, NFPROTO.IPV4, [Buffer.from([2, 0, 1, 0])]);
-  assert.match(ownTableCause([obj(NFT_MSG.NEWRULE, NFPROTO.INET, 'fw'), broken]) ?? '', /^nftables: 1 undecodable notification\(s\) \(malformed netlink message: attribute length 2/);
+  assert.match(c.add([obj(NFT_MSG.NEWRULE, NFPROTO.INET, 'fw'), broken]) ?? '', /^nftables: 1 undecodable notification\(s\) \(malformed netlink message: attribute length 2/);
+  c.add([obj(NFT_MSG.NEWRULE, NFPROTO.IPV4, 'uplinkd')]);
+  assert.match(c.add([broken]) ?? '', /^nftables: table ip uplinkd changed \(newrule\); 1 undecodable/);
+  assert.equal(c.add([newgen(1, 'nft')]), undefined, 'reported already');
 });
 
 class FakeNetfilterSocket extends EventEmitter implements RawSocketLike {
@@ -69,7 +75,9 @@ test('watchNftables joins NFNLGRP_NFTABLES, reports our table\'s changes and los
   assert.deepEqual(sock.groups, [NFNLGRP_NFTABLES]);
   sock.deliver(datagram([obj(NFT_MSG.NEWRULE, NFPROTO.INET, 'firewalld'), newgen(1, 'firewalld')]));
   assert.deepEqual(causes, [], 'a foreign table');
-  sock.deliver(datagram([obj(NFT_MSG.DELTABLE, NFPROTO.IPV4, 'uplinkd'), newgen(5, 'nft')]));
+  sock.deliver(datagram([obj(NFT_MSG.DELTABLE, NFPROTO.IPV4, 'uplinkd')]));
+  assert.deepEqual(causes, [], 'until the batch ends');
+  sock.deliver(datagram([newgen(5, 'nft')]));
   assert.deepEqual(causes, ['nftables: table ip uplinkd changed (deltable) by nft[5]']);
   sock.deliver(datagram([obj(NFT_MSG.DELTABLE, NFPROTO.IPV4, 'uplinkd')]), { port: 1234 });
   assert.equal(causes.length, 1, 'not from the kernel: dropped');

@@ -14,28 +14,41 @@ const OWN_FAMILY = NFPROTO.IPV4;
 const OWN_NAME = PIN_TABLE.split(' ')[1]!;
 
 /**
- * What one datagram of notifications says about `table ip uplinkd`: undefined when nothing (other tables only),
- * else a cause for the daemon's log, e.g. `nftables: table ip uplinkd changed (delchain, deltable) by nft[4242]`.
- * A message that does not parse may have been about it, and so is a cause too. Pure; never throws.
+ * What nf_tables notifications say about `table ip uplinkd`, batch by batch. The kernel sends a committed batch's
+ * object messages, then NFT_MSG_NEWGEN in a datagram of its own (net/netfilter/nf_tables_api.c nf_tables_commit:
+ * nft_commit_notify, then nf_tables_gen_notify), both queued before any is read, so waiting for NEWGEN delays
+ * nothing and lets the cause name the process that made the change. Pure apart from its pending batch; never throws.
  */
-export function ownTableCause(messages: NlMessage[]): string | undefined {
-  const kinds = new Set<string>();
-  const broken: string[] = [];
-  let by: string | undefined;
-  for (const m of messages) {
-    const n = decodeNftNotification(m);
-    if (n.kind === 'object') {
-      if (n.family === OWN_FAMILY && n.table === OWN_NAME) kinds.add(n.msg);
-    } else if (n.kind === 'malformed') {
-      broken.push(n.reason);
-    } else if (n.kind === 'gen' && (kinds.size > 0 || broken.length > 0) && n.procName !== undefined) {
-      by = `${n.procName}${n.pid !== undefined ? `[${n.pid}]` : ''}`;
+export class OwnTableChanges {
+  private readonly kinds = new Set<string>();
+
+  /**
+   * Reads one datagram's messages. Returns a cause for the daemon's log when a batch that touched the table ended,
+   * e.g. `nftables: table ip uplinkd changed (delchain, deltable) by nft[4242]`, or when a message does not parse
+   * (it may have been about the table): `nftables: 1 undecodable notification(s) (...)`; else undefined.
+   */
+  add(messages: NlMessage[]): string | undefined {
+    const broken: string[] = [];
+    let ended: string | undefined;
+    for (const m of messages) {
+      const n = decodeNftNotification(m);
+      if (n.kind === 'object') {
+        if (n.family === OWN_FAMILY && n.table === OWN_NAME) this.kinds.add(n.msg);
+      } else if (n.kind === 'malformed') {
+        broken.push(n.reason);
+      } else if (n.kind === 'gen' && this.kinds.size > 0) {
+        ended = `table ${PIN_TABLE} changed (${[...this.kinds].sort().join(', ')})${n.procName !== undefined ? ` by ${n.procName}${n.pid !== undefined ? `[${n.pid}]` : ''}` : ''}`;
+        this.kinds.clear();
+      }
     }
+    if (broken.length > 0) {
+      // Whatever is pending is reported with it: the batch's end may be the message that broke.
+      const pending = this.kinds.size > 0 ? `table ${PIN_TABLE} changed (${[...this.kinds].sort().join(', ')})` : undefined;
+      this.kinds.clear();
+      return `nftables: ${[ended, pending, `${broken.length} undecodable notification(s) (${broken[0]})`].filter(Boolean).join('; ')}`;
+    }
+    return ended && `nftables: ${ended}`;
   }
-  if (kinds.size === 0 && broken.length === 0) return undefined;
-  const what = kinds.size > 0 ? `table ${PIN_TABLE} changed (${[...kinds].sort().join(', ')})` : '';
-  const undecodable = broken.length > 0 ? `${broken.length} undecodable notification(s) (${broken[0]})` : '';
-  return `nftables: ${[what, undecodable].filter(Boolean).join('; ')}${by ? ` by ${by}` : ''}`;
 }
 
 /** A NETLINK_NETFILTER socket set up as openNetlinkSocket() does (NETLINK_NO_ENOBUFS and its drop count with the addon). */
@@ -53,10 +66,11 @@ export type NftWatch = (onChange: (cause: string) => void, onError: (e: Error) =
  */
 export function watchNftables(socket: SocketFactory = openNetfilterSocket): NftWatch {
   return (onChange, onError) => {
+    const changes = new OwnTableChanges();
     const sub = subscribe(
       [NFNLGRP_NFTABLES],
       (messages) => {
-        const cause = ownTableCause(messages);
+        const cause = changes.add(messages);
         if (cause) onChange(cause);
       },
       (reason) => onChange(`nftables notifications lost (${reason})`),
