@@ -125,11 +125,31 @@ describe('nftables notifications (issue 7)', { skip: NEEDS_ROOT }, () => {
     await assertPinnedTraffic(12);
   });
 
-  it('a rule added to a chain of ours: the table is replaced at once', async (t) => {
-    const line = await takeAndWait(() => inNs(lab.ns.router, 'nft', ['add', 'rule', 'ip', 'uplinkd', 'output', 'counter']), t);
+  /** Makes a change to our table with `nft`; waits until the daemon replaced the table; returns the apply line. */
+  async function changedAndReplaced(args: string[], t: { diagnostic(s: string): void }): Promise<string> {
+    const before = nftApplies().length;
+    await settled();
+    const at = Date.now();
+    await inNs(lab.ns.router, 'nft', args);
+    const line = await waitFor('the replacing apply line', async () => nftApplies()[before], 10_000, 10);
+    t.diagnostic(`${args.join(' ')}: replaced ${Date.now() - at} ms after`);
+    await settled();
+    assert.equal(nftApplies().length, before + 1, `one replace, no loop:\n${nftApplies().join('\n')}`);
+    return line;
+  }
+
+  it('a rule added to a chain of ours, a chain\'s policy set to drop, a set added: the table is replaced at once each time', async (t) => {
+    let line = await changedAndReplaced(['add', 'rule', 'ip', 'uplinkd', 'output', 'counter'], t);
     assert.match(line, /cause="[^"]*nftables: table ip uplinkd changed \(newrule\)/);
-    const r = await inNs(lab.ns.router, 'nft', ['list', 'chain', 'ip', 'uplinkd', 'output']);
-    assert.doesNotMatch(r.stdout, /^\s*counter packets/m, 'the foreign rule is gone');
+    assert.doesNotMatch((await inNs(lab.ns.router, 'nft', ['list', 'chain', 'ip', 'uplinkd', 'output'])).stdout, /^\s*counter packets/m, 'the foreign rule is gone');
+    // `policy drop` on our prerouting chain would drop every forwarded packet: the rules are intact, the chain is not.
+    line = await changedAndReplaced(['add', 'chain', 'ip', 'uplinkd', 'prerouting', '{ type filter hook prerouting priority mangle; policy drop; }'], t);
+    assert.match(line, /cause="[^"]*nftables: table ip uplinkd changed \(newchain\)/);
+    assert.match((await inNs(lab.ns.router, 'nft', ['list', 'chain', 'ip', 'uplinkd', 'prerouting'])).stdout, /policy accept;/);
+    line = await changedAndReplaced(['add', 'set', 'ip', 'uplinkd', 'n9set', '{ type ipv4_addr; }'], t);
+    assert.match(line, /cause="[^"]*nftables: table ip uplinkd changed \(newset\)/);
+    assert.doesNotMatch((await inNs(lab.ns.router, 'nft', ['list', 'table', 'ip', 'uplinkd'])).stdout, /n9set/);
+    await assertPinnedTraffic(8);
   });
 
   it('other tables changed over and over (the same name in family inet among them) start no cycle and no nft process', async () => {

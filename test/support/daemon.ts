@@ -99,6 +99,8 @@ export const SAMPLE_NOW = Date.parse('2026-11-21T10:00:00Z');
 export class FakeNft {
   /** The rules' comments of the table in place; undefined: no table. */
   table: string[] | undefined;
+  /** Its chains, as `nft -j list` describes them. */
+  chains: { name: string; type: string; hook: string; prio: number; policy: string }[] = [];
   calls: { args: string[]; input?: string }[] = [];
   /** While set, `nft -f` fails with this message (exit 1), as nft refusing a ruleset. */
   refuse: string | undefined;
@@ -123,12 +125,16 @@ export class FakeNft {
     if (args[0] === '-j' && args[1] === 'list') {
       if (!this.table) return { code: 1, stdout: '', stderr: 'Error: No such file or directory\nlist table ip uplinkd\n' };
       const rules = this.table.map((comment) => ({ rule: { family: 'ip', table: 'uplinkd', comment } }));
-      return { code: 0, stdout: JSON.stringify({ nftables: [{ table: { family: 'ip', name: 'uplinkd' } }, ...rules] }), stderr: '' };
+      const chains = this.chains.map((chain) => ({ chain: { family: 'ip', table: 'uplinkd', ...chain } }));
+      return { code: 0, stdout: JSON.stringify({ nftables: [{ table: { family: 'ip', name: 'uplinkd' } }, ...chains, ...rules] }), stderr: '' };
     }
     if (args[0] === '-f') {
       if (this.refuse) return { code: 1, stdout: '', stderr: this.refuse };
       if (input === DELETE_SCRIPT) this.table = undefined;
       else this.table = [...(input ?? '').matchAll(/comment "([^"]*#[0-9a-f]{16})"/g)].map((m) => m[1]!);
+      // Base chains as `nft -j list` prints them: the priority's name as its number (nft(8), family ip).
+      this.chains = input === DELETE_SCRIPT ? [] : [...(input ?? '').matchAll(/chain (\S+) \{\n\t\ttype (\S+) hook (\S+) priority (\S+); policy (\S+);/g)]
+        .map(([, name, type, hook, prio, policy]) => ({ name: name!, type: type!, hook: hook!, prio: ({ mangle: -150, srcnat: 100 } as Record<string, number>)[prio!] ?? Number(prio), policy: policy! }));
       this.notify('nftables: table ip uplinkd changed (deltable, newchain, newrule, newtable) by nft');
       return { code: 0, stdout: '', stderr: '' };
     }
