@@ -1,7 +1,8 @@
 // Talking to nftables through the `nft` tool: one process per read or change, only inside a
 // cycle (src/engine/cycle.ts) that reads the table (apply, the daemon's start, reload, periodic
-// resync; the table depends on the config alone), never per packet or kernel event. Only
-// `table ip uplinkd` is ever read, replaced or deleted.
+// resync, an nf_tables notification about the table: src/nft/events.ts; the table depends on the
+// config alone), never per packet or rtnetlink event. Only `table ip uplinkd` is ever read, replaced
+// or deleted.
 import { spawn } from 'node:child_process';
 import { UplinkdError } from '../errors';
 import { ensureExecCgroups } from './exec';
