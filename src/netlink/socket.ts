@@ -549,7 +549,8 @@ export interface Subscription {
 export const SYNC_TIMEOUT_MS = 1000;
 
 /**
- * Join rtnetlink multicast groups on a socket of its own. Each datagram's messages go to
+ * Join netlink multicast groups on a socket of its own (rtnetlink; `options.socket` opens another protocol, as
+ * src/nft/events.ts does for NETLINK_NETFILTER). Each datagram's messages go to
  * `onMessages`. Notifications were lost, and the caller must resync, when `onOverrun(reason)` is
  * called: the queue overflowed (ENOBUFS, or with NETLINK_NO_ENOBUFS a drop count grown since the last
  * datagram, noticed at the next one: a sync() brings one) or a datagram cut short (MSG_TRUNC or a length running past
