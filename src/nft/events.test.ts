@@ -89,9 +89,14 @@ test('watchNftables joins NFNLGRP_NFTABLES, reports our table\'s changes and los
   assert.ok(sock.closed);
 });
 
-test('watchNftables: a socket that cannot be opened or join the group is a typed error, and nothing stays open', () => {
+test('watchNftables: a socket that cannot be opened, count its drops or join the group is a typed error, and nothing stays open', () => {
   assert.throws(() => watchNftables(() => { throw new Error('EPROTONOSUPPORT'); })(() => undefined, () => undefined),
     (e: unknown) => e instanceof UplinkdError && /NETLINK_NETFILTER.*EPROTONOSUPPORT/.test(e.message));
+  const counting = new FakeNetfilterSocket();
+  counting.receiveDrops = () => undefined as unknown as number; // no drop count: NETLINK_NO_ENOBUFS is not set
+  assert.throws(() => watchNftables(() => counting)(() => undefined, () => undefined),
+    (e: unknown) => e instanceof UplinkdError && /NETLINK_NO_ENOBUFS is not set/.test(e.message));
+  assert.ok(counting.closed);
   const sock = new FakeNetfilterSocket();
   sock.addMembership = () => { throw new Error('EPERM'); };
   assert.throws(() => watchNftables(() => sock)(() => undefined, () => undefined), (e: unknown) => e instanceof UplinkdError && /EPERM/.test(e.message));

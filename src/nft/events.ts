@@ -5,7 +5,8 @@
 import { UplinkdError } from '../errors';
 import { NETLINK_NETFILTER } from '../netlink/constants';
 import { decodeNftNotification, NFNLGRP_NFTABLES, NFPROTO } from '../netlink/nftables';
-import { openNetlinkSocket, subscribe, type SocketFactory } from '../netlink/socket';
+import { openNetlinkSocket, subscribe, type RawSocketLike, type SocketFactory } from '../netlink/socket';
+import { addonFailure } from '../netlink/sockopt';
 import type { NlMessage } from '../netlink/wire';
 import { PIN_TABLE } from './ruleset';
 
@@ -61,8 +62,9 @@ export type NftWatch = (onChange: (cause: string) => void, onError: (e: Error) =
  * Calls `onChange(cause)` when a change to `table ip uplinkd` (made by anyone, uplinkd included) is committed, when a
  * notification does not parse, and when notifications were lost (socket overrun, truncated datagram): then what
  * happened to the table is unknown. Other tables' changes cost one decode of family and name per message.
- * Throws UplinkdError('netlink') when the socket cannot be opened or join NFNLGRP_NFTABLES (no nf_tables in the
- * kernel, no CAP_NET_ADMIN); `onError` gets later socket errors (a datagram not from the kernel). `socket`: tests.
+ * Throws UplinkdError('netlink') when the socket cannot be opened, cannot count its drops instead of raising ENOBUFS
+ * (the addon not built) or cannot join NFNLGRP_NFTABLES (no nf_tables in the kernel, no CAP_NET_ADMIN); `onError`
+ * gets later socket errors (a datagram not from the kernel). `socket`: tests.
  */
 export function watchNftables(socket: SocketFactory = openNetfilterSocket): NftWatch {
   return (onChange, onError) => {
@@ -77,11 +79,19 @@ export function watchNftables(socket: SocketFactory = openNetfilterSocket): NftW
       onError,
       {
         socket: () => {
+          let sock: RawSocketLike;
           try {
-            return socket();
+            sock = socket();
           } catch (e) {
             throw new UplinkdError('netlink', `cannot open a NETLINK_NETFILTER socket: ${(e as Error).message}`, { cause: e });
           }
+          // Without NETLINK_NO_ENOBUFS (the addon sets it with the drop count) a burst of notifications (a large
+          // firewall loaded) would raise ENOBUFS, which the `netlink` package turns into an abort of the process.
+          if (sock.receiveDrops?.() === undefined) {
+            sock.close();
+            throw new UplinkdError('netlink', `NETLINK_NO_ENOBUFS is not set on the NETLINK_NETFILTER socket (${addonFailure() || 'the kernel has no SO_MEMINFO drop count'})`);
+          }
+          return sock;
         },
       },
     );
