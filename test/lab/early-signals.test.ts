@@ -163,3 +163,28 @@ test('SIGHUP then SIGTERM at any point of the first second: the SIGHUP never end
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('SIGTERM the instant SIGHUP\'s handler appears (25 starts): SIGTERM\'s handler was already in place, exit 0 every time', { skip: NEEDS_ROOT, timeout: 900_000 }, async () => {
+  // Node's own SIGTERM handler (installed before any JavaScript) re-raises the signal: were uplinkd's installed after
+  // SIGHUP's, a SIGTERM in between would end the process by the signal (2 of 25 starts did, src/daemon/signals.ts).
+  const dir = mkdtempSync(path.join(tmpdir(), 'uplinkd-early-signals-'));
+  await run('ip', ['netns', 'del', NS], { allowFail: true });
+  try {
+    const config = oneUplinkNamespace(NS, dir);
+    for (let i = 0; i < 25; i++) {
+      const child = spawn('ip', nsArgv(NS, process.execPath, [UPLINKD_BIN, 'run', '-c', config]), { stdio: ['ignore', 'ignore', 'pipe'], env: labEnv() });
+      let log = '';
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => { log += d; });
+      const ended = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (code, signal) => resolve([code, signal])));
+      const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      while (child.exitCode === null && !handlesSignals(child.pid!)) await new Promise((r) => setImmediate(r));
+      child.kill('SIGTERM');
+      const [exit, signal] = await ended;
+      clearTimeout(killer);
+      assert.deepEqual([exit, signal], [0, null], `start ${i}:\n${log}`);
+    }
+  } finally {
+    await run('ip', ['netns', 'del', NS], { allowFail: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
