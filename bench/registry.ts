@@ -10,6 +10,7 @@ import { healthCostBenchmark } from './health-cost';
 import { idleBenchmark } from './idle';
 import { busyRouterBenchmark } from './busy-router';
 import { statusBenchmark } from './status';
+import { nftEventsBenchmark } from './nft-events';
 import { guestSoakBenchmark } from './guest-soak';
 
 export interface BenchOptions {
@@ -32,6 +33,7 @@ export const BENCHMARKS: readonly Benchmark[] = [
   idleBenchmark,
   busyRouterBenchmark,
   statusBenchmark,
+  nftEventsBenchmark,
   healthDetectBenchmark,
   healthLossBenchmark,
   healthCostBenchmark,

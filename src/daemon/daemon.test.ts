@@ -65,7 +65,7 @@ interface Harness {
   events: (name: string) => Record<string, string>[];
 }
 
-async function startHarness(options: { health?: HealthSource; monitor1?: string; kernel?: KernelState; nft?: FakeNft } = {}): Promise<Harness> {
+async function startHarness(options: { health?: HealthSource; monitor1?: string; kernel?: KernelState; nft?: FakeNft; watchNft?: boolean } = {}): Promise<Harness> {
   const file = path.join(mkdtempSync(path.join(tmpdir(), 'uplinkd-daemon-')), 'uplinkd.yaml');
   writeFileSync(file, configText({ monitor1: options.monitor1 }));
   const kernel = new FakePort(options.kernel ?? baseKernel());
@@ -82,6 +82,7 @@ async function startHarness(options: { health?: HealthSource; monitor1?: string;
     log,
     system: { sync: async () => undefined, remove: async () => undefined },
     nft: nft.run,
+    ...(options.watchNft ? { nftWatch: nft.watch } : {}),
     health: options.health,
     now: () => timers.now,
     timers,
@@ -528,6 +529,51 @@ test('table ip uplinkd flushed by a firewall reload is restored by the next peri
   assert.match(h.daemon.status().pinning, /^flow pinning: in place/);
   await h.timers.advance(30_000);
   assert.equal(h.events('apply').filter((f) => /^nft/.test(f.change)).length, 2, 'the next resync finds it in place');
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('followed by nftables notifications, table ip uplinkd deleted by someone is restored at once as drift; our own change makes one quiet cycle', async () => {
+  const h = await startHarness({ watchNft: true });
+  await h.timers.advance(100);
+  assert.ok(installed(h.nft), 'installed by the first cycle');
+  assert.match(h.daemon.status().pinning, /^flow pinning: in place at the last check .* \(changes followed by nftables notifications\)/);
+  const writes = h.nft.writes().length;
+  const lists = () => h.nft.calls.filter((c) => c.args[1] === 'list').length;
+  const listed = lists();
+  const cycles = h.daemon.status().cycles;
+  const flushedAt = h.timers.now;
+  h.nft.flushRuleset();
+  await untilDone(h.daemon.whenIdle(), h.timers);
+  await h.timers.advance(100);
+  assert.ok(installed(h.nft), 'restored without waiting for the 30 s resync');
+  assert.ok(h.timers.now - flushedAt < 1_000, `${h.timers.now - flushedAt} ms after the flush`);
+  const restore = h.events('apply').filter((f) => /^nft -f - <<< 'table ip uplinkd/.test(f.change));
+  assert.equal(restore.length, 2, 'installed at start, restored once');
+  assert.match(restore[1]!.cause, /nftables: table ip uplinkd changed \(delchain, delrule, deltable\)/);
+  assert.match(restore[1]!.reason ?? '', /drift/);
+  // The restore's own notification: one more cycle reads the table, finds it in place and writes nothing.
+  assert.equal(h.nft.writes().length, writes + 1);
+  assert.equal(lists(), listed + 2, 'read by the restoring cycle and by the one its own notification made');
+  assert.equal(h.daemon.status().cycles, cycles + 2);
+  await h.timers.advance(10_000);
+  assert.equal(h.daemon.status().cycles, cycles + 2, 'then quiet: no loop');
+  assert.equal(h.nft.writes().length, writes + 1);
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('when nftables notifications cannot be had the daemon says so once and the periodic resync still checks the table', async () => {
+  const nft = new FakeNft();
+  nft.watchRefused = 'cannot open a NETLINK_NETFILTER socket: EPROTONOSUPPORT';
+  const h = await startHarness({ nft, watchNft: true });
+  const warned = h.events('nft-events');
+  assert.equal(warned.length, 1);
+  assert.match(warned[0]!.msg, /EPROTONOSUPPORT\): table ip uplinkd is checked every 30 s only/);
+  assert.match(h.daemon.status().pinning, /\(checked every 30 s\)/);
+  h.nft.flushRuleset();
+  await h.timers.advance(1_000);
+  assert.ok(!installed(h.nft), 'no notification, no restore yet');
+  await h.timers.advance(30_000);
+  assert.ok(installed(h.nft), 'restored by the resync');
   await h.daemon.stop({ cleanup: false });
 });
 

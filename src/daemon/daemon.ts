@@ -7,11 +7,14 @@
 // functions `uplinkd apply` runs); this file adds the policy around it: debounce, retry with
 // backoff, storm spacing, drift accounting by object identity, conflict limiting and status.
 // Flow pinning's nftables table is one of the cycle's objects: nft changes send no rtnetlink
-// events, so the table is read again only by periodic resyncs, reloads, the first cycle and retries
-// after a failed nft change (a firewall reload that flushed it is restored by the next resync).
+// events, so the daemon follows nf_tables notifications (src/nft/events.ts): a change to `table ip
+// uplinkd` by anyone (`nft flush ruleset`, a firewall reload) makes a cycle that reads the table again.
+// Otherwise it is read only by periodic resyncs, reloads, the first cycle and retries after a failed nft
+// change, and only at the resync when notifications cannot be had.
 //
-// Our own changes come back as kernel events too. They are not filtered: they cost one
-// more snapshot, whose diff is empty, and an empty diff writes nothing, so the loop stops.
+// Our own changes come back as kernel and nftables events too. They are not filtered: they cost one
+// more snapshot (and one read of the table), whose diff is empty, and an empty diff writes nothing,
+// so the loop stops.
 import { servedPolicies, type ServedPolicy } from './policy-status';
 import { withRefusals, type RefusedChange, type ServedUplink } from './refused';
 import { applyChanges, computeCycle, observe, observeTeardown, routeInterest, teardownChanges } from '../engine/cycle';
@@ -25,6 +28,7 @@ import { routeOfInterest, type KernelPort } from '../kernel/port';
 import { rateLimited, type LogFields, type Logger } from '../log';
 import type { HealthVerdict, Lease } from '../model/facts';
 import type { Change, DesiredState, KernelState } from '../model/types';
+import type { NftWatch } from '../nft/events';
 import type { NftRunner, ObservedPinning } from '../nft/nft';
 import { formatPinningChange, observedAfter, pinningIdentity, pinningInPlace, planPinning, type PinningChange } from '../nft/pinning';
 import type { PinningRuleset } from '../nft/ruleset';
@@ -87,6 +91,11 @@ export interface DaemonOptions {
   system: SystemSettings;
   /** Runs nft for flow pinning's table (src/nft/nft.ts runNft; tests pass a fake). */
   nft: NftRunner;
+  /**
+   * Follows changes to `table ip uplinkd` (src/nft/events.ts watchNftables); without it, or when it throws (no
+   * nf_tables, no permission), the table is read again only at the periodic resync.
+   */
+  nftWatch?: NftWatch;
   health?: HealthSource;
   /** Where the daemon publishes each cycle's uplinks (the health monitor reads its endpoints there). */
   uplinks?: PlannedUplinks;
@@ -204,6 +213,10 @@ export class Daemon {
   private linkEvents = new Set<string>();
   /** `table ip uplinkd` as the last cycle left it; undefined: read it in the next cycle. */
   private nftKnown: ObservedPinning | undefined;
+  /** A notification said `table ip uplinkd` changed since the last cycle began: the next one reads it. */
+  private nftChanged = false;
+  /** Stops the nftables notifications; undefined when they are not followed (the periodic resync checks). */
+  private unwatchNft: (() => void) | undefined;
   private pinning: { status: string; inPlace?: boolean } = { status: 'flow pinning: not checked yet' };
   /**
    * this.now() when `table ip uplinkd` was last read or written: between resyncs status reports the table as it
@@ -253,6 +266,7 @@ export class Daemon {
         this.markDirty('netlink overrun: full resync');
       },
     );
+    this.unwatchNft = this.watchNftables();
     this.opts.health?.on('change', this.onHealth);
     this.watchLeaseDirs();
     this.scheduleResync();
@@ -269,6 +283,8 @@ export class Daemon {
     if (this.stopped) return;
     this.stopped = true;
     this.unsubscribe?.();
+    this.unwatchNft?.();
+    this.unwatchNft = undefined;
     this.opts.health?.off('change', this.onHealth);
     for (const w of this.watchers.values()) w.close();
     this.watchers.clear();
@@ -454,6 +470,11 @@ export class Daemon {
     this.log.debug('cycle', { cause });
     const flushed = this.linkEvents;
     this.linkEvents = new Set();
+    if (this.nftChanged) {
+      // Notifications after this point (our own change below among them) make another cycle that reads it.
+      this.nftChanged = false;
+      this.nftKnown = undefined;
+    }
     const health = this.opts.health?.verdicts() ?? {};
     const observation = await observe(this.opts.port, config, {
       health,
@@ -578,7 +599,9 @@ export class Daemon {
     const now = planPinning(config, this.nftKnown);
     if (now.warning && now.status !== this.pinning.status) this.log.warn('pinning', { msg: now.warning });
     const inPlace = pinningInPlace(now);
-    const status = inPlace ? now.status.replace(/^flow pinning: in place/, `flow pinning: in place at the last check ${clock(this.nftCheckedAt)}${checkEvery(config)}`) : now.status;
+    const status = inPlace
+      ? now.status.replace(/^flow pinning: in place/, `flow pinning: in place at the last check ${clock(this.nftCheckedAt)}${checkEvery(config, this.unwatchNft !== undefined)}`)
+      : now.status;
     this.pinning = { status, ...(inPlace !== undefined ? { inPlace } : {}) };
   }
 
@@ -609,6 +632,27 @@ export class Daemon {
   private record(event: string, text: string, cause?: string): void {
     this.events.push({ at: new Date(this.now()).toISOString(), event, text, ...(cause ? { cause } : {}) });
     if (this.events.length > MAX_EVENTS) this.events.splice(0, this.events.length - MAX_EVENTS);
+  }
+
+  /**
+   * Subscribes to `table ip uplinkd`'s changes: each makes a cycle that reads the table. When that cannot be had, says
+   * so once; the periodic resync still checks the table.
+   */
+  private watchNftables(): (() => void) | undefined {
+    if (!this.opts.nftWatch) return undefined;
+    try {
+      return this.opts.nftWatch(
+        (cause) => {
+          this.nftChanged = true;
+          this.markDirty(cause);
+        },
+        (err) => this.log.warn('nft-events', { msg: err.message }),
+      );
+    } catch (err) {
+      const every = this.config && this.config.daemon.resyncMs > 0 ? `every ${this.config.daemon.resyncMs / 1000} s` : 'at reloads';
+      this.log.warn('nft-events', { msg: `cannot follow nftables changes (${err instanceof Error ? err.message : String(err)}): table ip uplinkd is checked ${every} only` });
+      return undefined;
+    }
   }
 
   private scheduleResync(): void {
@@ -667,8 +711,9 @@ function clock(ms: number): string {
   return `${new Date(ms).toISOString().slice(11, 19)} UTC`;
 }
 
-/** How often the nftables table is read again (the periodic resync), for status. */
-function checkEvery(config: Config): string {
+/** When the nftables table is read again (on its notifications, else at the periodic resync), for status. */
+function checkEvery(config: Config, followed: boolean): string {
+  if (followed) return ' (changes followed by nftables notifications)';
   const ms = config.daemon.resyncMs;
   return ms > 0 ? ` (checked every ${ms / 1000} s)` : ' (checked at start and reloads)';
 }

@@ -72,7 +72,7 @@ export function renderMetrics(s: ServedStatus, info: { version: string; now: num
     gauge('uplinkd_last_cycle_timestamp_seconds', 'When the last cycle ended, seconds since the epoch', one(lastCycle === undefined ? undefined : lastCycle / 1000)),
     gauge('uplinkd_in_sync', '1 when the last cycle applied everything it wanted (nothing failed or held back)', one(flag(s.inSync))),
     gauge('uplinkd_conflicts', 'Owned objects held back because another program keeps changing them', one(s.conflicts.filter((c) => c.retryAt !== undefined).length)),
-    gauge('uplinkd_pinning_in_place', '1 when flow pinning\'s nftables table matched the configuration at the last check (start, reloads, each periodic resync); absent when pinning is disabled or not checked yet',
+    gauge('uplinkd_pinning_in_place', '1 when flow pinning\'s nftables table matched the configuration at the last check (start, reloads, periodic resyncs, nftables notifications about it); absent when pinning is disabled or not checked yet',
       one(s.pinningInPlace === undefined ? undefined : flag(s.pinningInPlace))),
     gauge('uplinkd_uplink_up', '1 when the uplink is ready (interface up, address, gateway, health not down)',
       s.uplinks.map((u) => ({ labels: { uplink: u.name, interface: u.interface }, value: flag(u.state === 'ready') }))),

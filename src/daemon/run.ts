@@ -19,6 +19,7 @@ import { healthActions } from '../health/actions';
 import { HealthHistory } from '../health/history';
 import { HealthMonitor, type HealthChange } from '../health/monitor';
 import { runNft } from '../nft/nft';
+import { watchNftables } from '../nft/events';
 import { PlannedUplinks } from './planned-uplinks';
 import { Daemon, type SystemSettings } from './daemon';
 import { StatusHttp, type ServedStatus } from './http';
@@ -135,6 +136,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     log,
     system: systemSettings(log),
     nft: runNft,
+    nftWatch: watchNftables(),
     health,
     uplinks: planned,
   });

@@ -6,7 +6,12 @@
 /** The signals `uplinkd run` handles: SIGHUP reloads, SIGTERM and SIGINT stop. */
 export type DaemonSignal = 'SIGHUP' | 'SIGTERM' | 'SIGINT';
 
-const SIGNALS: readonly DaemonSignal[] = ['SIGHUP', 'SIGTERM', 'SIGINT'];
+/**
+ * SIGHUP last: until our handler is in, node's own for SIGTERM and SIGINT (installed before any JavaScript runs)
+ * ends the process by re-raising the signal, so a SIGTERM right after SIGHUP's handler appeared (SigCgt in
+ * /proc/PID/status, what a supervisor or test sees) must find ours already in place.
+ */
+const SIGNALS: readonly DaemonSignal[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
 
 let queued: DaemonSignal[] | undefined;
 let route: ((signal: DaemonSignal) => void) | undefined;

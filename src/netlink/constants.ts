@@ -35,6 +35,9 @@ export const NLMSGERR_ATTR_MSG = 1;
 export const NLMSGERR_ATTR_OFFS = 2;
 
 // socket options at SOL_NETLINK
+/** Netlink protocols (include/uapi/linux/netlink.h): the socket's third socket(2) argument. */
+export const NETLINK_ROUTE = 0;
+export const NETLINK_NETFILTER = 12;
 export const SOL_NETLINK = 270;
 export const NETLINK_CAP_ACK = 10;
 /** Overflow of the receive buffer sets no socket error (no ENOBUFS); the drops are counted (include/uapi/linux/netlink.h). */

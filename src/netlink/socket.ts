@@ -5,11 +5,9 @@
 import { RawNetlinkSocket } from 'netlink/dist/raw';
 import { performance } from 'node:perf_hooks';
 import { UplinkdError } from '../errors';
-import { NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST } from './constants';
+import { NETLINK_ROUTE, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST } from './constants';
 import { addonFailure, countOverruns, enableNetlinkFeatures, forceRecvBuffer } from './sockopt';
 import { decodeDone, decodeError, encodeMessage, splitDatagram, type NlError, type NlMessage } from './wire';
-
-const NETLINK_ROUTE = 0;
 
 /** Where a datagram came from (sockaddr_nl): the kernel is port 0; `truncated` is the datagram's real size when MSG_TRUNC cut it. */
 export interface DatagramInfo {
@@ -43,18 +41,24 @@ export interface RawSocketLike {
 
 export type SocketFactory = () => RawSocketLike;
 
-/** A NETLINK_ROUTE socket with extended ACKs and strict checking turned on where the kernel and addon allow. */
-export const openRouteSocket: SocketFactory = () => {
-  const sock = new RawNetlinkSocket(NETLINK_ROUTE, { recvBufferSize: 0, sendBufferSize: 0 });
+/**
+ * A netlink socket of `protocol` (NETLINK_ROUTE, NETLINK_NETFILTER: include/uapi/linux/netlink.h) with extended ACKs,
+ * strict checking and NETLINK_NO_ENOBUFS with a drop count turned on where the kernel and addon allow.
+ */
+export function openNetlinkSocket(protocol: number): RawSocketLike {
+  const sock = new RawNetlinkSocket(protocol, { recvBufferSize: 0, sendBufferSize: 0 });
   const port = sock.address().port;
-  const features = enableNetlinkFeatures(port);
-  const drops = countOverruns(port);
+  const features = enableNetlinkFeatures(port, protocol);
+  const drops = countOverruns(port, protocol);
   return Object.assign(sock, {
     strictCheck: features.strictCheck,
-    forceRecvBufferSize: (size: number) => forceRecvBuffer(port, size),
+    forceRecvBufferSize: (size: number) => forceRecvBuffer(port, size, protocol),
     ...(drops ? { receiveDrops: drops } : {}),
   });
-};
+}
+
+/** A NETLINK_ROUTE socket as openNetlinkSocket() sets it up. */
+export const openRouteSocket: SocketFactory = () => openNetlinkSocket(NETLINK_ROUTE);
 
 export interface ClientOptions {
   /** Per request, ms (default 5000), counted from when the request is sent. */
@@ -545,7 +549,8 @@ export interface Subscription {
 export const SYNC_TIMEOUT_MS = 1000;
 
 /**
- * Join rtnetlink multicast groups on a socket of its own. Each datagram's messages go to
+ * Join netlink multicast groups on a socket of its own (rtnetlink; `options.socket` opens another protocol, as
+ * src/nft/events.ts does for NETLINK_NETFILTER). Each datagram's messages go to
  * `onMessages`. Notifications were lost, and the caller must resync, when `onOverrun(reason)` is
  * called: the queue overflowed (ENOBUFS, or with NETLINK_NO_ENOBUFS a drop count grown since the last
  * datagram, noticed at the next one: a sync() brings one) or a datagram cut short (MSG_TRUNC or a length running past
@@ -565,7 +570,7 @@ export function subscribe(
     for (const g of groups) sock.addMembership(g);
   } catch (e) {
     sock.close();
-    throw new UplinkdError('netlink', `cannot subscribe to rtnetlink groups: ${(e as Error).message}`, { cause: e });
+    throw new UplinkdError('netlink', `cannot subscribe to netlink groups ${groups.join(',')}: ${(e as Error).message}`, { cause: e });
   }
   /** sync() calls waiting for their ack, by sequence number. */
   const syncs = new Map<number, { resolve(): void; reject(e: Error): void; timer: NodeJS.Timeout }>();

@@ -5,15 +5,15 @@
 import fs from 'node:fs';
 import { constants } from 'node:os';
 import path from 'node:path';
-import { NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK, NETLINK_NO_ENOBUFS } from './constants';
+import { NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK, NETLINK_NO_ENOBUFS, NETLINK_ROUTE } from './constants';
 
 interface NetlinkAddon {
-  /** 0 when every option was set, an errno when one failed, -1 when no NETLINK_ROUTE socket of this process has the port id. */
-  setNetlinkOptions(port: number, options: [number, number][]): number;
+  /** 0 when every option was set, an errno when one failed, -1 when no socket of this process and `protocol` (default NETLINK_ROUTE) has the port id. */
+  setNetlinkOptions(port: number, options: [number, number][], protocol?: number): number;
   /** SO_RCVBUFFORCE of `bytes`: 0 when set, an errno (EPERM without CAP_NET_ADMIN), -1 when no socket has the port id. */
-  forceRecvBuffer(port: number, bytes: number): number;
-  /** The descriptor of this process's NETLINK_ROUTE socket bound to the port id, or -1. */
-  socketFd(port: number): number;
+  forceRecvBuffer(port: number, bytes: number, protocol?: number): number;
+  /** The descriptor of this process's netlink socket of `protocol` (default NETLINK_ROUTE) bound to the port id, or -1. */
+  socketFd(port: number, protocol?: number): number;
   /** SO_MEMINFO's SK_MEMINFO_DROPS of the descriptor: packets dropped for a full receive buffer; -errno on failure. */
   socketDrops(fd: number): number;
 }
@@ -53,15 +53,15 @@ export interface NetlinkFeatures {
 
 /**
  * Sets NETLINK_EXT_ACK and NETLINK_GET_STRICT_CHK (include/uapi/linux/netlink.h, Linux >= 4.20) on
- * this process's NETLINK_ROUTE socket bound to `port` (its nl_pid). Never throws: without the addon,
- * or on an older kernel, the features are reported off.
+ * this process's netlink socket of `protocol` (NETLINK_ROUTE 0 by default) bound to `port` (its nl_pid).
+ * Never throws: without the addon, or on an older kernel, the features are reported off.
  */
-export function enableNetlinkFeatures(port: number): NetlinkFeatures {
+export function enableNetlinkFeatures(port: number, protocol = NETLINK_ROUTE): NetlinkFeatures {
   const a = load();
   if (!a) return { extAck: false, strictCheck: false };
   try {
-    const extAck = a.setNetlinkOptions(port, [[NETLINK_EXT_ACK, 1]]) === 0;
-    const strictCheck = a.setNetlinkOptions(port, [[NETLINK_GET_STRICT_CHK, 1]]) === 0;
+    const extAck = a.setNetlinkOptions(port, [[NETLINK_EXT_ACK, 1]], protocol) === 0;
+    const strictCheck = a.setNetlinkOptions(port, [[NETLINK_GET_STRICT_CHK, 1]], protocol) === 0;
     return { extAck, strictCheck };
   } catch {
     return { extAck: false, strictCheck: false };
@@ -70,14 +70,14 @@ export function enableNetlinkFeatures(port: number): NetlinkFeatures {
 
 /**
  * Sets SO_RCVBUFFORCE (socket(7); the kernel doubles `bytes` and ignores net.core.rmem_max; needs
- * CAP_NET_ADMIN) on this process's NETLINK_ROUTE socket bound to `port`. Never throws: returns
+ * CAP_NET_ADMIN) on this process's netlink socket of `protocol` (NETLINK_ROUTE 0 by default) bound to `port`. Never throws: returns
  * undefined when set, else why not (the addon is not loaded, or the errno), for the caller's log line.
  */
-export function forceRecvBuffer(port: number, bytes: number): string | undefined {
+export function forceRecvBuffer(port: number, bytes: number, protocol = NETLINK_ROUTE): string | undefined {
   const a = load();
   if (!a) return `the netlink addon is not loaded (${loadFailure})`;
   try {
-    const r = a.forceRecvBuffer(port, bytes);
+    const r = a.forceRecvBuffer(port, bytes, protocol);
     if (r === 0) return undefined;
     const name = Object.entries(constants.errno).find(([, v]) => v === r)?.[0] ?? `errno ${r}`;
     return r === -1 ? `no netlink socket of this process has port ${port}` : `SO_RCVBUFFORCE failed: ${name}`;
@@ -88,19 +88,20 @@ export function forceRecvBuffer(port: number, bytes: number): string | undefined
 
 /**
  * Turns the socket's receive-buffer overflow from a socket error into a count: sets NETLINK_NO_ENOBUFS
- * (include/uapi/linux/netlink.h) on this process's NETLINK_ROUTE socket bound to `port` and returns a
+ * (include/uapi/linux/netlink.h) on this process's netlink socket of `protocol` (NETLINK_ROUTE 0 by
+ * default) bound to `port` and returns a
  * reader of its drop count (SO_MEMINFO SK_MEMINFO_DROPS, Linux >= 4.6: answers or notifications lost).
  * Why: the `netlink` package's poll handler aborts the process (an uncaught C++ exception) when epoll
  * reports the EPOLLERR that ENOBUFS raises, so the error must never be raised. Undefined (nothing set)
  * without the addon or on an older kernel. Never throws; the reader returns undefined once it fails.
  */
-export function countOverruns(port: number): (() => number | undefined) | undefined {
+export function countOverruns(port: number, protocol = NETLINK_ROUTE): (() => number | undefined) | undefined {
   const a = load();
   if (!a) return undefined;
   try {
-    const fd = a.socketFd(port);
+    const fd = a.socketFd(port, protocol);
     if (fd < 0 || a.socketDrops(fd) < 0) return undefined;
-    if (a.setNetlinkOptions(port, [[NETLINK_NO_ENOBUFS, 1]]) !== 0) return undefined;
+    if (a.setNetlinkOptions(port, [[NETLINK_NO_ENOBUFS, 1]], protocol) !== 0) return undefined;
     return () => {
       const n = a.socketDrops(fd);
       return n < 0 ? undefined : n;

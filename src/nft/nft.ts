@@ -1,11 +1,12 @@
 // Talking to nftables through the `nft` tool: one process per read or change, only inside a
 // cycle (src/engine/cycle.ts) that reads the table (apply, the daemon's start, reload, periodic
-// resync; the table depends on the config alone), never per packet or kernel event. Only
-// `table ip uplinkd` is ever read, replaced or deleted.
+// resync, an nf_tables notification about the table: src/nft/events.ts; the table depends on the
+// config alone), never per packet or rtnetlink event. Only `table ip uplinkd` is ever read, replaced
+// or deleted.
 import { spawn } from 'node:child_process';
 import { UplinkdError } from '../errors';
 import { ensureExecCgroups } from './exec';
-import { commentHash, DELETE_SCRIPT, PIN_TABLE, type PinningRuleset } from './ruleset';
+import { commentHash, DELETE_SCRIPT, PIN_TABLE, pinningLayout, type NftObject, type PinningRuleset } from './ruleset';
 
 export interface NftResult {
   code: number | null;
@@ -46,8 +47,11 @@ export const runNft: NftRunner = (args, input) =>
 export type ObservedPinning =
   | { kind: 'unavailable'; reason: string }
   | { kind: 'absent' }
-  /** `hash`: the one hash every rule carries, undefined when they disagree or some have none. */
-  | { kind: 'present'; hash?: string; rules: number };
+  /**
+   * `hash`: the one hash every rule carries, undefined when they disagree or some have none; `layout`: its chains
+   * and other objects (pinningLayout in ruleset.ts).
+   */
+  | { kind: 'present'; hash?: string; rules: number; layout: string };
 
 function unavailable(r: NftResult): string | undefined {
   if (r.error?.code === 'ENOENT') return 'nft is not installed (Debian package nftables)';
@@ -55,9 +59,8 @@ function unavailable(r: NftResult): string | undefined {
   return undefined;
 }
 
-interface NftJsonRule {
-  rule?: { family?: string; table?: string; comment?: string };
-}
+/** One item of `nft -j list table` (libnftables-json(5)): metainfo, the table, its chains, rules, sets... */
+type NftJsonItem = Record<string, { name?: string; comment?: string; type?: string; hook?: string; prio?: number; policy?: string } | undefined>;
 
 /** Reads `table ip uplinkd` (`nft -j list table`). */
 export async function readPinning(run: NftRunner = runNft): Promise<ObservedPinning> {
@@ -68,16 +71,21 @@ export async function readPinning(run: NftRunner = runNft): Promise<ObservedPinn
     if (/No such file or directory/.test(r.stderr)) return { kind: 'absent' };
     return { kind: 'unavailable', reason: `nft list table ${PIN_TABLE} failed (exit ${r.code}): ${r.stderr.trim()}` };
   }
-  let items: NftJsonRule[];
+  let items: NftJsonItem[];
   try {
-    items = (JSON.parse(r.stdout) as { nftables?: NftJsonRule[] }).nftables ?? [];
+    items = (JSON.parse(r.stdout) as { nftables?: NftJsonItem[] }).nftables ?? [];
   } catch {
     return { kind: 'unavailable', reason: `nft printed no JSON for table ${PIN_TABLE}` };
   }
   const hashes = items.filter((i) => i.rule !== undefined).map((i) => commentHash(i.rule!.comment));
   const unique = new Set(hashes);
   const hash = unique.size === 1 ? [...unique][0] : undefined;
-  return { kind: 'present', rules: hashes.length, ...(hash !== undefined ? { hash } : {}) };
+  // Everything but the rules, the table itself and nft's metainfo: chains with their hooks and policies, and any set,
+  // map or object someone added.
+  const objects: NftObject[] = items.flatMap((i) => Object.entries(i)
+    .filter(([kind, o]) => kind !== 'rule' && kind !== 'table' && kind !== 'metainfo' && o !== undefined)
+    .map(([kind, o]) => ({ kind, name: o!.name, type: o!.type, hook: o!.hook, prio: o!.prio, policy: o!.policy })));
+  return { kind: 'present', rules: hashes.length, layout: pinningLayout(objects), ...(hash !== undefined ? { hash } : {}) };
 }
 
 async function runScript(script: string, what: string, run: NftRunner): Promise<void> {

@@ -10,8 +10,9 @@
 // Packets arriving on an uplink are never marked: they are going inside, and the main table
 // knows inside networks (VPNs, containers) that uplink tables do not.
 //
-// Every rule's comment ends with `#<hash>` of the whole table, so reading the table back tells
-// whether it is exactly what this config wants (readPinning in nft.ts).
+// Every rule's comment ends with `#<hash>` of the whole table, and the table's layout (its chains with
+// their type, hook, priority and policy, and any other object) is compared too, so reading the table back
+// tells whether it is exactly what this config wants (readPinning in nft.ts).
 import { hex32 } from '../model/text';
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/types';
@@ -34,11 +35,38 @@ export interface PinningRuleset {
   hash: string;
   /** Rules in the table. */
   rules: number;
+  /** Its chains as pinningLayout() writes them: a chain's policy or hook changed by someone else shows here. */
+  layout: string;
   /** The exec cgroups the table refers to: they must exist before nft loads it. */
   cgroups: ExecCgroup[];
   /** One line for plan/apply output. */
   summary: string;
 }
+
+/** One object of the table other than a rule, as `nft -j list` (libnftables-json(5)) gives it: `chain`, `set`, `map`... */
+export interface NftObject {
+  kind: string;
+  name?: string;
+  /** A base chain's type, hook, priority (a number: nft(8) standard priority names resolved) and policy. */
+  type?: string;
+  hook?: string;
+  prio?: number;
+  policy?: string;
+}
+
+/**
+ * The canonical text of a table's objects other than its rules (order-free): `chain output route output -150 accept`
+ * per chain (`-` for what a regular chain lacks), `set NAME` and the like for anything else.
+ */
+export function pinningLayout(objects: readonly NftObject[]): string {
+  const text = (o: NftObject) => (o.kind === 'chain'
+    ? `chain ${o.name ?? '-'} ${o.type ?? '-'} ${o.hook ?? '-'} ${o.prio ?? '-'} ${o.policy ?? '-'}`
+    : `${o.kind} ${o.name ?? '-'}`);
+  return objects.map(text).sort().join('; ');
+}
+
+/** nft(8) standard priority names of family ip used in the table, as numbers (as `nft -j list` prints them). */
+const PRIORITY = { mangle: -150, srcnat: 100 } as const;
 
 /** The hash suffix of a rule comment, or undefined. */
 export function commentHash(comment: string | undefined): string | undefined {
@@ -98,14 +126,19 @@ function build(marks: PinMark[], cgroups: ExecCgroup[], nat: { uplink: string; t
   for (const c of cgroups) {
     rules.push({ chain: 'output', text: `socket cgroupv2 level ${c.level} "${c.nftPath}" ${route(hex32(c.mark))}`, why: `${c.uplink}: uplinkd exec` });
   }
-  const hook = { prerouting: 'type filter hook prerouting', output: 'type route hook output', postrouting: 'type filter hook postrouting' };
+  const chainType = { prerouting: 'filter', output: 'route', postrouting: 'filter' } as const;
+  const hook = (chain: (typeof PIN_CHAINS)[number]) => `type ${chainType[chain]} hook ${chain}`;
+  const chains: NftObject[] = [
+    ...(marks.length > 0 ? PIN_CHAINS : []).map((c) => ({ kind: 'chain', name: c, type: chainType[c], hook: c, prio: PRIORITY.mangle, policy: 'accept' })),
+    ...(nat.length > 0 ? [{ kind: 'chain', name: NAT_CHAIN, type: 'nat', hook: 'postrouting', prio: PRIORITY.srcnat, policy: 'accept' }] : []),
+  ];
   const body = (hash: string): string => [
     `table ${PIN_TABLE} {`,
     // nft caps comments at 128 bytes: the per-uplink marks are in the rules, not here.
     marks.length > 0 ? `\tcomment "uplinkd flow pinning, mark mask ${mask} (docs/pinning.md)"` : '\tcomment "uplinkd (docs/policies.md)"',
     ...(marks.length > 0 ? PIN_CHAINS : []).flatMap((chain) => [
       `\tchain ${chain} {`,
-      `\t\t${hook[chain]} priority mangle; policy accept;`,
+      `\t\t${hook(chain)} priority mangle; policy accept;`,
       ...rules.filter((r) => r.chain === chain).map((r) => `\t\t${r.text} comment "${r.why} #${hash}"`),
       '\t}',
     ]),
@@ -126,6 +159,7 @@ function build(marks: PinMark[], cgroups: ExecCgroup[], nat: { uplink: string; t
     hash,
     cgroups,
     rules: rules.length + nat.length,
+    layout: pinningLayout(chains),
     summary: [
       ...(marks.length > 0 ? [`pinning ${marks.map((m) => `${m.uplink} (${m.interface}) to mark ${hex32(m.mark)}/${mask}`).join(', ')}`] : []),
       ...(nat.length > 0 ? [`nat ${nat.map((n) => `${n.uplink}: ${n.text.replace(/^oifname "[^"]+" /, '')}`).join(', ')}`] : []),

@@ -247,7 +247,7 @@ describe('flow pinning (issue 4)', { skip: NEEDS_ROOT }, () => {
     assert.ok(left.every((f) => !f.includes(`dst=${uplink.address}`)), `entries of ${uplink.address} survived: ${left.join('\n')}`);
   });
 
-  it('the daemon installs the table at start, reports it in status and restores it after a firewall reload took it', async () => {
+  it('the daemon installs the table at start, reports it in status and restores it as soon as a firewall reload took it', async () => {
     await down(lab);
     const socket = path.join(lab.stateDir, 'pinning-control.sock');
     const file = path.join(lab.stateDir, 'pinning-daemon.yaml');
@@ -259,11 +259,11 @@ describe('flow pinning (issue 4)', { skip: NEEDS_ROOT }, () => {
       const status = (await queryDaemon(socket, { cmd: 'status' })) as { pinning: string; text: string };
       assert.match(status.pinning, /^flow pinning: in place/);
       assert.match(status.text, /^flow pinning: in place/m);
-      // As `nft flush ruleset` in a firewall reload would (only our table here): back within the resync period (5 s).
+      // As `nft flush ruleset` in a firewall reload would (only our table here): back at once, on its notification.
       await inNs(lab.ns.router, 'nft', ['delete', 'table', 'ip', 'uplinkd']);
       await waitFor('table ip uplinkd to come back', async () => ((await nftTables(lab.ns.router)).includes('table ip uplinkd') ? true : undefined), 8_000, 200);
-      // Restored by the periodic resync cycle itself (no separate interval), as drift of an object uplinkd owns.
-      assert.ok(daemon.lines.some((l) => /event=apply change="nft -f .*cause="[^"]*periodic resync.*reason="drift/.test(l)), daemon.lines.join('\n'));
+      // Restored by a cycle (no separate path), as drift of an object uplinkd owns (test/lab/nft-events.test.ts: more cases).
+      assert.ok(daemon.lines.some((l) => /event=apply change="nft -f .*cause="[^"]*nftables: table ip uplinkd changed.*reason="drift/.test(l)), daemon.lines.join('\n'));
     } finally {
       await stopDaemon(daemon, 'SIGTERM');
     }

@@ -2,6 +2,8 @@
 // that counts what the daemon does and can hide events (as a netlink overrun would).
 import type { KernelEvent, KernelPort, RouteInterest } from '../../src/kernel/port';
 import type { Change, KernelState } from '../../src/model/types';
+import { UplinkdError } from '../../src/errors';
+import type { NftWatch } from '../../src/nft/events';
 import type { NftResult, NftRunner } from '../../src/nft/nft';
 import { DELETE_SCRIPT } from '../../src/nft/ruleset';
 import type { Timers } from '../../src/daemon/daemon';
@@ -97,6 +99,8 @@ export const SAMPLE_NOW = Date.parse('2026-11-21T10:00:00Z');
 export class FakeNft {
   /** The rules' comments of the table in place; undefined: no table. */
   table: string[] | undefined;
+  /** Its chains, as `nft -j list` describes them. */
+  chains: { name: string; type: string; hook: string; prio: number; policy: string }[] = [];
   calls: { args: string[]; input?: string }[] = [];
   /** While set, `nft -f` fails with this message (exit 1), as nft refusing a ruleset. */
   refuse: string | undefined;
@@ -121,20 +125,42 @@ export class FakeNft {
     if (args[0] === '-j' && args[1] === 'list') {
       if (!this.table) return { code: 1, stdout: '', stderr: 'Error: No such file or directory\nlist table ip uplinkd\n' };
       const rules = this.table.map((comment) => ({ rule: { family: 'ip', table: 'uplinkd', comment } }));
-      return { code: 0, stdout: JSON.stringify({ nftables: [{ table: { family: 'ip', name: 'uplinkd' } }, ...rules] }), stderr: '' };
+      const chains = this.chains.map((chain) => ({ chain: { family: 'ip', table: 'uplinkd', ...chain } }));
+      return { code: 0, stdout: JSON.stringify({ nftables: [{ table: { family: 'ip', name: 'uplinkd' } }, ...chains, ...rules] }), stderr: '' };
     }
     if (args[0] === '-f') {
       if (this.refuse) return { code: 1, stdout: '', stderr: this.refuse };
       if (input === DELETE_SCRIPT) this.table = undefined;
       else this.table = [...(input ?? '').matchAll(/comment "([^"]*#[0-9a-f]{16})"/g)].map((m) => m[1]!);
+      // Base chains as `nft -j list` prints them: the priority's name as its number (nft(8), family ip).
+      this.chains = input === DELETE_SCRIPT ? [] : [...(input ?? '').matchAll(/chain (\S+) \{\n\t\ttype (\S+) hook (\S+) priority (\S+); policy (\S+);/g)]
+        .map(([, name, type, hook, prio, policy]) => ({ name: name!, type: type!, hook: hook!, prio: ({ mangle: -150, srcnat: 100 } as Record<string, number>)[prio!] ?? Number(prio), policy: policy! }));
+      this.notify('nftables: table ip uplinkd changed (deltable, newchain, newrule, newtable) by nft');
       return { code: 0, stdout: '', stderr: '' };
     }
     return { code: 2, stdout: '', stderr: `fake nft: unexpected ${args.join(' ')}` };
   }
 
-  /** Another program's `nft flush ruleset` (a firewall reload): our table is gone, no event is sent. */
+  /** Another program's `nft flush ruleset` (a firewall reload): our table is gone, notified to watch()'s subscribers. */
   flushRuleset(): void {
     this.table = undefined;
+    this.notify('nftables: table ip uplinkd changed (delchain, delrule, deltable) by nft');
+  }
+
+  /** Subscribers of watch(); notified after the change, as the kernel's notifications arrive after the commit. */
+  private readonly listeners = new Set<(cause: string) => void>();
+  /** Set: watch() throws this, as when NETLINK_NETFILTER cannot be opened. */
+  watchRefused: string | undefined;
+
+  /** An NftWatch (src/nft/events.ts) fed by this fake's changes; the daemon gets it only where a test passes it. */
+  readonly watch: NftWatch = (onChange) => {
+    if (this.watchRefused) throw new UplinkdError('netlink', this.watchRefused);
+    this.listeners.add(onChange);
+    return () => this.listeners.delete(onChange);
+  };
+
+  private notify(cause: string): void {
+    for (const l of this.listeners) setImmediate(() => l(cause));
   }
 
   /** The `nft -f` calls made (installs and deletes). */

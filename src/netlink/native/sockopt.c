@@ -23,8 +23,12 @@
 #define SOL_NETLINK 270
 #endif
 
-/* This process's NETLINK_ROUTE socket bound to `port` (its nl_pid), or -1. */
-static int find_socket(uint32_t port) {
+/*
+ * This process's netlink socket of `protocol` (NETLINK_ROUTE, NETLINK_NETFILTER...) bound to `port` (its nl_pid),
+ * or -1. The protocol must match: port ids are unique per protocol only, and the first socket of each protocol
+ * gets the process id.
+ */
+static int find_socket(uint32_t port, int wanted) {
   int found = -1;
   DIR *dir = opendir("/proc/self/fd");
   if (dir == NULL) return -1;
@@ -39,24 +43,31 @@ static int find_socket(uint32_t port) {
     if (getsockname((int)fd, (struct sockaddr *)&addr, &len) != 0 || addr.nl_family != AF_NETLINK || addr.nl_pid != port) continue;
     int protocol = -1;
     socklen_t plen = sizeof protocol;
-    if (getsockopt((int)fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &plen) != 0 || protocol != NETLINK_ROUTE) continue;
+    if (getsockopt((int)fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &plen) != 0 || protocol != wanted) continue;
     found = (int)fd;
   }
   closedir(dir);
   return found;
 }
 
-/* setNetlinkOptions(portId, [[name, value], ...]) -> the errno of the first failing option (0 = all set), or -1 when no socket has that port. */
+/* The optional netlink protocol argument at `index` (default NETLINK_ROUTE). */
+static int protocol_arg(napi_env env, size_t argc, napi_value *argv, size_t index) {
+  int32_t protocol = NETLINK_ROUTE;
+  if (argc > index) napi_get_value_int32(env, argv[index], &protocol);
+  return protocol;
+}
+
+/* setNetlinkOptions(portId, [[name, value], ...][, protocol]) -> the errno of the first failing option (0 = all set), or -1 when no socket has that port. */
 static napi_value set_options(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   uint32_t port = 0, count = 0;
   if (argc < 2 || napi_get_value_uint32(env, argv[0], &port) != napi_ok || napi_get_array_length(env, argv[1], &count) != napi_ok) {
     napi_throw_type_error(env, NULL, "expected (portId, [[option, value], ...])");
     return NULL;
   }
-  int fd = find_socket(port);
+  int fd = find_socket(port, protocol_arg(env, argc, argv, 2));
   int result = fd < 0 ? -1 : 0;
   for (uint32_t i = 0; fd >= 0 && i < count && result == 0; i++) {
     napi_value pair, v;
@@ -73,10 +84,10 @@ static napi_value set_options(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* forceRecvBuffer(portId, bytes) -> the errno of SO_RCVBUFFORCE (0 = set; EPERM without CAP_NET_ADMIN), or -1 when no socket has that port. */
+/* forceRecvBuffer(portId, bytes[, protocol]) -> the errno of SO_RCVBUFFORCE (0 = set; EPERM without CAP_NET_ADMIN), or -1 when no socket has that port. */
 static napi_value force_rcvbuf(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   uint32_t port = 0;
   int32_t bytes = 0;
@@ -84,17 +95,17 @@ static napi_value force_rcvbuf(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "expected (portId, bytes)");
     return NULL;
   }
-  int fd = find_socket(port);
+  int fd = find_socket(port, protocol_arg(env, argc, argv, 2));
   int result = fd < 0 ? -1 : (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) != 0 ? errno : 0);
   napi_value out;
   napi_create_int32(env, result, &out);
   return out;
 }
 
-/* socketFd(portId) -> the descriptor of this process's NETLINK_ROUTE socket bound to portId, or -1. */
+/* socketFd(portId[, protocol]) -> the descriptor of this process's netlink socket of that protocol bound to portId, or -1. */
 static napi_value socket_fd(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   uint32_t port = 0;
   if (argc < 1 || napi_get_value_uint32(env, argv[0], &port) != napi_ok) {
@@ -102,7 +113,7 @@ static napi_value socket_fd(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_value out;
-  napi_create_int32(env, find_socket(port), &out);
+  napi_create_int32(env, find_socket(port, protocol_arg(env, argc, argv, 1)), &out);
   return out;
 }
 
