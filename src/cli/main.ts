@@ -2,9 +2,10 @@
 // `reload`) with a daemon running need only the control socket, found from the daemon's socket
 // record (src/daemon/socket-record.ts) without loading the YAML parser, the planner, netlink or nftables.
 import type { Config } from '../config/types';
+import type { StatusView } from '../daemon/control';
 import { EXIT, UplinkdError } from '../errors';
 import { escapeControl } from '../log';
-import { jsonText } from './output';
+import { jsonText, writeOut } from './output';
 import { hasNetAdmin } from '../system/capabilities';
 import { parseCommandArgs, type CommandSpec, type ParsedArgs } from './args';
 
@@ -82,7 +83,7 @@ export async function main(argv: string[]): Promise<number> {
         return await runDaemon({ configFile, cleanupOnExit: args.options.cleanup === true });
       }
       case 'reload': {
-        const { queryDaemon } = await import('../daemon/control');
+        const { queryDaemon } = await import('../daemon/control-client');
         // The daemon parses: a rejected file is its answer (UplinkdError 'config', exit 2), and it logs it.
         const answer = await queryDaemon(await controlSocket(configFile, args.options.config !== undefined), { cmd: 'reload' });
         for (const note of (answer as { notes?: unknown } | undefined)?.notes as unknown[] ?? []) warn(String(note));
@@ -92,7 +93,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'hook': {
         // A DHCP client's hook: ask the daemon for a resync now, without waiting long, even when the file is broken.
         const socket = await controlSocket(configFile, args.options.config !== undefined);
-        const { queryDaemon } = await import('../daemon/control');
+        const { queryDaemon } = await import('../daemon/control-client');
         const cause = typeof args.options.cause === 'string' ? args.options.cause : hookCause();
         await queryDaemon(socket, { cmd: 'resync', cause }, 5_000);
         return EXIT.ok;
@@ -259,7 +260,7 @@ async function loadConfig(file: string): Promise<Config> {
   return load.loadConfig(file);
 }
 
-/** A daemon found through its socket record: where it listens and its status answer. */
+/** A daemon found through its socket record: where it listens and its status answer (of the view asked for). */
 interface RunningDaemon {
   socket: string;
   status: { pid?: unknown; configRealPath?: unknown; text?: unknown };
@@ -270,14 +271,14 @@ interface RunningDaemon {
 /**
  * The daemon that adopted `configFile`, found from its socket record (src/daemon/socket-record.ts)
  * whatever the file says now (edited socket, broken file): the record names its socket, and the
- * daemon answering there confirms it runs this file (configRealPath). undefined when there is no
- * record, nobody answers, or the daemon there runs another file.
+ * daemon answering there confirms it runs this file (configRealPath). `view`: the status answer wanted
+ * (src/daemon/control.ts). undefined when there is no record, nobody answers, or the daemon there runs another file.
  */
-async function runningDaemon(configFile: string): Promise<RunningDaemon | undefined> {
+async function runningDaemon(configFile: string, view: StatusView = 'text'): Promise<RunningDaemon | undefined> {
   const { findSocketRecord } = await import('../daemon/socket-record');
   const found = findSocketRecord(configFile);
   if (found === undefined) return undefined;
-  const status = (await liveStatus(found.controlSocket)) as RunningDaemon['status'] | undefined;
+  const status = (await liveStatus(found.controlSocket, view)) as RunningDaemon['status'] | undefined;
   if (status === undefined || status.configRealPath !== found.file) return undefined;
   return { socket: found.controlSocket, status, sameText: found.sameText };
 }
@@ -300,17 +301,17 @@ async function controlSocket(configFile: string, explicit: boolean): Promise<str
 
 async function statusCommand(configFile: string, json: boolean): Promise<number> {
   // With a daemon running, its record names the socket: print its answer, whatever the file says now.
-  const running = await runningDaemon(configFile);
+  const running = await runningDaemon(configFile, json ? 'full' : 'text');
   if (running !== undefined) {
     const notes = running.sameText ? [] : await fileNotes(configFile);
-    if (json) console.log(jsonText(notes.length ? { ...running.status, fileChanged: true, fileNotes: notes } : running.status));
-    else console.log([formatLiveStatus(running.status), ...notes.map((n) => `warning: ${escapeControl(n, '\n')}`)].join('\n'));
+    if (json) writeOut(`${jsonText(notes.length ? { ...running.status, fileChanged: true, fileNotes: notes } : running.status)}\n`);
+    else writeOut(`${[formatLiveStatus(running.status), ...notes.map((n) => `warning: ${escapeControl(n, '\n')}`)].join('\n')}\n`);
     return EXIT.ok;
   }
   const config = await loadConfig(configFile);
-  const live = await liveStatus(config.paths.controlSocket);
+  const live = await liveStatus(config.paths.controlSocket, json ? 'full' : 'text');
   if (live !== undefined) {
-    console.log(json ? jsonText(live) : formatLiveStatus(live));
+    writeOut(`${json ? jsonText(live) : formatLiveStatus(live)}\n`);
     return EXIT.ok;
   }
   const [{ planOnce }, { formatPinningChange }, { formatChange }, { changeCount, formatStatusText }] = await Promise.all([
@@ -347,11 +348,11 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
-/** The running daemon's own view, when one answers on the control socket `socket`. */
-async function liveStatus(socket: string): Promise<unknown | undefined> {
-  const { queryDaemon } = await import('../daemon/control');
+/** The running daemon's own view (`view`: src/daemon/control.ts), when one answers on the control socket `socket`. */
+async function liveStatus(socket: string, view: StatusView = 'text'): Promise<unknown | undefined> {
+  const { queryDaemon } = await import('../daemon/control-client');
   try {
-    return await queryDaemon(socket, { cmd: 'status' });
+    return await queryDaemon(socket, { cmd: 'status', view });
   } catch {
     return undefined;
   }
