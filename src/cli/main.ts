@@ -6,7 +6,6 @@ import type { StatusView } from '../daemon/control';
 import { EXIT, UplinkdError } from '../errors';
 import { escapeControl } from '../log';
 import { jsonText, writeOut } from './output';
-import { hasNetAdmin } from '../system/capabilities';
 import { parseCommandArgs, type CommandSpec, type ParsedArgs } from './args';
 
 const DEFAULT_CONFIG = '/etc/uplinkd/uplinkd.yaml';
@@ -70,15 +69,15 @@ export async function main(argv: string[]): Promise<number> {
       case 'plan':
         return await planCommand(configFile, formatOption(args.options.format));
       case 'apply':
-        requireNetAdmin('apply');
+        await requireNetAdmin('apply');
         return await applyCommand(configFile);
       case 'status':
         return await statusCommand(configFile, args.options.json === true);
       case 'down':
-        requireNetAdmin('down');
+        await requireNetAdmin('down');
         return await downCommand(configFile, args.options.force === true);
       case 'run': {
-        requireNetAdmin('run');
+        await requireNetAdmin('run');
         const { runDaemon } = await import('../daemon/run');
         return await runDaemon({ configFile, cleanupOnExit: args.options.cleanup === true });
       }
@@ -140,7 +139,8 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
 }
 
 /** Commands that change routing fail at once, with the reason, rather than once per change. */
-function requireNetAdmin(command: string): void {
+async function requireNetAdmin(command: string): Promise<void> {
+  const { hasNetAdmin } = await import('../system/capabilities');
   if (!hasNetAdmin()) {
     throw new UplinkdError('permission', `${command} changes routing and needs root (CAP_NET_ADMIN); try: sudo uplinkd ${command}`);
   }

@@ -105,7 +105,9 @@ export function findSocketRecord(file: string, dir = runtimeDir()): FoundRecord 
   let realFile: string;
   let record: Partial<SocketRecord>;
   try {
-    realFile = realpathSync(file);
+    // realpath(3) in one call, as the daemon's fs.promises.realpath that keyed the record; the JavaScript
+    // realpathSync lstat()s every component of the path.
+    realFile = realpathSync.native(file);
     record = JSON.parse(readFileSync(recordPath(dir, realFile), 'utf8')) as Partial<SocketRecord>;
   } catch {
     return undefined;
