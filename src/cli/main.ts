@@ -82,9 +82,9 @@ export async function main(argv: string[]): Promise<number> {
         return await runDaemon({ configFile, cleanupOnExit: args.options.cleanup === true });
       }
       case 'reload': {
-        const { queryDaemon } = await import('../daemon/control-client');
+        const { queryDaemon, defaultTransport } = await import('../daemon/control-client');
         // The daemon parses: a rejected file is its answer (UplinkdError 'config', exit 2), and it logs it.
-        const answer = await queryDaemon(await controlSocket(configFile, args.options.config !== undefined), { cmd: 'reload' });
+        const answer = await queryDaemon(await controlSocket(configFile, args.options.config !== undefined), { cmd: 'reload' }, 30_000, defaultTransport());
         for (const note of (answer as { notes?: unknown } | undefined)?.notes as unknown[] ?? []) warn(String(note));
         console.log('uplinkd: configuration reloaded');
         return EXIT.ok;
@@ -92,9 +92,9 @@ export async function main(argv: string[]): Promise<number> {
       case 'hook': {
         // A DHCP client's hook: ask the daemon for a resync now, without waiting long, even when the file is broken.
         const socket = await controlSocket(configFile, args.options.config !== undefined);
-        const { queryDaemon } = await import('../daemon/control-client');
+        const { queryDaemon, defaultTransport } = await import('../daemon/control-client');
         const cause = typeof args.options.cause === 'string' ? args.options.cause : hookCause();
-        await queryDaemon(socket, { cmd: 'resync', cause }, 5_000);
+        await queryDaemon(socket, { cmd: 'resync', cause }, 5_000, defaultTransport());
         return EXIT.ok;
       }
       case 'lab up':
@@ -350,9 +350,9 @@ function plural(n: number, word: string): string {
 
 /** The running daemon's own view (`view`: src/daemon/control.ts), when one answers on the control socket `socket`. */
 async function liveStatus(socket: string, view: StatusView = 'text'): Promise<unknown | undefined> {
-  const { queryDaemon } = await import('../daemon/control-client');
+  const { queryDaemon, defaultTransport } = await import('../daemon/control-client');
   try {
-    return await queryDaemon(socket, { cmd: 'status', view });
+    return await queryDaemon(socket, { cmd: 'status', view }, 30_000, defaultTransport());
   } catch {
     return undefined;
   }

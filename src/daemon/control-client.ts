@@ -2,8 +2,8 @@
 // line out, one JSON answer line back. The CLI asks through the small addon in src/daemon/native
 // (connect, send, recv, blocking, with a deadline): a short `uplinkd status` spent most of its own time
 // loading node:net and the stream modules under it, and a blocking exchange needs no event loop, so the
-// process ends as soon as it printed (docs/benchmarks.md, section 6). Without the addon, and for a
-// caller that serves the socket in its own process (which a blocking call would starve), node:net.
+// process ends as soon as it printed (docs/benchmarks.md, section 6). Without the addon, and for callers
+// with other work on their event loop (tests, the lab), node:net.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UplinkdError } from '../errors';
@@ -37,12 +37,13 @@ function load(): ControlAddon | null {
 }
 
 /**
- * How a request travels: 'blocking' through the addon (the default when it loads), 'net' through node:net.
- * A process that serves the socket itself must use 'net'.
+ * How a request travels: 'blocking' through the addon, 'net' through node:net. Blocking suits the CLI, which
+ * has nothing else to do meanwhile; a process with other work on its event loop (one that serves the socket
+ * itself, or reads the daemon's log pipe, which a blocked reader could let fill) uses 'net'.
  */
 export type ControlTransport = 'blocking' | 'net';
 
-/** 'blocking' when the addon loads, else 'net'. */
+/** The CLI's transport: 'blocking' when the addon loads, else 'net'. */
 export function defaultTransport(): ControlTransport {
   return load() ? 'blocking' : 'net';
 }
@@ -55,7 +56,7 @@ export function defaultTransport(): ControlTransport {
  * when it refuses (e.g. 'config' for a rejected reload).
  */
 export async function queryDaemon(socketPath: string, request: ControlRequest, timeoutMs = 30_000,
-  transport: ControlTransport = defaultTransport()): Promise<unknown> {
+  transport: ControlTransport = 'net'): Promise<unknown> {
   const a = transport === 'blocking' ? load() : null;
   if (transport === 'blocking' && !a) throw new UplinkdError('io', `${ADDON_FILE} is not built (npm run build:native)`);
   const line = a ? blockingExchange(a, socketPath, `${JSON.stringify(request)}\n`, timeoutMs) : await netExchange(socketPath, request, timeoutMs);
