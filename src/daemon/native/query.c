@@ -93,13 +93,20 @@ static napi_value query(napi_env env, napi_callback_info info) {
 
   fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) { err = errno; what = "socket"; goto out; }
-  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
-    // A unix stream connect is EAGAIN (not EINPROGRESS) when the listener's backlog is full.
-    if (errno != EAGAIN && errno != EINPROGRESS && errno != EINTR) { err = errno; goto out; }
+  while (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+    // A non-blocking unix stream connect fails with EAGAIN while the listener's backlog is full, and
+    // nothing goes on in the background (unix(7)): try again, briefly, until the deadline.
+    if (errno == EAGAIN) {
+      if (now_ms() >= deadline) { err = ETIMEDOUT; goto out; }
+      poll(NULL, 0, 2);
+      continue;
+    }
+    if (errno != EINPROGRESS && errno != EINTR) { err = errno; goto out; }
     if ((err = wait_for(fd, POLLOUT, deadline)) != 0) goto out;
     socklen_t sl = sizeof err;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0) err = errno;
     if (err != 0) goto out;
+    break;
   }
   what = "send";
   for (size_t sent = 0; sent < req_len;) {
