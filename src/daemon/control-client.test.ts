@@ -115,3 +115,30 @@ test('blocking: a path longer than a unix socket address holds is refused, not c
   const sock = `/tmp/${'d'.repeat(120)}/control.sock`;
   await assert.rejects(queryDaemon(sock, { cmd: 'status' }, 5_000, 'blocking'), ioError(/cannot reach uplinkd on .*: connect: File name too long/, 'ENAMETOOLONG'));
 });
+
+test('blocking: a listener whose backlog stays full is waited for until the deadline, then "did not answer"', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'uplinkd-client-'));
+  const sock = path.join(dir, 'control.sock');
+  // listen(2) with a backlog of 0 that never accepts, filled until a non-blocking connect says EAGAIN
+  // (python3: node:net accepts by itself; node-gyp needs python3 wherever the addon was built).
+  const peer = spawn('python3', ['-c', `
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(sys.argv[1]); s.listen(0)
+held = []
+while True:
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); c.setblocking(False)
+    try: c.connect(sys.argv[1])
+    except BlockingIOError: break
+    held.append(c)
+print('ready', flush=True); time.sleep(60)`, sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      peer.stdout!.once('data', () => resolve());
+      peer.once('exit', (code) => reject(new Error(`peer exited ${code}`)));
+    });
+    await assert.rejects(queryDaemon(sock, { cmd: 'status' }, 300, 'blocking'), ioError(/did not answer on .* within 300 ms/));
+  } finally {
+    peer.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
