@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs';
 import type { DaemonStatus } from '../src/daemon/daemon';
 import { UplinkdError } from '../src/errors';
-import { queryDaemon } from '../src/daemon/control';
+import { queryDaemon } from '../src/daemon/control-client';
 import type { HealthVerdict } from '../src/model/facts';
 import type { Ipv4 } from '../src/model/types';
 import { renderLabConfig, type LabConfigOptions, type LabMonitor } from './config';

@@ -2,7 +2,7 @@
 // module loading, config, then the daemon's answer or a one-shot plan) and, for scale, `node -e 0`.
 // Prints one JSON line.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -27,16 +27,32 @@ export interface StatusResult {
   node: number[];
   /** ms per `status` that parsed the file to find the socket (when StatusArgs.parsed) */
   parsed: number[];
-  /** Modules (files, ours, npm's and Node's own) one run of each loads: NODE_DEBUG=module's `load` lines. */
+  /** Module files (ours, npm's, addons) one run of each loads: NODE_DEBUG=module's `load` lines. */
   modules: { status: number; parsed?: number; node: number };
+  /**
+   * Node's own built-in modules one run of each loads beyond those `node -e 0` loads (process.moduleLoadList's
+   * `NativeModule` entries at exit): node:net and the stream modules under it, for instance.
+   */
+  builtins: { status: number; parsed?: number };
   /** whether the answer came from a running daemon (its status text) or from a one-shot plan */
   fromDaemon: boolean;
 }
 
-/** Distinct modules one run of `node ARGS` loads (NODE_DEBUG=module prints `MODULE pid: load "FILE" for module ...`). */
-function modulesLoaded(args: string[], env: NodeJS.ProcessEnv): number {
+/** Prints, at exit, the built-in modules the process loaded (a preload for the counting runs only). */
+const LIST_BUILTINS = `process.on('exit', () => process._rawDebug('BUILTINS ' + JSON.stringify(process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')))));\n`;
+
+/**
+ * What one run of `node ARGS` loads: its distinct module files (NODE_DEBUG=module prints `MODULE pid: load "FILE"
+ * for module ...`) and, in a second run without NODE_DEBUG (whose lines make process.stderr, and so load the stream
+ * modules), Node's built-in modules (the preload LIST_BUILTINS, stdout and stderr pipes as in the timed runs).
+ */
+function modulesLoaded(args: string[], env: NodeJS.ProcessEnv, preload: string): { files: number; builtins: string[] } {
   const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], env: { ...env, NODE_DEBUG: 'module' } });
-  return new Set([...r.stderr.matchAll(/^MODULE \d+: load "([^"]+)" for module/gm)].map((m) => m[1])).size;
+  const files = new Set([...r.stderr.matchAll(/^MODULE \d+: load "([^"]+)" for module/gm)].map((m) => m[1]));
+  const b = spawnSync(process.execPath, ['--require', preload, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env });
+  const builtins = /^BUILTINS (.*)$/m.exec(b.stderr)?.[1];
+  if (builtins === undefined) throw new UplinkdError('lab', `${args.join(' ')}: no list of built-in modules: ${b.stderr.slice(-500)}`);
+  return { files: files.size, builtins: JSON.parse(builtins) as string[] };
 }
 
 function timed(args: string[], env: NodeJS.ProcessEnv = process.env): { ms: number; stdout: string } {
@@ -48,16 +64,19 @@ function timed(args: string[], env: NodeJS.ProcessEnv = process.env): { ms: numb
 }
 
 function main(args: StatusArgs): StatusResult {
-  const out: StatusResult = { status: [], node: [], parsed: [], fromDaemon: false, modules: { status: 0, node: 0 } };
+  const out: StatusResult = { status: [], node: [], parsed: [], fromDaemon: false, modules: { status: 0, node: 0 }, builtins: { status: 0 } };
   const noRecords = mkdtempSync(path.join(os.tmpdir(), 'uplinkd-no-records-'));
   const status = [args.uplinkdBin, 'status', '-c', args.config];
   const parsedEnv = { ...process.env, UPLINKD_RUNTIME_DIR: noRecords };
   try {
-    out.modules = {
-      status: modulesLoaded(status, process.env),
-      ...(args.parsed ? { parsed: modulesLoaded(status, parsedEnv) } : {}),
-      node: modulesLoaded(['-e', '0'], process.env),
-    };
+    const preload = path.join(noRecords, 'list-builtins.js');
+    writeFileSync(preload, LIST_BUILTINS);
+    const node = modulesLoaded(['-e', '0'], process.env, preload);
+    const beyond = (m: { builtins: string[] }) => m.builtins.filter((b) => !node.builtins.includes(b)).length;
+    const st = modulesLoaded(status, process.env, preload);
+    const parsed = args.parsed ? modulesLoaded(status, parsedEnv, preload) : undefined;
+    out.modules = { status: st.files, ...(parsed ? { parsed: parsed.files } : {}), node: node.files };
+    out.builtins = { status: beyond(st), ...(parsed ? { parsed: beyond(parsed) } : {}) };
     for (let i = 0; i < args.warmup + args.iterations; i++) {
       const s = timed(status);
       const n = timed(['-e', '0']);

@@ -2,10 +2,10 @@
 // `reload`) with a daemon running need only the control socket, found from the daemon's socket
 // record (src/daemon/socket-record.ts) without loading the YAML parser, the planner, netlink or nftables.
 import type { Config } from '../config/types';
+import type { StatusView } from '../daemon/control';
 import { EXIT, UplinkdError } from '../errors';
 import { escapeControl } from '../log';
-import { jsonText } from './output';
-import { hasNetAdmin } from '../system/capabilities';
+import { jsonText, writeOut } from './output';
 import { parseCommandArgs, type CommandSpec, type ParsedArgs } from './args';
 
 const DEFAULT_CONFIG = '/etc/uplinkd/uplinkd.yaml';
@@ -69,22 +69,22 @@ export async function main(argv: string[]): Promise<number> {
       case 'plan':
         return await planCommand(configFile, formatOption(args.options.format));
       case 'apply':
-        requireNetAdmin('apply');
+        await requireNetAdmin('apply');
         return await applyCommand(configFile);
       case 'status':
         return await statusCommand(configFile, args.options.json === true);
       case 'down':
-        requireNetAdmin('down');
+        await requireNetAdmin('down');
         return await downCommand(configFile, args.options.force === true);
       case 'run': {
-        requireNetAdmin('run');
+        await requireNetAdmin('run');
         const { runDaemon } = await import('../daemon/run');
         return await runDaemon({ configFile, cleanupOnExit: args.options.cleanup === true });
       }
       case 'reload': {
-        const { queryDaemon } = await import('../daemon/control');
+        const { queryDaemon, defaultTransport } = await import('../daemon/control-client');
         // The daemon parses: a rejected file is its answer (UplinkdError 'config', exit 2), and it logs it.
-        const answer = await queryDaemon(await controlSocket(configFile, args.options.config !== undefined), { cmd: 'reload' });
+        const answer = await queryDaemon(await controlSocket(configFile, args.options.config !== undefined), { cmd: 'reload' }, 30_000, defaultTransport());
         for (const note of (answer as { notes?: unknown } | undefined)?.notes as unknown[] ?? []) warn(String(note));
         console.log('uplinkd: configuration reloaded');
         return EXIT.ok;
@@ -92,9 +92,9 @@ export async function main(argv: string[]): Promise<number> {
       case 'hook': {
         // A DHCP client's hook: ask the daemon for a resync now, without waiting long, even when the file is broken.
         const socket = await controlSocket(configFile, args.options.config !== undefined);
-        const { queryDaemon } = await import('../daemon/control');
+        const { queryDaemon, defaultTransport } = await import('../daemon/control-client');
         const cause = typeof args.options.cause === 'string' ? args.options.cause : hookCause();
-        await queryDaemon(socket, { cmd: 'resync', cause }, 5_000);
+        await queryDaemon(socket, { cmd: 'resync', cause }, 5_000, defaultTransport());
         return EXIT.ok;
       }
       case 'lab up':
@@ -139,7 +139,8 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
 }
 
 /** Commands that change routing fail at once, with the reason, rather than once per change. */
-function requireNetAdmin(command: string): void {
+async function requireNetAdmin(command: string): Promise<void> {
+  const { hasNetAdmin } = await import('../system/capabilities');
   if (!hasNetAdmin()) {
     throw new UplinkdError('permission', `${command} changes routing and needs root (CAP_NET_ADMIN); try: sudo uplinkd ${command}`);
   }
@@ -259,7 +260,7 @@ async function loadConfig(file: string): Promise<Config> {
   return load.loadConfig(file);
 }
 
-/** A daemon found through its socket record: where it listens and its status answer. */
+/** A daemon found through its socket record: where it listens and its status answer (of the view asked for). */
 interface RunningDaemon {
   socket: string;
   status: { pid?: unknown; configRealPath?: unknown; text?: unknown };
@@ -270,14 +271,14 @@ interface RunningDaemon {
 /**
  * The daemon that adopted `configFile`, found from its socket record (src/daemon/socket-record.ts)
  * whatever the file says now (edited socket, broken file): the record names its socket, and the
- * daemon answering there confirms it runs this file (configRealPath). undefined when there is no
- * record, nobody answers, or the daemon there runs another file.
+ * daemon answering there confirms it runs this file (configRealPath). `view`: the status answer wanted
+ * (src/daemon/control.ts). undefined when there is no record, nobody answers, or the daemon there runs another file.
  */
-async function runningDaemon(configFile: string): Promise<RunningDaemon | undefined> {
+async function runningDaemon(configFile: string, view: StatusView = 'text'): Promise<RunningDaemon | undefined> {
   const { findSocketRecord } = await import('../daemon/socket-record');
   const found = findSocketRecord(configFile);
   if (found === undefined) return undefined;
-  const status = (await liveStatus(found.controlSocket)) as RunningDaemon['status'] | undefined;
+  const status = (await liveStatus(found.controlSocket, view)) as RunningDaemon['status'] | undefined;
   if (status === undefined || status.configRealPath !== found.file) return undefined;
   return { socket: found.controlSocket, status, sameText: found.sameText };
 }
@@ -300,17 +301,17 @@ async function controlSocket(configFile: string, explicit: boolean): Promise<str
 
 async function statusCommand(configFile: string, json: boolean): Promise<number> {
   // With a daemon running, its record names the socket: print its answer, whatever the file says now.
-  const running = await runningDaemon(configFile);
+  const running = await runningDaemon(configFile, json ? 'full' : 'text');
   if (running !== undefined) {
     const notes = running.sameText ? [] : await fileNotes(configFile);
-    if (json) console.log(jsonText(notes.length ? { ...running.status, fileChanged: true, fileNotes: notes } : running.status));
-    else console.log([formatLiveStatus(running.status), ...notes.map((n) => `warning: ${escapeControl(n, '\n')}`)].join('\n'));
+    if (json) writeOut(`${jsonText(notes.length ? { ...running.status, fileChanged: true, fileNotes: notes } : running.status)}\n`);
+    else writeOut(`${[formatLiveStatus(running.status), ...notes.map((n) => `warning: ${escapeControl(n, '\n')}`)].join('\n')}\n`);
     return EXIT.ok;
   }
   const config = await loadConfig(configFile);
-  const live = await liveStatus(config.paths.controlSocket);
+  const live = await liveStatus(config.paths.controlSocket, json ? 'full' : 'text');
   if (live !== undefined) {
-    console.log(json ? jsonText(live) : formatLiveStatus(live));
+    writeOut(`${json ? jsonText(live) : formatLiveStatus(live)}\n`);
     return EXIT.ok;
   }
   const [{ planOnce }, { formatPinningChange }, { formatChange }, { changeCount, formatStatusText }] = await Promise.all([
@@ -347,11 +348,11 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
-/** The running daemon's own view, when one answers on the control socket `socket`. */
-async function liveStatus(socket: string): Promise<unknown | undefined> {
-  const { queryDaemon } = await import('../daemon/control');
+/** The running daemon's own view (`view`: src/daemon/control.ts), when one answers on the control socket `socket`. */
+async function liveStatus(socket: string, view: StatusView = 'text'): Promise<unknown | undefined> {
+  const { queryDaemon, defaultTransport } = await import('../daemon/control-client');
   try {
-    return await queryDaemon(socket, { cmd: 'status' });
+    return await queryDaemon(socket, { cmd: 'status', view }, 30_000, defaultTransport());
   } catch {
     return undefined;
   }

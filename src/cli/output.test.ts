@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { jsonText } from './output';
 
@@ -35,6 +35,27 @@ test('control: without it the same writes crash with an unhandled EPIPE error', 
   const { code, stderr } = await runWithReaderGone(WRITES);
   assert.match(stderr, /EPIPE/);
   assert.equal(code, 1);
+});
+
+test('writeOut: a closed stdout drops the output and the command goes on, as with the streams', async () => {
+  const script = `const o = require(${JSON.stringify(OUTPUT)}); o.dropOutputOnClosedPipe(); o.writeOut('first\\n');
+setTimeout(() => { o.writeOut('more\\n'.repeat(100000)); console.error('went on'); process.exitCode = 3; }, 300);`;
+  const { code, stderr } = await runWithReaderGone(script);
+  assert.doesNotMatch(stderr, /EPIPE|Unhandled/);
+  assert.match(stderr, /went on/);
+  assert.equal(code, 3);
+});
+
+test('dropOutputOnClosedPipe makes no stream: writeOut to a pipe loads neither the streams nor node:net', () => {
+  const script = `const o = require(${JSON.stringify(OUTPUT)}); o.dropOutputOnClosedPipe(); o.writeOut('answer\\n');
+require('fs').writeSync(2, JSON.stringify(process.moduleLoadList.filter((m) => /^NativeModule (net|stream|internal\\/streams\\/writable)$/.test(m))));`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  assert.equal(r.stdout, 'answer\n');
+  assert.deepEqual(JSON.parse(r.stderr), []);
+  // control: the stream that console.log makes does load them
+  const c = spawnSync(process.execPath, ['-e', script.replace("o.writeOut('answer\\n')", "console.log('answer')")], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  assert.equal(c.stdout, 'answer\n');
+  assert.ok(JSON.parse(c.stderr).includes('NativeModule net'));
 });
 
 test('jsonText: the same JSON value, with no character a terminal would act on', () => {

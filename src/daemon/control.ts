@@ -1,5 +1,5 @@
 // The daemon's unix control socket: one JSON object per line each way.
-//   {"cmd":"status"}  {"cmd":"reload"}  {"cmd":"resync","cause":"hook BOUND on eth1"}
+//   {"cmd":"status"}  {"cmd":"status","view":"text"}  {"cmd":"reload"}  {"cmd":"resync","cause":"hook BOUND on eth1"}
 // Answers: {"ok":true,"result":...} or {"ok":false,"code":"config","error":"..."}.
 // Root only: the directory is created 0700 and the socket is 0600 from the moment it exists.
 import * as fs from 'node:fs';
@@ -8,11 +8,18 @@ import * as path from 'node:path';
 import { UplinkdError, type ErrorCode } from '../errors';
 import type { Logger } from '../log';
 
-export type ControlRequest = { cmd: 'status' } | { cmd: 'reload' } | { cmd: 'resync'; cause?: string };
+export type ControlRequest = { cmd: 'status'; view?: StatusView } | { cmd: 'reload' } | { cmd: 'resync'; cause?: string };
 export type ControlResponse = { ok: true; result?: unknown } | { ok: false; code: ErrorCode; error: string };
 
+/**
+ * 'full' (the default): everything `uplinkd status --json` prints, the health history included. 'text': only
+ * what the text form and the CLI's checks need (pid, configRealPath, text), a small answer whatever the
+ * history holds. A daemon that does not know `view` answers in full, which a client reads the same way.
+ */
+export type StatusView = 'full' | 'text';
+
 export interface ControlHandlers {
-  status(): unknown;
+  status(view: StatusView): unknown;
   /**
    * Resolves with an UplinkdError-like rejection text when the new config is invalid; `notes` are
    * things the user should know about an adopted one (sent as the answer's result).
@@ -129,7 +136,7 @@ async function handle(line: string, handlers: ControlHandlers, log: Logger): Pro
   try {
     switch (request.cmd) {
       case 'status':
-        return { ok: true, result: handlers.status() };
+        return { ok: true, result: handlers.status(request.view === 'text' ? 'text' : 'full') };
       case 'reload': {
         log.info('control', { cmd: 'reload' });
         const r = await handlers.reload();
@@ -146,48 +153,4 @@ async function handle(line: string, handlers: ControlHandlers, log: Logger): Pro
   } catch (err) {
     return { ok: false, code: err instanceof UplinkdError ? err.code : 'io', error: err instanceof Error ? err.message : String(err) };
   }
-}
-
-/**
- * Sends one request to the running daemon and returns its `result`. Throws
- * UplinkdError('io') when no daemon answers, and UplinkdError(code) with the
- * daemon's message when it refuses (e.g. 'config' for a rejected reload).
- */
-export function queryDaemon(socketPath: string, request: ControlRequest, timeoutMs = 30_000): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const conn = net.connect(socketPath);
-    let buffer = '';
-    const timer = setTimeout(() => {
-      conn.destroy();
-      reject(new UplinkdError('io', `uplinkd did not answer on ${socketPath} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const finish = (fn: () => void) => {
-      clearTimeout(timer);
-      conn.destroy();
-      fn();
-    };
-    conn.setEncoding('utf8');
-    conn.once('connect', () => conn.write(JSON.stringify(request) + '\n'));
-    conn.on('data', (chunk: string) => {
-      buffer += chunk;
-      const nl = buffer.indexOf('\n');
-      if (nl < 0) return;
-      let response: ControlResponse;
-      try {
-        response = JSON.parse(buffer.slice(0, nl)) as ControlResponse;
-      } catch {
-        finish(() => reject(new UplinkdError('io', `malformed answer on ${socketPath}`)));
-        return;
-      }
-      finish(() => (response.ok ? resolve(response.result) : reject(new UplinkdError(response.code, response.error))));
-    });
-    conn.once('error', (err: NodeJS.ErrnoException) => {
-      const why =
-        err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
-          ? `uplinkd is not running (no daemon on ${socketPath})`
-          : `cannot reach uplinkd on ${socketPath}: ${err.message}`;
-      finish(() => reject(new UplinkdError('io', why, { errno: err.code })));
-    });
-    conn.once('end', () => finish(() => reject(new UplinkdError('io', `uplinkd closed ${socketPath} without answering`))));
-  });
 }

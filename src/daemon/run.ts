@@ -195,10 +195,12 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     control = await startControlServer(
       listening,
       {
-        status: () => {
-          const s = served();
+        status: (view) => {
+          // The text needs no history: a text status skips its snapshot (up to an hour of samples per uplink).
+          const s = view === 'text' ? daemon.status() : served();
           // The pinning line goes right under the uplink table.
-          return { ...s, configRealPath, text: formatDaemonStatus(s).replace('\n\n', `\n\n${s.pinning}\n`) };
+          const text = formatDaemonStatus(s).replace('\n\n', `\n\n${s.pinning}\n`);
+          return view === 'text' ? { pid: s.pid, configRealPath, text } : { ...s, configRealPath, text };
         },
         reload,
         resync: (cause) => daemon.nudge(cause),

@@ -132,7 +132,9 @@ export function findSocketRecord(file: string, dir = runtimeDir()): FoundRecord 
  */
 function lastRealPath(file: string, links = 0): string {
   try {
-    return realpathSync(file);
+    // realpath(3) in one call, as the daemon's fs.promises.realpath that keyed the record; the JavaScript
+    // realpathSync lstat()s every component of the path.
+    return realpathSync.native(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || links >= 40) throw err; // 40: Linux's MAXSYMLINKS
     let target: string | undefined;
@@ -142,7 +144,7 @@ function lastRealPath(file: string, links = 0): string {
       // not a symlink: the file itself is gone
     }
     if (target !== undefined) return lastRealPath(path.resolve(path.dirname(file), target), links + 1);
-    return path.join(realpathSync(path.dirname(path.resolve(file))), path.basename(file));
+    return path.join(realpathSync.native(path.dirname(path.resolve(file))), path.basename(file));
   }
 }
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { queryDaemon } from '../../src/daemon/control';
+import { queryDaemon } from '../../src/daemon/control-client';
 import type { DaemonStatus } from '../../src/daemon/daemon';
 import { daemonConfig, startDaemon, stopDaemon, waitForLine, type RunningDaemon } from '../../lab/daemon';
 import { globalAddress, startDhcpClient } from '../../lab/dhcp';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { queryDaemon } from '../../src/daemon/control';
+import { queryDaemon } from '../../src/daemon/control-client';
 import type { DaemonStatus } from '../../src/daemon/daemon';
 import { daemonConfig, startDaemon, stopDaemon, type RunningDaemon } from '../../lab/daemon';
 import { inNs, ipIn, waitFor } from '../../lab/exec';

@@ -11,7 +11,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseConfig } from '../../src/config/load';
-import { queryDaemon } from '../../src/daemon/control';
+import { queryDaemon } from '../../src/daemon/control-client';
 import { pinMarks, type PinMark } from '../../src/nft/marks';
 import { renderLabConfig } from '../../lab/config';
 import { daemonConfig, startDaemon, stopDaemon, waitForLine } from '../../lab/daemon';

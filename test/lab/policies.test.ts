@@ -11,7 +11,7 @@ import { globalAddress, startDhcpClient } from '../../lab/dhcp';
 import { inNs, ipIn, waitFor, type RunResult } from '../../lab/exec';
 import { uplinkd, UPLINKD_BIN } from '../../lab/inspect';
 import { labDown } from '../../lab/lab';
-import { queryDaemon } from '../../src/daemon/control';
+import { queryDaemon } from '../../src/daemon/control-client';
 import { startDaemon, stopDaemon } from '../../lab/daemon';
 import { cgroup2Root } from '../../src/nft/exec';
 import { dhclient, renumberProvider } from '../../lab/renumber';

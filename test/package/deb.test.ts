@@ -115,6 +115,7 @@ describe('Debian package', () => {
     const nodeMachine = elfMachine(process.execPath);
     const elves = files.filter((f) => f.endsWith('.node'));
     assert.ok(elves.some((f) => f.endsWith('uplinkd_icmp.node')), 'the ICMP addon is shipped');
+    assert.ok(elves.some((f) => f.endsWith('uplinkd_control.node')), 'the control-socket addon is shipped');
     assert.ok(elves.some((f) => f.includes('netlink/')), "netlink's binding is shipped");
     for (const f of elves) assert.equal(elfMachine(path.join(x, 'usr/lib/uplinkd', f)), nodeMachine, `${f} is for another machine`);
   });
@@ -165,8 +166,8 @@ describe('Debian package', () => {
     assert.equal(rejected.status, 2);
     assert.match(rejected.stderr, /bad\.yaml:\d+:\d+: uplinks\[0\]\.gateway: /);
 
-    // The ICMP addon, the netlink socket-option addon and netlink's prebuilt binding load from the
-    // package, with nothing from the checkout.
+    // The ICMP addon, the netlink socket-option addon, the control-socket addon and netlink's prebuilt
+    // binding load from the package, with nothing from the checkout.
     const lib = path.join(x, 'usr/lib/uplinkd');
     const probe = `
       const { loadIcmpAddon } = require(${JSON.stringify(path.join(lib, 'dist/src/health/native.js'))});
@@ -175,10 +176,12 @@ describe('Debian package', () => {
       require(${JSON.stringify(path.join(lib, 'node_modules/netlink'))});
       // Port 0 names no socket of ours: the call fails, but only after the addon has loaded.
       require(${JSON.stringify(path.join(lib, 'dist/src/netlink/sockopt.js'))}).enableNetlinkFeatures(0);
+      // The CLI's control-socket client: 'blocking' once its addon loaded.
+      if (require(${JSON.stringify(path.join(lib, 'dist/src/daemon/control-client.js'))}).defaultTransport() !== 'blocking') throw new Error('no control addon');
       console.log(JSON.stringify(Object.keys(require.cache)));`;
     const loaded = JSON.parse(ok(run(process.execPath, ['-e', probe], { cwd: work, env }), 'loading the native code')) as string[];
     const natives = loaded.filter((f) => f.endsWith('.node'));
-    assert.equal(natives.length, 3, `expected the three addons, loaded: ${natives}`);
+    assert.equal(natives.length, 4, `expected the four addons, loaded: ${natives}`);
     for (const f of loaded) assert.ok(f.startsWith(`${lib}/`), `${f} was loaded from outside the package`);
   });
 

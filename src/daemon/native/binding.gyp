@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "uplinkd_control",
+      "sources": ["query.c"],
+      "cflags": ["-Wall", "-Wextra", "-O2"]
+    }
+  ]
+}
