@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseConfig } from '../../src/config/load';
-import { queryDaemon } from '../../src/daemon/control';
+import { queryDaemon } from '../../src/daemon/control-client';
 import type { DaemonStatus } from '../../src/daemon/daemon';
 import { pinMarks } from '../../src/nft/marks';
 import { daemonConfig, startDaemon, stopDaemon, waitForLine, type RunningDaemon } from '../../lab/daemon';
