@@ -162,6 +162,37 @@ test('a group gaining a member: the member is added first, the group replaced af
   assert.deepEqual(port.current().nexthops.find((n) => n.id === 1000)?.group?.map((m) => m.id), [1001, 1002]);
 });
 
+test('a group that only loses members which are deleted is not replaced: deleting the member shrinks it', async () => {
+  // isp2 loses its default path (the DHCP client's route goes): its nexthop goes, and with it its place in the
+  // balance group. A replace of the group would make the kernel walk every table; the delete alone does not.
+  const port = new FakePort(parseSnapshot(WORLD));
+  await converge(port);
+  assert.deepEqual(port.current().nexthops.find((n) => n.id === 1000)?.group?.map((m) => m.id), [1001, 1002]);
+  const kernel = await port.snapshot();
+  const facts = factsOf({ ...kernel, routes: kernel.routes.filter((r) => !(r.table === 254 && r.dst === '0.0.0.0/0')) });
+  const changes = diff(plan(config, facts).desired, facts.kernel, config);
+  const text = show(changes);
+  assert.ok(text.includes('ip nexthop del id 1002'), text.join('\n'));
+  assert.ok(!text.some((c) => c.startsWith('ip nexthop replace id 1000')), text.join('\n'));
+  const { failed } = await reconcile(port, changes);
+  assert.deepEqual(failed.map((f) => f.error.message), []);
+  assert.deepEqual(port.current().nexthops.find((n) => n.id === 1000)?.group?.map((m) => m.id), [1001]);
+  // The group left is the one the plan wants: nothing more to change.
+  const after = await port.snapshot();
+  const next = { ...after, routes: after.routes.filter((r) => !(r.table === 254 && r.dst === '0.0.0.0/0')) };
+  assert.deepEqual(show(diff(plan(config, factsOf(next)).desired, next, config)), []);
+});
+
+test('a group that loses a member and changes otherwise (weights) is still replaced', () => {
+  const kernel = parseSnapshot(WORLD);
+  const desired = plan(config, factsOf(kernel)).desired;
+  const observed: KernelState = { ...kernel, nexthops: [...desired.nexthops.map((n) => (n.group ? { ...n, group: n.group.map((m) => ({ ...m, weight: m.weight + 1 })) } : n)),
+    { id: 1003, gateway: '198.51.100.9', dev: 'if1', protocol: 117 }].map((n) => (n.id === 1000 ? { ...n, group: [...n.group!, { id: 1003, weight: 1 }] } : n)) };
+  const text = show(diff(desired, observed, config));
+  assert.ok(text.includes('ip nexthop del id 1003'), text.join('\n'));
+  assert.ok(text.some((c) => c.startsWith('ip nexthop replace id 1000 group')), text.join('\n'));
+});
+
 test('down: diffing against an empty desired state removes exactly what uplinkd owns, rules first, singles last', async () => {
   const port = new FakePort(parseSnapshot(WORLD + FOREIGN));
   await converge(port);

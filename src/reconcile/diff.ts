@@ -32,6 +32,17 @@ function needsRecreate(old: Nexthop, want: Nexthop): boolean {
   return old.resilient !== undefined && want.resilient !== undefined && old.resilient.buckets !== want.resilient.buckets;
 }
 
+/**
+ * Whether group `want` is group `have` without some members that are deleted anyway (`deleted`): deleting a
+ * nexthop takes it out of its groups (net/ipv4/nexthop.c remove_nexthop_from_groups), so the group needs no
+ * replace of its own. That matters beside a large routing table: a replace of a group that routes use makes
+ * the kernel walk every route of every table (__nexthop_replace_notify), a member's delete does not.
+ */
+function shrunkByDeletes(have: Nexthop, want: Nexthop, deleted: ReadonlySet<number>): boolean {
+  if (!have.group || !want.group || want.group.length === 0 || !have.group.some((m) => deleted.has(m.id))) return false;
+  return sameNexthop({ ...have, group: have.group.filter((m) => !deleted.has(m.id)) }, want);
+}
+
 /** Routes through a gateway come after the link routes that make it reachable. */
 function routeAddOrder(a: Route, b: Route): number {
   const rank = (r: Route): number => (r.gateway !== undefined || r.nhid !== undefined ? 1 : 0);
@@ -83,7 +94,8 @@ function groupByKey<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
  *     (make before break);
  *  7. route deletes: after no rule points traffic at them any more;
  *  8. nexthop deletes, groups before plain nexthops: after the routes using them are gone (deleting a nexthop
- *     silently deletes its routes and shrinks its groups).
+ *     silently deletes its routes and shrinks its groups: a group that only loses deleted members is therefore
+ *     not replaced, see shrunkByDeletes).
  * Within a step, objects are sorted by identity (compareNexthops, compareRoutes, compareRules). Deletes carry the
  * canonical form (what identifies the object, not every attribute the kernel echoed).
  */
@@ -98,6 +110,7 @@ export function diff(desired: DesiredState, observed: KernelState, config: Confi
   const recreated = new Set<number>();
   const preDeletes: Nexthop[] = [];
   const desiredNhIds = new Set(desired.nexthops.map((n) => n.id));
+  const deletedNhIds = new Set([...ownedNh.keys()].filter((id) => !desiredNhIds.has(id)));
   for (const want of [...desired.nexthops].sort(compareNexthops)) {
     const have = ownedNh.get(want.id);
     if (!have) {
@@ -106,7 +119,7 @@ export function diff(desired: DesiredState, observed: KernelState, config: Confi
       recreated.add(want.id);
       preDeletes.push(have);
       nhUpserts.push({ op: 'add', nexthop: want });
-    } else if (!sameNexthop(have, want)) {
+    } else if (!sameNexthop(have, want) && !shrunkByDeletes(have, want, deletedNhIds)) {
       nhUpserts.push({ op: 'replace', nexthop: want });
     }
   }
