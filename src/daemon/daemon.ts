@@ -178,7 +178,6 @@ export class Daemon {
   private unsubscribe: (() => void) | undefined;
   /** The current retry delay after failed changes (0: the last cycle had none), ms. */
   private retryDelay = 0;
-  /** this.now() when the last cycle ended, and how long it ran, ms. */
   /** The storm budget (ms of cycle time, see STORM_DUTY) and this.now() when it was last brought up to date. */
   private budget = STORM_BURST_MS;
   private budgetAt = 0;
