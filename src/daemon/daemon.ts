@@ -152,14 +152,14 @@ const MAX_EVENTS = 50;
 export const RETRY_MIN_MS = 250;
 export const RETRY_MAX_MS = 15_000;
 /**
- * A storm: cycles took more than STORM_DUTY of the last STORM_WINDOW_MS. Then a cycle waits after the
- * previous one ended for STORM_GAP_FACTOR times that cycle's duration (at most STORM_GAP_MAX_MS), so
- * the daemon spends at most about a quarter of a core on cycles however fast events come; outside a
- * storm (a DHCP renumbering's few events) it reacts at once.
+ * Storms are spaced by a budget of cycle time (a token bucket): it fills at STORM_DUTY ms per ms of wall time up
+ * to STORM_BURST_MS, and each cycle spends its duration. A cycle starts at once while the budget is not negative,
+ * else when it has refilled to zero (at most STORM_GAP_MAX_MS later). So however fast events come, cycles take
+ * at most about a quarter of a core, while the few cycles of one DHCP renumbering after a quiet moment run back to
+ * back: a gap measured from the last cycles alone would delay the next renumbering's first cycle too.
  */
-const STORM_WINDOW_MS = 1_000;
 const STORM_DUTY = 0.25;
-const STORM_GAP_FACTOR = 4;
+const STORM_BURST_MS = 200;
 const STORM_GAP_MAX_MS = 1_000;
 
 /**
@@ -189,11 +189,9 @@ export class Daemon {
   private unsubscribe: (() => void) | undefined;
   /** The current retry delay after failed changes (0: the last cycle had none), ms. */
   private retryDelay = 0;
-  /** this.now() when the last cycle ended, and how long it ran, ms. */
-  private lastCycleEnd = 0;
-  private lastCycleMs = 0;
-  /** Cycles that ended within the last STORM_WINDOW_MS: when, and how long they ran (ms). */
-  private recentCycles: { end: number; ms: number }[] = [];
+  /** The storm budget (ms of cycle time, see STORM_DUTY) and this.now() when it was last brought up to date. */
+  private budget = STORM_BURST_MS;
+  private budgetAt = 0;
   private watchers = new Map<string, fs.FSWatcher>();
   private readonly onHealth = (c: HealthChangeLike) => {
     this.log.info('health', { uplink: c.uplink, from: c.from, to: c.to, why: c.reason });
@@ -421,15 +419,20 @@ export class Daemon {
       if (!urgent) return;
       this.timers.clearTimeout(this.debounce);
     }
-    const now = this.now();
-    this.recentCycles = this.recentCycles.filter((c) => c.end > now - STORM_WINDOW_MS);
-    const busyMs = this.recentCycles.reduce((sum, c) => sum + c.ms, 0);
-    const gap = busyMs > STORM_DUTY * STORM_WINDOW_MS ? Math.min(STORM_GAP_MAX_MS, STORM_GAP_FACTOR * this.lastCycleMs) : 0;
-    const wait = Math.max(urgent ? 0 : this.config?.daemon.debounceMs ?? 0, this.lastCycleEnd + gap - now);
+    const gap = Math.max(0, -this.refillBudget() / STORM_DUTY);
+    const wait = Math.max(urgent ? 0 : this.config?.daemon.debounceMs ?? 0, gap);
     this.debounce = this.timers.setTimeout(() => {
       this.debounce = undefined;
       this.kick();
     }, wait);
+  }
+
+  /** The storm budget now (ms; negative: cycles must wait): refilled at STORM_DUTY since it was last brought up to date. */
+  private refillBudget(): number {
+    const now = this.now();
+    this.budget = Math.min(STORM_BURST_MS, this.budget + Math.max(0, now - this.budgetAt) * STORM_DUTY);
+    this.budgetAt = now;
+    return this.budget;
   }
 
   /** After failed changes or a failed cycle: try again with a growing delay, not only at the next resync. */
@@ -453,9 +456,8 @@ export class Daemon {
         this.scheduleRetry('the last cycle failed');
       })
       .finally(() => {
-        this.lastCycleEnd = this.now();
-        this.lastCycleMs = this.lastCycleEnd - started;
-        this.recentCycles.push({ end: this.lastCycleEnd, ms: this.lastCycleMs });
+        // A debt is capped so that one long cycle (the first, a reload) delays the next by at most STORM_GAP_MAX_MS.
+        this.budget = Math.max(-STORM_GAP_MAX_MS * STORM_DUTY, this.refillBudget() - (this.now() - started));
         this.running = undefined;
         if (this.causes.length > 0) this.armDebounce();
         this.resolveIdle();

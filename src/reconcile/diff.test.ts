@@ -117,6 +117,82 @@ test('DHCP renumbering: the stale from rule and routes go, the new ones come, th
   assert.ok(changes.slice(firstDel).every((c) => c.includes(' del ')));
 });
 
+test('nexthop replaces come after the route and rule adds (the kernel walks every table for each), before deletes', async () => {
+  // isp2 renumbered in one step: its nexthop is replaced (a walk of every route the kernel holds, since the
+  // balance group routes through it); the new table routes and rule must not wait behind that walk.
+  const port = new FakePort(parseSnapshot(WORLD));
+  await converge(port);
+  const renumbered = parseSnapshot(WORLD.replace('addr vlan102 192.0.2.7/24 dynamic', 'addr vlan102 203.0.113.50/25 dynamic')
+    .replace('default via 192.0.2.1 dev vlan102', 'default via 203.0.113.1 dev vlan102'));
+  port.setInterfaces(renumbered.links, renumbered.addresses);
+  const kernel = await port.snapshot();
+  const facts = factsOf({ ...kernel, routes: [...kernel.routes.filter((r) => r.table !== 254), ...renumbered.routes] });
+  const changes = show(diff(plan(config, facts).desired, facts.kernel, config));
+  const at = (text: string): number => {
+    const i = changes.indexOf(text);
+    assert.ok(i >= 0, `${text} missing from:\n${changes.join('\n')}`);
+    return i;
+  };
+  const replace = at('ip nexthop replace id 1002 via 203.0.113.1 dev vlan102 proto 117');
+  assert.ok(at('ip route replace default via 203.0.113.1 dev vlan102 table 1002 proto 117') < replace);
+  assert.ok(at('ip route add 203.0.113.0/25 dev vlan102 src 203.0.113.50 scope link table 1002 proto 117') < replace);
+  assert.ok(at('ip rule add from 203.0.113.50/32 lookup 1002 priority 10100 protocol 117') < replace);
+  assert.ok(replace < at('ip rule del from 192.0.2.7/32 lookup 1002 priority 10100 protocol 117'));
+  // The fake kernel accepts them in that order (it refuses a group naming a missing member, a route on a missing nexthop).
+  const { failed } = await reconcile(port, diff(plan(config, facts).desired, facts.kernel, config));
+  assert.deepEqual(failed.map((f) => f.error.message), []);
+});
+
+test('a group gaining a member: the member is added first, the group replaced after the member\'s table and rule', async () => {
+  // isp2 without a default path first (no gateway anywhere): the balance group holds isp1 only.
+  const port = new FakePort(parseSnapshot(WORLD.replace('route table main default via 192.0.2.1 dev vlan102 proto dhcp metric 20\n', '')));
+  await converge(port);
+  assert.deepEqual(port.current().nexthops.find((n) => n.id === 1000)?.group?.map((m) => m.id), [1001]);
+  const kernel = await port.snapshot();
+  const facts = factsOf({ ...kernel, routes: [...kernel.routes, ...parseSnapshot(WORLD).routes] });
+  const changes = diff(plan(config, facts).desired, facts.kernel, config);
+  const text = show(changes);
+  const member = text.indexOf('ip nexthop add id 1002 via 192.0.2.1 dev vlan102 proto 117');
+  const group = text.findIndex((c) => c.startsWith('ip nexthop replace id 1000 group 1001'));
+  const table = text.indexOf('ip route add default via 192.0.2.1 dev vlan102 table 1002 proto 117');
+  assert.ok(member >= 0 && group >= 0 && table >= 0, text.join('\n'));
+  assert.ok(member < table && table < group, text.join('\n'));
+  const { failed } = await reconcile(port, changes);
+  assert.deepEqual(failed.map((f) => f.error.message), []);
+  assert.deepEqual(port.current().nexthops.find((n) => n.id === 1000)?.group?.map((m) => m.id), [1001, 1002]);
+});
+
+test('a group that only loses members which are deleted is not replaced: deleting the member shrinks it', async () => {
+  // isp2 loses its default path (the DHCP client's route goes): its nexthop goes, and with it its place in the
+  // balance group. A replace of the group would make the kernel walk every table; the delete alone does not.
+  const port = new FakePort(parseSnapshot(WORLD));
+  await converge(port);
+  assert.deepEqual(port.current().nexthops.find((n) => n.id === 1000)?.group?.map((m) => m.id), [1001, 1002]);
+  const kernel = await port.snapshot();
+  const facts = factsOf({ ...kernel, routes: kernel.routes.filter((r) => !(r.table === 254 && r.dst === '0.0.0.0/0')) });
+  const changes = diff(plan(config, facts).desired, facts.kernel, config);
+  const text = show(changes);
+  assert.ok(text.includes('ip nexthop del id 1002'), text.join('\n'));
+  assert.ok(!text.some((c) => c.startsWith('ip nexthop replace id 1000')), text.join('\n'));
+  const { failed } = await reconcile(port, changes);
+  assert.deepEqual(failed.map((f) => f.error.message), []);
+  assert.deepEqual(port.current().nexthops.find((n) => n.id === 1000)?.group?.map((m) => m.id), [1001]);
+  // The group left is the one the plan wants: nothing more to change.
+  const after = await port.snapshot();
+  const next = { ...after, routes: after.routes.filter((r) => !(r.table === 254 && r.dst === '0.0.0.0/0')) };
+  assert.deepEqual(show(diff(plan(config, factsOf(next)).desired, next, config)), []);
+});
+
+test('a group that loses a member and changes otherwise (weights) is still replaced', () => {
+  const kernel = parseSnapshot(WORLD);
+  const desired = plan(config, factsOf(kernel)).desired;
+  const observed: KernelState = { ...kernel, nexthops: [...desired.nexthops.map((n) => (n.group ? { ...n, group: n.group.map((m) => ({ ...m, weight: m.weight + 1 })) } : n)),
+    { id: 1003, gateway: '198.51.100.9', dev: 'if1', protocol: 117 }].map((n) => (n.id === 1000 ? { ...n, group: [...n.group!, { id: 1003, weight: 1 }] } : n)) };
+  const text = show(diff(desired, observed, config));
+  assert.ok(text.includes('ip nexthop del id 1003'), text.join('\n'));
+  assert.ok(text.some((c) => c.startsWith('ip nexthop replace id 1000 group')), text.join('\n'));
+});
+
 test('down: diffing against an empty desired state removes exactly what uplinkd owns, rules first, singles last', async () => {
   const port = new FakePort(parseSnapshot(WORLD + FOREIGN));
   await converge(port);

@@ -32,6 +32,17 @@ function needsRecreate(old: Nexthop, want: Nexthop): boolean {
   return old.resilient !== undefined && want.resilient !== undefined && old.resilient.buckets !== want.resilient.buckets;
 }
 
+/**
+ * Whether group `want` is group `have` without some members that are deleted anyway (`deleted`): deleting a
+ * nexthop takes it out of its groups (net/ipv4/nexthop.c remove_nexthop_from_groups), so the group needs no
+ * replace of its own. That matters beside a large routing table: a replace of a group that routes use makes
+ * the kernel walk every route of every table (__nexthop_replace_notify), a member's delete does not.
+ */
+function shrunkByDeletes(have: Nexthop, want: Nexthop, deleted: ReadonlySet<number>): boolean {
+  if (!have.group || !want.group || want.group.length === 0 || !have.group.some((m) => deleted.has(m.id))) return false;
+  return sameNexthop({ ...have, group: have.group.filter((m) => !deleted.has(m.id)) }, want);
+}
+
 /** Routes through a gateway come after the link routes that make it reachable. */
 function routeAddOrder(a: Route, b: Route): number {
   const rank = (r: Route): number => (r.gateway !== undefined || r.nhid !== undefined ? 1 : 0);
@@ -68,17 +79,23 @@ function groupByKey<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
  * Order, the contract the reconciler relies on (it applies the list in this order, see reconcile()):
  *  1. deletes of nexthops that must be recreated, groups before plain nexthops (a group goes before the members
  *     it holds). This is the only break before make, forced by the kernel;
- *  2. nexthop adds and replaces, plain nexthops before groups (NHA_GROUP may name only existing nexthops);
- *     a group holding a recreated member is replaced too, since deleting the member took it out of the group;
+ *  2. nexthop adds, plain nexthops before groups (NHA_GROUP may name only existing nexthops);
  *  3. route adds and replaces, routes with a device only before routes through a gateway or a nexthop id (the
  *     gateway must be reachable by a link route first; an nhid route needs its nexthop from step 2); a route
  *     using a recreated nexthop is replaced, since deleting the nexthop deleted it;
  *  4. rule adds: only once the tables they point at hold their routes;
- *  5. rule deletes: after the adds, so a renumbered address or a moved rule is never without a rule
+ *  5. nexthop replaces, plain nexthops before groups (a group may name a member added in step 2); a group
+ *     holding a recreated member is replaced too, since deleting the member took it out of the group. They
+ *     come after the routes and rules because nothing above needs them (each object already exists) and the
+ *     kernel walks every route of every table for each replace of a nexthop that routes use, or of a member of
+ *     such a group (net/ipv4/nexthop.c, __nexthop_replace_notify -> fib_info_notify_update): tens of
+ *     milliseconds beside a full BGP table, which a renumbered uplink's table and rule need not wait for;
+ *  6. rule deletes: after the adds, so a renumbered address or a moved rule is never without a rule
  *     (make before break);
- *  6. route deletes: after no rule points traffic at them any more;
- *  7. nexthop deletes, groups before plain nexthops: after the routes using them are gone (deleting a nexthop
- *     silently deletes its routes and shrinks its groups).
+ *  7. route deletes: after no rule points traffic at them any more;
+ *  8. nexthop deletes, groups before plain nexthops: after the routes using them are gone (deleting a nexthop
+ *     silently deletes its routes and shrinks its groups: a group that only loses deleted members is therefore
+ *     not replaced, see shrunkByDeletes).
  * Within a step, objects are sorted by identity (compareNexthops, compareRoutes, compareRules). Deletes carry the
  * canonical form (what identifies the object, not every attribute the kernel echoed).
  */
@@ -93,6 +110,7 @@ export function diff(desired: DesiredState, observed: KernelState, config: Confi
   const recreated = new Set<number>();
   const preDeletes: Nexthop[] = [];
   const desiredNhIds = new Set(desired.nexthops.map((n) => n.id));
+  const deletedNhIds = new Set([...ownedNh.keys()].filter((id) => !desiredNhIds.has(id)));
   for (const want of [...desired.nexthops].sort(compareNexthops)) {
     const have = ownedNh.get(want.id);
     if (!have) {
@@ -101,7 +119,7 @@ export function diff(desired: DesiredState, observed: KernelState, config: Confi
       recreated.add(want.id);
       preDeletes.push(have);
       nhUpserts.push({ op: 'add', nexthop: want });
-    } else if (!sameNexthop(have, want)) {
+    } else if (!sameNexthop(have, want) && !shrunkByDeletes(have, want, deletedNhIds)) {
       nhUpserts.push({ op: 'replace', nexthop: want });
     }
   }
@@ -165,14 +183,18 @@ export function diff(desired: DesiredState, observed: KernelState, config: Confi
   const upserts = nhUpserts.sort((a, b) => compareNexthops(a.nexthop, b.nexthop))
     .map(({ op, nexthop }): Change => ({ op, kind: 'nexthop', nexthop }));
   const upsertIsGroup = (c: Change): boolean => c.kind === 'nexthop' && isGroup(c.nexthop);
+  const adds = upserts.filter((c) => c.op === 'add');
+  const replaces = upserts.filter((c) => c.op === 'replace');
   return [
     ...preDeletes.filter(isGroup).map(nhDel),
     ...preDeletes.filter((n) => !isGroup(n)).map(nhDel),
-    ...upserts.filter((c) => !upsertIsGroup(c)),
-    ...upserts.filter(upsertIsGroup),
+    ...adds.filter((c) => !upsertIsGroup(c)),
+    ...adds.filter(upsertIsGroup),
     ...routeUpserts.map(({ op, route }): Change => ({ op, kind: 'route', route })),
     // Sorting only what changes, as for routes (of duplicates, which differ at most in protocol, the first listed is added).
     ...ruleAdds.sort(compareRules).map((rule): Change => ({ op: 'add', kind: 'rule', rule })),
+    ...replaces.filter((c) => !upsertIsGroup(c)),
+    ...replaces.filter(upsertIsGroup),
     ...ruleDeletes.sort(compareRules).map((rule): Change => ({ op: 'del', kind: 'rule', rule: canonicalRule(rule) })),
     ...routeDeletes.sort(compareRoutes).map((route): Change => ({ op: 'del', kind: 'route', route: canonicalRoute(route) })),
     ...nhDeletes.filter(isGroup).sort(compareNexthops).map(nhDel),

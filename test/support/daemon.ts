@@ -39,7 +39,7 @@ export class VirtualTimers implements Timers {
       next.fn();
       await settle();
     }
-    this.now = target;
+    this.now = Math.max(this.now, target); // never backwards: a callback may have moved the clock past the target
   }
 }
 
