@@ -333,13 +333,16 @@ async function statusCommand(configFile: string, json: boolean): Promise<number>
  * last good configuration.
  */
 async function fileNotes(configFile: string): Promise<string[]> {
-  const changed = 'the file changed since the daemon loaded it: `uplinkd reload` to apply';
   try {
     await loadConfig(configFile);
-    return [changed];
+    return ['the file changed since the daemon loaded it: `uplinkd reload` to apply'];
   } catch (err) {
     if (!(err instanceof UplinkdError)) throw err;
-    return [changed, `${err.message} (the daemon keeps its last good configuration)`];
+    // A reload would be refused: say what to fix, not to reload.
+    return [
+      'the file changed since the daemon loaded it and is not a valid configuration now: fix it, then `uplinkd reload`',
+      `${err.message} (the daemon keeps its last good configuration)`,
+    ];
   }
 }
 

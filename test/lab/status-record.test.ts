@@ -94,7 +94,7 @@ describe('status from the socket record (issue 7)', { skip: NEEDS_ROOT }, () => 
       const status = await uplinkd(NS, ['status', '-c', CONFIG]);
       assert.equal(status.code, 0, status.stderr);
       assert.match(status.stdout, new RegExp(`^daemon: running \\(pid ${daemon!.child.pid},`, 'm'));
-      assert.match(status.stdout, /^warning: the file changed since the daemon loaded it: `uplinkd reload` to apply$/m);
+      assert.match(status.stdout, /^warning: the file changed since the daemon loaded it and is not a valid configuration now: fix it, then `uplinkd reload`$/m);
       assert.match(status.stdout, where);
       assert.match(status.stdout, /the daemon keeps its last good configuration/);
       const json = await uplinkd(NS, ['status', '--json', '-c', CONFIG]);
