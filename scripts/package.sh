@@ -18,7 +18,8 @@ fi
 [ -f dist/src/cli/main.js ] && [ -f dist/scripts/man.js ] || { echo "package.sh: run npm run build first" >&2; exit 1; }
 addon=src/health/native/build/Release/uplinkd_icmp.node
 nl_addon=src/netlink/native/build/Release/uplinkd_netlink.node
-[ -f "$addon" ] && [ -f "$nl_addon" ] || npm run build:native >&2
+nft_addon=src/netlink/native/build/Release/uplinkd_nft.node
+[ -f "$addon" ] && [ -f "$nl_addon" ] && [ -f "$nft_addon" ] || npm run build:native >&2
 
 out=dist/deb
 stage=$(mktemp -d "${TMPDIR:-/tmp}/uplinkd-deb.XXXXXX")
@@ -29,14 +30,14 @@ install -d "$lib/bin" "$lib/dist" "$stage/usr/bin" "$stage/lib/systemd/system" "
 	"$stage/usr/share/uplinkd" "$stage/usr/share/man/man5" "$stage/usr/share/man/man8" \
 	"$stage/usr/share/bash-completion/completions" "$doc/docs" "$stage/DEBIAN"
 
-# The program: compiled sources (dist/src only: not the lab in dist/lab, not the test doubles in dist/test) without tests or source maps, the ICMP and netlink-socket-option
-# addons where src/health/native.ts and src/netlink/sockopt.ts look for them (beside their
-# compiled folders), and a package.json for --version.
+# The program: compiled sources (dist/src only: not the lab in dist/lab, not the test doubles in dist/test) without tests or source maps, the ICMP, netlink-socket-option and
+# libnftables addons where src/health/native.ts, src/netlink/sockopt.ts and src/nft/libnftables.ts
+# look for them (beside their compiled folders), and a package.json for --version.
 (cd dist && find src -name '*.js' ! -name '*.test.js' -print0 | xargs -0 cp --parents -t "$lib/dist")
 install -d "$lib/dist/src/health/native/build/Release"
 install -m 0644 "$addon" "$lib/dist/src/health/native/build/Release/"
 install -d "$lib/dist/src/netlink/native/build/Release"
-install -m 0644 "$nl_addon" "$lib/dist/src/netlink/native/build/Release/"
+install -m 0644 "$nl_addon" "$nft_addon" "$lib/dist/src/netlink/native/build/Release/"
 node -e 'const p = require("./package.json");
   const keep = { name: p.name, version: p.version, description: p.description, license: p.license, private: true, main: "dist/src/cli/main.js" };
   process.stdout.write(JSON.stringify(keep, null, 2) + "\n");' >"$lib/package.json"

@@ -116,6 +116,7 @@ describe('Debian package', () => {
     const elves = files.filter((f) => f.endsWith('.node'));
     assert.ok(elves.some((f) => f.endsWith('uplinkd_icmp.node')), 'the ICMP addon is shipped');
     assert.ok(elves.some((f) => f.includes('netlink/')), "netlink's binding is shipped");
+    assert.ok(elves.some((f) => f.endsWith('uplinkd_nft.node')), 'the libnftables addon is shipped');
     for (const f of elves) assert.equal(elfMachine(path.join(x, 'usr/lib/uplinkd', f)), nodeMachine, `${f} is for another machine`);
   });
 
@@ -175,10 +176,12 @@ describe('Debian package', () => {
       require(${JSON.stringify(path.join(lib, 'node_modules/netlink'))});
       // Port 0 names no socket of ours: the call fails, but only after the addon has loaded.
       require(${JSON.stringify(path.join(lib, 'dist/src/netlink/sockopt.js'))}).enableNetlinkFeatures(0);
+      const nft = require(${JSON.stringify(path.join(lib, 'dist/src/nft/libnftables.js'))}).loadLibnftables();
+      if (nft.failure) throw new Error(nft.failure);
       console.log(JSON.stringify(Object.keys(require.cache)));`;
     const loaded = JSON.parse(ok(run(process.execPath, ['-e', probe], { cwd: work, env }), 'loading the native code')) as string[];
     const natives = loaded.filter((f) => f.endsWith('.node'));
-    assert.equal(natives.length, 3, `expected the three addons, loaded: ${natives}`);
+    assert.equal(natives.length, 4, `expected the four addons, loaded: ${natives}`);
     for (const f of loaded) assert.ok(f.startsWith(`${lib}/`), `${f} was loaded from outside the package`);
   });
 
