@@ -19,7 +19,8 @@ fi
 addon=src/health/native/build/Release/uplinkd_icmp.node
 nl_addon=src/netlink/native/build/Release/uplinkd_netlink.node
 ctl_addon=src/daemon/native/build/Release/uplinkd_control.node
-[ -f "$addon" ] && [ -f "$nl_addon" ] && [ -f "$ctl_addon" ] || npm run build:native >&2
+nft_addon=src/netlink/native/build/Release/uplinkd_nft.node
+[ -f "$addon" ] && [ -f "$nl_addon" ] && [ -f "$ctl_addon" ] && [ -f "$nft_addon" ] || npm run build:native >&2
 
 out=dist/deb
 stage=$(mktemp -d "${TMPDIR:-/tmp}/uplinkd-deb.XXXXXX")
@@ -31,13 +32,13 @@ install -d "$lib/bin" "$lib/dist" "$stage/usr/bin" "$stage/lib/systemd/system" "
 	"$stage/usr/share/bash-completion/completions" "$doc/docs" "$stage/DEBIAN"
 
 # The program: compiled sources (dist/src only: not the lab in dist/lab, not the test doubles in dist/test) without tests or source maps, the ICMP,
-# netlink-socket-option and control-socket addons where src/health/native.ts, src/netlink/sockopt.ts and
-# src/daemon/control-client.ts look for them (beside their compiled folders), and a package.json for --version.
+# netlink-socket-option, libnftables and control-socket addons where src/health/native.ts, src/netlink/sockopt.ts,
+# src/nft/libnftables.ts and src/daemon/control-client.ts look for them (beside their compiled folders), and a package.json for --version.
 (cd dist && find src -name '*.js' ! -name '*.test.js' -print0 | xargs -0 cp --parents -t "$lib/dist")
 install -d "$lib/dist/src/health/native/build/Release"
 install -m 0644 "$addon" "$lib/dist/src/health/native/build/Release/"
 install -d "$lib/dist/src/netlink/native/build/Release"
-install -m 0644 "$nl_addon" "$lib/dist/src/netlink/native/build/Release/"
+install -m 0644 "$nl_addon" "$nft_addon" "$lib/dist/src/netlink/native/build/Release/"
 install -d "$lib/dist/src/daemon/native/build/Release"
 install -m 0644 "$ctl_addon" "$lib/dist/src/daemon/native/build/Release/"
 node -e 'const p = require("./package.json");

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Rule } from '../model/types';
-import { freeMask, iptablesMarkUses, markNeighbourWarnings, nftMarkUses, ruleMarkUses } from './neighbours';
+import { freeMask, hasXtStatements, iptablesMarkUses, markNeighbourWarnings, nftMarkUses, ruleMarkUses } from './neighbours';
+import { hasLegacyTables } from './neighbours-io';
 
 // `nft -j list ruleset` (nft 1.0.6) of a namespace holding Tailscale-style rules (0x40000 under
 // 0xff0000, `meta mark & 0xff00ffff | 0x80000`), wg-quick's two rules and a firewall using 0x01000000.
@@ -106,4 +107,21 @@ test('no free run among all foreign uses together: says so instead of suggesting
 test('a suggestion made without the firewall marks says it weighed the ip rules only', () => {
   const w = markNeighbourWarnings(ruleMarkUses([rule({ fwmark: 0x1a000000, fwmask: 0x7f000000 })], 117), 0x7f000000, 2);
   assert.match(w[0]!, /set pinning\.mark_mask to 0x00ffffff \(free of these uses only; `uplinkd check` weighs ip rules, nftables and iptables marks together\)/);
+});
+
+test('xt statements: a rule of the ip family with an x_tables extension nft lists by name only; native mark matches and other families are not', () => {
+  const rule = (family: string, expr: unknown[]) => ({ rule: { family, table: 'mangle', chain: 'PREROUTING', handle: 2, expr } });
+  const xt = { xt: { type: 'target', name: 'MARK' } };
+  const native = { match: { op: '==', left: { '&': [{ meta: { key: 'mark' } }, 255] }, right: 4 } };
+  assert.equal(hasXtStatements({ nftables: [{ metainfo: {} }, rule('ip', [{ counter: null }, xt])] }), true);
+  assert.equal(hasXtStatements({ nftables: [rule('ip', [native, { accept: null }])] }), false);
+  assert.equal(hasXtStatements({ nftables: [rule('ip6', [xt]), rule('bridge', [xt])] }), false);
+  assert.equal(hasXtStatements(undefined), false);
+  assert.equal(hasXtStatements({ nftables: 'x' }), false);
+});
+
+test('legacy tables: present when /proc/net/ip_tables_names lists one; an empty or missing file means none', async () => {
+  assert.equal(await hasLegacyTables(async () => 'mangle\n'), true);
+  assert.equal(await hasLegacyTables(async () => ''), false);
+  assert.equal(await hasLegacyTables(() => Promise.reject(Object.assign(new Error('no such file'), { code: 'ENOENT' }))), false);
 });

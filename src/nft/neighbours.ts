@@ -105,6 +105,21 @@ export function nftMarkUses(doc: Json, skipTable: string): MarkUse[] {
   return uses;
 }
 
+/**
+ * True when a rule of the `ip` family in an `nft -j list ruleset` document holds an `xt` statement: a
+ * match or target iptables-nft made through the kernel's x_tables compatibility layer (e.g. `-j MARK`,
+ * `-j CONNMARK`), which libnftables-json(5) prints by name only, without its marks; only
+ * `iptables-save` shows those.
+ */
+export function hasXtStatements(doc: Json): boolean {
+  const items = (doc as { nftables?: Json[] } | null)?.nftables;
+  if (!Array.isArray(items)) return false;
+  return items.some((item) => {
+    const rule = (item as { rule?: { family?: string; expr?: Json[] } }).rule;
+    return rule?.family === 'ip' && Array.isArray(rule.expr) && rule.expr.some((e) => typeof e === 'object' && e !== null && 'xt' in e);
+  });
+}
+
 function parseNumber(text: string): number | undefined {
   const n = /^0x[0-9a-f]+$/i.test(text) ? parseInt(text, 16) : /^\d+$/.test(text) ? Number(text) : NaN;
   return Number.isFinite(n) && n <= FULL ? n >>> 0 : undefined;

@@ -1,11 +1,13 @@
-// Talking to nftables through the `nft` tool: one process per read or change, only inside a
-// cycle (src/engine/cycle.ts) that reads the table (apply, the daemon's start, reload, periodic
-// resync, an nf_tables notification about the table: src/nft/events.ts; the table depends on the
-// config alone), never per packet or rtnetlink event. Only `table ip uplinkd` is ever read, replaced
-// or deleted.
+// Talking to nftables: in this process through libnftables (src/nft/libnftables.ts), else through
+// the `nft` tool, one process per read or change; only inside a cycle (src/engine/cycle.ts) that
+// reads the table (apply, the daemon's start, reload, periodic resync, an nf_tables notification
+// about the table: src/nft/events.ts; the table depends on the config alone), never per packet or
+// rtnetlink event. Only `table ip uplinkd` is ever read, replaced or deleted (other programs' rules
+// are read for the mark warnings, src/nft/neighbours-io.ts).
 import { spawn } from 'node:child_process';
 import { UplinkdError } from '../errors';
 import { ensureExecCgroups } from './exec';
+import { loadLibnftables } from './libnftables';
 import { commentHash, DELETE_SCRIPT, PIN_TABLE, pinningLayout, type NftObject, type PinningRuleset } from './ruleset';
 
 export interface NftResult {
@@ -16,14 +18,14 @@ export interface NftResult {
   error?: NodeJS.ErrnoException;
 }
 
-/** Runs `nft args` with `input` on stdin (tests inject a fake). */
+/** Runs what `nft args` with `input` on stdin would (tests inject a fake). */
 export type NftRunner = (args: string[], input?: string) => Promise<NftResult>;
 
 /**
- * The real NftRunner: spawns `nft` from PATH; killed (SIGKILL) after 10 s. Never rejects: a missing binary is
- * `error` (ENOENT), a failure a non-zero `code` with nft's stderr.
+ * The NftRunner of the nft program: spawns `nft` from PATH; killed (SIGKILL) after 10 s. Never rejects: a
+ * missing binary is `error` (ENOENT), a failure a non-zero `code` with nft's stderr.
  */
-export const runNft: NftRunner = (args, input) =>
+export const spawnNft: NftRunner = (args, input) =>
   new Promise((resolve) => {
     const child = spawn('nft', args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
@@ -42,6 +44,25 @@ export const runNft: NftRunner = (args, input) =>
     child.stdin.on('error', () => undefined);
     child.stdin.end(input ?? '');
   });
+
+let chosen: NftRunner | undefined;
+
+/**
+ * The real NftRunner: libnftables in this process (src/nft/libnftables.ts: off the event loop, one
+ * command at a time, 10 s timeout) when its addon and the library load, else spawnNft; chosen at the
+ * first call, the fallback's reason written to stderr once. Never rejects; results as nft(8) gives them.
+ */
+export const runNft: NftRunner = (args, input) => {
+  if (!chosen) {
+    const lib = loadLibnftables();
+    if ('run' in lib) chosen = lib.run;
+    else {
+      process.stderr.write(`uplinkd: nft: ${lib.failure}: running the nft program for each command instead\n`);
+      chosen = spawnNft;
+    }
+  }
+  return chosen(args, input);
+};
 
 /** What the kernel holds of uplinkd's nftables table. */
 export type ObservedPinning =
@@ -92,7 +113,7 @@ async function runScript(script: string, what: string, run: NftRunner): Promise<
   const r = await run(['-f', '-'], script);
   const missing = unavailable(r);
   if (missing) throw new UplinkdError('io', `cannot ${what}: ${missing}`, { errno: r.error?.code, cause: r.error });
-  if (r.code !== 0) throw new UplinkdError('kernel', `cannot ${what}: nft -f - exited ${r.code}: ${r.stderr.trim()}`);
+  if (r.code !== 0) throw new UplinkdError('kernel', `cannot ${what}: nft -f - failed (exit ${r.code}): ${r.stderr.trim()}`);
 }
 
 /** Replaces uplinkd's table with `ruleset` in one nft transaction. */

@@ -272,8 +272,9 @@ describe('flow pinning (issue 4)', { skip: NEEDS_ROOT }, () => {
 
   it('without nft: apply warns that pinning is off and does everything else', async () => {
     await down(lab);
-    // uplinkd with a PATH where no nft is found (`env` runs inside the namespace).
-    const withoutNft = (args: string[]) => inNs(lab.ns.router, 'env', ['PATH=/nonexistent', process.execPath, UPLINKD_BIN, ...args], { allowFail: true });
+    // uplinkd with a PATH where no nft is found and no libnftables (`env` runs inside the namespace).
+    const withoutNft = (args: string[]) =>
+      inNs(lab.ns.router, 'env', ['PATH=/nonexistent', 'UPLINKD_LIBNFTABLES=/nonexistent', process.execPath, UPLINKD_BIN, ...args], { allowFail: true });
     const r = await withoutNft(['apply', '-c', lab.configPath]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /warning: flow pinning is off: nft is not installed \(Debian package nftables\)/);

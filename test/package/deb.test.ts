@@ -117,6 +117,7 @@ describe('Debian package', () => {
     assert.ok(elves.some((f) => f.endsWith('uplinkd_icmp.node')), 'the ICMP addon is shipped');
     assert.ok(elves.some((f) => f.endsWith('uplinkd_control.node')), 'the control-socket addon is shipped');
     assert.ok(elves.some((f) => f.includes('netlink/')), "netlink's binding is shipped");
+    assert.ok(elves.some((f) => f.endsWith('uplinkd_nft.node')), 'the libnftables addon is shipped');
     for (const f of elves) assert.equal(elfMachine(path.join(x, 'usr/lib/uplinkd', f)), nodeMachine, `${f} is for another machine`);
   });
 
@@ -178,6 +179,8 @@ describe('Debian package', () => {
       require(${JSON.stringify(path.join(lib, 'dist/src/netlink/sockopt.js'))}).enableNetlinkFeatures(0);
       // The CLI's control-socket client: 'blocking' once its addon loaded.
       if (require(${JSON.stringify(path.join(lib, 'dist/src/daemon/control-client.js'))}).defaultTransport() !== 'blocking') throw new Error('no control addon');
+      const nft = require(${JSON.stringify(path.join(lib, 'dist/src/nft/libnftables.js'))}).loadLibnftables();
+      if (nft.failure) throw new Error(nft.failure);
       console.log(JSON.stringify(Object.keys(require.cache)));`;
     const loaded = JSON.parse(ok(run(process.execPath, ['-e', probe], { cwd: work, env }), 'loading the native code')) as string[];
     const natives = loaded.filter((f) => f.endsWith('.node'));
