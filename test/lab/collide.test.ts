@@ -139,4 +139,27 @@ describe('refused and foreign objects never take the balanced default or pass as
     const back = JSON.parse((await ipIn(NS, ['-j', 'route', 'get', '192.0.2.9', 'from', '198.51.100.2'])).stdout) as { gateway?: string }[];
     assert.equal(back[0]!.gateway, '198.51.100.127');
   });
+
+  it('2c: a foreign rule at uplinkd\'s priority, before uplinkd\'s in the kernel\'s order: warned truthfully, status does not match', async () => {
+    // Added after uplinkd's rule of the same priority, then uplinkd's deleted: uplinkd re-adds its own after the foreign one.
+    await ipIn(NS, ['rule', 'add', 'priority', '10100', 'from', '198.51.100.2', 'lookup', '1727']);
+    await ipIn(NS, ['rule', 'del', 'priority', '10100', 'from', '198.51.100.2', 'lookup', '1141']);
+    const s = await waitFor('the collision in status', async () => {
+      const st = await status();
+      return st.collisions?.length ? st : undefined;
+    }, 20_000);
+    assert.equal(s.inSync, false);
+    assert.match(s.uplinks.find((u) => u.name === 'isp1')!.collisions!.join(), /foreign rule 'from 198\.51\.100\.2\/32 lookup 1727 priority 10100[^']*' comes before uplinkd's rule for split access/);
+    const rules = (await ipIn(NS, ['rule', 'show', 'priority', '10100'])).stdout;
+    assert.ok(rules.indexOf('lookup 1727') < rules.indexOf('lookup 1141'), rules);
+    // The harm: isp1's replies are routed by isp2's table.
+    const reply = JSON.parse((await ipIn(NS, ['-j', 'route', 'get', '192.0.2.9', 'from', '198.51.100.2'])).stdout) as { gateway?: string }[];
+    assert.equal(reply[0]!.gateway, '203.0.113.1');
+    // The latest word on it (while it came after uplinkd's rule, the first warning said, truly, that it changed nothing).
+    const warning = daemon!.lines.filter((l) => /event=plan .*admin rule 'from 198\.51\.100\.2\/32 lookup 1727/.test(l)).at(-1) ?? '';
+    assert.match(warning, /comes before flow pinning and split access/);
+    assert.doesNotMatch(warning, /routed by uplinkd's earlier rules first/);
+    await ipIn(NS, ['rule', 'del', 'priority', '10100', 'from', '198.51.100.2', 'lookup', '1727']);
+    await waitFor('in sync again', async () => ((await status()).inSync ? true : undefined), 30_000);
+  });
 });
