@@ -15,6 +15,7 @@ import { CAUSE_CHARS, CAUSES_SHOWN, CHANGES_SHOWN } from './log-volume';
 import { Daemon, RETRY_MIN_MS, type HealthChangeLike, type HealthSource } from './daemon';
 import { CountingPort, FakeNft, VirtualTimers } from '../../test/support/daemon';
 import type { HealthVerdict } from '../model/facts';
+import { formatDaemonStatus } from './status-text';
 
 const LINKS: Link[] = [
   { index: 1, name: 'lo', up: true, lowerUp: true },
@@ -785,4 +786,57 @@ test('a large cycle logs a summary per kind and its first changes at info level,
   assert.equal(last.causes.length, CAUSES_SHOWN + 1);
   assert.match(last.causes.at(-1)!, /^and \d+ more$/);
   await h.daemon.stop({ cleanup: false });
+});
+
+/** The base kernel with isp2's DHCP address and default on if2: both uplinks usable. */
+function twoUsable(extra: Partial<KernelState> = {}): KernelState {
+  const k = baseKernel();
+  return { ...k, addresses: [...k.addresses, addr('if2', '203.0.113.7', true)], routes: [dhcpDefault('203.0.113.1')], ...extra, nexthops: extra.nexthops ?? [] };
+}
+
+test('a refused nexthop leaves its uplink out of the group while the others balance; retried with backoff, it joins once accepted', async () => {
+  const h = await startHarness({ kernel: twoUsable() });
+  const heal = h.kernel.failWhen((c) => c.kind === 'nexthop' && c.op !== 'del' && c.nexthop.id === 1001, 'EINVAL');
+  await h.kernel.apply({ op: 'del', kind: 'nexthop', nexthop: (await h.kernel.snapshot()).nexthops.find((n) => n.id === 1001)! });
+  await h.timers.advance(2_000);
+  const snap = await h.kernel.snapshot();
+  const group = snap.nexthops.find((n) => n.id === 1000);
+  assert.deepEqual(group?.group?.map((m) => m.id), [1002], 'the group balances over the usable uplink');
+  assert.ok(snap.routes.some((r) => r.table === 1000 && r.nhid === 1000), 'the balanced default is in place');
+  const status = h.daemon.status();
+  assert.equal(status.inSync, false);
+  assert.match(status.uplinks.find((u) => u.name === 'isp1')!.refused!.join(), /EINVAL/);
+  assert.equal(status.uplinks.find((u) => u.name === 'isp1')!.inDefault, false);
+  const attempts = () => h.port.writes.filter((c) => c.kind === 'nexthop' && c.op !== 'del' && c.nexthop.id === 1001).length;
+  await h.timers.advance(4_000);
+  // The first try and retries after 250, 500, 1000, 2000 ms... (RETRY_MIN_MS doubling): about 5 in 6 s, not one per cycle.
+  assert.ok(attempts() >= 4 && attempts() <= 7, `retried with backoff: ${attempts()} tries in 6 s`);
+  heal();
+  await h.timers.advance(20_000);
+  assert.deepEqual((await h.kernel.snapshot()).nexthops.find((n) => n.id === 1000)?.group?.map((m) => m.id), [1001, 1002], 'joined once accepted');
+  assert.equal(h.daemon.status().inSync, true);
+});
+
+test('a foreign nexthop holding an uplink\'s id: never in uplinkd\'s group; status does not match and names it; logged once', async () => {
+  const foreign = { id: 1001, protocol: 4, gateway: '198.51.100.50', dev: 'if1' };
+  const h = await startHarness({ kernel: twoUsable({ nexthops: [foreign] }) });
+  await h.timers.advance(100);
+  const snap = await h.kernel.snapshot();
+  assert.deepEqual(snap.nexthops.find((n) => n.id === 1000)?.group?.map((m) => m.id), [1002]);
+  const status = h.daemon.status();
+  assert.equal(status.inSync, false);
+  assert.match(status.collisions!.join(), /^isp1: foreign nexthop 'id 1001 via 198\.51\.100\.50/);
+  assert.match(formatDaemonStatus(status), /kernel does NOT match the plan/);
+  assert.doesNotMatch(formatDaemonStatus(status), /kernel matches the plan/);
+  assert.match(status.uplinks.find((u) => u.name === 'isp1')!.reason, /blocked by collision/);
+  h.daemon.nudge('test: another cycle');
+  await h.timers.advance(40_000); // and a periodic resync
+  const logged = h.lines.map(parseLine).filter((f) => f.event === 'plan' && /collision: foreign nexthop/.test(f.msg ?? ''));
+  assert.equal(logged.length, 1, 'said once while the collision stays as it is');
+  // The foreign nexthop goes: isp1 joins, status matches again.
+  await h.kernel.apply({ op: 'del', kind: 'nexthop', nexthop: foreign });
+  await h.timers.advance(1_000);
+  assert.deepEqual((await h.kernel.snapshot()).nexthops.find((n) => n.id === 1000)?.group?.map((m) => m.id), [1001, 1002]);
+  assert.equal(h.daemon.status().inSync, true);
+  assert.deepEqual(h.daemon.status().collisions, []);
 });

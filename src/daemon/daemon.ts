@@ -120,8 +120,10 @@ export interface DaemonStatus {
   startedAt: string;
   cycles: number;
   lastCycle?: { at: string; causes: string[]; applied: number; failed: number; deferred: number; error?: string };
-  /** The last cycle applied everything it wanted (nothing failed or held back). */
+  /** The last cycle applied everything it wanted (nothing failed or held back) and no foreign object holds a slot of the plan. */
   inSync: boolean;
+  /** Foreign objects holding slots of the plan (src/plan/collisions.ts), each naming the uplink it blocks. */
+  collisions?: string[];
   /** Changes applied and failed by all cycles since start (metrics counters). */
   totals?: { applied: number; failed: number };
   /** Per uplink; `refused` (and the end of `reason`) names the kernel's refusals of its changes in the last cycle. */
@@ -229,6 +231,7 @@ export class Daemon {
   private refused: readonly RefusedChange[] = [];
   private last: DaemonStatus['lastCycle'];
   private inSync = false;
+  private collisions: string[] = [];
   private warnings: string[] = [];
   private policies: ServedPolicy[] = [];
   private facts: DaemonStatus['facts'] = { leases: [], health: {}, links: [], addresses: [] };
@@ -368,6 +371,7 @@ export class Daemon {
       cycles: this.cycles,
       lastCycle: this.last,
       inSync: this.inSync,
+      collisions: [...this.collisions],
       totals: { ...this.totals },
       uplinks: withRefusals(this.planned.all(), this.refused),
       policies: this.policies,
@@ -478,12 +482,15 @@ export class Daemon {
       this.nftKnown = undefined;
     }
     const health = this.opts.health?.verdicts() ?? {};
+    // The planner leaves out what depends on an object the kernel refused last cycle (src/plan/planner.ts).
+    const refused = new Set(this.refused.filter((f) => f.change.op !== 'del').map((f) => objectIdentity(f.change)));
     const observation = await observe(this.opts.port, config, {
       health,
       warn: (file, message) => this.log.warn('lease', { file, msg: message }),
       readLeases: this.opts.readLeases,
       retired: this.retired,
       nft: this.nftKnown ? { known: this.nftKnown } : this.opts.nft,
+      refused,
     });
     if (!this.nftKnown) this.nftCheckedAt = this.now();
     const cycle = computeCycle(config, observation);
@@ -565,7 +572,10 @@ export class Daemon {
     if (failed > 0) this.scheduleRetry(`${failed} change(s) failed`);
     else this.retryDelay = 0;
     this.refused = result.failed;
-    this.inSync = failed === 0 && held.size === 0 && waiting.length === 0;
+    // Accepted now: what the plan left out because of its refusal can go in, in another cycle.
+    if (result.applied.some((c) => c.op !== 'del' && refused.has(objectIdentity(c)))) this.markDirty('a change the kernel refused before was accepted: plan what depends on it');
+    this.collisions = cycle.plan.collisions.map((c) => `${c.uplink ?? 'balanced default'}: ${c.text}`);
+    this.inSync = failed === 0 && held.size === 0 && waiting.length === 0 && this.collisions.length === 0;
     this.last = { at: new Date(this.now()).toISOString(), causes: capCauses(causes), applied, failed, deferred: held.size + waiting.length };
   }
 

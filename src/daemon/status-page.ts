@@ -53,7 +53,7 @@ function uplinkRow(u: UplinkStatus, h: HealthStats | undefined, now: number): st
 function summary(s: ServedStatus): string[] {
   const out = [
     `<p>pid ${escapeHtml(String(s.pid))}, running since ${escapeHtml(s.startedAt)}, config <code>${escapeHtml(s.configFile)}</code>, ${escapeHtml(String(s.cycles))} cycles. `
-      + (s.inSync ? tone('The kernel matches the plan.', 'ok') : tone('The kernel does NOT fully match the plan (see the events).', 'bad')) + '</p>',
+      + (s.inSync ? tone('The kernel matches the plan.', 'ok') : tone('The kernel does NOT fully match the plan (see the events and warnings).', 'bad')) + '</p>',
   ];
   const c = s.lastCycle;
   if (c) {

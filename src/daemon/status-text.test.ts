@@ -46,4 +46,12 @@ describe('daemon status text', () => {
     assert.equal(formatDuration(61_000), '1m01s');
     assert.equal(formatDuration(3_725_000), '1h02m');
   });
+
+  it('a collision says the kernel does NOT match the plan and names it, even when the last cycle applied everything', () => {
+    const text = formatDaemonStatus({ ...status({}), inSync: false, collisions: ["isp1: foreign nexthop 'id 1141 via 198.51.100.50 dev up1 proto static' holds nexthop id 1141, which uplinkd needs"] }, NOW);
+    assert.match(text, /^kernel does NOT match the plan: foreign objects hold its slots:$/m);
+    assert.match(text, /^  collision: isp1: foreign nexthop 'id 1141 via 198\.51\.100\.50/m);
+    assert.doesNotMatch(text, /kernel matches the plan/);
+    assert.match(formatDaemonStatus(status({}), NOW), /^kernel matches the plan$/m);
+  });
 });

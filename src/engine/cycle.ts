@@ -63,6 +63,8 @@ export interface ObserveOptions {
    * table depends on the config alone, so only another program's firewall reload can change it).
    */
   nft: NftRunner | { known: ObservedPinning };
+  /** Identities (objectIdentity) of the objects the kernel refused in the last cycle (the daemon's): Facts.refused. */
+  refused?: ReadonlySet<string>;
 }
 
 /**
@@ -78,7 +80,7 @@ export async function observe(port: KernelPort, config: Config, options: Observe
   ]);
   const interfaceNames = new Map(kernel.links.map((l) => [l.index, l.name]));
   const leases = await (options.readLeases ?? readLeases)(config.paths.leases, { interfaceNames, warn: options.warn });
-  return { facts: { kernel, leases, health: options.health ?? {} }, nft };
+  return { facts: { kernel, leases, health: options.health ?? {}, ...(options.refused ? { refused: options.refused } : {}) }, nft };
 }
 
 /**

@@ -38,4 +38,9 @@ export interface Facts {
   leases: Lease[];
   /** Uplink name -> verdict. */
   health: Record<string, HealthVerdict>;
+  /**
+   * Identities (objectIdentity, src/model/identity.ts) of the objects whose changes the kernel refused in the last
+   * cycle (the daemon's); absent outside the daemon. The planner leaves out what depends on one still planned as refused.
+   */
+  refused?: ReadonlySet<string>;
 }

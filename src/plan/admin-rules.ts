@@ -4,7 +4,7 @@
 import type { Config } from '../config/types';
 import { contains, parseCidr } from '../model/ipv4';
 import type { Rule } from '../model/types';
-import { sortRules } from '../model/identity';
+import { ruleKey, sortRules } from '../model/identity';
 import type { PolicyStatus } from './policies';
 import { formatRule } from '../model/text';
 
@@ -27,13 +27,29 @@ function prefixCovers(outer: string | undefined, inner: string | undefined): boo
 }
 
 /** Whether foreign rule `a` matches every packet ours (`b`) matches (so `b` never sees them when `a` comes first). */
-function shadows(a: Rule, b: Rule): boolean {
+export function shadows(a: Rule, b: Rule): boolean {
   if (a.invert || a.unmodelled?.length || a.l3mdev || a.suppressPrefixlen !== undefined) return false;
   const same = <T>(x: T | undefined, y: T | undefined): boolean => x === undefined || x === y;
   const range = (x: Rule['dport'], y: Rule['dport']): boolean => x === undefined || (y !== undefined && x.start <= y.start && y.end <= x.end);
   return prefixCovers(a.src, b.src) && prefixCovers(a.dst, b.dst) && same(a.iif, b.iif) && same(a.oif, b.oif)
     && same(a.ipProto, b.ipProto) && range(a.sport, b.sport) && range(a.dport, b.dport) && same(a.dscp, b.dscp) && same(a.tos, b.tos)
     && (a.fwmark === undefined || (b.fwmark !== undefined && a.fwmark === b.fwmark && (a.fwmask ?? 0xffffffff) === (b.fwmask ?? 0xffffffff)));
+}
+
+/**
+ * Whether the kernel consults rule `a` before rule `b`, both as in `observed` (a rule dump, in the kernel's order):
+ * a lower priority first; at one priority, the one inserted first (net/core/fib_rules.c adds after the last rule of
+ * the same priority), i.e. the one earlier in the dump. A rule not in `observed` yet comes after those there when added.
+ */
+export function consultedBefore(observed: readonly Rule[], a: Rule, b: Rule): boolean {
+  if (a.priority !== b.priority) return a.priority < b.priority;
+  const at = (r: Rule): number => {
+    const key = ruleKey(r);
+    return observed.findIndex((o) => o.protocol === r.protocol && ruleKey(o) === key);
+  };
+  const ia = at(a);
+  const ib = at(b);
+  return ia >= 0 && (ib < 0 || ia < ib);
 }
 
 /** A short name for one of uplinkd's rules, from its shape (and the policy it belongs to). */
@@ -63,16 +79,19 @@ export function adminRuleMessages(config: Config, observed: Rule[], ours: Rule[]
   const pinned = mine.filter((r) => r.fwmark !== undefined);
   const splitAccess = mine.filter((r) => r.src !== undefined && r.src.endsWith('/32') && r.priority < config.rulePriority + 200);
   for (const r of sortRules(admins)) {
-    const after = mine.filter((o) => o.priority > r.priority);
+    // The kernel's real order: at one priority the rule inserted first (earlier in the dump) is consulted first.
+    const after = mine.filter((o) => consultedBefore(observed, r, o));
     const shadowed = after.filter((o) => shadows(r, o));
     const what: string[] = [];
     const decides = r.action !== 'other' && r.suppressPrefixlen === undefined;
-    const replies = pinned.concat(splitAccess).filter((o) => o.priority > r.priority);
+    const replies = pinned.concat(splitAccess).filter((o) => consultedBefore(observed, r, o));
     if (decides && replies.length > 0 && replies.some((o) => shadows(r, o) || (o.fwmark !== undefined && r.fwmark === undefined))) {
       what.push('comes before flow pinning and split access, so port-forward replies and established connections it matches '
         + `leave ${r.action === 'lookup' ? `by table ${r.table}` : `as ${r.action}`}, not through the uplink they came in on`);
-    } else if (decides) {
+    } else if (decides && replies.length === 0) {
       what.push('port-forward replies and established connections are routed by uplinkd\'s earlier rules first, so it does not change them');
+    } else if (decides) {
+      what.push('comes before flow pinning and split access but matches none of their packets, so it does not change port-forward replies');
     }
     if (shadowed.length > 0) {
       const where = r.action === 'lookup' ? ` for destinations table ${r.table} has a route to` : '';

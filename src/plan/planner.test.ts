@@ -4,6 +4,7 @@ import type { Facts, HealthVerdict, Lease } from '../model/facts';
 import type { Config } from '../config/types';
 import { plan, type Plan, type UplinkStatus } from './planner';
 import { formatNexthop, formatRoute, formatRule, parseSnapshot } from '../model/text';
+import { objectIdentity } from '../model/identity';
 import { testConfig } from '../../test/support/test-config';
 import { MONITOR_DEFAULTS } from '../config/defaults';
 
@@ -381,4 +382,67 @@ test('plan warns about weak monitoring, with the gateway a DHCP uplink got at ru
   const p = plan(config, facts(BASE + DHCP_UP));
   assert.ok(p.warnings.includes("uplink isp2: monitor target 192.0.2.1 is the uplink's own gateway: it cannot see past the first hop (it answers while the provider's upstream is dead)"), p.warnings.join('\n'));
   assert.ok(p.warnings.some((w) => w.startsWith('uplink isp2: monitor has only one target (192.0.2.1)')));
+});
+
+test('a nexthop the kernel refused last cycle keeps its uplink out of the group (the others balance) and stays planned; accepted, it joins', () => {
+  const config = twoUplinks();
+  const first = plan(config, facts(BASE + DHCP_UP));
+  const isp1 = first.desired.nexthops.find((n) => n.id === 1001)!;
+  const refused = new Set([objectIdentity({ kind: 'nexthop', nexthop: isp1 })]);
+  const p = plan(config, { ...facts(BASE + DHCP_UP), refused });
+  assert.ok(lines(p).nexthops.some((l) => l.startsWith('id 1001 via 198.51.100.1 dev if1')), 'the refused nexthop is still planned (retried)');
+  assert.match(lines(p).nexthops.find((l) => l.startsWith('id 1000 '))!, /group 1002,3 /);
+  assert.ok(lines(p).routes.includes('default nhid 1000 table 1000 proto 117'));
+  assert.equal(status(p, 'isp1').inDefault, false);
+  assert.equal(status(p, 'isp2').inDefault, true);
+  // The group itself refused as planned: its route waits for it; a changed group is tried again with its route.
+  const group = p.desired.nexthops.find((n) => n.id === 1000)!;
+  const both = new Set([...refused, objectIdentity({ kind: 'nexthop', nexthop: group })]);
+  assert.ok(!lines(plan(config, { ...facts(BASE + DHCP_UP), refused: both })).routes.some((l) => l.includes('nhid 1000')));
+  assert.ok(lines(plan(config, { ...facts(BASE + DHCP_UP), refused: new Set([objectIdentity({ kind: 'nexthop', nexthop: group })]) })).routes.includes('default nhid 1000 table 1000 proto 117'));
+  // Every member refused: no group, no route naming it.
+  const isp2 = first.desired.nexthops.find((n) => n.id === 1002)!;
+  const none = plan(config, { ...facts(BASE + DHCP_UP), refused: new Set([...refused, objectIdentity({ kind: 'nexthop', nexthop: isp2 })]) });
+  assert.ok(!none.desired.nexthops.some((n) => n.id === 1000));
+  assert.ok(!lines(none).routes.some((l) => l.includes('nhid')));
+});
+
+test('a foreign nexthop holding an uplink\'s id: the group never names it, the uplink says it is blocked, the collision is reported', () => {
+  const p = plan(twoUplinks(), facts(BASE + DHCP_UP + 'nexthop id 1001 via 198.51.100.50 dev if1 proto static\n'));
+  assert.match(lines(p).nexthops.find((l) => l.startsWith('id 1000 '))!, /group 1002,3 /);
+  assert.equal(status(p, 'isp1').inDefault, false);
+  assert.deepEqual(p.collisions.map((c) => c.uplink), ['isp1']);
+  assert.match(status(p, 'isp1').collisions![0]!, /foreign nexthop 'id 1001 via 198\.51\.100\.50/);
+  assert.match(status(p, 'isp1').reason, /blocked by collision/);
+  // The group's own id taken: no group and no route naming the foreign one.
+  const q = plan(twoUplinks(), facts(BASE + DHCP_UP + 'nexthop id 1000 via 198.51.100.50 dev if1 proto static\n'));
+  assert.ok(!lines(q).routes.some((l) => l.includes('nhid 1000')));
+  assert.deepEqual(q.collisions.map((c) => c.uplink), [undefined]);
+  // Nothing foreign: no collisions.
+  assert.deepEqual(plan(twoUplinks(), facts(BASE + DHCP_UP)).collisions, []);
+});
+
+test('a foreign route in an uplink\'s slot blocks that uplink; one elsewhere in its table is only a warning', () => {
+  const p = plan(twoUplinks(), facts(BASE + DHCP_UP + 'route table 1001 default via 198.51.100.50 dev if1 proto static\n'));
+  assert.deepEqual(p.collisions.map((c) => c.uplink), ['isp1']);
+  assert.match(status(p, 'isp1').collisions![0]!, /foreign route 'default via 198\.51\.100\.50 dev if1 table 1001 proto static' holds the place of uplinkd's 'default via 198\.51\.100\.1/);
+  assert.equal(status(p, 'isp2').collisions, undefined);
+  const q = plan(twoUplinks(), facts(BASE + DHCP_UP + 'route table 1001 203.0.113.0/24 dev if1 proto static\n'));
+  assert.deepEqual(q.collisions, []);
+  assert.ok(q.warnings.some((w) => /^collision: foreign route '203\.0\.113\.0\/24/.test(w)));
+});
+
+test('a foreign rule at uplinkd\'s priority: the kernel\'s order (the dump\'s) decides whether it takes uplinkd\'s packets', () => {
+  const ours = 'rule 10100 from 198.51.100.2 lookup 1001 proto 117\n';
+  const foreign = 'rule 10100 from 198.51.100.2 lookup 1002 proto static\n';
+  const table1002 = 'route table 1002 default via 192.0.2.1 dev vlan102 proto 117\n';
+  const before = plan(twoUplinks(), facts(BASE + DHCP_UP + table1002 + foreign + ours));
+  assert.deepEqual(before.collisions.map((c) => c.uplink), ['isp1']);
+  assert.match(before.collisions[0]!.text, /foreign rule 'from 198\.51\.100\.2\/32 lookup 1002 .*' comes before uplinkd's rule for split access/);
+  const admin = before.warnings.find((w) => w.startsWith('admin rule'))!;
+  assert.match(admin, /comes before flow pinning and split access/);
+  assert.doesNotMatch(admin, /routed by uplinkd's earlier rules first/);
+  // Ours inserted first: the kernel consults it first, so the foreign rule takes nothing of it.
+  const after = plan(twoUplinks(), facts(BASE + DHCP_UP + table1002 + ours + foreign));
+  assert.deepEqual(after.collisions, []);
 });

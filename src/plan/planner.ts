@@ -3,8 +3,8 @@
 // sorted before use, so the order the kernel reported things in does not matter.
 import type { Config, UplinkConfig } from '../config/types';
 import type { Facts, HealthVerdict } from '../model/facts';
-import type { Cidr, DesiredState, Ipv4, KernelState, Link, Nexthop, Rule } from '../model/types';
-import { compareNexthops, sortRoutes, sortRules } from '../model/identity';
+import type { Cidr, DesiredState, Ipv4, KernelState, Link, Nexthop, Route, Rule } from '../model/types';
+import { compareNexthops, routeKey, sortRoutes, sortRules } from '../model/identity';
 import { pinMarks } from '../nft/marks';
 import { monitorWarnings } from '../config/monitor-warnings';
 import { missingGatewayReason } from './lease-reason';
@@ -19,6 +19,8 @@ import {
 import { formatRoute, formatNexthop } from '../model/text';
 import { tableRoutes } from './table-routes';
 import { MAIN_TABLE } from '../model/types';
+import { blockingCollisions, foreignNexthopIds, type Collision } from './collisions';
+import { objectIdentity } from '../model/identity';
 
 /**
  * Why an uplink does (`ready`) or does not carry traffic: its interface is missing (`waiting`), down or without
@@ -54,6 +56,11 @@ export interface UplinkStatus {
   inDefault: boolean;
   /** Health checks say down, but every uplink does, so this one carries the default anyway (last resort). */
   lastResort?: boolean;
+  /**
+   * Foreign objects holding what this uplink needs (its nexthop id, a route's slot in its table, a rule's place before
+   * ours): one message each. While any is there the kernel cannot match the plan for this uplink.
+   */
+  collisions?: string[];
 }
 
 /**
@@ -73,6 +80,11 @@ export interface Plan {
   warnings: string[];
   /** Per policy: the uplink it uses now and why (src/plan/policies.ts); empty without policies. */
   policies: PolicyStatus[];
+  /**
+   * Foreign objects in uplinkd's slots (src/plan/collisions.ts): while there is one, the kernel does not match
+   * the plan. `uplink` names the uplink it blocks (also in its status's `collisions`); absent: the balanced default.
+   */
+  collisions: Collision[];
 }
 
 /** Rule priorities relative to config.rulePriority (docs/design.md, rule layout). */
@@ -267,22 +279,41 @@ export function plan(config: Config, facts: Facts): Plan {
   rule(RULE_OFFSET.suppressMain, { table: MAIN_TABLE, suppressPrefixlen: 0 });
   rule(RULE_OFFSET.balance, { table: config.tableBase });
 
-  // The balanced default: a nexthop per usable uplink, a resilient group of the chosen ones.
+  // The balanced default: a nexthop per usable uplink, a resilient group of the chosen ones. An uplink whose nexthop
+  // id a foreign nexthop holds, or whose nexthop the kernel refused last cycle as it is planned now, stays out of the
+  // group (a group naming it would carry the foreign path, or be refused with it); its nexthop stays planned, so the
+  // refusal is retried and the uplink joins once the kernel takes it.
+  const foreignIds = foreignNexthopIds(config, kernel);
+  const refused = facts.refused ?? new Set<string>();
   const nexthops: Nexthop[] = [];
+  const joinable: Uplink[] = [];
   for (const u of uplinks) {
     if (!u.usable) continue;
     const { gateway, onlink } = u.status;
-    nexthops.push({ id: u.cfg.table, protocol: proto, ...(gateway !== undefined && { gateway }), dev: u.cfg.interface, ...(onlink && { onlink }) });
+    const nexthop: Nexthop = { id: u.cfg.table, protocol: proto, ...(gateway !== undefined && { gateway }), dev: u.cfg.interface, ...(onlink && { onlink }) };
+    nexthops.push(nexthop);
+    if (foreignIds.has(nexthop.id)) continue;
+    if (refused.has(objectIdentity({ kind: 'nexthop', nexthop }))) {
+      warnings.push(`uplink ${u.cfg.name}: kept out of the balanced default while the kernel refuses its nexthop ${nexthop.id} (retried)`);
+      continue;
+    }
+    joinable.push(u);
   }
-  const chosen = chooseDefault(config, uplinks, warnings);
-  for (const u of chosen) u.status.inDefault = true;
-  if (chosen.length > 0) {
-    nexthops.push({
+  const chosen = chooseDefault(config, uplinks.map((u) => (u.usable && !joinable.includes(u) ? { ...u, usable: false } : u)), warnings);
+  for (const u of chosen) u.status.inDefault = true; // the same status objects as `uplinks`'
+  // The group and its route exist only while the id is free; the route only while the group is not refused as planned.
+  let balanced = chosen.length > 0;
+  let blockedGroup: Nexthop[] = [];
+  if (balanced) {
+    const group: Nexthop = {
       id: config.tableBase,
       protocol: proto,
       group: chosen.map((u) => ({ id: u.cfg.table, weight: clampWeight(u.status.weight) })).sort((a, b) => a.id - b.id),
       resilient: { ...config.resilient },
-    });
+    };
+    if (foreignIds.has(group.id)) blockedGroup = [group];
+    else nexthops.push(group);
+    if (foreignIds.has(group.id) || refused.has(objectIdentity({ kind: 'nexthop', nexthop: group }))) balanced = false;
   }
   // The tables' routes (table-routes.ts), in a fixed field order so equal inputs have equal JSON.
   const routes = tableRoutes({
@@ -293,26 +324,26 @@ export function plan(config: Config, facts: Facts): Plan {
       ...(s.gateway !== undefined && { gateway: s.gateway }), ...(s.onlink && { onlink: true }), ...(s.deviceDefault && { deviceDefault: true }),
     })),
     lan: lanRoutes,
-    ...(chosen.length > 0 && { balanceTable: config.tableBase }),
+    ...(balanced && { balanceTable: config.tableBase }),
   });
   const sortedRules = sortRules(rules);
 
   warnings.push(...adminRuleMessages(config, kernel.rules, sortedRules, (r) => ruleName(config, policies.status, r)));
-  warnings.push(...collisionWarnings(config, kernel));
+  warnings.push(...collisionWarnings(config, kernel, routes, nexthops));
   warnings.push(...fwmarkRuleWarnings(config, kernel));
   warnings.push(...overlapWarnings(lanRoutes, uplinks.map((u) => u.status)));
   warnings.push(...monitorWarnings(config, (name) => uplinks.find((u) => u.cfg.name === name)?.status));
 
-  return {
-    desired: {
-      routes,
-      rules: sortedRules,
-      nexthops: nexthops.sort(compareNexthops),
-    },
-    uplinks: uplinks.map((u) => u.status),
-    warnings,
-    policies: policies.status,
-  };
+  const desired = { routes, rules: sortedRules, nexthops: nexthops.sort(compareNexthops) };
+  const collisions = blockingCollisions(config, kernel, { ...desired, nexthops: [...desired.nexthops, ...blockedGroup] }, (r) => ruleName(config, policies.status, r));
+  for (const c of collisions) {
+    warnings.push(`collision: ${c.text} (blocks ${c.uplink ?? 'the balanced default'})`);
+    const u = c.uplink === undefined ? undefined : uplinks.find((x) => x.cfg.name === c.uplink);
+    if (!u) continue;
+    (u.status.collisions ??= []).push(c.text);
+    if (u.status.collisions.length === 1) u.status.reason = `${u.status.reason}; blocked by collision: ${c.text}`;
+  }
+  return { desired, uplinks: uplinks.map((u) => u.status), warnings, policies: policies.status, collisions };
 }
 
 /** The tables uplinkd owns: the balance table and every uplink's table. */
@@ -320,16 +351,25 @@ export function ownedTables(config: Config): Set<number> {
   return new Set([config.tableBase, ...config.uplinks.map((u) => u.table)]);
 }
 
-/** Objects of other programs in uplinkd's tables or nexthop ids (rules: src/plan/admin-rules.ts). */
-function collisionWarnings(config: Config, kernel: KernelState): string[] {
+/** Whether `id` is a nexthop id uplinkd's config may plan (an uplink's table or tableBase). */
+function foreignable(config: Config, id: number): boolean {
+  return id === config.tableBase || config.uplinks.some((u) => u.table === id);
+}
+
+/**
+ * Objects of other programs in uplinkd's tables or nexthop ids that hold none of the slots of `routes` (uplinkd's
+ * desired routes) or of the nexthops it plans: those are collisions (src/plan/collisions.ts); rules: admin-rules.ts.
+ */
+function collisionWarnings(config: Config, kernel: KernelState, routes: readonly Route[], nexthops: readonly Nexthop[]): string[] {
   const tables = ownedTables(config);
-  const ids = new Set([config.tableBase, ...config.uplinks.map((u) => u.table)]);
+  const planned = new Set(nexthops.map((n) => n.id));
+  const wanted = new Set(routes.map(routeKey));
   const out: string[] = [];
-  for (const r of sortRoutes(kernel.routes.filter((r) => r.protocol !== config.protocol && tables.has(r.table)))) {
+  for (const r of sortRoutes(kernel.routes.filter((r) => r.protocol !== config.protocol && tables.has(r.table) && !wanted.has(routeKey(r))))) {
     out.push(`collision: foreign route '${formatRoute(r)}' is in uplinkd's table ${r.table}`);
   }
-  for (const n of kernel.nexthops.filter((n) => n.protocol !== config.protocol && ids.has(n.id)).sort(compareNexthops)) {
-    out.push(`collision: foreign nexthop '${formatNexthop(n)}' uses an id uplinkd needs`);
+  for (const n of kernel.nexthops.filter((n) => n.protocol !== config.protocol && !planned.has(n.id) && foreignable(config, n.id)).sort(compareNexthops)) {
+    out.push(`collision: foreign nexthop '${formatNexthop(n)}' holds id ${n.id}, which uplinkd needs once that uplink is usable`);
   }
   return out;
 }

@@ -34,6 +34,9 @@ export class FakePort implements KernelPort {
 
   constructor(initial: KernelState = EMPTY) {
     this.state = structuredClone(initial);
+    // The kernel's rule list is ordered by priority, and at one priority by insertion (net/core/fib_rules.c):
+    // the initial rules count as inserted in the order given.
+    this.state.rules.sort((a, b) => a.priority - b.priority);
   }
 
   /** The state as the kernel would report it: nhid routes echo their nexthops, linkdown set, marks with a full mask. */
