@@ -320,7 +320,7 @@ async function statusCommand(configFile: string, json: boolean): Promise<number>
   if (json) {
     const nft = result.pinning.change;
     const pending = [...(nft ? [formatPinningChange(nft)] : []), ...result.changes.map(formatChange)];
-    console.log(jsonText({ daemon: false, inSync: changeCount(result) === 0, pending, pinning: result.pinning.status, uplinks: result.plan.uplinks, policies: result.plan.policies, warnings: result.plan.warnings }));
+    console.log(jsonText({ daemon: false, inSync: changeCount(result) === 0 && result.plan.collisions.length === 0, pending, pinning: result.pinning.status, uplinks: result.plan.uplinks, policies: result.plan.policies, warnings: result.plan.warnings, collisions: result.plan.collisions }));
   } else {
     console.log(formatStatusText(result));
   }

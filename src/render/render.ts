@@ -76,7 +76,10 @@ export function formatStatusText(cycle: PlannedCycle): string {
   const lines = [uplinkTable(cycle.plan.uplinks), '', ...policyLines(cycle.plan.policies, false), ...warningLines(cycle), cycle.pinning.status];
   lines.push('daemon: not running (this is the kernel as it is now)');
   const n = changeCount(cycle);
-  lines.push(n === 0 ? 'kernel matches the plan' : `kernel differs from the plan by ${n} changes (run uplinkd apply):`);
+  const collisions = cycle.plan.collisions.map((c) => `  collision: ${c.uplink ?? 'balanced default'}: ${c.text}`);
+  if (collisions.length) lines.push('kernel does NOT match the plan: foreign objects hold its slots:', ...collisions);
+  if (n > 0) lines.push(`kernel differs from the plan by ${n} changes (run uplinkd apply):`);
+  else if (!collisions.length) lines.push('kernel matches the plan');
   lines.push(...changeLines(cycle));
   return lines.join('\n');
 }
