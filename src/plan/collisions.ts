@@ -4,7 +4,7 @@
 // uplinkd never changes them (docs/design.md, "What uplinkd owns"), so while one is there the kernel
 // cannot match the plan: the planner names them and status says so. Pure.
 import type { Config } from '../config/types';
-import type { DesiredState, KernelState, Rule } from '../model/types';
+import type { DesiredState, KernelState, Route, Rule } from '../model/types';
 import { compareNexthops, routeKey, sortRoutes } from '../model/identity';
 import { DEFAULT_DST, formatNexthop, formatRoute, formatRule } from '../model/text';
 import { consultedBefore, shadows } from './admin-rules';
@@ -42,16 +42,20 @@ export function blockingCollisions(config: Config, kernel: KernelState, desired:
   for (const n of kernel.nexthops.filter((n) => n.protocol !== config.protocol && wantedIds.has(n.id)).sort(compareNexthops)) {
     out.push({ ...at(n.id), text: `foreign nexthop '${formatNexthop(n)}' holds nexthop id ${n.id}, which uplinkd needs` });
   }
-  const wanted = new Map(desired.routes.map((r) => [routeKey(r), r]));
-  for (const r of sortRoutes(kernel.routes.filter((r) => r.protocol !== config.protocol))) {
+  // Usually no foreign route in a table uplinkd fills: the index of the (thousands of) wanted routes is built only for one.
+  const tables = new Set(desired.routes.map((r) => r.table));
+  const foreign = kernel.routes.filter((r) => r.protocol !== config.protocol && tables.has(r.table));
+  const wanted = foreign.length === 0 ? new Map<string, Route>() : new Map(desired.routes.map((r) => [routeKey(r), r]));
+  for (const r of sortRoutes(foreign)) {
     const ours = wanted.get(routeKey(r));
     if (ours) out.push({ ...at(r.table), text: `foreign route '${formatRoute(r)}' holds the place of uplinkd's '${formatRoute(ours)}'` });
   }
   const band = (r: Rule): boolean => r.priority >= config.rulePriority && r.priority < config.rulePriority + BAND_PRIORITIES;
   // A lookup takes a packet only when its table has a route for it: for certain when that table has a default route.
-  const defaults = new Set(kernel.routes.filter((r) => r.dst === DEFAULT_DST && r.type === 'unicast').map((r) => r.table));
+  const candidates = kernel.rules.filter((x) => x.protocol !== config.protocol && band(x));
+  const defaults = new Set(candidates.length === 0 ? [] : kernel.routes.filter((r) => r.dst === DEFAULT_DST && r.type === 'unicast').map((r) => r.table));
   const takesAll = (r: Rule): boolean => r.action !== 'lookup' || (r.suppressPrefixlen === undefined && defaults.has(r.table));
-  for (const r of kernel.rules.filter((x) => x.protocol !== config.protocol && band(x) && takesAll(x))) {
+  for (const r of candidates.filter(takesAll)) {
     const taken = desired.rules.find((o) => consultedBefore(kernel.rules, r, o) && shadows(r, o) && !(r.action === o.action && r.table === o.table));
     if (taken) {
       out.push({ ...at(taken.table), text: `foreign rule '${formatRule(r)}' comes before uplinkd's rule for ${name(taken)} ('${formatRule(taken)}') and takes its packets` });

@@ -363,9 +363,11 @@ function foreignable(config: Config, id: number): boolean {
 function collisionWarnings(config: Config, kernel: KernelState, routes: readonly Route[], nexthops: readonly Nexthop[]): string[] {
   const tables = ownedTables(config);
   const planned = new Set(nexthops.map((n) => n.id));
-  const wanted = new Set(routes.map(routeKey));
+  const foreign = kernel.routes.filter((r) => r.protocol !== config.protocol && tables.has(r.table));
+  // Usually none: the keys of the (thousands of) planned routes are built only when there is one.
+  const wanted = new Set(foreign.length === 0 ? [] : routes.map(routeKey));
   const out: string[] = [];
-  for (const r of sortRoutes(kernel.routes.filter((r) => r.protocol !== config.protocol && tables.has(r.table) && !wanted.has(routeKey(r))))) {
+  for (const r of sortRoutes(foreign.filter((r) => !wanted.has(routeKey(r))))) {
     out.push(`collision: foreign route '${formatRoute(r)}' is in uplinkd's table ${r.table}`);
   }
   for (const n of kernel.nexthops.filter((n) => n.protocol !== config.protocol && !planned.has(n.id) && foreignable(config, n.id)).sort(compareNexthops)) {
