@@ -70,7 +70,7 @@ export const nftEventsBenchmark: Benchmark = {
         + '(bench/probes/nft-restore.ts) runs in that namespace and joins NFNLGRP_NFTABLES itself; it deletes the table with '
         + `\`nft delete table ip uplinkd\` ${restoreArgs.reps} times, ${restoreArgs.gapMs} ms apart (the conflict limit holds back a sixth restoration of one object within 10 s), and times each from the kernel's `
         + 'NFT_MSG_DELTABLE notification to the NFT_MSG_NEWTABLE of the table the daemon installs, both as the probe receives them '
-        + '(the daemon: notification, debounce 5 ms, a cycle that runs `nft -j list table`, then `nft -f -`). Then the probe commits '
+        + '(the daemon: notification, debounce 5 ms, a cycle that runs `nft -j list table`, then `nft -f -`, both through libnftables in its process). Then the probe commits '
         + 'batches to `table inet bench_fw` and `table ip bench_nat` (a chain, a rule, a set or a flush each, one `nft -f -` process '
         + 'after another) and the daemon\'s CPU (/proc/PID/stat) and its cycles (debug log `event=cycle`) are counted over that window '
         + 'plus 0.5 s: each of those notifications is dropped after reading its family and table name.',
