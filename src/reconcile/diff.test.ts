@@ -94,15 +94,20 @@ test('a desired object whose identity a foreign object holds is left alone', () 
   assert.ok(!changes.some((c) => c.startsWith('ip nexthop add id 1001 ')));
 });
 
-test('DHCP renumbering: the stale from rule and routes go, the new ones come, the gateway is replaced', async () => {
-  const port = new FakePort(parseSnapshot(WORLD + FOREIGN));
-  await converge(port);
+/** isp2 (vlan102) renumbered by DHCP to 203.0.113.50/25 via 203.0.113.1 on `port`: the facts then, and the changes diff() plans, as `ip` lines. */
+async function renumberIsp2(port: FakePort): Promise<{ facts: Facts; changes: string[] }> {
   const renumbered = parseSnapshot(WORLD.replace('addr vlan102 192.0.2.7/24 dynamic', 'addr vlan102 203.0.113.50/25 dynamic')
     .replace('default via 192.0.2.1 dev vlan102', 'default via 203.0.113.1 dev vlan102'));
   port.setInterfaces(renumbered.links, renumbered.addresses);
   const kernel = await port.snapshot();
   const facts = factsOf({ ...kernel, routes: [...kernel.routes.filter((r) => r.table !== 254), ...renumbered.routes] });
-  const changes = show(diff(plan(config, facts).desired, facts.kernel, config));
+  return { facts, changes: show(diff(plan(config, facts).desired, facts.kernel, config)) };
+}
+
+test('DHCP renumbering: the stale from rule and routes go, the new ones come, the gateway is replaced', async () => {
+  const port = new FakePort(parseSnapshot(WORLD + FOREIGN));
+  await converge(port);
+  const { changes } = await renumberIsp2(port);
   assert.ok(changes.includes('ip rule add from 203.0.113.50/32 lookup 1002 priority 10100 protocol 117'));
   assert.ok(changes.includes('ip rule del from 192.0.2.7/32 lookup 1002 priority 10100 protocol 117'));
   assert.ok(changes.includes('ip route replace default via 203.0.113.1 dev vlan102 table 1002 proto 117'));
@@ -122,12 +127,7 @@ test('nexthop replaces come after the route and rule adds (the kernel walks ever
   // balance group routes through it); the new table routes and rule must not wait behind that walk.
   const port = new FakePort(parseSnapshot(WORLD));
   await converge(port);
-  const renumbered = parseSnapshot(WORLD.replace('addr vlan102 192.0.2.7/24 dynamic', 'addr vlan102 203.0.113.50/25 dynamic')
-    .replace('default via 192.0.2.1 dev vlan102', 'default via 203.0.113.1 dev vlan102'));
-  port.setInterfaces(renumbered.links, renumbered.addresses);
-  const kernel = await port.snapshot();
-  const facts = factsOf({ ...kernel, routes: [...kernel.routes.filter((r) => r.table !== 254), ...renumbered.routes] });
-  const changes = show(diff(plan(config, facts).desired, facts.kernel, config));
+  const { facts, changes } = await renumberIsp2(port);
   const at = (text: string): number => {
     const i = changes.indexOf(text);
     assert.ok(i >= 0, `${text} missing from:\n${changes.join('\n')}`);

@@ -91,16 +91,25 @@ async function runRound(config: string, cleanup: boolean, plans: Plan[]): Promis
   }
 }
 
+/** Runs `fn` with a fresh namespace NS holding one static uplink and its daemon config; both removed afterwards, failed or not. */
+async function inOneUplinkNamespace(fn: (config: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'uplinkd-early-signals-'));
+  await run('ip', ['netns', 'del', NS], { allowFail: true });
+  try {
+    await fn(oneUplinkNamespace(NS, dir));
+  } finally {
+    await run('ip', ['netns', 'del', NS], { allowFail: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const PLANS = (round: number): Plan[][] => [
   ...FROM_SPAWN_MS.map((at) => [{ signal: 'SIGTERM' as const, at, from: 'spawn' as const }]),
   ...FROM_HANDLERS_MS.map((at) => [{ signal: 'SIGTERM' as const, at: at + round, from: 'handlers' as const }]),
 ];
 
 test('SIGTERM at any point of the first second ends `uplinkd run --cleanup` with exit 0 and nothing of its left', { skip: NEEDS_ROOT, timeout: 900_000 }, async (t) => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'uplinkd-early-signals-'));
-  await run('ip', ['netns', 'del', NS], { allowFail: true });
-  try {
-    const config = oneUplinkNamespace(NS, dir);
+  await inOneUplinkNamespace(async (config) => {
     const tally = { preNode: 0, beforeReady: 0, afterReady: 0 };
     for (let round = 0; round < ROUNDS; round++) {
       for (const plan of PLANS(round)) {
@@ -122,17 +131,11 @@ test('SIGTERM at any point of the first second ends `uplinkd run --cleanup` with
     }
     t.diagnostic(`SIGTERM before node ran uplinkd: ${tally.preNode}; with its handlers, before ready: ${tally.beforeReady}, after: ${tally.afterReady}`);
     assert.ok(tally.beforeReady >= ROUNDS * 3, 'most signals must reach the handlers before ready');
-  } finally {
-    await run('ip', ['netns', 'del', NS], { allowFail: true });
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('SIGHUP then SIGTERM at any point of the first second: the SIGHUP never ends `uplinkd run`, the SIGTERM does, with exit 0, routing left in place', { skip: NEEDS_ROOT, timeout: 900_000 }, async (t) => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'uplinkd-early-signals-'));
-  await run('ip', ['netns', 'del', NS], { allowFail: true });
-  try {
-    const config = oneUplinkNamespace(NS, dir);
+  await inOneUplinkNamespace(async (config) => {
     const tally = { preNode: 0, beforeReady: 0, afterReady: 0 };
     for (let round = 0; round < ROUNDS; round++) {
       for (const [hup] of PLANS(round)) {
@@ -158,19 +161,13 @@ test('SIGHUP then SIGTERM at any point of the first second: the SIGHUP never end
     }
     t.diagnostic(`SIGHUP before node ran uplinkd: ${tally.preNode}; with its handlers, before ready: ${tally.beforeReady}, after: ${tally.afterReady}`);
     assert.ok(tally.beforeReady >= ROUNDS * 3, 'most signals must reach the handlers before ready');
-  } finally {
-    await run('ip', ['netns', 'del', NS], { allowFail: true });
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('SIGTERM the instant SIGHUP\'s handler appears (25 starts): SIGTERM\'s handler was already in place, exit 0 every time', { skip: NEEDS_ROOT, timeout: 900_000 }, async () => {
   // Node's own SIGTERM handler (installed before any JavaScript) re-raises the signal: were uplinkd's installed after
   // SIGHUP's, a SIGTERM in between would end the process by the signal (2 of 25 starts did, src/daemon/signals.ts).
-  const dir = mkdtempSync(path.join(tmpdir(), 'uplinkd-early-signals-'));
-  await run('ip', ['netns', 'del', NS], { allowFail: true });
-  try {
-    const config = oneUplinkNamespace(NS, dir);
+  await inOneUplinkNamespace(async (config) => {
     for (let i = 0; i < 25; i++) {
       const child = spawn('ip', nsArgv(NS, process.execPath, [UPLINKD_BIN, 'run', '-c', config]), { stdio: ['ignore', 'ignore', 'pipe'], env: labEnv() });
       let log = '';
@@ -183,8 +180,5 @@ test('SIGTERM the instant SIGHUP\'s handler appears (25 starts): SIGTERM\'s hand
       clearTimeout(killer);
       assert.deepEqual([exit, signal], [0, null], `start ${i}:\n${log}`);
     }
-  } finally {
-    await run('ip', ['netns', 'del', NS], { allowFail: true });
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
