@@ -2,6 +2,7 @@
 //   {"cmd":"status"}  {"cmd":"status","view":"text"}  {"cmd":"reload"}  {"cmd":"resync","cause":"hook BOUND on eth1"}
 // Answers: {"ok":true,"result":...} or {"ok":false,"code":"config","error":"..."}.
 // Root only: the directory is created 0700 and the socket is 0600 from the moment it exists.
+import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -46,13 +47,8 @@ export async function startControlServer(socketPath: string, handlers: ControlHa
   // umask, not chmod after bind: no moment where the socket exists with wider permissions.
   const oldMask = process.umask(0o177);
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(socketPath, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    server.listen(socketPath);
+    await once(server, 'listening'); // rejects with the 'error' event's error (EADDRINUSE, EACCES)
   } catch (err) {
     throw new UplinkdError('io', `cannot listen on ${socketPath}: ${(err as Error).message}`, { cause: err });
   } finally {

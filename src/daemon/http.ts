@@ -3,6 +3,7 @@
 //   GET /             a small self-contained status page
 //   GET /status.json  the daemon's status as JSON
 // Anything else is 404, any other method 405. Nothing here changes anything.
+import { once } from 'node:events';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HttpListen } from '../config/types';
@@ -39,13 +40,8 @@ export async function startHttpServer(listen: HttpListen, source: StatusSource, 
   server.headersTimeout = 5_000;
   server.requestTimeout = 10_000;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host: listen.host, port: listen.port }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    server.listen({ host: listen.host, port: listen.port });
+    await once(server, 'listening'); // rejects with the 'error' event's error (EADDRINUSE, EACCES)
   } catch (err) {
     throw new UplinkdError('io', `cannot listen on ${listen.host}:${listen.port}: ${(err as Error).message}`, { cause: err });
   }

@@ -3,6 +3,7 @@
 // managing the same protocol's routes, rules and nexthops undo each other's changes forever. The
 // lock is a unix socket in the abstract namespace (unix(7)): it belongs to the network namespace,
 // has no file to remove, and the kernel releases it when the process ends, even by SIGKILL.
+import { once } from 'node:events';
 import * as net from 'node:net';
 import { UplinkdError } from '../errors';
 
@@ -25,13 +26,8 @@ export async function holdInstanceLock(protocol: number): Promise<InstanceLock> 
   const name = instanceLockName(protocol);
   const server = net.createServer((conn) => conn.end(`${process.pid}\n`));
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(name, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    server.listen(name);
+    await once(server, 'listening'); // rejects with the 'error' event's error (EADDRINUSE, EACCES)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') {
       throw new UplinkdError('io', `cannot take the instance lock for protocol ${protocol}: ${(err as Error).message}`, { cause: err });
