@@ -25,6 +25,21 @@ export function foreignNexthopIds(config: Config, kernel: KernelState): Set<numb
 }
 
 /**
+ * The routes of `kernel` in `tables` that are not of `protocol` (uplinkd's), sorted, each with the route of `planned`
+ * whose slot it holds (table, destination and metric: the kernel's route identity), if any. Usually there is no
+ * such route: the index of the (thousands of) planned routes is built only when there is one.
+ */
+export function foreignRoutesIn(tables: ReadonlySet<number>, kernel: KernelState, planned: readonly Route[], protocol: number): { route: Route; holds?: Route }[] {
+  const foreign = kernel.routes.filter((r) => r.protocol !== protocol && tables.has(r.table));
+  if (foreign.length === 0) return [];
+  const byKey = new Map(planned.map((r) => [routeKey(r), r]));
+  return sortRoutes(foreign).map((route) => {
+    const holds = byKey.get(routeKey(route));
+    return holds ? { route, holds } : { route };
+  });
+}
+
+/**
  * The foreign objects that hold a slot of `desired` (plan().desired) in `kernel`: nexthops by id; routes by
  * table+dst+metric (the kernel's route identity); rules within uplinkd's priority band (rulePriority ..
  * rulePriority+999) that the kernel consults before one of uplinkd's rules (consultedBefore), match all its packets
@@ -42,13 +57,8 @@ export function blockingCollisions(config: Config, kernel: KernelState, desired:
   for (const n of kernel.nexthops.filter((n) => n.protocol !== config.protocol && wantedIds.has(n.id)).sort(compareNexthops)) {
     out.push({ ...at(n.id), text: `foreign nexthop '${formatNexthop(n)}' holds nexthop id ${n.id}, which uplinkd needs` });
   }
-  // Usually no foreign route in a table uplinkd fills: the index of the (thousands of) wanted routes is built only for one.
-  const tables = new Set(desired.routes.map((r) => r.table));
-  const foreign = kernel.routes.filter((r) => r.protocol !== config.protocol && tables.has(r.table));
-  const wanted = foreign.length === 0 ? new Map<string, Route>() : new Map(desired.routes.map((r) => [routeKey(r), r]));
-  for (const r of sortRoutes(foreign)) {
-    const ours = wanted.get(routeKey(r));
-    if (ours) out.push({ ...at(r.table), text: `foreign route '${formatRoute(r)}' holds the place of uplinkd's '${formatRoute(ours)}'` });
+  for (const { route: r, holds } of foreignRoutesIn(new Set(desired.routes.map((r) => r.table)), kernel, desired.routes, config.protocol)) {
+    if (holds) out.push({ ...at(r.table), text: `foreign route '${formatRoute(r)}' holds the place of uplinkd's '${formatRoute(holds)}'` });
   }
   const band = (r: Rule): boolean => r.priority >= config.rulePriority && r.priority < config.rulePriority + BAND_PRIORITIES;
   // A lookup takes a packet only when its table has a route for it: for certain when that table has a default route.

@@ -4,7 +4,7 @@
 import type { Config, UplinkConfig } from '../config/types';
 import type { Facts, HealthVerdict } from '../model/facts';
 import type { Cidr, DesiredState, Ipv4, KernelState, Link, Nexthop, Route, Rule } from '../model/types';
-import { compareNexthops, routeKey, sortRoutes, sortRules } from '../model/identity';
+import { compareNexthops, sortRules } from '../model/identity';
 import { pinMarks } from '../nft/marks';
 import { monitorWarnings } from '../config/monitor-warnings';
 import { missingGatewayReason } from './lease-reason';
@@ -19,7 +19,7 @@ import {
 import { formatRoute, formatNexthop } from '../model/text';
 import { tableRoutes } from './table-routes';
 import { MAIN_TABLE } from '../model/types';
-import { blockingCollisions, foreignNexthopIds, type Collision } from './collisions';
+import { blockingCollisions, foreignNexthopIds, foreignRoutesIn, type Collision } from './collisions';
 import { objectIdentity } from '../model/identity';
 
 /**
@@ -361,13 +361,10 @@ function foreignable(config: Config, id: number): boolean {
  * desired routes) or of the nexthops it plans: those are collisions (src/plan/collisions.ts); rules: admin-rules.ts.
  */
 function collisionWarnings(config: Config, kernel: KernelState, routes: readonly Route[], nexthops: readonly Nexthop[]): string[] {
-  const tables = ownedTables(config);
   const planned = new Set(nexthops.map((n) => n.id));
-  const foreign = kernel.routes.filter((r) => r.protocol !== config.protocol && tables.has(r.table));
-  // Usually none: the keys of the (thousands of) planned routes are built only when there is one.
-  const wanted = new Set(foreign.length === 0 ? [] : routes.map(routeKey));
   const out: string[] = [];
-  for (const r of sortRoutes(foreign.filter((r) => !wanted.has(routeKey(r))))) {
+  // A foreign route holding one of uplinkd's slots is a blocking collision (blockingCollisions), reported there.
+  for (const { route: r } of foreignRoutesIn(ownedTables(config), kernel, routes, config.protocol).filter((f) => !f.holds)) {
     out.push(`collision: foreign route '${formatRoute(r)}' is in uplinkd's table ${r.table}`);
   }
   for (const n of kernel.nexthops.filter((n) => n.protocol !== config.protocol && !planned.has(n.id) && foreignable(config, n.id)).sort(compareNexthops)) {
