@@ -12,6 +12,7 @@ import { ifNamesFrom, type IfNames } from '../netlink/names';
 import { decodeNexthop, encodeNexthop, encodeNexthopDelete, encodeNexthopDumpRequest } from '../netlink/nexthop';
 import { decodeRoute, encodeRoute, encodeRouteDumpRequest, peekRoute, type RouteDumpFilter } from '../netlink/route';
 import { decodeRule, encodeRule, encodeRuleDumpRequest } from '../netlink/rule';
+import { routeNotificationFilter } from '../netlink/filter';
 import { NetlinkClient, subscribe, type SocketFactory, type Subscription } from '../netlink/socket';
 import type { NlMessage } from '../netlink/wire';
 
@@ -90,6 +91,10 @@ export class NetlinkKernelPort implements KernelPort {
   private mustDiscover = true;
   /** performance.now() of the last discovery. */
   private discoveredAt = -Infinity;
+  /** The key of the route filter on the subscriber socket (updateFilter), and why the last one could not be set. */
+  private filterKey: string | undefined;
+  private filterFailure: string | undefined;
+  private routeNotificationCount = 0;
 
   private constructor(
     private readonly client: NetlinkClient,
@@ -226,6 +231,28 @@ export class NetlinkKernelPort implements KernelPort {
       this.lost();
       for (const l of [...this.listeners]) l.onOverrun(reason);
     }, (err) => this.log(err.message), { socket: this.options.socket });
+    this.filterKey = undefined;
+    this.updateFilter();
+  }
+
+  /**
+   * Keeps the subscriber socket's kernel-side filter (src/netlink/filter.ts) in step with the interest: IPv4 route
+   * notifications outside interest.tables and interest.protocols (other than default routes, and replaces in
+   * extraTables, which toEvent reads) are dropped by the kernel, so a foreign table's churn never wakes the daemon. Called whenever either changes, before
+   * the dumps that read the new interest (a change after the dump then arrives). Without an interest, or when the
+   * filter cannot be set (logged once per reason), every notification is delivered and judged in toEvent as before.
+   */
+  private updateFilter(): void {
+    const feed = this.feed;
+    if (!feed) return;
+    const interest = this.interest;
+    const program = interest && routeNotificationFilter({ tables: interest.tables, replaceTables: [...this.extraTables], protocols: interest.protocols });
+    const key = JSON.stringify(program ?? null);
+    if (key === this.filterKey) return;
+    const failure = feed.setFilter(program);
+    this.filterKey = failure === undefined ? key : undefined;
+    if (failure !== undefined && failure !== this.filterFailure) this.log(`kernel view: route notifications are not filtered in the kernel (${failure}): each is looked at here`);
+    this.filterFailure = failure;
   }
 
   private closeFeed(): void {
@@ -241,9 +268,15 @@ export class NetlinkKernelPort implements KernelPort {
     this.view?.invalidate(ALL_KINDS);
   }
 
+  /** IPv4 route notifications the subscriber socket received (before being judged here): what the kernel-side filter let through. */
+  get routeNotifications(): number {
+    return this.routeNotificationCount;
+  }
+
   private onNotifications(msgs: NlMessage[]): void {
     const at = performance.now();
     for (const m of msgs) {
+      if (m.type === C.RTM_NEWROUTE || m.type === C.RTM_DELROUTE) this.routeNotificationCount++;
       let e: KernelEvent | undefined;
       try {
         e = this.toEvent(m, at);
@@ -322,10 +355,12 @@ export class NetlinkKernelPort implements KernelPort {
     const decode = (p: Buffer) => decodeRoute(p, this.names);
     if (!interest) {
       this.interest = undefined;
+      this.updateFilter();
       return this.decodeAll(await this.client.dump(C.RTM_GETROUTE, encodeRouteDumpRequest()), C.RTM_NEWROUTE, decode);
     }
     if (JSON.stringify(interest) !== JSON.stringify(this.interest)) this.mustDiscover = true;
     this.interest = interest;
+    this.updateFilter();
     const wanted = (m: NlMessage): boolean => {
       const head = peekRoute(m.payload);
       return head === undefined ? m.type === C.RTM_NEWROUTE : mayBeOfInterest(head, interest);
@@ -371,6 +406,7 @@ export class NetlinkKernelPort implements KernelPort {
       const found = await keep(others);
       this.extraTables.clear();
       for (const r of found) this.extraTables.add(r.table);
+      this.updateFilter();
       return [...routes, ...found];
     }
     for (const table of [...this.extraTables].filter((t) => !interest.tables.includes(t))) {
@@ -378,6 +414,7 @@ export class NetlinkKernelPort implements KernelPort {
       if (found.length === 0) this.extraTables.delete(table);
       routes.push(...found);
     }
+    this.updateFilter();
     return routes;
   }
 
@@ -499,13 +536,17 @@ export class NetlinkKernelPort implements KernelPort {
           if (judged && view && !nexthops) {
             view.invalidate(['routes']); // which device it uses is not known here: read the routes again
             this.extraTables.add(r.table);
+            this.updateFilter();
             return { ...ev('route', del ? 'del' : 'new', `route ${formatRoute(r)}`), route: r };
           }
           if (!routeOfInterest(r, interest, nexthops)) {
             if (replace) view?.dropReplaced(r);
             return undefined;
           }
-          if (!del && !interest.tables.includes(r.table)) this.extraTables.add(r.table);
+          if (!del && !interest.tables.includes(r.table) && !this.extraTables.has(r.table)) {
+            this.extraTables.add(r.table);
+            this.updateFilter();
+          }
         }
         if (view) {
           if (!interest) view.invalidate(['routes']);

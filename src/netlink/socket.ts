@@ -6,7 +6,8 @@ import { RawNetlinkSocket } from 'netlink/dist/raw';
 import { performance } from 'node:perf_hooks';
 import { UplinkdError } from '../errors';
 import { NETLINK_ROUTE, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST } from './constants';
-import { addonFailure, countOverruns, enableNetlinkFeatures, forceRecvBuffer } from './sockopt';
+import type { SockFilterInsn } from './filter';
+import { addonFailure, attachSocketFilter, countOverruns, enableNetlinkFeatures, forceRecvBuffer } from './sockopt';
 import { decodeDone, decodeError, encodeMessage, splitDatagram, type NlError, type NlMessage } from './wire';
 
 /** Where a datagram came from (sockaddr_nl): the kernel is port 0; `truncated` is the datagram's real size when MSG_TRUNC cut it. */
@@ -32,6 +33,8 @@ export interface RawSocketLike {
    * NETLINK_NO_ENOBUFS: such a socket reports overflow only here, never as an ENOBUFS error (countOverruns).
    */
   receiveDrops?(): number | undefined;
+  /** Attaches a classic BPF program (undefined: detaches it), set by openNetlinkSocket: undefined when done, else why not. */
+  setFilter?(program: readonly SockFilterInsn[] | undefined): string | undefined;
   address(): { port: number };
   unref(): void;
   close(): void;
@@ -53,6 +56,7 @@ export function openNetlinkSocket(protocol: number): RawSocketLike {
   return Object.assign(sock, {
     strictCheck: features.strictCheck,
     forceRecvBufferSize: (size: number) => forceRecvBuffer(port, size, protocol),
+    setFilter: (program: readonly SockFilterInsn[] | undefined) => attachSocketFilter(port, program, protocol),
     ...(drops ? { receiveDrops: drops } : {}),
   });
 }
@@ -542,6 +546,12 @@ export interface Subscription {
    * messages). Rejects with UplinkdError('netlink', ..., { errno: 'ETIMEDOUT' }) after SYNC_TIMEOUT_MS.
    */
   sync(): Promise<void>;
+  /**
+   * Has the kernel drop datagrams before they are queued: a classic BPF program (src/netlink/filter.ts) replaces the
+   * socket's earlier one, undefined removes it. Returns undefined when done, else why not (the socket cannot filter:
+   * every datagram is then delivered, as before).
+   */
+  setFilter(program: readonly SockFilterInsn[] | undefined): string | undefined;
   close(): void;
 }
 
@@ -637,6 +647,10 @@ export function subscribe(
           fail((e as Error).message);
         }
       });
+    },
+    setFilter(program) {
+      if (closed) return 'the socket is closed';
+      return sock.setFilter ? sock.setFilter(program) : 'this socket has no filter support';
     },
     close() {
       if (!closed) sock.close();

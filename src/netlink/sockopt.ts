@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import { constants } from 'node:os';
 import path from 'node:path';
+import type { SockFilterInsn } from './filter';
 import { NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK, NETLINK_NO_ENOBUFS, NETLINK_ROUTE } from './constants';
 
 interface NetlinkAddon {
@@ -16,6 +17,8 @@ interface NetlinkAddon {
   socketFd(port: number, protocol?: number): number;
   /** SO_MEMINFO's SK_MEMINFO_DROPS of the descriptor: packets dropped for a full receive buffer; -errno on failure. */
   socketDrops(fd: number): number;
+  /** SO_ATTACH_FILTER of a classic BPF program given as [code, jt, jf, k, ...] (SO_DETACH_FILTER when empty): 0 or an errno. */
+  attachFilter(fd: number, program: number[]): number;
 }
 
 const ADDON_FILE = 'uplinkd_netlink.node';
@@ -108,6 +111,26 @@ export function countOverruns(port: number, protocol = NETLINK_ROUTE): (() => nu
     };
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Attaches the classic BPF `program` (src/netlink/filter.ts) to this process's netlink socket of `protocol`
+ * (NETLINK_ROUTE 0 by default) bound to `port` with SO_ATTACH_FILTER (socket(7); it replaces an earlier program),
+ * or detaches the socket's program when `program` is undefined. Never throws: returns undefined when done, else why
+ * not (the addon is not loaded, no such socket, or the errno: EINVAL when the kernel's checker refuses the program).
+ */
+export function attachSocketFilter(port: number, program: readonly SockFilterInsn[] | undefined, protocol = NETLINK_ROUTE): string | undefined {
+  const a = load();
+  if (!a) return `the netlink addon is not loaded (${loadFailure})`;
+  try {
+    const fd = a.socketFd(port, protocol);
+    if (fd < 0) return `no netlink socket of this process has port ${port}`;
+    const r = a.attachFilter(fd, (program ?? []).flatMap((i) => [i.code, i.jt, i.jf, i.k]));
+    if (r === 0) return undefined;
+    return `SO_ATTACH_FILTER failed: ${Object.entries(constants.errno).find(([, v]) => v === r)?.[0] ?? `errno ${r}`}`;
+  } catch (e) {
+    return `SO_ATTACH_FILTER failed: ${(e as Error).message}`;
   }
 }
 

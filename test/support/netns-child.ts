@@ -11,7 +11,8 @@ export type ChildRequest =
   | { id: number; method: 'snapshot'; interest?: RouteInterest }
   | { id: number; method: 'apply'; change: Change }
   | { id: number; method: 'subscribe' }
-  | { id: number; method: 'unsubscribe'; sub: number };
+  | { id: number; method: 'unsubscribe'; sub: number }
+  | { id: number; method: 'routeNotifications' };
 
 export type ChildMessage =
   | { id: number; result?: unknown; error?: { code: string; message: string; errno?: string; kernelMessage?: string } }
@@ -35,6 +36,7 @@ async function main(): Promise<void> {
         unsubscribers.get(req.sub)?.();
         unsubscribers.delete(req.sub);
         return undefined;
+      case 'routeNotifications': return port.routeNotifications;
     }
   };
   const lines = createInterface({ input: process.stdin });

@@ -56,6 +56,11 @@ export class NetnsKernelPort implements KernelPort {
     return this.call({ method: 'snapshot', ...(interest ? { interest } : {}) }) as Promise<KernelState>;
   }
 
+  /** NetlinkKernelPort.routeNotifications of the child's port: route notifications its subscriber socket received. */
+  routeNotifications(): Promise<number> {
+    return this.call({ method: 'routeNotifications' }) as Promise<number>;
+  }
+
   /** Applies one change in the namespace (EEXIST on add, ENOENT/ESRCH on del tolerated as in NetlinkKernelPort). */
   async apply(change: Change): Promise<void> {
     await this.call({ method: 'apply', change });

@@ -13,6 +13,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <linux/filter.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <stdlib.h>
@@ -137,12 +138,60 @@ static napi_value socket_drops(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/*
+ * attachFilter(fd, [code, jt, jf, k, ...]) -> 0 when the classic BPF program (struct sock_filter, linux/filter.h)
+ * is attached with SO_ATTACH_FILTER (replacing any earlier one), or detached with SO_DETACH_FILTER when the array
+ * is empty; else the errno (EINVAL: the kernel's checker refused the program).
+ */
+static napi_value attach_filter(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd = -1;
+  uint32_t count = 0;
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_array_length(env, argv[1], &count) != napi_ok
+      || count % 4 != 0 || count / 4 > BPF_MAXINSNS) {
+    napi_throw_type_error(env, NULL, "expected (fd, [code, jt, jf, k, ...]) of at most BPF_MAXINSNS instructions");
+    return NULL;
+  }
+  int result = 0;
+  if (count == 0) {
+    int unused = 0;
+    if (setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &unused, sizeof unused) != 0 && errno != ENOENT) result = errno;
+  } else {
+    struct sock_filter *insns = calloc(count / 4, sizeof *insns);
+    if (insns == NULL) result = ENOMEM;
+    for (uint32_t i = 0; insns != NULL && i < count; i++) {
+      napi_value v;
+      uint32_t x = 0;
+      napi_get_element(env, argv[1], i, &v);
+      napi_get_value_uint32(env, v, &x);
+      struct sock_filter *f = &insns[i / 4];
+      switch (i % 4) {
+        case 0: f->code = (uint16_t)x; break;
+        case 1: f->jt = (uint8_t)x; break;
+        case 2: f->jf = (uint8_t)x; break;
+        default: f->k = x;
+      }
+    }
+    if (insns != NULL) {
+      struct sock_fprog prog = {.len = (unsigned short)(count / 4), .filter = insns};
+      if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0) result = errno;
+      free(insns);
+    }
+  }
+  napi_value out;
+  napi_create_int32(env, result, &out);
+  return out;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"setNetlinkOptions", NULL, set_options, NULL, NULL, NULL, napi_enumerable, NULL},
       {"forceRecvBuffer", NULL, force_rcvbuf, NULL, NULL, NULL, napi_enumerable, NULL},
       {"socketFd", NULL, socket_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"socketDrops", NULL, socket_drops, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"attachFilter", NULL, attach_filter, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;
