@@ -526,7 +526,7 @@ export class Daemon {
       return false;
     };
     const netlink = [...cycle.changes, ...this.retiredLeftovers(kernel, cycle.changes, desired)]
-      .filter((c) => c.op === 'del' || admit(objectIdentity(c), formatChange({ ...c, op: 'add' } as Change), c.kind, c));
+      .filter((c) => c.op === 'del' || c.standIn || admit(objectIdentity(c), formatChange({ ...c, op: 'add' } as Change), c.kind, c));
     const nftChange = cycle.pinning.change;
     const nft = nftChange && (nftChange.op === 'delete' || admit(pinningIdentity(nftChange.ruleset), formatPinningChange(nftChange), 'nft'))
       ? nftChange : undefined;
@@ -550,12 +550,14 @@ export class Daemon {
     let logged = 0;
     const detail = () => !large || logged++ < CHANGES_SHOWN;
     if (result.nftApplied) this.logApplied(formatPinningChange(result.nftApplied), nftIdentity(result.nftApplied), drift, cause, detail());
-    for (const c of result.applied) this.logApplied(formatChange(c), objectIdentity(c), drift, cause, detail());
+    // A stand-in swap's steps (src/reconcile/diff.ts) are how a change is made, not changes of their own.
+    for (const c of result.applied) this.logApplied(formatChange(c), objectIdentity(c), drift, cause, !c.standIn && detail());
     for (const f of result.failed) {
       this.log.error('apply-failed', { change: formatChange(f.change), error: f.error.message, cause });
       this.record('apply-failed', `${formatChange(f.change)}: ${f.error.message}`, cause);
     }
     for (const w of waiting) this.log.debug('waiting-link', { change: formatChange(w.change), error: w.error.message, cause });
+    for (const f of outcome.standInFailed ?? []) this.log.debug('stand-in-failed', { change: formatChange(f.change), error: f.error.message, cause });
     if (waiting.length > 0) {
       const text = `${waiting.length} change(s) wait for their link to come up`;
       this.log.info('waiting-link', { changes: waiting.length, msg: text });

@@ -45,6 +45,12 @@ export interface CycleChanges {
 export interface CycleResult extends ReconcileResult {
   nftApplied?: PinningChange;
   nftFailed?: UplinkdError;
+  /**
+   * Refused steps of a stand-in swap (src/reconcile/diff.ts standInSwap), kept out of `failed`: the swap only spares
+   * the kernel a walk of its tables, the wanted state does not depend on it (a refused stand-in leaves the replace to
+   * walk; what a half-done swap left is seen and mended by the next cycle's diff).
+   */
+  standInFailed?: ReconcileResult['failed'];
 }
 
 export type LeaseReader = typeof readLeases;
@@ -136,7 +142,9 @@ export async function applyChanges(port: KernelPort, changes: CycleChanges, nft:
     (err: unknown) => ({ nftFailed: err instanceof UplinkdError ? err : new UplinkdError('io', err instanceof Error ? err.message : String(err), { cause: err }) }),
   ) : Promise.resolve({});
   const [result, nftOutcome] = await Promise.all([reconcile(port, changes.netlink), pinning]);
-  return { ...result, ...nftOutcome };
+  const standInFailed = result.failed.filter((f) => f.change.standIn);
+  if (standInFailed.length === 0) return { ...result, ...nftOutcome };
+  return { ...result, failed: result.failed.filter((f) => !f.change.standIn), standInFailed, ...nftOutcome };
 }
 
 /** The changes a cycle wants applied as they are (the CLI's `apply`; the daemon filters them first). */

@@ -385,14 +385,15 @@ export class NetlinkKernelPort implements KernelPort {
 
     const discover = this.mustDiscover || (this.rediscover && performance.now() - this.discoveredAt >= REDISCOVER_MIN_INTERVAL_MS);
     const routes: Route[] = [];
-    for (const table of interest.tables) routes.push(...((await dump({ table })) ?? []).filter((r) => r.table === table));
+    // Appended one by one: a table may hold a million routes, more than a call's arguments may be (push(...big) throws RangeError).
+    for (const table of interest.tables) for (const r of (await dump({ table })) ?? []) if (r.table === table) routes.push(r);
     if (discover) {
       this.rediscover = false;
       this.mustDiscover = false;
       this.discoveredAt = performance.now();
       const others: Route[] = [];
       for (const protocol of interest.protocols) {
-        others.push(...((await dump({ protocol }))!).filter((r) => r.protocol === protocol && !interest.tables.includes(r.table)));
+        for (const r of (await dump({ protocol }))!) if (r.protocol === protocol && !interest.tables.includes(r.table)) others.push(r);
       }
       const seen = new Set<string>();
       for (const oif of this.deviceIndexes(interest)) {
@@ -412,7 +413,7 @@ export class NetlinkKernelPort implements KernelPort {
     for (const table of [...this.extraTables].filter((t) => !interest.tables.includes(t))) {
       const found = await keep(((await dump({ table })) ?? []).filter((r) => r.table === table));
       if (found.length === 0) this.extraTables.delete(table);
-      routes.push(...found);
+      for (const r of found) routes.push(r);
     }
     this.updateFilter();
     return routes;

@@ -152,10 +152,14 @@ export interface DesiredState {
   nexthops: Nexthop[];
 }
 
+/**
+ * One change to the kernel. `standIn`: part of a stand-in swap (src/reconcile/diff.ts standInSwap): a temporary
+ * nexthop, or the balanced default moved onto one and back; not a restoration of drift, and logged at debug level.
+ */
 export type Change =
-  | { op: 'add' | 'replace' | 'del'; kind: 'route'; route: Route }
-  | { op: 'add' | 'del'; kind: 'rule'; rule: Rule }
-  | { op: 'add' | 'replace' | 'del'; kind: 'nexthop'; nexthop: Nexthop };
+  | { op: 'add' | 'replace' | 'del'; kind: 'route'; route: Route; standIn?: true }
+  | { op: 'add' | 'del'; kind: 'rule'; rule: Rule; standIn?: true }
+  | { op: 'add' | 'replace' | 'del'; kind: 'nexthop'; nexthop: Nexthop; standIn?: true };
 
 /** RT_TABLE_MAIN (include/uapi/linux/rtnetlink.h): the main routing table. */
 export const MAIN_TABLE = 254;

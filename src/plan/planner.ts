@@ -360,12 +360,22 @@ function foreignable(config: Config, id: number): boolean {
  * Objects of other programs in uplinkd's tables or nexthop ids that hold none of the slots of `routes` (uplinkd's
  * desired routes) or of the nexthops it plans: those are collisions (src/plan/collisions.ts); rules: admin-rules.ts.
  */
+/** Foreign routes listed one by one per uplinkd table in the warnings; the rest are counted. */
+const COLLISIONS_LISTED = 5;
+
 function collisionWarnings(config: Config, kernel: KernelState, routes: readonly Route[], nexthops: readonly Nexthop[]): string[] {
   const planned = new Set(nexthops.map((n) => n.id));
   const out: string[] = [];
   // A foreign route holding one of uplinkd's slots is a blocking collision (blockingCollisions), reported there.
+  // A table another program fills (a BGP feed into an uplink's table) is summed up, not listed route by route.
+  const shown = new Map<number, number>();
   for (const { route: r } of foreignRoutesIn(ownedTables(config), kernel, routes, config.protocol).filter((f) => !f.holds)) {
-    out.push(`collision: foreign route '${formatRoute(r)}' is in uplinkd's table ${r.table}`);
+    const n = (shown.get(r.table) ?? 0) + 1;
+    shown.set(r.table, n);
+    if (n <= COLLISIONS_LISTED) out.push(`collision: foreign route '${formatRoute(r)}' is in uplinkd's table ${r.table}`);
+  }
+  for (const [table, n] of shown) {
+    if (n > COLLISIONS_LISTED) out.push(`collision: ${n - COLLISIONS_LISTED} more foreign routes are in uplinkd's table ${table} (${n} in all)`);
   }
   for (const n of kernel.nexthops.filter((n) => n.protocol !== config.protocol && !planned.has(n.id) && foreignable(config, n.id)).sort(compareNexthops)) {
     out.push(`collision: foreign nexthop '${formatNexthop(n)}' holds id ${n.id}, which uplinkd needs once that uplink is usable`);

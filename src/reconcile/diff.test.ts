@@ -263,3 +263,60 @@ test('reconcile continues after a failure and reports it', async () => {
   assert.equal(result.failed[0]!.error.detail.errno, 'EPERM');
   assert.equal(result.applied.length, changes.length - 3);
 });
+
+/** Applies `changes` one by one; counts the nexthop replaces the kernel would walk every table for (a route uses the nexthop or a group holding it). */
+async function applyCountingWalks(port: FakePort, changes: Change[]): Promise<number> {
+  let walks = 0;
+  for (const c of changes) {
+    if (c.kind === 'nexthop' && c.op === 'replace') {
+      const { routes, nexthops } = port.current();
+      const parents = nexthops.filter((n) => n.group?.some((m) => m.id === c.nexthop.id)).map((n) => n.id);
+      if (routes.some((r) => r.nhid === c.nexthop.id || parents.includes(r.nhid!))) walks++;
+    }
+    await port.apply(c);
+  }
+  return walks;
+}
+
+test('with flow pinning, a renumbering\'s nexthop replace happens while stand-ins carry the balanced default: no walk, same end state', async () => {
+  const pinned: Config = { ...config, pinning: { enabled: true, markMask: 0x7f000000 } };
+  const plainPort = new FakePort(parseSnapshot(WORLD));
+  const swapPort = new FakePort(parseSnapshot(WORLD));
+  await converge(plainPort);
+  await converge(swapPort, pinned);
+  const plain = await renumberIsp2(plainPort);
+  const swapped = await renumberIsp2(swapPort);
+  const plainChanges = diff(plan(config, plain.facts).desired, plain.facts.kernel, config);
+  const swapChanges = diff(plan(pinned, swapped.facts).desired, swapped.facts.kernel, pinned);
+  assert.ok(plainChanges.every((c) => !c.standIn), 'without pinning the buckets matter: no stand-ins');
+  assert.equal(await applyCountingWalks(plainPort, plainChanges), 1);
+  assert.equal(await applyCountingWalks(swapPort, swapChanges), 0);
+  const text = show(swapChanges);
+  const at = (prefix: string): number => text.findIndex((c) => c.startsWith(prefix));
+  // A stand-in member with the new gateway and a stand-in group holding it; the default moves there and back.
+  const standIn = at('ip nexthop add id 4293918720 via 203.0.113.1 dev vlan102 proto 117');
+  const standInGroup = at('ip nexthop add id 4293918721 group 1001,1/4293918720,3');
+  const moved = at('ip route replace default nhid 4293918721 table 1000 proto 117');
+  const replaced = at('ip nexthop replace id 1002 via 203.0.113.1 dev vlan102 proto 117');
+  const back = at('ip route replace default nhid 1000 table 1000 proto 117');
+  const gone = at('ip nexthop del id 4293918721');
+  assert.ok(standIn >= 0 && standIn < standInGroup && standInGroup < moved && moved < replaced && replaced < back && back < gone, text.join('\n'));
+  // The kernel ends where the plain replace leaves it: nothing of the stand-ins stays, the group keeps its id
+  // (rules differ only by pinning's fwmark rules).
+  const strip = (s: KernelState) => ({ routes: s.routes, nexthops: s.nexthops });
+  assert.deepEqual(strip(swapPort.current()), strip(plainPort.current()));
+  const after = await swapPort.snapshot();
+  const renumbered = { ...after, routes: [...after.routes.filter((r) => r.table !== 254), ...swapped.facts.kernel.routes.filter((r) => r.table === 254)] };
+  assert.deepEqual(show(diff(plan(pinned, factsOf(renumbered)).desired, renumbered, pinned)), []);
+});
+
+test('no stand-in swap for a group that another program\'s route uses too (its walk happens anyway)', async () => {
+  const pinned: Config = { ...config, pinning: { enabled: true, markMask: 0x7f000000 } };
+  const port = new FakePort(parseSnapshot(WORLD));
+  await converge(port, pinned);
+  await port.apply({ op: 'add', kind: 'route', route: { table: 77, dst: '0.0.0.0/0', type: 'unicast', protocol: 4, scope: 'universe', nhid: 1000 } });
+  const { facts } = await renumberIsp2(port);
+  const changes = diff(plan(pinned, facts).desired, facts.kernel, pinned);
+  assert.deepEqual(changes.filter((c) => c.standIn).map(formatChange), []);
+  assert.ok(show(changes).includes('ip nexthop replace id 1002 via 203.0.113.1 dev vlan102 proto 117'));
+});

@@ -43,6 +43,65 @@ function shrunkByDeletes(have: Nexthop, want: Nexthop, deleted: ReadonlySet<numb
   return sameNexthop({ ...have, group: have.group.filter((m) => !deleted.has(m.id)) }, want);
 }
 
+/** The first id tried for a stand-in nexthop: far above tables and the ids people pick by hand. */
+export const STAND_IN_ID_BASE = 0xfff00000;
+
+/**
+ * Stand-ins for the nexthop replaces of a group that routes use (the balanced default), so that the kernel never
+ * walks the routing tables for them. A replace of a nexthop group that a route uses, or of a member of one, makes
+ * the kernel walk every route of every table (net/ipv4/nexthop.c __nexthop_replace_notify ->
+ * fib_info_notify_update): tens of milliseconds of system time beside a full BGP table, on every renumbering. The
+ * swap around the replaces: add a stand-in for each replaced member and a stand-in group (the wanted group with those
+ * members), move the routes using the group onto the stand-in group (a route replace does not walk), do the replaces
+ * in place (the group is unused then), move the routes back, delete the stand-ins. The end state is the one the
+ * plain replaces make, the group keeps its id and its resilient buckets; only new connections in the moment between
+ * are spread by the stand-in's fresh buckets. Hence only with flow pinning on, where established connections do not
+ * use the buckets (docs/pinning.md); without it the buckets are what keeps NATed flows on their uplink.
+ *
+ * Not done for a group some route outside `desired` uses (its walk happens anyway) or that is recreated. Stand-in
+ * ids: the lowest free ids from STAND_IN_ID_BASE. Returns the changes before and after the replaces, each marked
+ * `standIn`; empty lists when nothing is to swap.
+ */
+function standInSwap(
+  replaces: readonly Nexthop[], desired: DesiredState, observed: KernelState, owns: ReturnType<typeof ownership>, recreated: ReadonlySet<number>,
+): { before: Change[]; after: Change[] } {
+  const before: Change[] = [];
+  const after: Change[] = [];
+  if (replaces.length === 0) return { before, after };
+  const replaced = new Map(replaces.map((n) => [n.id, n]));
+  const taken = new Set([...observed.nexthops.map((n) => n.id), ...desired.nexthops.map((n) => n.id)]);
+  let nextId = STAND_IN_ID_BASE;
+  const freeId = (): number => {
+    while (taken.has(nextId)) nextId++;
+    taken.add(nextId);
+    return nextId;
+  };
+  const desiredRoutes = new Set(desired.routes.filter((r) => r.nhid !== undefined).map((r) => JSON.stringify(canonicalRoute(r))));
+  const observedGroups = new Set(observed.nexthops.filter((n) => n.group && owns.nexthop(n)).map((n) => n.id));
+  for (const group of desired.nexthops) {
+    if (!group.group || !observedGroups.has(group.id) || recreated.has(group.id)) continue;
+    const members = group.group.filter((m) => replaced.has(m.id));
+    if (!replaced.has(group.id) && members.length === 0) continue;
+    const users = observed.routes.filter((r) => r.nhid === group.id);
+    const movable = users.filter((r) => owns.route(r) && desiredRoutes.has(JSON.stringify(canonicalRoute(r))));
+    if (movable.length === 0 || movable.length !== users.length) continue;
+    const standIns = new Map(members.map((m) => [m.id, { ...replaced.get(m.id)!, id: freeId() }]));
+    const standInGroup: Nexthop = { ...group, id: freeId(), group: group.group.map((m) => ({ ...m, id: standIns.get(m.id)?.id ?? m.id })) };
+    const wanted = desired.routes.filter((r) => r.nhid === group.id);
+    before.push(
+      ...[...standIns.values()].map((nexthop): Change => ({ op: 'add', kind: 'nexthop', nexthop, standIn: true })),
+      { op: 'add', kind: 'nexthop', nexthop: standInGroup, standIn: true },
+      ...wanted.map((route): Change => ({ op: 'replace', kind: 'route', route: { ...route, nhid: standInGroup.id }, standIn: true })),
+    );
+    after.push(
+      ...wanted.map((route): Change => ({ op: 'replace', kind: 'route', route, standIn: true })),
+      { op: 'del', kind: 'nexthop', nexthop: canonicalNexthop(standInGroup), standIn: true },
+      ...[...standIns.values()].map((n): Change => ({ op: 'del', kind: 'nexthop', nexthop: canonicalNexthop(n), standIn: true })),
+    );
+  }
+  return { before, after };
+}
+
 /** Routes through a gateway come after the link routes that make it reachable. */
 function routeAddOrder(a: Route, b: Route): number {
   const rank = (r: Route): number => (r.gateway !== undefined || r.nhid !== undefined ? 1 : 0);
@@ -89,7 +148,9 @@ function groupByKey<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
  *     come after the routes and rules because nothing above needs them (each object already exists) and the
  *     kernel walks every route of every table for each replace of a nexthop that routes use, or of a member of
  *     such a group (net/ipv4/nexthop.c, __nexthop_replace_notify -> fib_info_notify_update): tens of
- *     milliseconds beside a full BGP table, which a renumbered uplink's table and rule need not wait for;
+ *     milliseconds beside a full BGP table, which a renumbered uplink's table and rule need not wait for.
+ *     With flow pinning on, a stand-in swap (standInSwap) surrounds them so that the walk does not happen:
+ *     stand-ins added and the group's routes moved onto them before, moved back and stand-ins deleted after;
  *  6. rule deletes: after the adds, so a renumbered address or a moved rule is never without a rule
  *     (make before break);
  *  7. route deletes: after no rule points traffic at them any more;
@@ -185,6 +246,9 @@ export function diff(desired: DesiredState, observed: KernelState, config: Confi
   const upsertIsGroup = (c: Change): boolean => c.kind === 'nexthop' && isGroup(c.nexthop);
   const adds = upserts.filter((c) => c.op === 'add');
   const replaces = upserts.filter((c) => c.op === 'replace');
+  const swap = config.pinning?.enabled
+    ? standInSwap(replaces.flatMap((c) => (c.kind === 'nexthop' ? [c.nexthop] : [])), desired, observed, owns, recreated)
+    : { before: [], after: [] };
   return [
     ...preDeletes.filter(isGroup).map(nhDel),
     ...preDeletes.filter((n) => !isGroup(n)).map(nhDel),
@@ -193,8 +257,10 @@ export function diff(desired: DesiredState, observed: KernelState, config: Confi
     ...routeUpserts.map(({ op, route }): Change => ({ op, kind: 'route', route })),
     // Sorting only what changes, as for routes (of duplicates, which differ at most in protocol, the first listed is added).
     ...ruleAdds.sort(compareRules).map((rule): Change => ({ op: 'add', kind: 'rule', rule })),
+    ...swap.before,
     ...replaces.filter((c) => !upsertIsGroup(c)),
     ...replaces.filter(upsertIsGroup),
+    ...swap.after,
     ...ruleDeletes.sort(compareRules).map((rule): Change => ({ op: 'del', kind: 'rule', rule: canonicalRule(rule) })),
     ...routeDeletes.sort(compareRoutes).map((route): Change => ({ op: 'del', kind: 'route', route: canonicalRoute(route) })),
     ...nhDeletes.filter(isGroup).sort(compareNexthops).map(nhDel),
