@@ -103,7 +103,10 @@ const last = new LastResult<string, PinningRuleset>();
 function build(marks: PinMark[], cgroups: ExecCgroup[], nat: { uplink: string; text: string }[], markMask: number): PinningRuleset {
   const mask = hex32(markMask);
   const keep = hex32(~markMask);
-  const uplinkIfs = `{ ${marks.map((m) => `"${m.interface}"`).join(', ')} }`;
+  // Anonymous sets, sorted so the text (and so the hash) does not follow the config's order. Anonymous rather than
+  // named: a set that is part of its rule cannot be changed without replacing the rule, which the hash notices.
+  const uplinkIfs = `{ ${marks.map((m) => `"${m.interface}"`).sort().join(', ')} }`;
+  const uplinkMarks = `{ ${marks.map((m) => m.mark).sort((a, b) => a - b).map(hex32).join(', ')} }`;
   const pin = (m: string): string => `ct mark set ct mark & ${keep} | ${m}`;
   const route = (m: string): string => `meta mark set meta mark & ${keep} | ${m}`;
   type Rule = { chain: (typeof PIN_CHAINS)[number]; text: string; why: string };
@@ -112,15 +115,22 @@ function build(marks: PinMark[], cgroups: ExecCgroup[], nat: { uplink: string; t
   // policy (wg-quick's 51820, a VPN's SO_MARK, a firewall's marks): it is neither pinned nor
   // re-marked, so rules that compare the whole mark keep matching it (docs/pinning.md, Marks).
   const own = `meta mark & ${keep} == 0x00000000`;
+  const unpinned = `ct mark & ${mask} == 0x00000000`;
   for (const m of marks) {
     const mark = hex32(m.mark);
-    const unpinned = `ct mark & ${mask} == 0x00000000`;
-    const pinned = `ct mark & ${mask} == ${mark}`;
     rules.push(
       { chain: 'prerouting', text: `iifname "${m.interface}" ${own} ${unpinned} ${pin(mark)}`, why: `${m.uplink}: pin arriving` },
-      { chain: 'prerouting', text: `iifname != ${uplinkIfs} ${own} ${pinned} ${route(mark)}`, why: `${m.uplink}: route pinned` },
-      { chain: 'output', text: `${own} ${pinned} ${route(mark)}`, why: `${m.uplink}: route pinned` },
       { chain: 'postrouting', text: `oifname "${m.interface}" ${own} ${unpinned} ${pin(mark)}`, why: `${m.uplink}: pin leaving` },
+    );
+  }
+  // One rule per chain for every uplink's pinned packets: one set lookup per packet instead of a rule per uplink. With
+  // `own` the packet's mask bits are 0 and the others too, so `meta mark & keep | m` (m = ct mark & mask) is just
+  // `ct mark & mask`; the set keeps it to the marks of configured uplinks (docs/pinning.md, The table).
+  const routePinned = `${own} ct mark & ${mask} ${uplinkMarks} meta mark set ct mark & ${mask}`;
+  if (marks.length > 0) {
+    rules.push(
+      { chain: 'prerouting', text: `iifname != ${uplinkIfs} ${routePinned}`, why: 'route pinned' },
+      { chain: 'output', text: routePinned, why: 'route pinned' },
     );
   }
   for (const c of cgroups) {
