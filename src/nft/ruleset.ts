@@ -104,7 +104,8 @@ function build(marks: PinMark[], cgroups: ExecCgroup[], nat: { uplink: string; t
   const mask = hex32(markMask);
   const keep = hex32(~markMask);
   // Anonymous sets, sorted so the text (and so the hash) does not follow the config's order. Anonymous rather than
-  // named: a set that is part of its rule cannot be changed without replacing the rule, which the hash notices.
+  // named: the kernel refuses to change the elements of a set bound to a rule, so the sets change only with their
+  // rules, whose hashes and count readPinning compares (a named set's elements could change unnoticed).
   const uplinkIfs = `{ ${marks.map((m) => `"${m.interface}"`).sort().join(', ')} }`;
   const uplinkMarks = `{ ${marks.map((m) => m.mark).sort((a, b) => a - b).map(hex32).join(', ')} }`;
   const pin = (m: string): string => `ct mark set ct mark & ${keep} | ${m}`;
@@ -123,9 +124,11 @@ function build(marks: PinMark[], cgroups: ExecCgroup[], nat: { uplink: string; t
       { chain: 'postrouting', text: `oifname "${m.interface}" ${own} ${unpinned} ${pin(mark)}`, why: `${m.uplink}: pin leaving` },
     );
   }
-  // One rule per chain for every uplink's pinned packets: one set lookup per packet instead of a rule per uplink. With
-  // `own` the packet's mask bits are 0 and the others too, so `meta mark & keep | m` (m = ct mark & mask) is just
-  // `ct mark & mask`; the set keeps it to the marks of configured uplinks (docs/pinning.md, The table).
+  // One rule per chain for every uplink's pinned packets: one set lookup per packet instead of a rule per uplink, and a
+  // smaller transaction. `own` leaves the packet mark no bits outside the mask, so a rule per uplink's
+  // `meta mark & keep | m` (m = ct mark & mask) is just `ct mark & mask`; the set keeps it to the marks of configured
+  // uplinks (docs/pinning.md, The table). In prerouting it is disjoint from `pin arriving` (iifname), so their order
+  // is free; in output it stays before the exec rules, whose mark wins.
   const routePinned = `${own} ct mark & ${mask} ${uplinkMarks} meta mark set ct mark & ${mask}`;
   if (marks.length > 0) {
     rules.push(
