@@ -90,7 +90,7 @@ test('rules: two per uplink and two for all of them; the sets list interfaces an
   assert.deepEqual(chain(one.table, 'output'), ['meta mark & 0xffff00ff == 0x00000000 ct mark & 0x0000ff00 { 0x00000900 } meta mark set ct mark & 0x0000ff00']);
 });
 
-test('the hash follows the content: interfaces, order and mask change it; addresses and weights do not', () => {
+test('the hash follows the content: interfaces, marks and mask change it; addresses, weights and the order of the uplinks do not', () => {
   const base = renderPinning(config())!;
   assert.equal(renderPinning(config())!.hash, base.hash);
   const same = testConfig([
@@ -98,6 +98,9 @@ test('the hash follows the content: interfaces, order and mask change it; addres
     { name: 'isp2', interface: 'vlan102', tier: 2 },
   ], { lan: ['if0'], pinning: { enabled: true, markMask: 0x00ff0000 } });
   assert.equal(renderPinning(same)!.hash, base.hash);
+  // An uplink's mark follows its name, not its place (src/config/identity.ts), as markIndex gives here.
+  const swapped = testConfig([{ name: 'isp2', interface: 'vlan102', markIndex: 2 }, { name: 'isp1', interface: 'if1', markIndex: 1 }], { lan: ['if0'], pinning: { enabled: true, markMask: 0x00ff0000 } });
+  assert.equal(renderPinning(swapped)!.table, base.table);
   const other = [
     config({ pinning: { enabled: true, markMask: 0x0000ff00 } }),
     testConfig([{ name: 'isp1', interface: 'if9' }, { name: 'isp2', interface: 'vlan102' }], { pinning: { enabled: true, markMask: 0x00ff0000 } }),
@@ -105,6 +108,26 @@ test('the hash follows the content: interfaces, order and mask change it; addres
   ];
   for (const c of other) assert.notEqual(renderPinning(c)!.hash, base.hash);
   assert.match(base.hash, /^[0-9a-f]{16}$/);
+});
+
+test('the whole table (pinning, exec and NAT rules) is in uplink name order, whatever the order in the file', () => {
+  const uplinks = [
+    { name: 'zeta', interface: 'wan10', markIndex: 9 },
+    { name: 'alpha', interface: 'wan2', markIndex: 3 },
+    { name: 'mid', interface: 'eth0', markIndex: 12 },
+  ];
+  const render = (order: number[]) => {
+    const c = testConfig(order.map((i) => uplinks[i]!), { pinning: { enabled: true, markMask: 0x0000ff00 }, exec: { cgroup: 'uplinkd' } });
+    for (const u of c.uplinks) if (u.name !== 'mid') u.nat = u.name === 'zeta' ? { kind: 'masquerade' } : { kind: 'snat', address: '192.0.2.7' };
+    return renderPinning(c, '/sys/fs/cgroup')!;
+  };
+  const r = render([0, 1, 2]);
+  const names = (chainName: string) => [...r.table.split(`chain ${chainName} {`)[1]!.split('\t}')[0]!.matchAll(/comment "(\w+): /g)].map((m) => m[1]);
+  assert.deepEqual(names('prerouting'), ['alpha', 'mid', 'zeta']);
+  assert.deepEqual(names('output'), ['alpha', 'mid', 'zeta'], 'the exec rules');
+  assert.deepEqual(names('postrouting'), ['alpha', 'mid', 'zeta']);
+  assert.deepEqual(names('nat_postrouting'), ['alpha', 'mid', 'zeta', 'alpha', 'zeta'], 'exec masquerade first, then the uplinks\' NAT');
+  for (const order of [[2, 0, 1], [1, 2, 0], [2, 1, 0]]) assert.equal(render(order).table, r.table, `order ${order}`);
 });
 
 test('no table when pinning is off', () => {

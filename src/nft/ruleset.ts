@@ -80,12 +80,14 @@ export function commentHash(comment: string | undefined): string | undefined {
  * so a call whose marks, exec cgroups, NAT rules and mask are those of the previous call returns the previous result.
  */
 export function renderPinning(config: Config, cgroupRoot?: string): PinningRuleset | undefined {
-  const marks = pinMarks(config);
-  const cgroups = config.exec ? execCgroups(config, cgroupRoot ?? cgroup2Root()) : [];
+  // In uplink name order: an uplink's rules of one kind never match the same packet as another's (each names its
+  // own interface, mark or cgroup), so their order is free, and the table does not follow the order of the file.
+  const marks = pinMarks(config).sort(byUplink);
+  const cgroups = (config.exec ? execCgroups(config, cgroupRoot ?? cgroup2Root()) : []).sort(byUplink);
   // exec'd commands: their source address was chosen before the mark re-routed them (src/nft/exec.ts).
   const nat = [
     ...cgroups.map((c) => ({ uplink: c.uplink, text: `meta mark & ${hex32(config.pinning!.markMask)} == ${hex32(c.mark)} oifname "${c.interface}" masquerade` })),
-    ...natRules(config),
+    ...natRules(config).sort(byUplink),
   ];
   if ((marks.length === 0 || !config.pinning) && nat.length === 0) return undefined;
   const markMask = config.pinning?.markMask ?? 0;
@@ -99,6 +101,11 @@ export function renderPinning(config: Config, cgroupRoot?: string): PinningRules
 }
 
 const last = new LastResult<string, PinningRuleset>();
+
+/** Orders by uplink name (UTF-16 code units, as the default sort: independent of the locale). */
+function byUplink(a: { uplink: string }, b: { uplink: string }): number {
+  return a.uplink < b.uplink ? -1 : a.uplink > b.uplink ? 1 : 0;
+}
 
 function build(marks: PinMark[], cgroups: ExecCgroup[], nat: { uplink: string; text: string }[], markMask: number): PinningRuleset {
   const mask = hex32(markMask);

@@ -163,6 +163,15 @@ describe('flow pinning (issue 4)', { skip: NEEDS_ROOT }, () => {
     const handle = await nftTableHandle(lab.ns.router);
     assert.equal(await apply(lab), 0);
     assert.equal(await nftTableHandle(lab.ns.router), handle, 'the second apply must not reinstall the table');
+    // The table follows neither the order of the uplinks in the file: listed the other way round, nothing in nftables changes.
+    const reversed = path.join(lab.stateDir, 'reversed.yaml');
+    await fs.writeFile(reversed, renderLabConfig({ ...lab, uplinks: [...lab.uplinks].reverse() }));
+    assert.notEqual(await fs.readFile(reversed, 'utf8'), await fs.readFile(lab.configPath, 'utf8'));
+    const again = await uplinkd(lab.ns.router, ['apply', '-c', reversed]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.doesNotMatch(again.stdout, /nft -f/);
+    assert.equal(await nftTableHandle(lab.ns.router), handle, 'reordering the uplinks must not reinstall the table');
+    await apply(lab);
     const status = await uplinkd(lab.ns.router, ['status', '-c', lab.configPath]);
     const shown = want.map((m) => `${m.uplink}=${hex32(m.mark)}`).join(' ');
     assert.ok(status.stdout.split('\n').includes(`flow pinning: in place (table ip uplinkd; ${shown}, mask 0x7f000000)`), status.stdout);
