@@ -86,7 +86,7 @@ test('applyPinning runs one nft -f - with the whole script; failures are Uplinkd
   assert.equal((await applyPinning(plan, run))?.op, 'install');
   assert.deepEqual(calls.map((c) => c.args), [['-f', '-']]);
   assert.equal(calls[0].input, renderPinning(on)!.script);
-  assert.equal(await applyPinning(planPinning(on, { kind: 'present', hash: renderPinning(on)!.hash, rules: 8, layout: renderPinning(on)!.layout }), run), undefined);
+  assert.equal(await applyPinning(planPinning(on, { kind: 'present', hash: renderPinning(on)!.hash, rules: renderPinning(on)!.rules, layout: renderPinning(on)!.layout }), run), undefined);
   assert.equal(calls.length, 1, 'nothing run when in place');
   const refused: NftRunner = async () => ({ code: 1, stdout: '', stderr: 'Error: Could not process rule: No such file or directory' });
   await assert.rejects(applyPinning(plan, refused), (e: unknown) => e instanceof UplinkdError && e.code === 'kernel' && /Could not process rule/.test(e.message));
@@ -120,7 +120,7 @@ test('plan lines: one line by default, the runnable script with full', () => {
   const change = planPinning(on, { kind: 'absent' }).change!;
   const line = formatPinningChange(change);
   assert.doesNotMatch(line, /\n/);
-  assert.match(line, /^nft -f - <<< 'table ip uplinkd \{ \.\.\. \}' \(8 rules: .*isp1 \(if1\) to mark 0x00010000\/0x00ff0000/);
+  assert.match(line, /^nft -f - <<< 'table ip uplinkd \{ \.\.\. \}' \(6 rules: .*isp1 \(if1\) to mark 0x00010000\/0x00ff0000/);
   assert.equal(formatPinningChange(change, true), `nft -f - <<'EOF'\n${renderPinning(on)!.script}EOF`);
   assert.equal(formatPinningChange({ op: 'delete' }), 'nft delete table ip uplinkd');
 });

@@ -80,12 +80,14 @@ export function commentHash(comment: string | undefined): string | undefined {
  * so a call whose marks, exec cgroups, NAT rules and mask are those of the previous call returns the previous result.
  */
 export function renderPinning(config: Config, cgroupRoot?: string): PinningRuleset | undefined {
-  const marks = pinMarks(config);
-  const cgroups = config.exec ? execCgroups(config, cgroupRoot ?? cgroup2Root()) : [];
+  // In uplink name order: an uplink's rules of one kind never match the same packet as another's (each names its
+  // own interface, mark or cgroup), so their order is free, and the table does not follow the order of the file.
+  const marks = pinMarks(config).sort(byUplink);
+  const cgroups = (config.exec ? execCgroups(config, cgroupRoot ?? cgroup2Root()) : []).sort(byUplink);
   // exec'd commands: their source address was chosen before the mark re-routed them (src/nft/exec.ts).
   const nat = [
     ...cgroups.map((c) => ({ uplink: c.uplink, text: `meta mark & ${hex32(config.pinning!.markMask)} == ${hex32(c.mark)} oifname "${c.interface}" masquerade` })),
-    ...natRules(config),
+    ...natRules(config).sort(byUplink),
   ];
   if ((marks.length === 0 || !config.pinning) && nat.length === 0) return undefined;
   const markMask = config.pinning?.markMask ?? 0;
@@ -100,10 +102,19 @@ export function renderPinning(config: Config, cgroupRoot?: string): PinningRules
 
 const last = new LastResult<string, PinningRuleset>();
 
+/** Orders by uplink name (UTF-16 code units, as the default sort: independent of the locale). */
+function byUplink(a: { uplink: string }, b: { uplink: string }): number {
+  return a.uplink < b.uplink ? -1 : a.uplink > b.uplink ? 1 : 0;
+}
+
 function build(marks: PinMark[], cgroups: ExecCgroup[], nat: { uplink: string; text: string }[], markMask: number): PinningRuleset {
   const mask = hex32(markMask);
   const keep = hex32(~markMask);
-  const uplinkIfs = `{ ${marks.map((m) => `"${m.interface}"`).join(', ')} }`;
+  // Anonymous sets, sorted so the text (and so the hash) does not follow the config's order. Anonymous rather than
+  // named: the kernel refuses to change the elements of a set bound to a rule, so the sets change only with their
+  // rules, whose hashes and count readPinning compares (a named set's elements could change unnoticed).
+  const uplinkIfs = `{ ${marks.map((m) => `"${m.interface}"`).sort().join(', ')} }`;
+  const uplinkMarks = `{ ${marks.map((m) => m.mark).sort((a, b) => a - b).map(hex32).join(', ')} }`;
   const pin = (m: string): string => `ct mark set ct mark & ${keep} | ${m}`;
   const route = (m: string): string => `meta mark set meta mark & ${keep} | ${m}`;
   type Rule = { chain: (typeof PIN_CHAINS)[number]; text: string; why: string };
@@ -112,15 +123,24 @@ function build(marks: PinMark[], cgroups: ExecCgroup[], nat: { uplink: string; t
   // policy (wg-quick's 51820, a VPN's SO_MARK, a firewall's marks): it is neither pinned nor
   // re-marked, so rules that compare the whole mark keep matching it (docs/pinning.md, Marks).
   const own = `meta mark & ${keep} == 0x00000000`;
+  const unpinned = `ct mark & ${mask} == 0x00000000`;
   for (const m of marks) {
     const mark = hex32(m.mark);
-    const unpinned = `ct mark & ${mask} == 0x00000000`;
-    const pinned = `ct mark & ${mask} == ${mark}`;
     rules.push(
       { chain: 'prerouting', text: `iifname "${m.interface}" ${own} ${unpinned} ${pin(mark)}`, why: `${m.uplink}: pin arriving` },
-      { chain: 'prerouting', text: `iifname != ${uplinkIfs} ${own} ${pinned} ${route(mark)}`, why: `${m.uplink}: route pinned` },
-      { chain: 'output', text: `${own} ${pinned} ${route(mark)}`, why: `${m.uplink}: route pinned` },
       { chain: 'postrouting', text: `oifname "${m.interface}" ${own} ${unpinned} ${pin(mark)}`, why: `${m.uplink}: pin leaving` },
+    );
+  }
+  // One rule per chain for every uplink's pinned packets: one set lookup per packet instead of a rule per uplink, and a
+  // smaller transaction. `own` leaves the packet mark no bits outside the mask, so a rule per uplink's
+  // `meta mark & keep | m` (m = ct mark & mask) is just `ct mark & mask`; the set keeps it to the marks of configured
+  // uplinks (docs/pinning.md, The table). In prerouting it is disjoint from `pin arriving` (iifname), so their order
+  // is free; in output it stays before the exec rules, whose mark wins.
+  const routePinned = `${own} ct mark & ${mask} ${uplinkMarks} meta mark set ct mark & ${mask}`;
+  if (marks.length > 0) {
+    rules.push(
+      { chain: 'prerouting', text: `iifname != ${uplinkIfs} ${routePinned}`, why: 'route pinned' },
+      { chain: 'output', text: routePinned, why: 'route pinned' },
     );
   }
   for (const c of cgroups) {

@@ -41,9 +41,9 @@ net.createServer((s) => {
 }).listen(${LINE_PORT}, '0.0.0.0', () => console.log('listening'));
 `;
 
-/** A client in the LAN host: stdin lines go to the server, answers come out on stdout, the end is reported. */
+/** A client (argv: server, optional source address): stdin lines go to the server, answers come out on stdout, the end is reported. */
 const LINE_CLIENT = `
-const s = require('net').connect(${LINE_PORT}, process.argv[1]);
+const s = require('net').connect({ port: ${LINE_PORT}, host: process.argv[1], localAddress: process.argv[2] });
 s.setEncoding('utf8');
 s.on('data', (d) => process.stdout.write(d));
 s.on('error', (e) => console.log('error ' + e.code));
@@ -58,8 +58,8 @@ class LongConnection {
   /** The source address the server saw (the uplink the connection was NATed to). */
   peer = '';
 
-  constructor(ns: string, target: string) {
-    this.child = spawn('ip', nsArgv(ns, process.execPath, ['-e', LINE_CLIENT, target]), { stdio: ['pipe', 'pipe', 'inherit'] });
+  constructor(ns: string, target: string, source?: string) {
+    this.child = spawn('ip', nsArgv(ns, process.execPath, ['-e', LINE_CLIENT, target, ...(source !== undefined ? [source] : [])]), { stdio: ['pipe', 'pipe', 'inherit'] });
     this.child.stdout!.setEncoding('utf8').on('data', (d: string) => (this.out += d));
   }
 
@@ -152,7 +152,7 @@ describe('flow pinning (issue 4)', { skip: NEEDS_ROOT }, () => {
   it('apply installs table ip uplinkd and a fwmark rule per uplink at 10050; plan and status agree; a second apply changes nothing', async () => {
     const plan = await uplinkd(lab.ns.router, ['plan', '-c', lab.configPath]);
     assert.equal(plan.code, 0, plan.stderr);
-    assert.match(plan.stdout, /^ {2}~ nft -f - <<< 'table ip uplinkd \{ \.\.\. \}' \(8 rules: /m);
+    assert.match(plan.stdout, /^ {2}~ nft -f - <<< 'table ip uplinkd \{ \.\.\. \}' \(6 rules: /m);
     assert.ok((await apply(lab)) > 0);
     assert.ok((await nftTables(lab.ns.router)).includes('table ip uplinkd'));
     const marks = (await rules(lab.ns.router)).filter((r) => r.priority === 10050) as unknown as { fwmark?: string; fwmask?: string; table?: string }[];
@@ -163,6 +163,15 @@ describe('flow pinning (issue 4)', { skip: NEEDS_ROOT }, () => {
     const handle = await nftTableHandle(lab.ns.router);
     assert.equal(await apply(lab), 0);
     assert.equal(await nftTableHandle(lab.ns.router), handle, 'the second apply must not reinstall the table');
+    // The table follows neither the order of the uplinks in the file: listed the other way round, nothing in nftables changes.
+    const reversed = path.join(lab.stateDir, 'reversed.yaml');
+    await fs.writeFile(reversed, renderLabConfig({ ...lab, uplinks: [...lab.uplinks].reverse() }));
+    assert.notEqual(await fs.readFile(reversed, 'utf8'), await fs.readFile(lab.configPath, 'utf8'));
+    const again = await uplinkd(lab.ns.router, ['apply', '-c', reversed]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.doesNotMatch(again.stdout, /nft -f/);
+    assert.equal(await nftTableHandle(lab.ns.router), handle, 'reordering the uplinks must not reinstall the table');
+    await apply(lab);
     const status = await uplinkd(lab.ns.router, ['status', '-c', lab.configPath]);
     const shown = want.map((m) => `${m.uplink}=${hex32(m.mark)}`).join(' ');
     assert.ok(status.stdout.split('\n').includes(`flow pinning: in place (table ip uplinkd; ${shown}, mask 0x7f000000)`), status.stdout);
@@ -204,6 +213,28 @@ describe('flow pinning (issue 4)', { skip: NEEDS_ROOT }, () => {
     assert.equal(tally.failed, 0, JSON.stringify(tally.errors));
     // Weights 1:3; with 200 flows each uplink gets well over 10 unless its buckets never moved.
     assert.ok(per.isp1 > 10 && per.isp2 > 10, `new flows did not follow the balance: ${JSON.stringify(per)}`);
+  });
+
+  it("the router's own connection keeps its uplink too (output chain); without the table it loses it", async (t) => {
+    // From the router's LAN address, masqueraded like the LAN's (lab_nat): an uplink address as source would be kept on
+    // its uplink by the `from` rule with or without pinning; this one only by the mark set in the output chain.
+    const conn = new LongConnection(lab.ns.router, lab.internetHost, lab.lan.routerAddress);
+    open.push(conn);
+    await conn.open();
+    const first = uplinkOf(lab, conn.peer);
+    assert.equal(await conn.say('before'), true);
+    const flows = await lineFlows(lab.ns.router);
+    t.diagnostic(`conntrack: ${flows.join(' | ')}`);
+    const pin = `mark=${(await labMarks(lab)).find((m) => m.uplink === first.name)!.mark}`;
+    assert.ok(flows.some((f) => f.includes(`src=${lab.lan.routerAddress} `) && f.includes(pin)), `the router's connection via ${first.name} is not pinned (${pin}): ${flows.join('\n')}`);
+    await apply(lab, await configWith(lab, 'router-without-first.yaml', { tier2: [first.name] }));
+    for (let i = 0; i < 5; i++) assert.equal(await conn.say(`after ${i}`), true, `the router's pinned connection via ${first.name} stopped carrying traffic (${conn.ended ?? 'no answer'})`);
+    // The same change without the table: the packets follow the group to the other uplink with the old source.
+    await apply(lab, await configWith(lab, 'router-unpinned-without-first.yaml', { tier2: [first.name], extra: 'pinning: {enabled: false}' }));
+    assert.ok(!(await nftTables(lab.ns.router)).includes('table ip uplinkd'));
+    assert.equal(await conn.say('unpinned', 2_000), false, "without pinning the router's connection should have lost its path");
+    conn.close();
+    await apply(lab, lab.configPath);
   });
 
   it('control: without pinning the same change breaks the established connection', async () => {
