@@ -37,8 +37,8 @@ test('the table pins on the way in and out and routes pinned packets from inside
   assert.ok(r);
   assert.match(r.table, /^table ip uplinkd \{\n/);
   assert.deepEqual(chain(r.table, 'prerouting'), [
-    'iifname "if1" meta mark & 0xff00ffff == 0x00000000 ct mark & 0x00ff0000 == 0x00000000 ct mark set ct mark & 0xff00ffff | 0x00010000',
-    'iifname "vlan102" meta mark & 0xff00ffff == 0x00000000 ct mark & 0x00ff0000 == 0x00000000 ct mark set ct mark & 0xff00ffff | 0x00020000',
+    'iifname "if1" ct direction original meta mark & 0xff00ffff == 0x00000000 ct mark & 0x00ff0000 == 0x00000000 ct mark set ct mark & 0xff00ffff | 0x00010000',
+    'iifname "vlan102" ct direction original meta mark & 0xff00ffff == 0x00000000 ct mark & 0x00ff0000 == 0x00000000 ct mark set ct mark & 0xff00ffff | 0x00020000',
     // One rule for every uplink: the packet mark becomes the connection's mask bits (the other bits are 0, by `own`).
     'iifname != { "if1", "vlan102" } meta mark & 0xff00ffff == 0x00000000 ct mark & 0x00ff0000 { 0x00010000, 0x00020000 } meta mark set ct mark & 0x00ff0000',
   ]);

@@ -127,7 +127,9 @@ function build(marks: PinMark[], cgroups: ExecCgroup[], nat: { uplink: string; t
   for (const m of marks) {
     const mark = hex32(m.mark);
     rules.push(
-      { chain: 'prerouting', text: `iifname "${m.interface}" ${own} ${unpinned} ${pin(mark)}`, why: `${m.uplink}: pin arriving` },
+      // Only a connection whose first packet came in here (a port-forward, the router's own services): the replies of
+      // one that left unpinned (another program marks it, docs/pinning.md Marks) must not pin it on their way back.
+      { chain: 'prerouting', text: `iifname "${m.interface}" ct direction original ${own} ${unpinned} ${pin(mark)}`, why: `${m.uplink}: pin arriving` },
       { chain: 'postrouting', text: `oifname "${m.interface}" ${own} ${unpinned} ${pin(mark)}`, why: `${m.uplink}: pin leaving` },
     );
   }

@@ -5,6 +5,8 @@
 // 20 datagrams of one socket (one conntrack entry, so pinning sees every one of them) must all
 // reach the internet host. The control case pins with the old default mask 0x00ff0000: the
 // pin rewrites the bypass bit and the datagrams after the first go into the VPN; `plan` warns.
+// And a LAN host's connection that another program marks (a bit outside the mask) stays unpinned:
+// its replies arriving on the uplink must not write uplinkd's bits into its conntrack mark.
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
@@ -38,6 +40,30 @@ s.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, int(sys.argv[2], 0))
 for i in range(20):
     s.sendto(b'datagram %d' % i, (sys.argv[1], ${PORT}))
     time.sleep(0.02)
+`;
+
+const ECHO_PORT = 7553;
+/** Echoes every UDP datagram back to its sender. */
+const ECHO_SERVER = `
+const s = require('dgram').createSocket('udp4');
+s.on('message', (m, r) => s.send(m, r.port, r.address));
+s.bind(${ECHO_PORT}, '0.0.0.0', () => console.log('listening'));
+`;
+/** 5 datagrams from one socket (source port argv[2]) to the echo server, counting the replies. */
+const ECHO_CLIENT = `
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('0.0.0.0', int(sys.argv[2])))
+s.settimeout(1.0)
+n = 0
+for i in range(5):
+    s.sendto(b'ping %d' % i, (sys.argv[1], ${ECHO_PORT}))
+    try:
+        s.recvfrom(100)
+        n += 1
+    except socket.timeout:
+        pass
+print('replies %d' % n)
 `;
 
 class Counter {
@@ -107,6 +133,39 @@ describe('marks of other programs (issue 8)', { skip: NEEDS_ROOT, timeout: 180_0
     assert.equal(plan.code, 0, plan.stderr);
     assert.doesNotMatch(`${plan.stdout}\n${plan.stderr}`, /overlaps flow pinning's mark mask/);
     await down(lab);
+  });
+
+  it('a LAN connection another program marks stays unpinned, also once its replies arrive on the uplink', async () => {
+    assert.ok((await apply(lab)) > 0);
+    // Without the "VPN" for this one: the LAN host's traffic goes out through the uplinks.
+    await ipIn(lab.ns.router, ['rule', 'del', 'priority', '5270']);
+    const echo = await startInNs(lab.ns.inet, process.execPath, ['-e', ECHO_SERVER], /listening/);
+    children.push(echo.child);
+    const conntrackMarks = async (): Promise<number[]> => {
+      const r = await inNs(lab.ns.router, 'conntrack', ['-L', '-p', 'udp', '--dport', String(ECHO_PORT)], { allowFail: true });
+      return [...r.stdout.matchAll(/mark=(\d+)/g)].map((m) => Number(m[1]));
+    };
+    const exchange = async (sport: number): Promise<void> => {
+      const r = await inNs(lab.ns.lan, 'python3', ['-c', ECHO_CLIENT, lab.internetHost, String(sport)]);
+      assert.match(r.stdout, /replies 5/, `the exchange from port ${sport} must work: ${r.stdout} ${r.stderr}`);
+    };
+    try {
+      // Control: an unmarked LAN connection is pinned (its conntrack mark holds an uplink's mark).
+      await exchange(40001);
+      const pinned = await conntrackMarks();
+      assert.ok(pinned.length === 1 && (pinned[0]! & 0x7f000000) !== 0, `unmarked connection pinned: ${pinned}`);
+      await inNs(lab.ns.router, 'conntrack', ['-D', '-p', 'udp', '--dport', String(ECHO_PORT)], { allowFail: true });
+      // Another program marks the LAN host's datagrams with a bit outside uplinkd's mask.
+      await inNs(lab.ns.router, 'nft', ['-f', '-'], { input: `table ip foreignmark {\n\tchain pre {\n\t\ttype filter hook prerouting priority -200; policy accept;\n`
+        + `\t\tip saddr ${lab.lan.hostAddress} udp dport ${ECHO_PORT} meta mark set 0x1\n\t}\n}\n` });
+      await exchange(40002);
+      assert.deepEqual(await conntrackMarks(), [0], 'the replies arriving on the uplink did not pin the marked connection');
+    } finally {
+      await inNs(lab.ns.router, 'nft', ['delete', 'table', 'ip', 'foreignmark'], { allowFail: true });
+      await ipIn(lab.ns.router, ['rule', 'add', 'priority', '5270', 'lookup', '52']);
+      echo.child.kill('SIGKILL');
+      await down(lab);
+    }
   });
 
   it('control: with the mask on Tailscale\'s bits the pin rewrites them and plan says what to change', async () => {
