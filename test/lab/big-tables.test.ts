@@ -12,7 +12,7 @@ import { ipIn, LAB_RUNTIME_DIR, waitFor } from '../../lab/exec';
 import { uplinkd } from '../../lab/inspect';
 import { stateDirOf } from '../../lab/topology';
 import { recordPath } from '../../src/daemon/socket-record';
-import { NEEDS_ROOT, removeNamespace, vethNamespace } from './support';
+import { NEEDS_ROOT, removeNamespace, statePaths, vethNamespace } from './support';
 
 const PREFIX = `bt${process.pid % 1000}-`;
 const NS = `${PREFIX}x`;
@@ -25,12 +25,7 @@ const TEXT = [
   '  - {name: isp1, interface: up1, address: 198.51.100.2/24, gateway: 198.51.100.1, table: 3000}',
   '  - {name: isp2, interface: up2, address: 203.0.113.2/24, gateway: 203.0.113.1, table: 1727}',
   'daemon: {debounce: 5ms}',
-  'paths:',
-  `  rt_tables: ${STATE}/rt_tables.conf`,
-  `  rt_protos: ${STATE}/rt_protos.conf`,
-  `  control_socket: ${STATE}/control.sock`,
-  `  hooks_dir: ${STATE}/hooks.d`,
-  `  leases: ["${STATE}/leases/*.lease"]`,
+  ...statePaths(STATE),
   '',
 ].join('\n');
 

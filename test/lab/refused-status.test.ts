@@ -11,7 +11,7 @@ import { LAB_RUNTIME_DIR } from '../../lab/exec';
 import { uplinkd } from '../../lab/inspect';
 import { stateDirOf } from '../../lab/topology';
 import { recordPath } from '../../src/daemon/socket-record';
-import { NEEDS_ROOT, removeNamespace, vethNamespace } from './support';
+import { NEEDS_ROOT, removeNamespace, statePaths, vethNamespace } from './support';
 
 const PREFIX = `f8a${process.pid % 1000}-`;
 const NS = `${PREFIX}x`;
@@ -23,12 +23,7 @@ const TEXT = [
   '  - {name: isp1, interface: up1, address: 10.82.1.2/24, gateway: 10.82.1.127}',
   '  - {name: isp2, interface: up2, address: 10.82.2.2/24, gateway: 10.82.2.1}',
   'pinning: {enabled: false}',
-  'paths:',
-  `  rt_tables: ${STATE}/rt_tables.conf`,
-  `  rt_protos: ${STATE}/rt_protos.conf`,
-  `  control_socket: ${STATE}/control.sock`,
-  `  hooks_dir: ${STATE}/hooks.d`,
-  `  leases: ["${STATE}/leases/*.lease"]`,
+  ...statePaths(STATE),
   '',
 ].join('\n');
 

@@ -161,6 +161,15 @@ export async function vethNamespace(ns: string, dir: string, devices: readonly (
   }
 }
 
+/**
+ * The `paths:` section of a test config (lines, without the final newline) that keeps every file uplinkd writes in
+ * `dir`: name files, hooks, lease glob and the control socket (`socket`, default `dir`/control.sock).
+ */
+export function statePaths(dir: string, socket = `${dir}/control.sock`): string[] {
+  return ['paths:', `  rt_tables: ${dir}/rt_tables.conf`, `  rt_protos: ${dir}/rt_protos.conf`, `  control_socket: ${socket}`,
+    `  hooks_dir: ${dir}/hooks.d`, `  leases: ["${dir}/leases/*.lease"]`];
+}
+
 /** Deletes namespace `ns` and directory `dir`; either may be missing. */
 export async function removeNamespace(ns: string, dir: string): Promise<void> {
   await run('ip', ['netns', 'del', ns], { allowFail: true });
