@@ -810,7 +810,9 @@ test('a refused nexthop leaves its uplink out of the group while the others bala
   const attempts = () => h.port.writes.filter((c) => c.kind === 'nexthop' && c.op !== 'del' && c.nexthop.id === 1001).length;
   await h.timers.advance(4_000);
   // The first try and retries after 250, 500, 1000, 2000 ms... (RETRY_MIN_MS doubling): about 5 in 6 s, not one per cycle.
-  assert.ok(attempts() >= 4 && attempts() <= 7, `retried with backoff: ${attempts()} tries in 6 s`);
+  // One more may come from the cycle that the notifications of the first retry's stand-in swap start (pinning is on:
+  // the group's replace runs behind a stand-in, whose route moves are notified like any change).
+  assert.ok(attempts() >= 4 && attempts() <= 8, `retried with backoff: ${attempts()} tries in 6 s`);
   heal();
   await h.timers.advance(20_000);
   assert.deepEqual((await h.kernel.snapshot()).nexthops.find((n) => n.id === 1000)?.group?.map((m) => m.id), [1001, 1002], 'joined once accepted');

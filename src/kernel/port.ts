@@ -1,4 +1,4 @@
-import type { Change, KernelState, Nexthop, Route } from '../model/types';
+import { MAIN_TABLE, type Change, type KernelState, type Nexthop, type Route } from '../model/types';
 
 /** What changed in the kernel, as far as a subscriber needs to know to replan. */
 export type KernelEventKind = 'link' | 'address' | 'route' | 'rule' | 'nexthop';
@@ -19,7 +19,8 @@ export interface KernelEvent {
 
 /**
  * The routes a snapshot reads, so a router carrying a full BGP table in a table of its own is not
- * dumped on every cycle: every route of `tables` (uplinkd's own and main), in any table the routes of
+ * dumped on every cycle: every route of `tables` (uplinkd's own and main; of main only those the planner
+ * reads, see routeOfInterest), in any table the routes of
  * `protocols` (what uplinkd owns), and in any table the default routes (0.0.0.0/0: DHCP clients'
  * gateways) that use one of `devices` (the uplinks' interfaces): directly, in a multipath hop, or
  * through their nexthop object or a member of its group. That last rule is the kernel's RTA_OIF dump
@@ -54,11 +55,22 @@ export function routeOfInterest(
   interest: RouteInterest,
   nexthops?: ReadonlyMap<number, Nexthop>,
 ): boolean {
-  if (interest.tables.includes(route.table) || interest.protocols.includes(route.protocol)) return true;
+  if (interest.protocols.includes(route.protocol)) return true;
+  if (interest.tables.includes(route.table)) return route.table !== MAIN_TABLE || route.dst === '0.0.0.0/0' || localRoute(route, interest.devices);
   if (route.dst !== '0.0.0.0/0') return false;
   const devices = interest.devices;
   if (route.nhid !== undefined) return nexthops ? nexthopUsesDevice(route.nhid, devices, nexthops) : true;
   return (route.dev !== undefined && devices.includes(route.dev)) || (route.multipath ?? []).some((h) => devices.includes(h.dev));
+}
+
+/**
+ * Of main's other routes, the planner reads those through one interface that is not an uplink's (`devices`): the
+ * networks behind the LAN, containers and VPNs, copied into every uplink table (src/plan/connected.ts). Routes through
+ * an uplink, a nexthop object or several hops (a BGP feed installed into main) are left out of the view and cause no
+ * cycle.
+ */
+function localRoute(route: Pick<Route, 'dev' | 'multipath' | 'nhid'>, devices: readonly string[]): boolean {
+  return route.dev !== undefined && route.nhid === undefined && !route.multipath && !devices.includes(route.dev);
 }
 
 /** Whether nexthop `id` (or a member of its group) is on one of `devices` (net/ipv4/nexthop.c nexthop_uses_dev). */
