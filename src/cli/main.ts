@@ -296,7 +296,36 @@ async function controlSocket(configFile: string, explicit: boolean): Promise<str
   if (!existsSync(configFile)) {
     throw new UplinkdError('io', `no daemon: none runs ${configFile}, and there is no such file${explicit ? '' : ' (the default; give -c FILE)'}`);
   }
-  return (await loadConfig(configFile)).paths.controlSocket;
+  const socket = (await loadConfig(configFile)).paths.controlSocket;
+  const live = (await liveStatus(socket)) as LiveFile | undefined;
+  if (live !== undefined && await daemonRuns(live, configFile) === 'other') throw new UplinkdError('io', otherDaemon(live, socket, configFile));
+  return socket;
+}
+
+/** What a daemon's status says about the file it runs (src/daemon/run.ts). */
+interface LiveFile {
+  pid?: unknown;
+  /** realpath(3) of its file at its last adopted load. */
+  configRealPath?: unknown;
+  /** The absolute name it was started with (`-c`), symlinks not followed. */
+  configFile?: unknown;
+}
+
+/**
+ * How the daemon whose status is `live` relates to the file the user named: 'same' when it runs that file (its real
+ * path is one `configFile` has, or had: lastRealPaths), 'repointed' when it was started with this very name but
+ * that name now leads to another file (a symlink re-pointed, a file renamed over it), 'other' when it runs another file.
+ */
+async function daemonRuns(live: LiveFile, configFile: string): Promise<'same' | 'repointed' | 'other'> {
+  const [{ lastRealPaths }, { resolve }] = await Promise.all([import('../daemon/socket-record'), import('node:path')]);
+  if (typeof live.configRealPath === 'string' && lastRealPaths(configFile).includes(live.configRealPath)) return 'same';
+  return typeof live.configFile === 'string' && live.configFile === resolve(configFile) ? 'repointed' : 'other';
+}
+
+/** Says that the daemon answering on `socket` runs another file than `configFile`. */
+function otherDaemon(live: LiveFile, socket: string, configFile: string): string {
+  const file = typeof live.configFile === 'string' ? `${live.configFile} (${String(live.configRealPath)})` : String(live.configRealPath);
+  return `the daemon on ${socket} (pid ${String(live.pid)}) runs ${file}, not ${configFile}: it is not this file's daemon`;
 }
 
 async function statusCommand(configFile: string, json: boolean): Promise<number> {
@@ -309,18 +338,30 @@ async function statusCommand(configFile: string, json: boolean): Promise<number>
     return EXIT.ok;
   }
   const config = await loadConfig(configFile);
-  const live = await liveStatus(config.paths.controlSocket, json ? 'full' : 'text');
-  if (live !== undefined) {
+  const live = (await liveStatus(config.paths.controlSocket, json ? 'full' : 'text')) as LiveFile | undefined;
+  const runs = live === undefined ? undefined : await daemonRuns(live, configFile);
+  if (live !== undefined && runs === 'same') {
     writeOut(`${json ? jsonText(live) : formatLiveStatus(live)}\n`);
     return EXIT.ok;
   }
+  if (live !== undefined && runs === 'repointed') {
+    const { lastRealPaths } = await import('../daemon/socket-record');
+    const notes = [`${configFile} now leads to ${lastRealPaths(configFile)[0] ?? configFile}, not to ${String(live.configRealPath)} that the daemon loaded from it`,
+      ...await fileNotes(configFile)];
+    if (json) writeOut(`${jsonText({ ...live, fileChanged: true, fileNotes: notes })}\n`);
+    else writeOut(`${[formatLiveStatus(live), ...notes.map((n) => `warning: ${escapeControl(n, '\n')}`)].join('\n')}\n`);
+    return EXIT.ok;
+  }
+  // Another daemon answers on the socket this file names: its state is not this file's; show the file's own plan.
+  const other = live === undefined ? undefined : otherDaemon(live, config.paths.controlSocket, configFile);
+  if (other !== undefined && !json) warn(`${other}; below: ${configFile} planned against the kernel without a daemon`);
   const [{ planOnce }, { formatPinningChange }, { formatChange }, { changeCount, formatStatusText }] = await Promise.all([
     import('./oneshot'), import('../engine/cycle'), import('../model/text'), import('../render/render')]);
   const result = await planOnce(config, warn);
   if (json) {
     const nft = result.pinning.change;
     const pending = [...(nft ? [formatPinningChange(nft)] : []), ...result.changes.map(formatChange)];
-    console.log(jsonText({ daemon: false, inSync: changeCount(result) === 0 && result.plan.collisions.length === 0, pending, pinning: result.pinning.status, uplinks: result.plan.uplinks, policies: result.plan.policies, warnings: result.plan.warnings, collisions: result.plan.collisions }));
+    console.log(jsonText({ daemon: false, ...(other !== undefined ? { otherDaemon: other } : {}), inSync: changeCount(result) === 0 && result.plan.collisions.length === 0, pending, pinning: result.pinning.status, uplinks: result.plan.uplinks, policies: result.plan.policies, warnings: result.plan.warnings, collisions: result.plan.collisions }));
   } else {
     console.log(formatStatusText(result));
   }

@@ -58,6 +58,28 @@ describe('socket record', () => {
     assert.deepEqual(findSocketRecord(file, run), SAME(real), 'the same text again');
   });
 
+  it('finds the record of a file removed, replaced by a dangling symlink or a symlink loop, or whose symlink target was removed', async () => {
+    const { file } = await recorded('g.yaml');
+    const real = await fs.realpath(file);
+    await fs.unlink(file);
+    assert.deepEqual(findSocketRecord(file, run), CHANGED(real), 'plain rm');
+    await fs.symlink('/nonexistent-uplinkd-test', file);
+    assert.deepEqual(findSocketRecord(file, run), CHANGED(real), 'a dangling symlink (ENOENT)');
+    await fs.unlink(file);
+    const loop = path.join(tmp, 'g-loop.yaml');
+    await fs.symlink(loop, file);
+    await fs.symlink(file, loop);
+    assert.deepEqual(findSocketRecord(file, run), CHANGED(real), 'a symlink loop (ELOOP)');
+    assert.deepEqual(findSocketRecord(path.relative(process.cwd(), file), run), CHANGED(real), 'relative name of the loop');
+    // A daemon that ran cfg -> h.yaml: h.yaml removed, cfg dangles at it.
+    const { file: target } = await recorded('h.yaml');
+    const cfg = path.join(tmp, 'h-cfg.yaml');
+    await fs.symlink(target, cfg);
+    const realTarget = await fs.realpath(target);
+    await fs.unlink(target);
+    assert.deepEqual(findSocketRecord(cfg, run), CHANGED(realTarget));
+  });
+
   it('gives nothing for a record of another file, a missing or malformed record, a missing file', async () => {
     const { file, record } = await recorded('d.yaml');
     const stored = JSON.parse(await fs.readFile(record, 'utf8')) as Record<string, unknown>;

@@ -106,46 +106,61 @@ export interface FoundRecord {
  * asynchronous fs call starts libuv's thread pool, which costs more than these few reads.
  */
 export function findSocketRecord(file: string, dir = runtimeDir()): FoundRecord | undefined {
-  let realFile: string;
-  let record: Partial<SocketRecord>;
-  try {
-    realFile = lastRealPath(file);
-    record = JSON.parse(readFileSync(recordPath(dir, realFile), 'utf8')) as Partial<SocketRecord>;
-  } catch {
-    return undefined;
+  for (const realFile of lastRealPaths(file)) {
+    let record: Partial<SocketRecord>;
+    try {
+      record = JSON.parse(readFileSync(recordPath(dir, realFile), 'utf8')) as Partial<SocketRecord>;
+    } catch {
+      continue;
+    }
+    if (record.file !== realFile || typeof record.controlSocket !== 'string' || typeof record.text !== 'string') continue;
+    let bytes: Buffer | undefined;
+    try {
+      bytes = regularFileBytes(file);
+    } catch {
+      bytes = undefined;
+    }
+    return { controlSocket: record.controlSocket, file: realFile, sameText: bytes !== undefined && record.text === bytes.toString('utf8') };
   }
-  if (record.file !== realFile || typeof record.controlSocket !== 'string' || typeof record.text !== 'string') return undefined;
-  let bytes: Buffer | undefined;
-  try {
-    bytes = regularFileBytes(file);
-  } catch {
-    bytes = undefined;
-  }
-  return { controlSocket: record.controlSocket, file: realFile, sameText: bytes !== undefined && record.text === bytes.toString('utf8') };
+  return undefined;
 }
 
 /**
- * realpath(3) of `file`, or, when the file itself is gone (deleted, renamed, a symlink to nothing),
- * the real path it had: its directory's real path and its name, following a dangling symlink to its
- * target. So a daemon whose file was removed stays reachable through its record. Throws when not
- * even the directory resolves.
+ * The real paths `file` may have had when a daemon adopted it, most likely first: realpath(3) of `file` when it
+ * resolves; else (ENOENT: deleted, renamed, a symlink to nothing; ELOOP: a symlink loop) each name along its symlink
+ * chain that does not resolve, as its directory's real path plus its own name, the chain's end first (the file a
+ * symlink pointed at and that was removed), then the names that led there (the path given, now a dangling symlink
+ * or a loop). So a daemon whose file was removed or replaced stays reachable through its record. Empty when not even
+ * a directory resolves.
  */
-function lastRealPath(file: string, links = 0): string {
+export function lastRealPaths(file: string): string[] {
   try {
     // realpath(3) in one call, as the daemon's fs.promises.realpath that keyed the record; the JavaScript
     // realpathSync lstat()s every component of the path.
-    return realpathSync.native(file);
+    return [realpathSync.native(file)];
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || links >= 40) throw err; // 40: Linux's MAXSYMLINKS
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ELOOP') return [];
+  }
+  const names: string[] = [];
+  const seen = new Set<string>();
+  // 40: Linux's MAXSYMLINKS; a loop stops at the first name seen twice.
+  for (let name: string | undefined = path.resolve(file); name !== undefined && names.length < 40 && !seen.has(name);) {
+    seen.add(name);
+    try {
+      names.push(path.join(realpathSync.native(path.dirname(name)), path.basename(name)));
+    } catch {
+      // its directory is gone too: no daemon can have adopted it under this name
+    }
     let target: string | undefined;
     try {
-      target = readlinkSync(file);
+      target = readlinkSync(name);
     } catch {
-      // not a symlink: the file itself is gone
+      // not a symlink: the chain ends here
     }
-    if (target !== undefined) return lastRealPath(path.resolve(path.dirname(file), target), links + 1);
-    return path.join(realpathSync.native(path.dirname(path.resolve(file))), path.basename(file));
+    name = target === undefined ? undefined : path.resolve(path.dirname(name), target);
   }
+  return [...new Set(names.reverse())];
 }
 
 /**

@@ -9,6 +9,7 @@ import { uplinkd } from '../../lab/inspect';
 import { stateDirOf } from '../../lab/topology';
 import { NEEDS_ROOT, removeNamespace, vethNamespace } from './support';
 import { promises as fs } from 'node:fs';
+import { startDaemon, stopDaemon, type RunningDaemon } from '../../lab/daemon';
 
 const PREFIX = `u10f${process.pid % 1000}-`;
 const NS = `${PREFIX}r`;
@@ -89,5 +90,89 @@ describe('foreign rules before uplinkd\'s band', { skip: NEEDS_ROOT }, () => {
     } finally {
       await ipIn(NS, ['rule', 'del', 'priority', '10048'], { allowFail: true });
     }
+  });
+});
+
+describe('the CLI and the daemon that runs a file', { skip: NEEDS_ROOT }, () => {
+  const NS2 = `${PREFIX}d`;
+  const DIR = `${stateDirOf(PREFIX)}d`;
+  const text = (extra: string): string => TEXT.replaceAll(STATE, DIR) + extra;
+  let daemon: RunningDaemon | undefined;
+  before(async () => {
+    await vethNamespace(NS2, DIR, [['wan0', '198.51.100.2/24']]);
+  });
+  after(async () => {
+    if (daemon) await stopDaemon(daemon, 'SIGTERM');
+    await removeNamespace(NS2, DIR);
+  });
+  const cli = (args: string[]) => uplinkd(NS2, args);
+
+  it('finds its daemon when the file became a dangling symlink or a symlink loop (reload, hook, status)', async () => {
+    const file = path.join(DIR, 'uplinkd.yaml');
+    await fs.writeFile(file, text(''));
+    daemon = await startDaemon(NS2, file);
+    try {
+      for (const make of [
+        async () => fs.symlink('/nonexistent-u10f', file),
+        async () => { await fs.symlink(path.join(DIR, 'loop.yaml'), file); await fs.symlink(file, path.join(DIR, 'loop.yaml')); },
+      ]) {
+        await fs.rm(file);
+        await fs.rm(path.join(DIR, 'loop.yaml'), { force: true });
+        await make();
+        const hook = await cli(['hook', '-c', file]);
+        assert.equal(hook.code, 0, hook.stderr);
+        const status = await cli(['status', '-c', file]);
+        assert.equal(status.code, 0, status.stderr);
+        assert.match(status.stdout, /is not a valid configuration now/);
+        // The daemon is reached and refuses the file it cannot read (exit 2), keeping its state.
+        const reload = await cli(['reload', '-c', file]);
+        assert.doesNotMatch(reload.stderr, /no daemon/);
+        assert.equal(reload.code, 2, reload.stderr + reload.stdout);
+      }
+    } finally {
+      await stopDaemon(daemon, 'SIGTERM');
+      daemon = undefined;
+    }
+  });
+
+  it('says when a symlinked file was re-pointed since the daemon loaded it, and when another file names its socket', async () => {
+    const cfg = path.join(DIR, 'cfg.yaml');
+    const v1 = path.join(DIR, 'v1.yaml');
+    const v2 = path.join(DIR, 'v2.yaml');
+    const other = path.join(DIR, 'other.yaml');
+    await fs.rm(cfg, { force: true });
+    await fs.writeFile(v1, text('daemon: {resync_interval: 7s}\n'));
+    await fs.writeFile(v2, text('daemon: {resync_interval: 9s}\n'));
+    await fs.writeFile(other, text('daemon: {resync_interval: 11s}\n'));
+    await fs.symlink(v2, cfg);
+    daemon = await startDaemon(NS2, cfg);
+    const plain = await cli(['status', '--json', '-c', cfg]);
+    assert.equal((JSON.parse(plain.stdout) as { fileChanged?: boolean }).fileChanged, undefined);
+    // ln -sfn + mv -T: cfg.yaml now leads to v1.yaml.
+    await fs.symlink(v1, `${cfg}.new`);
+    await fs.rename(`${cfg}.new`, cfg);
+    const status = await cli(['status', '-c', cfg]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /the file changed since the daemon loaded it/);
+    assert.match(status.stdout, /now leads to .*v1\.yaml, not to .*v2\.yaml/);
+    const json = JSON.parse((await cli(['status', '--json', '-c', cfg])).stdout) as { fileChanged?: boolean; configRealPath?: string };
+    assert.equal(json.fileChanged, true);
+    assert.equal(json.configRealPath, await fs.realpath(v2));
+    // Another file naming the same socket: not this daemon's file.
+    const foreign = await cli(['status', '-c', other]);
+    assert.equal(foreign.code, 0, foreign.stderr);
+    assert.match(foreign.stderr, /runs .*cfg\.yaml .*v2\.yaml.*, not .*other\.yaml: it is not this file's daemon/);
+    const foreignJson = JSON.parse((await cli(['status', '--json', '-c', other])).stdout) as { daemon?: boolean; otherDaemon?: string };
+    assert.equal(foreignJson.daemon, false);
+    assert.match(foreignJson.otherDaemon ?? '', /not .*other\.yaml/);
+    const reloadOther = await cli(['reload', '-c', other]);
+    assert.equal(reloadOther.code, 1);
+    assert.match(reloadOther.stderr, /it is not this file's daemon/);
+    // Reloading the re-pointed name adopts v1: no note any more.
+    const reload = await cli(['reload', '-c', cfg]);
+    assert.equal(reload.code, 0, reload.stderr);
+    const after = JSON.parse((await cli(['status', '--json', '-c', cfg])).stdout) as { fileChanged?: boolean; configRealPath?: string };
+    assert.equal(after.fileChanged, undefined);
+    assert.equal(after.configRealPath, await fs.realpath(v1));
   });
 });
