@@ -85,9 +85,11 @@ export async function main(argv: string[]): Promise<number> {
         const { queryDaemon, defaultTransport } = await import('../daemon/control-client');
         // The daemon parses: a rejected file is its answer (UplinkdError 'config', exit 2), and it logs it.
         const answer = await queryDaemon(await controlSocket(configFile, args.options.config !== undefined), { cmd: 'reload' }, 30_000, defaultTransport());
-        for (const note of (answer as { notes?: unknown } | undefined)?.notes as unknown[] ?? []) warn(String(note));
-        console.log('uplinkd: configuration reloaded');
-        return EXIT.ok;
+        const { reloadReport } = await import('./reload-answer');
+        const report = reloadReport(answer);
+        for (const note of report.warnings) warn(note);
+        console.log(report.line);
+        return report.exit;
       }
       case 'hook': {
         // A DHCP client's hook: ask the daemon for a resync now, without waiting long, even when the file is broken.

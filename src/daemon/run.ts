@@ -40,10 +40,10 @@ export interface RunOptions {
  */
 function systemSettings(log: Logger): SystemSettings {
   return {
-    async sync(config: Config) {
+    async sync(config: Config, previous?: Config) {
       for (const msg of await firewallMarkWarnings(config)) log.warn('pinning', { msg });
       for (const msg of execWarnings(config)) log.warn('exec', { msg });
-      await syncOwnedNames(config);
+      await syncOwnedNames(config, previous);
       if (config.multipathHash !== undefined) {
         const { note } = await setMultipathHash(config.multipathHash);
         if (note) log.warn('multipath_hash', { msg: note });
@@ -188,7 +188,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     const notes = now !== undefined && now !== listening
       ? [`paths.control_socket changed to ${now}: the daemon keeps listening on ${listening} until it restarts`]
       : [];
-    return { ok: true as const, notes };
+    return { ok: true as const, notes, cycle: result.cycle };
   };
   let control: ControlServer | undefined;
   let lock: InstanceLock | undefined;

@@ -6,10 +6,19 @@ export function tableNames(config: Config): { number: number; name: string }[] {
   return [{ number: config.tableBase, name: 'uplinkd' }, ...config.uplinks.map((u) => ({ number: u.table, name: u.name }))];
 }
 
-/** Registers uplinkd's table and protocol names for iproute2 (`ip route show table isp1`). */
-export async function syncOwnedNames(config: Config): Promise<void> {
+/**
+ * Registers uplinkd's table and protocol names for iproute2 (`ip route show table isp1`). With `previous` (the
+ * configuration a reload replaces): the name files uplinkd wrote at its paths.rt_tables / paths.rt_protos that the
+ * new one no longer names are removed (only files carrying uplinkd's header: removeOwnedFile), so a moved path
+ * leaves nothing behind. Throws UplinkdError('io') when a file cannot be written or removed.
+ */
+export async function syncOwnedNames(config: Config, previous?: Config): Promise<void> {
   await writeOwnedFile(config.paths.rtTables, renderRtTables(tableNames(config)));
   await writeOwnedFile(config.paths.rtProtos, renderRtProtos([{ number: config.protocol, name: 'uplinkd' }]));
+  const now = new Set([config.paths.rtTables, config.paths.rtProtos]);
+  for (const old of new Set(previous ? [previous.paths.rtTables, previous.paths.rtProtos] : [])) {
+    if (!now.has(old)) await removeOwnedFile(old);
+  }
 }
 
 /**
