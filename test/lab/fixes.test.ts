@@ -99,7 +99,8 @@ describe('the CLI and the daemon that runs a file', { skip: NEEDS_ROOT }, () => 
   const text = (extra: string): string => TEXT.replaceAll(STATE, DIR) + extra;
   let daemon: RunningDaemon | undefined;
   before(async () => {
-    await vethNamespace(NS2, DIR, [['wan0', '198.51.100.2/24']]);
+    // wan1's /25 makes 203.0.113.127 its broadcast address: the kernel refuses a nexthop through it.
+    await vethNamespace(NS2, DIR, [['wan0', '198.51.100.2/24'], ['wan1', '203.0.113.2/25']]);
   });
   after(async () => {
     if (daemon) await stopDaemon(daemon, 'SIGTERM');
@@ -174,5 +175,40 @@ describe('the CLI and the daemon that runs a file', { skip: NEEDS_ROOT }, () => 
     const after = JSON.parse((await cli(['status', '--json', '-c', cfg])).stdout) as { fileChanged?: boolean; configRealPath?: string };
     assert.equal(after.fileChanged, undefined);
     assert.equal(after.configRealPath, await fs.realpath(v1));
+    await stopDaemon(daemon, 'SIGTERM');
+    daemon = undefined;
+  });
+
+  it('a reload says whether its first cycle applied the file, and removes the name files left at moved paths', async () => {
+    const file = path.join(DIR, 'names.yaml');
+    const at = (sub: string): string => text('').replace(`${DIR}/rt_tables.conf`, `${DIR}/${sub}/tables.conf`).replace(`${DIR}/rt_protos.conf`, `${DIR}/${sub}/protos.conf`);
+    await fs.writeFile(file, at('a'));
+    daemon = await startDaemon(NS2, file);
+    try {
+      assert.match(await fs.readFile(`${DIR}/a/tables.conf`, 'utf8'), /isp1/);
+      await fs.writeFile(file, at('b'));
+      const moved = await cli(['reload', '-c', file]);
+      assert.equal(moved.code, 0, moved.stderr);
+      assert.match(moved.stdout, /configuration reloaded and applied \(\d+ changes?\)/);
+      await fs.access(`${DIR}/b/tables.conf`);
+      await fs.access(`${DIR}/b/protos.conf`);
+      await assert.rejects(fs.access(`${DIR}/a/tables.conf`), 'the old rt_tables file is removed');
+      await assert.rejects(fs.access(`${DIR}/a/protos.conf`), 'the old rt_protos file is removed');
+      // A second uplink whose gateway the kernel refuses (wan1's broadcast address): accepted, not applied.
+      await fs.writeFile(file, at('b').replace('paths:', '  - {name: isp2, interface: wan1, address: 203.0.113.2/24, gateway: 203.0.113.127}\npaths:'));
+      const refused = await cli(['reload', '-c', file]);
+      assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+      assert.match(refused.stdout, /configuration reloaded, but \d+ of \d+ changes? failed in the first cycle with it; the daemon runs the new configuration and retries/);
+      // Down removes the current name files; nothing of uplinkd's is left under a/ or b/.
+      await stopDaemon(daemon, 'SIGTERM');
+      daemon = undefined;
+      const down = await cli(['down', '-c', file]);
+      assert.equal(down.code, 0, down.stderr);
+      await assert.rejects(fs.access(`${DIR}/b/tables.conf`));
+      await assert.rejects(fs.access(`${DIR}/a`));
+    } finally {
+      if (daemon) await stopDaemon(daemon, 'SIGTERM');
+      daemon = undefined;
+    }
   });
 });
