@@ -45,6 +45,12 @@ test('a `not` rule is judged on the packets its selectors do not match (wg-quick
   assert.match(m!, /comes before flow pinning and split access, so port-forward replies and established connections it matches leave by table 51820/);
   assert.match(m!, /shadows pinning \(fwmark 0x[0-9a-f]+\)/);
   assert.doesNotMatch(m!, /matches none of their packets/);
+  // With a default route in its table it takes them all for certain: a collision, so status is not "in sync".
+  const withDefault = plan(parseConfig(ISSUE_POLICIES, 't.yaml'), {
+    kernel: parseSnapshot(`${WORLD}link wg0 up lower_up\nroute table 51820 default dev wg0\nrule 10049 not from all fwmark 0xca6c lookup 51820\n`),
+    leases: [], health: {},
+  });
+  assert.ok(withDefault.collisions.some((c) => /foreign rule 'not from all fwmark 0xca6c .*takes its packets/.test(c.text)), JSON.stringify(withDefault.collisions));
   // `not` of a selector that holds every pinned packet matches none of them, but still split access's.
   const [n] = messages('rule 10049 not from all fwmark 0x0/0x0 lookup 51820\n');
   assert.match(n!, /matches none of their packets/);
