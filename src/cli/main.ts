@@ -304,6 +304,13 @@ async function controlSocket(configFile: string, explicit: boolean): Promise<str
   return socket;
 }
 
+/** A note when `configFile` now leads to another file than `daemonReal`, the real path the daemon loaded it from. */
+async function leadsElsewhere(configFile: string, daemonReal: unknown): Promise<string[]> {
+  const { lastRealPaths } = await import('../daemon/socket-record');
+  const now = lastRealPaths(configFile)[0];
+  return now === undefined || now === daemonReal ? [] : [`${configFile} now leads to ${now}, not to ${String(daemonReal)} that the daemon loaded from it`];
+}
+
 /** What a daemon's status says about the file it runs (src/daemon/run.ts). */
 interface LiveFile {
   pid?: unknown;
@@ -334,7 +341,7 @@ async function statusCommand(configFile: string, json: boolean): Promise<number>
   // With a daemon running, its record names the socket: print its answer, whatever the file says now.
   const running = await runningDaemon(configFile, json ? 'full' : 'text');
   if (running !== undefined) {
-    const notes = running.sameText ? [] : await fileNotes(configFile);
+    const notes = running.sameText ? [] : [...await leadsElsewhere(configFile, running.status.configRealPath), ...await fileNotes(configFile)];
     if (json) writeOut(`${jsonText(notes.length ? { ...running.status, fileChanged: true, fileNotes: notes } : running.status)}\n`);
     else writeOut(`${[formatLiveStatus(running.status), ...notes.map((n) => `warning: ${escapeControl(n, '\n')}`)].join('\n')}\n`);
     return EXIT.ok;
@@ -347,9 +354,7 @@ async function statusCommand(configFile: string, json: boolean): Promise<number>
     return EXIT.ok;
   }
   if (live !== undefined && runs === 'repointed') {
-    const { lastRealPaths } = await import('../daemon/socket-record');
-    const notes = [`${configFile} now leads to ${lastRealPaths(configFile)[0] ?? configFile}, not to ${String(live.configRealPath)} that the daemon loaded from it`,
-      ...await fileNotes(configFile)];
+    const notes = [...await leadsElsewhere(configFile, live.configRealPath), ...await fileNotes(configFile)];
     if (json) writeOut(`${jsonText({ ...live, fileChanged: true, fileNotes: notes })}\n`);
     else writeOut(`${[formatLiveStatus(live), ...notes.map((n) => `warning: ${escapeControl(n, '\n')}`)].join('\n')}\n`);
     return EXIT.ok;

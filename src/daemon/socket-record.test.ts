@@ -35,7 +35,7 @@ describe('socket record', () => {
     assert.equal((await fs.stat(record)).mode & 0o777, 0o600);
     assert.equal((await fs.stat(path.dirname(record))).mode & 0o777, 0o700);
     const stored = JSON.parse(await fs.readFile(record, 'utf8')) as Record<string, unknown>;
-    assert.deepEqual(stored, { file: await fs.realpath(file), text: TEXT, controlSocket: '/run/x/control.sock', pid: process.pid });
+    assert.deepEqual(stored, { file: await fs.realpath(file), text: TEXT, controlSocket: '/run/x/control.sock', pid: process.pid, name: file });
   });
 
   it('finds the record through another name of the same file (relative path, symlink)', async () => {
@@ -78,6 +78,25 @@ describe('socket record', () => {
     const realTarget = await fs.realpath(target);
     await fs.unlink(target);
     assert.deepEqual(findSocketRecord(cfg, run), CHANGED(realTarget));
+  });
+
+  it('finds the record of a daemon started with a symlink name re-pointed or replaced since (by the name it was started with)', async () => {
+    const target = path.join(tmp, 'k-v2.yaml');
+    const other = path.join(tmp, 'k-v1.yaml');
+    const cfg = path.join(tmp, 'k-cfg.yaml');
+    await fs.writeFile(target, TEXT);
+    await fs.writeFile(other, `${TEXT}# v1\n`);
+    await fs.symlink(target, cfg);
+    await writeSocketRecord(cfg, Buffer.from(TEXT), '/run/x/control.sock', run);
+    const real = await fs.realpath(target);
+    assert.deepEqual(findSocketRecord(cfg, run), SAME(real));
+    await fs.rm(cfg);
+    await fs.symlink(other, cfg);
+    assert.deepEqual(findSocketRecord(cfg, run), CHANGED(real), 're-pointed: the daemon still runs v2');
+    await fs.rm(cfg);
+    await fs.symlink('/nonexistent-uplinkd-test', cfg);
+    assert.deepEqual(findSocketRecord(cfg, run), CHANGED(real), 'replaced by a dangling symlink');
+    assert.equal(findSocketRecord(other, run), undefined, 'v1 itself was never run');
   });
 
   it('gives nothing for a record of another file, a missing or malformed record, a missing file', async () => {

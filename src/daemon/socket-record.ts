@@ -11,7 +11,7 @@
 // ($UPLINKD_RUNTIME_DIR, default /run/uplinkd: the unit's RuntimeDirectory, 0700 root; records 0600)
 // and are removed by the daemon that wrote them when it stops; a stale one (kill -9) only costs a
 // failed connect, after which the CLI parses the file as before.
-import { closeSync, constants, fstatSync, openSync, readFileSync, readlinkSync, readSync, realpathSync, promises as fs } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, statSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { MAX_CONFIG_BYTES } from '../system/regular-file';
 
@@ -44,6 +44,8 @@ export interface SocketRecord {
   controlSocket: string;
   /** pid of the daemon that wrote it (for people reading the directory, and removal by its writer). */
   pid: number;
+  /** The absolute name the daemon was started with (`-c`, symlinks not followed): found by it when `file` is not. */
+  name?: string;
 }
 
 /**
@@ -66,7 +68,7 @@ let writes = 0;
 export async function writeSocketRecord(file: string, bytes: Buffer, controlSocket: string, dir = runtimeDir()): Promise<string> {
   const realFile = await fs.realpath(file);
   const target = recordPath(dir, realFile);
-  const record: SocketRecord = { file: realFile, text: bytes.toString('utf8'), controlSocket, pid: process.pid };
+  const record: SocketRecord = { file: realFile, text: bytes.toString('utf8'), controlSocket, pid: process.pid, name: path.resolve(file) };
   await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
   // Unique per write: two reloads of one daemon may write at once (a shared name made one rename fail).
   const tmp = `${target}.${process.pid}.${++writes}.tmp`;
@@ -106,23 +108,61 @@ export interface FoundRecord {
  * asynchronous fs call starts libuv's thread pool, which costs more than these few reads.
  */
 export function findSocketRecord(file: string, dir = runtimeDir()): FoundRecord | undefined {
-  for (const realFile of lastRealPaths(file)) {
-    let record: Partial<SocketRecord>;
+  const found = lastRealPaths(file).map((realFile) => readRecord(dir, realFile)).find((r) => r !== undefined) ?? recordByName(dir, path.resolve(file));
+  if (found === undefined) return undefined;
+  let bytes: Buffer | undefined;
+  try {
+    bytes = regularFileBytes(file);
+  } catch {
+    bytes = undefined;
+  }
+  return { controlSocket: found.controlSocket, file: found.file, sameText: bytes !== undefined && found.text === bytes.toString('utf8') };
+}
+
+/** The well-formed record stored for `realFile` (its name in `dir` and its `file` agree), else undefined. */
+function readRecord(dir: string, realFile: string): SocketRecord | undefined {
+  try {
+    const record = JSON.parse(readFileSync(recordPath(dir, realFile), 'utf8')) as Partial<SocketRecord>;
+    if (record.file !== realFile || typeof record.controlSocket !== 'string' || typeof record.text !== 'string') return undefined;
+    return record as SocketRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The record of a daemon started with the absolute name `name` whose file is not where the name leads now (a symlink
+ * re-pointed or replaced since): the newest such record (mtime), else undefined. Reads the few records in `dir`.
+ */
+function recordByName(dir: string, name: string): SocketRecord | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync(path.join(dir, 'config')).filter((e) => e.endsWith('.json'));
+  } catch {
+    return undefined;
+  }
+  let best: { record: SocketRecord; mtime: number } | undefined;
+  for (const entry of entries) {
+    const realFile = decodeURIComponentSafe(entry.slice(0, -'.json'.length));
+    const record = realFile === undefined ? undefined : readRecord(dir, realFile);
+    if (record === undefined || record.name !== name) continue;
+    let mtime = 0;
     try {
-      record = JSON.parse(readFileSync(recordPath(dir, realFile), 'utf8')) as Partial<SocketRecord>;
+      mtime = statSync(recordPath(dir, realFile!)).mtimeMs;
     } catch {
       continue;
     }
-    if (record.file !== realFile || typeof record.controlSocket !== 'string' || typeof record.text !== 'string') continue;
-    let bytes: Buffer | undefined;
-    try {
-      bytes = regularFileBytes(file);
-    } catch {
-      bytes = undefined;
-    }
-    return { controlSocket: record.controlSocket, file: realFile, sameText: bytes !== undefined && record.text === bytes.toString('utf8') };
+    if (best === undefined || mtime > best.mtime) best = { record, mtime };
   }
-  return undefined;
+  return best?.record;
+}
+
+function decodeURIComponentSafe(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

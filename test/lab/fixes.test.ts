@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as path from 'node:path';
-import { inNs, ipIn, ipJson, run } from '../../lab/exec';
+import { inNs, ipIn, ipJson, LAB_RUNTIME_DIR, run } from '../../lab/exec';
+import { recordPath } from '../../src/daemon/socket-record';
 import { uplinkd } from '../../lab/inspect';
 import { stateDirOf } from '../../lab/topology';
 import { NEEDS_ROOT, removeNamespace, vethNamespace } from './support';
@@ -159,6 +160,17 @@ describe('the CLI and the daemon that runs a file', { skip: NEEDS_ROOT }, () => 
     const json = JSON.parse((await cli(['status', '--json', '-c', cfg])).stdout) as { fileChanged?: boolean; configRealPath?: string };
     assert.equal(json.fileChanged, true);
     assert.equal(json.configRealPath, await fs.realpath(v2));
+    // Without its record (an unwritable runtime directory), the daemon reached through the socket the file names
+    // still says it was started with that name: the same notes.
+    const record = recordPath(LAB_RUNTIME_DIR, await fs.realpath(v2));
+    const saved = await fs.readFile(record);
+    await fs.rm(record);
+    try {
+      const bare = await cli(['status', '-c', cfg]);
+      assert.match(bare.stdout, /now leads to .*v1\.yaml, not to .*v2\.yaml.*\n.*the file changed since the daemon loaded it/);
+    } finally {
+      await fs.writeFile(record, saved, { mode: 0o600 });
+    }
     // Another file naming the same socket: not this daemon's file.
     const foreign = await cli(['status', '-c', other]);
     assert.equal(foreign.code, 0, foreign.stderr);
