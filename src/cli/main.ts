@@ -235,13 +235,18 @@ async function downCommand(configFile: string, force: boolean): Promise<number> 
   const running = await runningDaemon(configFile);
   const config = running ? undefined : await loadConfig(configFile);
   const socket = running?.socket ?? config!.paths.controlSocket;
-  const pid = running ? running.status.pid : ((await liveStatus(socket)) as { pid?: unknown } | undefined)?.pid;
+  const live = running ? running.status : (await liveStatus(socket)) as LiveFile | undefined;
+  const pid = live?.pid;
+  // A daemon of another file on this file's socket would restore its own objects, which are likely the same ones.
+  const who = live !== undefined && !running && await daemonRuns(live, configFile) === 'other'
+    ? `${otherDaemon(live, socket, configFile)}, but it manages this namespace's routing`
+    : `a daemon runs ${configFile} (pid ${String(pid)}, control socket ${socket})`;
   if (pid !== undefined && !force) {
-    throw new UplinkdError('io', `a daemon runs ${configFile} (pid ${String(pid)}, control socket ${socket}): it would restore what down removes. `
+    throw new UplinkdError('io', `${who}: it would restore what down removes. `
       + 'Stop it instead: `systemctl stop uplinkd` leaves routing in place; a daemon started with `uplinkd run --cleanup` removes everything it made when stopped. '
       + '`uplinkd down --force` removes it anyway (the daemon puts most of it back at its next cycle).');
   }
-  if (pid !== undefined) warn(`a daemon runs ${configFile} (pid ${String(pid)}): it will restore what down removes`);
+  if (pid !== undefined) warn(`${who}: it will restore what down removes`);
   const current = config ?? await loadConfig(configFile);
   const [{ downOnce }, { formatPinningChange }, { formatChange }, { removeExecCgroups }] = await Promise.all([
     import('./oneshot'), import('../engine/cycle'), import('../model/text'), import('../nft/exec')]);

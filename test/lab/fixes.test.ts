@@ -181,6 +181,9 @@ describe('the CLI and the daemon that runs a file', { skip: NEEDS_ROOT }, () => 
     const reloadOther = await cli(['reload', '-c', other]);
     assert.equal(reloadOther.code, 1);
     assert.match(reloadOther.stderr, /it is not this file's daemon/);
+    const downOther = await cli(['down', '-c', other]);
+    assert.equal(downOther.code, 1);
+    assert.match(downOther.stderr, /runs .*cfg\.yaml .*, not .*other\.yaml: it is not this file's daemon, but it manages this namespace's routing: it would restore/);
     // Reloading the re-pointed name adopts v1: no note any more.
     const reload = await cli(['reload', '-c', cfg]);
     assert.equal(reload.code, 0, reload.stderr);
