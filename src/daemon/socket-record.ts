@@ -14,12 +14,9 @@
 import { closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, statSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { MAX_CONFIG_BYTES } from '../system/regular-file';
+import { runtimeDir } from '../system/runtime-dir';
 
-/** The runtime directory: $UPLINKD_RUNTIME_DIR when set (tests, labs), else /run/uplinkd. */
-export function runtimeDir(env: NodeJS.ProcessEnv = process.env): string {
-  const dir = env.UPLINKD_RUNTIME_DIR;
-  return dir !== undefined && path.isAbsolute(dir) ? dir : '/run/uplinkd';
-}
+export { runtimeDir } from '../system/runtime-dir';
 
 /** package.json's version (dist/src/daemon -> the package root); 'unknown' when unreadable. */
 export function packageVersion(): string {

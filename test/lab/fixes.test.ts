@@ -194,7 +194,7 @@ describe('the CLI and the daemon that runs a file', { skip: NEEDS_ROOT }, () => 
     daemon = undefined;
   });
 
-  it('a reload says whether its first cycle applied the file, and removes the name files left at moved paths', async () => {
+  it('a reload says whether its first cycle applied the file; name files left at moved paths are removed (reload, apply, down)', async () => {
     const file = path.join(DIR, 'names.yaml');
     const at = (sub: string): string => text('').replace(`${DIR}/rt_tables.conf`, `${DIR}/${sub}/tables.conf`).replace(`${DIR}/rt_protos.conf`, `${DIR}/${sub}/protos.conf`);
     await fs.writeFile(file, at('a'));
@@ -221,6 +221,17 @@ describe('the CLI and the daemon that runs a file', { skip: NEEDS_ROOT }, () => 
       assert.equal(down.code, 0, down.stderr);
       await assert.rejects(fs.access(`${DIR}/b/tables.conf`));
       await assert.rejects(fs.access(`${DIR}/a`));
+      // One-shot runs remember what they wrote for this file: apply at a/, apply at c/, down at d/ leave nothing.
+      await fs.writeFile(file, at('a'));
+      assert.equal((await cli(['apply', '-c', file])).code, 0);
+      await fs.access(`${DIR}/a/tables.conf`);
+      await fs.writeFile(file, at('c'));
+      assert.equal((await cli(['apply', '-c', file])).code, 0);
+      await assert.rejects(fs.access(`${DIR}/a`), 'apply at new paths removes the old name files');
+      await fs.access(`${DIR}/c/tables.conf`);
+      await fs.writeFile(file, at('d'));
+      assert.equal((await cli(['down', '-c', file])).code, 0);
+      await assert.rejects(fs.access(`${DIR}/c`), 'down removes the files written at earlier paths');
     } finally {
       if (daemon) await stopDaemon(daemon, 'SIGTERM');
       daemon = undefined;
