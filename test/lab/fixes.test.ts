@@ -1,6 +1,8 @@
-// Faults a fresh user test found (s10): foreign `not` rules and suppress_prefixlength rules before uplinkd's band
-// judged by what the kernel really does. A router namespace with one uplink whose gateway (198.51.100.1) lives in a
-// peer namespace; real pings with a pinning mark show where the kernel sends them.
+// Faults a fresh user test found (s10). (1) Foreign `not` rules and suppress_prefixlength rules before uplinkd's
+// band, judged by what the kernel really does: a router namespace with one uplink whose gateway (198.51.100.1) lives
+// in a peer namespace; real pings with a pinning mark show where the kernel sends them. (2) A real daemon and CLI:
+// finding the daemon of a file that became a dangling symlink or a loop, a re-pointed symlink, another file naming
+// the same socket, what a reload answers, and name files left at moved paths.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as path from 'node:path';
