@@ -85,9 +85,11 @@ export async function main(argv: string[]): Promise<number> {
         const { queryDaemon, defaultTransport } = await import('../daemon/control-client');
         // The daemon parses: a rejected file is its answer (UplinkdError 'config', exit 2), and it logs it.
         const answer = await queryDaemon(await controlSocket(configFile, args.options.config !== undefined), { cmd: 'reload' }, 30_000, defaultTransport());
-        for (const note of (answer as { notes?: unknown } | undefined)?.notes as unknown[] ?? []) warn(String(note));
-        console.log('uplinkd: configuration reloaded');
-        return EXIT.ok;
+        const { reloadReport } = await import('./reload-answer');
+        const report = reloadReport(answer);
+        for (const note of report.warnings) warn(note);
+        console.log(report.line);
+        return report.exit;
       }
       case 'hook': {
         // A DHCP client's hook: ask the daemon for a resync now, without waiting long, even when the file is broken.
@@ -233,13 +235,18 @@ async function downCommand(configFile: string, force: boolean): Promise<number> 
   const running = await runningDaemon(configFile);
   const config = running ? undefined : await loadConfig(configFile);
   const socket = running?.socket ?? config!.paths.controlSocket;
-  const pid = running ? running.status.pid : ((await liveStatus(socket)) as { pid?: unknown } | undefined)?.pid;
+  const live = running ? running.status : (await liveStatus(socket)) as LiveFile | undefined;
+  const pid = live?.pid;
+  // A daemon of another file on this file's socket would restore its own objects, which are likely the same ones.
+  const who = live !== undefined && !running && await daemonRuns(live, configFile) === 'other'
+    ? `${otherDaemon(live, socket, configFile)}, but it manages this namespace's routing`
+    : `a daemon runs ${configFile} (pid ${String(pid)}, control socket ${socket})`;
   if (pid !== undefined && !force) {
-    throw new UplinkdError('io', `a daemon runs ${configFile} (pid ${String(pid)}, control socket ${socket}): it would restore what down removes. `
+    throw new UplinkdError('io', `${who}: it would restore what down removes. `
       + 'Stop it instead: `systemctl stop uplinkd` leaves routing in place; a daemon started with `uplinkd run --cleanup` removes everything it made when stopped. '
       + '`uplinkd down --force` removes it anyway (the daemon puts most of it back at its next cycle).');
   }
-  if (pid !== undefined) warn(`a daemon runs ${configFile} (pid ${String(pid)}): it will restore what down removes`);
+  if (pid !== undefined) warn(`${who}: it will restore what down removes`);
   const current = config ?? await loadConfig(configFile);
   const [{ downOnce }, { formatPinningChange }, { formatChange }, { removeExecCgroups }] = await Promise.all([
     import('./oneshot'), import('../engine/cycle'), import('../model/text'), import('../nft/exec')]);
@@ -296,31 +303,77 @@ async function controlSocket(configFile: string, explicit: boolean): Promise<str
   if (!existsSync(configFile)) {
     throw new UplinkdError('io', `no daemon: none runs ${configFile}, and there is no such file${explicit ? '' : ' (the default; give -c FILE)'}`);
   }
-  return (await loadConfig(configFile)).paths.controlSocket;
+  const socket = (await loadConfig(configFile)).paths.controlSocket;
+  const live = (await liveStatus(socket)) as LiveFile | undefined;
+  if (live !== undefined && await daemonRuns(live, configFile) === 'other') throw new UplinkdError('io', otherDaemon(live, socket, configFile));
+  return socket;
+}
+
+/** A note when `configFile` now leads to another file than `daemonReal`, the real path the daemon loaded it from. */
+async function leadsElsewhere(configFile: string, daemonReal: unknown): Promise<string[]> {
+  const { lastRealPaths } = await import('../daemon/socket-record');
+  const now = lastRealPaths(configFile)[0];
+  return now === undefined || now === daemonReal ? [] : [`${configFile} now leads to ${now}, not to ${String(daemonReal)} that the daemon loaded from it`];
+}
+
+/** What a daemon's status says about the file it runs (src/daemon/run.ts). */
+interface LiveFile {
+  pid?: unknown;
+  /** realpath(3) of its file at its last adopted load. */
+  configRealPath?: unknown;
+  /** The absolute name it was started with (`-c`), symlinks not followed. */
+  configFile?: unknown;
+}
+
+/**
+ * How the daemon whose status is `live` relates to the file the user named: 'same' when it runs that file (its real
+ * path is one `configFile` has, or had: lastRealPaths), 'repointed' when it was started with this very name but
+ * that name now leads to another file (a symlink re-pointed, a file renamed over it), 'other' when it runs another file.
+ */
+async function daemonRuns(live: LiveFile, configFile: string): Promise<'same' | 'repointed' | 'other'> {
+  const [{ lastRealPaths }, { resolve }] = await Promise.all([import('../daemon/socket-record'), import('node:path')]);
+  if (typeof live.configRealPath === 'string' && lastRealPaths(configFile).includes(live.configRealPath)) return 'same';
+  return typeof live.configFile === 'string' && live.configFile === resolve(configFile) ? 'repointed' : 'other';
+}
+
+/** Says that the daemon answering on `socket` runs another file than `configFile`. */
+function otherDaemon(live: LiveFile, socket: string, configFile: string): string {
+  const file = typeof live.configFile === 'string' ? `${live.configFile} (${String(live.configRealPath)})` : String(live.configRealPath);
+  return `the daemon on ${socket} (pid ${String(live.pid)}) runs ${file}, not ${configFile}: it is not this file's daemon`;
 }
 
 async function statusCommand(configFile: string, json: boolean): Promise<number> {
   // With a daemon running, its record names the socket: print its answer, whatever the file says now.
   const running = await runningDaemon(configFile, json ? 'full' : 'text');
   if (running !== undefined) {
-    const notes = running.sameText ? [] : await fileNotes(configFile);
+    const notes = running.sameText ? [] : [...await leadsElsewhere(configFile, running.status.configRealPath), ...await fileNotes(configFile)];
     if (json) writeOut(`${jsonText(notes.length ? { ...running.status, fileChanged: true, fileNotes: notes } : running.status)}\n`);
     else writeOut(`${[formatLiveStatus(running.status), ...notes.map((n) => `warning: ${escapeControl(n, '\n')}`)].join('\n')}\n`);
     return EXIT.ok;
   }
   const config = await loadConfig(configFile);
-  const live = await liveStatus(config.paths.controlSocket, json ? 'full' : 'text');
-  if (live !== undefined) {
+  const live = (await liveStatus(config.paths.controlSocket, json ? 'full' : 'text')) as LiveFile | undefined;
+  const runs = live === undefined ? undefined : await daemonRuns(live, configFile);
+  if (live !== undefined && runs === 'same') {
     writeOut(`${json ? jsonText(live) : formatLiveStatus(live)}\n`);
     return EXIT.ok;
   }
+  if (live !== undefined && runs === 'repointed') {
+    const notes = [...await leadsElsewhere(configFile, live.configRealPath), ...await fileNotes(configFile)];
+    if (json) writeOut(`${jsonText({ ...live, fileChanged: true, fileNotes: notes })}\n`);
+    else writeOut(`${[formatLiveStatus(live), ...notes.map((n) => `warning: ${escapeControl(n, '\n')}`)].join('\n')}\n`);
+    return EXIT.ok;
+  }
+  // Another daemon answers on the socket this file names: its state is not this file's; show the file's own plan.
+  const other = live === undefined ? undefined : otherDaemon(live, config.paths.controlSocket, configFile);
+  if (other !== undefined && !json) warn(`${other}; below: ${configFile} planned against the kernel without a daemon`);
   const [{ planOnce }, { formatPinningChange }, { formatChange }, { changeCount, formatStatusText }] = await Promise.all([
     import('./oneshot'), import('../engine/cycle'), import('../model/text'), import('../render/render')]);
   const result = await planOnce(config, warn);
   if (json) {
     const nft = result.pinning.change;
     const pending = [...(nft ? [formatPinningChange(nft)] : []), ...result.changes.map(formatChange)];
-    console.log(jsonText({ daemon: false, inSync: changeCount(result) === 0 && result.plan.collisions.length === 0, pending, pinning: result.pinning.status, uplinks: result.plan.uplinks, policies: result.plan.policies, warnings: result.plan.warnings, collisions: result.plan.collisions }));
+    console.log(jsonText({ daemon: false, ...(other !== undefined ? { otherDaemon: other } : {}), inSync: changeCount(result) === 0 && result.plan.collisions.length === 0, pending, pinning: result.pinning.status, uplinks: result.plan.uplinks, policies: result.plan.policies, warnings: result.plan.warnings, collisions: result.plan.collisions }));
   } else {
     console.log(formatStatusText(result));
   }

@@ -8,6 +8,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { UplinkdError, type ErrorCode } from '../errors';
 import type { Logger } from '../log';
+import type { ReloadCycle } from './daemon';
 
 export type ControlRequest = { cmd: 'status'; view?: StatusView } | { cmd: 'reload' } | { cmd: 'resync'; cause?: string };
 export type ControlResponse = { ok: true; result?: unknown } | { ok: false; code: ErrorCode; error: string };
@@ -25,7 +26,7 @@ export interface ControlHandlers {
    * Resolves with an UplinkdError-like rejection text when the new config is invalid; `notes` are
    * things the user should know about an adopted one (sent as the answer's result).
    */
-  reload(): Promise<{ ok: true; notes?: string[] } | { ok: false; error: string }>;
+  reload(): Promise<{ ok: true; notes?: string[]; cycle?: ReloadCycle } | { ok: false; error: string }>;
   resync(cause: string): void;
 }
 
@@ -136,7 +137,7 @@ async function handle(line: string, handlers: ControlHandlers, log: Logger): Pro
       case 'reload': {
         log.info('control', { cmd: 'reload' });
         const r = await handlers.reload();
-        return r.ok ? { ok: true, result: { notes: r.notes ?? [] } } : { ok: false, code: 'config', error: r.error };
+        return r.ok ? { ok: true, result: { notes: r.notes ?? [], ...(r.cycle ? { cycle: r.cycle } : {}) } } : { ok: false, code: 'config', error: r.error };
       }
       case 'resync': {
         const cause = typeof request.cause === 'string' && request.cause !== '' ? request.cause.slice(0, 200) : 'control resync';

@@ -248,7 +248,10 @@ test('an invalid reload is rejected with the check error and the running state i
   assert.deepEqual(await h.kernel.snapshot(), before);
 
   writeFileSync(h.file, configText({ weight1: 5 }));
-  assert.deepEqual(await untilDone(h.daemon.reload(), h.timers), { ok: true });
+  // The answer tells the first cycle with the new file: the group's new weight, applied.
+  const reloaded = await untilDone(h.daemon.reload(), h.timers);
+  assert.ok(reloaded.ok && reloaded.cycle.ran && reloaded.cycle.failed === 0 && reloaded.cycle.error === undefined, JSON.stringify(reloaded));
+  assert.ok(reloaded.ok && reloaded.cycle.applied >= 1, JSON.stringify(reloaded));
   const group = (await h.kernel.snapshot()).nexthops.find((n) => n.id === 1000);
   assert.deepEqual(group?.group, [{ id: 1001, weight: 5 }]);
   await h.daemon.stop({ cleanup: false });
@@ -429,6 +432,22 @@ test('a change the kernel refuses is retried with a growing delay, long before t
   await h.daemon.stop({ cleanup: false });
 });
 
+test('a reload answers with the first cycle under the new file: the changes the kernel refused are counted as failed', async () => {
+  const h = await startHarness();
+  await h.timers.advance(100);
+  const heal = h.kernel.failWhen((c) => c.kind === 'nexthop' && c.op !== 'del' && (c.nexthop.group ?? []).some((m) => m.weight === 6), 'ENOMEM');
+  writeFileSync(h.file, configText({ weight1: 6 }));
+  const refused = await untilDone(h.daemon.reload(), h.timers);
+  assert.ok(refused.ok, 'the file itself is accepted');
+  assert.ok(refused.ok && refused.cycle.ran && refused.cycle.failed >= 1, JSON.stringify(refused));
+  heal();
+  await h.timers.advance(5_000);
+  writeFileSync(h.file, configText({ weight1: 7 }));
+  const fine = await untilDone(h.daemon.reload(), h.timers);
+  assert.ok(fine.ok && fine.cycle.ran && fine.cycle.failed === 0 && fine.cycle.applied >= 1, JSON.stringify(fine));
+  await h.daemon.stop({ cleanup: false });
+});
+
 test('a burst of ENOBUFS (acks lost) leaves the daemon running with its state; the changes are retried and land', async () => {
   const h = await startHarness();
   await h.timers.advance(100);
@@ -469,7 +488,7 @@ test('a reload whose file vanished or is unreadable keeps the running state; fix
   assert.deepEqual(await h.kernel.snapshot(), before);
   rmdirSync(h.file);
   writeFileSync(h.file, configText({ weight1: 4 }));
-  assert.deepEqual(await untilDone(h.daemon.reload(), h.timers), { ok: true });
+  assert.equal((await untilDone(h.daemon.reload(), h.timers)).ok, true);
   assert.deepEqual((await h.kernel.snapshot()).nexthops.find((n) => n.id === 1000)?.group, [{ id: 1001, weight: 4 }]);
   await h.daemon.stop({ cleanup: false });
 });

@@ -76,7 +76,8 @@ const REAL_TIMERS: Timers = {
 
 /** Side effects outside rtnetlink: iproute2 name files and the multipath sysctl. */
 export interface SystemSettings {
-  sync(config: Config): Promise<void>;
+  /** `previous`: the configuration a reload replaces (its name files at paths no longer named are removed). */
+  sync(config: Config, previous?: Config): Promise<void>;
   remove(config: Config): Promise<void>;
 }
 
@@ -147,7 +148,21 @@ export interface DaemonStatus {
   events: DaemonEvent[];
 }
 
-export type ReloadResult = { ok: true } | { ok: false; error: string };
+/**
+ * The first cycle after an accepted reload: changes applied, failed (refused by the kernel or nft), deferred (held
+ * back by the conflict limit or waiting for a link), foreign objects holding slots of the plan (collisions), and the
+ * cycle's error when it failed as a whole. `ran` false: no cycle ran (the daemon stopped meanwhile).
+ */
+export interface ReloadCycle {
+  ran: boolean;
+  applied: number;
+  failed: number;
+  deferred: number;
+  collisions: number;
+  error?: string;
+}
+
+export type ReloadResult = { ok: true; cycle: ReloadCycle } | { ok: false; error: string };
 
 const MAX_EVENTS = 50;
 /** A change the kernel refused (or whose answer was lost) is retried after this, doubling per failed cycle up to RETRY_MAX_MS, ms. */
@@ -230,6 +245,8 @@ export class Daemon {
   /** The last cycle's refused changes, shown on their uplinks' status lines. */
   private refused: readonly RefusedChange[] = [];
   private last: DaemonStatus['lastCycle'];
+  /** Reloads waiting for the outcome of the first cycle with their configuration (reload()). */
+  private reloadWatches: { cause: string; cycle?: ReloadCycle }[] = [];
   private inSync = false;
   private collisions: string[] = [];
   private warnings: string[] = [];
@@ -333,16 +350,21 @@ export class Daemon {
     }
     this.nftKnown = undefined; // the table depends on the config: read it again
     this.opts.health?.reconfigure?.(next);
-    await this.syncSystem(next);
+    await this.syncSystem(next, previous);
     for (const w of this.watchers.values()) w.close();
     this.watchers.clear();
     this.watchLeaseDirs();
     this.timers.clearTimeout(this.resyncTimer);
     this.scheduleResync();
     this.log.info('reload', { file: target, uplinks: next.uplinks.map((u) => u.name).join(',') });
-    this.markDirty(`config reloaded from ${target}`);
+    // The first cycle with the new configuration is the one whose causes hold this reload's (later ones follow
+    // the kernel's notifications of its own changes).
+    const watch: { cause: string; cycle?: ReloadCycle } = { cause: `config reloaded from ${target}` };
+    this.reloadWatches.push(watch);
+    this.markDirty(watch.cause);
     await this.whenIdle();
-    return { ok: true };
+    this.reloadWatches = this.reloadWatches.filter((w) => w !== watch);
+    return { ok: true, cycle: watch.cycle ?? { ran: false, applied: 0, failed: 0, deferred: 0, collisions: 0 } };
   }
 
   /** Asks for a full resync soon (e.g. from `uplinkd hook`). */
@@ -391,9 +413,9 @@ export class Daemon {
   }
 
   /** Name files and sysctl are conveniences: failing them must not stop routing. */
-  private async syncSystem(config: Config): Promise<void> {
+  private async syncSystem(config: Config, previous?: Config): Promise<void> {
     try {
-      await this.opts.system.sync(config);
+      await this.opts.system.sync(config, previous);
     } catch (err) {
       this.log.error('system-settings', { error: err instanceof Error ? err.message : String(err) });
     }
@@ -460,6 +482,12 @@ export class Daemon {
         this.scheduleRetry('the last cycle failed');
       })
       .finally(() => {
+        const last = this.last;
+        for (const w of this.reloadWatches) {
+          if (w.cycle !== undefined || last === undefined || !causes.includes(w.cause)) continue;
+          w.cycle = { ran: true, applied: last.applied, failed: last.failed, deferred: last.deferred, collisions: this.collisions.length,
+            ...(last.error !== undefined ? { error: last.error } : {}) };
+        }
         // A debt is capped so that one long cycle (the first, a reload) delays the next by at most STORM_GAP_MAX_MS.
         this.budget = Math.max(-STORM_GAP_MAX_MS * STORM_DUTY, this.refillBudget() - (this.now() - started));
         this.running = undefined;

@@ -2,6 +2,7 @@
 // signals and systemd readiness. The client ends of `uplinkd reload` and `uplinkd hook` are in src/cli/main.ts.
 import { spawn } from 'node:child_process';
 import { realpath } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { loadConfigBytes } from '../config/load';
 import type { Config } from '../config/types';
 import { removeOwnedNames, syncOwnedNames } from '../engine/cycle';
@@ -39,10 +40,10 @@ export interface RunOptions {
  */
 function systemSettings(log: Logger): SystemSettings {
   return {
-    async sync(config: Config) {
+    async sync(config: Config, previous?: Config) {
       for (const msg of await firewallMarkWarnings(config)) log.warn('pinning', { msg });
       for (const msg of execWarnings(config)) log.warn('exec', { msg });
-      await syncOwnedNames(config);
+      await syncOwnedNames(config, previous);
       if (config.multipathHash !== undefined) {
         const { note } = await setMultipathHash(config.multipathHash);
         if (note) log.warn('multipath_hash', { msg: note });
@@ -165,6 +166,8 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
   const listening = config.paths.controlSocket;
   // The CLI checks that the daemon it reached through a record runs the file it was given.
   let configRealPath = opts.configFile;
+  // The name it was started with: a symlink re-pointed since still names this daemon's file (the CLI says it changed).
+  const configFile = resolve(opts.configFile);
   const publishNow = async (): Promise<void> => {
     configRealPath = await realpath(opts.configFile).catch(() => configRealPath);
     const next = loadedBytes && (await recordSocket(opts.configFile, loadedBytes, listening, log));
@@ -185,7 +188,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     const notes = now !== undefined && now !== listening
       ? [`paths.control_socket changed to ${now}: the daemon keeps listening on ${listening} until it restarts`]
       : [];
-    return { ok: true as const, notes };
+    return { ok: true as const, notes, cycle: result.cycle };
   };
   let control: ControlServer | undefined;
   let lock: InstanceLock | undefined;
@@ -200,7 +203,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
           const s = view === 'text' ? daemon.status() : served();
           // The pinning line goes right under the uplink table.
           const text = formatDaemonStatus(s).replace('\n\n', `\n\n${s.pinning}\n`);
-          return view === 'text' ? { pid: s.pid, configRealPath, text } : { ...s, configRealPath, text };
+          return view === 'text' ? { pid: s.pid, configRealPath, configFile, text } : { ...s, configRealPath, configFile, text };
         },
         reload,
         resync: (cause) => daemon.nudge(cause),

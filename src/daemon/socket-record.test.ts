@@ -35,7 +35,7 @@ describe('socket record', () => {
     assert.equal((await fs.stat(record)).mode & 0o777, 0o600);
     assert.equal((await fs.stat(path.dirname(record))).mode & 0o777, 0o700);
     const stored = JSON.parse(await fs.readFile(record, 'utf8')) as Record<string, unknown>;
-    assert.deepEqual(stored, { file: await fs.realpath(file), text: TEXT, controlSocket: '/run/x/control.sock', pid: process.pid });
+    assert.deepEqual(stored, { file: await fs.realpath(file), text: TEXT, controlSocket: '/run/x/control.sock', pid: process.pid, name: file });
   });
 
   it('finds the record through another name of the same file (relative path, symlink)', async () => {
@@ -56,6 +56,47 @@ describe('socket record', () => {
     assert.deepEqual(findSocketRecord(file, run), CHANGED(real));
     await fs.writeFile(file, TEXT);
     assert.deepEqual(findSocketRecord(file, run), SAME(real), 'the same text again');
+  });
+
+  it('finds the record of a file removed, replaced by a dangling symlink or a symlink loop, or whose symlink target was removed', async () => {
+    const { file } = await recorded('g.yaml');
+    const real = await fs.realpath(file);
+    await fs.unlink(file);
+    assert.deepEqual(findSocketRecord(file, run), CHANGED(real), 'plain rm');
+    await fs.symlink('/nonexistent-uplinkd-test', file);
+    assert.deepEqual(findSocketRecord(file, run), CHANGED(real), 'a dangling symlink (ENOENT)');
+    await fs.unlink(file);
+    const loop = path.join(tmp, 'g-loop.yaml');
+    await fs.symlink(loop, file);
+    await fs.symlink(file, loop);
+    assert.deepEqual(findSocketRecord(file, run), CHANGED(real), 'a symlink loop (ELOOP)');
+    assert.deepEqual(findSocketRecord(path.relative(process.cwd(), file), run), CHANGED(real), 'relative name of the loop');
+    // A daemon that ran cfg -> h.yaml: h.yaml removed, cfg dangles at it.
+    const { file: target } = await recorded('h.yaml');
+    const cfg = path.join(tmp, 'h-cfg.yaml');
+    await fs.symlink(target, cfg);
+    const realTarget = await fs.realpath(target);
+    await fs.unlink(target);
+    assert.deepEqual(findSocketRecord(cfg, run), CHANGED(realTarget));
+  });
+
+  it('finds the record of a daemon started with a symlink name re-pointed or replaced since (by the name it was started with)', async () => {
+    const target = path.join(tmp, 'k-v2.yaml');
+    const other = path.join(tmp, 'k-v1.yaml');
+    const cfg = path.join(tmp, 'k-cfg.yaml');
+    await fs.writeFile(target, TEXT);
+    await fs.writeFile(other, `${TEXT}# v1\n`);
+    await fs.symlink(target, cfg);
+    await writeSocketRecord(cfg, Buffer.from(TEXT), '/run/x/control.sock', run);
+    const real = await fs.realpath(target);
+    assert.deepEqual(findSocketRecord(cfg, run), SAME(real));
+    await fs.rm(cfg);
+    await fs.symlink(other, cfg);
+    assert.deepEqual(findSocketRecord(cfg, run), CHANGED(real), 're-pointed: the daemon still runs v2');
+    await fs.rm(cfg);
+    await fs.symlink('/nonexistent-uplinkd-test', cfg);
+    assert.deepEqual(findSocketRecord(cfg, run), CHANGED(real), 'replaced by a dangling symlink');
+    assert.equal(findSocketRecord(other, run), undefined, 'v1 itself was never run');
   });
 
   it('gives nothing for a record of another file, a missing or malformed record, a missing file', async () => {

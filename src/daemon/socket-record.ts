@@ -11,15 +11,12 @@
 // ($UPLINKD_RUNTIME_DIR, default /run/uplinkd: the unit's RuntimeDirectory, 0700 root; records 0600)
 // and are removed by the daemon that wrote them when it stops; a stale one (kill -9) only costs a
 // failed connect, after which the CLI parses the file as before.
-import { closeSync, constants, fstatSync, openSync, readFileSync, readlinkSync, readSync, realpathSync, promises as fs } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, statSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { MAX_CONFIG_BYTES } from '../system/regular-file';
+import { runtimeDir } from '../system/runtime-dir';
 
-/** The runtime directory: $UPLINKD_RUNTIME_DIR when set (tests, labs), else /run/uplinkd. */
-export function runtimeDir(env: NodeJS.ProcessEnv = process.env): string {
-  const dir = env.UPLINKD_RUNTIME_DIR;
-  return dir !== undefined && path.isAbsolute(dir) ? dir : '/run/uplinkd';
-}
+export { runtimeDir } from '../system/runtime-dir';
 
 /** package.json's version (dist/src/daemon -> the package root); 'unknown' when unreadable. */
 export function packageVersion(): string {
@@ -44,6 +41,8 @@ export interface SocketRecord {
   controlSocket: string;
   /** pid of the daemon that wrote it (for people reading the directory, and removal by its writer). */
   pid: number;
+  /** The absolute name the daemon was started with (`-c`, symlinks not followed): found by it when `file` is not. */
+  name?: string;
 }
 
 /**
@@ -66,7 +65,7 @@ let writes = 0;
 export async function writeSocketRecord(file: string, bytes: Buffer, controlSocket: string, dir = runtimeDir()): Promise<string> {
   const realFile = await fs.realpath(file);
   const target = recordPath(dir, realFile);
-  const record: SocketRecord = { file: realFile, text: bytes.toString('utf8'), controlSocket, pid: process.pid };
+  const record: SocketRecord = { file: realFile, text: bytes.toString('utf8'), controlSocket, pid: process.pid, name: path.resolve(file) };
   await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
   // Unique per write: two reloads of one daemon may write at once (a shared name made one rename fail).
   const tmp = `${target}.${process.pid}.${++writes}.tmp`;
@@ -106,46 +105,99 @@ export interface FoundRecord {
  * asynchronous fs call starts libuv's thread pool, which costs more than these few reads.
  */
 export function findSocketRecord(file: string, dir = runtimeDir()): FoundRecord | undefined {
-  let realFile: string;
-  let record: Partial<SocketRecord>;
-  try {
-    realFile = lastRealPath(file);
-    record = JSON.parse(readFileSync(recordPath(dir, realFile), 'utf8')) as Partial<SocketRecord>;
-  } catch {
-    return undefined;
-  }
-  if (record.file !== realFile || typeof record.controlSocket !== 'string' || typeof record.text !== 'string') return undefined;
+  const found = lastRealPaths(file).map((realFile) => readRecord(dir, realFile)).find((r) => r !== undefined) ?? recordByName(dir, path.resolve(file));
+  if (found === undefined) return undefined;
   let bytes: Buffer | undefined;
   try {
     bytes = regularFileBytes(file);
   } catch {
     bytes = undefined;
   }
-  return { controlSocket: record.controlSocket, file: realFile, sameText: bytes !== undefined && record.text === bytes.toString('utf8') };
+  return { controlSocket: found.controlSocket, file: found.file, sameText: bytes !== undefined && found.text === bytes.toString('utf8') };
+}
+
+/** The well-formed record stored for `realFile` (its name in `dir` and its `file` agree), else undefined. */
+function readRecord(dir: string, realFile: string): SocketRecord | undefined {
+  try {
+    const record = JSON.parse(readFileSync(recordPath(dir, realFile), 'utf8')) as Partial<SocketRecord>;
+    if (record.file !== realFile || typeof record.controlSocket !== 'string' || typeof record.text !== 'string') return undefined;
+    return record as SocketRecord;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
- * realpath(3) of `file`, or, when the file itself is gone (deleted, renamed, a symlink to nothing),
- * the real path it had: its directory's real path and its name, following a dangling symlink to its
- * target. So a daemon whose file was removed stays reachable through its record. Throws when not
- * even the directory resolves.
+ * The record of a daemon started with the absolute name `name` whose file is not where the name leads now (a symlink
+ * re-pointed or replaced since): the newest such record (mtime), else undefined. Reads the few records in `dir`.
  */
-function lastRealPath(file: string, links = 0): string {
+function recordByName(dir: string, name: string): SocketRecord | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync(path.join(dir, 'config')).filter((e) => e.endsWith('.json'));
+  } catch {
+    return undefined;
+  }
+  let best: { record: SocketRecord; mtime: number } | undefined;
+  for (const entry of entries) {
+    const realFile = decodeURIComponentSafe(entry.slice(0, -'.json'.length));
+    const record = realFile === undefined ? undefined : readRecord(dir, realFile);
+    if (record === undefined || record.name !== name) continue;
+    let mtime = 0;
+    try {
+      mtime = statSync(recordPath(dir, realFile!)).mtimeMs;
+    } catch {
+      continue;
+    }
+    if (best === undefined || mtime > best.mtime) best = { record, mtime };
+  }
+  return best?.record;
+}
+
+function decodeURIComponentSafe(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The real paths `file` may have had when a daemon adopted it, most likely first: realpath(3) of `file` when it
+ * resolves; else (ENOENT: deleted, renamed, a symlink to nothing; ELOOP: a symlink loop) each name along its symlink
+ * chain that does not resolve, as its directory's real path plus its own name, the chain's end first (the file a
+ * symlink pointed at and that was removed), then the names that led there (the path given, now a dangling symlink
+ * or a loop). So a daemon whose file was removed or replaced stays reachable through its record. Empty when not even
+ * a directory resolves.
+ */
+export function lastRealPaths(file: string): string[] {
   try {
     // realpath(3) in one call, as the daemon's fs.promises.realpath that keyed the record; the JavaScript
     // realpathSync lstat()s every component of the path.
-    return realpathSync.native(file);
+    return [realpathSync.native(file)];
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || links >= 40) throw err; // 40: Linux's MAXSYMLINKS
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ELOOP') return [];
+  }
+  const names: string[] = [];
+  const seen = new Set<string>();
+  // 40: Linux's MAXSYMLINKS; a loop stops at the first name seen twice.
+  for (let name: string | undefined = path.resolve(file); name !== undefined && names.length < 40 && !seen.has(name);) {
+    seen.add(name);
+    try {
+      names.push(path.join(realpathSync.native(path.dirname(name)), path.basename(name)));
+    } catch {
+      // its directory is gone too: no daemon can have adopted it under this name
+    }
     let target: string | undefined;
     try {
-      target = readlinkSync(file);
+      target = readlinkSync(name);
     } catch {
-      // not a symlink: the file itself is gone
+      // not a symlink: the chain ends here
     }
-    if (target !== undefined) return lastRealPath(path.resolve(path.dirname(file), target), links + 1);
-    return path.join(realpathSync.native(path.dirname(path.resolve(file))), path.basename(file));
+    name = target === undefined ? undefined : path.resolve(path.dirname(name), target);
   }
+  return [...new Set(names.reverse())];
 }
 
 /**

@@ -2,7 +2,7 @@
 // foreign rule, at any priority, saying what it does to port-forward replies and which of uplinkd's
 // rules it precedes or shadows. Pure; replaces the bare "collision" of a foreign rule in the band.
 import type { Config } from '../config/types';
-import { contains, parseCidr } from '../model/ipv4';
+import { contains, overlaps, parseCidr } from '../model/ipv4';
 import type { Rule } from '../model/types';
 import { ruleKey, sortRules } from '../model/identity';
 import type { PolicyStatus } from './policies';
@@ -26,14 +26,68 @@ function prefixCovers(outer: string | undefined, inner: string | undefined): boo
   return o.prefixlen <= i.prefixlen && contains(outer, i.ip);
 }
 
-/** Whether foreign rule `a` matches every packet ours (`b`) matches (so `b` never sees them when `a` comes first). */
-export function shadows(a: Rule, b: Rule): boolean {
-  if (a.invert || a.unmodelled?.length || a.l3mdev || a.suppressPrefixlen !== undefined) return false;
+/** Whether prefixes `a` and `b` share no address (absent is everything). */
+function prefixDisjoint(a: string | undefined, b: string | undefined): boolean {
+  return a !== undefined && b !== undefined && a !== ANY && b !== ANY && !overlaps(a, b);
+}
+
+/**
+ * Whether no packet matches both selectors of `a` and `b` (inverts ignored): a field both set to values that
+ * cannot both hold. fwmark: (mark & mask) compared under both masks (the kernel matches `(skb->mark ^ mark) & mask`).
+ */
+function selectorsDisjoint(a: Rule, b: Rule): boolean {
+  const differ = <T>(x: T | undefined, y: T | undefined): boolean => x !== undefined && y !== undefined && x !== y;
+  const apart = (x: Rule['dport'], y: Rule['dport']): boolean => x !== undefined && y !== undefined && (x.end < y.start || y.end < x.start);
+  const marksApart = (): boolean => {
+    if (a.fwmark === undefined || b.fwmark === undefined) return false;
+    const m = (a.fwmask ?? 0xffffffff) & (b.fwmask ?? 0xffffffff);
+    return ((a.fwmark & m) >>> 0) !== ((b.fwmark & m) >>> 0);
+  };
+  return prefixDisjoint(a.src, b.src) || prefixDisjoint(a.dst, b.dst) || differ(a.iif, b.iif) || differ(a.oif, b.oif)
+    || differ(a.ipProto, b.ipProto) || apart(a.sport, b.sport) || apart(a.dport, b.dport) || differ(a.dscp, b.dscp)
+    || differ(a.tos, b.tos) || marksApart();
+}
+
+/** Whether the selectors of `a` hold every packet those of `b` hold (inverts ignored). */
+function selectorsCover(a: Rule, b: Rule): boolean {
   const same = <T>(x: T | undefined, y: T | undefined): boolean => x === undefined || x === y;
   const range = (x: Rule['dport'], y: Rule['dport']): boolean => x === undefined || (y !== undefined && x.start <= y.start && y.end <= x.end);
   return prefixCovers(a.src, b.src) && prefixCovers(a.dst, b.dst) && same(a.iif, b.iif) && same(a.oif, b.oif)
     && same(a.ipProto, b.ipProto) && range(a.sport, b.sport) && range(a.dport, b.dport) && same(a.dscp, b.dscp) && same(a.tos, b.tos)
-    && (a.fwmark === undefined || (b.fwmark !== undefined && a.fwmark === b.fwmark && (a.fwmask ?? 0xffffffff) === (b.fwmask ?? 0xffffffff)));
+    && marksCover(a, b);
+}
+
+/** Whether every mark `b` matches also matches `a` ((mark ^ rule mark) & mask == 0; a mark without a mask compares all bits). */
+function marksCover(a: Rule, b: Rule): boolean {
+  if (a.fwmark === undefined) return true;
+  const aMask = a.fwmask ?? 0xffffffff;
+  if (b.fwmark === undefined) return aMask === 0;
+  const bMask = b.fwmask ?? 0xffffffff;
+  return ((aMask & ~bMask) >>> 0) === 0 && (((a.fwmark ^ b.fwmark) & aMask) >>> 0) === 0;
+}
+
+/**
+ * How foreign rule `a`'s selectors meet ours (`b`, never inverted): 'all' when `a` matches every packet `b` matches,
+ * 'none' when it matches none of them, 'some' when some, 'unknown' when `a` carries a selector uplinkd does not model
+ * (uidrange, tun_id, l3mdev, suppress_ifgroup, ...). A `not` rule (FIB_RULE_INVERT, net/core/fib_rules.c
+ * fib_rule_match) matches exactly the packets its selectors do not: 'all' and 'none' swap.
+ */
+export type Overlap = 'all' | 'some' | 'none' | 'unknown';
+
+/** See Overlap; pure, judged from the selectors only (not from which routes the looked-up table holds). */
+export function overlap(a: Rule, b: Rule): Overlap {
+  if (a.unmodelled?.length || a.l3mdev) return 'unknown';
+  const plain: Overlap = selectorsCover(a, b) ? 'all' : selectorsDisjoint(a, b) ? 'none' : 'some';
+  if (!a.invert) return plain;
+  return plain === 'all' ? 'none' : plain === 'none' ? 'all' : 'some';
+}
+
+/**
+ * Whether foreign rule `a` takes every packet ours (`b`) matches (so `b` never sees them when `a` comes first): its
+ * selectors hold all of `b`'s (overlap 'all') and it does not let some through again (suppress_prefixlength).
+ */
+export function shadows(a: Rule, b: Rule): boolean {
+  return a.suppressPrefixlen === undefined && overlap(a, b) === 'all';
 }
 
 /**
@@ -66,9 +120,24 @@ export function ruleName(config: Config, policies: readonly PolicyStatus[], r: R
 
 type RuleNamer = (ours: Rule) => string;
 
+/** Why uplinkd cannot tell which packets rule `r` matches, or undefined when it can. */
+function unmodelledReason(r: Rule): string | undefined {
+  const names = [...(r.l3mdev ? ['l3mdev'] : []), ...(r.unmodelled ?? []).map((u) => u.split('=')[0]!)];
+  return names.length > 0 ? `its selectors ${names.join(', ')} are not modelled by uplinkd` : undefined;
+}
+
+/** What rule `r` does to the packets it matches (and, for suppress_prefixlength, to which of them). */
+function effectOf(r: Rule): string {
+  const fate = r.action === 'lookup' ? `leave by table ${r.table}` : r.action === 'other' ? 'go where its action (goto, nop) sends them' : `get ${r.action}`;
+  return r.suppressPrefixlen === undefined ? fate
+    : `${fate} when that table's route for them is longer than /${r.suppressPrefixlen} (suppress_prefixlength ${r.suppressPrefixlen} lets the others through)`;
+}
+
 /**
  * One message per admin rule (any priority, not uplinkd's protocol, not the kernel's defaults):
  * "admin rule '<rule>': <what it does to port-forward replies>; <which of ours it shadows or precedes>".
+ * Never empty after the colon. A `not` rule (FIB_RULE_INVERT) is judged on the packets its selectors do not match; a
+ * rule with selectors uplinkd does not model counts as possibly matching everything and the message says so.
  * `ours` are uplinkd's desired rules, `name` names one of them (ruleName).
  */
 export function adminRuleMessages(config: Config, observed: Rule[], ours: Rule[], name: RuleNamer): string[] {
@@ -82,23 +151,28 @@ export function adminRuleMessages(config: Config, observed: Rule[], ours: Rule[]
     // The kernel's real order: at one priority the rule inserted first (earlier in the dump) is consulted first.
     const after = mine.filter((o) => consultedBefore(observed, r, o));
     const shadowed = after.filter((o) => shadows(r, o));
+    const unknown = unmodelledReason(r);
     const what: string[] = [];
-    const decides = r.action !== 'other' && r.suppressPrefixlen === undefined;
+    if (r.invert) what.push('a `not` rule: it matches every packet its selectors do not');
     const replies = pinned.concat(splitAccess).filter((o) => consultedBefore(observed, r, o));
-    if (decides && replies.length > 0 && replies.some((o) => shadows(r, o) || (o.fwmark !== undefined && r.fwmark === undefined))) {
-      what.push('comes before flow pinning and split access, so port-forward replies and established connections it matches '
-        + `leave ${r.action === 'lookup' ? `by table ${r.table}` : `as ${r.action}`}, not through the uplink they came in on`);
-    } else if (decides && replies.length === 0) {
+    const meets = replies.map((o) => overlap(r, o));
+    if (replies.length === 0) {
       what.push('port-forward replies and established connections are routed by uplinkd\'s earlier rules first, so it does not change them');
-    } else if (decides) {
+    } else if (meets.some((m) => m === 'all' || m === 'some')) {
+      what.push(`comes before flow pinning and split access, so port-forward replies and established connections it matches ${effectOf(r)}, `
+        + 'not through the uplink they came in on');
+    } else if (unknown !== undefined) {
+      what.push(`comes before flow pinning and split access and ${unknown}, so it may match port-forward replies and established `
+        + `connections: those it matches ${effectOf(r)}, not through the uplink they came in on`);
+    } else {
       what.push('comes before flow pinning and split access but matches none of their packets, so it does not change port-forward replies');
     }
     if (shadowed.length > 0) {
       const where = r.action === 'lookup' ? ` for destinations table ${r.table} has a route to` : '';
       what.push(`shadows ${[...new Set(shadowed.map(name))].join(', ')}: they never see the packets it matches${where}`);
-    } else if (after.length > 0 && decides) {
+    } else if (after.length > 0) {
       what.push(`precedes ${name(after[0]!)} (priority ${after[0]!.priority}) and later uplinkd rules for the packets it matches`);
-    } else if (after.length === 0) {
+    } else {
       what.push('comes after all of uplinkd\'s rules: it only sees traffic no uplink took');
     }
     out.push(`admin rule '${formatRule(r)}': ${what.join('; ')}`);
