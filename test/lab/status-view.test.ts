@@ -53,7 +53,7 @@ describe('status: the text view and a CLI without streams (issue 7)', { skip: NE
     await removeNamespace(NS, STATE);
   });
 
-  it('the text view answers pid, configRealPath and text only; the full answer carries the history besides', async () => {
+  it('the text view answers pid, configFile, configRealPath and text only (what the CLI needs to tell whether the daemon runs the file it was given); the full answer carries the history besides', async () => {
     let full: FullStatus | undefined;
     // generous bound: the history takes a sample each second
     for (const end = Date.now() + 20_000; Date.now() < end; await new Promise((r) => setTimeout(r, 250))) {
@@ -62,7 +62,7 @@ describe('status: the text view and a CLI without streams (issue 7)', { skip: NE
     }
     assert.ok(full?.history && Object.keys(full.history.uplinks).sort().join() === 'isp1,isp2', 'the full answer carries both uplinks\' history');
     const text = (await queryDaemon(SOCKET, { cmd: 'status', view: 'text' })) as Record<string, unknown>;
-    assert.deepEqual(Object.keys(text).sort(), ['configRealPath', 'pid', 'text']);
+    assert.deepEqual(Object.keys(text).sort(), ['configFile', 'configRealPath', 'pid', 'text']);
     assert.equal(text.pid, daemon!.child.pid);
     assert.equal(text.configRealPath, await fs.realpath(CONFIG));
     assert.match(String(text.text), /^HEALTH +STATE/m);
