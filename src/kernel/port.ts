@@ -56,7 +56,7 @@ export function routeOfInterest(
   nexthops?: ReadonlyMap<number, Nexthop>,
 ): boolean {
   if (interest.protocols.includes(route.protocol)) return true;
-  if (interest.tables.includes(route.table)) return route.table !== MAIN_TABLE || route.dst === '0.0.0.0/0' || localRoute(route, interest.devices);
+  if (interest.tables.includes(route.table)) return route.table !== MAIN_TABLE || route.dst === '0.0.0.0/0' || localRoute(route, (dev) => interest.devices.includes(dev));
   if (route.dst !== '0.0.0.0/0') return false;
   const devices = interest.devices;
   if (route.nhid !== undefined) return nexthops ? nexthopUsesDevice(route.nhid, devices, nexthops) : true;
@@ -64,13 +64,13 @@ export function routeOfInterest(
 }
 
 /**
- * Of main's other routes, the planner reads those through one interface that is not an uplink's (`devices`): the
- * networks behind the LAN, containers and VPNs, copied into every uplink table (src/plan/connected.ts). Routes through
- * an uplink, a nexthop object or several hops (a BGP feed installed into main) are left out of the view and cause no
- * cycle.
+ * Whether `route` goes through one interface that is not an uplink's (`isUplink` says which are): of main's routes
+ * other than defaults, the only ones the planner reads (src/plan/connected.ts copies them, the networks behind the
+ * LAN, containers and VPNs, into every uplink table) and so the only ones the view keeps. Routes through an uplink,
+ * a nexthop object or several hops (a BGP feed installed into main) are left out of the view and cause no cycle.
  */
-function localRoute(route: Pick<Route, 'dev' | 'multipath' | 'nhid'>, devices: readonly string[]): boolean {
-  return route.dev !== undefined && route.nhid === undefined && !route.multipath && !devices.includes(route.dev);
+export function localRoute<R extends Pick<Route, 'dev' | 'multipath' | 'nhid'>>(route: R, isUplink: (dev: string) => boolean): route is R & { dev: string } {
+  return route.dev !== undefined && route.nhid === undefined && !route.multipath && !isUplink(route.dev);
 }
 
 /** Whether nexthop `id` (or a member of its group) is on one of `devices` (net/ipv4/nexthop.c nexthop_uses_dev). */

@@ -9,6 +9,7 @@ import { networkOf, overlaps } from '../model/ipv4';
 import type { Cidr, Ipv4, KernelState } from '../model/types';
 import { comparePrefixes } from '../model/identity';
 import { DEFAULT_DST } from '../model/text';
+import { localRoute } from '../kernel/port';
 import { globalAddresses } from './uplink-kinds';
 import { MAIN_TABLE } from '../model/types';
 
@@ -48,7 +49,7 @@ export function localNetworks(config: Config, kernel: KernelState, warnings: str
 
   for (const r of kernel.routes) {
     if (r.table !== MAIN_TABLE || r.type !== 'unicast' || r.protocol === config.protocol || r.dst === DEFAULT_DST) continue;
-    if (r.dev === undefined || r.nhid !== undefined || r.multipath || r.dev === 'lo' || uplinkIfs.has(r.dev) || !upLinks.has(r.dev)) continue;
+    if (!localRoute(r, (dev) => uplinkIfs.has(dev)) || r.dev === 'lo' || !upLinks.has(r.dev)) continue;
     add({ dst: r.dst, dev: r.dev, ...(r.gateway !== undefined && { gateway: r.gateway }) }, r.metric ?? 0);
   }
   return [...out.values()]
