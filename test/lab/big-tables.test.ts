@@ -7,12 +7,11 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startDaemon, stopDaemon, type RunningDaemon } from '../../lab/daemon';
-import { ipIn, LAB_RUNTIME_DIR, waitFor } from '../../lab/exec';
+import { startDaemon, type RunningDaemon } from '../../lab/daemon';
+import { ipIn, waitFor } from '../../lab/exec';
 import { uplinkd } from '../../lab/inspect';
 import { stateDirOf } from '../../lab/topology';
-import { recordPath } from '../../src/daemon/socket-record';
-import { NEEDS_ROOT, removeNamespace, statePaths, vethNamespace } from './support';
+import { NEEDS_ROOT, removeDaemonNamespace, statePaths, vethNamespace } from './support';
 
 const PREFIX = `bt${process.pid % 1000}-`;
 const NS = `${PREFIX}x`;
@@ -45,11 +44,7 @@ describe('200,000 routes in main and in an uplink\'s table (BGP feeds)', { skip:
     await load('main', '198.51.100.1', 'up1');
     await load('3000', '198.51.100.1', 'up1');
   });
-  after(async () => {
-    if (daemon) await stopDaemon(daemon, 'SIGKILL');
-    await fs.rm(recordPath(LAB_RUNTIME_DIR, CONFIG), { force: true });
-    await removeNamespace(NS, STATE);
-  });
+  after(() => removeDaemonNamespace(daemon, CONFIG, NS, STATE));
 
   it('plan and apply read them, and the warnings count the foreign routes instead of listing each', async () => {
     const plan = await uplinkd(NS, ['plan', '-c', CONFIG], { timeoutMs: 120_000 });

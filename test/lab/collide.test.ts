@@ -5,12 +5,11 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startDaemon, stopDaemon, type RunningDaemon } from '../../lab/daemon';
-import { ipIn, LAB_RUNTIME_DIR, waitFor } from '../../lab/exec';
+import { startDaemon, type RunningDaemon } from '../../lab/daemon';
+import { ipIn, waitFor } from '../../lab/exec';
 import { uplinkd } from '../../lab/inspect';
 import { stateDirOf } from '../../lab/topology';
-import { recordPath } from '../../src/daemon/socket-record';
-import { NEEDS_ROOT, removeNamespace, statePaths, vethNamespace } from './support';
+import { NEEDS_ROOT, removeDaemonNamespace, statePaths, vethNamespace } from './support';
 
 const PREFIX = `c9${process.pid % 1000}-`;
 const NS = `${PREFIX}x`;
@@ -60,11 +59,7 @@ describe('refused and foreign objects never take the balanced default or pass as
     await vethNamespace(NS, STATE, [['up1', '198.51.100.2/25'], ['up2', '203.0.113.2/24']]);
     await fs.writeFile(CONFIG, TEXT);
   });
-  after(async () => {
-    if (daemon) await stopDaemon(daemon, 'SIGKILL');
-    await fs.rm(recordPath(LAB_RUNTIME_DIR, CONFIG), { force: true });
-    await removeNamespace(NS, STATE);
-  });
+  after(() => removeDaemonNamespace(daemon, CONFIG, NS, STATE));
 
   it('1: isp1\'s nexthop refused: isp2 carries every destination; once the kernel accepts it, isp1 joins', async () => {
     daemon = await startDaemon(NS, CONFIG);

@@ -5,12 +5,11 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startDaemon, stopDaemon, waitForLine, type RunningDaemon } from '../../lab/daemon';
-import { inNs, LAB_RUNTIME_DIR } from '../../lab/exec';
+import { startDaemon, waitForLine, type RunningDaemon } from '../../lab/daemon';
+import { inNs } from '../../lab/exec';
 import { stateDirOf } from '../../lab/topology';
 import { parseLine } from '../../src/log';
-import { recordPath } from '../../src/daemon/socket-record';
-import { NEEDS_ROOT, oneUplinkNamespace, removeNamespace } from './support';
+import { NEEDS_ROOT, oneUplinkNamespace, removeDaemonNamespace, removeNamespace } from './support';
 
 const PREFIX = `m9f${process.pid % 1000}-`;
 const NS = `${PREFIX}r`;
@@ -34,11 +33,7 @@ describe('log floods', { skip: NEEDS_ROOT }, () => {
     config = oneUplinkNamespace(NS, STATE);
     daemon = await startDaemon(NS, config);
   });
-  after(async () => {
-    if (daemon) await stopDaemon(daemon, 'SIGKILL');
-    await fs.rm(recordPath(LAB_RUNTIME_DIR, config), { force: true });
-    await removeNamespace(NS, STATE);
-  });
+  after(() => removeDaemonNamespace(daemon, config, NS, STATE));
 
   it('200 datagrams from a local process: ignored, logged as logfmt once and then as one count', async () => {
     const ports = await subscriberPorts();

@@ -6,12 +6,10 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startDaemon, stopDaemon, waitForLine, type RunningDaemon } from '../../lab/daemon';
-import { LAB_RUNTIME_DIR } from '../../lab/exec';
+import { startDaemon, waitForLine, type RunningDaemon } from '../../lab/daemon';
 import { uplinkd } from '../../lab/inspect';
 import { stateDirOf } from '../../lab/topology';
-import { recordPath } from '../../src/daemon/socket-record';
-import { NEEDS_ROOT, removeNamespace, statePaths, vethNamespace } from './support';
+import { NEEDS_ROOT, removeDaemonNamespace, statePaths, vethNamespace } from './support';
 
 const PREFIX = `f8a${process.pid % 1000}-`;
 const NS = `${PREFIX}x`;
@@ -34,11 +32,7 @@ describe('refused changes on the status line (C2)', { skip: NEEDS_ROOT }, () => 
     await vethNamespace(NS, STATE, [['up1', '10.82.1.2/25'], ['up2', '10.82.2.2/24']]);
     await fs.writeFile(CONFIG, TEXT);
   });
-  after(async () => {
-    if (daemon) await stopDaemon(daemon, 'SIGKILL');
-    await fs.rm(recordPath(LAB_RUNTIME_DIR, CONFIG), { force: true });
-    await removeNamespace(NS, STATE);
-  });
+  after(() => removeDaemonNamespace(daemon, CONFIG, NS, STATE));
 
   it('ready says converged=false; the refused uplink\'s line and --json name the kernel\'s reason', async () => {
     daemon = await startDaemon(NS, CONFIG);

@@ -13,7 +13,7 @@ import { uplinkd } from '../../lab/inspect';
 import { labDown } from '../../lab/lab';
 import { stateDirOf } from '../../lab/topology';
 import { recordPath } from '../../src/daemon/socket-record';
-import { NEEDS_ROOT, removeNamespace, vethNamespace } from './support';
+import { NEEDS_ROOT, removeDaemonNamespace, vethNamespace } from './support';
 
 const PREFIX = `f8a${process.pid % 1000}-`;
 const NS = `${PREFIX}r`;
@@ -63,11 +63,7 @@ describe('status from the socket record (issue 7)', { skip: NEEDS_ROOT }, () => 
     await fs.writeFile(CONFIG, configText());
     daemon = await startDaemon(NS, CONFIG);
   });
-  after(async () => {
-    if (daemon) await stopDaemon(daemon, 'SIGKILL');
-    await fs.rm(recordPath(LAB_RUNTIME_DIR, CONFIG), { force: true });
-    await removeNamespace(NS, STATE);
-  });
+  after(() => removeDaemonNamespace(daemon, CONFIG, NS, STATE));
 
   it('answers from the daemon without loading the YAML parser, the planner, netlink or nftables', async () => {
     const text = await traced(['status', '-c', CONFIG]);

@@ -6,13 +6,12 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startDaemon, stopDaemon, type RunningDaemon } from '../../lab/daemon';
-import { LAB_RUNTIME_DIR, labEnv } from '../../lab/exec';
+import { startDaemon, type RunningDaemon } from '../../lab/daemon';
+import { labEnv } from '../../lab/exec';
 import { uplinkd } from '../../lab/inspect';
 import { stateDirOf } from '../../lab/topology';
 import { queryDaemon } from '../../src/daemon/control-client';
-import { recordPath } from '../../src/daemon/socket-record';
-import { NEEDS_ROOT, removeNamespace, vethNamespace } from './support';
+import { NEEDS_ROOT, removeDaemonNamespace, vethNamespace } from './support';
 
 const PREFIX = `s9${process.pid % 1000}-`;
 const NS = `${PREFIX}r`;
@@ -47,11 +46,7 @@ describe('status: the text view and a CLI without streams (issue 7)', { skip: NE
     await fs.writeFile(PRELOAD, "process.on('exit', () => process._rawDebug('BUILTINS ' + JSON.stringify(process.moduleLoadList)));\n");
     daemon = await startDaemon(NS, CONFIG);
   });
-  after(async () => {
-    if (daemon) await stopDaemon(daemon, 'SIGKILL');
-    await fs.rm(recordPath(LAB_RUNTIME_DIR, CONFIG), { force: true });
-    await removeNamespace(NS, STATE);
-  });
+  after(() => removeDaemonNamespace(daemon, CONFIG, NS, STATE));
 
   it('the text view answers pid, configFile, configRealPath and text only (what the CLI needs to tell whether the daemon runs the file it was given); the full answer carries the history besides', async () => {
     let full: FullStatus | undefined;

@@ -5,7 +5,9 @@ import { execFileSync } from 'node:child_process';
 import { promises as fs, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { renderLabConfig, type LabConfigOptions } from '../../lab/config';
-import { ipIn, run } from '../../lab/exec';
+import { stopDaemon, type RunningDaemon } from '../../lab/daemon';
+import { ipIn, LAB_RUNTIME_DIR, run } from '../../lab/exec';
+import { recordPath } from '../../src/daemon/socket-record';
 import { uplinkd, routesOfTable, rules } from '../../lab/inspect';
 import { labDown, labUp } from '../../lab/lab';
 import type { LabInfo, LabOptions } from '../../lab/topology';
@@ -168,6 +170,16 @@ export async function vethNamespace(ns: string, dir: string, devices: readonly (
 export function statePaths(dir: string, socket = `${dir}/control.sock`): string[] {
   return ['paths:', `  rt_tables: ${dir}/rt_tables.conf`, `  rt_protos: ${dir}/rt_protos.conf`, `  control_socket: ${socket}`,
     `  hooks_dir: ${dir}/hooks.d`, `  leases: ["${dir}/leases/*.lease"]`];
+}
+
+/**
+ * A daemon test's clean-up: kills `daemon` (SIGKILL; none when it never started), removes the socket record it left for
+ * `config` in the lab's runtime directory, then namespace `ns` and directory `dir`.
+ */
+export async function removeDaemonNamespace(daemon: RunningDaemon | undefined, config: string, ns: string, dir: string): Promise<void> {
+  if (daemon) await stopDaemon(daemon, 'SIGKILL');
+  await fs.rm(recordPath(LAB_RUNTIME_DIR, config), { force: true });
+  await removeNamespace(ns, dir);
 }
 
 /** Deletes namespace `ns` and directory `dir`; either may be missing. */
