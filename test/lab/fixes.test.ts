@@ -10,7 +10,7 @@ import { inNs, ipIn, ipJson, LAB_RUNTIME_DIR, run } from '../../lab/exec';
 import { recordPath } from '../../src/daemon/socket-record';
 import { uplinkd } from '../../lab/inspect';
 import { stateDirOf } from '../../lab/topology';
-import { NEEDS_ROOT, removeNamespace, vethNamespace } from './support';
+import { NEEDS_ROOT, removeNamespace, statePaths, vethNamespace } from './support';
 import { promises as fs } from 'node:fs';
 import { startDaemon, stopDaemon, type RunningDaemon } from '../../lab/daemon';
 
@@ -23,12 +23,7 @@ const CONFIG = path.join(STATE, 'uplinkd.yaml');
 const TEXT = [
   'uplinks:',
   '  - {name: isp1, interface: wan0, address: 198.51.100.2/24, gateway: 198.51.100.1}',
-  'paths:',
-  `  rt_tables: ${STATE}/rt_tables.conf`,
-  `  rt_protos: ${STATE}/rt_protos.conf`,
-  `  control_socket: ${STATE}/control.sock`,
-  `  hooks_dir: ${STATE}/hooks.d`,
-  `  leases: ["${STATE}/leases/*.lease"]`,
+  ...statePaths(STATE),
   '',
 ].join('\n');
 

@@ -10,7 +10,7 @@ import { LAB_RUNTIME_DIR, waitFor } from '../../lab/exec';
 import { rules, uplinkd } from '../../lab/inspect';
 import { stateDirOf } from '../../lab/topology';
 import { recordPath } from '../../src/daemon/socket-record';
-import { NEEDS_ROOT, removeNamespace, vethNamespace } from './support';
+import { NEEDS_ROOT, removeNamespace, statePaths, vethNamespace } from './support';
 
 const PREFIX = `m9${process.pid % 1000}-`;
 const NS = `${PREFIX}r`;
@@ -21,12 +21,7 @@ function configText(name: string, weight = 1): string {
     'uplinks:',
     '  - {name: isp1, interface: up1, address: 10.82.1.2/24, gateway: 10.82.1.1, weight: 1}',
     `  - {name: isp2, interface: up2, address: 10.82.2.2/24, gateway: 10.82.2.1, weight: ${weight}}`,
-    'paths:',
-    `  rt_tables: ${STATE}/rt_tables.conf`,
-    `  rt_protos: ${STATE}/rt_protos.conf`,
-    `  control_socket: ${STATE}/${name}.sock`,
-    `  hooks_dir: ${STATE}/hooks.d`,
-    `  leases: ["${STATE}/leases/*.lease"]`,
+    ...statePaths(STATE, `${STATE}/${name}.sock`),
     '',
   ].join('\n');
 }

@@ -13,7 +13,7 @@ import { uplinkd } from '../../lab/inspect';
 import { labDown } from '../../lab/lab';
 import { stateDirOf } from '../../lab/topology';
 import { recordPath } from '../../src/daemon/socket-record';
-import { NEEDS_ROOT, removeDaemonNamespace, vethNamespace } from './support';
+import { NEEDS_ROOT, removeDaemonNamespace, statePaths, vethNamespace } from './support';
 
 const PREFIX = `f8a${process.pid % 1000}-`;
 const NS = `${PREFIX}r`;
@@ -26,12 +26,7 @@ function configText(socket = path.join(STATE, 'control.sock'), weight = 1): stri
     '  - {name: isp1, interface: up1, address: 10.81.1.2/24, gateway: 10.81.1.1, weight: 1}',
     `  - {name: isp2, interface: up2, address: 10.81.2.2/24, gateway: 10.81.2.1, weight: ${weight}}`,
     'lan: [lan0]',
-    'paths:',
-    `  rt_tables: ${STATE}/rt_tables.conf`,
-    `  rt_protos: ${STATE}/rt_protos.conf`,
-    `  control_socket: ${socket}`,
-    `  hooks_dir: ${STATE}/hooks.d`,
-    `  leases: ["${STATE}/leases/*.lease"]`,
+    ...statePaths(STATE, socket),
     '',
   ].join('\n');
 }

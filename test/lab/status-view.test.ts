@@ -11,7 +11,7 @@ import { labEnv } from '../../lab/exec';
 import { uplinkd } from '../../lab/inspect';
 import { stateDirOf } from '../../lab/topology';
 import { queryDaemon } from '../../src/daemon/control-client';
-import { NEEDS_ROOT, removeDaemonNamespace, vethNamespace } from './support';
+import { NEEDS_ROOT, removeDaemonNamespace, statePaths, vethNamespace } from './support';
 
 const PREFIX = `s9${process.pid % 1000}-`;
 const NS = `${PREFIX}r`;
@@ -27,12 +27,7 @@ const CONFIG_TEXT = [
   '  - {name: isp1, interface: up1, address: 10.91.1.2/24, gateway: 10.91.1.1, weight: 1, monitor: {targets: [10.91.9.1, 10.91.9.2]}}',
   '  - {name: isp2, interface: up2, address: 10.91.2.2/24, gateway: 10.91.2.1, weight: 1, monitor: {targets: [10.91.9.1, 10.91.9.2]}}',
   'lan: [lan0]',
-  'paths:',
-  `  rt_tables: ${STATE}/rt_tables.conf`,
-  `  rt_protos: ${STATE}/rt_protos.conf`,
-  `  control_socket: ${SOCKET}`,
-  `  hooks_dir: ${STATE}/hooks.d`,
-  `  leases: ["${STATE}/leases/*.lease"]`,
+  ...statePaths(STATE, SOCKET),
   '',
 ].join('\n');
 
