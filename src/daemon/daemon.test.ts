@@ -161,6 +161,29 @@ test('a DHCP address and gateway appearing, then renumbering: the rule and table
   await h.daemon.stop({ cleanup: false });
 });
 
+test('a renumbering makes one cycle: the notifications of its own changes make none, another program\'s change after them does', async () => {
+  const h = await startHarness();
+  h.kernel.setInterfaces(LINKS, [...BASE_ADDRESSES, addr('if2', '203.0.113.120', true)]);
+  await h.kernel.apply({ op: 'add', kind: 'route', route: dhcpDefault('203.0.113.1') });
+  await h.timers.advance(100);
+  const before = h.port.snapshots;
+  const writes = h.port.writes.length;
+  await h.kernel.apply({ op: 'del', kind: 'route', route: dhcpDefault('203.0.113.1') });
+  h.kernel.setInterfaces(LINKS, [...BASE_ADDRESSES, addr('if2', '203.0.114.7', true)]);
+  await h.kernel.apply({ op: 'add', kind: 'route', route: dhcpDefault('203.0.114.1') });
+  await h.timers.advance(100);
+  const renumbered = h.port.writes.slice(writes);
+  assert.ok(renumbered.some((c) => c.kind === 'rule' && c.op === 'add' && c.rule.src === '203.0.114.7/32'), 'the new rule was added');
+  assert.equal(h.port.snapshots - before, 1, 'one cycle: its own changes echoed back without another');
+  // Another program deletes the new rule just after: not an echo, so a cycle restores it.
+  const ours = (await h.kernel.snapshot()).rules.find((r) => r.src === '203.0.114.7/32')!;
+  await h.kernel.apply({ op: 'del', kind: 'rule', rule: ours });
+  await h.timers.advance(100);
+  assert.equal(h.port.snapshots - before, 2, 'the foreign delete made a cycle');
+  assert.ok((await h.kernel.snapshot()).rules.some((r) => r.src === '203.0.114.7/32'), 'restored');
+  await h.daemon.stop({ cleanup: false });
+});
+
 test('a burst of events is coalesced into one cycle', async () => {
   const h = await startHarness();
   await h.timers.advance(100);

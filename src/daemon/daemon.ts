@@ -24,7 +24,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Config } from '../config/types';
 import { UplinkdError } from '../errors';
-import { routeOfInterest, type KernelPort } from '../kernel/port';
+import { routeOfInterest, type KernelPort, type RouteInterest } from '../kernel/port';
 import { rateLimited, type LogFields, type Logger } from '../log';
 import type { HealthVerdict, Lease } from '../model/facts';
 import type { Change, DesiredState, KernelState } from '../model/types';
@@ -37,6 +37,7 @@ import { formatChange } from '../model/text';
 import { objectIdentity } from '../model/identity';
 import { CONFLICT_DEFAULTS, ConflictLimiter, conflictHint, type ConflictPolicy } from './conflict';
 import { PlannedUplinks } from './planned-uplinks';
+import { ExpectedEchoes } from './echoes';
 import { throughDevices, waitingForLink } from './link-flush';
 import { capCauses, changeSummary, CHANGES_DETAIL_MAX, CHANGES_SHOWN, joinCauses } from './log-volume';
 import type { Nexthop } from '../model/types';
@@ -226,6 +227,9 @@ export class Daemon {
    * may have flushed routes and nexthops through them itself, so re-adding those is not another program's drift.
    */
   private linkEvents = new Set<string>();
+  private interestMemo: { config: Config; retired: Config | undefined; interest: RouteInterest } | undefined;
+  /** The notifications the last cycle's own changes cause: they need no cycle (src/daemon/echoes.ts). */
+  private readonly echoes = new ExpectedEchoes();
   /** `table ip uplinkd` as the last cycle left it; undefined: read it in the next cycle. */
   private nftKnown: ObservedPinning | undefined;
   /** A notification said `table ip uplinkd` changed since the last cycle began: the next one reads it. */
@@ -275,7 +279,8 @@ export class Daemon {
     this.unsubscribe = this.opts.port.subscribe(
       (e) => {
         // Routes in other programs' tables (a BGP feed) are none of our business: no cycle for them.
-        if (e.route && this.config && !routeOfInterest(e.route, routeInterest(this.config, this.retired))) return;
+        if (e.route && this.config && !routeOfInterest(e.route, this.interest(this.config))) return;
+        if (this.echoes.consume(e)) return;
         if (e.dev && (e.kind === 'link' || (e.kind === 'address' && e.action === 'del'))) this.linkEvents.add(e.dev);
         this.markDirty(`${e.kind} ${e.action === 'new' ? 'new/changed' : 'deleted'}: ${e.summary}`);
       },
@@ -412,6 +417,15 @@ export class Daemon {
     };
   }
 
+  /** routeInterest() of `config` and the retired one, kept while both stay: asked for each route notification. */
+  private interest(config: Config): RouteInterest {
+    const memo = this.interestMemo;
+    if (memo && memo.config === config && memo.retired === this.retired) return memo.interest;
+    const interest = routeInterest(config, this.retired);
+    this.interestMemo = { config, retired: this.retired, interest };
+    return interest;
+  }
+
   /** Name files and sysctl are conveniences: failing them must not stop routing. */
   private async syncSystem(config: Config, previous?: Config): Promise<void> {
     try {
@@ -504,6 +518,7 @@ export class Daemon {
     this.log.debug('cycle', { cause });
     const flushed = this.linkEvents;
     this.linkEvents = new Set();
+    this.echoes.clear();
     if (this.nftChanged) {
       // Notifications after this point (our own change below among them) make another cycle that reads it.
       this.nftChanged = false;
@@ -559,7 +574,9 @@ export class Daemon {
     const nft = nftChange && (nftChange.op === 'delete' || admit(pinningIdentity(nftChange.ruleset), formatPinningChange(nftChange), 'nft'))
       ? nftChange : undefined;
 
+    this.echoes.expect(netlink);
     const outcome = await applyChanges(this.opts.port, { netlink, ...(nft ? { nft } : {}) }, this.opts.nft);
+    for (const f of [...outcome.failed, ...outcome.standInFailed ?? []]) this.echoes.forget(f.change);
     // Refused because a link is down right now: its next link event starts a cycle; no backoff, no error.
     const linkNow = new Set([...flushed, ...this.linkEvents]);
     const waiting = outcome.failed.filter((f) => waitingForLink(f.change, f.error, linkNow, nexthops));

@@ -561,7 +561,7 @@ export class NetlinkKernelPort implements KernelPort {
         const del = m.type === C.RTM_DELRULE;
         const r = decodeRule(m.payload);
         if (r) view?.apply('rules', del ? 'del' : 'set', JSON.stringify(r), r);
-        return r && ev('rule', del ? 'del' : 'new', `rule ${formatRule(r)}`);
+        return r && { ...ev('rule', del ? 'del' : 'new', `rule ${formatRule(r)}`), rule: r };
       }
       case C.RTM_NEWNEXTHOP:
       case C.RTM_DELNEXTHOP: {
@@ -574,7 +574,7 @@ export class NetlinkKernelPort implements KernelPort {
         // A nexthop moved onto a device of interest makes the default routes on it of interest, maybe in
         // tables not read yet: discover again.
         if (n && this.movedOntoDevice(n, del, this.interest?.devices ?? []) && this.interest) this.mustDiscover = true;
-        return n && ev('nexthop', del ? 'del' : 'new', `nexthop ${formatNexthop(n)}`);
+        return n && { ...ev('nexthop', del ? 'del' : 'new', `nexthop ${formatNexthop(n)}`), nexthop: n };
       }
       default:
         return undefined;

@@ -1,4 +1,4 @@
-import { MAIN_TABLE, type Change, type KernelState, type Nexthop, type Route } from '../model/types';
+import { MAIN_TABLE, type Change, type KernelState, type Nexthop, type Route, type Rule } from '../model/types';
 
 /** What changed in the kernel, as far as a subscriber needs to know to replan. */
 export type KernelEventKind = 'link' | 'address' | 'route' | 'rule' | 'nexthop';
@@ -13,6 +13,10 @@ export interface KernelEvent {
   at: number;
   /** The route, for route events: whether it concerns uplinkd (routeOfInterest) without parsing `summary`. */
   route?: Route;
+  /** The rule, for rule events (as decoded: every selector the kernel reported). */
+  rule?: Rule;
+  /** The nexthop object, for nexthop events. */
+  nexthop?: Nexthop;
   /** The device, for link and address events (a link event or address removal may have flushed routes and nexthops through it). */
   dev?: string;
 }

@@ -77,7 +77,8 @@ export class FakePort implements KernelPort {
       case 'nexthop': this.applyNexthop(change.op, change.nexthop); break;
     }
     this.applied.push(structuredClone(change));
-    this.emit(change.kind, change.op === 'del' ? 'del' : 'new', formatChange(change), change.kind === 'route' ? change.route : undefined);
+    this.emit(change.kind, change.op === 'del' ? 'del' : 'new', formatChange(change), change.kind === 'route' ? change.route : undefined, undefined,
+      change.kind === 'rule' ? { rule: change.rule } : change.kind === 'nexthop' ? { nexthop: change.nexthop } : {});
   }
 
   /** Delivers an event for each applied change and each link or address setInterfaces() changes, and overrun() calls; returns the unsubscribe function. */
@@ -140,8 +141,8 @@ export class FakePort implements KernelPort {
     return this.state.links.find((l) => l.name === name);
   }
 
-  private emit(kind: KernelEventKind, action: 'new' | 'del', summary: string, route?: Route, dev?: string): void {
-    const e: KernelEvent = { kind, action, summary, at: performance.now(), ...(route ? { route } : {}), ...(dev ? { dev } : {}) };
+  private emit(kind: KernelEventKind, action: 'new' | 'del', summary: string, route?: Route, dev?: string, object: Pick<KernelEvent, 'rule' | 'nexthop'> = {}): void {
+    const e: KernelEvent = { kind, action, summary, at: performance.now(), ...(route ? { route } : {}), ...(dev ? { dev } : {}), ...object };
     for (const s of this.subscribers) s.onEvent(e);
   }
 
