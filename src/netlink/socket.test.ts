@@ -517,18 +517,34 @@ test('without a drop count (no addon) every change asks for its own ack', async 
   c.close();
 });
 
-test('subscriber with NETLINK_NO_ENOBUFS: a grown drop count, seen at the next datagram, asks for a resync', () => {
+test('subscriber with NETLINK_NO_ENOBUFS: a grown drop count asks for a resync, read once per event-loop turn of datagrams, and before a sync answers', async () => {
   const fake = new FakeSocket(() => {});
+  let reads = 0;
+  fake.receiveDrops = () => (reads++, fake.dropped);
   const got: number[] = [];
   const overruns: string[] = [];
-  subscribe([7], (msgs) => got.push(...msgs.map((m) => m.type)), (why) => overruns.push(why), () => undefined, { socket: () => fake });
+  const sub = subscribe([7], (msgs) => got.push(...msgs.map((m) => m.type)), (why) => overruns.push(why), () => undefined, { socket: () => fake });
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
   fake.emit('message', encodeMessage(24, 0, 0, 0, Buffer.alloc(12)), { port: 0 });
+  await turn();
   assert.equal(overruns.length, 0);
   fake.dropped = 3; // notifications that did not fit; no socket error says so
-  fake.emit('message', encodeMessage(25, 0, 0, 0, Buffer.alloc(12)), { port: 0 });
-  assert.deepEqual(got, [24, 25], 'what did arrive is still delivered');
+  const before = reads;
+  for (let i = 0; i < 10; i++) fake.emit('message', encodeMessage(25, 0, 0, 0, Buffer.alloc(12)), { port: 0 });
+  await turn();
+  assert.equal(reads - before, 1, 'ten datagrams in one turn: one read of the count');
+  assert.deepEqual(got, [24, ...Array(10).fill(25)], 'what did arrive is still delivered');
   assert.equal(overruns.length, 1);
   assert.match(overruns[0]!, /3 dropped.*full resync/);
   fake.emit('message', encodeMessage(24, 0, 0, 0, Buffer.alloc(12)), { port: 0 });
+  await turn();
   assert.equal(overruns.length, 1, 'the same drops are not reported twice');
+  // A sync's answer: the count is read before the waiter resumes, so it learns of the loss first.
+  const synced = sub.sync();
+  fake.dropped = 5;
+  const noop = fake.sent.at(-1)!;
+  fake.emit('message', encodeAck(noop.seq, 0, 0, noop), { port: 0 });
+  assert.equal(overruns.length, 2, 'reported before the sync resolves');
+  await synced;
+  sub.close();
 });

@@ -329,6 +329,8 @@ export class NetlinkClient {
   /** Sends `ops` in order, in as few datagrams as MAX_DATAGRAM allows, each ending with a request that asks for an ack. */
   private transmit(ops: Op[]): void {
     const deadline = performance.now() + this.timeoutMs;
+    // Nothing unanswered: no request can have lost an answer, so the count starts afresh (drops in a dump's time are none of its).
+    if (this.drops !== undefined && this.pending.size === 0 && !ops[0]?.dump) this.drops = this.sock.receiveDrops?.() ?? this.drops;
     let datagram: { seqs: number[]; msgs: Buffer[]; bytes: number } = { seqs: [], msgs: [], bytes: 0 };
     const send = () => {
       const { seqs, msgs } = datagram;
@@ -486,7 +488,9 @@ export class NetlinkClient {
     }
     if (this.pending.size === 0) return; // a late answer to a request that timed out
     // Before any answer here confirms silent requests: a grown drop count means some answer before it may be lost.
-    const drops = this.drops === undefined ? undefined : this.sock.receiveDrops?.();
+    // Not during a dump, the only request then unanswered: the kernel waits for room to send its parts (netlink_dump),
+    // so nothing is dropped, and reading the count for each of its datagrams cost a system call apiece.
+    const drops = this.drops === undefined || this.dumping ? undefined : this.sock.receiveDrops?.();
     if (drops !== undefined && drops > this.drops!) {
       this.drops = drops;
       this.overrun();
@@ -585,13 +589,27 @@ export function subscribe(
   /** sync() calls waiting for their ack, by sequence number. */
   const syncs = new Map<number, { resolve(): void; reject(e: Error): void; timer: NodeJS.Timeout }>();
   let seq = Math.floor(Math.random() * 0x7fffffff);
-  /** With NETLINK_NO_ENOBUFS (openRouteSocket) an overflow shows only as a grown drop count, read per datagram. */
+  /**
+   * With NETLINK_NO_ENOBUFS (openRouteSocket) an overflow shows only as a grown drop count (a getsockopt(2) to read):
+   * read before a sync() answers, so a snapshot never trusts a view that missed notifications, and otherwise once per
+   * turn of the event loop that brought notifications, not once per datagram (the kernel sends each in its own).
+   */
   let drops = sock.receiveDrops?.();
+  let dropCheck: NodeJS.Immediate | undefined;
+  const checkDrops = () => {
+    if (dropCheck) clearImmediate(dropCheck);
+    dropCheck = undefined;
+    if (closed || drops === undefined) return;
+    const dropped = sock.receiveDrops?.();
+    if (dropped !== undefined && dropped > drops) onOverrun(`netlink socket overrun (${dropped - drops} dropped), events were lost: full resync`);
+    if (dropped !== undefined) drops = dropped;
+  };
   const onDatagram = (buf: Buffer, info?: DatagramInfo) => {
     if (info && info.port !== 0) {
       onError(new UplinkdError('netlink', `ignoring a netlink notification from port ${info.port}: only the kernel (port 0) is trusted`));
       return;
     }
+    const syncWaits = syncs.size > 0;
     const { messages: all, error } = splitDatagram(buf);
     let messages = all;
     if (syncs.size > 0) {
@@ -610,11 +628,10 @@ export function subscribe(
       }
     }
     if (messages.length > 0) onMessages(messages);
-    const dropped = drops === undefined ? undefined : sock.receiveDrops?.();
     if (info?.truncated !== undefined) onOverrun(`netlink notification truncated (${buf.length} of ${info.truncated} bytes): full resync`);
     else if (error) onOverrun(`${error.message}: full resync`);
-    else if (dropped !== undefined && dropped > drops!) onOverrun(`netlink socket overrun (${dropped - drops!} dropped), events were lost: full resync`);
-    if (dropped !== undefined) drops = dropped;
+    if (syncWaits) checkDrops();
+    else if (!dropCheck && drops !== undefined) dropCheck = setImmediate(checkDrops);
   };
   sock.on('message', onDatagram);
   sock.on('truncatedMessage', onDatagram);
@@ -655,6 +672,7 @@ export function subscribe(
     close() {
       if (!closed) sock.close();
       closed = true;
+      if (dropCheck) clearImmediate(dropCheck);
       for (const w of syncs.values()) {
         clearTimeout(w.timer);
         w.reject(closedError());
