@@ -73,6 +73,29 @@ export function formatLine(ts: number, level: LogLevel, event: string, fields: L
   return parts.join(' ');
 }
 
+let unwritten: string[] = [];
+
+function writeUnwritten(): void {
+  if (unwritten.length === 0) return;
+  const text = unwritten.join('');
+  unwritten = [];
+  process.stderr.write(text);
+}
+
+/**
+ * The default sink: standard error, the lines of one synchronous stretch written together once it ends (a
+ * cycle logs a line per change; stderr to a pipe is a write(2) per call). Written at exit too.
+ */
+function stderrSink(line: string): void {
+  if (unwritten.length === 0) {
+    if (!exitHooked) process.once('exit', writeUnwritten);
+    exitHooked = true;
+    queueMicrotask(writeUnwritten);
+  }
+  unwritten.push(line + '\n');
+}
+let exitHooked = false;
+
 export interface LoggerOptions {
   /** Lowest level written; default info (UPLINKD_LOG_LEVEL may override in runDaemon). */
   level?: LogLevel;
@@ -86,7 +109,7 @@ export interface LoggerOptions {
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const min = RANK[options.level ?? 'info'];
-  const sink = options.sink ?? ((line: string) => process.stderr.write(line + '\n'));
+  const sink = options.sink ?? stderrSink;
   const now = options.now ?? Date.now;
   const write = (level: LogLevel) => (event: string, fields?: LogFields) => {
     if (RANK[level] >= min) sink(formatLine(now(), level, event, fields));
