@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { expandGlob, isGlob, nameMatcher } from './glob';
@@ -35,4 +35,31 @@ test('nameMatcher and isGlob: interface-name patterns as in a shell', () => {
   assert.deepEqual(['eth0.101', 'eth0.102', 'eth0', 'eth01x101'].filter(nameMatcher('eth0.*')), ['eth0.101', 'eth0.102']);
   assert.deepEqual(['wg0', 'wg1', 'wg10'].filter(nameMatcher('wg[0-9]')), ['wg0', 'wg1']);
   assert.deepEqual(['dhclient.eth0.leases', '.hidden.leases'].filter(nameMatcher('*.leases')), ['dhclient.eth0.leases']);
+});
+
+test('expandGlob keeps a directory\'s listing while its mtime stays, and lists again once an entry is added or removed', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'ulfact-glob-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const dir = path.join(root, 'leases');
+  mkdirSync(dir);
+  writeFileSync(path.join(dir, 'a.lease'), '');
+  const old = new Date(Date.now() - 60_000);
+  utimesSync(dir, old, old); // changed long ago: not "racy"
+  const pattern = path.join(dir, '*.lease');
+  assert.deepEqual(await expandGlob(pattern), [path.join(dir, 'a.lease')]);
+  // Proof that the listing is kept: an entry added behind the mtime's back is not seen...
+  writeFileSync(path.join(dir, 'b.lease'), '');
+  utimesSync(dir, old, old);
+  assert.deepEqual(await expandGlob(pattern), [path.join(dir, 'a.lease')]);
+  // ...while a real addition or removal changes the directory's mtime, and the pattern is listed again.
+  writeFileSync(path.join(dir, 'c.lease'), '');
+  assert.deepEqual(await expandGlob(pattern), ['a.lease', 'b.lease', 'c.lease'].map((f) => path.join(dir, f)));
+  rmSync(path.join(dir, 'a.lease'));
+  assert.deepEqual(await expandGlob(pattern), ['b.lease', 'c.lease'].map((f) => path.join(dir, f)));
+  rmSync(dir, { recursive: true });
+  assert.deepEqual(await expandGlob(pattern), [], 'the directory gone');
+  // Wildcards or braces outside the last segment are never cached (a brace may hold a slash).
+  mkdirSync(path.join(root, 'x'));
+  writeFileSync(path.join(root, 'x', 'y.lease'), '');
+  assert.deepEqual(await expandGlob(path.join(root, '{x/y,z/w}.lease')), [path.join(root, 'x', 'y.lease')]);
 });
