@@ -18,6 +18,11 @@ export interface StatusArgs {
    * directory, so there is no socket record): the path every status took before the records (issue 7).
    */
   parsed: boolean;
+  /**
+   * Environment variables removed for every timed process (status and `node -e 0` alike): NODE_EXTRA_CA_CERTS,
+   * which makes Node read and parse a CA bundle before any script runs, where the environment sets it.
+   */
+  unset?: string[];
 }
 
 export interface StatusResult {
@@ -55,7 +60,7 @@ function modulesLoaded(args: string[], env: NodeJS.ProcessEnv, preload: string):
   return { files: files.size, builtins: JSON.parse(builtins) as string[] };
 }
 
-function timed(args: string[], env: NodeJS.ProcessEnv = process.env): { ms: number; stdout: string } {
+function timed(args: string[], env: NodeJS.ProcessEnv): { ms: number; stdout: string } {
   const t0 = performance.now();
   const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env });
   const ms = performance.now() - t0;
@@ -67,19 +72,21 @@ function main(args: StatusArgs): StatusResult {
   const out: StatusResult = { status: [], node: [], parsed: [], fromDaemon: false, modules: { status: 0, node: 0 }, builtins: { status: 0 } };
   const noRecords = mkdtempSync(path.join(os.tmpdir(), 'uplinkd-no-records-'));
   const status = [args.uplinkdBin, 'status', '-c', args.config];
-  const parsedEnv = { ...process.env, UPLINKD_RUNTIME_DIR: noRecords };
+  const env = { ...process.env };
+  for (const name of args.unset ?? []) delete env[name];
+  const parsedEnv = { ...env, UPLINKD_RUNTIME_DIR: noRecords };
   try {
     const preload = path.join(noRecords, 'list-builtins.js');
     writeFileSync(preload, LIST_BUILTINS);
-    const node = modulesLoaded(['-e', '0'], process.env, preload);
+    const node = modulesLoaded(['-e', '0'], env, preload);
     const beyond = (m: { builtins: string[] }) => m.builtins.filter((b) => !node.builtins.includes(b)).length;
-    const st = modulesLoaded(status, process.env, preload);
+    const st = modulesLoaded(status, env, preload);
     const parsed = args.parsed ? modulesLoaded(status, parsedEnv, preload) : undefined;
     out.modules = { status: st.files, ...(parsed ? { parsed: parsed.files } : {}), node: node.files };
     out.builtins = { status: beyond(st), ...(parsed ? { parsed: beyond(parsed) } : {}) };
     for (let i = 0; i < args.warmup + args.iterations; i++) {
-      const s = timed(status);
-      const n = timed(['-e', '0']);
+      const s = timed(status, env);
+      const n = timed(['-e', '0'], env);
       const p = args.parsed ? timed(status, parsedEnv) : undefined;
       if (i < args.warmup) continue;
       out.status.push(s.ms);
