@@ -603,6 +603,8 @@ export class Daemon {
     }
     for (const w of waiting) this.log.debug('waiting-link', { change: formatChange(w.change), error: w.error.message, cause });
     for (const f of outcome.standInFailed ?? []) this.log.debug('stand-in-failed', { change: formatChange(f.change), error: f.error.message, cause });
+    // A swap cut short may leave stand-ins behind, which the next cycle deletes; its notifications start none.
+    if (outcome.standInFailed?.length) this.markDirty('a stand-in step was refused: remove what is left of the swap');
     if (waiting.length > 0) {
       const text = `${waiting.length} change(s) wait for their link to come up`;
       this.log.info('waiting-link', { changes: waiting.length, msg: text });
@@ -621,6 +623,11 @@ export class Daemon {
     this.refused = result.failed;
     // Accepted now: what the plan left out because of its refusal can go in, in another cycle.
     if (result.applied.some((c) => c.op !== 'del' && refused.has(objectIdentity(c)))) this.markDirty('a change the kernel refused before was accepted: plan what depends on it');
+    // A nexthop refused now: what depends on it (the group naming it, the default on the group; src/plan/planner.ts)
+    // is planned without it at once, not at the retry: the notifications of this cycle's own changes start no cycle.
+    if (result.failed.some((f) => f.change.kind === 'nexthop' && f.change.op !== 'del' && !refused.has(objectIdentity(f.change)))) {
+      this.markDirty('the kernel refused a nexthop: plan what depends on it without it');
+    }
     this.collisions = cycle.plan.collisions.map((c) => `${c.uplink ?? 'balanced default'}: ${c.text}`);
     this.inSync = failed === 0 && held.size === 0 && waiting.length === 0 && this.collisions.length === 0;
     this.last = { at: new Date(this.now()).toISOString(), causes: capCauses(causes), applied, failed, deferred: held.size + waiting.length };

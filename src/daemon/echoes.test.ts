@@ -29,7 +29,10 @@ test('each change is expected once as the notification the kernel sends for it; 
   assert.equal(echoes.consume(event({ kind: 'nexthop', action: 'new', nexthop: { ...nexthop, gateway: '203.0.113.9' } })), false, 'another gateway');
   assert.equal(echoes.consume(event({ kind: 'nexthop', action: 'new', nexthop })), true);
   assert.equal(echoes.consume(event({ kind: 'address', action: 'del', dev: 'if2' })), false, 'addresses and links are never echoes');
-  assert.equal(echoes.size, 1);
+  echoes.expect([{ op: 'del', kind: 'nexthop', nexthop }]);
+  assert.equal(echoes.consume(event({ kind: 'nexthop', action: 'del', nexthop, silentEffects: true })), false,
+    'a delete that took routes along silently needs a look');
+  assert.equal(echoes.size, 2);
 });
 
 test('a refused change is no longer expected, and clear() forgets the rest', () => {

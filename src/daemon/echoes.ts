@@ -44,10 +44,13 @@ export class ExpectedEchoes {
     else this.counts.set(key, n - 1);
   }
 
-  /** True when `e` is one expected notification (then no longer expected); false for anything else. */
+  /**
+   * True when `e` is one expected notification (then no longer expected); false for anything else, and for a
+   * notification whose change took other objects along silently (KernelEvent.silentEffects): that needs a look.
+   */
   consume(e: KernelEvent): boolean {
     const object = eventObject(e);
-    if (!object) return false;
+    if (!object || e.silentEffects) return false;
     const key = echoKey(e.action, object);
     const n = this.counts.get(key);
     if (n === undefined) return false;

@@ -3,7 +3,7 @@
 // subscriber socket for notifications. Names <-> ifindex are mapped here; the codec is pure.
 import { performance } from 'node:perf_hooks';
 import { UplinkdError } from '../errors';
-import type { Address, Change, KernelState, Link, Nexthop, Route, Rule } from '../model/types';
+import { MAIN_TABLE, type Address, type Change, type KernelState, type Link, type Nexthop, type Route, type Rule } from '../model/types';
 import { mayBeOfInterest, nexthopUsesDevice, routeOfInterest, type KernelEvent, type KernelEventKind, type KernelPort, type RouteInterest } from './port';
 import * as C from '../netlink/constants';
 import { formatAddress, formatLink, formatNexthop, formatRoute, formatRule } from '../model/text';
@@ -136,6 +136,7 @@ export class NetlinkKernelPort implements KernelPort {
       this.log(`kernel view: ${(e as Error).message}: dumping`);
       view.invalidate(ALL_KINDS);
     }
+    view.judgeRemovedSources(this.interest?.protocols ?? []);
     const names = () => this.names;
     const whole = ALL_KINDS.every((k) => !view.valid[k]);
     const started = performance.now();
@@ -432,6 +433,36 @@ export class NetlinkKernelPort implements KernelPort {
    * group holding one) is now on one of `devices` (interface names) and was not: routes on it elsewhere may have
    * become routes of interest. A new id has no routes yet, and a delete only takes routes away.
    */
+  /**
+   * What a nexthop notification changes besides the nexthop itself, none of it notified: routes on a deleted nexthop
+   * go with it, and so do a group's that loses its last member; a deleted member leaves its groups; a replaced one
+   * changes the gateway or hops that dumps show for the routes on it and on its groups. Those routes are read again
+   * only when the view holds one that changes: deleted, or another program's (uplinkd's own nexthop routes are judged
+   * without the hops shown, canonicalRoute). So uplinkd's replaces and stand-in swaps do not make it dump every table
+   * of interest again, main among them, which may hold a routing daemon's table. True when such effects may have
+   * happened (KernelEvent.silentEffects).
+   */
+  private nexthopChanged(view: KernelView, n: Nexthop | undefined, del: boolean): boolean {
+    const known = view.nexthopMap();
+    const ours = this.interest?.protocols;
+    if (!n || !known || !ours) {
+      view.invalidate(del ? ['routes', 'nexthops'] : ['routes']);
+      if (n && !del) view.apply('nexthops', 'set', String(n.id), n);
+      return true;
+    }
+    const groups = [...known.values()].filter((g) => g.group?.some((m) => m.id === n.id));
+    const emptied = new Set(del ? groups.filter((g) => g.group!.length === 1).map((g) => g.id) : []);
+    const onGroups = new Set(groups.map((g) => g.id));
+    const changes = (r: Route): boolean => r.nhid !== undefined
+      && (del && (r.nhid === n.id || emptied.has(r.nhid)) || ((r.nhid === n.id || onGroups.has(r.nhid)) && !ours.includes(r.protocol)));
+    const routesChanged = view.someRoute(changes);
+    if (routesChanged) view.invalidate(['routes']);
+    if (!del) view.apply('nexthops', 'set', String(n.id), n);
+    else if (groups.length > 0) view.invalidate(['nexthops']); // their member lists changed
+    else view.apply('nexthops', 'del', String(n.id), n);
+    return routesChanged || (del && groups.length > 0);
+  }
+
   private movedOntoDevice(n: Nexthop, del: boolean, devices: readonly string[]): boolean {
     const known = this.nexthopsKnown;
     if (!known) return !del; // not known since lost notifications: assume so
@@ -514,9 +545,13 @@ export class NetlinkKernelPort implements KernelPort {
       case C.RTM_DELADDR: {
         const del = m.type === C.RTM_DELADDR;
         const a = decodeAddress(m.payload, this.names);
-        // Deleting an address drops the routes using it as source (fib_sync_down_addr) without notifications.
-        if (del) view?.invalidate(['routes']);
         if (a) view?.apply('addresses', del ? 'del' : 'set', addressKey(a), a);
+        // Deleting a device's last address flushes every route through it (fib_inetaddr_event: fib_disable_ip);
+        // deleting another drops the routes using it as source (fib_sync_down_addr), judged at the next snapshot
+        // once the notifications it does send (its prefix route's) are in. The flush is not notified, nor, before
+        // recent kernels, the drop.
+        if (del && a && view?.addressOn(a.dev) === true) view.sourceRemoved(a.address);
+        else if (del) view?.invalidate(['routes']);
         return a && { ...ev('address', del ? 'del' : 'new', formatAddress(a)), dev: a.dev };
       }
       case C.RTM_NEWROUTE:
@@ -567,14 +602,11 @@ export class NetlinkKernelPort implements KernelPort {
       case C.RTM_DELNEXTHOP: {
         const del = m.type === C.RTM_DELNEXTHOP;
         const n = decodeNexthop(m.payload, this.names);
-        // Routes on a deleted nexthop go with it, and a replaced one changes the gateway dumps show for
-        // its routes; a deleted member leaves its groups: read them again.
-        view?.invalidate(del ? ['routes', 'nexthops'] : ['routes']);
-        if (n && !del) view?.apply('nexthops', 'set', String(n.id), n);
+        const silentEffects = view ? this.nexthopChanged(view, n, del) : false;
         // A nexthop moved onto a device of interest makes the default routes on it of interest, maybe in
         // tables not read yet: discover again.
         if (n && this.movedOntoDevice(n, del, this.interest?.devices ?? []) && this.interest) this.mustDiscover = true;
-        return n && { ...ev('nexthop', del ? 'del' : 'new', `nexthop ${formatNexthop(n)}`), nexthop: n };
+        return n && { ...ev('nexthop', del ? 'del' : 'new', `nexthop ${formatNexthop(n)}`), nexthop: n, ...(silentEffects ? { silentEffects } : {}) };
       }
       default:
         return undefined;
@@ -676,6 +708,46 @@ class KernelView {
     }
     for (const [key] of same) this.maps.routes.delete(key);
     return true;
+  }
+
+  /** Whether the view holds a route for which `test` is true (or may: while the routes are being dumped). */
+  someRoute(test: (r: Route) => boolean): boolean {
+    if (this.held.routes) return true;
+    if (!this.valid.routes) return false;
+    for (const r of this.maps.routes.values()) if (test(r)) return true;
+    return false;
+  }
+
+  /** Whether the view holds an address on `dev`; undefined when it does not know (addresses invalid or being dumped). */
+  addressOn(dev: string): boolean | undefined {
+    if (this.held.addresses || !this.valid.addresses) return undefined;
+    for (const a of this.maps.addresses.values()) if (a.dev === dev) return true;
+    return false;
+  }
+
+  /** Addresses deleted since the last snapshot (RTM_DELADDR): see judgeRemovedSources. */
+  private readonly removedSources = new Set<string>();
+
+  /** Notes an address deleted: routes with it as their source may have gone without notifications. */
+  sourceRemoved(address: string): void {
+    if (this.held.routes) this.invalidate(['routes']);
+    else this.removedSources.add(address);
+  }
+
+  /**
+   * At a snapshot, once the notifications before it are in: the kernel drops the routes of table main (or of the
+   * device's VRF table) whose preferred source was a deleted address (net/ipv4/fib_semantics.c fib_sync_down_addr,
+   * restricted to that table since Linux 5.0); older kernels say nothing of it (6.18 sends RTM_DELROUTE for each,
+   * and then none is left to judge). The routes are read again only if the view still holds a
+   * route with such a source in main, or another program's anywhere (uplinkd's own tables are no VRF's, so that flush
+   * spares them); otherwise an address removal costs no dump of every table of interest, main among them.
+   */
+  judgeRemovedSources(ownProtocols: readonly number[]): void {
+    if (this.removedSources.size === 0) return;
+    const removed = this.removedSources;
+    const flushable = (r: Route) => r.table === MAIN_TABLE || !ownProtocols.includes(r.protocol);
+    if (this.someRoute((r) => r.src !== undefined && removed.has(r.src) && flushable(r))) this.invalidate(['routes']);
+    removed.clear();
   }
 
   /** Whether the view holds a route in `table` (or may: while the routes are being dumped). */

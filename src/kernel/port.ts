@@ -17,6 +17,11 @@ export interface KernelEvent {
   rule?: Rule;
   /** The nexthop object, for nexthop events. */
   nexthop?: Nexthop;
+  /**
+   * The kernel may have changed other objects along with this one without notifying them (routes on a deleted
+   * nexthop, the groups it was a member of): the event says more than its object.
+   */
+  silentEffects?: true;
   /** The device, for link and address events (a link event or address removal may have flushed routes and nexthops through it). */
   dev?: string;
 }
