@@ -568,7 +568,8 @@ export class NetlinkKernelPort implements KernelPort {
         if (!r) return undefined;
         if (interest) {
           const judged = r.nhid !== undefined && r.dst === '0.0.0.0/0' && !interest.tables.includes(r.table) && !interest.protocols.includes(r.protocol);
-          const nexthops = judged ? view?.nexthopMap() : undefined;
+          // Main's routes on nexthop objects are judged by them too (localHops: FRR's routes via a LAN router).
+          const nexthops = r.nhid !== undefined && (judged || r.table === MAIN_TABLE) ? view?.nexthopMap() : undefined;
           if (judged && view && !nexthops) {
             view.invalidate(['routes']); // which device it uses is not known here: read the routes again
             this.extraTables.add(r.table);

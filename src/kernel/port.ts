@@ -1,4 +1,4 @@
-import { MAIN_TABLE, type Change, type KernelState, type Nexthop, type Route, type Rule } from '../model/types';
+import { MAIN_TABLE, type Change, type KernelState, type MultipathHop, type Nexthop, type Route, type Rule } from '../model/types';
 
 /** What changed in the kernel, as far as a subscriber needs to know to replan. */
 export type KernelEventKind = 'link' | 'address' | 'route' | 'rule' | 'nexthop';
@@ -60,12 +60,16 @@ export function mayBeOfInterest(head: RouteHeadFields, interest: RouteInterest):
  * safe side for events), with it a missing id counts as not (the kernel has no route on a missing nexthop).
  */
 export function routeOfInterest(
-  route: RouteHeadFields & Pick<Route, 'dev' | 'multipath' | 'nhid'>,
+  route: RouteHeadFields & Pick<Route, 'dev' | 'gateway' | 'multipath' | 'nhid'>,
   interest: RouteInterest,
   nexthops?: ReadonlyMap<number, Nexthop>,
 ): boolean {
   if (interest.protocols.includes(route.protocol)) return true;
-  if (interest.tables.includes(route.table)) return route.table !== MAIN_TABLE || route.dst === '0.0.0.0/0' || localRoute(route, (dev) => interest.devices.includes(dev));
+  if (interest.tables.includes(route.table)) {
+    // A route of main on a nexthop object is judged by its nexthop; without them it counts (the safe side for events).
+    return route.table !== MAIN_TABLE || route.dst === '0.0.0.0/0' || (route.nhid !== undefined && !nexthops)
+      || localRoute(route, (dev) => interest.devices.includes(dev), nexthops);
+  }
   if (route.dst !== '0.0.0.0/0') return false;
   const devices = interest.devices;
   if (route.nhid !== undefined) return nexthops ? nexthopUsesDevice(route.nhid, devices, nexthops) : true;
@@ -73,13 +77,42 @@ export function routeOfInterest(
 }
 
 /**
- * Whether `route` goes through one interface that is not an uplink's (`isUplink` says which are): of main's routes
- * other than defaults, the only ones the planner reads (src/plan/connected.ts copies them, the networks behind the
- * LAN, containers and VPNs, into every uplink table) and so the only ones the view keeps. Routes through an uplink,
- * a nexthop object or several hops (a BGP feed installed into main) are left out of the view and cause no cycle.
+ * The hops of `route` when every one goes through an interface that is not an uplink's (`isUplink` says which are):
+ * a plain route's device, each hop of a multipath route (RTA_MULTIPATH), or the nexthop object's device or its group
+ * members' (`nexthops` resolves ids; FRR installs its routes on nexthop objects), weights kept (1 for a single hop).
+ * Undefined when a hop goes through an uplink, is a blackhole or cannot be resolved. Of main's routes other than
+ * defaults these are the only ones the planner reads (src/plan/connected.ts copies them, the networks behind the LAN,
+ * containers, VPNs and LAN routers, into every uplink table) and so the only ones the view keeps current; routes
+ * through an uplink (a BGP feed from the providers installed into main) cause no cycle.
  */
-export function localRoute<R extends Pick<Route, 'dev' | 'multipath' | 'nhid'>>(route: R, isUplink: (dev: string) => boolean): route is R & { dev: string } {
-  return route.dev !== undefined && route.nhid === undefined && !route.multipath && !isUplink(route.dev);
+export function localHops(
+  route: Pick<Route, 'dev' | 'gateway' | 'multipath' | 'nhid'>,
+  isUplink: (dev: string) => boolean,
+  nexthops?: ReadonlyMap<number, Nexthop>,
+): MultipathHop[] | undefined {
+  let hops: MultipathHop[];
+  if (route.nhid !== undefined) {
+    const nh = nexthops?.get(route.nhid);
+    if (!nh) return undefined;
+    const members = nh.group ? nh.group.map((m) => ({ nh: nexthops!.get(m.id), weight: m.weight })) : [{ nh, weight: 1 }];
+    if (members.length === 0 || members.some((m) => !m.nh?.dev || m.nh.blackhole || m.nh.group)) return undefined;
+    hops = members.map((m) => ({ dev: m.nh!.dev!, weight: m.weight, ...(m.nh!.gateway !== undefined && { gateway: m.nh!.gateway }) }));
+  } else if (route.multipath && route.multipath.length > 0) {
+    hops = route.multipath;
+  } else {
+    if (route.dev === undefined) return undefined;
+    hops = [{ dev: route.dev, weight: 1, ...(route.gateway !== undefined && { gateway: route.gateway }) }];
+  }
+  return hops.every((h) => !isUplink(h.dev)) ? hops : undefined;
+}
+
+/** Whether localHops() finds `route`'s hops all off the uplinks. */
+export function localRoute(
+  route: Pick<Route, 'dev' | 'gateway' | 'multipath' | 'nhid'>,
+  isUplink: (dev: string) => boolean,
+  nexthops?: ReadonlyMap<number, Nexthop>,
+): boolean {
+  return localHops(route, isUplink, nexthops) !== undefined;
 }
 
 /** Whether nexthop `id` (or a member of its group) is on one of `devices` (net/ipv4/nexthop.c nexthop_uses_dev). */

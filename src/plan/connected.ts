@@ -6,26 +6,29 @@
 import type { Config } from '../config/types';
 import { isGlob, nameMatcher } from '../facts/glob';
 import { networkOf, overlaps } from '../model/ipv4';
-import type { Cidr, Ipv4, KernelState } from '../model/types';
+import type { Cidr, Ipv4, KernelState, MultipathHop } from '../model/types';
 import { comparePrefixes } from '../model/identity';
 import { DEFAULT_DST } from '../model/text';
-import { localRoute } from '../kernel/port';
+import { localHops } from '../kernel/port';
 import { globalAddresses } from './uplink-kinds';
 import { MAIN_TABLE } from '../model/types';
 
 
-/** A network to copy into every uplink table: `dst [via gateway] dev dev`. */
+/** A network to copy into every uplink table: `dst [via gateway] dev dev`, or over several `hops` (multipath). */
 export interface LocalNetwork {
   dst: Cidr;
+  /** The (first) hop's interface. */
   dev: string;
   gateway?: Ipv4;
+  /** Two or more hops (an ECMP route, or a nexthop group resolved), each off the uplinks. */
+  hops?: MultipathHop[];
 }
 
 /**
  * The networks behind non-uplink interfaces: the networks of the addresses on `lan:` interfaces
- * (names or globs such as `br-*`), and every route of the main table whose device is not an uplink
- * interface (connected networks of bridges, tunnels, veths; routes via a router on a LAN), lowest
- * metric per prefix. Uplinks' interfaces, `lo`, default routes and uplinkd's own routes are left out.
+ * (names or globs such as `br-*`), and every route of the main table whose hops are all off the uplink
+ * interfaces (connected networks of bridges, tunnels, veths; routes via a router on a LAN, ECMP over two, or on a
+ * nexthop object as FRR installs them: localHops), lowest metric per prefix. Uplinks' interfaces, `lo`, default routes and uplinkd's own routes are left out.
  * Sorted by prefix, then device. Warnings: `lan:` names that do not exist.
  */
 export function localNetworks(config: Config, kernel: KernelState, warnings: string[]): LocalNetwork[] {
@@ -47,10 +50,13 @@ export function localNetworks(config: Config, kernel: KernelState, warnings: str
     for (const a of globalAddresses(kernel, link.name)) add({ dst: networkOf(a.peer ?? a.address, a.prefixlen), dev: link.name }, -1);
   }
 
+  const nexthops = new Map(kernel.nexthops.map((n) => [n.id, n]));
   for (const r of kernel.routes) {
     if (r.table !== MAIN_TABLE || r.type !== 'unicast' || r.protocol === config.protocol || r.dst === DEFAULT_DST) continue;
-    if (!localRoute(r, (dev) => uplinkIfs.has(dev)) || r.dev === 'lo' || !upLinks.has(r.dev)) continue;
-    add({ dst: r.dst, dev: r.dev, ...(r.gateway !== undefined && { gateway: r.gateway }) }, r.metric ?? 0);
+    const hops = localHops(r, (dev) => uplinkIfs.has(dev), nexthops);
+    if (!hops || hops.some((h) => h.dev === 'lo' || !upLinks.has(h.dev))) continue;
+    const [first] = hops;
+    add(hops.length > 1 ? { dst: r.dst, dev: first!.dev, hops } : { dst: r.dst, dev: first!.dev, ...(first!.gateway !== undefined && { gateway: first!.gateway }) }, r.metric ?? 0);
   }
   return [...out.values()]
     .map(({ metric: _metric, ...n }) => n)

@@ -57,6 +57,11 @@ function buildRoutes(inputs: TableInputs): Route[] {
       }
     }
     for (const l of lan) {
+      if (l.hops) {
+        const multipath = l.hops.map((h) => (h.gateway !== undefined ? { gateway: h.gateway, dev: h.dev, weight: h.weight } : { dev: h.dev, weight: h.weight }));
+        add({ table, dst: l.dst, type: 'unicast', protocol, scope: 'universe', multipath });
+        continue;
+      }
       add(l.gateway !== undefined
         ? { table, dst: l.dst, type: 'unicast', protocol, scope: 'universe', gateway: l.gateway, dev: l.dev }
         : { table, dst: l.dst, type: 'unicast', protocol, scope: 'link', dev: l.dev });
@@ -80,7 +85,7 @@ const last = new LastResult<string, readonly Route[]>();
  * The routes of uplinkd's tables for `inputs`, sorted by compareRoutes (src/model/identity.ts), all with
  * `inputs.protocol`. Per uplink `u`, in `u.table`: while its interface is routable and it has an address, the link
  * route `u.network dev u.dev scope link src u.address` and its default (`via u.gateway [onlink]`, or `dev u.dev` when
- * `deviceDefault`); every LAN network (`[via gateway] dev`); the networks of the other routable uplinks
+ * `deviceDefault`); every LAN network (`[via gateway] dev`, or multipath over its hops); the networks of the other routable uplinks
  * (`dev`, scope link); `127.0.0.0/8 dev lo`. Where two routes share table, prefix and metric the first in that order
  * is kept. With `balanceTable`: `default nhid <balanceTable>` in that table.
  *

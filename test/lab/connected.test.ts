@@ -64,6 +64,53 @@ describe('networks behind interfaces created after the daemon started (issue 8)'
   });
 });
 
+const LANR_PREFIX = `u8r${process.pid % 1000}-`;
+const LAN_ROUTER_NS = `${LANR_PREFIX}r2`;
+
+describe('networks behind a LAN router on nexthop objects (FRR) and over ECMP hops', { skip: NEEDS_ROOT }, () => {
+  let daemon: RunningDaemon | undefined;
+  after(async () => {
+    if (daemon) await stopDaemon(daemon, 'SIGTERM');
+    await run('ip', ['netns', 'del', LAN_ROUTER_NS], { allowFail: true });
+    await kindsLabDown(LANR_PREFIX);
+  });
+
+  it('hosts behind it reach both uplink addresses by TCP: main\'s nhid, group and multipath routes are copied into the uplink tables', async () => {
+    await run('ip', ['netns', 'del', LAN_ROUTER_NS], { allowFail: true });
+    const lab = await kindsLabUp(LANR_PREFIX, [uplink(1), uplink(2)]);
+    await startTcpEcho(lab.ns.router, PORT);
+    const config = await writeKindsConfig(lab, 'uplinkd.yaml', `
+  - {name: isp1, interface: eth1, address: 10.21.0.2/24, gateway: 10.21.0.1}
+  - {name: isp2, interface: eth2, address: 10.22.0.2/24, gateway: 10.22.0.1}
+`, 'daemon:\n  debounce: 5ms\n  resync_interval: 30s\n');
+    daemon = await startDaemon(lab.ns.router, config);
+    // The LAN router: two addresses on the LAN (two ECMP next hops), its networks' hosts on its loopback; each
+    // reaches one uplink address with a source from another of its networks.
+    await run('ip', ['netns', 'add', LAN_ROUTER_NS]);
+    await ipIn(lab.ns.router, ['link', 'add', 'lanr', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', LAN_ROUTER_NS]);
+    await ipIn(LAN_ROUTER_NS, ['-batch', '-'], { input: ['link set lo up', 'link set eth0 up', 'addr add 10.99.0.2/24 dev eth0',
+      'addr add 10.99.0.3/24 dev eth0', 'addr add 10.98.0.1/32 dev lo', 'addr add 10.97.0.1/32 dev lo', 'addr add 10.96.0.1/32 dev lo',
+      'route add 10.21.0.2 via 10.99.0.1 src 10.98.0.1', 'route add 10.22.0.2 via 10.99.0.1 src 10.97.0.1', ''].join('\n') });
+    // On the router, as FRR installs them (nexthop objects) and as ECMP looks without them.
+    await ipIn(lab.ns.router, ['-batch', '-'], { input: ['link set lanr up', 'addr add 10.99.0.1/24 dev lanr',
+      'nexthop add id 501 via 10.99.0.2 dev lanr proto 186', 'nexthop add id 502 via 10.99.0.3 dev lanr proto 186',
+      'nexthop add id 503 group 501/502 proto 186', 'route add 10.98.0.0/24 nhid 501 proto 186', 'route add 10.96.0.0/24 nhid 503 proto 186',
+      'route add 10.97.0.0/24 proto 186 nexthop via 10.99.0.2 dev lanr nexthop via 10.99.0.3 dev lanr', ''].join('\n') });
+    await waitFor('TCP from 10.98.0.1 (nhid route) to isp1\'s address', async () => ((await tcpProbe(LAN_ROUTER_NS, '10.21.0.2', PORT, 300)) === '10.98.0.1' ? true : undefined), 10_000, 50);
+    await waitFor('TCP from 10.97.0.1 (ECMP route) to isp2\'s address', async () => ((await tcpProbe(LAN_ROUTER_NS, '10.22.0.2', PORT, 300)) === '10.97.0.1' ? true : undefined), 10_000, 50);
+    for (const u of lab.uplinks) {
+      const [got] = await ipJson<{ dev: string }>(lab.ns.router, ['route', 'get', '10.96.0.1', 'from', u.address]);
+      assert.equal(got?.dev, 'lanr', `a reply from ${u.address} to the group's network leaves through the LAN`);
+    }
+    // The group loses its LAN hops' worth: a route through an uplink among them is not the LAN's, and is not copied.
+    await ipIn(lab.ns.router, ['-batch', '-'], { input: 'nexthop add id 504 via 10.21.0.1 dev eth1 proto 186\nnexthop replace id 503 group 501/504 proto 186\n' });
+    await waitFor('the mixed group\'s network gone from the uplink tables', async () => {
+      const copies = await ipJson<{ dst: string }>(lab.ns.router, ['route', 'show', 'table', 'all', 'proto', '117']);
+      return copies.some((r) => r.dst === '10.96.0.0/24') ? undefined : true;
+    }, 5_000, 50);
+  });
+});
+
 const TUN_PREFIX = `u8t${process.pid % 1000}-`;
 const PEER_NS = `${TUN_PREFIX}v`;
 const TUN_PORT = 8090;
