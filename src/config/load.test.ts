@@ -330,6 +330,8 @@ test('weight, tier and other numbers out of range or of the wrong type', () => {
     ['tier: -1', 'uplinks[0].tier', /out of range/],
     ['name: 123', 'uplinks[0].name', /expected a name, got the number 123/],
     ['name: main', 'uplinks[0].name', /iproute2 table name already/],
+    ['name: uplinkd', 'uplinks[0].name', /'uplinkd' is the name of uplinkd's balance table/],
+    ['name: UPLINKD', 'uplinks[0].name', /the name of uplinkd's balance table/],
     ['name: 1isp', 'uplinks[0].name', /expected a letter/],
     ['interface: averyveryverylongname', 'uplinks[0].interface', /longer than 15/],
   ];

@@ -32,6 +32,8 @@ export const RESERVED_PROTOCOLS: ReadonlyMap<number, string> = new Map([
 
 /** Names iproute2 already maps to tables. */
 const RESERVED_TABLE_NAMES = ['main', 'local', 'default', 'unspec'];
+/** The iproute2 name of uplinkd's balance table (config.tableBase), written by src/engine/names.ts. */
+export const BALANCE_TABLE_NAME = 'uplinkd';
 
 /** Why `name` cannot be an iproute2 table name, or undefined when it can. */
 export function tableNameProblem(name: string): string | undefined {
@@ -39,6 +41,8 @@ export function tableNameProblem(name: string): string | undefined {
     return 'expected a letter followed by up to 31 letters, digits, _ . or - (it becomes the table name)';
   if (RESERVED_TABLE_NAMES.includes(name.toLowerCase()))
     return `${quoted(name)} is an iproute2 table name already (expected a name other than ${RESERVED_TABLE_NAMES.join(', ')})`;
+  // iproute2 names the balance table so (src/engine/names.ts); two tables of one name would make the name file ambiguous.
+  if (name.toLowerCase() === BALANCE_TABLE_NAME) return `${quoted(name)} is the name of uplinkd's balance table (expected another name)`;
   return undefined;
 }
 

@@ -1,12 +1,13 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Config } from '../config/types';
+import { BALANCE_TABLE_NAME } from '../config/values';
 import { removeOwnedFile, renderRtProtos, renderRtTables, writeOwnedFile } from '../system/iproute2-names';
 import { runtimeDir } from '../system/runtime-dir';
 
 /** iproute2 names for uplinkd's tables: the balance table is `uplinkd`, each uplink's table its name. */
 export function tableNames(config: Config): { number: number; name: string }[] {
-  return [{ number: config.tableBase, name: 'uplinkd' }, ...config.uplinks.map((u) => ({ number: u.table, name: u.name }))];
+  return [{ number: config.tableBase, name: BALANCE_TABLE_NAME }, ...config.uplinks.map((u) => ({ number: u.table, name: u.name }))];
 }
 
 /**
