@@ -1,7 +1,7 @@
 // A TCP client for the lab: opens COUNT short connections to TARGET:PORT (at most
 // CONCURRENCY at a time), reads the one-line answer of tcp-echo (the source address
 // the server saw) and prints a JSON tally: {"seen":{"addr":n,...},"failed":n,"errors":{...}}.
-// Usage: node tcp-tally.js --target ADDR --port N [--count N] [--concurrency N] [--timeout-ms N]
+// Usage: node tcp-tally.js --target ADDR --port N [--count N] [--concurrency N] [--timeout-ms N] [--source ADDR]
 import * as net from 'node:net';
 import { parseArgs } from 'node:util';
 
@@ -12,6 +12,7 @@ const { values } = parseArgs({
     count: { type: 'string', default: '1' },
     concurrency: { type: 'string', default: '16' },
     'timeout-ms': { type: 'string', default: '2000' },
+    source: { type: 'string' },
   },
 });
 const port = Number(values.port);
@@ -19,7 +20,7 @@ const count = Number(values.count);
 const concurrency = Math.max(1, Number(values.concurrency));
 const timeoutMs = Number(values['timeout-ms']);
 if (!values.target || !Number.isInteger(port) || !Number.isInteger(count) || count < 0 || !(timeoutMs > 0)) {
-  console.error('usage: tcp-tally --target ADDR --port N [--count N] [--concurrency N] [--timeout-ms N]');
+  console.error('usage: tcp-tally --target ADDR --port N [--count N] [--concurrency N] [--timeout-ms N] [--source ADDR]');
   process.exit(2);
 }
 const target = values.target;
@@ -28,7 +29,7 @@ const target = values.target;
 function once(): Promise<{ seen?: string; error?: string }> {
   return new Promise((resolve) => {
     let answer = '';
-    const socket = net.connect({ host: target, port });
+    const socket = net.connect({ host: target, port, ...(values.source ? { localAddress: values.source } : {}) });
     const done = (r: { seen?: string; error?: string }) => {
       clearTimeout(timer);
       socket.destroy();

@@ -50,6 +50,8 @@ export interface Tally {
 
 export interface TallyOptions {
   count?: number;
+  /** The local address every connection is bound to (bind(2) before connect). */
+  source?: Ipv4;
   concurrency?: number;
   /** Per connection. */
   timeoutMs?: number;
@@ -63,7 +65,8 @@ export async function tcpTally(ns: string, target: Ipv4, port = ECHO_PORT, opts:
   const r = await inNs(
     ns,
     process.execPath,
-    [TALLY_SCRIPT, '--target', target, '--port', String(port), '--count', String(count), '--concurrency', String(concurrency), '--timeout-ms', String(timeoutMs)],
+    [TALLY_SCRIPT, '--target', target, '--port', String(port), '--count', String(count), '--concurrency', String(concurrency), '--timeout-ms', String(timeoutMs),
+      ...(opts.source ? ['--source', opts.source] : [])],
     { timeoutMs: 10_000 + Math.ceil(count / concurrency) * timeoutMs },
   );
   try {

@@ -191,6 +191,23 @@ addr vlan102 169.254.1.1/16 scope link
   assert.equal(status(p, 'isp2').address, '192.0.2.8');
 });
 
+test('every global address on an uplink\'s interface gets its rule (an alias, a routed block), unless another uplink shares the interface', () => {
+  const more = 'addr if1 198.51.100.3/24 secondary\naddr if1 203.0.113.9/29\naddr if1 169.254.7.7/16 scope link\n';
+  const from = (p: Plan) => lines(p).rules.filter((r) => /^from \d/.test(r) && r.includes('lookup 1001'));
+  assert.deepEqual(from(plan(twoUplinks(), facts(BASE + more + DHCP_UP))), [
+    'from 198.51.100.2/32 lookup 1001 priority 10100 protocol 117',
+    'from 198.51.100.3/32 lookup 1001 priority 10100 protocol 117',
+    'from 203.0.113.9/32 lookup 1001 priority 10100 protocol 117',
+  ]);
+  const shared = testConfig([
+    { name: 'isp1', interface: 'if1', address: '198.51.100.2/24', gateway: '198.51.100.1' },
+    { name: 'isp3', interface: 'if1', address: '203.0.113.9/29', gateway: '203.0.113.14' },
+  ], { lan: ['lan0'] });
+  const rules = lines(plan(shared, facts(BASE + more))).rules.filter((r) => /^from \d/.test(r));
+  assert.ok(!rules.some((r) => r.includes('198.51.100.3')), `ambiguous on a shared interface: ${rules.join('; ')}`);
+  assert.equal(rules.filter((r) => r.startsWith('from 203.0.113.9/32')).length, 1, 'isp3\'s own address, once');
+});
+
 test('static uplink whose address is missing: no-address, only the oif rule and no routes needing the address', () => {
   const p = plan(twoUplinks(), facts(BASE.replace('addr if1 198.51.100.2/24\n', '') + DHCP_UP));
   const isp1 = status(p, 'isp1');

@@ -239,7 +239,8 @@ function routable(link: Link | undefined): boolean {
  *    and is up (the kernel refuses routes through a down device); the LAN networks (connected.ts); the other
  *    uplinks' networks whose interfaces are up; 127.0.0.0/8 (LARTC HOWTO 4.2.1 split access);
  *  - rules at `config.rulePriority` + RULE_OFFSET: `fwmark/mask lookup` per pinned uplink (+50), `from ADDR/32
- *    lookup` (+100, once it has an address) and `oif IF lookup` (+110) per uplink, the policies' rules
+ *    lookup` (+100, once it has an address; one more for each other global address on its interface unless another
+ *    uplink shares the interface) and `oif IF lookup` (+110) per uplink, the policies' rules
  *    (policies.ts), `lookup main suppress_prefixlength 0` (+200), `lookup tableBase` (+300);
  *  - a nexthop per usable uplink (id = its table) and a resilient group (id = tableBase, weights 1..256) of the
  *    uplinks chosen for the default (usable and not kept out as degraded, unless all are; of those the lowest
@@ -266,7 +267,16 @@ export function plan(config: Config, facts: Facts): Plan {
   };
 
   for (const { cfg, status } of uplinks) {
-    if (status.address !== undefined) rule(RULE_OFFSET.from, { src: `${status.address}/32`, table: cfg.table });
+    if (status.address !== undefined) {
+      rule(RULE_OFFSET.from, { src: `${status.address}/32`, table: cfg.table });
+      // More addresses on its interface (an alias for a service, a routed block on the WAN) are the provider's too:
+      // the router's own connections bound to one must leave through it. Not when another uplink shares the interface.
+      if (!config.uplinks.some((o) => o !== cfg && o.interface === cfg.interface)) {
+        for (const a of globalAddresses(kernel, cfg.interface)) {
+          if (a.address !== status.address) rule(RULE_OFFSET.from, { src: `${a.address}/32`, table: cfg.table });
+        }
+      }
+    }
     rule(RULE_OFFSET.oif, { oif: cfg.interface, table: cfg.table });
   }
   // Pinned connections (their packets carry the uplink's mark, src/nft) keep their uplink

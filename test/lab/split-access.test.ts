@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { labDown } from '../../lab/lab';
 import type { LabInfo } from '../../lab/topology';
-import { startTcpEcho } from '../../lab/traffic';
+import { ipIn } from '../../lab/exec';
+import { startTcpEcho, tcpTally } from '../../lab/traffic';
 import { apply, assertAllReachable, assertDhcpUplinkRouted, down, freshLab, NEEDS_ROOT, reachUplinks } from './support';
 
 const PREFIX = `ult1${process.pid % 1000}-`;
@@ -35,6 +36,17 @@ describe('split access (issue 2)', { skip: NEEDS_ROOT }, () => {
 
   it('the DHCP uplink has a rule for its leased address and its gateway in its table', async () => {
     await assertDhcpUplinkRouted(lab);
+  });
+
+  it('an address added beside a static uplink\'s own (an alias for a service): the router\'s connections bound to it leave through that uplink', async () => {
+    const u = lab.uplinks.find((x) => x.mode === 'static')!;
+    const alias = u.address.replace(/\.\d+$/, '.77');
+    await ipIn(lab.ns.router, ['addr', 'add', `${alias}/${u.prefixlen}`, 'dev', u.interface]);
+    await apply(lab);
+    await startTcpEcho(lab.ns.inet, PORT);
+    // Twelve connections from the alias: balanced over both uplinks, some would meet the other provider's source filter.
+    const t = await tcpTally(lab.ns.router, lab.internetHost, PORT, { count: 12, timeoutMs: 1500, source: alias });
+    assert.deepEqual({ seen: t.seen, failed: t.failed }, { seen: { [alias]: 12 }, failed: 0 }, JSON.stringify(t.errors));
   });
 
   it('after uplinkd down the wrong-path problem is back', async () => {
