@@ -10,10 +10,15 @@ import { UplinkdError } from '../src/errors';
 import { inNs, ipJson, nsArgv, run, sleep, waitFor } from './exec';
 import { PROVIDER_CUSTOMER_IF, type LabDhcpClient, type LabDhcpGateway, type Provider } from './topology';
 
-/** dnsmasq options that send the gateway as option 3, as option 121 only (option 3 suppressed), or both. */
-export function gatewayOptions(gateway: Ipv4, how: LabDhcpGateway): string[] {
+/**
+ * dnsmasq options that send the gateway as option 3, as option 121 only (option 3 suppressed), or both. `routes`
+ * ("DST,VIA" each) go into option 121 before its default; with them option 121 is always sent, since a client then
+ * ignores option 3 (RFC 3442).
+ */
+export function gatewayOptions(gateway: Ipv4, how: LabDhcpGateway, routes: string[] = []): string[] {
   const router = `--dhcp-option=option:router,${gateway}`;
-  const classless = `--dhcp-option=option:classless-static-route,0.0.0.0/0,${gateway}`;
+  const classless = `--dhcp-option=option:classless-static-route,${[...routes, '0.0.0.0/0', gateway].join(',')}`;
+  if (routes.length > 0 && how === 'router') return [router, classless];
   switch (how) {
     case 'router':
       return [router];
@@ -32,6 +37,8 @@ export interface DhcpServerOptions {
   via?: Ipv4;
   /** Subnet mask sent in option 1 instead of the range's, e.g. 255.255.255.255 for a /32 address. */
   netmask?: string;
+  /** More classless static routes, "DST,VIA" each (gatewayOptions). */
+  classless?: string[];
 }
 
 /** Starts dnsmasq (DHCP only, `--port=0`) on the provider's customer interface; it daemonizes. */
@@ -52,7 +59,7 @@ export async function startDhcpServer(
     '--dhcp-authoritative',
     '--no-ping', // no ICMP check before offering a new address: it delays each first lease by seconds
     `--dhcp-range=${provider.dhcpRange[0]},${provider.dhcpRange[1]},${mask},${leaseSeconds}`,
-    ...gatewayOptions(opts.via ?? provider.gateway, opts.gateway ?? 'router'),
+    ...gatewayOptions(opts.via ?? provider.gateway, opts.gateway ?? 'router', opts.classless),
     ...(opts.netmask ? [`--dhcp-option=option:netmask,${opts.netmask}`] : []),
     `--dhcp-leasefile=${base}.leases`,
     `--pid-file=${base}.pid`,

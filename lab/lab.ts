@@ -124,7 +124,13 @@ async function build(prefix: string, stateDir: string, roles: Role[], opts: LabO
   ]);
   await installRules(ns('router'), firewall, [routerNat(PROVIDERS.map(uplinkIf))]);
 
-  for (const p of PROVIDERS) await startDhcpServer(ns(p.name), p, stateDir, 3600, { gateway: opts.dhcpGateway ?? 'router' });
+  for (const p of PROVIDERS) {
+    const extra = opts.classlessRoute?.provider === p.name ? opts.classlessRoute : undefined;
+    const via = extra && p.gateway.replace(/\.\d+$/, `.${extra.viaHost}`);
+    // The second router is the provider's namespace again, under another address on the customer link.
+    if (via) await ipIn(ns(p.name), ['addr', 'add', `${via}/${p.prefixlen}`, 'dev', PROVIDER_CUSTOMER_IF]);
+    await startDhcpServer(ns(p.name), p, stateDir, 3600, { gateway: opts.dhcpGateway ?? 'router', ...(extra && { classless: [`${extra.dst},${via}`] }) });
+  }
 
   const uplinks: LabUplink[] = [];
   for (const [i, p] of PROVIDERS.entries()) {

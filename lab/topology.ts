@@ -23,6 +23,11 @@ export interface LabOptions {
   dhcpClient?: LabDhcpClient;
   /** Default 'router'. */
   dhcpGateway?: LabDhcpGateway;
+  /**
+   * A classless static route (option 121) one provider sends besides the default: `dst` via a second router of its
+   * on the customer link, the address of the gateway with the last octet `viaHost` (the provider holds it too).
+   */
+  classlessRoute?: { provider: 'isp1' | 'isp2'; dst: Cidr; viaHost: number };
   /** Where state (pid/lease files, generated config) lives; default /run/uplinkd-lab. */
   stateRoot?: string;
 }

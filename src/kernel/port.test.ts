@@ -12,7 +12,11 @@ test('main: default routes and networks behind non-uplink interfaces are read (o
   assert.equal(routeOfInterest(route({ dst: '172.17.0.0/16', dev: 'docker0', protocol: 2, scope: 'link' }), interest), true);
   assert.equal(routeOfInterest(route({ dst: '10.9.0.0/16', gateway: '10.0.0.254', dev: 'lan0', protocol: 4 }), interest), true);
   assert.equal(routeOfInterest(route({ gateway: '192.0.2.1', dev: 'wan0' }), interest), false);
-  assert.equal(routeOfInterest(route({ dst: '192.0.2.0/24', dev: 'wan0', protocol: 2, scope: 'link' }), interest), false);
+  // Through an uplink: a provider's own routes (connected, boot, static, dhcp: option 121) are read, a daemon's not.
+  assert.equal(routeOfInterest(route({ dst: '192.0.2.0/24', dev: 'wan0', protocol: 2, scope: 'link' }), interest), true);
+  assert.equal(routeOfInterest(route({ dst: '10.50.0.0/16', gateway: '192.0.2.5', dev: 'wan0', protocol: 3 }), interest), true);
+  assert.equal(routeOfInterest(route({ dst: '10.50.0.0/16', gateway: '192.0.2.5', dev: 'wan0', protocol: 12 }), interest), false);
+  assert.equal(routeOfInterest(route({ dst: '10.50.0.0/16', protocol: 16, multipath: [{ gateway: '192.0.2.5', dev: 'wan0', weight: 1 }, { gateway: '198.18.0.5', dev: 'wan1', weight: 1 }] }), interest), false, 'over two uplinks: no one provider\'s');
   // On nexthop objects (FRR) and over several hops: judged by every hop; an unknown nexthop counts (the safe side).
   const nexthops = new Map<number, Nexthop>([
     [50, { id: 50, protocol: 186, gateway: '192.0.2.1', dev: 'wan0' }],

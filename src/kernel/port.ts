@@ -68,7 +68,8 @@ export function routeOfInterest(
   if (interest.tables.includes(route.table)) {
     // A route of main on a nexthop object is judged by its nexthop; without them it counts (the safe side for events).
     return route.table !== MAIN_TABLE || route.dst === '0.0.0.0/0' || (route.nhid !== undefined && !nexthops)
-      || localRoute(route, (dev) => interest.devices.includes(dev), nexthops);
+      || localRoute(route, (dev) => interest.devices.includes(dev), nexthops)
+      || providerRouteDevice(route, interest.devices, nexthops) !== undefined;
   }
   if (route.dst !== '0.0.0.0/0') return false;
   const devices = interest.devices;
@@ -104,6 +105,30 @@ export function localHops(
     hops = [{ dev: route.dev, weight: 1, ...(route.gateway !== undefined && { gateway: route.gateway }) }];
   }
   return hops.every((h) => !isUplink(h.dev)) ? hops : undefined;
+}
+
+/**
+ * rtm_protocol values of the routes a provider's link brings along in main (include/uapi/linux/rtnetlink.h RTPROT_*):
+ * the kernel's connected networks (2), `ip route` without a protocol (boot, 3: dhclient-script's classless routes),
+ * an admin's static ones (4) and DHCP clients' (16: systemd-networkd's, dhcpcd's option 121 routes). Routing
+ * daemons' (zebra 11, bird 12, bgp 186, ...) are a routing table of their own, never copied.
+ */
+export const PROVIDER_ROUTE_PROTOCOLS: readonly number[] = [2, 3, 4, 16];
+
+/**
+ * The uplink interface every hop of `route` goes through, when it is a route its provider's link brought into main
+ * (PROVIDER_ROUTE_PROTOCOLS; a classless static route of DHCP option 121, a static route to the provider's other
+ * router): src/plan/connected.ts copies it into that uplink's table only. Undefined otherwise.
+ */
+export function providerRouteDevice(
+  route: Pick<Route, 'protocol' | 'dev' | 'gateway' | 'multipath' | 'nhid'>,
+  uplinkDevices: readonly string[],
+  nexthops?: ReadonlyMap<number, Nexthop>,
+): string | undefined {
+  if (!PROVIDER_ROUTE_PROTOCOLS.includes(route.protocol)) return undefined;
+  const hops = localHops(route, (dev) => !uplinkDevices.includes(dev), nexthops);
+  const dev = hops?.[0]?.dev;
+  return dev !== undefined && hops!.every((h) => h.dev === dev) ? dev : undefined;
 }
 
 /** Whether localHops() finds `route`'s hops all off the uplinks. */

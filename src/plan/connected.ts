@@ -9,7 +9,7 @@ import { networkOf, overlaps } from '../model/ipv4';
 import type { Cidr, Ipv4, KernelState, MultipathHop } from '../model/types';
 import { comparePrefixes } from '../model/identity';
 import { DEFAULT_DST } from '../model/text';
-import { localHops } from '../kernel/port';
+import { localHops, providerRouteDevice } from '../kernel/port';
 import { globalAddresses } from './uplink-kinds';
 import { MAIN_TABLE } from '../model/types';
 
@@ -61,6 +61,34 @@ export function localNetworks(config: Config, kernel: KernelState, warnings: str
   return [...out.values()]
     .map(({ metric: _metric, ...n }) => n)
     .sort((a, b) => comparePrefixes(a.dst, b.dst) || (a.dev < b.dev ? -1 : a.dev > b.dev ? 1 : 0));
+}
+
+/**
+ * Per uplink interface, the routes its provider's link brought into main (providerRouteDevice: a classless static
+ * route of DHCP option 121 via a second router of the provider, a static route to the provider's management network,
+ * the connected network of a further address), to be copied into that uplink's table only: a reply from its address,
+ * or a flow pinned to it, then takes the provider's own path there, while the other uplinks' tables keep their
+ * defaults for it (docs/design.md, "Connected networks"). Lowest metric per prefix; default routes and uplinkd's own
+ * are left out. Keyed by interface name; each list sorted by prefix.
+ */
+export function providerNetworks(config: Config, kernel: KernelState): Map<string, LocalNetwork[]> {
+  const devices = config.uplinks.map((u) => u.interface);
+  const nexthops = new Map(kernel.nexthops.map((n) => [n.id, n]));
+  const byDev = new Map<string, Map<string, LocalNetwork & { metric: number }>>();
+  for (const r of kernel.routes) {
+    if (r.table !== MAIN_TABLE || r.type !== 'unicast' || r.protocol === config.protocol || r.dst === DEFAULT_DST) continue;
+    const dev = providerRouteDevice(r, devices, nexthops);
+    if (dev === undefined) continue;
+    const hops = localHops(r, (d) => d !== dev, nexthops)!;
+    const n: LocalNetwork = hops.length > 1 ? { dst: r.dst, dev, hops } : { dst: r.dst, dev, ...(hops[0]!.gateway !== undefined && { gateway: hops[0]!.gateway }) };
+    const metric = r.metric ?? 0;
+    const nets = byDev.get(dev) ?? new Map<string, LocalNetwork & { metric: number }>();
+    byDev.set(dev, nets);
+    const have = nets.get(r.dst);
+    if (!have || metric < have.metric) nets.set(r.dst, { ...n, metric });
+  }
+  return new Map([...byDev].map(([dev, nets]) => [dev, [...nets.values()]
+    .map(({ metric: _metric, ...n }) => n).sort((a, b) => comparePrefixes(a.dst, b.dst))]));
 }
 
 /** Local networks overlapping an uplink's network: which side a host in the overlap is on is truly ambiguous. */

@@ -11,7 +11,7 @@ import { missingGatewayReason } from './lease-reason';
 import { fwmarkRuleWarnings } from './mark-warnings';
 import { compilePolicies, type PolicyStatus } from './policies';
 import { adminRuleMessages, ruleName } from './admin-rules';
-import { localNetworks, overlapWarnings } from './connected';
+import { localNetworks, overlapWarnings, providerNetworks } from './connected';
 import {
   connectedNetwork, defaultRouteCandidates, gatewayPath, globalAddresses, isPointToPoint, learnedDefault,
   type DefaultCandidate, type DefaultPath, type UplinkAddress,
@@ -260,6 +260,8 @@ export function plan(config: Config, facts: Facts): Plan {
 
   // Networks behind every non-uplink interface (LAN, bridges, tunnels), src/plan/connected.ts.
   const lanRoutes = localNetworks(config, kernel, warnings);
+  // Routes through an uplink's own link that its provider brought into main (DHCP option 121 and the like).
+  const providerRoutes = providerNetworks(config, kernel);
 
   const rules: Rule[] = [];
   const rule = (offset: number, r: Omit<Rule, 'priority' | 'protocol' | 'action'>): void => {
@@ -332,6 +334,7 @@ export function plan(config: Config, facts: Facts): Plan {
       table: cfg.table, dev: cfg.interface, routable: routable(link),
       ...(s.address !== undefined && { address: s.address }), ...(s.network !== undefined && { network: s.network }),
       ...(s.gateway !== undefined && { gateway: s.gateway }), ...(s.onlink && { onlink: true }), ...(s.deviceDefault && { deviceDefault: true }),
+      ...(providerRoutes.has(cfg.interface) && { provider: providerRoutes.get(cfg.interface)! }),
     })),
     lan: lanRoutes,
     ...(balanced && { balanceTable: config.tableBase }),

@@ -26,6 +26,8 @@ export interface TableUplink {
   onlink?: boolean;
   /** `default dev IF` (point-to-point links). */
   deviceDefault?: boolean;
+  /** Routes its provider's link brought into main (connected.ts providerNetworks): in this table only. */
+  provider?: LocalNetwork[];
 }
 
 /** Everything tableRoutes() reads. */
@@ -56,7 +58,7 @@ function buildRoutes(inputs: TableInputs): Route[] {
         add({ table, dst: DEFAULT_DST, type: 'unicast', protocol, scope: 'link', dev: u.dev });
       }
     }
-    for (const l of lan) {
+    for (const l of [...lan, ...u.routable ? u.provider ?? [] : []]) {
       if (l.hops) {
         const multipath = l.hops.map((h) => (h.gateway !== undefined ? { gateway: h.gateway, dev: h.dev, weight: h.weight } : { dev: h.dev, weight: h.weight }));
         add({ table, dst: l.dst, type: 'unicast', protocol, scope: 'universe', multipath });
@@ -85,7 +87,8 @@ const last = new LastResult<string, readonly Route[]>();
  * The routes of uplinkd's tables for `inputs`, sorted by compareRoutes (src/model/identity.ts), all with
  * `inputs.protocol`. Per uplink `u`, in `u.table`: while its interface is routable and it has an address, the link
  * route `u.network dev u.dev scope link src u.address` and its default (`via u.gateway [onlink]`, or `dev u.dev` when
- * `deviceDefault`); every LAN network (`[via gateway] dev`, or multipath over its hops); the networks of the other routable uplinks
+ * `deviceDefault`); every LAN network (`[via gateway] dev`, or multipath over its hops); then, while its interface is
+ * routable, the routes its provider's link brought into main (`u.provider`, the same way); the networks of the other routable uplinks
  * (`dev`, scope link); `127.0.0.0/8 dev lo`. Where two routes share table, prefix and metric the first in that order
  * is kept. With `balanceTable`: `default nhid <balanceTable>` in that table.
  *

@@ -98,6 +98,8 @@ addr ens7 192.0.2.77/32 dynamic
     'default nhid 1000 table 1000 proto 117',
     'default via 172.31.1.1 dev ens5 onlink table 1001 proto 117',
     'default via 172.31.1.1 dev ens6 onlink table 1002 proto 117',
+    // The DHCP client's host route to its gateway came with ens6's link: in ens6's table, not ens5's (same address).
+    '172.31.1.1/32 dev ens6 scope link table 1002 proto 117',
     'default via 10.0.0.1 dev ens7 onlink table 1003 proto 117',
   ]);
   assert.deepEqual(lines(p).nexthops, [

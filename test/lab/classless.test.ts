@@ -7,11 +7,11 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, describe, it } from 'node:test';
 import { readFileSync } from 'node:fs';
-import { ipIn } from '../../lab/exec';
+import { ipIn, ipJson } from '../../lab/exec';
 import { uplinkd } from '../../lab/inspect';
 import { labDown } from '../../lab/lab';
 import type { LabInfo } from '../../lab/topology';
-import { startTcpEcho } from '../../lab/traffic';
+import { ping, startTcpEcho } from '../../lab/traffic';
 import type { UplinkStatus } from '../../src/plan/planner';
 import { apply, assertAllReachable, down, freshLab, NEEDS_ROOT, reachUplinks } from './support';
 
@@ -66,6 +66,24 @@ describe('option 121 only (issue 8)', { skip: NEEDS_ROOT, timeout: 300_000 }, ()
     const status = await assertBothReady(lab);
     const fromLease = status.filter((s) => s.gatewaySource === 'lease').map((s) => s.name);
     assert.equal(fromLease.length, 1, `exactly one gateway from a lease: ${JSON.stringify(status)}`);
+  });
+
+  it('a classless route to a second router of isp2 (dhclient): in isp2\'s table only, so replies from isp2\'s address take it', async () => {
+    lab = await freshLab({ prefix: PREFIX, classlessRoute: { provider: 'isp2', dst: '10.50.0.0/16', viaHost: 5 } });
+    const isp1 = lab.uplinks.find((u) => u.name === 'isp1')!;
+    const isp2 = lab.uplinks.find((u) => u.name === 'isp2')!;
+    const via = isp2.gateway.replace(/\.\d+$/, '.5');
+    assert.match(readFileSync(isp2.leaseFile!, 'utf8'), /option rfc3442-classless-static-routes 16,10,50,/);
+    const inMain = (await ipIn(lab.ns.router, ['-4', 'route', 'show', 'table', 'main', '10.50.0.0/16'])).stdout;
+    assert.match(inMain, new RegExp(`via ${via.replace(/\./g, '\\.')} dev ${isp2.interface}`), 'dhclient installed it in main');
+    await ipIn(isp2.providerNs, ['addr', 'add', '10.50.0.1/32', 'dev', 'lo']);
+    assert.ok((await apply(lab)) > 0);
+    const gatewayFrom = async (source: string) =>
+      (await ipJson<{ gateway?: string; dev: string }>(lab!.ns.router, ['route', 'get', '10.50.0.1', 'from', source]))[0];
+    assert.deepEqual(await gatewayFrom(isp2.address), { ...(await gatewayFrom(isp2.address)), gateway: via, dev: isp2.interface },
+      'from isp2\'s address: the provider\'s second router');
+    assert.equal((await gatewayFrom(isp1.address))?.gateway, isp1.gateway, 'from isp1\'s address: isp1\'s own default, not through if2');
+    assert.equal(await ping(lab.ns.router, '10.50.0.1', { source: isp2.address }), true);
   });
 
   it('systemd-networkd (live in the namespace) on two uplinks: both ready with the classless default', async (t) => {
