@@ -253,11 +253,12 @@ async function downCommand(configFile: string, force: boolean): Promise<number> 
   const result = await downOnce(current);
   for (const dir of await removeExecCgroups(current)) console.log(`rmdir ${dir}`);
   if (result.pinningRemoved) console.log(formatPinningChange({ op: 'delete' }));
-  printLines(result.applied.map(formatChange));
+  printLines([...result.applied.map(formatChange), ...result.sysctlRestored]);
+  if (result.sysctlNote) warn(`multipath_hash: ${result.sysctlNote}`);
   if (result.pinningFailed) console.error(`uplinkd: failed: ${result.pinningFailed.message}`);
   for (const { change, error } of result.failed) console.error(`uplinkd: failed: ${formatChange(change)}: ${error.message}`);
   const failed = result.failed.length + (result.pinningFailed ? 1 : 0);
-  console.log(`${result.applied.length + (result.pinningRemoved ? 1 : 0)} changes applied${failed ? `, ${failed} failed` : ''}`);
+  console.log(`${result.applied.length + (result.pinningRemoved ? 1 : 0) + result.sysctlRestored.length} changes applied${failed ? `, ${failed} failed` : ''}`);
   return failed ? EXIT.failure : EXIT.ok;
 }
 

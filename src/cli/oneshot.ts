@@ -7,7 +7,7 @@ import {
   applyChanges, computeCycle, observe, observeTeardown, removeOwnedNames, runOnce, syncOwnedNames, type Cycle, type PinningChange,
 } from '../engine/cycle';
 import { runNft } from '../nft/nft';
-import { setMultipathHash } from '../system/sysctl';
+import { hashRecordPath, IPV4_SYSCTL_DIR, restoreMultipathHash, syncMultipathHash } from '../system/sysctl';
 import { allMarkWarnings, firewallMarkWarnings, readFirewallMarkUses } from '../nft/neighbours-io';
 import { execWarnings } from '../nft/exec';
 
@@ -28,6 +28,10 @@ export interface DownResult {
   /** The pinning table was there and is gone. */
   pinningRemoved: boolean;
   pinningFailed?: UplinkdError;
+  /** The multipath hash sysctls put back to what they were before uplinkd set them, as `sysctl NAME=VALUE` lines. */
+  sysctlRestored: string[];
+  /** Why they were left as they are (changed by someone else since). */
+  sysctlNote?: string;
 }
 
 async function withPort<T>(fn: (port: KernelPort) => Promise<T>): Promise<T> {
@@ -61,7 +65,7 @@ export function applyOnce(config: Config, warn: (m: string) => void): Promise<Ap
     const firewallUses = config.pinning?.enabled ? readFirewallMarkUses() : Promise.resolve([]);
     firewallUses.catch(() => undefined); // awaited below; a throw before then must not be unhandled
     await syncOwnedNames(config);
-    const hashNote = config.multipathHash === undefined ? undefined : (await setMultipathHash(config.multipathHash)).note;
+    const hashNote = await syncMultipathHash(config.multipathHash, await hashRecordPath());
     const { cycle, result } = await runOnce(port, config, { warn: (file, m) => warn(`${file}: ${m}`), nft: runNft });
     cycle.plan.warnings.push(...(await firewallMarkWarnings(config, cycle.facts.kernel.rules, firewallUses)), ...execWarnings(config), ...(hashNote ? [`multipath_hash: ${hashNote}`] : []));
     for (const w of cycle.plan.warnings) warn(w);
@@ -89,6 +93,8 @@ export function downOnce(config: Config): Promise<DownResult> {
   return withPort(async (port) => {
     const { nftApplied, nftFailed, ...result } = await applyChanges(port, await observeTeardown(port, config, runNft), runNft);
     await removeOwnedNames(config);
-    return { ...result, pinningRemoved: nftApplied !== undefined, ...(nftFailed ? { pinningFailed: nftFailed } : {}) };
+    const hash = await restoreMultipathHash(IPV4_SYSCTL_DIR, await hashRecordPath());
+    return { ...result, pinningRemoved: nftApplied !== undefined, ...(nftFailed ? { pinningFailed: nftFailed } : {}), sysctlRestored: hash.restored,
+      ...(hash.note !== undefined && { sysctlNote: hash.note }) };
   });
 }

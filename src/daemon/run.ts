@@ -13,7 +13,7 @@ import { createLogger, isLogLevel, rateLimited, type Logger } from '../log';
 import { execWarnings } from '../nft/exec';
 import { firewallMarkWarnings } from '../nft/neighbours-io';
 import { pinMarks } from '../nft/marks';
-import { setMultipathHash } from '../system/sysctl';
+import { hashRecordPath, IPV4_SYSCTL_DIR, restoreMultipathHash, syncMultipathHash } from '../system/sysctl';
 import { startControlServer, type ControlServer } from './control';
 import { holdInstanceLock, type InstanceLock } from './instance-lock';
 import { healthActions } from '../health/actions';
@@ -44,13 +44,14 @@ function systemSettings(log: Logger): SystemSettings {
       for (const msg of await firewallMarkWarnings(config)) log.warn('pinning', { msg });
       for (const msg of execWarnings(config)) log.warn('exec', { msg });
       await syncOwnedNames(config, previous);
-      if (config.multipathHash !== undefined) {
-        const { note } = await setMultipathHash(config.multipathHash);
-        if (note) log.warn('multipath_hash', { msg: note });
-      }
+      const note = await syncMultipathHash(config.multipathHash, await hashRecordPath());
+      if (note) log.warn('multipath_hash', { msg: note });
     },
     async remove(config: Config) {
       await removeOwnedNames(config);
+      const { restored, note } = await restoreMultipathHash(IPV4_SYSCTL_DIR, await hashRecordPath());
+      for (const change of restored) log.info('apply', { change, cause: 'stop --cleanup' });
+      if (note) log.warn('multipath_hash', { msg: note });
     },
   };
 }
