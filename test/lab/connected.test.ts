@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { startDaemon, stopDaemon, type RunningDaemon } from '../../lab/daemon';
 import { ipIn, ipJson, nsArgv, run, sleep, waitFor } from '../../lab/exec';
-import { kindsLabDown, kindsLabUp, writeKindsConfig, type KindUplink } from '../../lab/kinds';
+import { kindsLabDown, kindsLabUp, writeKindsConfig, type KindsLab, type KindUplink } from '../../lab/kinds';
 import { startTcpEcho, tcpProbe } from '../../lab/traffic';
 import { NEEDS_ROOT } from './support';
 
@@ -22,6 +22,17 @@ const uplink = (n: number): KindUplink => ({
   router: [`addr add 10.2${n}.0.2/24 dev eth${n}`], provider: [`addr add 10.2${n}.0.1/24 dev cust`],
 });
 
+/** The kinds lab with two static uplinks, a TCP echo on the router and the config for `uplinkd run` (5 ms debounce). */
+async function twoUplinkLab(prefix: string): Promise<KindsLab & { config: string }> {
+  const lab = await kindsLabUp(prefix, [uplink(1), uplink(2)]);
+  await startTcpEcho(lab.ns.router, PORT);
+  const config = await writeKindsConfig(lab, 'uplinkd.yaml', `
+  - {name: isp1, interface: eth1, address: 10.21.0.2/24, gateway: 10.21.0.1}
+  - {name: isp2, interface: eth2, address: 10.22.0.2/24, gateway: 10.22.0.1}
+`, 'daemon:\n  debounce: 5ms\n  resync_interval: 30s\n');
+  return { ...lab, config };
+}
+
 describe('networks behind interfaces created after the daemon started (issue 8)', { skip: NEEDS_ROOT }, () => {
   let daemon: RunningDaemon | undefined;
   after(async () => {
@@ -32,13 +43,8 @@ describe('networks behind interfaces created after the daemon started (issue 8)'
 
   it('a host behind a new bridge reaches both uplink addresses by TCP; deleting the bridge leaves no stale route', async (t) => {
     await run('ip', ['netns', 'del', HOST_NS], { allowFail: true });
-    const lab = await kindsLabUp(PREFIX, [uplink(1), uplink(2)]);
-    await startTcpEcho(lab.ns.router, PORT);
-    const config = await writeKindsConfig(lab, 'uplinkd.yaml', `
-  - {name: isp1, interface: eth1, address: 10.21.0.2/24, gateway: 10.21.0.1}
-  - {name: isp2, interface: eth2, address: 10.22.0.2/24, gateway: 10.22.0.1}
-`, 'daemon:\n  debounce: 5ms\n  resync_interval: 30s\n');
-    daemon = await startDaemon(lab.ns.router, config);
+    const lab = await twoUplinkLab(PREFIX);
+    daemon = await startDaemon(lab.ns.router, lab.config);
 
     // Docker's way: a bridge with a generated name, a veth into the container's namespace.
     await run('ip', ['netns', 'add', HOST_NS]);
@@ -77,13 +83,8 @@ describe('networks behind a LAN router on nexthop objects (FRR) and over ECMP ho
 
   it('hosts behind it reach both uplink addresses by TCP: main\'s nhid, group and multipath routes are copied into the uplink tables', async () => {
     await run('ip', ['netns', 'del', LAN_ROUTER_NS], { allowFail: true });
-    const lab = await kindsLabUp(LANR_PREFIX, [uplink(1), uplink(2)]);
-    await startTcpEcho(lab.ns.router, PORT);
-    const config = await writeKindsConfig(lab, 'uplinkd.yaml', `
-  - {name: isp1, interface: eth1, address: 10.21.0.2/24, gateway: 10.21.0.1}
-  - {name: isp2, interface: eth2, address: 10.22.0.2/24, gateway: 10.22.0.1}
-`, 'daemon:\n  debounce: 5ms\n  resync_interval: 30s\n');
-    daemon = await startDaemon(lab.ns.router, config);
+    const lab = await twoUplinkLab(LANR_PREFIX);
+    daemon = await startDaemon(lab.ns.router, lab.config);
     // The LAN router: two addresses on the LAN (two ECMP next hops), its networks' hosts on its loopback; each
     // reaches one uplink address with a source from another of its networks.
     await run('ip', ['netns', 'add', LAN_ROUTER_NS]);
