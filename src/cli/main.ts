@@ -248,7 +248,7 @@ async function downCommand(configFile: string, force: boolean): Promise<number> 
   }
   if (pid !== undefined) warn(`${who}: it will restore what down removes`);
   const current = config ?? await loadConfig(configFile);
-  const [{ downOnce }, { formatPinningChange }, { formatChange }, { removeExecCgroups }] = await Promise.all([
+  const [{ downOnce }, { formatPinningChange, describeKept }, { formatChange }, { removeExecCgroups }] = await Promise.all([
     import('./oneshot'), import('../engine/cycle'), import('../model/text'), import('../nft/exec')]);
   const result = await downOnce(current);
   for (const dir of await removeExecCgroups(current)) console.log(`rmdir ${dir}`);
@@ -256,9 +256,12 @@ async function downCommand(configFile: string, force: boolean): Promise<number> 
   printLines(result.applied.map(formatChange));
   if (result.pinningFailed) console.error(`uplinkd: failed: ${result.pinningFailed.message}`);
   for (const { change, error } of result.failed) console.error(`uplinkd: failed: ${formatChange(change)}: ${error.message}`);
+  // Not everything is removed: exit 1 like a failure, so scripts notice; what else was there is gone.
+  for (const k of result.kept) console.error(`uplinkd: ${describeKept(k)}`);
   const failed = result.failed.length + (result.pinningFailed ? 1 : 0);
-  console.log(`${result.applied.length + (result.pinningRemoved ? 1 : 0)} changes applied${failed ? `, ${failed} failed` : ''}`);
-  return failed ? EXIT.failure : EXIT.ok;
+  const kept = result.kept.length > 0 ? `, ${result.kept.length} nexthop${result.kept.length === 1 ? '' : 's'} kept for other programs' routes` : '';
+  console.log(`${result.applied.length + (result.pinningRemoved ? 1 : 0)} changes applied${failed ? `, ${failed} failed` : ''}${kept}`);
+  return failed || kept ? EXIT.failure : EXIT.ok;
 }
 
 /** The configuration file parsed and checked (src/config/load.ts, loaded only by the commands that need it). */
@@ -373,7 +376,7 @@ async function statusCommand(configFile: string, json: boolean): Promise<number>
   if (json) {
     const nft = result.pinning.change;
     const pending = [...(nft ? [formatPinningChange(nft)] : []), ...result.changes.map(formatChange)];
-    console.log(jsonText({ daemon: false, ...(other !== undefined ? { otherDaemon: other } : {}), inSync: changeCount(result) === 0 && result.plan.collisions.length === 0, pending, pinning: result.pinning.status, uplinks: result.plan.uplinks, policies: result.plan.policies, warnings: result.plan.warnings, collisions: result.plan.collisions }));
+    console.log(jsonText({ daemon: false, ...(other !== undefined ? { otherDaemon: other } : {}), inSync: changeCount(result) === 0 && result.plan.collisions.length === 0 && !result.kept?.length, pending, pinning: result.pinning.status, uplinks: result.plan.uplinks, policies: result.plan.policies, warnings: result.plan.warnings, collisions: result.plan.collisions }));
   } else {
     console.log(formatStatusText(result));
   }

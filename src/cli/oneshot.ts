@@ -4,7 +4,8 @@ import { NetlinkKernelPort } from '../kernel/netlink-port';
 import type { KernelPort } from '../kernel/port';
 import type { Change } from '../model/types';
 import {
-  applyChanges, computeCycle, observe, observeTeardown, removeOwnedNames, runOnce, syncOwnedNames, type Cycle, type PinningChange,
+  applyChanges, computeCycle, describeKept, guardCycle, observe, observeTeardown, removeOwnedNames, runOnce, syncOwnedNames, type Cycle,
+  type KeptNexthop, type PinningChange,
 } from '../engine/cycle';
 import { runNft } from '../nft/nft';
 import { setMultipathHash } from '../system/sysctl';
@@ -28,6 +29,8 @@ export interface DownResult {
   /** The pinning table was there and is gone. */
   pinningRemoved: boolean;
   pinningFailed?: UplinkdError;
+  /** Nexthops left in place because other programs' routes or groups use them (describeKept says which and what to do). */
+  kept: KeptNexthop[];
 }
 
 async function withPort<T>(fn: (port: KernelPort) => Promise<T>): Promise<T> {
@@ -39,11 +42,14 @@ async function withPort<T>(fn: (port: KernelPort) => Promise<T>): Promise<T> {
   }
 }
 
-/** What `apply` would change, without changing anything. Health is unknown outside the daemon. */
+/**
+ * What `apply` would change, without changing anything. Health is unknown outside the daemon. Nexthops other programs
+ * use are not deleted (guardCycle), and a warning says so.
+ */
 export function planOnce(config: Config, warn: (m: string) => void): Promise<OneShotResult> {
   return withPort(async (port) => {
-    const cycle = computeCycle(config, await observe(port, config, { warn: (file, m) => warn(`${file}: ${m}`), nft: runNft }));
-    cycle.plan.warnings.push(...(await firewallMarkWarnings(config, cycle.facts.kernel.rules)), ...execWarnings(config));
+    const cycle = await guardCycle(port, config, computeCycle(config, await observe(port, config, { warn: (file, m) => warn(`${file}: ${m}`), nft: runNft })));
+    cycle.plan.warnings.push(...(await firewallMarkWarnings(config, cycle.facts.kernel.rules)), ...execWarnings(config), ...(cycle.kept ?? []).map(describeKept));
     return cycle;
   });
 }
@@ -63,7 +69,8 @@ export function applyOnce(config: Config, warn: (m: string) => void): Promise<Ap
     await syncOwnedNames(config);
     const hashNote = config.multipathHash === undefined ? undefined : (await setMultipathHash(config.multipathHash)).note;
     const { cycle, result } = await runOnce(port, config, { warn: (file, m) => warn(`${file}: ${m}`), nft: runNft });
-    cycle.plan.warnings.push(...(await firewallMarkWarnings(config, cycle.facts.kernel.rules, firewallUses)), ...execWarnings(config), ...(hashNote ? [`multipath_hash: ${hashNote}`] : []));
+    cycle.plan.warnings.push(...(await firewallMarkWarnings(config, cycle.facts.kernel.rules, firewallUses)), ...execWarnings(config), ...(hashNote ? [`multipath_hash: ${hashNote}`] : []),
+      ...(cycle.kept ?? []).map(describeKept));
     for (const w of cycle.plan.warnings) warn(w);
     if (cycle.pinning.warning) warn(cycle.pinning.warning);
     const { nftApplied, nftFailed, ...applied } = result;
@@ -82,13 +89,14 @@ export async function markNeighbourWarnings(config: Config): Promise<string[]> {
 
 /**
  * `uplinkd down`: deletes the `ip uplinkd` nftables table, every route, rule and nexthop carrying config's protocol
- * (observeTeardown) and the iproute2 name files uplinkd wrote; nothing else. Refusals are in `failed` /
- * `pinningFailed`, not thrown.
+ * (observeTeardown) and the iproute2 name files uplinkd wrote; nothing else, and not the nexthops other programs'
+ * routes or groups use (`kept`). Refusals are in `failed` / `pinningFailed`, not thrown.
  */
 export function downOnce(config: Config): Promise<DownResult> {
   return withPort(async (port) => {
-    const { nftApplied, nftFailed, ...result } = await applyChanges(port, await observeTeardown(port, config, runNft), runNft);
+    const teardown = await observeTeardown(port, config, runNft);
+    const { nftApplied, nftFailed, ...result } = await applyChanges(port, teardown, runNft);
     await removeOwnedNames(config);
-    return { ...result, pinningRemoved: nftApplied !== undefined, ...(nftFailed ? { pinningFailed: nftFailed } : {}) };
+    return { ...result, kept: teardown.kept, pinningRemoved: nftApplied !== undefined, ...(nftFailed ? { pinningFailed: nftFailed } : {}) };
   });
 }

@@ -4,7 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import { UplinkdError } from '../errors';
 import type { Address, Change, KernelState, Link, Nexthop, Route, Rule } from '../model/types';
-import { mayBeOfInterest, nexthopUsesDevice, routeOfInterest, type KernelEvent, type KernelEventKind, type KernelPort, type RouteInterest } from './port';
+import { mayBeOfInterest, nexthopUsesDevice, routeOfInterest, routeUsesDevice, type KernelEvent, type KernelEventKind, type KernelPort, type RouteInterest } from './port';
 import * as C from '../netlink/constants';
 import { formatAddress, formatLink, formatNexthop, formatRoute, formatRule } from '../model/text';
 import { decodeAddress, decodeLink, encodeAddressDumpRequest, encodeLinkDumpRequest } from '../netlink/link';
@@ -154,6 +154,27 @@ export class NetlinkKernelPort implements KernelPort {
     }
     if (whole) view.filledAt = started;
     return view.state();
+  }
+
+  /**
+   * With strict checking one RTA_OIF dump per device that exists (the kernel walks every table and sends only the
+   * routes using it); without, one dump of every route, judged here against a nexthop dump.
+   */
+  async routesThrough(devices: readonly string[]): Promise<Route[]> {
+    const decode = (p: Buffer) => decodeRoute(p, this.names);
+    if (!this.client.strictCheck) {
+      const all = this.decodeAll(await this.client.dump(C.RTM_GETROUTE, encodeRouteDumpRequest()), C.RTM_NEWROUTE, decode);
+      const nexthops = new Map((await this.readNexthops()).map((n) => [n.id, n]));
+      return all.filter((r) => routeUsesDevice(r, devices, nexthops));
+    }
+    const byName = new Map([...this.links].map(([index, name]) => [name, index]));
+    const found = new Map<string, Route>(); // a multipath route over two of the devices comes in both dumps
+    for (const oif of new Set(devices.flatMap((d) => byName.get(d) ?? []))) {
+      for (const r of this.decodeAll(await this.client.dump(C.RTM_GETROUTE, encodeRouteDumpRequest({ oif })), C.RTM_NEWROUTE, decode)) {
+        found.set(JSON.stringify(r), r);
+      }
+    }
+    return [...found.values()];
   }
 
   private async dumpAll(interest: RouteInterest | undefined): Promise<KernelState> {

@@ -58,8 +58,17 @@ export function routeOfInterest(
   if (interest.protocols.includes(route.protocol)) return true;
   if (interest.tables.includes(route.table)) return route.table !== MAIN_TABLE || route.dst === '0.0.0.0/0' || localRoute(route, (dev) => interest.devices.includes(dev));
   if (route.dst !== '0.0.0.0/0') return false;
-  const devices = interest.devices;
-  if (route.nhid !== undefined) return nexthops ? nexthopUsesDevice(route.nhid, devices, nexthops) : true;
+  if (route.nhid !== undefined && !nexthops) return true;
+  return routeUsesDevice(route, interest.devices, nexthops ?? new Map());
+}
+
+/**
+ * Whether `route` uses one of `devices` (interface names): directly, in a multipath hop, or through its nexthop object
+ * or a member of its group, resolved in `nexthops` (a missing id uses none). What the kernel's RTA_OIF dump filter
+ * matches (net/ipv4/fib_semantics.c fib_info_nh_uses_dev).
+ */
+export function routeUsesDevice(route: Pick<Route, 'dev' | 'multipath' | 'nhid'>, devices: readonly string[], nexthops: ReadonlyMap<number, Nexthop>): boolean {
+  if (route.nhid !== undefined) return nexthopUsesDevice(route.nhid, devices, nexthops);
   return (route.dev !== undefined && devices.includes(route.dev)) || (route.multipath ?? []).some((h) => devices.includes(h.dev));
 }
 
@@ -88,6 +97,13 @@ export interface KernelPort {
    * those routeOfInterest() accepts (others may be left out).
    */
   snapshot(interest?: RouteInterest): Promise<KernelState>;
+  /**
+   * Every IPv4 route, in any table and of any protocol, that uses one of `devices` (interface names): directly, in a
+   * multipath hop, or through its nexthop object or a member of its group (the kernel's RTA_OIF dump filter,
+   * net/ipv4/fib_semantics.c fib_info_nh_uses_dev). For finding other programs' routes on uplinkd's nexthops before
+   * deleting one, which would delete them too; the kernel walks every table but sends only the matches.
+   */
+  routesThrough(devices: readonly string[]): Promise<Route[]>;
   /**
    * Apply one change. Adding what exists (EEXIST) and deleting what is gone
    * (ENOENT/ESRCH) succeed silently; anything else rejects with UplinkdError.

@@ -16,6 +16,7 @@ class ManualPort implements KernelPort {
   open = new Map<number, { resolve(): void; reject(e: Error): void }>();
   most = 0;
   async snapshot(): Promise<KernelState> { return { links: [], addresses: [], routes: [], rules: [], nexthops: [] }; }
+  async routesThrough(): Promise<Route[]> { return []; }
   apply(change: Change): Promise<void> {
     const table = change.kind === 'route' ? change.route.table : -1;
     this.calls.push(table);

@@ -10,7 +10,7 @@ import { contains, networkOf } from '../../src/model/ipv4';
 import type { Address, Change, KernelState, Link, Nexthop, Route, Rule } from '../../src/model/types';
 import { canonicalRule, routeKey } from '../../src/model/identity';
 import { formatAddress, formatChange, formatLink } from '../../src/model/text';
-import { routeOfInterest, type KernelEvent, type KernelEventKind, type KernelPort, type RouteInterest } from '../../src/kernel/port';
+import { routeOfInterest, routeUsesDevice, type KernelEvent, type KernelEventKind, type KernelPort, type RouteInterest } from '../../src/kernel/port';
 
 const EMPTY: KernelState = { links: [], addresses: [], routes: [], rules: [], nexthops: [] };
 
@@ -58,6 +58,13 @@ export class FakePort implements KernelPort {
     }
     for (const r of s.rules) if (r.fwmark !== undefined && r.fwmask === undefined) r.fwmask = 0xffffffff;
     return s;
+  }
+
+  /** The routes snapshot() reports that use one of `devices` (directly, in a hop, or through their nexthop object). */
+  async routesThrough(devices: readonly string[]): Promise<Route[]> {
+    const s = await this.snapshot();
+    const nexthops = new Map(s.nexthops.map((n) => [n.id, n]));
+    return s.routes.filter((r) => routeUsesDevice(r, devices, nexthops));
   }
 
   /** The stored state, without what snapshot() adds. */
