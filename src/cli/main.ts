@@ -2,6 +2,8 @@
 // `reload`) with a daemon running need only the control socket, found from the daemon's socket
 // record (src/daemon/socket-record.ts) without loading the YAML parser, the planner, netlink or nftables.
 import type { Config } from '../config/types';
+import type { CheckFacts } from '../config/load';
+import type { KernelState } from '../model/types';
 import type { StatusView } from '../daemon/control';
 import { EXIT, UplinkdError } from '../errors';
 import { escapeControl } from '../log';
@@ -167,18 +169,24 @@ function formatOption(value: string | true | undefined): PlanFormat {
 }
 
 async function check(configFile: string): Promise<number> {
-  const config = await loadConfig(configFile);
+  const [{ configuredPlace, monitorWarnings }, { execWarnings }, { markNeighbourWarnings, readKernelForCheck }] = await Promise.all([
+    import('../config/monitor-warnings'), import('../nft/exec'), import('./oneshot')]);
+  // The kernel as it is here: a static gateway must not be one of the router's addresses (an error with its line).
+  let kernel: KernelState | undefined;
+  let unread: string | undefined;
+  try {
+    kernel = await readKernelForCheck();
+  } catch (err) {
+    unread = err instanceof Error ? err.message : String(err);
+  }
+  const localAddresses = kernel && new Map(kernel.addresses.map((a) => [a.address, a.dev]));
+  const config = await loadConfig(configFile, localAddresses ? { localAddresses } : {});
   for (const w of config.warnings ?? []) warn(w);
   console.log(`${configFile}: ok (${plural(config.uplinks.length, 'uplink')}, default ${config.default})`);
-  const [{ configuredPlace, monitorWarnings }, { execWarnings }, { markNeighbourWarnings }] = await Promise.all([
-    import('../config/monitor-warnings'), import('../nft/exec'), import('./oneshot')]);
   for (const w of monitorWarnings(config, configuredPlace(config))) warn(w);
   for (const w of execWarnings(config)) warn(w);
-  try {
-    for (const w of await markNeighbourWarnings(config)) warn(w);
-  } catch (err) {
-    warn(`cannot look for other programs' marks: ${err instanceof Error ? err.message : String(err)}`);
-  }
+  if (kernel) for (const w of await markNeighbourWarnings(config, kernel)) warn(w);
+  else warn(`cannot read the kernel (${unread}): gateways not checked against this router's addresses, other programs' marks not looked for`);
   return EXIT.ok;
 }
 
@@ -264,10 +272,10 @@ async function downCommand(configFile: string, force: boolean): Promise<number> 
   return failed || kept ? EXIT.failure : EXIT.ok;
 }
 
-/** The configuration file parsed and checked (src/config/load.ts, loaded only by the commands that need it). */
-async function loadConfig(file: string): Promise<Config> {
+/** The configuration file parsed and checked (src/config/load.ts, loaded only by the commands that need it), against `facts` if given. */
+async function loadConfig(file: string, facts?: CheckFacts): Promise<Config> {
   const load = await import('../config/load');
-  return load.loadConfig(file);
+  return load.loadConfig(file, facts);
 }
 
 /** A daemon found through its socket record: where it listens and its status answer (of the view asked for). */

@@ -2,7 +2,7 @@ import type { Config } from '../config/types';
 import { UplinkdError } from '../errors';
 import { NetlinkKernelPort } from '../kernel/netlink-port';
 import type { KernelPort } from '../kernel/port';
-import type { Change } from '../model/types';
+import type { Change, KernelState } from '../model/types';
 import {
   applyChanges, computeCycle, describeKept, guardCycle, observe, observeTeardown, removeOwnedNames, runOnce, syncOwnedNames, type Cycle,
   type KeptNexthop, type PinningChange,
@@ -79,12 +79,19 @@ export function applyOnce(config: Config, warn: (m: string) => void): Promise<Ap
 }
 
 /**
- * For `check`: foreign fwmark rules and firewall rules whose marks overlap pinning.mark_mask
- * (docs/pinning.md). Reading the kernel needs no privilege for rules; firewall rules it cannot
- * read (nft needs CAP_NET_ADMIN) are left out.
+ * For `check`: the kernel's links, addresses, rules and nexthops, without routes (a router's tables may hold a
+ * million). Needs no privilege. Throws UplinkdError('netlink') when the socket cannot be opened.
  */
-export async function markNeighbourWarnings(config: Config): Promise<string[]> {
-  return allMarkWarnings(config, (await withPort((port) => port.snapshot())).rules);
+export function readKernelForCheck(): Promise<KernelState> {
+  return withPort((port) => port.snapshot({ tables: [], protocols: [], devices: [] }));
+}
+
+/**
+ * For `check`: foreign fwmark rules (of `kernel`, readKernelForCheck) and firewall rules whose marks overlap
+ * pinning.mark_mask (docs/pinning.md); firewall rules it cannot read (nft needs CAP_NET_ADMIN) are left out.
+ */
+export async function markNeighbourWarnings(config: Config, kernel: KernelState): Promise<string[]> {
+  return allMarkWarnings(config, kernel.rules);
 }
 
 /**
