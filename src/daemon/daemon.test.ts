@@ -913,3 +913,23 @@ test('stop --cleanup keeps a group another program\'s route uses, and its member
   assert.match(kept[0]!, /^nexthop id 1000 group .* kept: .*route 192\.0\.2\.0\/24 nhid 1000 table 3000 proto 12 \(protocol 12\)/);
   assert.match(kept[1]!, /^nexthop id 1001 .* kept: .*uplinkd's group id 1000, kept for the same reason/);
 });
+
+test('a hook\'s resync that finds nothing to change says so in one info line; the daemon\'s own no-op cycles stay at debug level', async () => {
+  const h = await startHarness();
+  await h.timers.advance(100);
+  const inSync = () => h.events('in-sync');
+  const before = inSync().length;
+  h.daemon.nudge('hook RENEW on if2');
+  await h.timers.advance(100);
+  const info = inSync().slice(before).filter((f) => f.level === 'info');
+  assert.equal(info.length, 1, h.lines.slice(-5).join('\n'));
+  assert.equal(info[0]!.msg, 'resync asked for (hook RENEW on if2): nothing to change');
+  assert.match(info[0]!.cause ?? '', /hook RENEW on if2/);
+  // A periodic resync with nothing to change: at debug level only.
+  const later = inSync().length;
+  await h.timers.advance(40_000);
+  const resyncs = inSync().slice(later);
+  assert.ok(resyncs.length >= 1, 'the periodic resync ran');
+  assert.ok(resyncs.every((f) => f.level === 'debug'), JSON.stringify(resyncs));
+  await h.daemon.stop({ cleanup: false });
+});

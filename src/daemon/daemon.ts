@@ -257,6 +257,8 @@ export class Daemon {
   private reloadWatches: { cause: string; cycle?: ReloadCycle }[] = [];
   private inSync = false;
   private collisions: string[] = [];
+  /** Causes of resyncs asked for from outside (nudge) whose cycle has not run yet. */
+  private readonly requested = new Set<string>();
   private kept: string[] = [];
   private warnings: string[] = [];
   private policies: ServedPolicy[] = [];
@@ -378,8 +380,12 @@ export class Daemon {
     return { ok: true, cycle: watch.cycle ?? { ran: false, applied: 0, failed: 0, deferred: 0, collisions: 0 } };
   }
 
-  /** Asks for a full resync soon (e.g. from `uplinkd hook`). */
+  /**
+   * Asks for a full resync soon (`uplinkd hook`, the control socket's `resync`). Its cycle's outcome is logged at info
+   * level even when nothing changes, so that whoever asked (a DHCP client's hook) is seen to have been answered.
+   */
   nudge(cause: string): void {
+    this.requested.add(cause);
     this.markDirty(cause);
   }
 
@@ -513,6 +519,7 @@ export class Daemon {
     const config = this.config;
     if (!config) throw new UplinkdError('config', 'no configuration loaded');
     const cause = joinCauses(causes);
+    const asked = causes.filter((c) => this.requested.delete(c));
     this.log.debug('cycle', { cause });
     const flushed = this.linkEvents;
     this.linkEvents = new Set();
@@ -607,7 +614,11 @@ export class Daemon {
       this.record('waiting-link', text, cause);
     }
     this.notePinning(config, observation.nft, result, cause);
-    if (applied === 0 && failed === 0) this.log.debug('in-sync', { cause });
+    if (applied === 0 && failed === 0) {
+      // A hook that ran and found nothing to do says so once; the daemon's own no-op cycles stay at debug level.
+      if (asked.length > 0) this.log.info('in-sync', { cause, msg: `resync asked for (${joinCauses(asked)}): nothing to change` });
+      else this.log.debug('in-sync', { cause });
+    }
 
     // Held-back objects stay in: when their backoff ends, re-adding them is drift again.
     this.present = desired;
