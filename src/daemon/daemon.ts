@@ -683,7 +683,7 @@ export class Daemon {
     const planned = new Set(changes.map(objectIdentity));
     const leftovers = (keep?: ReadonlySet<number>) => teardownChanges(retired, kernel, keep)
       .filter((c) => !planned.has(objectIdentity(c)) && !desired.has(objectIdentity(c)));
-    return keepNexthopsInUse(this.opts.port, kernel, leftovers(), [retired.protocol, this.config?.protocol ?? retired.protocol], leftovers);
+    return keepNexthopsInUse(this.opts.port, leftovers(), [retired.protocol, this.config?.protocol ?? retired.protocol], leftovers);
   }
 
   /** Logs (warn) and records the kept nexthops when they differ from the last cycle's; status shows them. */

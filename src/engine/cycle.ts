@@ -135,25 +135,21 @@ export function teardownChanges(config: Config, kernel: KernelState, keep?: Read
 /**
  * The nexthops `changes` delete (not a stand-in swap's) that other programs use, and `changes` without deleting them.
  * Deleting a nexthop makes the kernel delete every route on it and shrink or delete the groups holding it, in any
- * table, whoever made them; so before one goes, the routes through its devices (and its members' devices) are read
- * with RTA_OIF dumps (KernelPort.routesThrough: the kernel walks its tables and sends only those; only when a
- * nexthop is to be deleted, which a no-op cycle never does), and those of a protocol not in `owned` on it, or
- * groups of such a protocol holding it, keep it (src/reconcile/nexthop-users.ts). `without(keep)` recomputes the
+ * table, whoever made them; so before one goes, the nexthops are read again and the routes through the devices of
+ * those still there (and of their members) with RTA_OIF dumps (KernelPort.nexthopUsers: the kernel walks its tables
+ * and sends only those; only when a nexthop to delete is still there, which a no-op cycle never has, nor a cycle
+ * after the kernel removed it with its device or address), and those of a protocol not in `owned` on it, or groups
+ * of such a protocol holding it, keep it (src/reconcile/nexthop-users.ts). `without(keep)` recomputes the
  * changes with those ids kept (diff's `keep`). Errors: the port's UplinkdError.
  */
 export async function keepNexthopsInUse(
-  port: KernelPort, kernel: KernelState, changes: Change[], owned: readonly number[], without: (keep: ReadonlySet<number>) => Change[],
+  port: KernelPort, changes: Change[], owned: readonly number[], without: (keep: ReadonlySet<number>) => Change[],
 ): Promise<{ changes: Change[]; kept: KeptNexthop[] }> {
   const deleting = new Set(changes.flatMap((c) => (c.kind === 'nexthop' && c.op === 'del' && !c.standIn ? [c.nexthop.id] : [])));
   if (deleting.size === 0) return { changes, kept: [] };
-  const byId = new Map(kernel.nexthops.map((n) => [n.id, n]));
-  const devices = new Set<string>();
-  for (const id of deleting) {
-    const nh = byId.get(id);
-    for (const n of [nh, ...(nh?.group ?? []).map((m) => byId.get(m.id))]) if (n?.dev !== undefined) devices.add(n.dev);
-  }
-  const routes = devices.size > 0 ? await port.routesThrough([...devices].sort()) : [];
-  const kept = nexthopsInForeignUse(deleting, kernel, routes, owned);
+  // The nexthops as they are now: `kernel` may be a view the kernel's silent removals have not reached yet.
+  const now = await port.nexthopUsers([...deleting].sort((a, b) => a - b));
+  const kept = nexthopsInForeignUse(deleting, now, now.routes, owned);
   if (kept.length === 0) return { changes, kept };
   return { changes: without(new Set(kept.map((k) => k.nexthop.id))), kept };
 }
@@ -161,7 +157,7 @@ export async function keepNexthopsInUse(
 /** The cycle with its changes through keepNexthopsInUse: nexthops other programs use are kept (`kept`), not deleted. */
 export async function guardCycle(port: KernelPort, config: Config, cycle: Cycle): Promise<Cycle> {
   const kernel = cycle.facts.kernel;
-  const { changes, kept } = await keepNexthopsInUse(port, kernel, cycle.changes, [config.protocol],
+  const { changes, kept } = await keepNexthopsInUse(port, cycle.changes, [config.protocol],
     (keep) => diff(cycle.plan.desired, kernel, config, keep));
   return { ...cycle, changes, kept };
 }
@@ -216,7 +212,7 @@ export async function observeTeardown(port: KernelPort, config: Config, nft: Nft
   const owned: RouteInterest = { tables: [...ownedTables(config)].sort((a, b) => a - b), protocols: [config.protocol], devices: [] };
   const [kernel, table] = await Promise.all([port.snapshot(owned), readPinning(nft)]);
   const change = teardownPinning(table);
-  const { changes, kept } = await keepNexthopsInUse(port, kernel, teardownChanges(config, kernel), [config.protocol],
+  const { changes, kept } = await keepNexthopsInUse(port, teardownChanges(config, kernel), [config.protocol],
     (keep) => teardownChanges(config, kernel, keep));
   return { netlink: changes, kept, ...(change ? { nft: change } : {}) };
 }

@@ -49,17 +49,21 @@ route table 3000 198.18.0.0/15 nhid 1002 proto static
   assert.ok(!after.routes.some((r) => r.protocol === 117));
 });
 
-test('keepNexthopsInUse reads routes only when a nexthop is to be deleted, and only through the devices of those nexthops', async () => {
-  const port = new FakePort(parseSnapshot(OURS));
-  const asked: string[][] = [];
-  const read = port.routesThrough.bind(port);
-  port.routesThrough = (devices) => { asked.push([...devices]); return read(devices); };
-  const kernel = await port.snapshot();
-  const none = await keepNexthopsInUse(port, kernel, [], [117], () => assert.fail('nothing to recompute'));
+test('keepNexthopsInUse asks only when a nexthop is to be deleted, and a nexthop the kernel already removed keeps nothing', async () => {
+  const port = new FakePort(parseSnapshot(`${OURS}
+route table 3000 198.18.0.0/15 nhid 1003 proto static
+`));
+  const asked: number[][] = [];
+  const read = port.nexthopUsers.bind(port);
+  port.nexthopUsers = (ids) => { asked.push([...ids]); return read(ids); };
+  const none = await keepNexthopsInUse(port, [], [117], () => assert.fail('nothing to recompute'));
   assert.deepEqual(none, { changes: [], kept: [] });
   assert.deepEqual(asked, []);
-  const changes = diff({ routes: [], rules: [], nexthops: [] }, kernel, config);
-  const guarded = await keepNexthopsInUse(port, kernel, changes, [117], () => assert.fail('nothing is kept'));
+  // A view older than the kernel: 1003 went with its device (and the route on it), silently.
+  const stale = await port.snapshot();
+  await port.apply({ op: 'del', kind: 'nexthop', nexthop: { id: 1003, protocol: 117 } });
+  const changes = diff({ routes: [], rules: [], nexthops: [] }, stale, config);
+  const guarded = await keepNexthopsInUse(port, changes, [117], () => assert.fail('nothing is kept'));
   assert.equal(guarded.changes, changes);
-  assert.deepEqual(asked, [['if1', 'if2', 'if3']]);
+  assert.deepEqual(asked, [[1000, 1001, 1002, 1003]]);
 });

@@ -4,7 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import { UplinkdError } from '../errors';
 import type { Address, Change, KernelState, Link, Nexthop, Route, Rule } from '../model/types';
-import { mayBeOfInterest, nexthopUsesDevice, routeOfInterest, routeUsesDevice, type KernelEvent, type KernelEventKind, type KernelPort, type RouteInterest } from './port';
+import { mayBeOfInterest, nexthopDevices, nexthopUsesDevice, routeOfInterest, routeUsesDevice, type KernelEvent, type KernelEventKind, type KernelPort, type RouteInterest } from './port';
 import * as C from '../netlink/constants';
 import { formatAddress, formatLink, formatNexthop, formatRoute, formatRule } from '../model/text';
 import { decodeAddress, decodeLink, encodeAddressDumpRequest, encodeLinkDumpRequest } from '../netlink/link';
@@ -157,15 +157,22 @@ export class NetlinkKernelPort implements KernelPort {
   }
 
   /**
-   * With strict checking one RTA_OIF dump per device that exists (the kernel walks every table and sends only the
-   * routes using it); without, one dump of every route, judged here against a nexthop dump.
+   * One nexthop dump, then, for the devices of those of `ids` that exist, with strict checking one RTA_OIF dump per
+   * device (the kernel walks every table and sends only the routes using it); without, one dump of every route,
+   * judged here.
    */
-  async routesThrough(devices: readonly string[]): Promise<Route[]> {
+  async nexthopUsers(ids: readonly number[]): Promise<{ nexthops: Nexthop[]; routes: Route[] }> {
+    const nexthops = await this.readNexthops();
+    const devices = nexthopDevices(ids, nexthops);
+    return { nexthops, routes: devices.length > 0 ? await this.routesThrough(devices, nexthops) : [] };
+  }
+
+  private async routesThrough(devices: readonly string[], nexthops: readonly Nexthop[]): Promise<Route[]> {
     const decode = (p: Buffer) => decodeRoute(p, this.names);
     if (!this.client.strictCheck) {
       const all = this.decodeAll(await this.client.dump(C.RTM_GETROUTE, encodeRouteDumpRequest()), C.RTM_NEWROUTE, decode);
-      const nexthops = new Map((await this.readNexthops()).map((n) => [n.id, n]));
-      return all.filter((r) => routeUsesDevice(r, devices, nexthops));
+      const byId = new Map(nexthops.map((n) => [n.id, n]));
+      return all.filter((r) => routeUsesDevice(r, devices, byId));
     }
     const byName = new Map([...this.links].map(([index, name]) => [name, index]));
     const found = new Map<string, Route>(); // a multipath route over two of the devices comes in both dumps

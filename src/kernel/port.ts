@@ -82,6 +82,17 @@ export function localRoute<R extends Pick<Route, 'dev' | 'multipath' | 'nhid'>>(
   return route.dev !== undefined && route.nhid === undefined && !route.multipath && !isUplink(route.dev);
 }
 
+/** The devices (sorted, once each) of the nexthops `ids` found in `nexthops` and of their groups' members. */
+export function nexthopDevices(ids: readonly number[], nexthops: readonly Nexthop[]): string[] {
+  const byId = new Map(nexthops.map((n) => [n.id, n]));
+  const devices = new Set<string>();
+  for (const id of ids) {
+    const nh = byId.get(id);
+    for (const n of [nh, ...(nh?.group ?? []).map((m) => byId.get(m.id))]) if (n?.dev !== undefined) devices.add(n.dev);
+  }
+  return [...devices].sort();
+}
+
 /** Whether nexthop `id` (or a member of its group) is on one of `devices` (net/ipv4/nexthop.c nexthop_uses_dev). */
 export function nexthopUsesDevice(id: number, devices: readonly string[], nexthops: ReadonlyMap<number, Nexthop>): boolean {
   const nh = nexthops.get(id);
@@ -98,12 +109,14 @@ export interface KernelPort {
    */
   snapshot(interest?: RouteInterest): Promise<KernelState>;
   /**
-   * Every IPv4 route, in any table and of any protocol, that uses one of `devices` (interface names): directly, in a
-   * multipath hop, or through its nexthop object or a member of its group (the kernel's RTA_OIF dump filter,
-   * net/ipv4/fib_semantics.c fib_info_nh_uses_dev). For finding other programs' routes on uplinkd's nexthops before
-   * deleting one, which would delete them too; the kernel walks every table but sends only the matches.
+   * What may use the nexthop objects `ids` (uplinkd's, before it deletes them, which would delete such routes too):
+   * every nexthop now (a fresh dump: one the kernel removed by itself, with its device or its last address, is seen
+   * gone), and every IPv4 route, in any table and of any protocol, through the devices of those of `ids` that exist
+   * and of their groups' members (nexthopDevices): directly, in a multipath hop, or through its nexthop object or a
+   * member of its group (the kernel's RTA_OIF dump filter, net/ipv4/fib_semantics.c fib_info_nh_uses_dev: the kernel
+   * walks every table and sends only the matches). No route is read when none of `ids` exists.
    */
-  routesThrough(devices: readonly string[]): Promise<Route[]>;
+  nexthopUsers(ids: readonly number[]): Promise<{ nexthops: Nexthop[]; routes: Route[] }>;
   /**
    * Apply one change. Adding what exists (EEXIST) and deleting what is gone
    * (ENOENT/ESRCH) succeed silently; anything else rejects with UplinkdError.

@@ -20,8 +20,8 @@ export interface KeptNexthop {
 
 /**
  * Which of the owned nexthops `deleting` (ids a change list deletes, to be gone or recreated) are in use by other
- * programs, in `observed` (its nexthops: all of them, as every snapshot has) and `routes` (routes that may use them,
- * any table: KernelPort.routesThrough of their devices): a route of a protocol not in `owned` whose nhid is one of
+ * programs, in `observed` (its nexthops: all of them, as every snapshot has; those of `deleting` not there are not
+ * kept) and `routes` (routes that may use them, any table: KernelPort.nexthopUsers): a route of a protocol not in `owned` whose nhid is one of
  * them, or a nexthop group of such a protocol holding one; then the members among `deleting` of a group kept so.
  * Pure; sorted by nexthop id; empty when nothing else uses them.
  */

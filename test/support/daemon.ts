@@ -1,7 +1,7 @@
 // Test helpers for the daemon's unit tests: a virtual clock/timer queue and a port wrapper
 // that counts what the daemon does and can hide events (as a netlink overrun would).
 import type { KernelEvent, KernelPort, RouteInterest } from '../../src/kernel/port';
-import type { Change, KernelState, Route } from '../../src/model/types';
+import type { Change, KernelState, Nexthop, Route } from '../../src/model/types';
 import { UplinkdError } from '../../src/errors';
 import type { NftWatch } from '../../src/nft/events';
 import type { NftResult, NftRunner } from '../../src/nft/nft';
@@ -67,9 +67,9 @@ export class CountingPort implements KernelPort {
     return this.kernel.snapshot(interest);
   }
 
-  /** The wrapped kernel's routes through `devices`. */
-  routesThrough(devices: readonly string[]): Promise<Route[]> {
-    return this.kernel.routesThrough(devices);
+  /** The wrapped kernel's nexthops and the routes through the devices of `ids`. */
+  nexthopUsers(ids: readonly number[]): Promise<{ nexthops: Nexthop[]; routes: Route[] }> {
+    return this.kernel.nexthopUsers(ids);
   }
 
   /** When set and it returns a promise, that is apply()'s outcome instead of the kernel's (lost answers, refusals). */
