@@ -2,6 +2,8 @@
 // `reload`) with a daemon running need only the control socket, found from the daemon's socket
 // record (src/daemon/socket-record.ts) without loading the YAML parser, the planner, netlink or nftables.
 import type { Config } from '../config/types';
+import type { CheckFacts } from '../config/load';
+import type { KernelState } from '../model/types';
 import type { StatusView } from '../daemon/control';
 import { EXIT, UplinkdError } from '../errors';
 import { escapeControl } from '../log';
@@ -167,18 +169,24 @@ function formatOption(value: string | true | undefined): PlanFormat {
 }
 
 async function check(configFile: string): Promise<number> {
-  const config = await loadConfig(configFile);
+  const [{ configuredPlace, monitorWarnings }, { execWarnings }, { markNeighbourWarnings, readKernelForCheck }] = await Promise.all([
+    import('../config/monitor-warnings'), import('../nft/exec'), import('./oneshot')]);
+  // The kernel as it is here: a static gateway must not be one of the router's addresses (an error with its line).
+  let kernel: KernelState | undefined;
+  let unread: string | undefined;
+  try {
+    kernel = await readKernelForCheck();
+  } catch (err) {
+    unread = err instanceof Error ? err.message : String(err);
+  }
+  const localAddresses = kernel && new Map(kernel.addresses.map((a) => [a.address, a.dev]));
+  const config = await loadConfig(configFile, localAddresses ? { localAddresses } : {});
   for (const w of config.warnings ?? []) warn(w);
   console.log(`${configFile}: ok (${plural(config.uplinks.length, 'uplink')}, default ${config.default})`);
-  const [{ configuredPlace, monitorWarnings }, { execWarnings }, { markNeighbourWarnings }] = await Promise.all([
-    import('../config/monitor-warnings'), import('../nft/exec'), import('./oneshot')]);
   for (const w of monitorWarnings(config, configuredPlace(config))) warn(w);
   for (const w of execWarnings(config)) warn(w);
-  try {
-    for (const w of await markNeighbourWarnings(config)) warn(w);
-  } catch (err) {
-    warn(`cannot look for other programs' marks: ${err instanceof Error ? err.message : String(err)}`);
-  }
+  if (kernel) for (const w of await markNeighbourWarnings(config, kernel)) warn(w);
+  else warn(`cannot read the kernel (${unread}): gateways not checked against this router's addresses, other programs' marks not looked for`);
   return EXIT.ok;
 }
 
@@ -248,7 +256,7 @@ async function downCommand(configFile: string, force: boolean): Promise<number> 
   }
   if (pid !== undefined) warn(`${who}: it will restore what down removes`);
   const current = config ?? await loadConfig(configFile);
-  const [{ downOnce }, { formatPinningChange }, { formatChange }, { removeExecCgroups }] = await Promise.all([
+  const [{ downOnce }, { formatPinningChange, describeKept }, { formatChange }, { removeExecCgroups }] = await Promise.all([
     import('./oneshot'), import('../engine/cycle'), import('../model/text'), import('../nft/exec')]);
   const result = await downOnce(current);
   for (const dir of await removeExecCgroups(current)) console.log(`rmdir ${dir}`);
@@ -257,15 +265,18 @@ async function downCommand(configFile: string, force: boolean): Promise<number> 
   if (result.sysctlNote) warn(`multipath_hash: ${result.sysctlNote}`);
   if (result.pinningFailed) console.error(`uplinkd: failed: ${result.pinningFailed.message}`);
   for (const { change, error } of result.failed) console.error(`uplinkd: failed: ${formatChange(change)}: ${error.message}`);
+  // Not everything is removed: exit 1 like a failure, so scripts notice; what else was there is gone.
+  for (const k of result.kept) console.error(`uplinkd: ${describeKept(k)}`);
   const failed = result.failed.length + (result.pinningFailed ? 1 : 0);
-  console.log(`${result.applied.length + (result.pinningRemoved ? 1 : 0) + result.sysctlRestored.length} changes applied${failed ? `, ${failed} failed` : ''}`);
-  return failed ? EXIT.failure : EXIT.ok;
+  const kept = result.kept.length > 0 ? `, ${result.kept.length} nexthop${result.kept.length === 1 ? '' : 's'} kept for other programs' routes` : '';
+  console.log(`${result.applied.length + (result.pinningRemoved ? 1 : 0) + result.sysctlRestored.length} changes applied${failed ? `, ${failed} failed` : ''}${kept}`);
+  return failed || kept ? EXIT.failure : EXIT.ok;
 }
 
-/** The configuration file parsed and checked (src/config/load.ts, loaded only by the commands that need it). */
-async function loadConfig(file: string): Promise<Config> {
+/** The configuration file parsed and checked (src/config/load.ts, loaded only by the commands that need it), against `facts` if given. */
+async function loadConfig(file: string, facts?: CheckFacts): Promise<Config> {
   const load = await import('../config/load');
-  return load.loadConfig(file);
+  return load.loadConfig(file, facts);
 }
 
 /** A daemon found through its socket record: where it listens and its status answer (of the view asked for). */
@@ -374,7 +385,7 @@ async function statusCommand(configFile: string, json: boolean): Promise<number>
   if (json) {
     const nft = result.pinning.change;
     const pending = [...(nft ? [formatPinningChange(nft)] : []), ...result.changes.map(formatChange)];
-    console.log(jsonText({ daemon: false, ...(other !== undefined ? { otherDaemon: other } : {}), inSync: changeCount(result) === 0 && result.plan.collisions.length === 0, pending, pinning: result.pinning.status, uplinks: result.plan.uplinks, policies: result.plan.policies, warnings: result.plan.warnings, collisions: result.plan.collisions }));
+    console.log(jsonText({ daemon: false, ...(other !== undefined ? { otherDaemon: other } : {}), inSync: changeCount(result) === 0 && result.plan.collisions.length === 0 && !result.kept?.length, pending, pinning: result.pinning.status, uplinks: result.plan.uplinks, policies: result.plan.policies, warnings: result.plan.warnings, collisions: result.plan.collisions }));
   } else {
     console.log(formatStatusText(result));
   }

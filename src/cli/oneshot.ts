@@ -2,9 +2,10 @@ import type { Config } from '../config/types';
 import { UplinkdError } from '../errors';
 import { NetlinkKernelPort } from '../kernel/netlink-port';
 import type { KernelPort } from '../kernel/port';
-import type { Change } from '../model/types';
+import type { Change, KernelState } from '../model/types';
 import {
-  applyChanges, computeCycle, observe, observeTeardown, removeOwnedNames, runOnce, syncOwnedNames, type Cycle, type PinningChange,
+  applyChanges, computeCycle, describeKept, guardCycle, observe, observeTeardown, removeOwnedNames, runOnce, syncOwnedNames, type Cycle,
+  type KeptNexthop, type PinningChange,
 } from '../engine/cycle';
 import { runNft } from '../nft/nft';
 import { hashRecordPath, IPV4_SYSCTL_DIR, restoreMultipathHash, syncMultipathHash } from '../system/sysctl';
@@ -32,6 +33,8 @@ export interface DownResult {
   sysctlRestored: string[];
   /** Why they were left as they are (changed by someone else since). */
   sysctlNote?: string;
+  /** Nexthops left in place because other programs' routes or groups use them (describeKept says which and what to do). */
+  kept: KeptNexthop[];
 }
 
 async function withPort<T>(fn: (port: KernelPort) => Promise<T>): Promise<T> {
@@ -43,11 +46,14 @@ async function withPort<T>(fn: (port: KernelPort) => Promise<T>): Promise<T> {
   }
 }
 
-/** What `apply` would change, without changing anything. Health is unknown outside the daemon. */
+/**
+ * What `apply` would change, without changing anything. Health is unknown outside the daemon. Nexthops other programs
+ * use are not deleted (guardCycle), and a warning says so.
+ */
 export function planOnce(config: Config, warn: (m: string) => void): Promise<OneShotResult> {
   return withPort(async (port) => {
-    const cycle = computeCycle(config, await observe(port, config, { warn: (file, m) => warn(`${file}: ${m}`), nft: runNft }));
-    cycle.plan.warnings.push(...(await firewallMarkWarnings(config, cycle.facts.kernel.rules)), ...execWarnings(config));
+    const cycle = await guardCycle(port, config, computeCycle(config, await observe(port, config, { warn: (file, m) => warn(`${file}: ${m}`), nft: runNft })));
+    cycle.plan.warnings.push(...(await firewallMarkWarnings(config, cycle.facts.kernel.rules)), ...execWarnings(config), ...(cycle.kept ?? []).map(describeKept));
     return cycle;
   });
 }
@@ -67,7 +73,8 @@ export function applyOnce(config: Config, warn: (m: string) => void): Promise<Ap
     await syncOwnedNames(config);
     const hashNote = await syncMultipathHash(config.multipathHash, await hashRecordPath());
     const { cycle, result } = await runOnce(port, config, { warn: (file, m) => warn(`${file}: ${m}`), nft: runNft });
-    cycle.plan.warnings.push(...(await firewallMarkWarnings(config, cycle.facts.kernel.rules, firewallUses)), ...execWarnings(config), ...(hashNote ? [`multipath_hash: ${hashNote}`] : []));
+    cycle.plan.warnings.push(...(await firewallMarkWarnings(config, cycle.facts.kernel.rules, firewallUses)), ...execWarnings(config), ...(hashNote ? [`multipath_hash: ${hashNote}`] : []),
+      ...(cycle.kept ?? []).map(describeKept));
     for (const w of cycle.plan.warnings) warn(w);
     if (cycle.pinning.warning) warn(cycle.pinning.warning);
     const { nftApplied, nftFailed, ...applied } = result;
@@ -76,25 +83,33 @@ export function applyOnce(config: Config, warn: (m: string) => void): Promise<Ap
 }
 
 /**
- * For `check`: foreign fwmark rules and firewall rules whose marks overlap pinning.mark_mask
- * (docs/pinning.md). Reading the kernel needs no privilege for rules; firewall rules it cannot
- * read (nft needs CAP_NET_ADMIN) are left out.
+ * For `check`: the kernel's links, addresses, rules and nexthops, without routes (a router's tables may hold a
+ * million). Needs no privilege. Throws UplinkdError('netlink') when the socket cannot be opened.
  */
-export async function markNeighbourWarnings(config: Config): Promise<string[]> {
-  return allMarkWarnings(config, (await withPort((port) => port.snapshot())).rules);
+export function readKernelForCheck(): Promise<KernelState> {
+  return withPort((port) => port.snapshot({ tables: [], protocols: [], devices: [] }));
+}
+
+/**
+ * For `check`: foreign fwmark rules (of `kernel`, readKernelForCheck) and firewall rules whose marks overlap
+ * pinning.mark_mask (docs/pinning.md); firewall rules it cannot read (nft needs CAP_NET_ADMIN) are left out.
+ */
+export async function markNeighbourWarnings(config: Config, kernel: KernelState): Promise<string[]> {
+  return allMarkWarnings(config, kernel.rules);
 }
 
 /**
  * `uplinkd down`: deletes the `ip uplinkd` nftables table, every route, rule and nexthop carrying config's protocol
- * (observeTeardown) and the iproute2 name files uplinkd wrote; nothing else. Refusals are in `failed` /
- * `pinningFailed`, not thrown.
+ * (observeTeardown) and the iproute2 name files uplinkd wrote; nothing else, and not the nexthops other programs'
+ * routes or groups use (`kept`). Refusals are in `failed` / `pinningFailed`, not thrown.
  */
 export function downOnce(config: Config): Promise<DownResult> {
   return withPort(async (port) => {
-    const { nftApplied, nftFailed, ...result } = await applyChanges(port, await observeTeardown(port, config, runNft), runNft);
+    const teardown = await observeTeardown(port, config, runNft);
+    const { nftApplied, nftFailed, ...result } = await applyChanges(port, teardown, runNft);
     await removeOwnedNames(config);
     const hash = await restoreMultipathHash(IPV4_SYSCTL_DIR, await hashRecordPath());
-    return { ...result, pinningRemoved: nftApplied !== undefined, ...(nftFailed ? { pinningFailed: nftFailed } : {}), sysctlRestored: hash.restored,
-      ...(hash.note !== undefined && { sysctlNote: hash.note }) };
+    return { ...result, kept: teardown.kept, pinningRemoved: nftApplied !== undefined, ...(nftFailed ? { pinningFailed: nftFailed } : {}),
+      sysctlRestored: hash.restored, ...(hash.note !== undefined && { sysctlNote: hash.note }) };
   });
 }

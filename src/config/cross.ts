@@ -56,6 +56,32 @@ export function checkUplinkSet(r: Reader, drafts: UplinkDraft[], lan: LanEntry[]
 }
 
 /**
+ * Static gateways that are this router's own addresses, reported at the gateway: another uplink's `address`
+ * (always), or, given `local` (address -> device: the kernel's addresses, read by `uplinkd check`), any address of
+ * the router. The kernel refuses such a gateway when it is outside the uplink's network (`onlink`: "Nexthop has
+ * invalid gateway", net/ipv4/fib_semantics.c fib_check_nh_v4_gw) and inside it accepts a route whose packets stay
+ * on this machine; either way the uplink never works. The uplink's own address is readGateway's.
+ */
+export function checkGateways(r: Reader, drafts: UplinkDraft[], local?: ReadonlyMap<string, string>): void {
+  const byAddress = new Map<string, UplinkDraft>();
+  for (const d of drafts) if (d.address && !byAddress.has(d.address.ip)) byAddress.set(d.address.ip, d);
+  const expected = "expected the address of the provider's router: a route via one of this router's own addresses never leaves it";
+  for (const d of drafts) {
+    const f = d.fields.get('gateway');
+    const gw = d.gateway;
+    if (!f || gw === undefined || gw === d.address?.ip) continue;
+    const other = byAddress.get(gw);
+    const otherAt = other?.fields.get('address');
+    const dev = local?.get(gw);
+    if (other && otherAt) {
+      r.report(f.at, f.path, `${gw} is the address of uplink ${quoted(other.name ?? '?')} (${otherAt.path}, line ${r.locate(otherAt.at, otherAt.path).line}) (${expected})`);
+    } else if (dev !== undefined) {
+      r.report(f.at, f.path, `${gw} is an address of this router (on ${dev}; the kernel refuses a route via it, or keeps its packets here) (${expected})`);
+    }
+  }
+}
+
+/**
  * Table number per uplink: its `table:`, else derived from its name (src/config/identity.ts):
  * tableBase + a slot in 1..999 that does not depend on the uplink's position in the list.
  * Reports reserved, out-of-range and duplicate explicit numbers. Returns numbers in uplink order.

@@ -494,3 +494,39 @@ test('loadConfigBytes with settleMs waits for a file still being written, and ad
   await loadConfigBytes(file, 60_000);
   assert.ok(process.hrtime.bigint() - started < 30_000_000_000n, 'no 60 s wait for an old file');
 });
+
+test('a static gateway that is another uplink\'s address, or (given the kernel\'s addresses) any address of this router, is an error at its line', () => {
+  const text = [
+    'uplinks:',
+    '  - name: isp1',
+    '    interface: if1',
+    '    address: 198.51.100.2/24',
+    '    gateway: 10.0.0.1',
+    '  - name: isp2',
+    '    interface: if2',
+    '    address: 203.0.113.2/24',
+    '    gateway: 198.51.100.2',
+    '',
+  ].join('\n');
+  const problems = (facts?: Parameters<typeof parseConfig>[2]) => {
+    try {
+      parseConfig(text, FILE, facts);
+    } catch (e) {
+      assert.ok(e instanceof UplinkdError && e.code === 'config');
+      return e.message.split('\n');
+    }
+    return [];
+  };
+  // Offline: only what the file itself shows.
+  assert.deepEqual(problems(), [
+    `${FILE}:9:14: uplinks[1].gateway: 198.51.100.2 is the address of uplink 'isp1' (uplinks[0].address, line 4) (expected the address of the provider's router: a route via one of this router's own addresses never leaves it)`,
+  ]);
+  // With the router's addresses (uplinkd check): the LAN address as isp1's gateway too.
+  const local = new Map([['10.0.0.1', 'lan0'], ['198.51.100.2', 'if1'], ['203.0.113.2', 'if2']]);
+  assert.deepEqual(problems({ localAddresses: local }), [
+    `${FILE}:5:14: uplinks[0].gateway: 10.0.0.1 is an address of this router (on lan0; the kernel refuses a route via it, or keeps its packets here) (expected the address of the provider's router: a route via one of this router's own addresses never leaves it)`,
+    `${FILE}:9:14: uplinks[1].gateway: 198.51.100.2 is the address of uplink 'isp1' (uplinks[0].address, line 4) (expected the address of the provider's router: a route via one of this router's own addresses never leaves it)`,
+  ]);
+  assert.equal(parseConfig(text.replace('gateway: 10.0.0.1', 'gateway: 198.51.100.1').replace('gateway: 198.51.100.2', 'gateway: 203.0.113.1'), FILE,
+    { localAddresses: local }).uplinks.length, 2, 'gateways that are not the router\'s are fine');
+});

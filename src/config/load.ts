@@ -5,7 +5,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { UplinkdError } from '../errors';
 import { escapeControl } from '../log';
 import { MAX_CONFIG_BYTES, readRegularFileStat } from '../system/regular-file';
-import { assignTables, checkUplinkSet, type LanEntry } from './cross';
+import { assignTables, checkGateways, checkUplinkSet, type LanEntry } from './cross';
 import { DEFAULTS } from './defaults';
 import { readHttp } from './http';
 import { readExec, readPolicies } from './policies';
@@ -27,14 +27,23 @@ const DEFAULT_MODES: readonly DefaultMode[] = ['balance', 'failover'];
 /** Rules outside the band: 0 is `local`, 32766 `main`, 32767 `default`. */
 const RULE_BAND = { first: 1, last: 32765, size: 1000 };
 
-/** Parses and validates configuration text; `file` is only used in messages and Config.file. */
-export function parseConfig(text: string, file: string): Config {
+/** What a configuration is checked against besides itself. */
+export interface CheckFacts {
+  /** This router's IPv4 addresses (address -> device), from the kernel: a static gateway must not be one (checkGateways). */
+  localAddresses?: ReadonlyMap<string, string>;
+}
+
+/**
+ * Parses and validates configuration text; `file` is only used in messages and Config.file. With `facts` (`uplinkd
+ * check`, which reads the kernel) also against them. Throws UplinkdError('config') listing every problem.
+ */
+export function parseConfig(text: string, file: string, facts: CheckFacts = {}): Config {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const r = new Reader(file, doc, lines);
   for (const e of doc.errors) r.reportAt(e.pos[0], `YAML syntax: ${e.message}`);
   // Field checks on a document with syntax errors would only add noise.
-  const config = doc.errors.length === 0 ? readConfig(r) : undefined;
+  const config = doc.errors.length === 0 ? readConfig(r, facts) : undefined;
   if (config && r.problems.length === 0) return config;
   throw configError(r.problems);
 }
@@ -44,15 +53,15 @@ export function parseConfig(text: string, file: string): Config {
  * as a FIFO or a directory, over MAX_CONFIG_BYTES) is UplinkdError('config') naming the file and
  * what was expected. Never blocks on a FIFO (readRegularFileStat).
  */
-export async function loadConfig(file: string): Promise<Config> {
-  return (await loadConfigBytes(file)).config;
+export async function loadConfig(file: string, facts: CheckFacts = {}): Promise<Config> {
+  return (await loadConfigBytes(file, 0, facts)).config;
 }
 
 /**
  * loadConfig, also giving the bytes it parsed (what a daemon adopting the config adopted). `settleMs`
  * (the daemon's): wait for a writer to finish, see settledBytes. Errors as loadConfig.
  */
-export async function loadConfigBytes(file: string, settleMs = 0): Promise<{ config: Config; bytes: Buffer }> {
+export async function loadConfigBytes(file: string, settleMs = 0, facts: CheckFacts = {}): Promise<{ config: Config; bytes: Buffer }> {
   let bytes: Buffer;
   try {
     bytes = await settledBytes(file, settleMs);
@@ -63,7 +72,7 @@ export async function loadConfigBytes(file: string, settleMs = 0): Promise<{ con
       errno: err.detail?.errno, cause: e, location: { file, line: 0, column: 0, field: '' },
     });
   }
-  return { config: parseConfig(bytes.toString('utf8'), file), bytes };
+  return { config: parseConfig(bytes.toString('utf8'), file, facts), bytes };
 }
 
 /** Reads of a file still being written, at most (then its last bytes are taken, whatever they are). */
@@ -103,7 +112,7 @@ function configError(unsorted: Problem[]): UplinkdError {
   return new UplinkdError('config', lines.join('\n'), { location: problems[0]?.location, cause: problems });
 }
 
-function readConfig(r: Reader): Config | undefined {
+function readConfig(r: Reader, facts: CheckFacts): Config | undefined {
   const root = r.root();
   if (isEmpty(root)) {
     r.report(root.at, 'uplinks', 'missing (the file is empty; expected at least an uplinks: list)');
@@ -160,6 +169,7 @@ function readConfig(r: Reader): Config | undefined {
     if (draft) drafts.push(draft);
   }
   checkUplinkSet(r, drafts, lan);
+  checkGateways(r, drafts, facts.localAddresses);
   const tables = assignTables(r, drafts, config.tableBase);
   config.uplinks = drafts.map((d, i) => ({
     name: d.name ?? '',

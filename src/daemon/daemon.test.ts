@@ -675,7 +675,7 @@ test('the daemon\'s cycle and uplinkd apply (the engine\'s runOnce) make the sam
     ],
     routes: [{ table: 1001, dst: '0.0.0.0/0', type: 'unicast', protocol: 117, scope: 'universe', gateway: '198.51.100.254', dev: 'if1' }],
   });
-  const staleTable = ['isp1: pin arriving #0000000000000000'];
+  const staleTable = [{ chain: 'prerouting', comment: 'isp1: pin arriving #0000000000000000', expr: [] }];
   const daemonNft = new FakeNft();
   daemonNft.table = [...staleTable];
   const h = await startHarness({ kernel: initial(), nft: daemonNft });
@@ -883,4 +883,76 @@ test('a foreign nexthop holding an uplink\'s id: never in uplinkd\'s group; stat
   assert.deepEqual((await h.kernel.snapshot()).nexthops.find((n) => n.id === 1000)?.group?.map((m) => m.id), [1001, 1002]);
   assert.equal(h.daemon.status().inSync, true);
   assert.deepEqual(h.daemon.status().collisions, []);
+});
+
+test('another program\'s route on an uplink\'s nexthop survives the uplink\'s removal by a reload: the nexthop is kept, said once, deleted once unused', async () => {
+  const h = await startHarness({ kernel: twoUsable() });
+  await h.timers.advance(100);
+  const foreign: Route = { table: 3000, dst: '203.0.113.0/24', type: 'unicast', protocol: 4, scope: 'universe', nhid: 1001 };
+  await h.kernel.apply({ op: 'add', kind: 'route', route: foreign });
+  writeFileSync(h.file, configText().replace(/  - name: isp1\n(    .*\n)+?(?=  - name: isp2)/, ''));
+  const reloaded = await untilDone(h.daemon.reload(), h.timers);
+  assert.ok(reloaded.ok, JSON.stringify(reloaded));
+  await h.timers.advance(100);
+  const snap = await h.kernel.snapshot();
+  assert.ok(snap.routes.some((r) => r.table === 3000 && r.dst === '203.0.113.0/24' && r.nhid === 1001), 'the other program\'s route is still there');
+  assert.ok(snap.nexthops.some((n) => n.id === 1001), 'its nexthop is kept');
+  // The group is replaced without the kept nexthop (not left to shrink by a delete that does not come).
+  assert.deepEqual(snap.nexthops.find((n) => n.id === 1000)?.group?.map((m) => m.id), [1002]);
+  assert.ok(!snap.rules.some((r) => r.table === 1001), 'the removed uplink\'s rules are gone');
+  const status = h.daemon.status();
+  assert.equal(status.inSync, false);
+  assert.equal(status.kept?.length, 1);
+  assert.match(status.kept![0]!, /^nexthop id 1001 via 198\.51\.100\.1 dev if1 proto 117 kept: .*route 203\.0\.113\.0\/24 nhid 1001 table 3000 proto static \(protocol static\).*ip route replace/);
+  assert.match(formatDaemonStatus(status), /kernel does NOT match the plan: nexthops kept for other programs:\n  nexthop id 1001/);
+  h.daemon.nudge('test: another cycle');
+  await h.timers.advance(40_000); // and a periodic resync
+  assert.equal(h.events('nexthop-kept').length, 1, 'said once while it stays so');
+  assert.equal(h.events('nexthop-kept')[0]!.level, 'warn');
+  // The other program moves its route off: the next resync deletes the nexthop.
+  await h.kernel.apply({ op: 'del', kind: 'route', route: foreign });
+  await h.timers.advance(40_000);
+  assert.ok(!(await h.kernel.snapshot()).nexthops.some((n) => n.id === 1001), 'deleted once nothing else uses it');
+  assert.equal(h.daemon.status().inSync, true);
+  assert.deepEqual(h.daemon.status().kept, []);
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('stop --cleanup keeps a group another program\'s route uses, and its members; everything else of uplinkd goes', async () => {
+  const h = await startHarness({ kernel: twoUsable() });
+  await h.timers.advance(100);
+  const foreign: Route = { table: 3000, dst: '192.0.2.0/24', type: 'unicast', protocol: 12, scope: 'universe', nhid: 1000 };
+  await h.kernel.apply({ op: 'add', kind: 'route', route: foreign });
+  await h.timers.advance(100);
+  await h.daemon.stop({ cleanup: true });
+  const state = await h.kernel.snapshot();
+  assert.ok(state.routes.some((r) => r.table === 3000 && r.nhid === 1000), 'the other program\'s route is still there');
+  assert.deepEqual(state.nexthops.map((n) => n.id).sort(), [1000, 1001, 1002]);
+  assert.deepEqual(state.nexthops.find((n) => n.id === 1000)?.group?.map((m) => m.id), [1001, 1002], 'the group is as it was');
+  assert.ok(!state.rules.some((r) => r.protocol === 117));
+  assert.ok(!state.routes.some((r) => r.protocol === 117));
+  const kept = h.events('nexthop-kept').map((f) => f.msg ?? '');
+  assert.equal(kept.length, 3, kept.join('\n'));
+  assert.match(kept[0]!, /^nexthop id 1000 group .* kept: .*route 192\.0\.2\.0\/24 nhid 1000 table 3000 proto 12 \(protocol 12\)/);
+  assert.match(kept[1]!, /^nexthop id 1001 .* kept: .*uplinkd's group id 1000, kept for the same reason/);
+});
+
+test('a hook\'s resync that finds nothing to change says so in one info line; the daemon\'s own no-op cycles stay at debug level', async () => {
+  const h = await startHarness();
+  await h.timers.advance(100);
+  const inSync = () => h.events('in-sync');
+  const before = inSync().length;
+  h.daemon.nudge('hook RENEW on if2');
+  await h.timers.advance(100);
+  const info = inSync().slice(before).filter((f) => f.level === 'info');
+  assert.equal(info.length, 1, h.lines.slice(-5).join('\n'));
+  assert.equal(info[0]!.msg, 'resync asked for (hook RENEW on if2): nothing to change');
+  assert.match(info[0]!.cause ?? '', /hook RENEW on if2/);
+  // A periodic resync with nothing to change: at debug level only.
+  const later = inSync().length;
+  await h.timers.advance(40_000);
+  const resyncs = inSync().slice(later);
+  assert.ok(resyncs.length >= 1, 'the periodic resync ran');
+  assert.ok(resyncs.every((f) => f.level === 'debug'), JSON.stringify(resyncs));
+  await h.daemon.stop({ cleanup: false });
 });

@@ -17,7 +17,10 @@
 // so the loop stops.
 import { servedPolicies, type ServedPolicy } from './policy-status';
 import { withRefusals, type RefusedChange, type ServedUplink } from './refused';
-import { applyChanges, computeCycle, observe, observeTeardown, routeInterest, teardownChanges } from '../engine/cycle';
+import {
+  applyChanges, computeCycle, describeKept, guardCycle, keepNexthopsInUse, observe, observeTeardown, routeInterest, teardownChanges,
+  type KeptNexthop,
+} from '../engine/cycle';
 import { isGlob, nameMatcher } from '../facts/glob';
 import type { HealthStats } from '../health/state';
 import * as fs from 'node:fs';
@@ -126,6 +129,11 @@ export interface DaemonStatus {
   inSync: boolean;
   /** Foreign objects holding slots of the plan (src/plan/collisions.ts), each naming the uplink it blocks. */
   collisions?: string[];
+  /**
+   * Nexthops of uplinkd's the last cycle did not delete because other programs' routes or groups use them (the kernel
+   * would delete those routes with them): one line each (src/reconcile/nexthop-users.ts describeKept).
+   */
+  kept?: string[];
   /** Changes applied and failed by all cycles since start (metrics counters). */
   totals?: { applied: number; failed: number };
   /** Per uplink; `refused` (and the end of `reason`) names the kernel's refusals of its changes in the last cycle. */
@@ -253,6 +261,9 @@ export class Daemon {
   private reloadWatches: { cause: string; cycle?: ReloadCycle }[] = [];
   private inSync = false;
   private collisions: string[] = [];
+  /** Causes of resyncs asked for from outside (nudge) whose cycle has not run yet. */
+  private readonly requested = new Set<string>();
+  private kept: string[] = [];
   private warnings: string[] = [];
   private policies: ServedPolicy[] = [];
   private facts: DaemonStatus['facts'] = { leases: [], health: {}, links: [], addresses: [] };
@@ -320,7 +331,9 @@ export class Daemon {
     const config = this.config;
     if (options.cleanup && config) {
       const cause = 'stop --cleanup';
-      const result = await applyChanges(this.opts.port, await observeTeardown(this.opts.port, config, this.opts.nft), this.opts.nft);
+      const teardown = await observeTeardown(this.opts.port, config, this.opts.nft);
+      for (const k of teardown.kept) this.log.warn('nexthop-kept', { msg: describeKept(k), cause });
+      const result = await applyChanges(this.opts.port, teardown, this.opts.nft);
       if (result.nftApplied) this.log.info('apply', { change: formatPinningChange(result.nftApplied), cause });
       if (result.nftFailed) this.log.error('pinning', { error: result.nftFailed.message, cause });
       for (const c of result.applied) this.log.info('apply', { change: formatChange(c), cause });
@@ -372,8 +385,12 @@ export class Daemon {
     return { ok: true, cycle: watch.cycle ?? { ran: false, applied: 0, failed: 0, deferred: 0, collisions: 0 } };
   }
 
-  /** Asks for a full resync soon (e.g. from `uplinkd hook`). */
+  /**
+   * Asks for a full resync soon (`uplinkd hook`, the control socket's `resync`). Its cycle's outcome is logged at info
+   * level even when nothing changes, so that whoever asked (a DHCP client's hook) is seen to have been answered.
+   */
   nudge(cause: string): void {
+    this.requested.add(cause);
     this.markDirty(cause);
   }
 
@@ -399,6 +416,7 @@ export class Daemon {
       lastCycle: this.last,
       inSync: this.inSync,
       collisions: [...this.collisions],
+      kept: [...this.kept],
       totals: { ...this.totals },
       uplinks: withRefusals(this.planned.all(), this.refused),
       policies: this.policies,
@@ -515,6 +533,7 @@ export class Daemon {
     const config = this.config;
     if (!config) throw new UplinkdError('config', 'no configuration loaded');
     const cause = joinCauses(causes);
+    const asked = causes.filter((c) => this.requested.delete(c));
     this.log.debug('cycle', { cause });
     const flushed = this.linkEvents;
     this.linkEvents = new Set();
@@ -536,7 +555,8 @@ export class Daemon {
       refused,
     });
     if (!this.nftKnown) this.nftCheckedAt = this.now();
-    const cycle = computeCycle(config, observation);
+    // Nexthops other programs' routes use are kept: deleting one would make the kernel delete those routes.
+    const cycle = await guardCycle(this.opts.port, config, computeCycle(config, observation));
     const { kernel, leases } = cycle.facts;
     this.cycles++;
     this.noteUplinks(cycle.plan.uplinks, cause);
@@ -568,7 +588,9 @@ export class Daemon {
       this.wakeAt(decision.retryAt, `conflict backoff over for ${text}`);
       return false;
     };
-    const netlink = [...cycle.changes, ...this.retiredLeftovers(kernel, cycle.changes, desired)]
+    const leftovers = await this.retiredLeftovers(kernel, cycle.changes, desired);
+    this.noteKept([...(cycle.kept ?? []), ...leftovers.kept].map(describeKept), cause);
+    const netlink = [...cycle.changes, ...leftovers.changes]
       .filter((c) => c.op === 'del' || c.standIn || admit(objectIdentity(c), formatChange({ ...c, op: 'add' } as Change), c.kind, c));
     const nftChange = cycle.pinning.change;
     const nft = nftChange && (nftChange.op === 'delete' || admit(pinningIdentity(nftChange.ruleset), formatPinningChange(nftChange), 'nft'))
@@ -611,7 +633,11 @@ export class Daemon {
       this.record('waiting-link', text, cause);
     }
     this.notePinning(config, observation.nft, result, cause);
-    if (applied === 0 && failed === 0) this.log.debug('in-sync', { cause });
+    if (applied === 0 && failed === 0) {
+      // A hook that ran and found nothing to do says so once; the daemon's own no-op cycles stay at debug level.
+      if (asked.length > 0) this.log.info('in-sync', { cause, msg: `resync asked for (${joinCauses(asked)}): nothing to change` });
+      else this.log.debug('in-sync', { cause });
+    }
 
     // Held-back objects stay in: when their backoff ends, re-adding them is drift again.
     this.present = desired;
@@ -629,7 +655,7 @@ export class Daemon {
       this.markDirty('the kernel refused a nexthop: plan what depends on it without it');
     }
     this.collisions = cycle.plan.collisions.map((c) => `${c.uplink ?? 'balanced default'}: ${c.text}`);
-    this.inSync = failed === 0 && held.size === 0 && waiting.length === 0 && this.collisions.length === 0;
+    this.inSync = failed === 0 && held.size === 0 && waiting.length === 0 && this.collisions.length === 0 && this.kept.length === 0;
     this.last = { at: new Date(this.now()).toISOString(), causes: capCauses(causes), applied, failed, deferred: held.size + waiting.length };
   }
 
@@ -671,11 +697,27 @@ export class Daemon {
     this.pinning = { status, ...(inPlace !== undefined ? { inPlace } : {}) };
   }
 
-  /** After a reload that changed the protocol: what the old config owned and the new one does not want. */
-  private retiredLeftovers(kernel: KernelState, changes: Change[], desired: DesiredIdentities): Change[] {
-    if (!this.retired) return [];
+  /**
+   * After a reload that changed the protocol: what the old config owned and the new one does not want, but nexthops
+   * other programs use (`kept`).
+   */
+  private async retiredLeftovers(kernel: KernelState, changes: Change[], desired: DesiredIdentities): Promise<{ changes: Change[]; kept: KeptNexthop[] }> {
+    const retired = this.retired;
+    if (!retired) return { changes: [], kept: [] };
     const planned = new Set(changes.map(objectIdentity));
-    return teardownChanges(this.retired, kernel).filter((c) => !planned.has(objectIdentity(c)) && !desired.has(objectIdentity(c)));
+    const leftovers = (keep?: ReadonlySet<number>) => teardownChanges(retired, kernel, keep)
+      .filter((c) => !planned.has(objectIdentity(c)) && !desired.has(objectIdentity(c)));
+    return keepNexthopsInUse(this.opts.port, leftovers(), [retired.protocol, this.config?.protocol ?? retired.protocol], leftovers);
+  }
+
+  /** Logs (warn) and records the kept nexthops when they differ from the last cycle's; status shows them. */
+  private noteKept(kept: string[], cause: string): void {
+    for (const k of kept) {
+      if (this.kept.includes(k)) continue;
+      this.log.warn('nexthop-kept', { msg: k, cause });
+      this.record('nexthop-kept', k, cause);
+    }
+    this.kept = kept;
   }
 
   private noteUplinks(uplinks: UplinkStatus[], cause: string): void {

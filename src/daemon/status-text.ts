@@ -33,8 +33,9 @@ export function formatDaemonStatus(s: DaemonStatus, now = Date.now()): string {
     const outcome = c.error ? `failed: ${c.error}` : `${c.applied} applied, ${c.failed} failed, ${c.deferred} held back`;
     lines.push(`last cycle: ${c.at}: ${outcome} (cause: ${c.causes.join('; ')})`);
   }
+  if (s.kept?.length) lines.push('kernel does NOT match the plan: nexthops kept for other programs:', ...s.kept.map((k) => `  ${k}`));
   if (s.collisions?.length) lines.push(`kernel does NOT match the plan: foreign objects hold its slots:`, ...s.collisions.map((c) => `  collision: ${c}`));
-  else lines.push(s.inSync ? 'kernel matches the plan' : 'kernel does NOT fully match the plan (see events)');
+  else if (!s.kept?.length) lines.push(s.inSync ? 'kernel matches the plan' : 'kernel does NOT fully match the plan (see events)');
   const leases = s.facts.leases.map((l) => `  ${l.interface}: ${l.address ?? '-'} via ${l.gateway ?? '-'} (${l.client}, ${l.file})`);
   if (leases.length) lines.push('', 'leases:', ...leases);
   if (Object.keys(s.health).length) lines.push('', healthTable(s.health, now));

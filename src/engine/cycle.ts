@@ -18,6 +18,7 @@ import {
   applyPinningChange, formatPinningChange, planPinning, teardownPinning, type PinningChange, type PinningPlan,
 } from '../nft/pinning';
 import { MAIN_TABLE } from '../model/types';
+import { describeKept, nexthopsInForeignUse, type KeptNexthop } from '../reconcile/nexthop-users';
 
 /** What one observation found: the planner's facts and the state of `table ip uplinkd`. */
 export interface Observation {
@@ -33,6 +34,8 @@ export interface Cycle {
   changes: Change[];
   /** The desired table (or none), the observed one and the nft change between them (src/nft/pinning.ts). */
   pinning: PinningPlan;
+  /** Nexthops `changes` would have deleted but keeps, since other programs use them (keepNexthopsInUse); set by guardCycle. */
+  kept?: KeptNexthop[];
 }
 
 /** The changes of one cycle as applyChanges takes them. */
@@ -124,9 +127,39 @@ export function computeCycle(config: Config, observation: Observation): Cycle {
 
 const EMPTY: DesiredState = { routes: [], rules: [], nexthops: [] };
 
-/** The netlink changes that remove everything uplinkd owns (by `config`'s protocol) from `kernel`. */
-export function teardownChanges(config: Config, kernel: KernelState): Change[] {
-  return diff(EMPTY, kernel, config);
+/** The netlink changes that remove everything uplinkd owns (by `config`'s protocol) from `kernel`, but the nexthops `keep` (ids). */
+export function teardownChanges(config: Config, kernel: KernelState, keep?: ReadonlySet<number>): Change[] {
+  return diff(EMPTY, kernel, config, keep);
+}
+
+/**
+ * The nexthops `changes` delete (not a stand-in swap's) that other programs use, and `changes` without deleting them.
+ * Deleting a nexthop makes the kernel delete every route on it and shrink or delete the groups holding it, in any
+ * table, whoever made them; so before one goes, the nexthops are read again and the routes through the devices of
+ * those still there (and of their members) with RTA_OIF dumps (KernelPort.nexthopUsers: the kernel walks its tables
+ * and sends only those; only when a nexthop to delete is still there, which a no-op cycle never has, nor a cycle
+ * after the kernel removed it with its device or address), and those of a protocol not in `owned` on it, or groups
+ * of such a protocol holding it, keep it (src/reconcile/nexthop-users.ts). `without(keep)` recomputes the
+ * changes with those ids kept (diff's `keep`). Errors: the port's UplinkdError.
+ */
+export async function keepNexthopsInUse(
+  port: KernelPort, changes: Change[], owned: readonly number[], without: (keep: ReadonlySet<number>) => Change[],
+): Promise<{ changes: Change[]; kept: KeptNexthop[] }> {
+  const deleting = new Set(changes.flatMap((c) => (c.kind === 'nexthop' && c.op === 'del' && !c.standIn ? [c.nexthop.id] : [])));
+  if (deleting.size === 0) return { changes, kept: [] };
+  // The nexthops as they are now: `kernel` may be a view the kernel's silent removals have not reached yet.
+  const now = await port.nexthopUsers([...deleting].sort((a, b) => a - b));
+  const kept = nexthopsInForeignUse(deleting, now, now.routes, owned);
+  if (kept.length === 0) return { changes, kept };
+  return { changes: without(new Set(kept.map((k) => k.nexthop.id))), kept };
+}
+
+/** The cycle with its changes through keepNexthopsInUse: nexthops other programs use are kept (`kept`), not deleted. */
+export async function guardCycle(port: KernelPort, config: Config, cycle: Cycle): Promise<Cycle> {
+  const kernel = cycle.facts.kernel;
+  const { changes, kept } = await keepNexthopsInUse(port, cycle.changes, [config.protocol],
+    (keep) => diff(cycle.plan.desired, kernel, config, keep));
+  return { ...cycle, changes, kept };
 }
 
 /**
@@ -152,25 +185,38 @@ function cycleChanges(cycle: Cycle): CycleChanges {
   return { netlink: cycle.changes, ...(cycle.pinning.change ? { nft: cycle.pinning.change } : {}) };
 }
 
-/** observe -> computeCycle -> applyChanges, once: what `uplinkd apply` does to the kernel (src/cli/oneshot.ts applyOnce). */
+/**
+ * observe -> computeCycle -> guardCycle -> applyChanges, once: what `uplinkd apply` does to the kernel (src/cli/oneshot.ts
+ * applyOnce). Nexthops other programs use stay (`cycle.kept`).
+ */
 export async function runOnce(port: KernelPort, config: Config, options: ObserveOptions & { nft: NftRunner }): Promise<{ cycle: Cycle; result: CycleResult }> {
-  const cycle = computeCycle(config, await observe(port, config, options));
+  const cycle = await guardCycle(port, config, computeCycle(config, await observe(port, config, options)));
   return { cycle, result: await applyChanges(port, cycleChanges(cycle), options.nft) };
+}
+
+/** What `uplinkd down` removes, and the nexthops it keeps because other programs use them. */
+export interface Teardown extends CycleChanges {
+  /** Kept nexthops (keepNexthopsInUse), each to be said (describeKept): `down` is then not complete. */
+  kept: KeptNexthop[];
 }
 
 /**
  * What `uplinkd down` and `uplinkd run --cleanup` remove: every route, rule and nexthop of
  * `config`'s protocol in the whole kernel (any table, an earlier configuration's too) and
- * `table ip uplinkd` when it is there. Reads the kernel and the table, changes nothing.
+ * `table ip uplinkd` when it is there, but the nexthops other programs' routes or groups use
+ * (`kept`: the kernel would delete those routes with them). Reads the kernel and the table, changes nothing.
  */
-export async function observeTeardown(port: KernelPort, config: Config, nft: NftRunner): Promise<CycleChanges> {
+export async function observeTeardown(port: KernelPort, config: Config, nft: NftRunner): Promise<Teardown> {
   // Only what uplinkd owns: its protocol's routes (a filtered dump: the kernel walks every table but sends
   // only those) and its tables; never a foreign table, which on a BGP router holds a million routes.
   const owned: RouteInterest = { tables: [...ownedTables(config)].sort((a, b) => a - b), protocols: [config.protocol], devices: [] };
   const [kernel, table] = await Promise.all([port.snapshot(owned), readPinning(nft)]);
   const change = teardownPinning(table);
-  return { netlink: teardownChanges(config, kernel), ...(change ? { nft: change } : {}) };
+  const { changes, kept } = await keepNexthopsInUse(port, teardownChanges(config, kernel), [config.protocol],
+    (keep) => teardownChanges(config, kernel, keep));
+  return { netlink: changes, kept, ...(change ? { nft: change } : {}) };
 }
 
 export { reconcile, syncOwnedNames, removeOwnedNames };
 export { formatPinningChange, type PinningChange, type PinningPlan };
+export { describeKept, type KeptNexthop };

@@ -4,7 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import { UplinkdError } from '../errors';
 import { MAIN_TABLE, type Address, type Change, type KernelState, type Link, type Nexthop, type Route, type Rule } from '../model/types';
-import { mayBeOfInterest, nexthopUsesDevice, routeOfInterest, type KernelEvent, type KernelEventKind, type KernelPort, type RouteInterest } from './port';
+import { mayBeOfInterest, nexthopDevices, nexthopUsesDevice, routeOfInterest, routeUsesDevice, type KernelEvent, type KernelEventKind, type KernelPort, type RouteInterest } from './port';
 import * as C from '../netlink/constants';
 import { formatAddress, formatLink, formatNexthop, formatRoute, formatRule } from '../model/text';
 import { decodeAddress, decodeLink, encodeAddressDumpRequest, encodeLinkDumpRequest } from '../netlink/link';
@@ -155,6 +155,34 @@ export class NetlinkKernelPort implements KernelPort {
     }
     if (whole) view.filledAt = started;
     return view.state();
+  }
+
+  /**
+   * One nexthop dump, then, for the devices of those of `ids` that exist, with strict checking one RTA_OIF dump per
+   * device (the kernel walks every table and sends only the routes using it); without, one dump of every route,
+   * judged here.
+   */
+  async nexthopUsers(ids: readonly number[]): Promise<{ nexthops: Nexthop[]; routes: Route[] }> {
+    const nexthops = await this.readNexthops();
+    const devices = nexthopDevices(ids, nexthops);
+    return { nexthops, routes: devices.length > 0 ? await this.routesThrough(devices, nexthops) : [] };
+  }
+
+  private async routesThrough(devices: readonly string[], nexthops: readonly Nexthop[]): Promise<Route[]> {
+    const decode = (p: Buffer) => decodeRoute(p, this.names);
+    if (!this.client.strictCheck) {
+      const all = this.decodeAll(await this.client.dump(C.RTM_GETROUTE, encodeRouteDumpRequest()), C.RTM_NEWROUTE, decode);
+      const byId = new Map(nexthops.map((n) => [n.id, n]));
+      return all.filter((r) => routeUsesDevice(r, devices, byId));
+    }
+    const byName = new Map([...this.links].map(([index, name]) => [name, index]));
+    const found = new Map<string, Route>(); // a multipath route over two of the devices comes in both dumps
+    for (const oif of new Set(devices.flatMap((d) => byName.get(d) ?? []))) {
+      for (const r of this.decodeAll(await this.client.dump(C.RTM_GETROUTE, encodeRouteDumpRequest({ oif })), C.RTM_NEWROUTE, decode)) {
+        found.set(JSON.stringify(r), r);
+      }
+    }
+    return [...found.values()];
   }
 
   private async dumpAll(interest: RouteInterest | undefined): Promise<KernelState> {

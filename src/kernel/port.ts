@@ -72,8 +72,17 @@ export function routeOfInterest(
       || providerRouteDevice(route, interest.devices, nexthops) !== undefined;
   }
   if (route.dst !== '0.0.0.0/0') return false;
-  const devices = interest.devices;
-  if (route.nhid !== undefined) return nexthops ? nexthopUsesDevice(route.nhid, devices, nexthops) : true;
+  if (route.nhid !== undefined && !nexthops) return true;
+  return routeUsesDevice(route, interest.devices, nexthops ?? new Map());
+}
+
+/**
+ * Whether `route` uses one of `devices` (interface names): directly, in a multipath hop, or through its nexthop object
+ * or a member of its group, resolved in `nexthops` (a missing id uses none). What the kernel's RTA_OIF dump filter
+ * matches (net/ipv4/fib_semantics.c fib_info_nh_uses_dev).
+ */
+export function routeUsesDevice(route: Pick<Route, 'dev' | 'multipath' | 'nhid'>, devices: readonly string[], nexthops: ReadonlyMap<number, Nexthop>): boolean {
+  if (route.nhid !== undefined) return nexthopUsesDevice(route.nhid, devices, nexthops);
   return (route.dev !== undefined && devices.includes(route.dev)) || (route.multipath ?? []).some((h) => devices.includes(h.dev));
 }
 
@@ -140,6 +149,17 @@ export function localRoute(
   return localHops(route, isUplink, nexthops) !== undefined;
 }
 
+/** The devices (sorted, once each) of the nexthops `ids` found in `nexthops` and of their groups' members. */
+export function nexthopDevices(ids: readonly number[], nexthops: readonly Nexthop[]): string[] {
+  const byId = new Map(nexthops.map((n) => [n.id, n]));
+  const devices = new Set<string>();
+  for (const id of ids) {
+    const nh = byId.get(id);
+    for (const n of [nh, ...(nh?.group ?? []).map((m) => byId.get(m.id))]) if (n?.dev !== undefined) devices.add(n.dev);
+  }
+  return [...devices].sort();
+}
+
 /** Whether nexthop `id` (or a member of its group) is on one of `devices` (net/ipv4/nexthop.c nexthop_uses_dev). */
 export function nexthopUsesDevice(id: number, devices: readonly string[], nexthops: ReadonlyMap<number, Nexthop>): boolean {
   const nh = nexthops.get(id);
@@ -155,6 +175,15 @@ export interface KernelPort {
    * those routeOfInterest() accepts (others may be left out).
    */
   snapshot(interest?: RouteInterest): Promise<KernelState>;
+  /**
+   * What may use the nexthop objects `ids` (uplinkd's, before it deletes them, which would delete such routes too):
+   * every nexthop now (a fresh dump: one the kernel removed by itself, with its device or its last address, is seen
+   * gone), and every IPv4 route, in any table and of any protocol, through the devices of those of `ids` that exist
+   * and of their groups' members (nexthopDevices): directly, in a multipath hop, or through its nexthop object or a
+   * member of its group (the kernel's RTA_OIF dump filter, net/ipv4/fib_semantics.c fib_info_nh_uses_dev: the kernel
+   * walks every table and sends only the matches). No route is read when none of `ids` exists.
+   */
+  nexthopUsers(ids: readonly number[]): Promise<{ nexthops: Nexthop[]; routes: Route[] }>;
   /**
    * Apply one change. Adding what exists (EEXIST) and deleting what is gone
    * (ENOENT/ESRCH) succeed silently; anything else rejects with UplinkdError.

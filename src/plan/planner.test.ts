@@ -463,3 +463,18 @@ test('a foreign rule at uplinkd\'s priority: the kernel\'s order (the dump\'s) d
   const after = plan(twoUplinks(), facts(BASE + DHCP_UP + table1002 + ours + foreign));
   assert.deepEqual(after.collisions, []);
 });
+
+test('a static gateway that is one of the router\'s addresses: no-gateway with the cause named, no nexthop or default for it', () => {
+  const config = testConfig([
+    { name: 'isp1', interface: 'if1', address: '198.51.100.2/24', gateway: '10.0.0.1' },
+    { name: 'isp2', interface: 'vlan102', weight: 3 },
+  ], { lan: ['lan0'] });
+  const p = plan(config, facts(BASE + DHCP_UP));
+  const isp1 = status(p, 'isp1');
+  assert.equal(isp1.state, 'no-gateway');
+  assert.equal(isp1.reason, 'gateway 10.0.0.1 is an address of this router (on lan0): a route via it never leaves the router (uplinkd check reports it)');
+  const l = lines(p);
+  assert.ok(!l.nexthops.some((n) => n.includes('10.0.0.1')), l.nexthops.join('\n'));
+  assert.ok(!l.routes.some((r) => r.startsWith('default via 10.0.0.1')), l.routes.join('\n'));
+  assert.equal(status(p, 'isp2').state, 'ready');
+});

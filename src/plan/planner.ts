@@ -165,7 +165,11 @@ function resolveUplink(facts: Facts, defaults: Map<string, DefaultCandidate[]>, 
       warnings.push(`uplink ${cfg.name}: gateway ${lease.gateway} taken from the ${lease.client} lease ${lease.file} (no default route on ${cfg.interface})`);
     }
   }
-  if (!path && isPointToPoint(link, own)) {
+  // A gateway that is one of the router's own addresses: the kernel refuses the nexthop on-link ("Nexthop has
+  // invalid gateway") and inside the network keeps its packets here. No default path: said plainly, not retried.
+  const local = path?.gateway !== undefined ? kernel.addresses.find((a) => a.address === path!.gateway) : undefined;
+  if (local) path = undefined;
+  if (!path && !local && isPointToPoint(link, own)) {
     path = { onlink: false };
     status.gatewaySource = 'link';
   }
@@ -176,6 +180,9 @@ function resolveUplink(facts: Facts, defaults: Map<string, DefaultCandidate[]>, 
   }
 
   if (problem) return done(problem.state, problem.reason);
+  if (local) {
+    return done('no-gateway', `gateway ${local.address} is an address of this router (on ${local.dev}): a route via it never leaves the router (uplinkd check reports it)`);
+  }
   if (!path) {
     return done('no-gateway', cfg.dhcp
       ? missingGatewayReason(facts.leases, cfg.interface, own.ip, network ?? `${own.ip}/${own.prefixlen}`, (g) => g !== own.ip)

@@ -119,6 +119,8 @@ function groupByKey<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
   return m;
 }
 
+const NONE: ReadonlySet<number> = new Set();
+
 /**
  * The smallest ordered list of changes that turns `observed` (a kernel dump) into `desired` (plan().desired).
  *
@@ -159,8 +161,12 @@ function groupByKey<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
  *     not replaced, see shrunkByDeletes).
  * Within a step, objects are sorted by identity (compareNexthops, compareRoutes, compareRules). Deletes carry the
  * canonical form (what identifies the object, not every attribute the kernel echoed).
+ *
+ * `keep`: ids of owned nexthops that must not be deleted, not even to be recreated, because another program's route
+ * or group uses them (src/reconcile/nexthop-users.ts): the kernel would delete that route with them. They are left as
+ * they are; a wanted group that held one is replaced without it rather than shrunk by its delete.
  */
-export function diff(desired: DesiredState, observed: KernelState, config: Config): Change[] {
+export function diff(desired: DesiredState, observed: KernelState, config: Config, keep: ReadonlySet<number> = NONE): Change[] {
   const owns = ownership(config);
   const isGroup = (n: Nexthop): boolean => n.group !== undefined;
 
@@ -171,12 +177,13 @@ export function diff(desired: DesiredState, observed: KernelState, config: Confi
   const recreated = new Set<number>();
   const preDeletes: Nexthop[] = [];
   const desiredNhIds = new Set(desired.nexthops.map((n) => n.id));
-  const deletedNhIds = new Set([...ownedNh.keys()].filter((id) => !desiredNhIds.has(id)));
+  const deletedNhIds = new Set([...ownedNh.keys()].filter((id) => !desiredNhIds.has(id) && !keep.has(id)));
   for (const want of [...desired.nexthops].sort(compareNexthops)) {
     const have = ownedNh.get(want.id);
     if (!have) {
       if (!foreignNhIds.has(want.id)) nhUpserts.push({ op: 'add', nexthop: want });
     } else if (needsRecreate(have, want)) {
+      if (keep.has(want.id)) continue;
       recreated.add(want.id);
       preDeletes.push(have);
       nhUpserts.push({ op: 'add', nexthop: want });
@@ -193,7 +200,7 @@ export function diff(desired: DesiredState, observed: KernelState, config: Confi
       if (!upserted.has(want.id)) nhUpserts.push({ op: 'replace', nexthop: want });
     }
   }
-  const nhDeletes = [...ownedNh.values()].filter((n) => !desiredNhIds.has(n.id));
+  const nhDeletes = [...ownedNh.values()].filter((n) => deletedNhIds.has(n.id));
 
   // Routes, by table+dst+metric: one index of the observed routes (ours and foreign) per key, looked up once per
   // desired route; a no-op cycle at 64 uplinks walks 4,000 routes of each side here.

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { UplinkdError } from '../errors';
 import { FakePort } from '../../test/support/fake-port';
 import type { KernelEvent, KernelPort } from '../kernel/port';
-import type { Change, KernelState, Route } from '../model/types';
+import type { Change, KernelState, Nexthop, Route } from '../model/types';
 import { formatChange, parseSnapshot } from '../model/text';
 import { reconcile } from './reconcile';
 
@@ -16,6 +16,7 @@ class ManualPort implements KernelPort {
   open = new Map<number, { resolve(): void; reject(e: Error): void }>();
   most = 0;
   async snapshot(): Promise<KernelState> { return { links: [], addresses: [], routes: [], rules: [], nexthops: [] }; }
+  async nexthopUsers(): Promise<{ nexthops: Nexthop[]; routes: Route[] }> { return { nexthops: [], routes: [] }; }
   apply(change: Change): Promise<void> {
     const table = change.kind === 'route' ? change.route.table : -1;
     this.calls.push(table);

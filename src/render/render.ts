@@ -78,8 +78,10 @@ export function formatStatusText(cycle: PlannedCycle): string {
   const n = changeCount(cycle);
   const collisions = cycle.plan.collisions.map((c) => `  collision: ${c.uplink ?? 'balanced default'}: ${c.text}`);
   if (collisions.length) lines.push('kernel does NOT match the plan: foreign objects hold its slots:', ...collisions);
+  const kept = cycle.kept ?? [];
+  if (kept.length) lines.push(`kernel does NOT match the plan: ${kept.length} nexthop(s) of uplinkd kept for other programs (see the warnings)`);
   if (n > 0) lines.push(`kernel differs from the plan by ${n} changes (run uplinkd apply):`);
-  else if (!collisions.length) lines.push('kernel matches the plan');
+  else if (!collisions.length && !kept.length) lines.push('kernel matches the plan');
   lines.push(...changeLines(cycle));
   return lines.join('\n');
 }

@@ -10,7 +10,7 @@ import { contains, networkOf } from '../../src/model/ipv4';
 import type { Address, Change, KernelState, Link, Nexthop, Route, Rule } from '../../src/model/types';
 import { canonicalRule, routeKey } from '../../src/model/identity';
 import { formatAddress, formatChange, formatLink } from '../../src/model/text';
-import { routeOfInterest, type KernelEvent, type KernelEventKind, type KernelPort, type RouteInterest } from '../../src/kernel/port';
+import { nexthopDevices, routeOfInterest, routeUsesDevice, type KernelEvent, type KernelEventKind, type KernelPort, type RouteInterest } from '../../src/kernel/port';
 
 const EMPTY: KernelState = { links: [], addresses: [], routes: [], rules: [], nexthops: [] };
 
@@ -58,6 +58,14 @@ export class FakePort implements KernelPort {
     }
     for (const r of s.rules) if (r.fwmark !== undefined && r.fwmask === undefined) r.fwmask = 0xffffffff;
     return s;
+  }
+
+  /** The nexthops, and the routes snapshot() reports that use the devices of those of `ids` there (as the kernel's RTA_OIF filter). */
+  async nexthopUsers(ids: readonly number[]): Promise<{ nexthops: Nexthop[]; routes: Route[] }> {
+    const s = await this.snapshot();
+    const devices = nexthopDevices(ids, s.nexthops);
+    const byId = new Map(s.nexthops.map((n) => [n.id, n]));
+    return { nexthops: s.nexthops, routes: devices.length > 0 ? s.routes.filter((r) => routeUsesDevice(r, devices, byId)) : [] };
   }
 
   /** The stored state, without what snapshot() adds. */

@@ -9,6 +9,7 @@ import type { RouteInterest } from '../../src/kernel/port';
 
 export type ChildRequest =
   | { id: number; method: 'snapshot'; interest?: RouteInterest }
+  | { id: number; method: 'nexthopUsers'; ids: number[] }
   | { id: number; method: 'apply'; change: Change }
   | { id: number; method: 'subscribe' }
   | { id: number; method: 'unsubscribe'; sub: number }
@@ -28,6 +29,7 @@ async function main(): Promise<void> {
   const handle = async (req: ChildRequest): Promise<unknown> => {
     switch (req.method) {
       case 'snapshot': return port.snapshot(req.interest);
+      case 'nexthopUsers': return port.nexthopUsers(req.ids);
       case 'apply': return port.apply(req.change);
       case 'subscribe':
         unsubscribers.set(req.id, port.subscribe((event) => send({ sub: req.id, event }), (reason) => send({ sub: req.id, overrun: true, ...(reason ? { reason } : {}) })));

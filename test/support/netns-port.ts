@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
 import { UplinkdError, type ErrorCode } from '../../src/errors';
-import type { Change, KernelState } from '../../src/model/types';
+import type { Change, KernelState, Nexthop, Route } from '../../src/model/types';
 import type { ChildMessage, ChildRequest } from './netns-child';
 import type { NetlinkPortOptions } from '../../src/kernel/netlink-port';
 import type { KernelEvent, KernelPort, RouteInterest } from '../../src/kernel/port';
@@ -54,6 +54,11 @@ export class NetnsKernelPort implements KernelPort {
   /** The namespace's kernel state, as NetlinkKernelPort.snapshot() reads it there. */
   snapshot(interest?: RouteInterest): Promise<KernelState> {
     return this.call({ method: 'snapshot', ...(interest ? { interest } : {}) }) as Promise<KernelState>;
+  }
+
+  /** The nexthops and the routes through the devices of `ids` in the namespace, as NetlinkKernelPort.nexthopUsers() reads them there. */
+  nexthopUsers(ids: readonly number[]): Promise<{ nexthops: Nexthop[]; routes: Route[] }> {
+    return this.call({ method: 'nexthopUsers', ids: [...ids] }) as Promise<{ nexthops: Nexthop[]; routes: Route[] }>;
   }
 
   /** NetlinkKernelPort.routeNotifications of the child's port: route notifications its subscriber socket received. */
