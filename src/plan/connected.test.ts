@@ -63,6 +63,18 @@ test('every network behind a non-uplink interface is in every uplink table, with
   assert.deepEqual(p.warnings, []);
 });
 
+test('a full-tunnel VPN\'s halves of the default (redirect-gateway def1) are not copied; its server\'s route stays with its uplink', () => {
+  const vpn = `${WORLD}route table main 0.0.0.0/1 via 10.8.0.2 dev tun0 proto static
+route table main 128.0.0.0/1 via 10.8.0.2 dev tun0 proto static
+route table main 8.8.8.8 via 198.51.100.1 dev if1 proto boot
+`;
+  const p = plan(config(), { kernel: parseSnapshot(vpn), leases: [], health: {} });
+  const routes = p.desired.routes.map(formatRoute);
+  assert.ok(!routes.some((r) => /^(0\.0\.0\.0|128\.0\.0\.0)\/1 /.test(r)), routes.join('\n'));
+  assert.deepEqual(routes.filter((r) => r.startsWith('8.8.8.8')), ['8.8.8.8/32 via 198.51.100.1 dev if1 table 1001 proto 117']);
+  assert.deepEqual(p.warnings, [], 'no overlap warnings either');
+});
+
 test('lan: takes globs; a listed name that does not exist is a warning, a glob that matches nothing is not', () => {
   const p = plan(config(['br-*', 'lan9', 'wg*']), { kernel: parseSnapshot(WORLD), leases: [], health: {} });
   const routes = p.desired.routes.map(formatRoute);

@@ -28,7 +28,8 @@ export interface LocalNetwork {
  * The networks behind non-uplink interfaces: the networks of the addresses on `lan:` interfaces
  * (names or globs such as `br-*`), and every route of the main table whose hops are all off the uplink
  * interfaces (connected networks of bridges, tunnels, veths; routes via a router on a LAN, ECMP over two, or on a
- * nexthop object as FRR installs them: localHops), lowest metric per prefix. Uplinks' interfaces, `lo`, default routes and uplinkd's own routes are left out.
+ * nexthop object as FRR installs them: localHops), lowest metric per prefix. Uplinks' interfaces, `lo`, default
+ * routes (and the halves of one a full-tunnel VPN sets, 0.0.0.0/1 and 128.0.0.0/1) and uplinkd's own routes are left out.
  * Sorted by prefix, then device. Warnings: `lan:` names that do not exist.
  */
 export function localNetworks(config: Config, kernel: KernelState, warnings: string[]): LocalNetwork[] {
@@ -52,7 +53,7 @@ export function localNetworks(config: Config, kernel: KernelState, warnings: str
 
   const nexthops = new Map(kernel.nexthops.map((n) => [n.id, n]));
   for (const r of kernel.routes) {
-    if (r.table !== MAIN_TABLE || r.type !== 'unicast' || r.protocol === config.protocol || r.dst === DEFAULT_DST) continue;
+    if (r.table !== MAIN_TABLE || r.type !== 'unicast' || r.protocol === config.protocol || defaultInHalves(r.dst)) continue;
     const hops = localHops(r, (dev) => uplinkIfs.has(dev), nexthops);
     if (!hops || hops.some((h) => h.dev === 'lo' || !upLinks.has(h.dev))) continue;
     const [first] = hops;
@@ -89,6 +90,15 @@ export function providerNetworks(config: Config, kernel: KernelState): Map<strin
   }
   return new Map([...byDev].map(([dev, nets]) => [dev, [...nets.values()]
     .map(({ metric: _metric, ...n }) => n).sort((a, b) => comparePrefixes(a.dst, b.dst))]));
+}
+
+/**
+ * The default route, or a half of it: a VPN that takes all traffic without replacing the default installs 0.0.0.0/1
+ * and 128.0.0.0/1 through its tunnel (OpenVPN's `redirect-gateway def1`). Copied into the uplink tables they would
+ * send replies from the uplinks' addresses, and the VPN's own connection, into the tunnel: never copied.
+ */
+function defaultInHalves(dst: string): boolean {
+  return dst === DEFAULT_DST || dst.endsWith('/1');
 }
 
 /** Local networks overlapping an uplink's network: which side a host in the overlap is on is truly ambiguous. */

@@ -103,6 +103,17 @@ describe('networks behind a LAN router on nexthop objects (FRR) and over ECMP ho
       const [got] = await ipJson<{ dev: string }>(lab.ns.router, ['route', 'get', '10.96.0.1', 'from', u.address]);
       assert.equal(got?.dev, 'lanr', `a reply from ${u.address} to the group's network leaves through the LAN`);
     }
+    // A full-tunnel VPN through the LAN router (the default in two halves, as OpenVPN's redirect-gateway def1 sets):
+    // LAN traffic follows it through main, but replies from the uplink addresses keep leaving through their uplinks.
+    await ipIn(lab.ns.router, ['-batch', '-'], { input: ['route add 0.0.0.0/1 via 10.99.0.2 dev lanr proto static',
+      'route add 128.0.0.0/1 via 10.99.0.2 dev lanr proto static', 'route add 10.95.0.0/24 via 10.99.0.2 dev lanr proto static', ''].join('\n') });
+    // The cycle that saw them has copied the network added with them.
+    await waitFor('10.95.0.0/24 in the uplink tables', async () =>
+      ((await ipJson<{ dst: string }>(lab.ns.router, ['route', 'show', 'table', 'all', 'proto', '117'])).filter((r) => r.dst === '10.95.0.0/24').length === 2 ? true : undefined), 5_000, 50);
+    for (const u of lab.uplinks) {
+      const [got] = await ipJson<{ dev: string }>(lab.ns.router, ['route', 'get', '192.0.2.200', 'from', u.address]);
+      assert.equal(got?.dev, u.routerIf, `a reply from ${u.address} to the internet leaves through its uplink, not the tunnel`);
+    }
     // The group loses its LAN hops' worth: a route through an uplink among them is not the LAN's, and is not copied.
     await ipIn(lab.ns.router, ['-batch', '-'], { input: 'nexthop add id 504 via 10.21.0.1 dev eth1 proto 186\nnexthop replace id 503 group 501/504 proto 186\n' });
     await waitFor('the mixed group\'s network gone from the uplink tables', async () => {
