@@ -223,9 +223,12 @@ async function applyCommand(configFile: string): Promise<number> {
   // Pinning is a convenience on top of routing: its failure is reported but routing stands.
   if (result.pinningFailed) warn(`flow pinning is off: ${result.pinningFailed.message}`);
   for (const { change, error } of result.failed) console.error(`uplinkd: failed: ${formatChange(change)}: ${error.message}`);
+  // Another program's object in uplinkd's place: what it blocks was not applied, so the kernel does not match the plan.
+  const { collisions } = result.plan;
+  for (const c of collisions) console.error(`uplinkd: blocked: ${c.uplink ?? 'balanced default'}: ${c.text}`);
   const applied = result.applied.length + (result.pinningApplied ? 1 : 0);
-  console.log(`${applied} changes applied${result.failed.length ? `, ${result.failed.length} failed` : ''}`);
-  return result.failed.length ? EXIT.failure : EXIT.ok;
+  console.log(`${applied} changes applied${result.failed.length ? `, ${result.failed.length} failed` : ''}${collisions.length ? `, ${collisions.length} blocked by another program's objects (the kernel does NOT match the plan)` : ''}`);
+  return result.failed.length || collisions.length ? EXIT.failure : EXIT.ok;
 }
 
 async function execCommand(rest: string[]): Promise<number> {
