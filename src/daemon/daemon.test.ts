@@ -12,7 +12,7 @@ import type { Address, KernelState, Link, Route, Rule } from '../model/types';
 import { formatChange, formatRule } from '../model/text';
 import { CONFLICT_DEFAULTS } from './conflict';
 import { CAUSE_CHARS, CAUSES_SHOWN, CHANGES_SHOWN } from './log-volume';
-import { Daemon, RETRY_MIN_MS, type HealthChangeLike, type HealthSource } from './daemon';
+import { ADDRESS_GRACE_MS, Daemon, RETRY_MIN_MS, type HealthChangeLike, type HealthSource } from './daemon';
 import { CountingPort, FakeNft, VirtualTimers } from '../../test/support/daemon';
 import type { HealthVerdict } from '../model/facts';
 import { formatDaemonStatus } from './status-text';
@@ -181,6 +181,34 @@ test('a renumbering makes one cycle: the notifications of its own changes make n
   await h.timers.advance(100);
   assert.equal(h.port.snapshots - before, 2, 'the foreign delete made a cycle');
   assert.ok((await h.kernel.snapshot()).rules.some((r) => r.src === '203.0.114.7/32'), 'restored');
+  await h.daemon.stop({ cleanup: false });
+});
+
+test('an uplink\'s address deleted then its next one added 30 ms later (a DHCP client renumbering beside a big table) is one cycle; an address really gone is acted on after the grace', async () => {
+  const h = await startHarness();
+  h.kernel.setInterfaces(LINKS, [...BASE_ADDRESSES, addr('if2', '203.0.113.120', true)]);
+  await h.kernel.apply({ op: 'add', kind: 'route', route: dhcpDefault('203.0.113.1') });
+  await h.timers.advance(200);
+  let before = h.port.snapshots;
+  await h.kernel.apply({ op: 'del', kind: 'route', route: dhcpDefault('203.0.113.1') });
+  h.kernel.setInterfaces(LINKS, BASE_ADDRESSES); // the old address deleted; the kernel flushes for 30 ms
+  await h.timers.advance(30);
+  assert.equal(h.port.snapshots - before, 0, 'no cycle while the interface waits for its next address');
+  h.kernel.setInterfaces(LINKS, [...BASE_ADDRESSES, addr('if2', '203.0.114.7', true)]);
+  await h.kernel.apply({ op: 'add', kind: 'route', route: dhcpDefault('203.0.114.1') });
+  await h.timers.advance(20);
+  assert.equal(h.port.snapshots - before, 1, 'the new address ended the wait: one cycle');
+  assert.ok((await h.kernel.snapshot()).rules.some((r) => r.src === '203.0.114.7/32'));
+  await h.timers.advance(500);
+  assert.equal(h.port.snapshots - before, 1);
+  // Gone for good: the rule goes ADDRESS_GRACE_MS later.
+  before = h.port.snapshots;
+  h.kernel.setInterfaces(LINKS, BASE_ADDRESSES);
+  await h.timers.advance(ADDRESS_GRACE_MS - 10);
+  assert.equal(h.port.snapshots - before, 0);
+  await h.timers.advance(20);
+  assert.equal(h.port.snapshots - before, 1);
+  assert.ok(!(await h.kernel.snapshot()).rules.some((r) => r.src === '203.0.114.7/32'), 'its rule removed');
   await h.daemon.stop({ cleanup: false });
 });
 

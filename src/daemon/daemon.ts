@@ -185,6 +185,14 @@ export const RETRY_MAX_MS = 15_000;
  * back: a gap measured from the last cycles alone would delay the next renumbering's first cycle too.
  */
 const STORM_DUTY = 0.25;
+/**
+ * How long an uplink interface that lost an address may wait for its next one before a cycle acts (ms): DHCP clients
+ * renumber by deleting the old address and then adding the new (dhclient-script, udhcpc), and on a router with a big
+ * table the kernel's flush after the delete holds the rtnl lock for tens of ms. Acting in between would tear the
+ * uplink down and build it up again, two cycles, the first one waiting on that lock; the address arriving ends the
+ * wait at once. An address that is really gone is acted on this much later.
+ */
+export const ADDRESS_GRACE_MS = 100;
 const STORM_BURST_MS = 200;
 const STORM_GAP_MAX_MS = 1_000;
 
@@ -207,6 +215,8 @@ export class Daemon {
 
   private causes: string[] = [];
   private debounce: unknown;
+  /** Uplink interfaces that lost an address and have not had one since: this.now() until which a cycle waits (ADDRESS_GRACE_MS). */
+  private addressGrace = new Map<string, number>();
   private resyncTimer: unknown;
   private wakeups = new Map<number, unknown>();
   private running: Promise<void> | undefined;
@@ -293,7 +303,9 @@ export class Daemon {
         if (e.route && this.config && !routeOfInterest(e.route, this.interest(this.config))) return;
         if (this.echoes.consume(e)) return;
         if (e.dev && (e.kind === 'link' || (e.kind === 'address' && e.action === 'del'))) this.linkEvents.add(e.dev);
+        const graceChanged = e.kind === 'address' && e.dev !== undefined && this.noteAddressGrace(e.dev, e.action);
         this.markDirty(`${e.kind} ${e.action === 'new' ? 'new/changed' : 'deleted'}: ${e.summary}`);
+        if (graceChanged) this.rearmDebounce();
       },
       (reason) => {
         this.warnOverrun({ msg: reason ?? 'netlink socket overrun (ENOBUFS), events were lost: full resync' });
@@ -471,6 +483,22 @@ export class Daemon {
     if (this.running === undefined) this.armDebounce(urgent);
   }
 
+  /** An address event on an uplink's interface: starts or ends its wait for a next address; whether that changed. */
+  private noteAddressGrace(dev: string, action: 'new' | 'del'): boolean {
+    if (action === 'new') return this.addressGrace.delete(dev);
+    if (!this.config?.uplinks.some((u) => u.interface === dev)) return false;
+    this.addressGrace.set(dev, this.now() + ADDRESS_GRACE_MS);
+    return true;
+  }
+
+  /** A waiting debounce timed again from now, for a wait for an address that began or ended. */
+  private rearmDebounce(): void {
+    if (this.debounce === undefined || this.running !== undefined) return;
+    this.timers.clearTimeout(this.debounce);
+    this.debounce = undefined;
+    this.armDebounce();
+  }
+
   private armDebounce(urgent = false): void {
     if (this.stopped) return;
     if (this.debounce !== undefined) {
@@ -478,7 +506,13 @@ export class Daemon {
       this.timers.clearTimeout(this.debounce);
     }
     const gap = Math.max(0, -this.refillBudget() / STORM_DUTY);
-    const wait = Math.max(urgent ? 0 : this.config?.daemon.debounceMs ?? 0, gap);
+    const now = this.now();
+    let grace = 0;
+    for (const [dev, until] of this.addressGrace) {
+      if (until <= now) this.addressGrace.delete(dev);
+      else grace = Math.max(grace, until - now);
+    }
+    const wait = Math.max(urgent ? 0 : Math.max(this.config?.daemon.debounceMs ?? 0, grace), gap);
     this.debounce = this.timers.setTimeout(() => {
       this.debounce = undefined;
       this.kick();
