@@ -1,33 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakePort } from '../../test/support/fake-port';
-import { testConfig } from '../../test/support/test-config';
+import { OWNED_NEXTHOPS as OURS, TWO_UPLINKS as config } from '../../test/support/owned-nexthops';
 import { parseSnapshot } from '../model/text';
 import type { NftRunner } from '../nft/nft';
 import { diff } from '../reconcile/diff';
 import { keepNexthopsInUse, observeTeardown } from './cycle';
 
-const config = testConfig([
-  { name: 'isp1', interface: 'if1', address: '198.51.100.2/24', gateway: '198.51.100.1', table: 1001 },
-  { name: 'isp2', interface: 'if2', address: '203.0.113.2/24', gateway: '203.0.113.1', table: 1002 },
-]);
-
-// What uplinkd made for two uplinks, balanced, plus an uplink of an earlier configuration (1003).
-const OURS = `
-link lo up lower_up
-link if1 up lower_up
-link if2 up lower_up
-link if3 up lower_up
-addr if1 198.51.100.2/24
-addr if2 203.0.113.2/24
-addr if3 192.0.2.2/24
-nexthop id 1001 via 198.51.100.1 dev if1 proto 117
-nexthop id 1002 via 203.0.113.1 dev if2 proto 117
-nexthop id 1003 via 192.0.2.1 dev if3 proto 117
-nexthop id 1000 group 1001,1/1002,1 proto 117
-route table 1000 default nhid 1000 proto 117
-rule 10300 from all lookup 1000 protocol 117
-`;
 
 /** `nft` without the table: the teardown has no nft change. */
 const noTable: NftRunner = async (args) => {
