@@ -106,6 +106,12 @@ async function untilDone<T>(p: Promise<T>, timers: VirtualTimers): Promise<T> {
   return watched;
 }
 
+/** isp2's DHCP client (on if2) holding `address` (dynamic, /24) with its default route via `gateway` in main. */
+async function dhcpLease(h: Harness, address: string, gateway: string): Promise<void> {
+  h.kernel.setInterfaces(LINKS, [...BASE_ADDRESSES, addr('if2', address, true)]);
+  await h.kernel.apply({ op: 'add', kind: 'route', route: dhcpDefault(gateway) });
+}
+
 const ruleText = (rules: Rule[]) => rules.map(formatRule).sort();
 const hasRule = (rules: Rule[], pattern: RegExp) => rules.some((r) => pattern.test(formatRule(r)));
 
@@ -135,8 +141,7 @@ test('our own changes echo back but the loop terminates: no writes once converge
 test('a DHCP address and gateway appearing, then renumbering: the rule and table follow, the stale rule goes', async () => {
   const h = await startHarness();
   assert.equal(h.daemon.status().uplinks.find((u) => u.name === 'isp2')?.state, 'waiting');
-  h.kernel.setInterfaces(LINKS, [...BASE_ADDRESSES, addr('if2', '203.0.113.120', true)]);
-  await h.kernel.apply({ op: 'add', kind: 'route', route: dhcpDefault('203.0.113.1') });
+  await dhcpLease(h, '203.0.113.120', '203.0.113.1');
   await h.timers.advance(50);
   let state = await h.kernel.snapshot();
   assert.ok(hasRule(state.rules, /from 203\.0\.113\.120\/32 lookup 1002/));
@@ -163,14 +168,12 @@ test('a DHCP address and gateway appearing, then renumbering: the rule and table
 
 test('a renumbering makes one cycle: the notifications of its own changes make none, another program\'s change after them does', async () => {
   const h = await startHarness();
-  h.kernel.setInterfaces(LINKS, [...BASE_ADDRESSES, addr('if2', '203.0.113.120', true)]);
-  await h.kernel.apply({ op: 'add', kind: 'route', route: dhcpDefault('203.0.113.1') });
+  await dhcpLease(h, '203.0.113.120', '203.0.113.1');
   await h.timers.advance(100);
   const before = h.port.snapshots;
   const writes = h.port.writes.length;
   await h.kernel.apply({ op: 'del', kind: 'route', route: dhcpDefault('203.0.113.1') });
-  h.kernel.setInterfaces(LINKS, [...BASE_ADDRESSES, addr('if2', '203.0.114.7', true)]);
-  await h.kernel.apply({ op: 'add', kind: 'route', route: dhcpDefault('203.0.114.1') });
+  await dhcpLease(h, '203.0.114.7', '203.0.114.1');
   await h.timers.advance(100);
   const renumbered = h.port.writes.slice(writes);
   assert.ok(renumbered.some((c) => c.kind === 'rule' && c.op === 'add' && c.rule.src === '203.0.114.7/32'), 'the new rule was added');
@@ -186,16 +189,14 @@ test('a renumbering makes one cycle: the notifications of its own changes make n
 
 test('an uplink\'s address deleted then its next one added 30 ms later (a DHCP client renumbering beside a big table) is one cycle; an address really gone is acted on after the grace', async () => {
   const h = await startHarness();
-  h.kernel.setInterfaces(LINKS, [...BASE_ADDRESSES, addr('if2', '203.0.113.120', true)]);
-  await h.kernel.apply({ op: 'add', kind: 'route', route: dhcpDefault('203.0.113.1') });
+  await dhcpLease(h, '203.0.113.120', '203.0.113.1');
   await h.timers.advance(200);
   let before = h.port.snapshots;
   await h.kernel.apply({ op: 'del', kind: 'route', route: dhcpDefault('203.0.113.1') });
   h.kernel.setInterfaces(LINKS, BASE_ADDRESSES); // the old address deleted; the kernel flushes for 30 ms
   await h.timers.advance(30);
   assert.equal(h.port.snapshots - before, 0, 'no cycle while the interface waits for its next address');
-  h.kernel.setInterfaces(LINKS, [...BASE_ADDRESSES, addr('if2', '203.0.114.7', true)]);
-  await h.kernel.apply({ op: 'add', kind: 'route', route: dhcpDefault('203.0.114.1') });
+  await dhcpLease(h, '203.0.114.7', '203.0.114.1');
   await h.timers.advance(20);
   assert.equal(h.port.snapshots - before, 1, 'the new address ended the wait: one cycle');
   assert.ok((await h.kernel.snapshot()).rules.some((r) => r.src === '203.0.114.7/32'));
@@ -343,8 +344,7 @@ test('the periodic resync also catches silent changes', async () => {
 
 test('link down leaves the default; link up returns it', async () => {
   const h = await startHarness();
-  h.kernel.setInterfaces(LINKS, [...BASE_ADDRESSES, addr('if2', '203.0.113.120', true)]);
-  await h.kernel.apply({ op: 'add', kind: 'route', route: dhcpDefault('203.0.113.1') });
+  await dhcpLease(h, '203.0.113.120', '203.0.113.1');
   await h.timers.advance(50);
   const members = async () => (await h.kernel.snapshot()).nexthops.find((n) => n.id === 1000)?.group?.map((m) => m.id);
   assert.deepEqual(await members(), [1001, 1002]);
@@ -727,8 +727,7 @@ test('the daemon\'s cycle and uplinkd apply (the engine\'s runOnce) make the sam
 
 test('drift is counted by identity: restoring a deleted object is drift, a change the plan made (a new weight) is not', async () => {
   const h = await startHarness();
-  h.kernel.setInterfaces(LINKS, [...BASE_ADDRESSES, addr('if2', '203.0.113.120', true)]);
-  await h.kernel.apply({ op: 'add', kind: 'route', route: dhcpDefault('203.0.113.1') });
+  await dhcpLease(h, '203.0.113.120', '203.0.113.1');
   await h.timers.advance(100);
   const group = (await h.kernel.snapshot()).nexthops.find((n) => n.group)!;
   assert.equal(group.group?.length, 2);
