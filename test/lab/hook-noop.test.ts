@@ -2,14 +2,13 @@
 // log level (info) whose kernel already matches: the daemon's log says in one info line that the hook's resync found
 // nothing to change, so the journal shows the hook ran.
 import assert from 'node:assert/strict';
-import { promises as fs } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { startDaemon, waitForLine, type RunningDaemon } from '../../lab/daemon';
+import { waitForLine, type RunningDaemon } from '../../lab/daemon';
 import { labEnv } from '../../lab/exec';
 import { uplinkd } from '../../lab/inspect';
 import { stateDirOf } from '../../lab/topology';
 import { parseLine } from '../../src/log';
-import { NEEDS_ROOT, oneUplinkNamespace, removeDaemonNamespace, removeNamespace } from './support';
+import { NEEDS_ROOT, oneUplinkDaemon, removeDaemonNamespace } from './support';
 
 const PREFIX = `fx7-hk${process.pid % 1000}-`;
 const NS = `${PREFIX}r`;
@@ -19,10 +18,7 @@ describe('uplinkd hook with nothing to change', { skip: NEEDS_ROOT }, () => {
   let daemon: RunningDaemon | undefined;
   let config = '';
   before(async () => {
-    await removeNamespace(NS, STATE);
-    await fs.mkdir(STATE, { recursive: true });
-    config = oneUplinkNamespace(NS, STATE);
-    daemon = await startDaemon(NS, config, undefined, 'info');
+    ({ daemon, config } = await oneUplinkDaemon(NS, STATE));
   });
   after(() => removeDaemonNamespace(daemon, config, NS, STATE));
 

@@ -2,14 +2,13 @@
 // sending netlink datagrams to the daemon's notification socket, which it ignores (only the kernel, port 0, is
 // trusted). Real daemon in a namespace of its own; the datagrams are real, sent from inside the namespace.
 import assert from 'node:assert/strict';
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startDaemon, waitForLine, type RunningDaemon } from '../../lab/daemon';
+import { waitForLine, type RunningDaemon } from '../../lab/daemon';
 import { inNs } from '../../lab/exec';
 import { stateDirOf } from '../../lab/topology';
 import { parseLine } from '../../src/log';
-import { NEEDS_ROOT, oneUplinkNamespace, removeDaemonNamespace, removeNamespace } from './support';
+import { NEEDS_ROOT, oneUplinkDaemon, removeDaemonNamespace } from './support';
 
 const PREFIX = `m9f${process.pid % 1000}-`;
 const NS = `${PREFIX}r`;
@@ -28,10 +27,7 @@ describe('log floods', { skip: NEEDS_ROOT }, () => {
   let daemon: RunningDaemon | undefined;
   let config = '';
   before(async () => {
-    await removeNamespace(NS, STATE);
-    await fs.mkdir(STATE, { recursive: true });
-    config = oneUplinkNamespace(NS, STATE);
-    daemon = await startDaemon(NS, config);
+    ({ daemon, config } = await oneUplinkDaemon(NS, STATE));
   });
   after(() => removeDaemonNamespace(daemon, config, NS, STATE));
 

@@ -5,7 +5,8 @@ import { execFileSync } from 'node:child_process';
 import { promises as fs, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { renderLabConfig, type LabConfigOptions } from '../../lab/config';
-import { stopDaemon, type RunningDaemon } from '../../lab/daemon';
+import { startDaemon, stopDaemon, type RunningDaemon } from '../../lab/daemon';
+import type { LogLevel } from '../../src/log';
 import { ipIn, LAB_RUNTIME_DIR, run } from '../../lab/exec';
 import { recordPath } from '../../src/daemon/socket-record';
 import { uplinkd, routesOfTable, rules } from '../../lab/inspect';
@@ -170,6 +171,17 @@ export async function vethNamespace(ns: string, dir: string, devices: readonly (
 export function statePaths(dir: string, socket = `${dir}/control.sock`): string[] {
   return ['paths:', `  rt_tables: ${dir}/rt_tables.conf`, `  rt_protos: ${dir}/rt_protos.conf`, `  control_socket: ${socket}`,
     `  hooks_dir: ${dir}/hooks.d`, `  leases: ["${dir}/leases/*.lease"]`];
+}
+
+/**
+ * A fresh oneUplinkNamespace `ns` (state in `dir`) with `uplinkd run` in it, logging at `level`, once it is ready:
+ * the daemon and its config file. Pair with removeDaemonNamespace.
+ */
+export async function oneUplinkDaemon(ns: string, dir: string, level: LogLevel = 'info'): Promise<{ daemon: RunningDaemon; config: string }> {
+  await removeNamespace(ns, dir);
+  await fs.mkdir(dir, { recursive: true });
+  const config = oneUplinkNamespace(ns, dir);
+  return { daemon: await startDaemon(ns, config, undefined, level), config };
 }
 
 /**
