@@ -7,6 +7,7 @@ import type { DaemonStatus } from '../src/daemon/daemon';
 import { UplinkdError } from '../src/errors';
 import { queryDaemon } from '../src/daemon/control-client';
 import type { HealthVerdict } from '../src/model/facts';
+import type { LogLevel } from '../src/log';
 import type { Ipv4 } from '../src/model/types';
 import { renderLabConfig, type LabConfigOptions, type LabMonitor } from './config';
 import { leaseGlob } from './dhcp';
@@ -117,9 +118,9 @@ export async function waitForVerdict(socket: string, uplink: string, state: Heal
  * until both lab uplinks' health verdicts are `up` (each within `timeoutMs`, milliseconds).
  * Throws UplinkdError('lab') when the daemon does not start or a verdict does not come.
  */
-export async function startMonitoredDaemon(lab: LabInfo, socket: string, configFile: string, configText: string, timeoutMs: number): Promise<RunningDaemon> {
+export async function startMonitoredDaemon(lab: LabInfo, socket: string, configFile: string, configText: string, timeoutMs: number, level: LogLevel = 'info'): Promise<RunningDaemon> {
   await fs.writeFile(configFile, configText);
-  const daemon = await startDaemon(lab.ns.router, configFile);
+  const daemon = await startDaemon(lab.ns.router, configFile, undefined, level);
   await waitForVerdict(socket, 'isp1', 'up', timeoutMs);
   await waitForVerdict(socket, 'isp2', 'up', timeoutMs);
   return daemon;

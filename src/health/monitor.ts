@@ -16,6 +16,7 @@ import {
   evaluate,
   healthStats,
   initialHealth,
+  monitorRan,
   LATE_MS,
   probeAnswered,
   probeFailed,
@@ -62,7 +63,7 @@ export interface MonitorOptions {
   now?: () => number;
   /** Packet counters of an interface (default: /proc/net/dev); undefined when unknown. */
   counters?: (ifname: string) => InterfaceCounters | undefined;
-  /** Debug lines of each suspicion and burst round (`event=health_suspect`, `health_burst`, `health_clear`). */
+  /** Debug lines of each suspicion and burst round (`event=health_suspect`, `health_burst`, `health_clear`, `health_paused`). */
   log?: Logger;
 }
 
@@ -306,6 +307,7 @@ class UplinkLoop {
   /** Every TICK_MS: counters, the steady round when due or a burst round when a suspicion wants one, the judgement. */
   private tick(): void {
     const now = this.ctx.now();
+    this.alive(now);
     const endpoint = this.ctx.endpoint(this.name);
     this.endpoint = endpoint;
     if (!endpoint?.address) {
@@ -345,7 +347,10 @@ class UplinkLoop {
       // The round is unanswered at sentAt + RTO: judge then, not up to a tick later.
       const expiry = setTimeout(() => {
         this.expiries.delete(expiry);
-        if (current()) this.apply(evaluate(this.health, this.ctx.now(), this.config));
+        if (!current()) return;
+        const at = this.ctx.now();
+        this.alive(at);
+        this.apply(evaluate(this.health, at, this.config));
       }, rtoMs(this.health, this.config) + 1);
       this.expiries.add(expiry);
     }
@@ -363,6 +368,7 @@ class UplinkLoop {
         void prober.probe(target, LATE_MS).then((reply) => {
           if (!current()) return;
           const at = this.ctx.now();
+          this.alive(at);
           if (reply.ok) this.health = probeAnswered(this.health, { id, at, rttMs: reply.rttMs });
           else if (reply.error !== 'timeout') {
             // An ICMP error with a sender arrived through the interface; a TCP connect error does not say.
@@ -382,8 +388,17 @@ class UplinkLoop {
 
   /** The judgement now, out of turn (a held down verdict released by another uplink's). */
   judgeAgain(at: number): void {
+    this.alive(at);
     this.held = undefined;
     this.apply(evaluate(this.health, at, this.config), true);
+  }
+
+  /** The loop runs at `at`: a pause before it is left out of the judgement (state.ts monitorRan), and logged. */
+  private alive(at: number): void {
+    const before = this.health.pauses.length;
+    this.health = monitorRan(this.health, at, Math.min(TICK_MS, this.config.intervalMs));
+    const pause = this.health.pauses[this.health.pauses.length - 1];
+    if (this.health.pauses.length > before && pause) this.ctx.log?.debug('health_paused', { uplink: this.name, ms: pause.to - pause.from });
   }
 
   private apply(step: Step, released = false): void {

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MONITOR_DEFAULTS } from '../config/defaults';
 import {
-  evaluate, healthStats, initialHealth, probeAnswered, probeFailed, probeSent, resetHealth, trafficSample,
+  evaluate, healthStats, initialHealth, monitorRan, probeAnswered, probeFailed, probeSent, resetHealth, trafficSample,
   type HealthState, type Thresholds,
 } from './state';
 import { simulate, tokenBucket, type PathModel } from '../../test/support/health/simulate';
@@ -168,6 +168,54 @@ describe('health judgement', () => {
       assert.deepEqual(downs(r.changes), []);
     });
   }
+
+  describe('the monitor itself stalled (its event loop blocked, the machine paused, the clock stepped forward)', () => {
+    /** Stalls of `ms` every `every` ms from 10 s on, for `duration` ms. */
+    const stalls = (ms: number, every: number, duration: number) =>
+      Array.from({ length: Math.floor((duration - 10_000) / every) }, (_, i) => ({ from: 10_000 + i * every + 137 * (i % 7), to: 10_000 + i * every + 137 * (i % 7) + ms }));
+
+    it('a stall of 0.3-2 s while a lossy 300 ms RTT path is being checked is no silence of the path: no false down in 5 min', () => {
+      for (const ms of [300, 700, 1_200, 2_000]) {
+        for (const seed of [1, 2, 3]) {
+          const r = simulate(T, { ...lossy(0.2, seed, 300), stalls: stalls(ms, 2_300, 300_000) }, 300_000);
+          assert.deepEqual(downs(r.changes).map((c) => `${c.at}: ${c.reason}`), [], `stalls of ${ms} ms, seed ${seed}`);
+        }
+      }
+    });
+
+    it('a clock stepped 5 s forward while probes were out, on a healthy path: no down, no RTT sample of 5 s', () => {
+      const start = upAt10s(T);
+      // The round sent at 10 s is answered 20 ms later, read only after the step.
+      const r = simulate(T, { ...healthy(), stalls: [{ from: 10_010, to: 15_010 }] }, 10_000, start);
+      assert.deepEqual(downs(r.changes), []);
+      assert.ok((r.health.srttMs ?? Infinity) < 100, `srtt ${r.health.srttMs}`);
+    });
+
+    it('a dead path is still judged down: the stall only leaves its own time out', () => {
+      const start = upAt10s(T);
+      // Dies at 10.5 s; the monitor stalls 10.6-12.6 s: 2 s of the silence are the monitor's, not evidence.
+      const r = simulate(T, { ...diesAt(10_500), stalls: [{ from: 10_600, to: 12_600 }] }, 10_000, start);
+      const d = downs(r.changes);
+      assert.equal(d.length, 1);
+      assert.ok(d[0].at >= 12_600 + 1_000, `down at ${d[0].at}: within 1 s of the stall's end the monitor has not seen 1.5 s of silence`);
+      assert.ok(d[0].at <= 12_600 + 3_000, `down at ${d[0].at}`);
+    });
+
+    it('an answer read after a stall is proof of life but no RTT sample', () => {
+      let h = monitorRan(initialHealth(0), 0, 50);
+      h = probeSent(h, { id: 1, round: 0, target: A, sentAt: 0, burst: false });
+      h = monitorRan(h, 50, 50);
+      h = probeAnswered(probeSent(h, { id: 2, round: 1, target: B, sentAt: 50, burst: false }), { id: 2, at: 70, rttMs: 20 });
+      h = monitorRan(h, 1_500, 50);
+      assert.deepEqual(h.pauses, [{ from: 100, to: 1_500 }]);
+      h = probeAnswered(h, { id: 1, at: 1_500, rttMs: 1_500 });
+      assert.equal(h.lastAnswerAt, 1_500);
+      assert.equal(h.srttMs, 20, 'only the answer outside the pause is a sample');
+      // A run a little late is no pause; a clock that went back is ignored.
+      assert.deepEqual(monitorRan(h, 1_640, 50).pauses, h.pauses);
+      assert.equal(monitorRan(h, 1_000, 50), h);
+    });
+  });
 
   it('recovers on a rate: a target dropping every third answer still brings it back within 10 s of the repair', () => {
     let n = 0;

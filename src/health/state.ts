@@ -14,6 +14,9 @@
 //     probe fails at once, and `down_after` failed rounds with at least one refusal are down
 //     without waiting for silence (the errors are packets received, not a sign of life);
 //   - any answer, however late (up to LATE_MS after its probe), is proof of life: it ends a suspicion;
+//   - time the monitor itself did not run (its event loop blocked, the machine or VM paused, the
+//     clock stepped forward) is no evidence: it counts neither towards a probe's RTO nor towards
+//     silence, since answers that came meanwhile may still wait unread (monitorRan);
 //   - up again on a rate: `up_after` good rounds among the last `up_after + 2`, the latest good.
 import type { MonitorConfig } from '../config/types';
 import type { HealthVerdict } from '../model/facts';
@@ -36,6 +39,8 @@ export const BURST_MS = 100;
  * judges (one round per 50 ms tick), and its first round leaves in the tick that saw the stall.
  */
 export const STALL_BURST_MS = 50;
+/** A loop that runs this much (ms) later than its next tick was paused (monitorRan). */
+export const PAUSE_SLACK_MS = 100;
 /** Extra burst rounds beyond `down_after`, so that one rate-limited or lost round does not decide. */
 export const BURST_EXTRA = 2;
 /** Without a traffic verdict, a suspicion is confirmed after this much silence at least (idle links). */
@@ -125,6 +130,12 @@ export interface Suspicion {
   rxPerSecond?: number;
 }
 
+/** A time the monitor did not run, epoch ms (the monitor's clock): from when it was due to when it ran. */
+export interface Pause {
+  from: number;
+  to: number;
+}
+
 export interface HealthState {
   state: HealthVerdict;
   /** When `state` was entered, epoch ms (the monitor's clock). */
@@ -140,6 +151,10 @@ export interface HealthState {
   lastAnswerAt: number | null;
   suspect: Suspicion | null;
   traffic: TrafficSample[];
+  /** Times the monitor did not run, within the probes' horizon, oldest first. */
+  pauses: Pause[];
+  /** When the monitor's loop last ran for this uplink (monitorRan), epoch ms; null before. */
+  lastRunAt: number | null;
   lastError: string | null;
 }
 
@@ -197,8 +212,33 @@ export interface HealthStats {
 export function initialHealth(at: number): HealthState {
   return {
     state: 'unknown', since: at, reason: 'not probed yet', probes: [], srttMs: null, rttvarMs: 0,
-    lastAnswerAt: null, suspect: null, traffic: [], lastError: null,
+    lastAnswerAt: null, suspect: null, traffic: [], pauses: [], lastRunAt: null, lastError: null,
   };
+}
+
+/**
+ * The monitor's loop for this uplink runs at `at` (epoch ms: a tick, an answer, an RTO judgement), its ticks `tickMs`
+ * apart. A run more than PAUSE_SLACK_MS later than the next tick was due ends a pause (its event loop was blocked, the
+ * machine or VM paused, the clock stepped forward): from then to `at` is left out of every RTO and silence measured
+ * across it, since answers that came meanwhile may still wait unread. Returns a new state; `h` is not changed.
+ */
+export function monitorRan(h: HealthState, at: number, tickMs: number): HealthState {
+  const last = h.lastRunAt;
+  if (last !== null && at <= last) return h;
+  const pauses = last !== null && at - last > tickMs + PAUSE_SLACK_MS ? [...h.pauses, { from: last + tickMs, to: at }] : h.pauses;
+  return { ...h, pauses, lastRunAt: at };
+}
+
+/** Ms from `from` to `to` during which the monitor ran (pauses left out). */
+function aliveMs(h: HealthState, from: number, to: number): number {
+  let ms = to - from;
+  for (const p of h.pauses) ms -= Math.max(0, Math.min(to, p.to) - Math.max(from, p.from));
+  return ms;
+}
+
+/** Probe `p` is past the RTO at `at`: `rto` ms of the monitor's running time went by since it was sent. */
+function pastRto(h: HealthState, p: ProbeRecord, at: number, rto: number): boolean {
+  return aliveMs(h, p.sentAt, at) >= rto;
 }
 
 /** Records a probe sent (id, round, target, `sentAt` epoch ms); returns a new state, `h` is not changed. */
@@ -217,6 +257,11 @@ export function probeAnswered(h: HealthState, a: { id: number; at: number; rttMs
   if (i < 0 || h.probes[i].answeredAt !== undefined) return h;
   const probes = [...h.probes];
   if (a.rttMs === undefined) {
+    probes[i] = { ...probes[i], answeredAt: a.at };
+    return { ...h, probes, lastAnswerAt: Math.max(h.lastAnswerAt ?? a.at, a.at), suspect: null };
+  }
+  if (aliveMs(h, probes[i].sentAt, a.at) < a.at - probes[i].sentAt) {
+    // The monitor paused while it was out: the RTT holds the pause (and the answer may have waited unread), no sample.
     probes[i] = { ...probes[i], answeredAt: a.at };
     return { ...h, probes, lastAnswerAt: Math.max(h.lastAnswerAt ?? a.at, a.at), suspect: null };
   }
@@ -263,6 +308,7 @@ export function rtoMs(h: HealthState, t: Pick<Thresholds, 'timeoutMs'>): number 
 export function evaluate(h0: HealthState, at: number, t: Thresholds): Step {
   const horizon = at - Math.max(t.window * t.intervalMs, (t.upAfter + BURST_EXTRA + 1) * t.intervalMs) - LATE_MS;
   let h: HealthState = h0.probes.length > 0 && h0.probes[0].sentAt < horizon ? { ...h0, probes: h0.probes.filter((p) => p.sentAt >= horizon) } : h0;
+  if (h.pauses.length > 0 && h.pauses[0].to < horizon) h = { ...h, pauses: h.pauses.filter((p) => p.to >= horizon) };
   const rto = rtoMs(h, t);
 
   if (h.state === 'down') return judgeRecovery(h, at, t, rto);
@@ -284,7 +330,7 @@ export function evaluate(h0: HealthState, at: number, t: Thresholds): Step {
   for (const p of h.probes) if (p.sentAt >= since) rounds.set(p.round, [...(rounds.get(p.round) ?? []), p]);
   let expired = 0;
   for (const probes of rounds.values()) {
-    if (probes.every((p) => p.answeredAt === undefined && (p.error !== undefined || p.sentAt + rto <= at))) expired++;
+    if (probes.every((p) => p.answeredAt === undefined && (p.error !== undefined || pastRto(h, p, at, rto)))) expired++;
   }
   const step = (health: HealthState): Step => ({ health, burst: wantBurst });
   if (expired < t.downAfter) return step(h);
@@ -292,7 +338,7 @@ export function evaluate(h0: HealthState, at: number, t: Thresholds): Step {
   const traffic = trafficSince(h.traffic, suspect.base);
   const silentMs = Math.max(SILENT_MIN_MS, 2 * slowestRtt(h));
   const deadMs = Math.max(DEAD_MIN_MS, 3 * slowestRtt(h));
-  const quietFor = at - Math.max(since, h.lastAnswerAt ?? since);
+  const quietFor = aliveMs(h, Math.max(since, h.lastAnswerAt ?? since), at);
   const failed = h.probes.filter((p) => p.sentAt >= since && p.error !== undefined).pop();
   const errorNote = failed ? ` (${failed.target} ${failed.error})` : '';
   const probeWords = `${expired} probe rounds to ${t.targets.join(', ')} unanswered within ${ms(rto)}${errorNote}`;
@@ -347,7 +393,7 @@ function refusalWords(refused: ProbeRecord[]): string {
 /** Why the uplink is suspect now, or null: an unanswered probe past the RTO, or a traffic stall. */
 function suspicion(h: HealthState, at: number, rto: number): Suspicion | null {
   const lastAnswer = h.lastAnswerAt ?? -Infinity;
-  const overdue = h.probes.find((p) => p.sentAt > lastAnswer && p.answeredAt === undefined && (p.error !== undefined || p.sentAt + rto <= at));
+  const overdue = h.probes.find((p) => p.sentAt > lastAnswer && p.answeredAt === undefined && (p.error !== undefined || pastRto(h, p, at, rto)));
   if (overdue) {
     return { since: overdue.sentAt, cause: `${overdue.target} ${overdue.error ?? `not answered within ${ms(rto)}`}` };
   }
@@ -413,7 +459,7 @@ function judgeRecovery(h: HealthState, at: number, t: Thresholds, rto: number): 
   for (const probes of [...byRound.values()].sort((a, b) => a[0].round - b[0].round)) {
     const good = probes.filter((p) => p.answeredAt !== undefined).length >= quorum;
     if (good) resolved.push(true);
-    else if (probes.every((p) => p.error !== undefined || p.sentAt + rto <= at)) resolved.push(false);
+    else if (probes.every((p) => p.error !== undefined || pastRto(h, p, at, rto))) resolved.push(false);
   }
   const recent = resolved.slice(-(t.upAfter + BURST_EXTRA));
   const good = recent.filter(Boolean).length;

@@ -52,7 +52,8 @@ describe('health under a real 300 ms RTT, real loss and a real upload queue (iss
   const start = async (opts: HealthConfigOptions = {}) => {
     if (daemon) await stopDaemon(daemon, 'SIGTERM');
     daemon = undefined;
-    daemon = await startMonitoredDaemon(lab, socket, config, healthDaemonConfig(lab, socket, opts), UP_MS);
+    // At debug level: a verdict the test did not expect comes with the suspicions, bursts and pauses before it.
+    daemon = await startMonitoredDaemon(lab, socket, config, healthDaemonConfig(lab, socket, opts), UP_MS, 'debug');
     await waitForDefault(lab, ['isp1', 'isp2'], UP_MS);
   };
   const logged = (from: number, re: RegExp) => daemon!.lines.slice(from).filter((l) => re.test(l));
@@ -86,7 +87,10 @@ describe('health under a real 300 ms RTT, real loss and a real upload queue (iss
         seen[u].add(verdict);
         maxRtt[u] = Math.max(maxRtt[u] ?? 0, s.health[u]?.rttMs ?? 0);
         maxLoss[u] = Math.max(maxLoss[u] ?? 0, s.health[u]?.lossPct ?? 0);
-        assert.notEqual(verdict, 'down', `${u} judged down: ${JSON.stringify(s.health[u])}`);
+        if (verdict === 'down') {
+          const why = daemon!.lines.filter((l) => l.includes(` uplink=${u} `) && /event=health/.test(l)).slice(-40);
+          assert.fail(`${u} judged down: ${JSON.stringify(s.health[u])}\nits last health log lines:\n${why.join('\n')}`);
+        }
       }
       await sleep(1_000);
     }

@@ -2,9 +2,11 @@
 // burst rounds exactly as HealthMonitor does (steady every interval, a burst round every
 // burstSpacingMs while one is wanted, the first one of a traffic stall in the tick that saw it; a
 // judgement every TICK_MS, on every answer and at each burst round's RTO) through a modelled path.
+// A path may stall the monitor itself (its event loop blocked, the machine paused): no tick runs
+// then, and what arrived meanwhile is read after the first tick that runs again (timers before I/O).
 import { TICK_MS } from '../../../src/health/monitor';
 import {
-  burstSpacingMs, evaluate, initialHealth, probeAnswered, probeFailed, probeSent, rtoMs, trafficSample,
+  burstSpacingMs, evaluate, initialHealth, monitorRan, probeAnswered, probeFailed, probeSent, rtoMs, trafficSample,
   type HealthState, type Refusal, type Thresholds, type Transition,
 } from '../../../src/health/state';
 
@@ -17,6 +19,8 @@ export interface PathModel {
   probe(target: string, sentAt: number): number | null | (Refusal & { afterMs: number });
   /** Packets (other than probes and their answers) sent and received in the tick ending at `at` (virtual ms). */
   traffic?(at: number): { tx: number; rx: number };
+  /** Times the monitor does not run, virtual ms, [from, to). */
+  stalls?: { from: number; to: number }[];
 }
 
 export interface SimResult {
@@ -66,28 +70,44 @@ export function simulate(t: Thresholds, path: PathModel, durationMs: number, fro
       else if (rtt !== null) pending.push({ at: at + rtt.afterMs, id: pid, rttMs: rtt.afterMs, refusal: { words: rtt.words, ...(rtt.from && { from: rtt.from }) } });
     }
   };
-  for (; now < end; now += TICK_MS) {
+  const stalled = (at: number) => (path.stalls ?? []).some((s) => at >= s.from && at < s.to);
+  /** Answers and judgements due by `until`, each at its time, or at `readAt` when the monitor stalled then. */
+  const deliver = (until: number, readAt?: number) => {
     pending.sort((a, b) => a.at - b.at);
-    while (pending.length > 0 && pending[0].at <= now) {
+    while (pending.length > 0 && pending[0].at <= until) {
       const a = pending.shift()!;
+      const at = readAt ?? a.at;
+      h = monitorRan(h, at, TICK_MS);
       if (a.id < 0) {
-        apply(a.at);
+        apply(at);
         continue;
       }
       rx++;
       if (a.refusal) {
         refusals++;
-        h = probeFailed(h, { id: a.id, at: a.at, error: `${a.refusal.words} (from ${a.refusal.from})`, refusal: a.refusal });
-      } else if (a.rttMs <= 8_000) h = probeAnswered(h, { id: a.id, at: a.at, rttMs: a.rttMs });
-      apply(a.at);
+        h = probeFailed(h, { id: a.id, at, error: `${a.refusal.words} (from ${a.refusal.from})`, refusal: a.refusal });
+      } else if (a.rttMs <= 8_000) h = probeAnswered(h, { id: a.id, at, rttMs: a.rttMs + (at - a.at) });
+      apply(at);
     }
+  };
+  let wasStalled = false;
+  for (; now < end; now += TICK_MS) {
+    if (stalled(now)) {
+      wasStalled = true;
+      continue;
+    }
+    const resumed = wasStalled;
+    wasStalled = false;
+    if (!resumed) deliver(now);
+    h = monitorRan(h, now, TICK_MS);
     const other = path.traffic?.(now) ?? { tx: 0, rx: 0 };
     tx += other.tx;
     rx += other.rx;
     h = trafficSample(h, { at: now, rxPackets: rx, txPackets: tx, probes: sentTotal, refusals });
     let sent = true;
     if (now >= nextSteady) {
-      nextSteady += t.intervalMs;
+      // As the monitor: after a stall the steady rounds keep their rhythm, they do not catch up in a rush.
+      nextSteady = Math.max(nextSteady + t.intervalMs, now + t.intervalMs / 2);
       send(now, false);
     } else if (wantBurst && now - lastBurst >= burstSpacingMs(h) - TICK_MS / 2) {
       lastBurst = now;
@@ -98,6 +118,7 @@ export function simulate(t: Thresholds, path: PathModel, durationMs: number, fro
       lastBurst = now;
       send(now, true);
     }
+    if (resumed) deliver(now, now);
   }
   return { health: h, changes, probes };
 }
