@@ -703,7 +703,7 @@ test('the daemon\'s cycle and uplinkd apply (the engine\'s runOnce) make the sam
     ],
     routes: [{ table: 1001, dst: '0.0.0.0/0', type: 'unicast', protocol: 117, scope: 'universe', gateway: '198.51.100.254', dev: 'if1' }],
   });
-  const staleTable = ['isp1: pin arriving #0000000000000000'];
+  const staleTable = [{ chain: 'prerouting', comment: 'isp1: pin arriving #0000000000000000', expr: [] }];
   const daemonNft = new FakeNft();
   daemonNft.table = [...staleTable];
   const h = await startHarness({ kernel: initial(), nft: daemonNft });

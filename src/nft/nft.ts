@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { UplinkdError } from '../errors';
 import { ensureExecCgroups } from './exec';
 import { loadLibnftables } from './libnftables';
+import { jsonRuleEffect, rulesEffectDigest } from './rule-effect';
 import { commentHash, DELETE_SCRIPT, PIN_TABLE, pinningLayout, type NftObject, type PinningRuleset } from './ruleset';
 
 export interface NftResult {
@@ -69,10 +70,11 @@ export type ObservedPinning =
   | { kind: 'unavailable'; reason: string }
   | { kind: 'absent' }
   /**
-   * `hash`: the one hash every rule carries, undefined when they disagree or some have none; `layout`: its chains
-   * and other objects (pinningLayout in ruleset.ts).
+   * `hash`: the one hash every rule carries, undefined when they disagree or some have none; `effect`: what the rules
+   * do, whatever their comments say (rulesEffectDigest in rule-effect.ts); `layout`: its chains and other objects
+   * (pinningLayout in ruleset.ts).
    */
-  | { kind: 'present'; hash?: string; rules: number; layout: string };
+  | { kind: 'present'; hash?: string; rules: number; effect: string; layout: string };
 
 function unavailable(r: NftResult): string | undefined {
   if (r.error?.code === 'ENOENT') return 'nft is not installed (Debian package nftables)';
@@ -81,7 +83,9 @@ function unavailable(r: NftResult): string | undefined {
 }
 
 /** One item of `nft -j list table` (libnftables-json(5)): metainfo, the table, its chains, rules, sets... */
-type NftJsonItem = Record<string, { name?: string; comment?: string; type?: string; hook?: string; prio?: number; policy?: string } | undefined>;
+type NftJsonItem = Record<string, {
+  name?: string; comment?: string; type?: string; hook?: string; prio?: number; policy?: string; chain?: string; expr?: unknown[];
+} | undefined>;
 
 /** Reads `table ip uplinkd` (`nft -j list table`). */
 export async function readPinning(run: NftRunner = runNft): Promise<ObservedPinning> {
@@ -98,7 +102,10 @@ export async function readPinning(run: NftRunner = runNft): Promise<ObservedPinn
   } catch {
     return { kind: 'unavailable', reason: `nft printed no JSON for table ${PIN_TABLE}` };
   }
-  const hashes = items.filter((i) => i.rule !== undefined).map((i) => commentHash(i.rule!.comment));
+  const rules = items.flatMap((i) => (i.rule ? [i.rule] : []));
+  const hashes = rules.map((r) => commentHash(r.comment));
+  // What each rule does, read from its statements: a comment says nothing about them.
+  const effect = rulesEffectDigest(rules.map((r) => ({ chain: r.chain ?? '', effect: jsonRuleEffect(r.expr ?? []) })));
   const unique = new Set(hashes);
   const hash = unique.size === 1 ? [...unique][0] : undefined;
   // Everything but the rules, the table itself and nft's metainfo: chains with their hooks and policies, and any set,
@@ -106,7 +113,7 @@ export async function readPinning(run: NftRunner = runNft): Promise<ObservedPinn
   const objects: NftObject[] = items.flatMap((i) => Object.entries(i)
     .filter(([kind, o]) => kind !== 'rule' && kind !== 'table' && kind !== 'metainfo' && o !== undefined)
     .map(([kind, o]) => ({ kind, name: o!.name, type: o!.type, hook: o!.hook, prio: o!.prio, policy: o!.policy })));
-  return { kind: 'present', rules: hashes.length, layout: pinningLayout(objects), ...(hash !== undefined ? { hash } : {}) };
+  return { kind: 'present', rules: hashes.length, effect, layout: pinningLayout(objects), ...(hash !== undefined ? { hash } : {}) };
 }
 
 async function runScript(script: string, what: string, run: NftRunner): Promise<void> {

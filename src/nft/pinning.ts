@@ -22,12 +22,13 @@ export interface PinningPlan {
 }
 
 function matches(desired: PinningRuleset, observed: ObservedPinning): boolean {
-  return observed.kind === 'present' && observed.hash === desired.hash && observed.rules === desired.rules && observed.layout === desired.layout;
+  return observed.kind === 'present' && observed.hash === desired.hash && observed.rules === desired.rules
+    && observed.effect === desired.effect && observed.layout === desired.layout;
 }
 
 /**
  * Pure: compares the table the config wants (renderPinning(); none when pinning is disabled) with the observed one by
- * its content hash, rule count and layout (chains with their type, hook, priority and policy; other objects). Change `install` when it is absent or differs, `delete` when pinning is disabled but
+ * its content hash (the rules' comments), rule count, what the rules do (their statements, normalised) and layout (chains with their type, hook, priority and policy; other objects). Change `install` when it is absent or differs, `delete` when pinning is disabled but
  * the table is there, none when nft is unavailable (then `warning` says so, as pinning is wanted and cannot be had).
  */
 export function planPinning(config: Config, observed: ObservedPinning): PinningPlan {
@@ -102,7 +103,7 @@ export function teardownPinning(observed: ObservedPinning): PinningChange | unde
 /** What `nft -j list table ip uplinkd` reads after `change` succeeded (the hash every rule carries). */
 export function observedAfter(change: PinningChange): ObservedPinning {
   return change.op === 'install'
-    ? { kind: 'present', hash: change.ruleset.hash, rules: change.ruleset.rules, layout: change.ruleset.layout }
+    ? { kind: 'present', hash: change.ruleset.hash, rules: change.ruleset.rules, effect: change.ruleset.effect, layout: change.ruleset.layout }
     : { kind: 'absent' };
 }
 

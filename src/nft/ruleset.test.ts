@@ -174,13 +174,18 @@ test('nft loads the table for 1, 2 and 64 uplinks (in a throwaway namespace) and
       ['1 uplink', testConfig([{ name: 'isp1', interface: 'if1' }], { pinning: { enabled: true, markMask: 0x7f000000 } })],
       ['2 uplinks', config()],
       ['64 uplinks', bigConfig()],
+      ['2 uplinks with masquerade and snat', (() => {
+        const c = config();
+        return { ...c, uplinks: [{ ...c.uplinks[0]!, nat: { kind: 'masquerade' } }, { ...c.uplinks[1]!, nat: { kind: 'snat', address: '192.0.2.9' } }] };
+      })()],
     ];
     for (const [what, c] of sizes) {
       const want = renderPinning(c)!;
       const r = await run(['-f', '-'], want.script);
       assert.equal(r.code, 0, `${what}: ${r.stderr}`);
       // The anonymous sets are part of their rules: the layout shows only the chains, the count every rule.
-      assert.deepEqual(await readPinning(run), { kind: 'present', hash: want.hash, rules: want.rules, layout: want.layout }, what);
+      // What the rules do, as nft reads them back (normalised, src/nft/rule-effect.ts), is what was written.
+      assert.deepEqual(await readPinning(run), { kind: 'present', hash: want.hash, rules: want.rules, effect: want.effect, layout: want.layout }, what);
       assert.equal(planPinning(c, await readPinning(run)).change, undefined, what);
     }
     // Why anonymous sets: the kernel refuses to change a set bound to a rule, so the sets cannot change without the

@@ -10,8 +10,9 @@
 // Packets arriving on an uplink are never marked: they are going inside, and the main table
 // knows inside networks (VPNs, containers) that uplink tables do not.
 //
-// Every rule's comment ends with `#<hash>` of the whole table, and the table's layout (its chains with
-// their type, hook, priority and policy, and any other object) is compared too, so reading the table back
+// Every rule's comment ends with `#<hash>` of the whole table; reading the table back compares that hash, what
+// each rule does (its statements as nft reads them back, normalised, whatever its comment says: rule-effect.ts)
+// and the table's layout (its chains with their type, hook, priority and policy, and any other object), so it
 // tells whether it is exactly what this config wants (readPinning in nft.ts).
 import { hex32 } from '../model/text';
 import { createHash } from 'node:crypto';
@@ -20,6 +21,7 @@ import { LastResult } from '../model/memo';
 import { pinMarks, type PinMark } from './marks';
 import { natRules } from './nat';
 import { cgroup2Root, execCgroups, type ExecCgroup } from './exec';
+import { rulesEffectDigest, writtenRuleEffect } from './rule-effect';
 
 export const PIN_TABLE = 'ip uplinkd';
 export const PIN_CHAINS = ['prerouting', 'output', 'postrouting'] as const;
@@ -35,6 +37,8 @@ export interface PinningRuleset {
   hash: string;
   /** Rules in the table. */
   rules: number;
+  /** What the rules do, per chain in order (rulesEffectDigest in rule-effect.ts): a rule edited by hand that kept its comment differs here. */
+  effect: string;
   /** Its chains as pinningLayout() writes them: a chain's policy or hook changed by someone else shows here. */
   layout: string;
   /** The exec cgroups the table refers to: they must exist before nft loads it. */
@@ -181,6 +185,10 @@ function build(marks: PinMark[], cgroups: ExecCgroup[], nat: { uplink: string; t
     hash,
     cgroups,
     rules: rules.length + nat.length,
+    effect: rulesEffectDigest([
+      ...rules.map((r) => ({ chain: r.chain as string, effect: writtenRuleEffect(r.text) })),
+      ...nat.map((n) => ({ chain: NAT_CHAIN, effect: writtenRuleEffect(n.text) })),
+    ]),
     layout: pinningLayout(chains),
     summary: [
       ...(marks.length > 0 ? [`pinning ${marks.map((m) => `${m.uplink} (${m.interface}) to mark ${hex32(m.mark)}/${mask}`).join(', ')}`] : []),

@@ -6,6 +6,7 @@ import { UplinkdError } from '../../src/errors';
 import type { NftWatch } from '../../src/nft/events';
 import type { NftResult, NftRunner } from '../../src/nft/nft';
 import { DELETE_SCRIPT } from '../../src/nft/ruleset';
+import { writtenRuleExpr } from '../../src/nft/rule-effect';
 import type { Timers } from '../../src/daemon/daemon';
 import type { ServedStatus } from '../../src/daemon/http';
 
@@ -93,6 +94,17 @@ export class CountingPort implements KernelPort {
   }
 }
 
+/** The rules of an nft script as uplinkd writes it (`\t\t<statements> comment "<why> #<hash>"` inside `\tchain NAME {`). */
+function rulesOf(script: string): { chain: string; comment: string; expr: unknown[] }[] {
+  let chain = '';
+  return script.split('\n').flatMap((line) => {
+    const c = /^\tchain (\S+) \{$/.exec(line);
+    if (c) chain = c[1]!;
+    const r = /^\t\t(.*) comment "([^"]*#[0-9a-f]{16})"$/.exec(line);
+    return r ? [{ chain, comment: r[2]!, expr: writtenRuleExpr(r[1]!) }] : [];
+  });
+}
+
 /** The time sampleStatus() describes, epoch ms. */
 export const SAMPLE_NOW = Date.parse('2026-11-21T10:00:00Z');
 
@@ -102,8 +114,8 @@ export const SAMPLE_NOW = Date.parse('2026-11-21T10:00:00Z');
  * answers as nft does (JSON, or exit 1 "No such file or directory"). Records every call.
  */
 export class FakeNft {
-  /** The rules' comments of the table in place; undefined: no table. */
-  table: string[] | undefined;
+  /** The rules of the table in place (chain, comment and statements as `nft -j` prints them); undefined: no table. */
+  table: { chain: string; comment: string; expr: unknown[] }[] | undefined;
   /** Its chains, as `nft -j list` describes them. */
   chains: { name: string; type: string; hook: string; prio: number; policy: string }[] = [];
   calls: { args: string[]; input?: string }[] = [];
@@ -129,14 +141,14 @@ export class FakeNft {
     this.calls.push({ args, ...(input !== undefined ? { input } : {}) });
     if (args[0] === '-j' && args[1] === 'list') {
       if (!this.table) return { code: 1, stdout: '', stderr: 'Error: No such file or directory\nlist table ip uplinkd\n' };
-      const rules = this.table.map((comment) => ({ rule: { family: 'ip', table: 'uplinkd', comment } }));
+      const rules = this.table.map((r) => ({ rule: { family: 'ip', table: 'uplinkd', ...r } }));
       const chains = this.chains.map((chain) => ({ chain: { family: 'ip', table: 'uplinkd', ...chain } }));
       return { code: 0, stdout: JSON.stringify({ nftables: [{ table: { family: 'ip', name: 'uplinkd' } }, ...chains, ...rules] }), stderr: '' };
     }
     if (args[0] === '-f') {
       if (this.refuse) return { code: 1, stdout: '', stderr: this.refuse };
       if (input === DELETE_SCRIPT) this.table = undefined;
-      else this.table = [...(input ?? '').matchAll(/comment "([^"]*#[0-9a-f]{16})"/g)].map((m) => m[1]!);
+      else this.table = rulesOf(input ?? '');
       // Base chains as `nft -j list` prints them: the priority's name as its number (nft(8), family ip).
       this.chains = input === DELETE_SCRIPT ? [] : [...(input ?? '').matchAll(/chain (\S+) \{\n\t\ttype (\S+) hook (\S+) priority (\S+); policy (\S+);/g)]
         .map(([, name, type, hook, prio, policy]) => ({ name: name!, type: type!, hook: hook!, prio: ({ mangle: -150, srcnat: 100 } as Record<string, number>)[prio!] ?? Number(prio), policy: policy! }));
