@@ -66,7 +66,7 @@ interface Harness {
   events: (name: string) => Record<string, string>[];
 }
 
-async function startHarness(options: { health?: HealthSource; monitor1?: string; kernel?: KernelState; nft?: FakeNft; watchNft?: boolean } = {}): Promise<Harness> {
+async function startHarness(options: { health?: HealthSource; monitor1?: string; kernel?: KernelState; nft?: FakeNft; watchNft?: boolean; wallNow?: () => number } = {}): Promise<Harness> {
   const file = path.join(mkdtempSync(path.join(tmpdir(), 'uplinkd-daemon-')), 'uplinkd.yaml');
   writeFileSync(file, configText({ monitor1: options.monitor1 }));
   const kernel = new FakePort(options.kernel ?? baseKernel());
@@ -86,6 +86,7 @@ async function startHarness(options: { health?: HealthSource; monitor1?: string;
     ...(options.watchNft ? { nftWatch: nft.watch } : {}),
     health: options.health,
     now: () => timers.now,
+    ...(options.wallNow ? { wallNow: options.wallNow } : {}),
     timers,
     watchLeases: false,
   });
@@ -402,6 +403,31 @@ test('stop leaves routing in place; stop with cleanup removes only what uplinkd 
   assert.ok(!state.rules.some((r) => r.protocol === 117));
   assert.ok(!state.routes.some((r) => r.protocol === 117));
   assert.equal(state.nexthops.length, 0);
+});
+
+test('status times are the wall clock\'s, spans the daemon\'s own clock: the wall clock stepped back an hour shows in status and delays no cycle', async () => {
+  const BASE = 1_800_000_000_000;
+  let step = 0;
+  // The wall clock runs BASE - START ahead of the daemon's (the harness's virtual clock, START until it exists), then `step` more.
+  const START = new VirtualTimers().now;
+  let started: Harness | undefined;
+  const h = (started = await startHarness({ wallNow: () => (started?.timers.now ?? START) - START + BASE + step }));
+  const startedAt = Date.parse(h.daemon.status().startedAt);
+  assert.ok(startedAt >= BASE && startedAt <= h.timers.now - START + BASE, `started at ${h.daemon.status().startedAt}: on the wall clock`);
+  await dhcpLease(h, '203.0.113.120', '203.0.113.1');
+  await h.timers.advance(100);
+  step = -3_600_000;
+  // Another program deletes a rule of ours: its cycle runs after the debounce, on the daemon's clock.
+  const before = h.port.snapshots;
+  const ours = (await h.kernel.snapshot()).rules.find((r) => r.src === '203.0.113.120/32')!;
+  await h.kernel.apply({ op: 'del', kind: 'rule', rule: ours });
+  await h.timers.advance(100);
+  assert.equal(h.port.snapshots - before, 1, 'the foreign delete made a cycle');
+  assert.ok((await h.kernel.snapshot()).rules.some((r) => r.src === '203.0.113.120/32'), 'restored');
+  const at = Date.parse(h.daemon.status().lastCycle!.at);
+  const wall = h.timers.now - START + BASE - 3_600_000;
+  assert.ok(at <= wall && at > wall - 200, `the last cycle at ${new Date(at).toISOString()}: on the stepped wall clock`);
+  await h.daemon.stop({ cleanup: false });
 });
 
 test('a restart adopts what is there: no writes when the kernel already matches', async () => {

@@ -44,6 +44,7 @@ import { ExpectedEchoes } from './echoes';
 import { throughDevices, waitingForLink } from './link-flush';
 import { capCauses, changeSummary, CHANGES_DETAIL_MAX, CHANGES_SHOWN, joinCauses } from './log-volume';
 import type { Nexthop } from '../model/types';
+import { monotonicNow, wallTime } from '../system/clock';
 
 /** The health monitor as the daemon sees it (src/health): current verdicts and a 'change' event. */
 export interface HealthSource {
@@ -104,8 +105,13 @@ export interface DaemonOptions {
   health?: HealthSource;
   /** Where the daemon publishes each cycle's uplinks (the health monitor reads its endpoints there). */
   uplinks?: PlannedUplinks;
-  /** Epoch ms; injectable for tests. */
+  /**
+   * The clock spans are measured on (debounce, grace, backoff, conflict limits), epoch ms. Default: the monotonic
+   * clock (system/clock.ts), which a step of the system clock does not move.
+   */
   now?: () => number;
+  /** The clock of the times status shows, epoch ms. Default: Date.now; `now` when only that is given. */
+  wallNow?: () => number;
   timers?: Timers;
   /** Watch lease-file directories (fs.watch); default true. */
   watchLeases?: boolean;
@@ -207,6 +213,7 @@ export class Daemon {
   private config: Config | undefined;
   private configFile: string;
   private readonly now: () => number;
+  private readonly wallNow: () => number;
   private readonly timers: Timers;
   private readonly log: Logger;
   /** A flush of a big foreign table overruns the socket many times a second: one line, then a count per window. */
@@ -281,7 +288,8 @@ export class Daemon {
 
   constructor(private readonly opts: DaemonOptions) {
     this.configFile = opts.configFile;
-    this.now = opts.now ?? Date.now;
+    this.now = opts.now ?? monotonicNow;
+    this.wallNow = opts.wallNow ?? opts.now ?? Date.now;
     this.timers = opts.timers ?? REAL_TIMERS;
     this.log = opts.log;
     this.warnOverrun = rateLimited((f) => this.log.warn('overrun', f), 5_000, { now: () => this.now(), setTimeout: (fn, ms) => this.timers.setTimeout(fn, ms) });
@@ -423,7 +431,7 @@ export class Daemon {
     return {
       pid: process.pid,
       configFile: this.configFile,
-      startedAt: new Date(this.startedAt).toISOString(),
+      startedAt: this.iso(this.startedAt),
       cycles: this.cycles,
       lastCycle: this.last,
       inSync: this.inSync,
@@ -441,10 +449,15 @@ export class Daemon {
         object: c.object,
         restorations: c.restorations,
         backoffMs: c.backoffMs,
-        ...(c.blockedUntil !== undefined ? { retryAt: new Date(c.blockedUntil).toISOString() } : {}),
+        ...(c.blockedUntil !== undefined ? { retryAt: this.iso(c.blockedUntil) } : {}),
       })),
       events: [...this.events],
     };
+  }
+
+  /** `at` (this.now()) as an ISO 8601 time on the wall clock. */
+  private iso(at: number): string {
+    return new Date(wallTime(at, this.now, this.wallNow)).toISOString();
   }
 
   /** routeInterest() of `config` and the retired one, kept while both stay: asked for each route notification. */
@@ -543,7 +556,7 @@ export class Daemon {
         const message = err instanceof Error ? err.message : String(err);
         this.log.error('cycle-failed', { error: message, cause: joinCauses(causes) });
         this.record('cycle-failed', message, joinCauses(causes));
-        this.last = { at: new Date(this.now()).toISOString(), causes: capCauses(causes), applied: 0, failed: 0, deferred: 0, error: message };
+        this.last = { at: this.iso(this.now()), causes: capCauses(causes), applied: 0, failed: 0, deferred: 0, error: message };
         this.inSync = false;
         this.scheduleRetry('the last cycle failed');
       })
@@ -690,7 +703,7 @@ export class Daemon {
     }
     this.collisions = cycle.plan.collisions.map((c) => `${c.uplink ?? 'balanced default'}: ${c.text}`);
     this.inSync = failed === 0 && held.size === 0 && waiting.length === 0 && this.collisions.length === 0 && this.kept.length === 0;
-    this.last = { at: new Date(this.now()).toISOString(), causes: capCauses(causes), applied, failed, deferred: held.size + waiting.length };
+    this.last = { at: this.iso(this.now()), causes: capCauses(causes), applied, failed, deferred: held.size + waiting.length };
   }
 
   /** `shown`: at info level and in status's events; otherwise at debug level only (a large cycle's rest). */
@@ -726,7 +739,7 @@ export class Daemon {
     if (now.warning && now.status !== this.pinning.status) this.log.warn('pinning', { msg: now.warning });
     const inPlace = pinningInPlace(now);
     const status = inPlace
-      ? now.status.replace(/^flow pinning: in place/, `flow pinning: in place at the last check ${clock(this.nftCheckedAt)}${checkEvery(config, this.unwatchNft !== undefined)}`)
+      ? now.status.replace(/^flow pinning: in place/, `flow pinning: in place at the last check ${clock(wallTime(this.nftCheckedAt, this.now, this.wallNow))}${checkEvery(config, this.unwatchNft !== undefined)}`)
       : now.status;
     this.pinning = { status, ...(inPlace !== undefined ? { inPlace } : {}) };
   }
@@ -772,7 +785,7 @@ export class Daemon {
   }
 
   private record(event: string, text: string, cause?: string): void {
-    this.events.push({ at: new Date(this.now()).toISOString(), event, text, ...(cause ? { cause } : {}) });
+    this.events.push({ at: this.iso(this.now()), event, text, ...(cause ? { cause } : {}) });
     if (this.events.length > MAX_EVENTS) this.events.splice(0, this.events.length - MAX_EVENTS);
   }
 

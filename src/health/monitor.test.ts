@@ -268,6 +268,26 @@ describe('HealthMonitor', () => {
     assert.deepEqual(net.opened.at(-1), { address: '198.51.100.9', interface: 'if1' });
   });
 
+  it('judges on its own clock and hands out wall-clock times: a wall clock stepped back an hour moves `since`, not the verdicts', async () => {
+    const net = new FakeNetwork();
+    let step = 0;
+    monitor = new HealthMonitor(config([uplink('isp1', 1, { targets: ['203.0.113.5'] })]), () => ({ interface: 'if1', address: '198.51.100.7' }), {
+      createProber: net.create,
+      counters: () => undefined,
+      wallNow: () => Date.now() + step,
+    });
+    const up = nextChange(monitor, 'isp1', 'up');
+    monitor.start();
+    const first = await up;
+    assert.ok(Math.abs(first.stats.since - Date.now()) < 5_000, 'since on the wall clock');
+    step = -3_600_000;
+    net.answer.set('203.0.113.5', 'silent');
+    const down = await nextChange(monitor, 'isp1', 'down');
+    const wall = Date.now() - 3_600_000;
+    assert.ok(down.stats.since <= wall && wall - down.stats.since < 5_000, `since ${down.stats.since} on the stepped wall clock ${wall}`);
+    assert.ok(Math.abs(monitor.stats().isp1.since - down.stats.since) < 2, 'stats() agrees');
+  });
+
   it('a socket that cannot be opened fails the rounds with the reason', async () => {
     const net = new FakeNetwork();
     net.failOpen = 'cannot open an ICMP socket on if1 from 198.51.100.7: not permitted';

@@ -10,6 +10,7 @@ import type { Config, MonitorConfig } from '../config/types';
 import { isIpv4 } from '../model/ipv4';
 import type { Logger } from '../log';
 import type { HealthVerdict } from '../model/facts';
+import { monotonicNow, wallTime } from '../system/clock';
 import { createProber, type ProbeSource, type ProbeTarget, type Prober } from './probers';
 import {
   burstSpacingMs,
@@ -60,7 +61,13 @@ export interface MonitorOptions {
   createProber?: (method: MonitorConfig['method'], source: ProbeSource, port?: number) => Prober;
   /** Host name -> IPv4 address, for targets given as names. */
   resolve?: (name: string) => Promise<string>;
+  /**
+   * The clock every span is judged on (RTO, silence, when a round is due), epoch ms. Default: the monotonic clock
+   * (system/clock.ts), so a step of the system clock neither stops probing nor reads as silence.
+   */
   now?: () => number;
+  /** The clock of the times handed out (HealthStats.since, log lines), epoch ms. Default: Date.now; `now` when only that is given. */
+  wallNow?: () => number;
   /** Packet counters of an interface (default: /proc/net/dev); undefined when unknown. */
   counters?: (ifname: string) => InterfaceCounters | undefined;
   /** Debug lines of each suspicion and burst round (`event=health_suspect`, `health_burst`, `health_clear`, `health_paused`). */
@@ -99,6 +106,8 @@ interface LoopContext {
   endpoint: EndpointLookup;
   createProber: NonNullable<MonitorOptions['createProber']>;
   now: () => number;
+  /** `at` of `now` as a wall-clock time (epoch ms). */
+  wall: (at: number) => number;
   /** The address to probe, or why there is none yet. */
   target: (name: string) => ProbeTarget | string;
   emit: (change: HealthChange) => void;
@@ -123,7 +132,7 @@ interface NameEntry {
 /**
  * Probes every monitored uplink (those with `monitor.targets`) through its own interface and judges it with the
  * state machine in state.ts; emits `change` (HealthChange) when an uplink's verdict changes. Names among the targets
- * are resolved over IPv4 and looked up again later. Times come from `options.now` (epoch ms).
+ * are resolved over IPv4 and looked up again later. Spans are judged on `options.now` (default: the monotonic clock); stats() and changes give wall-clock times.
  */
 export class HealthMonitor extends EventEmitter {
   private loops: Map<string, UplinkLoop>;
@@ -135,11 +144,13 @@ export class HealthMonitor extends EventEmitter {
   constructor(config: Config, endpoints: EndpointLookup, options: MonitorOptions = {}) {
     super();
     this.resolveName = options.resolve ?? (async (name) => (await dns.promises.lookup(name, { family: 4 })).address);
-    const now = options.now ?? Date.now;
+    const now = options.now ?? monotonicNow;
+    const wallNow = options.wallNow ?? options.now ?? Date.now;
     this.ctx = {
       endpoint: endpoints,
       createProber: options.createProber ?? createProber,
       now,
+      wall: (at) => wallTime(at, now, wallNow),
       target: (name) => this.target(name, now()),
       emit: (change) => this.emit('change', change),
       counters: options.counters ?? sharedNetDev(now),
@@ -300,8 +311,10 @@ class UplinkLoop {
     this.closeProber();
   }
 
+  /** The stats now, `since` on the wall clock. */
   stats(): HealthStats {
-    return healthStats(this.health, this.ctx.now(), this.config);
+    const stats = healthStats(this.health, this.ctx.now(), this.config);
+    return { ...stats, since: this.ctx.wall(stats.since) };
   }
 
   /** Every TICK_MS: counters, the steady round when due or a burst round when a suspicion wants one, the judgement. */
@@ -433,7 +446,7 @@ class UplinkLoop {
     if (is === was) return;
     this.suspectLogged = is;
     if (is && !was) this.ctx.suspected(this);
-    if (is) this.ctx.log?.debug('health_suspect', { uplink: this.name, since: new Date(is.since).toISOString(), cause: is.cause });
+    if (is) this.ctx.log?.debug('health_suspect', { uplink: this.name, since: new Date(this.ctx.wall(is.since)).toISOString(), cause: is.cause });
     else if (was && !step.change) this.ctx.log?.debug('health_clear', { uplink: this.name, suspect_ms: this.ctx.now() - was.since, cause: was.cause });
   }
 

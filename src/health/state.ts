@@ -14,9 +14,10 @@
 //     probe fails at once, and `down_after` failed rounds with at least one refusal are down
 //     without waiting for silence (the errors are packets received, not a sign of life);
 //   - any answer, however late (up to LATE_MS after its probe), is proof of life: it ends a suspicion;
-//   - time the monitor itself did not run (its event loop blocked, the machine or VM paused, the
-//     clock stepped forward) is no evidence: it counts neither towards a probe's RTO nor towards
-//     silence, since answers that came meanwhile may still wait unread (monitorRan);
+//   - time the monitor itself did not run (its event loop blocked, the machine or VM paused) is no
+//     evidence: it counts neither towards a probe's RTO nor towards silence, since answers that came
+//     meanwhile may still wait unread (monitorRan); a step of the system clock never reaches here,
+//     the monitor's clock is the monotonic one (system/clock.ts);
 //   - up again on a rate: `up_after` good rounds among the last `up_after + 2`, the latest good.
 import type { MonitorConfig } from '../config/types';
 import type { HealthVerdict } from '../model/facts';
@@ -219,7 +220,7 @@ export function initialHealth(at: number): HealthState {
 /**
  * The monitor's loop for this uplink runs at `at` (epoch ms: a tick, an answer, an RTO judgement), its ticks `tickMs`
  * apart. A run more than PAUSE_SLACK_MS later than the next tick was due ends a pause (its event loop was blocked, the
- * machine or VM paused, the clock stepped forward): from then to `at` is left out of every RTO and silence measured
+ * machine or VM paused; on a wall clock, also a forward step): from then to `at` is left out of every RTO and silence measured
  * across it, since answers that came meanwhile may still wait unread. Returns a new state; `h` is not changed.
  */
 export function monitorRan(h: HealthState, at: number, tickMs: number): HealthState {

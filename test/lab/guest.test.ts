@@ -87,6 +87,14 @@ describe('lab scenarios inside the full-kernel guest (issue 9)', { skip: SKIP },
     for (const m of r.output.matchAll(/^\s*# (.*)$/gm)) t.diagnostic(m[1]);
   });
 
+  it('the clock stepped back an hour and forward two under a running daemon: health and cycles go on; the host clock is not moved', async (t) => {
+    // The wall clock's offset from the monotonic one: a step of the host's clock would move it.
+    const offset = () => Date.now() - (performance.timeOrigin + performance.now());
+    const before = offset();
+    await guestTests(t, ['test/guest/clock.guest.js']);
+    assert.ok(Math.abs(offset() - before) < 2_000, `the host's clock moved by ${(offset() - before).toFixed(0)} ms while the guest stepped its own`);
+  });
+
   // Needs point-to-point uplinks (issue 8): until then uplinkd reports ppp0/ppp1 `no-gateway`.
   it('scenario 2, two real PPPoE sessions with the same peer: split access, balance, redial followed', async (t) => {
     await guestTests(t, ['test/guest/pppoe.guest.js']);
