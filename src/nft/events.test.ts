@@ -5,7 +5,7 @@ import { UplinkdError } from '../errors';
 import { NFGENMSG_LEN, NFNL_SUBSYS_NFTABLES, NFNLGRP_NFTABLES, NFPROTO, NFT_MSG } from '../netlink/nftables';
 import type { DatagramInfo, RawSocketLike } from '../netlink/socket';
 import { attr, encodeMessage, strAttr, type NlMessage } from '../netlink/wire';
-import { OwnTableChanges, watchNftables } from './events';
+import { OwnTableChanges, threadGroupOf, watchNftables } from './events';
 
 function message(msg: number, family: number, attrs: Buffer[]): NlMessage {
   const gen = Buffer.alloc(NFGENMSG_LEN);
@@ -21,7 +21,7 @@ function newgen(pid: number, name: string): NlMessage {
 const datagram = (msgs: NlMessage[]): Buffer => Buffer.concat(msgs.map((m) => encodeMessage(m.type, m.flags, m.seq, m.pid, m.payload)));
 
 test('only `table ip uplinkd` is a cause, once its batch ends (NEWGEN); same name in another family and other tables are not', () => {
-  const c = new OwnTableChanges();
+  const c = new OwnTableChanges(() => undefined);
   assert.equal(c.add([obj(NFT_MSG.NEWRULE, NFPROTO.INET, 'uplinkd'), obj(NFT_MSG.DELTABLE, NFPROTO.IPV4, 'filter')]), undefined);
   assert.equal(c.add([newgen(7, 'firewalld')]), undefined);
   assert.equal(c.add([newgen(7, 'nft')]), undefined);
@@ -32,6 +32,21 @@ test('only `table ip uplinkd` is a cause, once its batch ends (NEWGEN); same nam
   assert.equal(c.add([newgen(4242, 'nft')]), 'nftables: table ip uplinkd changed (delchain, delrule, deltable) by nft[4242]');
   assert.equal(c.add([newgen(4243, 'nft')]), undefined, 'the next batch starts empty');
   assert.equal(c.add([obj(NFT_MSG.NEWTABLE, NFPROTO.IPV4, 'uplinkd'), message(NFT_MSG.NEWGEN, NFPROTO.UNSPEC, [])]), 'nftables: table ip uplinkd changed (newtable)');
+});
+
+test('the committer is named by its process, not the thread that committed; a commit of this process says so', () => {
+  const c = new OwnTableChanges((tid) => (tid === 4300 ? 4242 : tid === 9001 ? process.pid : undefined));
+  c.add([obj(NFT_MSG.NEWRULE, NFPROTO.IPV4, 'uplinkd')]);
+  assert.equal(c.add([newgen(4300, 'nft')]), 'nftables: table ip uplinkd changed (newrule) by nft[4242]');
+  c.add([obj(NFT_MSG.NEWTABLE, NFPROTO.IPV4, 'uplinkd')]);
+  assert.equal(c.add([newgen(9001, 'node')]), `nftables: table ip uplinkd changed (newtable) by this uplinkd[${process.pid}]`);
+  c.add([obj(NFT_MSG.NEWTABLE, NFPROTO.IPV4, 'uplinkd')]);
+  assert.equal(c.add([newgen(5, 'nft')]), 'nftables: table ip uplinkd changed (newtable) by nft[5]', 'a thread gone: its id');
+});
+
+test('threadGroupOf reads /proc: this process is its own thread group; a thread id that does not exist is undefined', () => {
+  assert.equal(threadGroupOf(process.pid), process.pid);
+  assert.equal(threadGroupOf(2 ** 30), undefined);
 });
 
 test('a notification that does not parse may have been about our table: it is a cause at once, with what was pending', () => {
@@ -77,8 +92,9 @@ test('watchNftables joins NFNLGRP_NFTABLES, reports our table\'s changes and los
   assert.deepEqual(causes, [], 'a foreign table');
   sock.deliver(datagram([obj(NFT_MSG.DELTABLE, NFPROTO.IPV4, 'uplinkd')]));
   assert.deepEqual(causes, [], 'until the batch ends');
-  sock.deliver(datagram([newgen(5, 'nft')]));
-  assert.deepEqual(causes, ['nftables: table ip uplinkd changed (deltable) by nft[5]']);
+  // A thread id above any pid_max: no /proc entry, named as it is.
+  sock.deliver(datagram([newgen(2 ** 30, 'nft')]));
+  assert.deepEqual(causes, [`nftables: table ip uplinkd changed (deltable) by nft[${2 ** 30}]`]);
   sock.deliver(datagram([obj(NFT_MSG.DELTABLE, NFPROTO.IPV4, 'uplinkd')]), { port: 1234 });
   assert.equal(causes.length, 1, 'not from the kernel: dropped');
   assert.equal(errors.length, 1);

@@ -2,6 +2,7 @@
 // NFNLGRP_NFTABLES receives every committed nf_tables change of the namespace (the kernel sends them to
 // listeners whoever made them: nft, firewalld, iptables-nft, `nft flush ruleset`). Only messages about
 // `table ip uplinkd` matter; those of other tables are dropped after reading their family and table name.
+import { readFileSync } from 'node:fs';
 import { UplinkdError } from '../errors';
 import { NETLINK_NETFILTER } from '../netlink/constants';
 import { decodeNftNotification, NFNLGRP_NFTABLES, NFPROTO } from '../netlink/nftables';
@@ -23,6 +24,9 @@ const OWN_NAME = PIN_TABLE.split(' ')[1]!;
 export class OwnTableChanges {
   private readonly kinds = new Set<string>();
 
+  /** `threadGroup`: the process of a thread id (NEWGEN names the committing thread); tests inject it. */
+  constructor(private readonly threadGroup: (tid: number) => number | undefined = threadGroupOf) {}
+
   /**
    * Reads one datagram's messages. Returns a cause for the daemon's log when a batch that touched the table ended,
    * e.g. `nftables: table ip uplinkd changed (delchain, deltable) by nft[4242]`, or when a message does not parse
@@ -38,7 +42,7 @@ export class OwnTableChanges {
       } else if (n.kind === 'malformed') {
         broken.push(n.reason);
       } else if (n.kind === 'gen' && this.kinds.size > 0) {
-        ended = `table ${PIN_TABLE} changed (${[...this.kinds].sort().join(', ')})${n.procName !== undefined ? ` by ${n.procName}${n.pid !== undefined ? `[${n.pid}]` : ''}` : ''}`;
+        ended = `table ${PIN_TABLE} changed (${[...this.kinds].sort().join(', ')})${this.committer(n.procName, n.pid)}`;
         this.kinds.clear();
       }
     }
@@ -49,6 +53,28 @@ export class OwnTableChanges {
       return `nftables: ${[ended, pending, `${broken.length} undecodable notification(s) (${broken[0]})`].filter(Boolean).join('; ')}`;
     }
     return ended && `nftables: ${ended}`;
+  }
+
+  /** ` by NAME[PID]`, PID the process (not the thread) that committed; ` by this uplinkd[PID]` for ourselves. */
+  private committer(procName: string | undefined, tid: number | undefined): string {
+    if (procName === undefined) return '';
+    if (tid === undefined) return ` by ${procName}`;
+    const pid = this.threadGroup(tid) ?? tid;
+    return pid === process.pid ? ` by this uplinkd[${pid}]` : ` by ${procName}[${pid}]`;
+  }
+}
+
+/**
+ * The thread group (process id) of thread `tid`: `Tgid:` of /proc/TID/status (proc(5)); undefined when the thread
+ * is gone. NFTA_GEN_PROC_PID is task_pid_nr(current), the committing thread's id (net/netfilter/nf_tables_api.c
+ * nf_tables_fill_gen_info): a commit from a worker thread of a process names that thread.
+ */
+export function threadGroupOf(tid: number): number | undefined {
+  try {
+    const m = /^Tgid:\s*(\d+)$/m.exec(readFileSync(`/proc/${tid}/status`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

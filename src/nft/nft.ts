@@ -71,8 +71,8 @@ export type ObservedPinning =
   | { kind: 'absent' }
   /**
    * `hash`: the one hash every rule carries, undefined when they disagree or some have none; `effect`: what the rules
-   * do, whatever their comments say (rulesEffectDigest in rule-effect.ts); `layout`: its chains and other objects
-   * (pinningLayout in ruleset.ts).
+   * do, whatever their comments say (rulesEffectDigest in rule-effect.ts); `layout`: its chains and other objects,
+   * and the table's flags when it has any (pinningLayout in ruleset.ts).
    */
   | { kind: 'present'; hash?: string; rules: number; effect: string; layout: string };
 
@@ -84,7 +84,7 @@ function unavailable(r: NftResult): string | undefined {
 
 /** One item of `nft -j list table` (libnftables-json(5)): metainfo, the table, its chains, rules, sets... */
 type NftJsonItem = Record<string, {
-  name?: string; comment?: string; type?: string; hook?: string; prio?: number; policy?: string; chain?: string; expr?: unknown[];
+  name?: string; comment?: string; type?: string; hook?: string; prio?: number; policy?: string; chain?: string; expr?: unknown[]; flags?: unknown;
 } | undefined>;
 
 /** Reads `table ip uplinkd` (`nft -j list table`). */
@@ -113,6 +113,10 @@ export async function readPinning(run: NftRunner = runNft): Promise<ObservedPinn
   const objects: NftObject[] = items.flatMap((i) => Object.entries(i)
     .filter(([kind, o]) => kind !== 'rule' && kind !== 'table' && kind !== 'metainfo' && o !== undefined)
     .map(([kind, o]) => ({ kind, name: o!.name, type: o!.type, hook: o!.hook, prio: o!.prio, policy: o!.policy })));
+  // The table's own flags: uplinkd's table has none, and `flags dormant` switches every chain off while the rules
+  // stay (nft 1.0.6 -j prints the flag wrongly, as "t": any flags differ).
+  const flags = items.find((i) => i.table)?.table?.flags;
+  if (flags !== undefined && !(Array.isArray(flags) && flags.length === 0)) objects.push({ kind: 'table', name: `flags ${JSON.stringify(flags)}` });
   return { kind: 'present', rules: hashes.length, effect, layout: pinningLayout(objects), ...(hash !== undefined ? { hash } : {}) };
 }
 

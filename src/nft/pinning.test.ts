@@ -50,6 +50,11 @@ test('readPinning: absent, missing nft, a table whose rules all carry one hash, 
   assert.deepEqual(await readPinning(fakeNft({ stdout: tampered }).run), {
     kind: 'present', hash: h, rules: 1, effect: emptyRules(1), layout: 'chain extra - - - -; chain prerouting filter prerouting -150 accept; chain prerouting filter prerouting -150 drop; set s',
   });
+  // `flags dormant` on the table (nft 1.0.6 prints it as "t"): every chain off, the rules intact; the layout says so.
+  const dormant = JSON.parse(listingOf([h])) as { nftables: Record<string, Record<string, unknown>>[] };
+  dormant.nftables[1]!.table!.flags = 't';
+  const read = await readPinning(fakeNft({ stdout: JSON.stringify(dormant) }).run);
+  assert.equal(read.kind === 'present' && read.layout, `${PREROUTING_LAYOUT}; table flags "t"`);
   const { run, calls } = fakeNft(ABSENT);
   await readPinning(run);
   assert.deepEqual(calls[0].args, ['-j', 'list', 'table', 'ip', 'uplinkd']);
