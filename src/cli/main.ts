@@ -215,6 +215,9 @@ function printLines(lines: string[]): void {
 
 async function applyCommand(configFile: string): Promise<number> {
   const config = await loadConfig(configFile);
+  // Not refused: the daemon may run this very file. Said, since a daemon of another file undoes what differs.
+  const other = await otherProtocolDaemon(config, configFile);
+  if (other) warn(`${other}: it keeps its own configuration and undoes what this apply changes that differs from it`);
   const [{ applyOnce }, { formatPinningChange }, { formatChange }] = await Promise.all([
     import('./oneshot'), import('../engine/cycle'), import('../model/text')]);
   const result = await applyOnce(config, warn);
@@ -229,6 +232,19 @@ async function applyCommand(configFile: string): Promise<number> {
   const applied = result.applied.length + (result.pinningApplied ? 1 : 0);
   console.log(`${applied} changes applied${result.failed.length ? `, ${result.failed.length} failed` : ''}${collisions.length ? `, ${collisions.length} blocked by another program's objects (the kernel does NOT match the plan)` : ''}`);
   return result.failed.length || collisions.length ? EXIT.failure : EXIT.ok;
+}
+
+/**
+ * `another uplinkd (pid N) manages routing protocol P in this network namespace` when a daemon holds the instance
+ * lock of `config.protocol` here (src/daemon/instance-lock.ts), other than the daemon of `configFile` when that is
+ * given (found through its socket record); undefined otherwise.
+ */
+async function otherProtocolDaemon(config: Config, configFile?: string): Promise<string | undefined> {
+  const { instanceLockHolder } = await import('../daemon/instance-lock');
+  const holder = await instanceLockHolder(config.protocol);
+  if (!holder) return undefined;
+  if (configFile !== undefined && holder.pid !== undefined && String((await runningDaemon(configFile))?.status.pid) === holder.pid) return undefined;
+  return `another uplinkd${holder.pid ? ` (pid ${holder.pid})` : ''} manages routing protocol ${config.protocol} in this network namespace`;
 }
 
 async function execCommand(rest: string[]): Promise<number> {
@@ -259,6 +275,15 @@ async function downCommand(configFile: string, force: boolean): Promise<number> 
   }
   if (pid !== undefined) warn(`${who}: it will restore what down removes`);
   const current = config ?? await loadConfig(configFile);
+  if (pid === undefined) {
+    // A daemon of another file with another control socket still manages this protocol here (its instance lock).
+    const other = await otherProtocolDaemon(current);
+    if (other && !force) {
+      throw new UplinkdError('io', `${other}: it would restore what down removes. Stop it instead (\`uplinkd down -c ITS_FILE\` `
+        + 'refuses too while it runs). `uplinkd down --force` removes it anyway (the daemon puts most of it back at its next cycle).');
+    }
+    if (other) warn(`${other}: it will restore what down removes`);
+  }
   const [{ downOnce }, { formatPinningChange, describeKept }, { formatChange }, { removeExecCgroups }] = await Promise.all([
     import('./oneshot'), import('../engine/cycle'), import('../model/text'), import('../nft/exec')]);
   const result = await downOnce(current);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { UplinkdError } from '../errors';
-import { holdInstanceLock } from './instance-lock';
+import { holdInstanceLock, instanceLockHolder } from './instance-lock';
 
 // Protocol numbers no real daemon of this machine uses; the lock is the test process's network namespace's.
 const PROTOCOL = 250;
@@ -34,4 +34,15 @@ test('the kernel releases the lock when its holder is killed (SIGKILL: no clean-
   await exited;
   const lock = await holdInstanceLock(PROTOCOL);
   await lock.release();
+});
+
+test('instanceLockHolder: none while the lock is free, the holder pid while held, none again after release', async () => {
+  assert.equal(await instanceLockHolder(PROTOCOL), undefined);
+  const lock = await holdInstanceLock(PROTOCOL);
+  try {
+    assert.deepEqual(await instanceLockHolder(PROTOCOL), { pid: String(process.pid) });
+  } finally {
+    await lock.release();
+  }
+  assert.equal(await instanceLockHolder(PROTOCOL), undefined);
 });

@@ -32,26 +32,39 @@ export async function holdInstanceLock(protocol: number): Promise<InstanceLock> 
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') {
       throw new UplinkdError('io', `cannot take the instance lock for protocol ${protocol}: ${(err as Error).message}`, { cause: err });
     }
-    const pid = await holderPid(name);
+    const { pid } = await askHolder(name);
     throw new UplinkdError('io', `another uplinkd${pid ? ` (pid ${pid})` : ''} manages routing protocol ${protocol} in this network namespace; stop it first`);
   }
   server.unref(); // the lock alone must not keep the process alive
   return { release: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
-/** The pid the lock's holder answers with, or undefined when it does not answer within 1 s. */
-function holderPid(name: string): Promise<string | undefined> {
+/**
+ * Whether a daemon holds this network namespace's lock for routing protocol `protocol` (0-255) now, for the CLI's
+ * `down` and `apply`: `{ pid }` (the pid it answers with; undefined when it does not answer within 1 s) when one
+ * does, undefined when none does (the abstract name is not bound: ECONNREFUSED). Never throws.
+ */
+export async function instanceLockHolder(protocol: number): Promise<{ pid?: string } | undefined> {
+  const r = await askHolder(instanceLockName(protocol));
+  return r.held ? (r.pid !== undefined ? { pid: r.pid } : {}) : undefined;
+}
+
+/** Connects to the lock `name`: held (something accepted the connection) and the pid it answered with, if any within 1 s. */
+function askHolder(name: string): Promise<{ held: boolean; pid?: string }> {
   return new Promise((resolve) => {
     let text = '';
+    let connected = false;
     const conn = net.connect(name);
     const done = (pid: string | undefined) => {
       conn.destroy();
-      resolve(pid);
+      resolve({ held: connected, ...(pid !== undefined ? { pid } : {}) });
     };
+    conn.on('connect', () => (connected = true));
     conn.setTimeout(1000, () => done(undefined));
     conn.setEncoding('utf8');
     conn.on('data', (d: string) => (text += d));
     conn.on('end', () => done(/^\d+$/.test(text.trim()) ? text.trim() : undefined));
+    // ECONNREFUSED: nobody holds the name. Another error after connecting: held, no answer.
     conn.on('error', () => done(undefined));
   });
 }

@@ -10,7 +10,7 @@ import { EXIT, UplinkdError } from '../errors';
 import { readLeases } from '../facts/leases';
 import { NetlinkKernelPort } from '../kernel/netlink-port';
 import { createLogger, isLogLevel, rateLimited, type Logger } from '../log';
-import { execWarnings } from '../nft/exec';
+import { execWarnings, removeExecCgroups } from '../nft/exec';
 import { firewallMarkWarnings } from '../nft/neighbours-io';
 import { pinMarks } from '../nft/marks';
 import { hashRecordPath, IPV4_SYSCTL_DIR, restoreMultipathHash, syncMultipathHash } from '../system/sysctl';
@@ -35,8 +35,8 @@ export interface RunOptions {
 }
 
 /**
- * Name files, the multipath sysctl and warnings about other programs' marks: at start, reload and
- * stop --cleanup. Flow pinning's nftables table is not here: it is part of every cycle (src/engine/cycle.ts).
+ * Name files, the multipath sysctl, warnings about other programs' marks and `uplinkd exec`, and (stop --cleanup)
+ * exec's cgroups: at start, reload and stop --cleanup. Flow pinning's nftables table is not here: it is part of every cycle (src/engine/cycle.ts).
  */
 function systemSettings(log: Logger): SystemSettings {
   return {
@@ -49,6 +49,7 @@ function systemSettings(log: Logger): SystemSettings {
     },
     async remove(config: Config) {
       await removeOwnedNames(config);
+      for (const dir of await removeExecCgroups(config)) log.info('apply', { change: `rmdir ${dir}`, cause: 'stop --cleanup' });
       const { restored, note } = await restoreMultipathHash(IPV4_SYSCTL_DIR, await hashRecordPath());
       for (const change of restored) log.info('apply', { change, cause: 'stop --cleanup' });
       if (note) log.warn('multipath_hash', { msg: note });

@@ -83,6 +83,25 @@ describe('one daemon per protocol and namespace; a removed config file does not 
     }
   });
 
+  it('down with another file (another control socket) is refused while the daemon runs, naming it; apply warns; --force removes', async () => {
+    const c = path.join(STATE, 'c.yaml');
+    await fs.writeFile(c, configText('c'));
+    const pid = first!.child.pid;
+    const refused = await uplinkd(NS, ['down', '-c', c]);
+    assert.notEqual(refused.code, 0, refused.stdout);
+    assert.match(refused.stderr, new RegExp(`another uplinkd \\(pid ${pid}\\) manages routing protocol 117 in this network namespace: it would restore what down removes`));
+    assert.ok((await rules(NS)).some((r) => r.priority === 10300 && r.table === '1000'), 'nothing removed');
+    const applied = await uplinkd(NS, ['apply', '-c', c]);
+    assert.match(applied.stderr, new RegExp(`warning: another uplinkd \\(pid ${pid}\\) manages routing protocol 117`));
+    const own = await uplinkd(NS, ['apply', '-c', a]);
+    assert.doesNotMatch(own.stderr, /another uplinkd/, 'the daemon of this very file is no other');
+    const forced = await uplinkd(NS, ['down', '--force', '-c', c]);
+    assert.match(forced.stderr, /it will restore what down removes/);
+    assert.equal(first!.child.exitCode, null, 'the daemon still runs');
+    await waitFor('the daemon restores its rules', async () => ((await rules(NS)).some((r) => r.priority === 10300 && r.table === '1000') ? true : undefined), 10_000);
+    await fs.rm(recordPath(LAB_RUNTIME_DIR, c), { force: true });
+  });
+
   it('after the first daemon is killed (SIGKILL: no clean-up), a new one starts: the kernel released the lock', async () => {
     await stopDaemon(first!, 'SIGKILL');
     first = undefined;
