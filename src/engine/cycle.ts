@@ -159,8 +159,9 @@ export async function keepNexthopsInUse(
 /**
  * The cycle with its changes through keepNexthopsInUse: nexthops other programs use are kept (`kept`), not deleted.
  * Only the nexthops of uplinks the configuration no longer has are checked: finding users walks every table (about
- * 0.1 s at a million routes), too dear for a configured uplink's nexthop that goes while it is unusable (a failover, a
- * renumbering), which then takes another program's route on it along (docs/daemon.md).
+ * 0.1 s at a million routes), too dear for a configured uplink's nexthop that goes with its link, address or gateway (a
+ * renumbering), which then takes another program's route on it along (docs/daemon.md); a health failover deletes
+ * none (plan keeps an unhealthy uplink's nexthop).
  */
 export async function guardCycle(port: KernelPort, config: Config, cycle: Cycle): Promise<Cycle> {
   const kernel = cycle.facts.kernel;

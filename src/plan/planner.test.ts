@@ -284,8 +284,13 @@ test('health down leaves only the default; degraded keeps, reduces or removes by
   assert.equal(isp2.health, 'down');
   assert.ok(lines(down).routes.includes('default via 192.0.2.1 dev vlan102 table 1002 proto 117'));
   assert.ok(lines(down).rules.includes('from 192.0.2.7/32 lookup 1002 priority 10100 protocol 117'));
-  assert.deepEqual(lines(down).nexthops.map((n) => n.split(' ').slice(0, 3).join(' ')), ['id 1000 group', 'id 1001 via']);
+  // isp2's nexthop stays, out of the group: another program's route on it (nhid 1002) survives the failover.
+  assert.deepEqual(lines(down).nexthops.map((n) => n.split(' ').slice(0, 3).join(' ')), ['id 1000 group', 'id 1001 via', 'id 1002 via']);
   assert.match(lines(down).nexthops[0]!, /group 1001,1 /);
+  // Without a gateway (or address, or link) there is no nexthop to keep.
+  const gone = plan(twoUplinks(), facts(BASE, { health: { isp2: 'down' } }));
+  assert.notEqual(status(gone, 'isp2').state, 'unhealthy');
+  assert.deepEqual(lines(gone).nexthops.map((n) => n.split(' ').slice(0, 3).join(' ')), ['id 1000 group', 'id 1001 via']);
 
   const degraded = (onDegraded: 'keep' | 'reduce' | 'remove'): Plan => plan(testConfig([
     { name: 'isp1', interface: 'if1', address: '198.51.100.2/24', gateway: '198.51.100.1' },

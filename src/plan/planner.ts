@@ -249,7 +249,7 @@ function routable(link: Link | undefined): boolean {
  *    lookup` (+100, once it has an address; one more for each other global address on its interface unless another
  *    uplink shares the interface) and `oif IF lookup` (+110) per uplink, the policies' rules
  *    (policies.ts), `lookup main suppress_prefixlength 0` (+200), `lookup tableBase` (+300);
- *  - a nexthop per usable uplink (id = its table) and a resilient group (id = tableBase, weights 1..256) of the
+ *  - a nexthop per usable uplink and per uplink out on its health checks alone (id = its table) and a resilient group (id = tableBase, weights 1..256) of the
  *    uplinks chosen for the default (usable and not kept out as degraded, unless all are; of those the lowest
  *    tier; `balance`: all of that tier, else its first), with `default nhid tableBase` in table tableBase.
  * Also `uplinks`, one status per configured uplink (state, reason, address, gateway and where it was learned,
@@ -301,17 +301,19 @@ export function plan(config: Config, facts: Facts): Plan {
   // The balanced default: a nexthop per usable uplink, a resilient group of the chosen ones. An uplink whose nexthop
   // id a foreign nexthop holds, or whose nexthop the kernel refused last cycle as it is planned now, stays out of the
   // group (a group naming it would carry the foreign path, or be refused with it); its nexthop stays planned, so the
-  // refusal is retried and the uplink joins once the kernel takes it.
+  // refusal is retried and the uplink joins once the kernel takes it. An uplink out on its health checks alone (link,
+  // address and gateway in place) keeps its nexthop, out of the group: deleting it on every failover would make the
+  // kernel delete any other program's route on it (`ip route add ... nhid 1002`), silently and for good.
   const foreignIds = foreignNexthopIds(config, kernel);
   const refused = facts.refused ?? new Set<string>();
   const nexthops: Nexthop[] = [];
   const joinable: Uplink[] = [];
   for (const u of uplinks) {
-    if (!u.usable) continue;
+    if (!u.usable && u.status.state !== 'unhealthy') continue;
     const { gateway, onlink } = u.status;
     const nexthop: Nexthop = { id: u.cfg.table, protocol: proto, ...(gateway !== undefined && { gateway }), dev: u.cfg.interface, ...(onlink && { onlink }) };
     nexthops.push(nexthop);
-    if (foreignIds.has(nexthop.id)) continue;
+    if (!u.usable || foreignIds.has(nexthop.id)) continue;
     if (refused.has(objectIdentity({ kind: 'nexthop', nexthop }))) {
       warnings.push(`uplink ${u.cfg.name}: kept out of the balanced default while the kernel refuses its nexthop ${nexthop.id} (retried)`);
       continue;

@@ -24,6 +24,9 @@ const CONFIG = path.join(STATE, 'uplinkd.yaml');
 const ISP1 = '  - {name: isp1, interface: wan0, address: 198.51.100.2/24, gateway: 198.51.100.1, table: 1001}';
 const ISP2 = '  - {name: isp2, interface: wan1, address: 192.0.2.2/24, gateway: 192.0.2.1, table: 1002}';
 const text = (uplinks: string[]) => ['uplinks:', ...uplinks, ...statePaths(STATE), 'daemon:', '  debounce: 5ms', ''].join('\n');
+/** isp2 probed through a target of its own on the peer: its address removed, isp2 fails its health checks alone. */
+const TARGET = '203.0.113.9';
+const ISP2_MONITORED = `  - {name: isp2, interface: wan1, address: 192.0.2.2/24, gateway: 192.0.2.1, table: 1002, monitor: {targets: [${TARGET}]}}`;
 const FOREIGN_ROUTE = ['203.0.113.0/24', 'nhid', '1002', 'table', '3000', 'proto', 'static'];
 const FOREIGN_RULE = ['to', '203.0.113.0/24', 'lookup', '3000', 'priority', '500'];
 
@@ -119,6 +122,34 @@ describe('another program\'s route on an uplinkd nexthop', { skip: NEEDS_ROOT },
       assert.equal(hook.code, 0, hook.stderr);
       await waitFor('nexthop 1002 deleted', async () => ((await nexthops()).some((n) => n.id === 1002) ? undefined : true), 10_000);
       await waitFor('in sync again', async () => ((await status()).inSync ? true : undefined), 10_000);
+    } finally {
+      await removeForeign();
+      await stopDaemon(daemon, 'SIGTERM');
+      daemon = undefined;
+    }
+  });
+
+  it('a health failover takes the uplink out of the balance group and keeps its nexthop: the other program\'s route on it stays and works, down and back', async () => {
+    await ipIn(PEER, ['addr', 'replace', `${TARGET}/32`, 'dev', 'lo']);
+    await fs.writeFile(CONFIG, text([ISP1, ISP2_MONITORED]));
+    daemon = await startDaemon(NS, CONFIG);
+    const socket = path.join(STATE, 'control.sock');
+    const status = () => queryDaemon(socket, { cmd: 'status' }) as Promise<DaemonStatus & { text: string }>;
+    const members = async () => (await nexthops()).find((n) => n.id === 1000)?.group?.map((m) => m.id) ?? [];
+    await waitFor('isp2 up and in the group', async () => ((await status()).facts.health.isp2 === 'up' && (await members()).includes(1002) ? true : undefined), 20_000);
+    await addForeign();
+    try {
+      assert.ok(await reaches(), 'the other program\'s route works before the failover');
+      await ipIn(PEER, ['addr', 'del', `${TARGET}/32`, 'dev', 'lo']);
+      await waitFor('isp2 down and out of the group', async () => ((await status()).facts.health.isp2 === 'down' && !(await members()).includes(1002) ? true : undefined), 20_000);
+      assert.deepEqual(await members(), [1001]);
+      assert.ok((await nexthops()).some((n) => n.id === 1002), 'isp2\'s nexthop stays');
+      assert.equal((await foreignRoute())?.nhid, 1002, 'the other program\'s route survives the failover');
+      assert.ok(await reaches(), 'and still works: the path itself is fine, only uplinkd\'s target is gone');
+      assert.equal((await status()).inSync, true, 'a kept nexthop of an unhealthy uplink is planned, not a leftover');
+      await ipIn(PEER, ['addr', 'replace', `${TARGET}/32`, 'dev', 'lo']);
+      await waitFor('isp2 back in the group', async () => ((await members()).includes(1002) ? true : undefined), 20_000);
+      assert.equal((await foreignRoute())?.nhid, 1002, 'the route is still there after the recovery');
     } finally {
       await removeForeign();
       await stopDaemon(daemon, 'SIGTERM');
