@@ -21,12 +21,25 @@ export function daemonConfig(lab: LabInfo, socket: string, extra = ''): string {
   return `${text}daemon:\n  debounce: 5ms\n  resync_interval: 5s\n${extra}`;
 }
 
+/** How startDaemon runs the daemon beyond `run -c config`. */
+export interface DaemonStartOptions {
+  /** More arguments of `uplinkd run` (`--cleanup`). */
+  runArgs?: string[];
+  /**
+   * Mount cgroup v2 at /sys/fs/cgroup first, for `exec:` (`ip netns exec` gives the command a fresh /sys without
+   * the host's cgroup mounts, in a mount namespace of its own: the mount goes with it).
+   */
+  cgroup2?: boolean;
+}
+
 /**
  * Starts `uplinkd run -c config` in namespace `ns` (logging at `level`); resolves once it logged readiness.
- * `ip netns exec` execs node in place, so `child.pid` is the daemon's pid.
+ * `ip netns exec` (and the shell of `cgroup2`) exec node in place, so `child.pid` is the daemon's pid.
  */
-export async function startDaemon(ns: string, config: string, onLine?: (line: string) => void, level: LogLevel = 'info'): Promise<RunningDaemon> {
-  const child = spawn('ip', nsArgv(ns, process.execPath, [UPLINKD_BIN, 'run', '-c', config]), {
+export async function startDaemon(ns: string, config: string, onLine?: (line: string) => void, level: LogLevel = 'info', opts: DaemonStartOptions = {}): Promise<RunningDaemon> {
+  const argv = [process.execPath, UPLINKD_BIN, 'run', '-c', config, ...(opts.runArgs ?? [])];
+  const command = opts.cgroup2 ? ['sh', '-c', 'mount -t cgroup2 none /sys/fs/cgroup && exec "$@"', 'sh', ...argv] : argv;
+  const child = spawn('ip', nsArgv(ns, command[0]!, command.slice(1)), {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: labEnv({ UPLINKD_LOG_LEVEL: level }),
   });

@@ -134,7 +134,7 @@ describe('policies and NAT per uplink (issue 11)', { skip: NEEDS_ROOT }, () => {
     await labDown(PREFIX);
     // The cgroups are global: never leave ours behind, whatever happened above.
     const root = cgroup2Root();
-    if (root) for (const dir of ['isp1', 'isp2', '']) await fs.rmdir(path.join(root, CGROUP, dir)).catch(() => undefined);
+    if (root) for (const group of [CGROUP, `${CGROUP}-d`]) for (const dir of ['isp1', 'isp2', '']) await fs.rmdir(path.join(root, group, dir)).catch(() => undefined);
   });
 
   it('uplinkd exec isp2 -- a client without interface options: its flows reach the internet host via isp2', async () => {
@@ -288,5 +288,24 @@ describe('policies and NAT per uplink (issue 11)', { skip: NEEDS_ROOT }, () => {
     } finally {
       await stopDaemon(daemon, 'SIGTERM');
     }
+  });
+
+  // Last: --cleanup removes everything uplinkd made here.
+  it('a daemon run with --cleanup and exec: creates the exec cgroups, and removes them with the rest when stopped, as down does', async () => {
+    const root = cgroup2Root();
+    if (!root) return; // without cgroup v2 on this machine there are no cgroups to look at (exec warns, tested above)
+    const group = `${CGROUP}-d`;
+    const daemonFile = path.join(lab.stateDir, 'policies-cleanup.yaml');
+    await fs.writeFile(daemonFile, policyConfig(lab).replace(/^exec: .*$/m, `  control_socket: ${JSON.stringify(path.join(lab.stateDir, 'cleanup.sock'))}\nexec: {cgroup: ${group}}`));
+    const dirs = ['isp1', 'isp2'].map((u) => path.join(root, group, u));
+    const exists = (d: string) => fs.access(d).then(() => true, () => false);
+    const daemon = await startDaemon(lab.ns.router, daemonFile, undefined, 'info', { runArgs: ['--cleanup'], cgroup2: true });
+    try {
+      await waitFor('the exec cgroups', async () => ((await Promise.all(dirs.map(exists))).every(Boolean) ? true : undefined), 10_000);
+    } finally {
+      await stopDaemon(daemon, 'SIGTERM');
+    }
+    assert.ok(daemon.lines.some((l) => /event=stop cleanup=true/.test(l)), daemon.lines.join('\n'));
+    for (const d of [...dirs, path.join(root, group)]) assert.equal(await exists(d), false, `${d} left behind by run --cleanup:\n${daemon.lines.join('\n')}`);
   });
 });
