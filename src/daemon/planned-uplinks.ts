@@ -28,9 +28,9 @@ export class PlannedUplinks {
     return this.byName.get(name);
   }
 
-  /** Where the health monitor probes `name` from (an EndpointLookup, src/health/monitor.ts): its interface, address and gateway. */
+  /** Where the health monitor probes `name` from (an EndpointLookup, src/health/monitor.ts): its interface, address, gateway and whether its link is down. */
   readonly endpoint = (name: string): UplinkEndpoint | undefined => {
     const u = this.byName.get(name);
-    return u && { interface: u.interface, address: u.address, gateway: u.gateway };
+    return u && { interface: u.interface, address: u.address, gateway: u.gateway, ...(u.state === 'link-down' && { linkDown: true }) };
   };
 }

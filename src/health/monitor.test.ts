@@ -268,6 +268,32 @@ describe('HealthMonitor', () => {
     assert.deepEqual(net.opened.at(-1), { address: '198.51.100.9', interface: 'if1' });
   });
 
+  it('is not probed while its link is down, and starts afresh when it is back: failures of the outage never make a verdict', async () => {
+    const net = new FakeNetwork();
+    const endpoint: UplinkEndpoint = { interface: 'if1', address: '198.51.100.7' };
+    monitor = new HealthMonitor(config([uplink('isp1', 1, {})]), () => endpoint, { createProber: net.create, counters: () => undefined });
+    const up = nextChange(monitor, 'isp1', 'up');
+    monitor.start();
+    await up;
+    // The link goes down: its probes would fail locally (ENETUNREACH), as many rounds as the outage lasts.
+    net.answer.set('203.0.113.5', { ok: false, error: 'network unreachable' });
+    net.answer.set('192.0.2.53', { ok: false, error: 'network unreachable' });
+    endpoint.linkDown = true;
+    const gone = await nextChange(monitor, 'isp1');
+    assert.equal(gone.to, 'unknown');
+    assert.equal(gone.reason, 'if1 is down: not probed');
+    const sent = net.probes.length;
+    await sleep(300);
+    assert.equal(net.probes.length, sent, 'no probe while the link is down');
+    // Back, and the path works: up again with no down verdict in between.
+    net.answer.clear();
+    const changes: string[] = [];
+    monitor.on('change', (c: HealthChange) => changes.push(c.to));
+    delete endpoint.linkDown;
+    await nextChange(monitor, 'isp1', 'up');
+    assert.deepEqual(changes, ['up']);
+  });
+
   it('judges on its own clock and hands out wall-clock times: a wall clock stepped back an hour moves `since`, not the verdicts', async () => {
     const net = new FakeNetwork();
     let step = 0;

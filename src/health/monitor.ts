@@ -38,6 +38,11 @@ export interface UplinkEndpoint {
   /** Absent while the uplink has no address: it is not probed then. */
   address?: string;
   gateway?: string;
+  /**
+   * The link is down (administratively or no carrier): not probed then either. Probes sent meanwhile fail locally
+   * ("network unreachable"), and judged once the link is back they would pull a working uplink out again.
+   */
+  linkDown?: boolean;
 }
 
 export type EndpointLookup = (uplink: string) => UplinkEndpoint | undefined;
@@ -323,9 +328,9 @@ class UplinkLoop {
     this.alive(now);
     const endpoint = this.ctx.endpoint(this.name);
     this.endpoint = endpoint;
-    if (!endpoint?.address) {
+    if (!endpoint?.address || endpoint.linkDown) {
       this.closeProber();
-      const where = endpoint ? `${endpoint.interface} has no address` : 'uplink not known';
+      const where = !endpoint ? 'uplink not known' : endpoint.linkDown ? `${endpoint.interface} is down` : `${endpoint.interface} has no address`;
       this.apply(resetHealth(this.health, now, `${where}: not probed`));
       return;
     }

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HOOK_PATH } from '../../src/health/hooks';
 import { stopDaemon, type RunningDaemon } from '../../lab/daemon';
-import { sleep, waitFor } from '../../lab/exec';
+import { ipIn, sleep, waitFor } from '../../lab/exec';
 import { blackholeUpstream, clearLoss, lossDropped, randomLoss, restoreUpstream, slowAnswers } from '../../lab/faults';
 import {
   addSecondTarget,
@@ -104,6 +104,26 @@ describe('health monitoring and failover (issue 4)', { skip: NEEDS_ROOT }, () =>
       const f = await lanFlows(lab, FLOWS);
       return f.perUplink.isp1 > 0 && f.failed === 0 ? true : undefined;
     }, FLOWS_BACK_MS, 500);
+  });
+
+  it('isp1\'s link down for 0.8-2.3 s and back, four times: back in the default each time, and no health verdict from the probes the outage failed', async () => {
+    await waitForDefault(lab, ['isp1', 'isp2'], UP_MS);
+    await waitForVerdict(socket, 'isp1', 'up', UP_MS);
+    const from = daemon!.lines.length;
+    // Outages of several lengths: a verdict from the outage's failed probes lands after the link is back for some.
+    for (const ms of [800, 1_300, 1_800, 2_300]) {
+      await ipIn(lab.ns.router, ['link', 'set', isp1.interface, 'down']);
+      try {
+        await sleep(ms);
+      } finally {
+        await ipIn(lab.ns.router, ['link', 'set', isp1.interface, 'up']);
+      }
+      await waitForDefault(lab, ['isp1', 'isp2'], UP_MS);
+      await sleep(1_500);
+    }
+    await waitForVerdict(socket, 'isp1', 'up', UP_MS);
+    assert.deepEqual(healthLines(from, 'isp1').filter((l) => /to=down/.test(l)), [], 'the link was down, the path was not: no down verdict');
+    assert.deepEqual(await defaultMembers(lab), ['isp1', 'isp2'], 'isp1 stays in the default once back');
   });
 
   it('a long-lived TCP stream through isp2 keeps flowing, without a reset, while isp1 fails and recovers', async () => {
