@@ -119,7 +119,11 @@ describe('renumbering beside a churning foreign table', { skip: NEEDS_ROOT, time
           && routes.includes(`default via ${next.gw} dev wan0`) && routes.includes(`${next.net} dev wan0`)
           && nexthops.includes(`id ${table} via ${next.gw} dev wan0`) && nexthops.includes(`group ${table}/${other}`);
         return ok || undefined;
-      }, 10_000, 20);
+      }, 10_000, 20).catch(async (e: Error) => {
+        // What the kernel holds and what the daemon did, to tell a slow cycle from a wrong one.
+        const state = [await show('rule', 'show'), await show('route', 'show', 'table', String(table)), await show('nexthop', 'show')].join('\n');
+        throw new Error(`${e.message}\n${state}\n${daemon!.lines.slice(-30).join('\n')}`);
+      });
       const ping = await inNs(NS, 'ping', ['-c', '1', '-W', '2', '-I', next.ip, '203.0.113.1'], { allowFail: true });
       assert.equal(ping.code, 0, `ping from ${next.ip}: ${ping.stdout}${ping.stderr}`);
     }
